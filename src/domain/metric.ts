@@ -1,0 +1,29 @@
+// Metric kinds and the built-in metrics whose kind is known.
+
+export type MetricKind = "level" | "counter" | "state";
+
+export const METRIC_KINDS: readonly MetricKind[] = ["level", "counter", "state"];
+
+export const BUILTIN_METRICS: Readonly<Record<string, MetricKind>> = {
+  "storage.bytes": "level",
+  "storage.files": "level",
+  "storage.containers": "level",
+  "storage.reserved": "level",
+  "requests.get": "counter",
+  "requests.put": "counter",
+  "requests.head": "counter",
+  "requests.post": "counter",
+  "requests.delete": "counter",
+  "requests.other": "counter",
+  "bytes.in": "counter",
+  "bytes.out": "counter",
+};
+
+/** Levels and states both hold their value until the next reading; only counters add up. */
+export function isHeld(kind: MetricKind): boolean {
+  return kind !== "counter";
+}
+
+export function isMetricKind(value: unknown): value is MetricKind {
+  return value === "level" || value === "counter" || value === "state";
+}

@@ -1,0 +1,151 @@
+// Hourly rollups and the pure rules that derive them from events; adapters maintain them incrementally
+// and must always agree with `computeRollups`, which is also what `tally rebuild` uses.
+
+import type { UsageEvent } from "./event.js";
+import { isHeld, type MetricKind } from "./metric.js";
+import { HOUR_MS, hourOf } from "./time.js";
+
+export interface SeriesKey {
+  readonly server: string;
+  readonly account: string;
+  readonly metric: string;
+  readonly instance: string;
+}
+
+/**
+ * One (account, server, metric, instance, hour). Counters carry `sum`; levels and states carry `last`
+ * (the value at the end of the hour), `max` and `integral` (value × milliseconds, over the part of the hour
+ * that lies between readings: the time after the latest reading is open and not counted yet). For a state,
+ * `integral` is its on-time in milliseconds. `count` is the number of events in the hour.
+ */
+export interface RollupRow extends SeriesKey {
+  readonly kind: MetricKind;
+  readonly hour: number;
+  readonly count: number;
+  readonly sum: bigint | null;
+  readonly last: bigint | null;
+  readonly max: bigint | null;
+  readonly integral: bigint | null;
+}
+
+export interface Reading {
+  readonly time: number;
+  readonly id: string;
+  readonly value: bigint;
+}
+
+export interface HeldRow {
+  readonly hour: number;
+  readonly count: number;
+  readonly last: bigint;
+  readonly max: bigint;
+  readonly integral: bigint;
+}
+
+/** Orders readings by time, then by id as UTF-8 bytes (the order SQLite and PostgreSQL "C" use). */
+export function compareReadings(a: Reading, b: Reading): number {
+  if (a.time !== b.time) return a.time - b.time;
+  return compareUtf8(a.id, b.id);
+}
+
+export function compareUtf8(a: string, b: string): number {
+  return a === b ? 0 : Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/**
+ * Rollup rows of a held metric for the hours fromHour..toHour. `carry` is the latest reading before fromHour,
+ * `readings` are all readings inside the hours, sorted, and `nextTime` is the time of the first reading after
+ * toHour (null when there is none: then rows stop at the hour of the latest reading).
+ */
+export function heldRows(
+  carry: Reading | null,
+  readings: readonly Reading[],
+  fromHour: number,
+  toHour: number,
+  nextTime: number | null,
+): HeldRow[] {
+  const rows: HeldRow[] = [];
+  const latest = readings.at(-1) ?? carry;
+  if (!latest) return rows;
+  const endHour = nextTime === null ? Math.min(toHour, hourOf(latest.time)) : toHour;
+  let i = 0;
+  let held = carry;
+  for (let hour = fromHour; hour <= endHour; hour += HOUR_MS) {
+    const end = hour + HOUR_MS;
+    const first = readings[i];
+    if (!held && !(first && first.time < end)) continue;
+    let cursor = hour;
+    let count = 0;
+    let integral = 0n;
+    let max: bigint | null = held && !(first && first.time === hour) ? held.value : null;
+    for (let r = readings[i]; r && r.time < end; r = readings[++i]) {
+      if (held) integral += held.value * BigInt(r.time - cursor);
+      cursor = r.time;
+      held = r;
+      count++;
+      if (max === null || r.value > max) max = r.value;
+    }
+    const closedAt = readings[i]?.time ?? nextTime;
+    if (held && closedAt !== null) integral += held.value * BigInt(Math.min(end, closedAt) - cursor);
+    if (held && max !== null) rows.push({ hour, count, last: held.value, max, integral });
+  }
+  return rows;
+}
+
+export function seriesId(key: SeriesKey): string {
+  return JSON.stringify([key.server, key.account, key.metric, key.instance]);
+}
+
+/** The rollups of a set of events, from scratch: the reference every adapter is tested against. */
+export function computeRollups(events: readonly UsageEvent[]): RollupRow[] {
+  const bySeries = new Map<string, UsageEvent[]>();
+  for (const e of events) {
+    const id = seriesId(e);
+    const list = bySeries.get(id);
+    if (list) list.push(e);
+    else bySeries.set(id, [e]);
+  }
+  const rows: RollupRow[] = [];
+  for (const list of bySeries.values()) {
+    const first = list[0] as UsageEvent;
+    const key = { server: first.server, account: first.account, metric: first.metric, instance: first.instance };
+    if (!isHeld(first.kind)) {
+      const hours = new Map<number, { sum: bigint; count: number }>();
+      for (const e of list) {
+        const h = hours.get(hourOf(e.time)) ?? { sum: 0n, count: 0 };
+        h.sum += e.value;
+        h.count++;
+        hours.set(hourOf(e.time), h);
+      }
+      for (const [hour, h] of hours) {
+        rows.push({
+          ...key,
+          kind: first.kind,
+          hour,
+          count: h.count,
+          sum: h.sum,
+          last: null,
+          max: null,
+          integral: null,
+        });
+      }
+      continue;
+    }
+    const readings = [...list].sort(compareReadings);
+    const from = hourOf((readings[0] as Reading).time);
+    const to = hourOf((readings.at(-1) as Reading).time);
+    for (const r of heldRows(null, readings, from, to, null)) rows.push({ ...key, kind: first.kind, sum: null, ...r });
+  }
+  return sortRollups(rows);
+}
+
+export function sortRollups<T extends RollupRow>(rows: T[]): T[] {
+  return rows.sort(
+    (a, b) =>
+      compareUtf8(a.server, b.server) ||
+      compareUtf8(a.account, b.account) ||
+      compareUtf8(a.metric, b.metric) ||
+      compareUtf8(a.instance, b.instance) ||
+      a.hour - b.hour,
+  );
+}

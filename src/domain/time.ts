@@ -1,0 +1,39 @@
+// Event times: RFC 3339 strings or epoch milliseconds, kept as epoch milliseconds (UTC); hours are the rollup bucket.
+
+export const HOUR_MS = 3_600_000;
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+/** Earliest and latest accepted times: years 1970 to 9999. */
+const MIN_TIME = 0;
+const MAX_TIME = 253_402_300_799_999;
+
+/** Parses an RFC 3339 time or epoch milliseconds; returns epoch ms or a reason. */
+export function parseEventTime(raw: unknown): number | string {
+  if (typeof raw === "number") {
+    if (!Number.isInteger(raw)) return `is ${raw}: epoch milliseconds must be an integer`;
+    if (raw < MIN_TIME || raw > MAX_TIME) return `is ${raw}: epoch milliseconds out of range (1970 to 9999)`;
+    return raw;
+  }
+  if (typeof raw !== "string") return "must be an RFC 3339 string or epoch milliseconds";
+  const m = RFC3339.exec(raw);
+  if (!m) return `"${raw.slice(0, 40)}" is not an RFC 3339 time (like 2026-11-23T12:00:00Z)`;
+  const [, y, mo, d, h, mi, s] = m.map(Number) as number[] as [number, number, number, number, number, number, number];
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 60) {
+    return `"${raw}" is not a valid calendar time`;
+  }
+  const ms = Date.parse(raw.replace(" ", "T"));
+  if (Number.isNaN(ms) || ms < MIN_TIME || ms > MAX_TIME) return `"${raw}" is out of range (1970 to 9999)`;
+  return ms;
+}
+
+function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+export function hourOf(time: number): number {
+  return time - (time % HOUR_MS);
+}
+
+export function isoTime(time: number): string {
+  return new Date(time).toISOString();
+}

@@ -1,0 +1,229 @@
+// The shared suite every UsageStore adapter runs: the same behaviour whichever store Tally is on.
+
+import fc from "fast-check";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { UsageEvent } from "../domain/event.js";
+import type { MetricKind } from "../domain/metric.js";
+import { computeRollups, sortRollups } from "../domain/rollup.js";
+import { HOUR_MS } from "../domain/time.js";
+import type { UsageStore } from "./port.js";
+
+const T0 = Date.UTC(2026, 10, 1, 0, 0, 0);
+
+export function event(overrides: Partial<UsageEvent> & { id: string }): UsageEvent {
+  return {
+    server: "s1",
+    time: T0,
+    account: "a1",
+    metric: "requests.get",
+    kind: "counter",
+    value: 1n,
+    instance: "",
+    dims: null,
+    ...overrides,
+  };
+}
+
+export function describeUsageStoreContract(open: () => Promise<UsageStore>): void {
+  let store: UsageStore;
+  beforeEach(async () => {
+    store = await open();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  describe("insertEvents", () => {
+    it("accepts new events and counts duplicates within a batch and across batches", async () => {
+      const a = event({ id: "e1" });
+      const b = event({ id: "e2", value: 5n });
+      expect(await store.insertEvents([a, b, a])).toEqual({ accepted: 2, duplicates: 1, rejected: [] });
+      expect(await store.insertEvents([a, event({ id: "e3" })])).toEqual({ accepted: 1, duplicates: 1, rejected: [] });
+      expect((await store.stats()).events).toBe(3);
+    });
+
+    it("treats a re-sent id as a duplicate even when its content differs, and changes nothing", async () => {
+      await store.insertEvents([event({ id: "e1", value: 7n })]);
+      const again = await store.insertEvents([event({ id: "e1", value: 1000n, time: T0 + 5 * HOUR_MS })]);
+      expect(again).toEqual({ accepted: 0, duplicates: 1, rejected: [] });
+      const rows = await store.allRollups();
+      expect(rows).toHaveLength(1);
+      expect(rows[0]?.sum).toBe(7n);
+    });
+
+    it("scopes ids to their server", async () => {
+      const out = await store.insertEvents([event({ id: "same", server: "s1" }), event({ id: "same", server: "s2" })]);
+      expect(out.accepted).toBe(2);
+    });
+
+    it("keeps values beyond 2^64 exact", async () => {
+      const huge = 345876451382054092800n;
+      await store.insertEvents([
+        event({ id: "l1", metric: "storage.bytes", kind: "level", value: huge }),
+        event({ id: "c1", value: huge }),
+        event({ id: "c2", value: huge, time: T0 + 1 }),
+      ]);
+      const [level] = await store.currentLevels({ metric: "storage.bytes" });
+      expect(level?.value).toBe(huge);
+      const counter = (await store.allRollups()).find((r) => r.metric === "requests.get");
+      expect(counter?.sum).toBe(2n * huge);
+    });
+
+    it("rejects an event whose custom metric contradicts the kind it was first stored with", async () => {
+      await store.insertEvents([event({ id: "x1", metric: "custom.thing", kind: "level" })]);
+      const out = await store.insertEvents([
+        event({ id: "x2", metric: "custom.thing", kind: "counter" }),
+        event({ id: "x3", metric: "custom.thing", kind: "level", value: 4n }),
+      ]);
+      expect(out.accepted).toBe(1);
+      expect(out.rejected).toEqual([{ index: 0, reason: expect.stringContaining("custom.thing") }]);
+      expect(await store.metricKinds()).toMatchObject({ "custom.thing": "level" });
+    });
+
+    it("rejects a batch mixing kinds for a new custom metric, keeping the first kind", async () => {
+      const out = await store.insertEvents([
+        event({ id: "y1", metric: "custom.new", kind: "state", value: 1n }),
+        event({ id: "y2", metric: "custom.new", kind: "counter" }),
+      ]);
+      expect(out.accepted).toBe(1);
+      expect(out.rejected.map((r) => r.index)).toEqual([1]);
+    });
+  });
+
+  describe("rollups", () => {
+    it("sums counters per hour", async () => {
+      await store.insertEvents([
+        event({ id: "1", value: 3n }),
+        event({ id: "2", value: 4n, time: T0 + 10 }),
+        event({ id: "3", value: 5n, time: T0 + HOUR_MS }),
+      ]);
+      const rows = await store.allRollups();
+      expect(rows.map((r) => [r.hour - T0, r.sum, r.count])).toEqual([
+        [0, 7n, 2],
+        [HOUR_MS, 5n, 1],
+      ]);
+    });
+
+    it("integrates a level over the hours it holds, up to the latest reading", async () => {
+      const level = (id: string, t: number, v: bigint) =>
+        event({ id, metric: "storage.bytes", kind: "level", time: T0 + t, value: v });
+      await store.insertEvents([level("a", 30 * 60_000, 100n), level("b", 2 * HOUR_MS + 60_000, 40n)]);
+      const rows = await store.allRollups();
+      expect(rows.map((r) => [r.hour - T0, r.count, r.last, r.max, r.integral])).toEqual([
+        [0, 1, 100n, 100n, 100n * 30n * 60_000n],
+        [HOUR_MS, 0, 100n, 100n, 100n * 3_600_000n],
+        [2 * HOUR_MS, 1, 40n, 100n, 100n * 60_000n],
+      ]);
+    });
+
+    it("gives the same rollups for shuffled input as for ordered input", async () => {
+      const kinds: [string, MetricKind][] = [
+        ["storage.bytes", "level"],
+        ["requests.put", "counter"],
+        ["power.on", "state"],
+      ];
+      const arbEvent = fc.record({
+        server: fc.constantFrom("s1", "s2"),
+        account: fc.constantFrom("a", "b"),
+        metric: fc.constantFrom(0, 1, 2),
+        instance: fc.constantFrom("", "bucket"),
+        time: fc.integer({ min: 0, max: 6 * HOUR_MS }),
+        value: fc.bigInt({ min: 0n, max: 2n ** 70n }),
+      });
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(arbEvent, { minLength: 1, maxLength: 40 }),
+          fc.integer({ min: 1, max: 7 }),
+          async (raw, batchSize) => {
+            const events = raw.map((r, i) => {
+              const [metric, kind] = kinds[r.metric] as [string, MetricKind];
+              const value = kind === "state" ? r.value % 2n : r.value;
+              // Some readings share a time, to exercise the tie-break on id.
+              return event({ ...r, id: `e${i}`, metric, kind, value, time: T0 + r.time - (r.time % 7) });
+            });
+            const fresh = await open();
+            try {
+              const shuffled = fc.sample(fc.shuffledSubarray(events, { minLength: events.length }), 1)[0] ?? events;
+              for (let i = 0; i < shuffled.length; i += batchSize) {
+                await fresh.insertEvents(shuffled.slice(i, i + batchSize));
+              }
+              expect(sortRollups(await fresh.allRollups())).toEqual(computeRollups(events));
+            } finally {
+              await fresh.close();
+            }
+          },
+        ),
+        { numRuns: 25 },
+      );
+    });
+
+    it("rebuilds rollups from events to exactly what incremental maintenance gave", async () => {
+      await store.insertEvents([
+        event({ id: "1", metric: "storage.bytes", kind: "level", value: 10n, time: T0 + 5 * HOUR_MS }),
+        event({ id: "2", metric: "storage.bytes", kind: "level", value: 20n, time: T0 }),
+        event({ id: "3", value: 2n, time: T0 + HOUR_MS }),
+      ]);
+      const before = await store.allRollups();
+      expect(await store.rebuildRollups()).toEqual({ events: 3, rollups: before.length });
+      expect(await store.allRollups()).toEqual(before);
+    });
+  });
+
+  describe("queries", () => {
+    it("answers current levels per server, account and instance, filtered", async () => {
+      const level = (id: string, server: string, account: string, instance: string, t: number, v: bigint) =>
+        event({ id, server, account, instance, metric: "storage.bytes", kind: "level", time: T0 + t, value: v });
+      await store.insertEvents([
+        level("1", "s1", "a", "", 0, 5n),
+        level("2", "s1", "a", "", 10, 6n),
+        level("3", "s1", "a", "", 5, 99n),
+        level("4", "s2", "a", "b1", 0, 7n),
+        level("5", "s2", "b", "", 0, 8n),
+      ]);
+      const all = await store.currentLevels({ metric: "storage.bytes" });
+      expect(all.map((l) => [l.server, l.account, l.instance, l.value, l.time - T0])).toEqual([
+        ["s1", "a", "", 6n, 10],
+        ["s2", "a", "b1", 7n, 0],
+        ["s2", "b", "", 8n, 0],
+      ]);
+      const some = await store.currentLevels({ metric: "storage.bytes", accounts: ["a"], servers: ["s2"] });
+      expect(some.map((l) => l.value)).toEqual([7n]);
+      expect(await store.currentLevels({ metric: "storage.files" })).toEqual([]);
+    });
+
+    it("answers rollups for one account over a range of hours", async () => {
+      await store.insertEvents([
+        event({ id: "1", account: "a", time: T0 }),
+        event({ id: "2", account: "a", time: T0 + HOUR_MS, server: "s2" }),
+        event({ id: "3", account: "a", time: T0 + 2 * HOUR_MS }),
+        event({ id: "4", account: "b", time: T0 + HOUR_MS }),
+        event({ id: "5", account: "a", time: T0 + HOUR_MS, metric: "bytes.in", value: 100n }),
+      ]);
+      const rows = await store.rollups({ account: "a", from: T0 + HOUR_MS, to: T0 + 2 * HOUR_MS });
+      expect(rows.map((r) => [r.server, r.metric, r.hour - T0])).toEqual([
+        ["s1", "bytes.in", HOUR_MS],
+        ["s2", "requests.get", HOUR_MS],
+      ]);
+      const only = await store.rollups({
+        account: "a",
+        from: T0,
+        to: T0 + 3 * HOUR_MS,
+        metrics: ["requests.get"],
+        servers: ["s1"],
+      });
+      expect(only.map((r) => r.hour - T0)).toEqual([0, 2 * HOUR_MS]);
+    });
+
+    it("lists servers with when each was last heard from", async () => {
+      const before = Date.now();
+      await store.insertEvents([event({ id: "1", server: "s2" }), event({ id: "2", server: "s1", time: T0 + 9 })]);
+      await store.insertEvents([event({ id: "3", server: "s1", time: T0 + 5 })]);
+      const servers = await store.servers();
+      expect(servers.map((s) => [s.server, s.lastEventTime - T0, s.events])).toEqual([
+        ["s1", 9, 2],
+        ["s2", 0, 1],
+      ]);
+      for (const s of servers) expect(s.lastHeard).toBeGreaterThanOrEqual(before - 1000);
+    });
+  });
+}

@@ -1,0 +1,228 @@
+// Runs the store contract against PostgreSQL, plus what only a shared database has: several nodes at once.
+// PostgreSQL must be reachable (TALLY_TEST_POSTGRES): these tests fail rather than skip without it.
+
+import { randomUUID } from "node:crypto";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { UsageEvent } from "../../domain/event.js";
+import type { MetricKind } from "../../domain/metric.js";
+import { computeRollups, sortRollups } from "../../domain/rollup.js";
+import { HOUR_MS } from "../../domain/time.js";
+import { describeUsageStoreContract, event } from "../contract.js";
+import { MIGRATIONS } from "./migrations.js";
+import { describeUrl, openPostgresStore, type PostgresStoreOptions } from "./postgres-store.js";
+
+const url = process.env.TALLY_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
+const T0 = Date.UTC(2026, 10, 1);
+
+const freshSchema = () => `tally_test_${randomUUID().replaceAll("-", "")}`;
+const open = (options: Partial<PostgresStoreOptions> = {}) =>
+  openPostgresStore({ url, schema: freshSchema(), dropSchemaOnClose: true, ...options });
+
+describe("PostgresUsageStore", () => {
+  describeUsageStoreContract(() => open());
+});
+
+describe("PostgresUsageStore rebuilding a few readings at a time", () => {
+  describeUsageStoreContract(() => open({ rebuildChunk: 2 }));
+});
+
+/** Levels, states and counters over a few series and hours, some at the same time, in no particular order. */
+function mixedEvents(n: number, seed: number): UsageEvent[] {
+  const kinds: [string, MetricKind][] = [
+    ["storage.bytes", "level"],
+    ["requests.put", "counter"],
+    ["power.on", "state"],
+  ];
+  const arb = fc.record({
+    server: fc.constantFrom("s1", "s2"),
+    account: fc.constantFrom("a", "b"),
+    metric: fc.constantFrom(0, 1, 2),
+    instance: fc.constantFrom("", "bucket"),
+    time: fc.integer({ min: 0, max: 8 * HOUR_MS }),
+    value: fc.bigInt({ min: 0n, max: 2n ** 70n }),
+  });
+  const raw = fc.sample(arb, { numRuns: n, seed });
+  return raw.map((r, i) => {
+    const [metric, kind] = kinds[r.metric] as [string, MetricKind];
+    const value = kind === "state" ? r.value % 2n : r.value;
+    return event({ ...r, id: `e${i}`, metric, kind, value, time: T0 + r.time - (r.time % 13) });
+  });
+}
+
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  return fc.sample(fc.shuffledSubarray([...items], { minLength: items.length }), { numRuns: 1, seed })[0] ?? [...items];
+}
+
+function batches<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+describe("PostgresUsageStore shared by several nodes", () => {
+  it("keeps each event exactly once and the rollups right when two nodes ingest the same events at once", async () => {
+    const schema = freshSchema();
+    const [a, b] = await Promise.all([
+      openPostgresStore({ url, schema }),
+      openPostgresStore({ url, schema, dropSchemaOnClose: true }),
+    ]);
+    try {
+      const events = mixedEvents(400, 7);
+      const ingest = async (store: typeof a, order: UsageEvent[], size: number) => {
+        let accepted = 0;
+        let duplicates = 0;
+        for (const batch of batches(order, size)) {
+          const out = await store.insertEvents(batch);
+          expect(out.rejected).toEqual([]);
+          accepted += out.accepted;
+          duplicates += out.duplicates;
+        }
+        return { accepted, duplicates };
+      };
+      const [fromA, fromB] = await Promise.all([ingest(a, shuffled(events, 1), 9), ingest(b, shuffled(events, 2), 13)]);
+      expect(fromA.accepted + fromA.duplicates).toBe(events.length);
+      expect(fromB.accepted + fromB.duplicates).toBe(events.length);
+      expect(fromA.accepted + fromB.accepted).toBe(events.length);
+
+      expect((await a.stats()).events).toBe(events.length);
+      const expected = computeRollups(events);
+      expect(sortRollups(await a.allRollups())).toEqual(expected);
+      expect(sortRollups(await b.allRollups())).toEqual(expected);
+      const servers = await b.servers();
+      expect(servers.reduce((n, s) => n + s.events, 0)).toBe(events.length);
+
+      expect(await a.rebuildRollups()).toEqual({ events: events.length, rollups: expected.length });
+      expect(sortRollups(await b.allRollups())).toEqual(expected);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("agrees on a new metric's kind when two nodes first store it with different kinds at once", async () => {
+    const schema = freshSchema();
+    const [a, b] = await Promise.all([
+      openPostgresStore({ url, schema }),
+      openPostgresStore({ url, schema, dropSchemaOnClose: true }),
+    ]);
+    try {
+      const [outA, outB] = await Promise.all([
+        a.insertEvents([event({ id: "a1", metric: "custom.race", kind: "level" })]),
+        b.insertEvents([event({ id: "b1", metric: "custom.race", kind: "counter" })]),
+      ]);
+      expect(outA.accepted + outB.accepted).toBe(1);
+      expect(outA.rejected.length + outB.rejected.length).toBe(1);
+      const kind = (await a.metricKinds())["custom.race"];
+      expect(await b.metricKinds()).toMatchObject({ "custom.race": kind });
+      expect((await a.allRollups()).map((r) => r.kind)).toEqual([kind]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("lets ingest go on while another node rebuilds the rollups", async () => {
+    const schema = freshSchema();
+    const [a, b] = await Promise.all([
+      openPostgresStore({ url, schema }),
+      openPostgresStore({ url, schema, dropSchemaOnClose: true }),
+    ]);
+    try {
+      const events = mixedEvents(300, 11);
+      const [first, rest] = [events.slice(0, 100), events.slice(100)];
+      await a.insertEvents(first);
+      await Promise.all([
+        (async () => {
+          for (const batch of batches(shuffled(rest, 3), 7)) await a.insertEvents(batch);
+        })(),
+        (async () => {
+          for (let i = 0; i < 5; i++) await b.rebuildRollups();
+        })(),
+      ]);
+      expect(sortRollups(await b.allRollups())).toEqual(computeRollups(events));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
+describe("PostgresUsageStore incremental rollups", () => {
+  it("match computeRollups for late readings arriving one at a time, and after a rebuild", async () => {
+    const store = await open({ rebuildChunk: 3 });
+    try {
+      const events = mixedEvents(150, 5);
+      for (const e of shuffled(events, 9)) await store.insertEvents([e]);
+      const expected = computeRollups(events);
+      expect(sortRollups(await store.allRollups())).toEqual(expected);
+      await store.rebuildRollups();
+      expect(await store.allRollups()).toEqual(expected);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("keeps the latest reading right after late readings and a rebuild", async () => {
+    const store = await open();
+    try {
+      const level = (id: string, t: number, v: bigint) =>
+        event({ id, metric: "storage.bytes", kind: "level", time: T0 + t, value: v });
+      await store.insertEvents([level("b", 10, 2n), level("a", 10, 1n)]);
+      await store.insertEvents([level("c", 5, 3n)]);
+      const current = async () =>
+        (await store.currentLevels({ metric: "storage.bytes" })).map((l) => [l.value, l.time - T0]);
+      expect(await current()).toEqual([[2n, 10]]);
+      await store.rebuildRollups();
+      expect(await current()).toEqual([[2n, 10]]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("openPostgresStore", () => {
+  it("applies its migrations once, however many nodes open the schema at once", async () => {
+    const schema = freshSchema();
+    const stores = await Promise.all([1, 2, 3, 4].map(() => openPostgresStore({ url, schema })));
+    const last = await openPostgresStore({ url, schema, dropSchemaOnClose: true });
+    try {
+      const pg = await import("pg");
+      const client = new pg.default.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const applied = await client.query(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`);
+        expect(applied.rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+      } finally {
+        await client.end();
+      }
+    } finally {
+      for (const s of stores) await s.close();
+      await last.close();
+    }
+  });
+
+  it("describes where it is without the password", async () => {
+    const withPassword = new URL(url);
+    withPassword.password = "s3cret-pw";
+    const schema = freshSchema();
+    const store = await openPostgresStore({ url: withPassword.toString(), schema, dropSchemaOnClose: true });
+    try {
+      expect(store.description).toContain(`(schema ${schema})`);
+      expect(store.description).not.toContain("s3cret-pw");
+    } finally {
+      await store.close();
+    }
+    expect(describeUrl("postgres://u:pw@db.example:6543/tally")).toBe("postgres://db.example:6543/tally");
+  });
+
+  it("refuses a schema name that is not a plain identifier", async () => {
+    await expect(openPostgresStore({ url, schema: 'x"; DROP TABLE y; --' })).rejects.toThrow(/schema/);
+  });
+
+  it("fails, naming where, when PostgreSQL is unreachable", async () => {
+    await expect(openPostgresStore({ url: "postgres://postgres@127.0.0.1:1/test" })).rejects.toThrow(
+      /127\.0\.0\.1:1\/test/,
+    );
+  });
+});

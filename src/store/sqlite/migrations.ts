@@ -1,0 +1,69 @@
+// Versioned SQLite schema, tracked in PRAGMA user_version and applied in one transaction on open.
+
+import type Database from "better-sqlite3";
+
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT, WITHOUT ROWID;
+  CREATE TABLE servers (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    last_heard INTEGER NOT NULL,
+    last_event_time INTEGER NOT NULL,
+    events INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE metrics (name TEXT PRIMARY KEY, kind TEXT NOT NULL) STRICT, WITHOUT ROWID;
+  CREATE TABLE series (
+    id INTEGER PRIMARY KEY,
+    server_id INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    last_time INTEGER,
+    last_id TEXT,
+    last_value ANY,
+    UNIQUE (server_id, account, metric, instance)
+  ) STRICT;
+  CREATE INDEX series_account ON series (account);
+  -- seq orders events by arrival; fp fingerprints (server, id) for the dedup index.
+  CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    fp INTEGER NOT NULL,
+    series_id INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    value ANY NOT NULL,
+    dims TEXT,
+    held INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX events_held ON events (series_id, time, id) WHERE held = 1;
+  -- The merged, on-disk level of the dedup index: every event up to meta.dedup_seq.
+  CREATE TABLE event_keys (fp INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (fp, seq)) STRICT, WITHOUT ROWID;
+  -- Numbers are INTEGER when they fit 64 bits and decimal TEXT beyond; the CHECKs turn a silent overflow
+  -- into REAL into an error, so the adapter can redo that sum exactly.
+  CREATE TABLE rollups (
+    series_id INTEGER NOT NULL,
+    hour INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    sum ANY CHECK (typeof(sum) IN ('integer', 'text', 'null')),
+    last ANY,
+    max ANY,
+    integral ANY,
+    PRIMARY KEY (series_id, hour)
+  ) STRICT, WITHOUT ROWID;
+  `,
+];
+
+export function migrate(db: Database.Database): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`the database has schema version ${current}, newer than this Tally (${MIGRATIONS.length})`);
+  }
+  db.transaction(() => {
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      db.exec(MIGRATIONS[v] as string);
+      db.pragma(`user_version = ${v + 1}`);
+    }
+  })();
+}

@@ -1,0 +1,74 @@
+// The in-memory first level of the SQLite dedup index: a fixed-size open-addressing table of event key
+// fingerprints written since the last merge into the on-disk `event_keys` table. Its memory never grows.
+
+export class RecentKeys {
+  private readonly fps: Float64Array;
+  private readonly seqs: Float64Array;
+  private count = 0;
+
+  constructor(readonly capacity: number) {
+    if (capacity < 4 || (capacity & (capacity - 1)) !== 0) throw new Error("capacity must be a power of two");
+    this.fps = new Float64Array(capacity);
+    this.seqs = new Float64Array(capacity);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Full enough that lookups would slow down: time to merge into the on-disk table. */
+  get full(): boolean {
+    return this.count >= this.capacity / 2;
+  }
+
+  /** Adds a fingerprint (> 0) and the sequence number of its event. Two keys may share a fingerprint. */
+  add(fp: number, seq: number): void {
+    let i = fp % this.capacity;
+    while (this.fps[i] !== 0) i = (i + 1) % this.capacity;
+    this.fps[i] = fp;
+    this.seqs[i] = seq;
+    this.count++;
+  }
+
+  /** Sequence numbers of the events whose key has this fingerprint (usually none, rarely more than one). */
+  candidates(fp: number): number[] {
+    const found: number[] = [];
+    for (let i = fp % this.capacity; this.fps[i] !== 0; i = (i + 1) % this.capacity) {
+      if (this.fps[i] === fp) found.push(this.seqs[i] as number);
+    }
+    return found;
+  }
+
+  /** Every (fingerprint, seq) pair, sorted by fingerprint so the merge writes the on-disk index in order. */
+  sorted(): [number, number][] {
+    const pairs: [number, number][] = [];
+    for (let i = 0; i < this.capacity; i++) {
+      if (this.fps[i] !== 0) pairs.push([this.fps[i] as number, this.seqs[i] as number]);
+    }
+    return pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  }
+
+  clear(): void {
+    this.fps.fill(0);
+    this.seqs.fill(0);
+    this.count = 0;
+  }
+}
+
+/** A 53-bit fingerprint (1 to 2^53) of an event key: cyrb53 over server, a separator and id. */
+export function keyFingerprint(server: string, id: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  const mix = (ch: number) => {
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  };
+  for (let i = 0; i < server.length; i++) mix(server.charCodeAt(i));
+  mix(0);
+  for (let i = 0; i < id.length; i++) mix(id.charCodeAt(i));
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0) + 1;
+}
