@@ -367,7 +367,7 @@ export class PostgresUsageStore implements UsageStore {
           count: old.count + head.count,
           last: head.last,
           max: maxOf(BigInt(old.max), head.max),
-          integral: BigInt(old.integral) + head.integral,
+          integral: BigInt(old.integral) + head.integral - last.value * BigInt(last.time - hour),
         };
         writes.push({ seriesId: a.state.id, rows: [merged, ...rows.slice(1)] });
       }
@@ -419,7 +419,11 @@ export class PostgresUsageStore implements UsageStore {
     const nextTime = new Map(next.rows.map((r) => [r.series_id, Number(r.time)]));
     const windows = late.map((l) => {
       const closing = nextTime.get(l.state.id) ?? (l.readings.at(-1) as Reading).time;
-      return { seriesId: l.state.id, fromHour: hourOf((l.readings[0] as Reading).time), toHour: hourOf(closing) };
+      return {
+        seriesId: l.state.id,
+        fromHour: hourOf((l.readings[0] as Reading).time) + HOUR_MS,
+        toHour: hourOf(closing),
+      };
     });
 
     // For each window: the reading before it, the readings inside it, and the time of the first one after it.

@@ -1,8 +1,8 @@
-// Versioned SQLite schema, tracked in PRAGMA user_version and applied in one transaction on open.
+// Versioned SQLite schema per component (usage, auth, …), tracked in schema_versions and applied on open.
 
 import type Database from "better-sqlite3";
 
-const MIGRATIONS: readonly string[] = [
+export const USAGE_MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT, WITHOUT ROWID;
   CREATE TABLE servers (
@@ -55,15 +55,22 @@ const MIGRATIONS: readonly string[] = [
   `,
 ];
 
-export function migrate(db: Database.Database): void {
-  const current = db.pragma("user_version", { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new Error(`the database has schema version ${current}, newer than this Tally (${MIGRATIONS.length})`);
+/** Applies the component's migrations that the database has not seen yet, in one transaction. */
+export function migrate(db: Database.Database, component: string, migrations: readonly string[]): void {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT");
+  const row = db.prepare("SELECT version FROM schema_versions WHERE component = ?").get(component) as
+    | { version: number | bigint }
+    | undefined;
+  const current = Number(row?.version ?? 0);
+  if (current > migrations.length) {
+    throw new Error(
+      `the ${component} schema is at version ${current}, newer than this Tally knows (${migrations.length})`,
+    );
   }
   db.transaction(() => {
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      db.exec(MIGRATIONS[v] as string);
-      db.pragma(`user_version = ${v + 1}`);
-    }
+    for (let v = current; v < migrations.length; v++) db.exec(migrations[v] as string);
+    db.prepare(
+      "INSERT INTO schema_versions (component, version) VALUES (?, ?) ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+    ).run(component, migrations.length);
   })();
 }

@@ -21,7 +21,7 @@ import type {
   StoreStats,
   UsageStore,
 } from "../port.js";
-import { migrate } from "./migrations.js";
+import { migrate, USAGE_MIGRATIONS } from "./migrations.js";
 import { keyFingerprint, RecentKeys } from "./recent-keys.js";
 
 export interface SqliteStoreOptions {
@@ -71,7 +71,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
 
 export class SqliteUsageStore implements UsageStore {
   readonly description: string;
-  private readonly db: Database.Database;
+  /** The connection, for the other SQLite adapters of this process (tokens, petnames …) to share. */
+  readonly db: Database.Database;
   private readonly recent: RecentKeys;
   private readonly series = new Map<string, SeriesState>();
   private readonly serverIds = new Map<string, number>();
@@ -90,7 +91,7 @@ export class SqliteUsageStore implements UsageStore {
       this.db.pragma("synchronous = FULL");
       this.db.pragma(`cache_size = -${(options.cacheMiB ?? 256) * 1024}`);
       this.db.pragma("temp_store = MEMORY");
-      migrate(this.db);
+      migrate(this.db, "usage", USAGE_MIGRATIONS);
     } catch (error) {
       throw openError(options.path, error);
     }

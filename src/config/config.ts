@@ -1,0 +1,56 @@
+// The one place that reads the environment: command-line flags win over TALLY_* variables, which win over defaults.
+
+import path from "node:path";
+import { z } from "zod";
+import { AppError } from "../domain/errors.js";
+
+const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+const schema = z.object({
+  listen: z
+    .string()
+    .regex(LISTEN, "must be HOST:PORT, like 127.0.0.1:8124")
+    .refine((v) => Number(v.slice(v.lastIndexOf(":") + 1)) <= 65535, "has a port above 65535"),
+  data: z.string().min(1, "must name a directory"),
+  store: z
+    .string()
+    .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, "must be sqlite:PATH or postgres://…")
+    .optional(),
+  maxBodyBytes: z.coerce
+    .number()
+    .int()
+    .min(1024, "must be at least 1024")
+    .default(16 * 1024 * 1024),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Config = z.infer<typeof schema> & { readonly host: string; readonly port: number };
+
+export interface ConfigFlags {
+  readonly listen?: string | undefined;
+  readonly data?: string | undefined;
+  readonly store?: string | undefined;
+}
+
+export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse({
+    listen: flags.listen ?? env.TALLY_LISTEN ?? "127.0.0.1:8124",
+    data: flags.data ?? env.TALLY_DATA ?? "./tally-data",
+    store: flags.store ?? (env.TALLY_STORE || undefined),
+    maxBodyBytes: env.TALLY_MAX_BODY_BYTES,
+    logLevel: env.TALLY_LOG_LEVEL,
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? "configuration");
+    throw new AppError("VALIDATION", `--${name} (or TALLY_${envName(name)}) ${issue?.message ?? "is invalid"}`);
+  }
+  const c = parsed.data;
+  const colon = c.listen.lastIndexOf(":");
+  const host = c.listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+  return { ...c, data: path.resolve(c.data), host, port: Number(c.listen.slice(colon + 1)) };
+}
+
+function envName(name: string): string {
+  return name.replace(/[A-Z]/g, (ch) => `_${ch}`).toUpperCase();
+}

@@ -1,0 +1,21 @@
+// The one mapping from errors to HTTP answers: {"error": {"code", "message"}} with the code's status.
+
+import type { Context } from "hono";
+import { AppError, HTTP_STATUS } from "../domain/errors.js";
+import type { Logger } from "../log/logger.js";
+
+export function errorBody(error: AppError) {
+  return { error: { code: error.code, message: error.message } };
+}
+
+export function handleError(logger: Logger) {
+  return (error: Error, c: Context) => {
+    if (error instanceof AppError) {
+      if (error.code === "INTERNAL" || error.code === "UNAVAILABLE") logger.error({ err: error }, error.message);
+      return c.json(errorBody(error), HTTP_STATUS[error.code]);
+    }
+    // Internal messages can carry paths or SQL: log them, never echo them.
+    logger.error({ err: error }, "unexpected error");
+    return c.json(errorBody(new AppError("INTERNAL", "internal error")), 500);
+  };
+}

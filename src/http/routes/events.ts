@@ -1,0 +1,25 @@
+// POST /v1/events: the HTTP face of ingest.
+
+import type { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { AppError } from "../../domain/errors.js";
+import { ingestEvents } from "../../ingest/ingest-events.js";
+import { parseEventBody } from "../../ingest/parse-body.js";
+import type { AppDeps } from "../app.js";
+
+export function eventRoutes(app: Hono, deps: AppDeps): void {
+  app.post(
+    "/v1/events",
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: () => {
+        throw new AppError("TOO_LARGE", `the body is larger than the limit of ${deps.maxBodyBytes} bytes`);
+      },
+    }),
+    async (c) => {
+      const body = await c.req.text();
+      const items = parseEventBody(body, c.req.header("content-type"));
+      return c.json(await ingestEvents(deps.store, items));
+    },
+  );
+}
