@@ -26,18 +26,23 @@ export const USAGE_MIGRATIONS: readonly string[] = [
     UNIQUE (server_id, account, metric, instance)
   ) STRICT;
   CREATE INDEX series_account ON series (account);
-  -- seq orders events by arrival; fp fingerprints (server, id) for the dedup index.
-  CREATE TABLE events (
-    seq INTEGER PRIMARY KEY,
-    fp INTEGER NOT NULL,
-    series_id INTEGER NOT NULL,
-    id TEXT NOT NULL,
-    time INTEGER NOT NULL,
-    value ANY NOT NULL,
-    dims TEXT,
-    held INTEGER NOT NULL
+  -- The event log: one row per committed batch, events in arrival order (seq = first_seq + position).
+  -- data is a JSON array of [id, server_id, series_id, time, value, dims]; fps holds each event's key
+  -- fingerprint as a float64, so the dedup level can be reloaded without parsing the events.
+  CREATE TABLE event_blocks (
+    first_seq INTEGER PRIMARY KEY,
+    count INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    fps BLOB NOT NULL
   ) STRICT;
-  CREATE INDEX events_held ON events (series_id, time, id) WHERE held = 1;
+  -- Readings of levels and states, by series and time: what rollups of held metrics are computed from.
+  CREATE TABLE readings (
+    series_id INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    value ANY NOT NULL,
+    PRIMARY KEY (series_id, time, id)
+  ) STRICT, WITHOUT ROWID;
   -- The merged, on-disk level of the dedup index: every event up to meta.dedup_seq.
   CREATE TABLE event_keys (fp INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (fp, seq)) STRICT, WITHOUT ROWID;
   -- Numbers are INTEGER when they fit 64 bits and decimal TEXT beyond; the CHECKs turn a silent overflow

@@ -30,6 +30,13 @@ export class RecentKeys {
     this.count++;
   }
 
+  has(fp: number): boolean {
+    for (let i = fp % this.capacity; this.fps[i] !== 0; i = (i + 1) % this.capacity) {
+      if (this.fps[i] === fp) return true;
+    }
+    return false;
+  }
+
   /** Sequence numbers of the events whose key has this fingerprint (usually none, rarely more than one). */
   candidates(fp: number): number[] {
     const found: number[] = [];

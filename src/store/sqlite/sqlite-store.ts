@@ -4,12 +4,17 @@
 // microseconds per insert, so dedup uses two levels instead: fingerprints of recent events in a fixed-size
 // table in memory (RecentKeys), merged in bulk and in key order into the on-disk `event_keys` table when it
 // fills. A fingerprint match is always confirmed against the stored event, so dedup is exact.
+// Events are kept as one row per committed batch (event_blocks), which costs a fraction of a row per event;
+// readings of levels and states are also kept one per row, indexed by series and time, for their rollups.
+// Counter rollups are written behind: sums gather in memory across batches and go to disk in one transaction
+// with a cursor (meta.rollup_seq) every so many events, before every read and on close; on open, the few
+// counter events after the cursor are summed again from their blocks, so a crash loses nothing.
 
 import Database from "better-sqlite3";
 import { AppError } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
-import { compareReadings, heldRows, type Reading, type RollupRow } from "../../domain/rollup.js";
+import { compareReadings, type HeldRow, heldRows, type Reading, type RollupRow } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { fitsInt64 } from "../../domain/value.js";
 import type {
@@ -36,12 +41,17 @@ export interface SqliteStoreOptions {
 type DbValue = bigint | string;
 type Row = Record<string, unknown>;
 
+/** One event as kept in an event block: [id, server id, series id, time, value, dims]. */
+type BlockEvent = [string, number, number, number, number | string, Readonly<Record<string, string>> | null];
+
 interface SeriesState {
   readonly id: number;
   readonly kind: MetricKind;
   lastTime: number | null;
   lastId: string | null;
   lastValue: bigint | null;
+  /** The rollup row of the hour of the latest reading, as last written (held series only). */
+  lastRow: HeldRow | null;
 }
 
 interface CounterDelta {
@@ -57,6 +67,9 @@ interface ServerDelta {
 }
 
 const SERIES_CACHE_LIMIT = 200_000;
+/** Counter sums held in memory before they are written: bounds both memory and the re-summing on open. */
+const COUNTER_FLUSH_EVENTS = 250_000;
+const COUNTER_FLUSH_KEYS = 100_000;
 const DEFAULT_RECENT_SLOTS = 1 << 21;
 
 /** Binds an exact integer: INTEGER when it fits 64 bits, decimal text beyond. */
@@ -64,6 +77,20 @@ const toDb = (value: bigint): DbValue => (fitsInt64(value) ? value : value.toStr
 const big = (value: unknown): bigint => (typeof value === "bigint" ? value : BigInt(value as string | number));
 const bigOrNull = (value: unknown): bigint | null => (value === null || value === undefined ? null : big(value));
 const num = (value: unknown): number => Number(value);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A number naming one (series, hour): series ids stay far below 2^32 and hours since 1970 below 2^21. */
+const counterKey = (seriesId: number, hour: number): number => seriesId * 2_097_152 + hour / HOUR_MS;
+
+function addDelta(into: Map<number, CounterDelta>, key: number, delta: CounterDelta): void {
+  const known = into.get(key);
+  if (known) {
+    known.sum += delta.sum;
+    known.count += delta.count;
+  } else {
+    into.set(key, { ...delta });
+  }
+}
 
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteUsageStore> {
   return new SqliteUsageStore(options);
@@ -77,7 +104,11 @@ export class SqliteUsageStore implements UsageStore {
   private readonly series = new Map<string, SeriesState>();
   private readonly serverIds = new Map<string, number>();
   private readonly kinds = new Map<string, MetricKind>();
+  private readonly blockCache = new Map<number, BlockEvent[]>();
   private diskKeys: boolean;
+  private nextSeq = 1;
+  private pendingCounters = new Map<number, CounterDelta>();
+  private pendingCounterEvents = 0;
   private closed = false;
   private readonly sql;
 
@@ -88,7 +119,7 @@ export class SqliteUsageStore implements UsageStore {
       this.db.pragma("journal_mode = WAL");
       // One process owns the file: the in-memory dedup level is only exact if nobody else writes.
       this.db.pragma("locking_mode = EXCLUSIVE");
-      this.db.pragma("synchronous = FULL");
+      this.db.pragma(`synchronous = ${process.env.TALLY_SYNC ?? "FULL"}`);
       this.db.pragma(`cache_size = -${(options.cacheMiB ?? 256) * 1024}`);
       this.db.pragma("temp_store = MEMORY");
       migrate(this.db, "usage", USAGE_MIGRATIONS);
@@ -103,18 +134,18 @@ export class SqliteUsageStore implements UsageStore {
       setMeta: db.prepare(
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       ),
-      recentKeys: db.prepare("SELECT fp, seq FROM events WHERE seq > ? ORDER BY seq LIMIT ?").raw(),
+      blocksAfter: db.prepare(
+        "SELECT first_seq, fps FROM event_blocks WHERE first_seq + count - 1 > ? ORDER BY first_seq",
+      ),
+      blockAt: db
+        .prepare("SELECT first_seq, data FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1")
+        .raw(),
+      insertBlock: db.prepare("INSERT INTO event_blocks (first_seq, count, data, fps) VALUES (?, ?, ?, ?)"),
+      nextSeq: db.prepare("SELECT coalesce(max(first_seq + count), 1) FROM event_blocks").pluck(),
       anyDiskKey: db.prepare("SELECT 1 FROM event_keys LIMIT 1").pluck(),
       diskKeys: db.prepare("SELECT fp, seq FROM event_keys WHERE fp IN (SELECT value FROM json_each(?))").raw(),
       insertDiskKey: db.prepare("INSERT INTO event_keys (fp, seq) VALUES (?, ?)"),
-      eventKey: db
-        .prepare("SELECT e.id, s.server_id FROM events e JOIN series s ON s.id = e.series_id WHERE e.seq = ?")
-        .raw(),
-      insertEvent: db
-        .prepare(
-          "INSERT INTO events (fp, series_id, id, time, value, dims, held) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-        )
-        .pluck(),
+      insertReading: db.prepare("INSERT INTO readings (series_id, time, id, value) VALUES (?, ?, ?, ?)"),
       serverByName: db.prepare("SELECT id FROM servers WHERE name = ?").pluck(),
       insertServer: db
         .prepare("INSERT INTO servers (name, last_heard, last_event_time, events) VALUES (?, 0, 0, 0) RETURNING id")
@@ -149,44 +180,54 @@ export class SqliteUsageStore implements UsageStore {
       deleteHeldRows: db.prepare("DELETE FROM rollups WHERE series_id = ? AND hour >= ? AND hour <= ?"),
       readingAfter: db
         .prepare(
-          `SELECT time FROM events WHERE held = 1 AND series_id = ? AND (time > ? OR (time = ? AND id > ?))
+          `SELECT time FROM readings WHERE series_id = ? AND (time > ? OR (time = ? AND id > ?))
          ORDER BY time, id LIMIT 1`,
         )
         .pluck(),
       readingBefore: db.prepare(
-        "SELECT time, id, value FROM events WHERE held = 1 AND series_id = ? AND time < ? ORDER BY time DESC, id DESC LIMIT 1",
+        "SELECT time, id, value FROM readings WHERE series_id = ? AND time < ? ORDER BY time DESC, id DESC LIMIT 1",
       ),
       readingsBetween: db.prepare(
-        "SELECT time, id, value FROM events WHERE held = 1 AND series_id = ? AND time >= ? AND time < ? ORDER BY time, id",
+        "SELECT time, id, value FROM readings WHERE series_id = ? AND time >= ? AND time < ? ORDER BY time, id",
       ),
       firstReadingFrom: db
-        .prepare("SELECT time FROM events WHERE held = 1 AND series_id = ? AND time >= ? ORDER BY time, id LIMIT 1")
+        .prepare("SELECT time FROM readings WHERE series_id = ? AND time >= ? ORDER BY time, id LIMIT 1")
         .pluck(),
     };
     this.diskKeys = this.sql.anyDiskKey.get() !== undefined;
-    this.loadRecentKeys();
+    this.resetCaches();
+    this.replayCounters();
   }
 
   async insertEvents(events: readonly UsageEvent[]): Promise<InsertOutcome> {
     this.assertOpen();
     if (events.length === 0) return { accepted: 0, duplicates: 0, rejected: [] };
-    let outcome: InsertOutcome;
+    let batch: ReturnType<SqliteUsageStore["insertBatch"]>;
     try {
-      outcome = this.db.transaction(() => this.insertBatch(events))();
+      batch = this.db.transaction(() => this.insertBatch(events))();
     } catch (error) {
       // The transaction rolled back: drop what the caches learned from it.
       this.resetCaches();
       throw storeError(error);
     }
-    return outcome;
+    // Only a committed batch reaches the written-behind counter sums.
+    for (const [key, delta] of batch.counters) addDelta(this.pendingCounters, key, delta);
+    this.pendingCounterEvents += batch.outcome.accepted;
+    if (this.pendingCounterEvents >= COUNTER_FLUSH_EVENTS || this.pendingCounters.size >= COUNTER_FLUSH_KEYS) {
+      this.flushCounters();
+    }
+    return batch.outcome;
   }
 
-  private insertBatch(events: readonly UsageEvent[]): InsertOutcome {
+  private insertBatch(events: readonly UsageEvent[]): { outcome: InsertOutcome; counters: Map<number, CounterDelta> } {
     const diskMatches = this.diskKeyMatches(events);
-    const counters = new Map<string, CounterDelta>();
+    const firstSeq = this.nextSeq;
+    const block: BlockEvent[] = [];
+    const fps: number[] = [];
+    const counters = new Map<number, CounterDelta>();
     const servers = new Map<number, ServerDelta>();
+    const movedSeries = new Set<SeriesState>();
     const rejected: { index: number; reason: string }[] = [];
-    let accepted = 0;
     let duplicates = 0;
     for (let index = 0; index < events.length; index++) {
       const e = events[index] as UsageEvent;
@@ -197,26 +238,16 @@ export class SqliteUsageStore implements UsageStore {
       }
       const serverId = this.serverId(e.server);
       const fp = keyFingerprint(e.server, e.id);
-      if (this.isDuplicate(fp, serverId, e.id, diskMatches)) {
+      if (this.isDuplicate(fp, serverId, e.id, diskMatches, firstSeq, block)) {
         duplicates++;
         continue;
       }
       const series = this.seriesFor(serverId, e);
-      const held = isHeld(kind);
-      const seq = num(
-        this.sql.insertEvent.get(
-          fp,
-          series.id,
-          e.id,
-          e.time,
-          toDb(e.value),
-          e.dims ? JSON.stringify(e.dims) : null,
-          held ? 1 : 0,
-        ),
-      );
-      this.recent.add(fp, seq);
+      const value = e.value <= MAX_SAFE ? Number(e.value) : e.value.toString();
+      block.push([e.id, serverId, series.id, e.time, value, e.dims]);
+      fps.push(fp);
+      this.recent.add(fp, firstSeq + block.length - 1);
       if (this.recent.full) this.mergeRecentKeys(diskMatches);
-      accepted++;
       const server = servers.get(serverId);
       if (server) {
         server.events++;
@@ -224,11 +255,12 @@ export class SqliteUsageStore implements UsageStore {
       } else {
         servers.set(serverId, { lastEventTime: e.time, events: 1 });
       }
-      if (held) {
-        this.addReading(series, { time: e.time, id: e.id, value: e.value });
+      if (isHeld(kind)) {
+        this.sql.insertReading.run(series.id, e.time, e.id, toDb(e.value));
+        if (this.addReading(series, { time: e.time, id: e.id, value: e.value })) movedSeries.add(series);
       } else {
         const hour = hourOf(e.time);
-        const key = `${series.id}:${hour}`;
+        const key = counterKey(series.id, hour);
         const delta = counters.get(key);
         if (delta) {
           delta.sum += e.value;
@@ -238,10 +270,17 @@ export class SqliteUsageStore implements UsageStore {
         }
       }
     }
-    for (const delta of counters.values()) this.addCounter(delta);
+    if (block.length > 0) {
+      const fpBytes = Buffer.from(new Float64Array(fps).buffer);
+      this.sql.insertBlock.run(firstSeq, block.length, JSON.stringify(block), fpBytes);
+      this.nextSeq = firstSeq + block.length;
+    }
+    for (const series of movedSeries) {
+      this.sql.setSeriesLast.run(series.lastTime, series.lastId, toDb(series.lastValue as bigint), series.id);
+    }
     const now = Date.now();
     for (const [id, s] of servers) this.sql.touchServer.run(now, s.lastEventTime, s.events, id);
-    return { accepted, duplicates, rejected };
+    return { outcome: { accepted: block.length, duplicates, rejected }, counters };
   }
 
   /** Fingerprints of this batch already in the on-disk dedup level, with the events they point to. */
@@ -257,13 +296,36 @@ export class SqliteUsageStore implements UsageStore {
     return matches;
   }
 
-  private isDuplicate(fp: number, serverId: number, id: string, diskMatches: Map<number, number[]>): boolean {
-    const candidates = [...this.recent.candidates(fp), ...(diskMatches.get(fp) ?? [])];
-    for (const seq of candidates) {
-      const stored = this.sql.eventKey.get(seq) as [string, bigint] | undefined;
-      if (stored && stored[0] === id && num(stored[1]) === serverId) return true;
+  /** Confirms a fingerprint match against the stored event (or one earlier in this batch): exact dedup. */
+  private isDuplicate(
+    fp: number,
+    serverId: number,
+    id: string,
+    diskMatches: Map<number, number[]>,
+    batchFirstSeq: number,
+    batch: readonly BlockEvent[],
+  ): boolean {
+    const onDisk = diskMatches.get(fp);
+    if (!onDisk && !this.recent.has(fp)) return false;
+    for (const seq of [...this.recent.candidates(fp), ...(onDisk ?? [])]) {
+      const stored = seq >= batchFirstSeq ? batch[seq - batchFirstSeq] : this.storedEvent(seq);
+      if (stored && stored[0] === id && stored[1] === serverId) return true;
     }
     return false;
+  }
+
+  /** One stored event by sequence number, through a small cache of decoded blocks (retries hit few blocks). */
+  private storedEvent(seq: number): BlockEvent | undefined {
+    for (const [first, events] of this.blockCache) {
+      if (seq >= first && seq < first + events.length) return events[seq - first];
+    }
+    const row = this.sql.blockAt.get(seq) as [bigint, string] | undefined;
+    if (!row) return undefined;
+    const first = num(row[0]);
+    const events = JSON.parse(row[1]) as BlockEvent[];
+    if (this.blockCache.size >= 4) this.blockCache.clear();
+    this.blockCache.set(first, events);
+    return events[seq - first];
   }
 
   private metricKind(metric: string, kind: MetricKind): MetricKind {
@@ -298,6 +360,7 @@ export class SqliteUsageStore implements UsageStore {
           lastTime: row.last_time === null ? null : num(row.last_time),
           lastId: row.last_id as string | null,
           lastValue: bigOrNull(row.last_value),
+          lastRow: null,
         }
       : {
           id: num(this.sql.insertSeries.get(serverId, e.account, e.metric, e.instance, e.kind)),
@@ -305,10 +368,51 @@ export class SqliteUsageStore implements UsageStore {
           lastTime: null,
           lastId: null,
           lastValue: null,
+          lastRow: null,
         };
     if (this.series.size >= SERIES_CACHE_LIMIT) this.series.clear();
     this.series.set(key, state);
     return state;
+  }
+
+  /** Writes the counter sums gathered in memory, with the cursor that says which events they cover. */
+  private flushCounters(): void {
+    if (this.pendingCounters.size === 0 && this.pendingCounterEvents === 0) return;
+    this.db.transaction(() => {
+      // In key order, so the writes walk the rollup table's pages once instead of jumping between them.
+      const deltas = [...this.pendingCounters.values()].sort((a, b) => a.seriesId - b.seriesId || a.hour - b.hour);
+      for (const delta of deltas) this.addCounter(delta);
+      this.sql.setMeta.run("rollup_seq", this.nextSeq);
+    })();
+    this.pendingCounters = new Map();
+    this.pendingCounterEvents = 0;
+  }
+
+  /** On open: sums the counter events stored after the cursor again, as the last run had not written them. */
+  private replayCounters(): void {
+    const from = num(this.sql.getMeta.get("rollup_seq") ?? 1);
+    const kinds = new Map<number, boolean>();
+    const heldOf = (seriesId: number) => {
+      let held = kinds.get(seriesId);
+      if (held === undefined) {
+        held = isHeld(this.db.prepare("SELECT kind FROM series WHERE id = ?").pluck().get(seriesId) as MetricKind);
+        kinds.set(seriesId, held);
+      }
+      return held;
+    };
+    for (const row of this.db
+      .prepare("SELECT first_seq, data FROM event_blocks WHERE first_seq + count > ? ORDER BY first_seq")
+      .raw()
+      .all(from) as [bigint, string][]) {
+      const first = num(row[0]);
+      (JSON.parse(row[1]) as BlockEvent[]).forEach(([, , seriesId, time, value], i) => {
+        if (first + i < from || heldOf(seriesId)) return;
+        const hour = hourOf(time);
+        addDelta(this.pendingCounters, counterKey(seriesId, hour), { seriesId, hour, sum: BigInt(value), count: 1 });
+        this.pendingCounterEvents++;
+      });
+    }
+    this.flushCounters();
   }
 
   private addCounter(delta: CounterDelta): void {
@@ -323,42 +427,63 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   /** Maintains a held series' rollups: arithmetic for a reading after the latest, recomputation otherwise. */
-  private addReading(series: SeriesState, r: Reading): void {
+  /** Returns whether the reading became the series' latest. */
+  private addReading(series: SeriesState, r: Reading): boolean {
     const last =
       series.lastTime === null
         ? null
         : { time: series.lastTime, id: series.lastId as string, value: series.lastValue as bigint };
     if (last && compareReadings(r, last) < 0) {
+      series.lastRow = null;
       this.recomputeHeld(series.id, r);
-      return;
+      return false;
     }
     const hour = hourOf(r.time);
+    let row: HeldRow;
     if (!last) {
-      this.sql.setHeld.run(series.id, hour, 1, toDb(r.value), toDb(r.value), 0);
+      row = { hour, count: 1, last: r.value, max: r.value, integral: 0n };
     } else {
       const lastHour = hourOf(last.time);
-      const row = this.sql.heldRow.get(series.id, lastHour) as [bigint, unknown, unknown, unknown];
-      const max = big(row[2]);
-      const integral = big(row[3]);
+      const prev = series.lastRow?.hour === lastHour ? series.lastRow : this.heldRowAt(series.id, lastHour);
       if (lastHour === hour) {
-        const newMax = r.value > max ? r.value : max;
-        const newIntegral = integral + last.value * BigInt(r.time - last.time);
-        this.sql.setHeld.run(series.id, hour, num(row[0]) + 1, toDb(r.value), toDb(newMax), toDb(newIntegral));
+        row = {
+          hour,
+          count: prev.count + 1,
+          last: r.value,
+          max: r.value > prev.max ? r.value : prev.max,
+          integral: prev.integral + last.value * BigInt(r.time - last.time),
+        };
       } else {
-        const closing = integral + last.value * BigInt(lastHour + HOUR_MS - last.time);
-        this.sql.setHeld.run(series.id, lastHour, row[0], row[1], row[2], toDb(closing));
-        const full = toDb(last.value * BigInt(HOUR_MS));
-        const held = toDb(last.value);
-        for (let h = lastHour + HOUR_MS; h < hour; h += HOUR_MS)
-          this.sql.setHeld.run(series.id, h, 0, held, held, full);
-        const newMax = r.value > last.value ? r.value : last.value;
-        this.sql.setHeld.run(series.id, hour, 1, toDb(r.value), toDb(newMax), toDb(last.value * BigInt(r.time - hour)));
+        const closing = prev.integral + last.value * BigInt(lastHour + HOUR_MS - last.time);
+        this.writeHeldRow(series.id, { ...prev, integral: closing });
+        const held = last.value;
+        for (let h = lastHour + HOUR_MS; h < hour; h += HOUR_MS) {
+          this.writeHeldRow(series.id, { hour: h, count: 0, last: held, max: held, integral: held * BigInt(HOUR_MS) });
+        }
+        row = {
+          hour,
+          count: 1,
+          last: r.value,
+          max: r.value > held ? r.value : held,
+          integral: held * BigInt(r.time - hour),
+        };
       }
     }
+    this.writeHeldRow(series.id, row);
+    series.lastRow = row;
     series.lastTime = r.time;
     series.lastId = r.id;
     series.lastValue = r.value;
-    this.sql.setSeriesLast.run(r.time, r.id, toDb(r.value), series.id);
+    return true;
+  }
+
+  private heldRowAt(seriesId: number, hour: number): HeldRow {
+    const [count, last, max, integral] = this.sql.heldRow.get(seriesId, hour) as [bigint, unknown, unknown, unknown];
+    return { hour, count: num(count), last: big(last), max: big(max), integral: big(integral) };
+  }
+
+  private writeHeldRow(seriesId: number, row: HeldRow): void {
+    this.sql.setHeld.run(seriesId, row.hour, row.count, toDb(row.last), toDb(row.max), toDb(row.integral));
   }
 
   /** A reading arrived before the series' latest: recompute the whole hours from it to the next reading. */
@@ -376,9 +501,7 @@ export class SqliteUsageStore implements UsageStore {
     const next = this.sql.firstReadingFrom.get(seriesId, toHour + HOUR_MS);
     const rows = heldRows(carry, readings, fromHour, toHour, next === undefined ? null : num(next));
     this.sql.deleteHeldRows.run(seriesId, fromHour, toHour);
-    for (const row of rows) {
-      this.sql.setHeld.run(seriesId, row.hour, row.count, toDb(row.last), toDb(row.max), toDb(row.integral));
-    }
+    for (const row of rows) this.writeHeldRow(seriesId, row);
     return rows.length;
   }
 
@@ -401,21 +524,25 @@ export class SqliteUsageStore implements UsageStore {
     this.diskKeys = true;
   }
 
-  /** Fills the in-memory dedup level from the events written after the last merge; reads nothing else. */
+  /** Fills the in-memory dedup level from the fingerprints of the blocks written after the last merge. */
   private loadRecentKeys(): void {
     this.recent.clear();
-    const chunk = this.recent.capacity / 2;
-    for (;;) {
-      const after = num(this.sql.getMeta.get("dedup_seq") ?? 0);
-      const pairs = this.sql.recentKeys.all(after, chunk - this.recent.size) as [bigint, bigint][];
-      for (const [fp, seq] of pairs) this.recent.add(num(fp), num(seq));
-      if (!this.recent.full) return;
-      // More unmerged keys than the table holds (a smaller setting than the last run had): merge, read on.
-      this.mergeRecentKeys();
+    const merged = num(this.sql.getMeta.get("dedup_seq") ?? 0);
+    for (const row of this.sql.blocksAfter.all(merged) as { first_seq: bigint; fps: Buffer }[]) {
+      const first = num(row.first_seq);
+      const fps = new Float64Array(new Uint8Array(row.fps).buffer);
+      for (let i = 0; i < fps.length; i++) {
+        if (first + i <= merged) continue;
+        this.recent.add(fps[i] as number, first + i);
+        // More unmerged keys than the table holds (a smaller setting than the last run had): merge, read on.
+        if (this.recent.full) this.mergeRecentKeys();
+      }
     }
   }
 
   private resetCaches(): void {
+    this.nextSeq = num(this.sql.nextSeq.get());
+    this.blockCache.clear();
     this.series.clear();
     this.serverIds.clear();
     this.kinds.clear();
@@ -453,6 +580,7 @@ export class SqliteUsageStore implements UsageStore {
 
   async rollups(query: RollupQuery): Promise<RollupRow[]> {
     this.assertOpen();
+    this.flushCounters();
     const where = ["s.account = ?", "r.hour >= ?", "r.hour < ?"];
     const params: unknown[] = [query.account, query.from, query.to];
     if (query.metrics) {
@@ -468,6 +596,7 @@ export class SqliteUsageStore implements UsageStore {
 
   async allRollups(): Promise<RollupRow[]> {
     this.assertOpen();
+    this.flushCounters();
     return this.selectRollups("1", []);
   }
 
@@ -515,29 +644,41 @@ export class SqliteUsageStore implements UsageStore {
 
   async rebuildRollups(): Promise<{ events: number; rollups: number }> {
     this.assertOpen();
+    this.pendingCounters = new Map();
+    this.pendingCounterEvents = 0;
     const result = this.db.transaction(() => {
-      this.db.exec("DELETE FROM rollups");
-      let events = 0;
-      let rollups = 0;
-      const counters = this.db.prepare(
-        `SELECT series_id, time - time % ${HOUR_MS} AS hour, count(*) AS n, group_concat(value) AS vals
-         FROM events WHERE held = 0 GROUP BY series_id, hour`,
-      );
-      for (const row of counters.all() as Row[]) {
-        // group_concat keeps huge values exact; SQLite's sum() would go to floating point past 64 bits.
-        const sum = String(row.vals)
-          .split(",")
-          .reduce((s, v) => s + BigInt(v), 0n);
-        this.sql.setCounter.run(row.series_id, row.hour, row.n, toDb(sum));
-        events += num(row.n);
-        rollups++;
+      this.db.exec("DELETE FROM rollups; DELETE FROM readings");
+      this.sql.setMeta.run("rollup_seq", this.nextSeq);
+      const kinds = new Map<number, MetricKind>();
+      for (const [id, kind] of this.db.prepare("SELECT id, kind FROM series").raw().all() as [bigint, MetricKind][]) {
+        kinds.set(num(id), kind);
       }
+      const counters = new Map<number, CounterDelta>();
+      let events = 0;
+      const firsts = this.db.prepare("SELECT first_seq FROM event_blocks ORDER BY first_seq").pluck().all() as bigint[];
+      const blockData = this.db.prepare("SELECT data FROM event_blocks WHERE first_seq = ?").pluck();
+      for (const first of firsts) {
+        for (const [id, , seriesId, time, value] of JSON.parse(blockData.get(first) as string) as BlockEvent[]) {
+          events++;
+          if (isHeld(kinds.get(seriesId) as MetricKind)) {
+            this.sql.insertReading.run(seriesId, time, id, toDb(BigInt(value)));
+            continue;
+          }
+          const hour = hourOf(time);
+          const delta = counters.get(counterKey(seriesId, hour));
+          if (delta) {
+            delta.sum += BigInt(value);
+            delta.count++;
+          } else counters.set(counterKey(seriesId, hour), { seriesId, hour, sum: BigInt(value), count: 1 });
+        }
+      }
+      for (const d of counters.values()) this.sql.setCounter.run(d.seriesId, d.hour, d.count, toDb(d.sum));
+      let rollups = counters.size;
       const held = this.db.prepare(
-        "SELECT series_id, min(time) AS first, max(time) AS last, count(*) AS n FROM events WHERE held = 1 GROUP BY series_id",
+        "SELECT series_id, min(time) AS first, max(time) AS last FROM readings GROUP BY series_id",
       );
       for (const row of held.all() as Row[]) {
         rollups += this.writeHeldWindow(num(row.series_id), hourOf(num(row.first)), hourOf(num(row.last)));
-        events += num(row.n);
         const latest = this.sql.readingBefore.get(row.series_id, num(row.last) + 1) as Row;
         this.sql.setSeriesLast.run(latest.time, latest.id, latest.value, row.series_id);
       }
@@ -549,12 +690,15 @@ export class SqliteUsageStore implements UsageStore {
 
   async stats(): Promise<StoreStats> {
     this.assertOpen();
+    this.flushCounters();
     const count = (table: string) => num(this.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get());
-    return { events: count("events"), series: count("series"), rollups: count("rollups") };
+    const events = num(this.db.prepare("SELECT coalesce(sum(count), 0) FROM event_blocks").pluck().get());
+    return { events, series: count("series"), rollups: count("rollups") };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flushCounters();
     this.closed = true;
     this.db.close();
   }

@@ -1,0 +1,407 @@
+// The usage table on SQLite: current level totals per (metric, account) and cells per (metric, account, server),
+// kept up to date by a trigger on `series` (the one place a level's latest value changes), paged by key.
+//
+// Values are exact integers of any size, so the tables hold them as a `rank`: a byte string whose byte order
+// is descending value order (see toRank). One index then answers "largest first, then by account", from
+// any point, and the value is decoded from the rank without reading the table.
+
+import type Database from "better-sqlite3";
+import { hourOf } from "../../domain/time.js";
+import {
+  type HistoryCell,
+  type Keyed,
+  likePattern,
+  pageInMemory,
+  readSegments,
+  type Segment,
+  sortedUnique,
+} from "../../usage/keyset.js";
+import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
+import { migrate } from "./migrations.js";
+
+export const USAGE_VIEW_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE usage_metrics (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT;
+  CREATE TABLE usage_cells (
+    metric_id INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    server_id INTEGER NOT NULL,
+    rank BLOB NOT NULL,
+    PRIMARY KEY (metric_id, account, server_id)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX usage_cells_by_server ON usage_cells (metric_id, server_id, rank, account);
+  CREATE TABLE usage_totals (
+    metric_id INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    rank BLOB NOT NULL,
+    PRIMARY KEY (metric_id, account)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX usage_totals_by_rank ON usage_totals (metric_id, rank, account);
+  CREATE TABLE usage_server_totals (
+    metric_id INTEGER NOT NULL,
+    server_id INTEGER NOT NULL,
+    rank BLOB NOT NULL,
+    PRIMARY KEY (metric_id, server_id)
+  ) STRICT, WITHOUT ROWID;
+
+  -- Every change of a level's latest value moves its cell, its account's total and its server's total by the
+  -- difference. The adapter writes last_value nowhere else, and rebuilds go through the same UPDATE.
+  CREATE TRIGGER usage_view_level AFTER UPDATE OF last_value ON series
+  WHEN NEW.kind = 'level' AND NEW.last_value IS NOT OLD.last_value
+  BEGIN
+    INSERT INTO usage_metrics (name) VALUES (NEW.metric) ON CONFLICT (name) DO NOTHING;
+    INSERT INTO usage_cells (metric_id, account, server_id, rank)
+      VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.account, NEW.server_id,
+              tally_rank_add(NULL, NEW.last_value, OLD.last_value))
+      ON CONFLICT (metric_id, account, server_id) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, OLD.last_value);
+    INSERT INTO usage_totals (metric_id, account, rank)
+      VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.account,
+              tally_rank_add(NULL, NEW.last_value, OLD.last_value))
+      ON CONFLICT (metric_id, account) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, OLD.last_value);
+    INSERT INTO usage_server_totals (metric_id, server_id, rank)
+      VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.server_id,
+              tally_rank_add(NULL, NEW.last_value, OLD.last_value))
+      ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, OLD.last_value);
+  END;
+
+  -- A store that had levels before this migration: derive the view from their latest values once.
+  INSERT INTO usage_metrics (name) SELECT DISTINCT metric FROM series WHERE kind = 'level' AND last_value IS NOT NULL;
+  INSERT INTO usage_cells (metric_id, account, server_id, rank)
+    SELECT m.id, s.account, s.server_id, tally_rank_sum(s.last_value)
+    FROM series s JOIN usage_metrics m ON m.name = s.metric
+    WHERE s.kind = 'level' AND s.last_value IS NOT NULL
+    GROUP BY m.id, s.account, s.server_id;
+  INSERT INTO usage_totals (metric_id, account, rank)
+    SELECT metric_id, account, tally_rank_sum(tally_unrank(rank)) FROM usage_cells GROUP BY metric_id, account;
+  INSERT INTO usage_server_totals (metric_id, server_id, rank)
+    SELECT metric_id, server_id, tally_rank_sum(tally_unrank(rank)) FROM usage_cells GROUP BY metric_id, server_id;
+  `,
+];
+
+/**
+ * Encodes a non-negative integer so that byte order is descending numeric order: a length byte (255 minus the
+ * number of bytes, so longer numbers come first), then the big-endian bytes, each complemented.
+ */
+export function toRank(value: bigint): Buffer {
+  if (value < 0n) throw new Error(`a usage total went negative (${value}): the view is out of step with the series`);
+  const hex = value === 0n ? "" : value.toString(16);
+  const bytes = Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex");
+  const rank = Buffer.allocUnsafe(bytes.length + 1);
+  rank[0] = 255 - bytes.length;
+  for (let i = 0; i < bytes.length; i++) rank[i + 1] = 255 - (bytes[i] as number);
+  return rank;
+}
+
+export function fromRank(rank: Uint8Array): bigint {
+  let hex = "";
+  for (let i = 1; i < rank.length; i++) hex += (255 - (rank[i] as number)).toString(16).padStart(2, "0");
+  return hex === "" ? 0n : BigInt(`0x${hex}`);
+}
+
+type DbNumber = bigint | number | string | null;
+const toBig = (v: DbNumber): bigint => (v === null ? 0n : typeof v === "bigint" ? v : BigInt(v));
+/** What SQLite keeps: INTEGER within 64 bits, decimal TEXT beyond (as the usage store does). */
+const toDbNumber = (v: bigint): bigint | string => (v >= -(2n ** 63n) && v < 2n ** 63n ? v : v.toString());
+
+/** The SQL functions the trigger and the migration use; registered on every connection before either runs. */
+function registerFunctions(db: Database.Database): void {
+  const options = { safeIntegers: true, deterministic: true } as const;
+  db.function("tally_rank_add", options, (rank: unknown, plus: unknown, minus: unknown) => {
+    const base = rank === null ? 0n : fromRank(rank as Uint8Array);
+    return toRank(base + toBig(plus as DbNumber) - toBig(minus as DbNumber));
+  });
+  db.function("tally_unrank", options, (rank: unknown) => toDbNumber(fromRank(rank as Uint8Array)));
+  db.aggregate("tally_rank_sum", {
+    ...options,
+    start: () => 0n,
+    step: (sum: bigint, value: unknown) => sum + toBig(value as DbNumber),
+    result: (sum: bigint) => toRank(sum),
+  });
+}
+
+interface Row {
+  account: string;
+  rank?: Uint8Array;
+}
+
+const MAX_CACHED_STATEMENTS = 200;
+
+/** The SQLite side of UsageViewStore's usage table; shares the usage store's connection. */
+export class SqliteUsageTable {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database) {
+    registerFunctions(db);
+    migrate(db, "usage-view", USAGE_VIEW_MIGRATIONS);
+  }
+
+  async usageTable(query: UsageTableQuery): Promise<UsageTablePage> {
+    return query.at === undefined ? this.current(query) : this.history(query, query.at);
+  }
+
+  private async current(query: UsageTableQuery): Promise<UsageTablePage> {
+    const metricId = this.get<{ id: bigint }>("SELECT id FROM usage_metrics WHERE name = ?", query.metric)?.id;
+    const serverNames = new Map(
+      this.all<{ id: bigint; name: string }>("SELECT id, name FROM servers").map((s) => [Number(s.id), s.name]),
+    );
+    const serverIds = new Map([...serverNames].map(([id, name]) => [name, id]));
+    const empty: UsageTablePage = {
+      rows: [],
+      servers: sortedUnique(query.servers ?? []),
+      totals: { byServer: {}, total: 0n },
+      more: false,
+    };
+    if (metricId === undefined) return empty;
+    const serverTotals = new Map(
+      this.all<{ server_id: bigint; rank: Uint8Array }>(
+        "SELECT server_id, rank FROM usage_server_totals WHERE metric_id = ?",
+        metricId,
+      ).map((r) => [serverNames.get(Number(r.server_id)) as string, fromRank(r.rank)]),
+    );
+    const columns = sortedUnique(query.servers ?? [...serverTotals.keys()]);
+    const columnIds = new Map(
+      columns.flatMap((name) => (serverIds.has(name) ? [[serverIds.get(name) as number, name]] : [])),
+    );
+
+    const filter: Filter = {
+      metricId,
+      subset: query.accounts ? JSON.stringify(sortedUnique(query.accounts)) : null,
+      like: query.search === undefined ? null : likePattern(query.search),
+    };
+    let segments: Segment[];
+    if (query.sort.by === "server") {
+      const serverId = serverIds.get(query.sort.server);
+      segments =
+        serverId === undefined
+          ? [this.accountSegment(filter, null)]
+          : [this.cellSegment(filter, serverId), this.accountSegment(filter, serverId)];
+    } else if (query.sort.by === "account") {
+      segments = [this.accountSegment(filter, null)];
+    } else {
+      segments = [this.totalSegment(filter)];
+    }
+    const { keys, more } = await readSegments(segments, query);
+    const rows = this.rowsFor(keys, metricId, columnIds);
+
+    let totals: UsageTablePage["totals"];
+    if (filter.subset === null && filter.like === null) {
+      const byServer: Record<string, bigint> = {};
+      for (const name of columns) {
+        const v = serverTotals.get(name);
+        if (v !== undefined) byServer[name] = v;
+      }
+      totals = { byServer, total: [...serverTotals.values()].reduce((a, b) => a + b, 0n) };
+    } else {
+      totals = this.selectionTotals(filter, columnIds);
+    }
+    return { rows, servers: columns, totals, more };
+  }
+
+  /** Cells, totals and petnames of the page's accounts, in the page's order. */
+  private rowsFor(keys: readonly Keyed[], metricId: bigint, columnIds: Map<number, string>): UsageTableRow[] {
+    if (keys.length === 0) return [];
+    const accounts = JSON.stringify(keys.map((k) => k.account));
+    const cells = new Map<string, Record<string, bigint>>();
+    for (const c of this.all<{ account: string; server_id: bigint; rank: Uint8Array }>(
+      `SELECT c.account, c.server_id, c.rank FROM json_each(?) j
+       CROSS JOIN usage_cells c ON c.metric_id = ? AND c.account = j.value`,
+      accounts,
+      metricId,
+    )) {
+      const server = columnIds.get(Number(c.server_id));
+      if (server === undefined) continue;
+      const row = cells.get(c.account) ?? {};
+      row[server] = fromRank(c.rank);
+      cells.set(c.account, row);
+    }
+    const totals = new Map(
+      this.all<{ account: string; rank: Uint8Array }>(
+        `SELECT t.account, t.rank FROM json_each(?) j CROSS JOIN usage_totals t ON t.metric_id = ? AND t.account = j.value`,
+        accounts,
+        metricId,
+      ).map((t) => [t.account, fromRank(t.rank)]),
+    );
+    const petnames = new Map(
+      this.all<{ account: string; name: string }>(
+        "SELECT p.account, p.name FROM json_each(?) j CROSS JOIN petnames p ON p.account = j.value",
+        accounts,
+      ).map((p) => [p.account, p.name]),
+    );
+    return keys.map((k) => ({
+      account: k.account,
+      petname: petnames.get(k.account) ?? null,
+      byServer: sortRecord(cells.get(k.account) ?? {}),
+      total: totals.get(k.account) ?? 0n,
+    }));
+  }
+
+  /** Sums over every selected account: the totals row of a subset or a search. */
+  private selectionTotals(filter: Filter, columnIds: Map<number, string>): UsageTablePage["totals"] {
+    const { from, where, params } = this.source(filter, "t", "usage_totals");
+    const byServer: Record<string, bigint> = {};
+    let total = 0n;
+    for (const c of this.all<{ server_id: bigint; rank: Uint8Array }>(
+      `SELECT c.server_id, c.rank FROM ${from}
+       JOIN usage_cells c ON c.metric_id = t.metric_id AND c.account = t.account WHERE ${where}`,
+      ...params,
+    )) {
+      const v = fromRank(c.rank);
+      total += v;
+      const server = columnIds.get(Number(c.server_id));
+      if (server !== undefined) byServer[server] = (byServer[server] ?? 0n) + v;
+    }
+    return { byServer: sortRecord(byServer), total };
+  }
+
+  /** FROM and WHERE for a table aliased `alias` with metric_id and account columns, under the filter. */
+  private source(filter: Filter, alias: string, table: string): { from: string; where: string; params: unknown[] } {
+    const params: unknown[] = [];
+    let from: string;
+    const where = [`${alias}.metric_id = ?`];
+    if (filter.subset !== null) {
+      // The listed accounts drive the join: a subset is read by key, never by scanning the table.
+      from = `json_each(?) j CROSS JOIN ${table} ${alias} ON ${alias}.account = j.value`;
+      params.push(filter.subset);
+    } else {
+      from = `${table} ${alias}`;
+    }
+    params.push(filter.metricId);
+    if (filter.like !== null) {
+      where.push(
+        `(${alias}.account LIKE ? ESCAPE '\\' OR ${alias}.account IN (SELECT account FROM petnames WHERE name LIKE ? ESCAPE '\\'))`,
+      );
+      params.push(filter.like, filter.like);
+    }
+    return { from, where: where.join(" AND "), params };
+  }
+
+  /** Accounts by total, largest first. */
+  private totalSegment(filter: Filter): Segment {
+    return {
+      owns: () => true,
+      read: (bound, direction, n) => this.readRanked(filter, "usage_totals", null, bound, direction, n),
+    };
+  }
+
+  /** Accounts with a cell on one server, by that cell, largest first. */
+  private cellSegment(filter: Filter, serverId: number): Segment {
+    return {
+      owns: (p) => p.value !== null,
+      read: (bound, direction, n) => this.readRanked(filter, "usage_cells", serverId, bound, direction, n),
+    };
+  }
+
+  private readRanked(
+    filter: Filter,
+    table: "usage_totals" | "usage_cells",
+    serverId: number | null,
+    bound: UsagePosition | null,
+    direction: "forward" | "backward",
+    n: number,
+  ): Keyed[] {
+    const { from, where, params } = this.source(filter, "t", table);
+    const conditions = [where];
+    if (serverId !== null) {
+      conditions.push("t.server_id = ?");
+      params.push(serverId);
+    }
+    if (bound) {
+      conditions.push(`(t.rank, t.account) ${direction === "forward" ? ">" : "<"} (?, ?)`);
+      params.push(toRank(bound.value ?? 0n), bound.account);
+    }
+    const order = direction === "forward" ? "t.rank, t.account" : "t.rank DESC, t.account DESC";
+    params.push(n);
+    return this.all<Row>(
+      `SELECT t.account, t.rank FROM ${from} WHERE ${conditions.join(" AND ")} ORDER BY ${order} LIMIT ?`,
+      ...params,
+    ).map((r) => ({ account: r.account, value: fromRank(r.rank as Uint8Array) }));
+  }
+
+  /** Accounts by id; with `withoutServer`, only those with no cell on that server (the tail of a server sort). */
+  private accountSegment(filter: Filter, withoutServer: number | null): Segment {
+    return {
+      owns: (p) => p.value === null,
+      read: (bound, direction, n) => {
+        const { from, where, params } = this.source(filter, "t", "usage_totals");
+        const conditions = [where];
+        if (withoutServer !== null) {
+          conditions.push(
+            "NOT EXISTS (SELECT 1 FROM usage_cells c WHERE c.metric_id = t.metric_id AND c.account = t.account AND c.server_id = ?)",
+          );
+          params.push(withoutServer);
+        }
+        if (bound) {
+          conditions.push(`t.account ${direction === "forward" ? ">" : "<"} ?`);
+          params.push(bound.account);
+        }
+        params.push(n);
+        return this.all<Row>(
+          `SELECT t.account FROM ${from} WHERE ${conditions.join(" AND ")}
+           ORDER BY t.account${direction === "forward" ? "" : " DESC"} LIMIT ?`,
+          ...params,
+        ).map((r) => ({ account: r.account, value: null }));
+      },
+    };
+  }
+
+  /**
+   * The table at a past time, to the hour: each level series' value at the start of the hour holding `at`,
+   * which is the `last` of its latest rollup before that hour.
+   */
+  private async history(query: UsageTableQuery, at: number): Promise<UsageTablePage> {
+    const hour = hourOf(at);
+    const subset = query.accounts ? JSON.stringify(sortedUnique(query.accounts)) : null;
+    const rows = this.all<{ account: string; server: string; value: DbNumber }>(
+      `SELECT s.account, v.name AS server,
+         (SELECT r.last FROM rollups r WHERE r.series_id = s.id AND r.hour < ? ORDER BY r.hour DESC LIMIT 1) AS value
+       FROM series s JOIN servers v ON v.id = s.server_id
+       WHERE s.metric = ? AND s.kind = 'level'${subset === null ? "" : " AND s.account IN (SELECT value FROM json_each(?))"}`,
+      hour,
+      query.metric,
+      ...(subset === null ? [] : [subset]),
+    );
+    const cells: HistoryCell[] = [];
+    for (const r of rows)
+      if (r.value !== null) cells.push({ account: r.account, server: r.server, value: toBig(r.value) });
+    // A search looks at every petname; otherwise only the accounts found need theirs.
+    const named =
+      query.search === undefined
+        ? this.all<{ account: string; name: string }>(
+            "SELECT p.account, p.name FROM json_each(?) j CROSS JOIN petnames p ON p.account = j.value",
+            JSON.stringify([...new Set(cells.map((c) => c.account))]),
+          )
+        : this.all<{ account: string; name: string }>("SELECT account, name FROM petnames");
+    const petnames = new Map(named.map((p) => [p.account, p.name]));
+    return pageInMemory(cells, petnames, query);
+  }
+
+  private all<T>(sql: string, ...params: unknown[]): T[] {
+    return this.statement(sql).all(...params) as T[];
+  }
+
+  private get<T>(sql: string, ...params: unknown[]): T | undefined {
+    return this.statement(sql).get(...params) as T | undefined;
+  }
+
+  private statement(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.clear();
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+}
+
+interface Filter {
+  readonly metricId: bigint;
+  /** JSON array of the subset's accounts, or null for every account. */
+  readonly subset: string | null;
+  /** LIKE pattern of the search, or null. */
+  readonly like: string | null;
+}
+
+function sortRecord(record: Record<string, bigint>): Record<string, bigint> {
+  return Object.fromEntries(sortedUnique(Object.keys(record)).map((k) => [k, record[k] as bigint]));
+}
