@@ -60,6 +60,14 @@ function batches<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
+/** Like Promise.all, but waits for every node to finish before failing, so none is still writing at close. */
+async function all<T extends readonly unknown[]>(
+  work: readonly [...T],
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  await Promise.allSettled(work);
+  return Promise.all(work);
+}
+
 describe("PostgresUsageStore shared by several nodes", () => {
   it("keeps each event exactly once and the rollups right when two nodes ingest the same events at once", async () => {
     const schema = freshSchema();
@@ -80,7 +88,7 @@ describe("PostgresUsageStore shared by several nodes", () => {
         }
         return { accepted, duplicates };
       };
-      const [fromA, fromB] = await Promise.all([ingest(a, shuffled(events, 1), 9), ingest(b, shuffled(events, 2), 13)]);
+      const [fromA, fromB] = await all([ingest(a, shuffled(events, 1), 9), ingest(b, shuffled(events, 2), 13)]);
       expect(fromA.accepted + fromA.duplicates).toBe(events.length);
       expect(fromB.accepted + fromB.duplicates).toBe(events.length);
       expect(fromA.accepted + fromB.accepted).toBe(events.length);
@@ -107,7 +115,7 @@ describe("PostgresUsageStore shared by several nodes", () => {
       openPostgresStore({ url, schema, dropSchemaOnClose: true }),
     ]);
     try {
-      const [outA, outB] = await Promise.all([
+      const [outA, outB] = await all([
         a.insertEvents([event({ id: "a1", metric: "custom.race", kind: "level" })]),
         b.insertEvents([event({ id: "b1", metric: "custom.race", kind: "counter" })]),
       ]);
@@ -132,7 +140,7 @@ describe("PostgresUsageStore shared by several nodes", () => {
       const events = mixedEvents(300, 11);
       const [first, rest] = [events.slice(0, 100), events.slice(100)];
       await a.insertEvents(first);
-      await Promise.all([
+      await all([
         (async () => {
           for (const batch of batches(shuffled(rest, 3), 7)) await a.insertEvents(batch);
         })(),
