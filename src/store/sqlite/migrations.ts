@@ -32,8 +32,9 @@ export const USAGE_MIGRATIONS: readonly string[] = [
   CREATE TABLE event_blocks (
     first_seq INTEGER PRIMARY KEY,
     count INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    fps BLOB NOT NULL
+    -- fps before data: reading a column walks the overflow pages of every column before it.
+    fps BLOB NOT NULL,
+    data TEXT NOT NULL
   ) STRICT;
   -- Readings of levels and states, by series and time: what rollups of held metrics are computed from.
   CREATE TABLE readings (
