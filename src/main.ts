@@ -2,6 +2,10 @@
 
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
+import { ensureFirstAdminToken } from "./auth/first-admin-token.js";
+import { assertLocalReadsAllowed } from "./auth/loopback.js";
+import { openTokenStore } from "./auth/open-token-store.js";
+import type { TokenStore } from "./auth/token-store.js";
 import type { Config } from "./config/config.js";
 import { AppError } from "./domain/errors.js";
 import { createApp } from "./http/app.js";
@@ -16,9 +20,36 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export interface ServerOptions {
+  /** The store holds simulated data (tally serve --demo): the usage pages say so. */
+  readonly demo?: boolean;
+}
+
+export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
+  assertLocalReadsAllowed(config);
   const store = await openStore(config);
-  const app = createApp({ store, logger, maxBodyBytes: config.maxBodyBytes });
+  let tokens: TokenStore;
+  try {
+    tokens = await openTokenStore(store);
+    const file = await ensureFirstAdminToken(tokens, config.data);
+    // The path only: the secret is in the file and nowhere else.
+    if (file) logger.info({ file }, `created the first admin token; it is in ${file}, readable only by its owner`);
+    if (config.localReads)
+      logger.info("reads without a token are allowed on loopback (--no-local-reads turns this off)");
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const app = createApp({
+    store,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    tokens,
+    localReads: config.localReads,
+    maxQueryDays: config.maxQueryDays,
+    staleAfterMs: config.staleAfterSeconds * 1000,
+    demo: options.demo ?? false,
+  });
   const server = createAdaptorServer({ fetch: app.fetch });
   try {
     await new Promise<void>((resolve, reject) => {

@@ -1,5 +1,7 @@
 // Who is asking: set on every request by the auth middleware, read by routes that filter what they show.
 
+import { AppError } from "../domain/errors.js";
+
 export type Role = "admin" | "ingest" | "read" | "account";
 
 export interface Principal {
@@ -31,4 +33,22 @@ export function canIngestFor(principal: Principal, server: string): boolean {
   if (principal.role === "admin") return true;
   if (principal.role !== "ingest") return false;
   return principal.servers === null || principal.servers.includes(server);
+}
+
+/** A request without a token, let in by the loopback exception: it may read, never write. */
+export const LOCAL_PRINCIPAL: Principal = { role: "local", tokenId: null, account: null, servers: null };
+
+/** Throws FORBIDDEN unless the principal may read this account's usage. */
+export function assertCanReadAccount(principal: Principal, account: string): void {
+  if (!canReadAccount(principal, account)) {
+    throw new AppError("FORBIDDEN", `this token may not read the usage of account ${JSON.stringify(account)}`);
+  }
+}
+
+/** For ingest: refuses, event by event, what the principal may not send (an ingest token's other servers). */
+export function serverGate(principal: Principal): (event: { readonly server: string }) => string | null {
+  return (event) =>
+    canIngestFor(principal, event.server)
+      ? null
+      : `this token may send events for server${principal.servers?.length === 1 ? "" : "s"} ${(principal.servers ?? []).join(", ")} only, not ${event.server}`;
 }

@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import readline from "node:readline";
 import { loadConfig } from "../config/config.js";
-import { EXIT_CODE } from "../domain/errors.js";
+import { AppError, EXIT_CODE } from "../domain/errors.js";
 import { ingestEvents } from "../ingest/ingest-events.js";
 import { parseEventBody } from "../ingest/parse-body.js";
 import { openStore } from "../store/open-store.js";
@@ -19,7 +19,7 @@ export async function ingestCommand(file: string, flags: { data?: string; store?
     else
       input
         .once("open", () => resolve())
-        .once("error", (e: Error) => reject(new Error(`cannot read ${file}: ${e.message}`)));
+        .once("error", (e: Error) => reject(new AppError("VALIDATION", `cannot read ${file}: ${e.message}`)));
   });
   await opened;
   const total = file === "-" ? 0 : fs.statSync(file).size;

@@ -4,8 +4,11 @@
 import { Command } from "commander";
 import { AppError, EXIT_CODE } from "../domain/errors.js";
 import { ingestCommand } from "./ingest.js";
+import { registerInviteCommands } from "./invite.js";
+import { registerPetnameCommands } from "./petname.js";
 import { rebuildCommand } from "./rebuild.js";
 import { serveCommand } from "./serve.js";
+import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from "./token.js";
 
 export interface StoreFlags {
   data?: string;
@@ -27,6 +30,16 @@ const storeOptions = (cmd: Command) =>
 
 storeOptions(program.command("serve").description("serve the HTTP API"))
   .option("--listen <host:port>", "address to listen on (TALLY_LISTEN, default 127.0.0.1:8124)")
+  .option("--local-reads", "allow reads without a token; loopback only (TALLY_LOCAL_READS, the default)")
+  .option("--no-local-reads", "require a token for every request (needed to listen on a non-loopback address)")
+  .option(
+    "--stale-after <seconds>",
+    "mark a server stale after this long without events (TALLY_STALE_AFTER_SECONDS, default 900)",
+  )
+  .option(
+    "--demo",
+    "simulated servers and accounts, live, in a data directory of their own (default a new temporary one)",
+  )
   .action(run(serveCommand));
 
 storeOptions(program.command("ingest").description("store NDJSON events from FILE, or - for standard input"))
@@ -36,6 +49,46 @@ storeOptions(program.command("ingest").description("store NDJSON events from FIL
 storeOptions(program.command("rebuild").description("derive every hourly rollup again from the stored events")).action(
   run(rebuildCommand),
 );
+
+const token = program
+  .command("token")
+  .description("create, list and revoke API tokens")
+  .addHelpText(
+    "after",
+    "\nWith SQLite these open the data directory directly, which fails while `tally serve` runs on it;\n" +
+      "then pass --url http://HOST:PORT to go through the running server with the admin token\n" +
+      "(read from --token-file, default DATA/admin-token).",
+  );
+const tokenOptions = (cmd: Command) =>
+  storeOptions(cmd)
+    .option("--url <url>", "manage the tokens of a running Tally through its /v1/tokens instead")
+    .option("--token-file <file>", "with --url: file holding an admin token (default DATA/admin-token)")
+    .option("--json", "print JSON");
+
+tokenOptions(token.command("create").description("create a token and print its secret, once"))
+  .requiredOption("--role <role>", "admin, ingest, read or account")
+  .option("--account <account>", "role account: the one account it may read")
+  .option(
+    "--server <server>",
+    "role ingest: a server it may send events for (repeat for more; default any)",
+    collect,
+    [],
+  )
+  .option("--note <text>", "a note for whoever lists the tokens")
+  .action(run(tokenCreateCommand));
+
+tokenOptions(token.command("list").description("list every token, without secrets")).action(run(tokenListCommand));
+
+tokenOptions(token.command("revoke").description("revoke a token by id; it stops working at once"))
+  .argument("<id>", "the token id, like tok_0123456789abcdef")
+  .action(run(tokenRevokeCommand));
+
+registerPetnameCommands(program, storeOptions, run);
+registerInviteCommands(program, storeOptions, run);
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 function run<A extends unknown[]>(action: (...args: A) => Promise<number | undefined>) {
   return async (...args: A) => {

@@ -1,24 +1,65 @@
 // tally serve: run the HTTP API until SIGINT or SIGTERM, then finish the requests in flight and stop.
 
-import { loadConfig } from "../config/config.js";
+import fs from "node:fs";
+import path from "node:path";
+import { type ConfigFlags, loadConfig } from "../config/config.js";
+import { assertNotDemoDir, prepareDemoDir } from "../demo/demo-data.js";
+import { type RunningDemo, startDemo } from "../demo/simulator.js";
+import { AppError } from "../domain/errors.js";
 import { createLogger } from "../log/logger.js";
 import { startServer } from "../main.js";
 
-export async function serveCommand(flags: { listen?: string; data?: string; store?: string }): Promise<number> {
-  const config = loadConfig(flags);
+export interface ServeFlags extends ConfigFlags {
+  /** Simulated servers and accounts, in a data directory of their own. */
+  readonly demo?: boolean;
+  readonly staleAfter?: string;
+}
+
+export async function serveCommand(flags: ServeFlags): Promise<number> {
+  const staleAfterSeconds = flags.staleAfter ?? flags.staleAfterSeconds;
+  let demoDir: { dir: string; fresh: boolean } | null = null;
+  let config: ReturnType<typeof loadConfig>;
+  if (flags.demo) {
+    // Never TALLY_DATA or TALLY_STORE: those name real data.
+    if (flags.store)
+      throw new AppError("VALIDATION", "--demo keeps its data in a SQLite directory of its own; drop --store");
+    demoDir = prepareDemoDir(flags.data);
+    config = loadConfig({
+      ...flags,
+      data: demoDir.dir,
+      store: `sqlite:${path.join(demoDir.dir, "tally.sqlite")}`,
+      // A demo server falls silent at start; a short interval shows it turn stale within a minute.
+      staleAfterSeconds: staleAfterSeconds ?? (process.env.TALLY_STALE_AFTER_SECONDS || 60),
+    });
+  } else {
+    config = loadConfig({ ...flags, staleAfterSeconds });
+    if (!config.store?.startsWith("postgres")) assertNotDemoDir(config.data);
+  }
   const logger = createLogger(config.logLevel);
-  const server = await startServer(config, logger);
+  const server = await startServer(config, logger, { demo: demoDir !== null });
+  let demo: RunningDemo | null = null;
+  if (demoDir) {
+    logger.info({ data: demoDir.dir }, `demo mode: simulated data in ${demoDir.dir}; open ${server.url}/usage`);
+    demo = startDemo(server.store, logger);
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, `stopping on ${signal}`);
-      server.close().then(resolve, (error) => {
-        logger.error({ err: error }, "error while stopping");
-        resolve();
-      });
+      // A connection whose request body was left unread (a 413) holds close() open without keeping the event loop
+      // alive, so Node would exit with code 13 before the store is closed. Hold the loop until close() settles.
+      const hold = setInterval(() => {}, 60_000);
+      (demo?.stop() ?? Promise.resolve())
+        .then(() => server.close())
+        .then(resolve, (error) => {
+          logger.error({ err: error }, "error while stopping");
+          resolve();
+        })
+        .finally(() => clearInterval(hold));
     };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
+  if (demoDir?.fresh) fs.rmSync(demoDir.dir, { recursive: true, force: true });
   logger.info("stopped");
   return 0;
 }

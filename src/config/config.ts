@@ -6,6 +6,17 @@ import { AppError } from "../domain/errors.js";
 
 const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
+const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = {
+  true: true,
+  false: false,
+  "1": true,
+  "0": false,
+  yes: true,
+  no: false,
+  on: true,
+  off: false,
+};
+
 const schema = z.object({
   listen: z
     .string()
@@ -22,6 +33,14 @@ const schema = z.object({
     .min(1024, "must be at least 1024")
     .default(16 * 1024 * 1024),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Reads without a token while listening on loopback only (the Tahoe local web page); serve refuses it elsewhere. */
+  localReads: z
+    .preprocess((v) => (typeof v === "string" ? (BOOLEAN_WORDS[v] ?? v) : v), z.boolean("must be true or false"))
+    .default(true),
+  /** The longest range the swift-stats queries answer, in days. */
+  maxQueryDays: z.coerce.number().int().min(1, "must be at least 1").max(36_600, "must be at most 36600").default(366),
+  /** The usage table marks a server stale when it has sent nothing for this long. */
+  staleAfterSeconds: z.coerce.number().int().min(1, "must be at least 1").default(900),
 });
 
 export type Config = z.infer<typeof schema> & { readonly host: string; readonly port: number };
@@ -30,6 +49,8 @@ export interface ConfigFlags {
   readonly listen?: string | undefined;
   readonly data?: string | undefined;
   readonly store?: string | undefined;
+  readonly localReads?: boolean | undefined;
+  readonly staleAfterSeconds?: string | number | undefined;
 }
 
 export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
@@ -39,16 +60,26 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     store: flags.store ?? (env.TALLY_STORE || undefined),
     maxBodyBytes: env.TALLY_MAX_BODY_BYTES,
     logLevel: env.TALLY_LOG_LEVEL,
+    localReads: flags.localReads ?? (env.TALLY_LOCAL_READS?.toLowerCase() || undefined),
+    maxQueryDays: env.TALLY_MAX_QUERY_DAYS || undefined,
+    staleAfterSeconds: flags.staleAfterSeconds ?? (env.TALLY_STALE_AFTER_SECONDS || undefined),
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue?.path[0] ?? "configuration");
-    throw new AppError("VALIDATION", `--${name} (or TALLY_${envName(name)}) ${issue?.message ?? "is invalid"}`);
+    throw new AppError(
+      "VALIDATION",
+      `--${flagName(name)} (or TALLY_${envName(name)}) ${issue?.message ?? "is invalid"}`,
+    );
   }
   const c = parsed.data;
   const colon = c.listen.lastIndexOf(":");
   const host = c.listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
   return { ...c, data: path.resolve(c.data), host, port: Number(c.listen.slice(colon + 1)) };
+}
+
+function flagName(name: string): string {
+  return name.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`);
 }
 
 function envName(name: string): string {

@@ -105,7 +105,8 @@ export function validateEvent(raw: RawEvent, names: Readonly<Record<string, stri
   }
 
   const dims = validateDims(raw.dims);
-  if (typeof dims === "string") return fail(id, `${field("dims")} ${dims}`);
+  // A reason about one entry starts with its key (".site must be …"): no space before it.
+  if (typeof dims === "string") return fail(id, `${field("dims")}${dims.startsWith(".") ? "" : " "}${dims}`);
 
   return { ok: true, event: { id: eid, server, time, account, metric, kind, value, instance, dims } };
 }

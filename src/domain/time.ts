@@ -18,7 +18,10 @@ export function parseEventTime(raw: unknown): number | string {
   const m = RFC3339.exec(raw);
   if (!m) return `"${raw.slice(0, 40)}" is not an RFC 3339 time (like 2026-11-23T12:00:00Z)`;
   const [, y, mo, d, h, mi, s] = m.map(Number) as number[] as [number, number, number, number, number, number, number];
-  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 60) {
+  const offset = /^[+-](\d{2}):(\d{2})$/.exec(m[8] ?? "");
+  const badOffset = offset !== null && (Number(offset[1]) > 23 || Number(offset[2]) > 59);
+  // Second 60 (a leap second) is refused, as Date cannot represent it: saying so beats a misleading "out of range".
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 59 || badOffset) {
     return `"${raw}" is not a valid calendar time`;
   }
   const ms = Date.parse(raw.replace(" ", "T"));

@@ -16,7 +16,14 @@ export interface IngestResult {
   readonly rejected: Rejection[];
 }
 
-export async function ingestEvents(store: UsageStore, items: readonly BatchItem[]): Promise<IngestResult> {
+/** Why the sender may not send this event (e.g. an ingest token limited to other servers), or null when it may. */
+export type EventGate = (event: UsageEvent) => string | null;
+
+export async function ingestEvents(
+  store: UsageStore,
+  items: readonly BatchItem[],
+  gate?: EventGate,
+): Promise<IngestResult> {
   const events: UsageEvent[] = [];
   const positions: number[] = [];
   const rejected: Rejection[] = [];
@@ -26,7 +33,10 @@ export async function ingestEvents(store: UsageStore, items: readonly BatchItem[
       return;
     }
     const v = validateEvent(item.raw, item.names);
-    if (v.ok) {
+    const refused = v.ok && gate ? gate(v.event) : null;
+    if (v.ok && refused !== null) {
+      rejected.push({ index, id: v.event.id, reason: refused });
+    } else if (v.ok) {
       events.push(v.event);
       positions.push(index);
     } else {

@@ -64,7 +64,10 @@ function parseJson(body: string): unknown {
 export function parseNdjson(body: string): BatchItem[] {
   const items: BatchItem[] = [];
   let start = 0;
+  // Counts every line, blank ones too, so that a reason points at the line as an editor numbers it.
+  let lineNumber = 0;
   while (start < body.length) {
+    lineNumber++;
     let end = body.indexOf("\n", start);
     if (end === -1) end = body.length;
     const line = body.slice(start, end).trim();
@@ -74,7 +77,7 @@ export function parseNdjson(body: string): BatchItem[] {
     try {
       json = JSON.parse(line);
     } catch {
-      items.push({ error: `line ${items.length + 1} is not valid JSON${end === body.length ? " (cut short?)" : ""}` });
+      items.push({ error: `line ${lineNumber} is not valid JSON${end === body.length ? " (cut short?)" : ""}` });
       continue;
     }
     items.push(plainItem(json));
@@ -97,6 +100,7 @@ function cloudEventItem(json: unknown): BatchItem {
   const id = typeof ce.id === "string" ? ce.id : undefined;
   if (ce.specversion !== "1.0") return { error: 'specversion must be "1.0"', ...(id ? { id } : {}) };
   const data = ce.data;
+  if (data === undefined) return { error: "data is missing: it must be an object with a value", ...(id ? { id } : {}) };
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
     return { error: `data must be an object with a value, not ${describeType(data)}`, ...(id ? { id } : {}) };
   }

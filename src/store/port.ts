@@ -73,4 +73,94 @@ export interface UsageStore {
   rebuildRollups(): Promise<{ events: number; rollups: number }>;
   stats(): Promise<StoreStats>;
   close(): Promise<void>;
+  /** One page of the usage table (issue 4): accounts by servers, with totals. */
+  usageTable(query: UsageTableQuery): Promise<UsageTablePage>;
+  /** The optional petname database and the invitations that fill it (issue 4). */
+  readonly petnames: PetnameStore;
+}
+
+// ── The usage table (issue 4): maintained per-(metric, account) totals and per-(metric, account, server) cells ──
+
+/** The order of the usage table: a value descending (the total, or one server's cell), then account ascending. */
+export type UsageSort =
+  | { readonly by: "total" }
+  | { readonly by: "account" }
+  | { readonly by: "server"; readonly server: string };
+
+/**
+ * A row's place in the table's order, as a cursor carries it. `value` is the sorted value (the total, or the
+ * cell on the sort server); null when sorting by account, and for rows with no cell on the sort server, which
+ * come after every row that has one. Accounts compare as UTF-8 bytes.
+ */
+export interface UsagePosition {
+  readonly value: bigint | null;
+  readonly account: string;
+}
+
+export interface UsageTableQuery {
+  /** A level metric, such as storage.bytes. */
+  readonly metric: string;
+  readonly sort: UsageSort;
+  /** Rows in the page, at least 1. */
+  readonly limit: number;
+  /** Rows strictly after this position; `before` gives the rows strictly before it instead, in the same order. */
+  readonly after?: UsagePosition | undefined;
+  readonly before?: UsagePosition | undefined;
+  /** Only these accounts (a subset or batch). */
+  readonly accounts?: readonly string[] | undefined;
+  /** Only accounts whose id or petname contains this text (ASCII case-insensitive). */
+  readonly search?: string | undefined;
+  /** The columns: cells only for these servers. Totals stay the sum across every server. */
+  readonly servers?: readonly string[] | undefined;
+  /** The table as it stood at this time (epoch ms, rounded down to the hour), from the hourly rollups. */
+  readonly at?: number | undefined;
+}
+
+export interface UsageTableRow {
+  readonly account: string;
+  readonly petname: string | null;
+  /** Cells for the column servers where the account has data; a server without data has no entry. */
+  readonly byServer: Readonly<Record<string, bigint>>;
+  /** The sum across every server. */
+  readonly total: bigint;
+}
+
+export interface UsageTablePage {
+  readonly rows: UsageTableRow[];
+  /** The column servers: those asked for, or every server with data for the metric, in UTF-8 byte order. */
+  readonly servers: string[];
+  /** Sums over every row the query selects (not only this page): per column server, and across all servers. */
+  readonly totals: { readonly byServer: Readonly<Record<string, bigint>>; readonly total: bigint };
+  /** Whether rows go on past this page in the direction it was read (after `before` rows: towards the start). */
+  readonly more: boolean;
+}
+
+// ── Petnames and invitations (issue 4): account → human name, filled by hand or by accepted invitations ──
+
+export interface Petname {
+  readonly account: string;
+  readonly name: string;
+}
+
+export interface NewInvitation {
+  /** SHA-256 of the code, hex: the code itself is never stored. */
+  readonly codeHash: string;
+  readonly petname: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+export interface PetnameStore {
+  /** Petnames of these accounts; accounts without one are absent. */
+  get(accounts: readonly string[]): Promise<Map<string, string>>;
+  /** Sets every name in one transaction: all or nothing. */
+  set(petnames: readonly Petname[]): Promise<void>;
+  /** Whether there was a name to remove. */
+  remove(account: string): Promise<boolean>;
+  createInvitation(invitation: NewInvitation): Promise<void>;
+  /**
+   * Uses the invitation once: records `account` with the invitation's petname and marks the code used, in one
+   * transaction. Throws NOT_FOUND for an unknown code, CONFLICT for a used or expired one.
+   */
+  acceptInvitation(codeHash: string, account: string, now: number): Promise<Petname>;
 }

@@ -2,6 +2,7 @@
 
 import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { serverGate } from "../../auth/principal.js";
 import { AppError } from "../../domain/errors.js";
 import { ingestEvents } from "../../ingest/ingest-events.js";
 import { parseEventBody } from "../../ingest/parse-body.js";
@@ -19,7 +20,7 @@ export function eventRoutes(app: Hono, deps: AppDeps): void {
     async (c) => {
       const body = await c.req.text();
       const items = parseEventBody(body, c.req.header("content-type"));
-      return c.json(await ingestEvents(deps.store, items));
+      return c.json(await ingestEvents(deps.store, items, serverGate(c.get("principal"))));
     },
   );
 }

@@ -2,6 +2,8 @@
 // Tally nodes starting at once apply each migration exactly once.
 
 import type pg from "pg";
+import { PETNAME_MIGRATIONS } from "../../petnames/postgres-petname-store.js";
+import { USAGE_VIEW_MIGRATIONS } from "./usage-table.js";
 
 export interface Migration {
   readonly version: number;
@@ -69,6 +71,9 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  // The usage table and petnames (issue 4), numbered from 100 to stay clear of the store's own.
+  ...USAGE_VIEW_MIGRATIONS,
+  ...PETNAME_MIGRATIONS,
 ];
 
 /**
@@ -115,6 +120,43 @@ export async function migrate(
     }
     await client.query("COMMIT");
     return applied;
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * The migrations of another component that keeps tables beside the usage data (auth, petnames …), as the SQLite
+ * store does: one version per component in schema_versions, applied in one transaction under the same lock.
+ * Runs on a connection whose search_path is already the store's schema.
+ */
+export async function migrateComponent(
+  client: pg.ClientBase,
+  component: string,
+  migrations: readonly string[],
+): Promise<void> {
+  await client.query("BEGIN");
+  try {
+    await client.query(`SELECT pg_advisory_xact_lock($1, ${SCHEMA_LOCK_KEY})`, [LOCK_MIGRATIONS, null]);
+    await client.query(
+      "CREATE TABLE IF NOT EXISTS schema_versions (component text PRIMARY KEY, version integer NOT NULL)",
+    );
+    const row = await client.query<{ version: number }>("SELECT version FROM schema_versions WHERE component = $1", [
+      component,
+    ]);
+    const current = row.rows[0]?.version ?? 0;
+    if (current > migrations.length) {
+      throw new Error(
+        `the ${component} schema is at version ${current}, newer than this Tally knows (${migrations.length})`,
+      );
+    }
+    for (let v = current; v < migrations.length; v++) await client.query(migrations[v] as string);
+    await client.query(
+      "INSERT INTO schema_versions (component, version) VALUES ($1, $2) ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+      [component, migrations.length],
+    );
+    await client.query("COMMIT");
   } catch (error) {
     await client.query("ROLLBACK").catch(() => undefined);
     throw error;

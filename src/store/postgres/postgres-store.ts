@@ -19,16 +19,21 @@ import {
   type RollupRow,
 } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
+import { PostgresPetnameStore } from "../../petnames/postgres-petname-store.js";
 import type {
   CurrentLevel,
   CurrentLevelQuery,
   InsertOutcome,
+  PetnameStore,
   RollupQuery,
   ServerInfo,
   StoreStats,
   UsageStore,
+  UsageTablePage,
+  UsageTableQuery,
 } from "../port.js";
-import { LOCK_ROLLUPS, migrate, SCHEMA_LOCK_KEY, SCHEMA_NAME } from "./migrations.js";
+import { LOCK_ROLLUPS, migrate, SCHEMA_NAME } from "./migrations.js";
+import { PostgresUsageTable } from "./usage-table.js";
 
 export interface PostgresStoreOptions {
   /** A libpq connection URL, e.g. postgres://user@host:5432/db. */
@@ -50,6 +55,12 @@ interface SeriesState {
   readonly last: Reading | null;
 }
 
+/** What a batch learned about metrics and series, kept only once the batch has committed. */
+interface Learned {
+  readonly kinds: Map<string, MetricKind>;
+  readonly series: Map<string, { readonly id: string; readonly kind: MetricKind }>;
+}
+
 interface HeldWrite {
   readonly seriesId: string;
   readonly rows: readonly HeldRow[];
@@ -59,6 +70,9 @@ interface HeldWrite {
 type Columns = unknown[][];
 
 const MAX_ATTEMPTS = 5;
+const SERIES_CACHE_LIMIT = 200_000;
+/** The keys of the lock between ingest (shared) and rebuildRollups (exclusive), on the schema in use. */
+const ROLLUP_LOCK_KEYS = `${LOCK_ROLLUPS}, hashtext(coalesce(current_schema()::text, ''))`;
 const DEFAULT_REBUILD_CHUNK = 50_000;
 const FETCH_ROWS = 10_000;
 const WRITE_ROWS = 10_000;
@@ -98,12 +112,16 @@ export class PostgresUsageStore implements UsageStore {
   private readonly schema: string | null;
   private readonly dropSchemaOnClose: boolean;
   private readonly rebuildChunk: number;
-  /** Kinds never change once stored, so what a committed batch learned is kept. */
+  /** Kinds never change once stored, and series are never deleted, so what a committed batch learned is kept. */
   private readonly kinds = new Map<string, MetricKind>();
+  private readonly seriesIds = new Map<string, { readonly id: string; readonly kind: MetricKind }>();
   private closed = false;
+  readonly petnames: PetnameStore;
+  private readonly usageView: PostgresUsageTable;
 
   constructor(
-    private readonly pool: pg.Pool,
+    /** The pool, for the other PostgreSQL adapters of this process (tokens, petnames …) to share. */
+    readonly pool: pg.Pool,
     description: string,
     options: Pick<PostgresStoreOptions, "schema" | "dropSchemaOnClose" | "rebuildChunk"> = {},
   ) {
@@ -111,27 +129,32 @@ export class PostgresUsageStore implements UsageStore {
     this.schema = options.schema ?? null;
     this.dropSchemaOnClose = options.dropSchemaOnClose === true && options.schema !== undefined;
     this.rebuildChunk = Math.max(1, options.rebuildChunk ?? DEFAULT_REBUILD_CHUNK);
+    this.petnames = new PostgresPetnameStore(pool);
+    this.usageView = new PostgresUsageTable(pool);
   }
 
   async insertEvents(events: readonly UsageEvent[]): Promise<InsertOutcome> {
     this.assertOpen();
     if (events.length === 0) return { accepted: 0, duplicates: 0, rejected: [] };
-    const learned = new Map<string, MetricKind>();
+    const learned: Learned = { kinds: new Map(), series: new Map() };
     const outcome = await this.transaction(async (client) => {
-      learned.clear();
+      learned.kinds.clear();
+      learned.series.clear();
       return this.insertBatch(client, events, learned);
     }, true);
-    for (const [name, kind] of learned) this.kinds.set(name, kind);
+    for (const [name, kind] of learned.kinds) this.kinds.set(name, kind);
+    if (this.seriesIds.size + learned.series.size > SERIES_CACHE_LIMIT) this.seriesIds.clear();
+    for (const [key, series] of learned.series) this.seriesIds.set(key, series);
     return outcome;
   }
 
   private async insertBatch(
     client: pg.PoolClient,
     events: readonly UsageEvent[],
-    learned: Map<string, MetricKind>,
+    learned: Learned,
   ): Promise<InsertOutcome> {
     // 1. Kinds: the first kind a metric was stored with wins, and within a batch the first event's.
-    const kinds = await this.resolveKinds(client, events, learned);
+    const kinds = await this.resolveKinds(client, events, learned.kinds);
     const rejected: { index: number; reason: string }[] = [];
     const firstSeen = new Map<string, number>();
     let duplicates = 0;
@@ -149,7 +172,7 @@ export class PostgresUsageStore implements UsageStore {
     if (candidates.length === 0) return { accepted: 0, duplicates, rejected };
 
     // 2. Series: created if new; levels and states locked for the rest of the batch.
-    const series = await this.resolveSeries(client, candidates);
+    const series = await this.resolveSeries(client, candidates, learned.series);
 
     // 3. Events: the primary key drops what any node stored before.
     candidates.sort((a, b) => compareUtf8(a.server, b.server) || compareUtf8(a.id, b.id));
@@ -208,8 +231,12 @@ export class PostgresUsageStore implements UsageStore {
     return kinds;
   }
 
-  /** Series ids by seriesKey, creating new series; the latest reading of levels and states, locked. */
-  private async resolveSeries(client: pg.PoolClient, events: readonly UsageEvent[]): Promise<Map<string, SeriesState>> {
+  /** Series by seriesKey, creating new ones; levels and states locked, with their latest reading. */
+  private async resolveSeries(
+    client: pg.PoolClient,
+    events: readonly UsageEvent[],
+    learned: Learned["series"],
+  ): Promise<Map<string, SeriesState>> {
     const keys = new Map<string, UsageEvent>();
     for (const e of events) if (!keys.has(seriesKey(e))) keys.set(seriesKey(e), e);
     const all = [...keys.values()].sort(
@@ -220,13 +247,20 @@ export class PostgresUsageStore implements UsageStore {
         compareUtf8(a.instance, b.instance),
     );
     const key = (e: UsageEvent) => [e.server, e.account, e.metric, e.instance];
-    await client.query(
-      `INSERT INTO series (server, account, metric, instance, kind)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-       ON CONFLICT (server, account, metric, instance) DO NOTHING`,
-      columns(all, (e) => [...key(e), e.kind]),
-    );
+    const unknown = all.filter((e) => !this.seriesIds.has(seriesKey(e)));
+    if (unknown.length > 0) {
+      await client.query(
+        `INSERT INTO series (server, account, metric, instance, kind)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+         ON CONFLICT (server, account, metric, instance) DO NOTHING`,
+        columns(unknown, (e) => [...key(e), e.kind]),
+      );
+    }
     const series = new Map<string, SeriesState>();
+    for (const e of all) {
+      const known = this.seriesIds.get(seriesKey(e));
+      if (known && !isHeld(known.kind)) series.set(seriesKey(e), { ...known, last: null });
+    }
     const select = async (list: UsageEvent[], lock: boolean) => {
       if (list.length === 0) return;
       const found = await client.query<{
@@ -254,6 +288,7 @@ export class PostgresUsageStore implements UsageStore {
             ? null
             : { time: Number(r.last_time), id: r.last_id, value: BigInt(r.last_value) };
         series.set(seriesKey(r), { id: r.id, kind: r.kind, last });
+        learned.set(seriesKey(r), { id: r.id, kind: r.kind });
       }
     };
     // Levels and states are locked, in id order; counters only add to their rollups and need no lock.
@@ -262,7 +297,7 @@ export class PostgresUsageStore implements UsageStore {
       true,
     );
     await select(
-      all.filter((e) => !isHeld(e.kind)),
+      all.filter((e) => !series.has(seriesKey(e))),
       false,
     );
     return series;
@@ -419,11 +454,7 @@ export class PostgresUsageStore implements UsageStore {
     const nextTime = new Map(next.rows.map((r) => [r.series_id, Number(r.time)]));
     const windows = late.map((l) => {
       const closing = nextTime.get(l.state.id) ?? (l.readings.at(-1) as Reading).time;
-      return {
-        seriesId: l.state.id,
-        fromHour: hourOf((l.readings[0] as Reading).time) + HOUR_MS,
-        toHour: hourOf(closing),
-      };
+      return { seriesId: l.state.id, fromHour: hourOf((l.readings[0] as Reading).time), toHour: hourOf(closing) };
     });
 
     // For each window: the reading before it, the readings inside it, and the time of the first one after it.
@@ -497,8 +528,7 @@ export class PostgresUsageStore implements UsageStore {
   }
 
   async currentLevels(query: CurrentLevelQuery): Promise<CurrentLevel[]> {
-    this.assertOpen();
-    const result = await this.pool.query<{
+    const rows = await this.read<{
       server: string;
       account: string;
       metric: string;
@@ -513,7 +543,7 @@ export class PostgresUsageStore implements UsageStore {
        ORDER BY server, account, instance`,
       [query.metric, query.accounts ?? null, query.servers ?? null],
     );
-    return result.rows.map((r) => ({
+    return rows.map((r) => ({
       server: r.server,
       account: r.account,
       metric: r.metric,
@@ -524,8 +554,7 @@ export class PostgresUsageStore implements UsageStore {
   }
 
   async rollups(query: RollupQuery): Promise<RollupRow[]> {
-    this.assertOpen();
-    const result = await this.pool.query<RollupDbRow>(
+    const rows = await this.read<RollupDbRow>(
       `${ROLLUP_SELECT}
        WHERE s.account = $1 AND r.hour >= $2 AND r.hour < $3
          AND ($4::text[] IS NULL OR s.metric = ANY($4::text[]))
@@ -533,26 +562,24 @@ export class PostgresUsageStore implements UsageStore {
        ORDER BY s.server, s.metric, s.instance, r.hour`,
       [query.account, query.from, query.to, query.metrics ?? null, query.servers ?? null],
     );
-    return result.rows.map(rollupFromDb);
+    return rows.map(rollupFromDb);
   }
 
   async allRollups(): Promise<RollupRow[]> {
-    this.assertOpen();
-    const result = await this.pool.query<RollupDbRow>(
+    const rows = await this.read<RollupDbRow>(
       `${ROLLUP_SELECT} ORDER BY s.server, s.account, s.metric, s.instance, r.hour`,
     );
-    return result.rows.map(rollupFromDb);
+    return rows.map(rollupFromDb);
   }
 
   async servers(): Promise<ServerInfo[]> {
-    this.assertOpen();
-    const result = await this.pool.query<{
+    const rows = await this.read<{
       server: string;
       last_heard: string;
       last_event_time: string;
       events: string;
     }>("SELECT server, last_heard, last_event_time, events FROM servers ORDER BY server");
-    return result.rows.map((r) => ({
+    return rows.map((r) => ({
       server: r.server,
       lastHeard: Number(r.last_heard),
       lastEventTime: Number(r.last_event_time),
@@ -561,12 +588,9 @@ export class PostgresUsageStore implements UsageStore {
   }
 
   async metricKinds(): Promise<Record<string, MetricKind>> {
-    this.assertOpen();
-    const result = await this.pool.query<{ name: string; kind: MetricKind }>(
-      "SELECT name, kind FROM metrics ORDER BY name",
-    );
+    const rows = await this.read<{ name: string; kind: MetricKind }>("SELECT name, kind FROM metrics ORDER BY name");
     const kinds: Record<string, MetricKind> = {};
-    for (const r of result.rows) kinds[r.name] = r.kind;
+    for (const r of rows) kinds[r.name] = r.kind;
     return kinds;
   }
 
@@ -578,7 +602,7 @@ export class PostgresUsageStore implements UsageStore {
   async rebuildRollups(): Promise<{ events: number; rollups: number }> {
     this.assertOpen();
     return this.transaction(async (client) => {
-      await client.query(`SELECT pg_advisory_xact_lock($1, ${SCHEMA_LOCK_KEY})`, [LOCK_ROLLUPS, this.schema]);
+      await client.query(`SELECT pg_advisory_xact_lock(${ROLLUP_LOCK_KEYS})`);
       await client.query("DELETE FROM rollups");
       await client.query(
         `INSERT INTO rollups (series_id, hour, count, sum)
@@ -684,13 +708,16 @@ export class PostgresUsageStore implements UsageStore {
     await flushLatest(true);
   }
 
-  async stats(): Promise<StoreStats> {
+  async usageTable(query: UsageTableQuery): Promise<UsageTablePage> {
     this.assertOpen();
-    const result = await this.pool.query<{ events: string; series: string; rollups: string }>(
+    return this.usageView.usageTable(query);
+  }
+
+  async stats(): Promise<StoreStats> {
+    const [r] = await this.read<{ events: string; series: string; rollups: string }>(
       `SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM series) AS series,
               (SELECT count(*) FROM rollups) AS rollups`,
     );
-    const r = result.rows[0];
     return { events: Number(r?.events ?? 0), series: Number(r?.series ?? 0), rollups: Number(r?.rollups ?? 0) };
   }
 
@@ -698,8 +725,9 @@ export class PostgresUsageStore implements UsageStore {
     if (this.closed) return;
     this.closed = true;
     try {
-      if (this.dropSchemaOnClose && this.schema !== null)
+      if (this.dropSchemaOnClose && this.schema !== null) {
         await this.pool.query(`DROP SCHEMA IF EXISTS ${this.schema} CASCADE`);
+      }
     } finally {
       await this.pool.end();
     }
@@ -711,16 +739,13 @@ export class PostgresUsageStore implements UsageStore {
    */
   private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, ingest = false): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const client = await this.pool.connect();
+      const client = await this.pool.connect().catch((error: unknown) => {
+        throw storeError(error);
+      });
       let broken: Error | undefined;
       try {
-        await client.query("BEGIN");
-        if (ingest) {
-          await client.query(`SELECT pg_advisory_xact_lock_shared($1, ${SCHEMA_LOCK_KEY})`, [
-            LOCK_ROLLUPS,
-            this.schema,
-          ]);
-        }
+        // One round trip: the lock is the first thing a batch waits for, so it never holds anything a rebuild needs.
+        await client.query(ingest ? `BEGIN; SELECT pg_advisory_xact_lock_shared(${ROLLUP_LOCK_KEYS})` : "BEGIN");
         const result = await work(client);
         await client.query("COMMIT");
         return result;
@@ -730,10 +755,20 @@ export class PostgresUsageStore implements UsageStore {
         });
         const code = (error as { code?: unknown }).code;
         if (attempt < MAX_ATTEMPTS && typeof code === "string" && RETRYABLE.has(code)) continue;
-        throw error instanceof AppError ? error : new AppError("UNAVAILABLE", `PostgreSQL: ${messageOf(error)}`);
+        throw storeError(error);
       } finally {
         client.release(broken);
       }
+    }
+  }
+
+  /** A query outside a transaction, for the read side. */
+  private async read<R extends pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<R[]> {
+    this.assertOpen();
+    try {
+      return (await this.pool.query<R>(sql, values)).rows;
+    } catch (error) {
+      throw storeError(error);
     }
   }
 
@@ -825,6 +860,13 @@ export function describeUrl(url: string, schema?: string): string {
     // Not a URL (a libpq key=value string, say): name the adapter only, since the string may hold a password.
   }
   return schema === undefined ? where : `${where} (schema ${schema})`;
+}
+
+/** Errors leave the store as AppErrors: PostgreSQL's code goes into the context, its message stays in the text. */
+function storeError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  return new AppError("UNAVAILABLE", `PostgreSQL: ${messageOf(error)}`, typeof code === "string" ? { code } : {});
 }
 
 function messageOf(error: unknown): string {

@@ -17,17 +17,22 @@ import { isHeld, type MetricKind } from "../../domain/metric.js";
 import { compareReadings, type HeldRow, heldRows, type Reading, type RollupRow } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { fitsInt64 } from "../../domain/value.js";
+import { SqlitePetnameStore } from "../../petnames/sqlite-petname-store.js";
 import type {
   CurrentLevel,
   CurrentLevelQuery,
   InsertOutcome,
+  PetnameStore,
   RollupQuery,
   ServerInfo,
   StoreStats,
   UsageStore,
+  UsageTablePage,
+  UsageTableQuery,
 } from "../port.js";
 import { migrate, USAGE_MIGRATIONS } from "./migrations.js";
 import { keyFingerprint, RecentKeys } from "./recent-keys.js";
+import { SqliteUsageTable } from "./usage-table.js";
 
 export interface SqliteStoreOptions {
   /** A file path, or ":memory:" for tests. */
@@ -111,6 +116,8 @@ export class SqliteUsageStore implements UsageStore {
   private pendingCounterEvents = 0;
   private closed = false;
   private readonly sql;
+  readonly petnames: PetnameStore;
+  private readonly usageView: SqliteUsageTable;
 
   constructor(options: SqliteStoreOptions) {
     this.description = options.path === ":memory:" ? "sqlite (in memory)" : `sqlite:${options.path}`;
@@ -127,6 +134,9 @@ export class SqliteUsageStore implements UsageStore {
       throw openError(options.path, error);
     }
     this.db.defaultSafeIntegers(true);
+    // The usage table's trigger on series must be in place before the first level is written.
+    this.petnames = new SqlitePetnameStore(this.db);
+    this.usageView = new SqliteUsageTable(this.db);
     this.recent = new RecentKeys(options.recentKeySlots ?? DEFAULT_RECENT_SLOTS);
     const db = this.db;
     this.sql = {
@@ -686,6 +696,11 @@ export class SqliteUsageStore implements UsageStore {
     })();
     this.series.clear();
     return result;
+  }
+
+  async usageTable(query: UsageTableQuery): Promise<UsageTablePage> {
+    this.assertOpen();
+    return this.usageView.usageTable(query);
   }
 
   async stats(): Promise<StoreStats> {

@@ -45,22 +45,23 @@ export const USAGE_VIEW_MIGRATIONS: readonly string[] = [
   ) STRICT, WITHOUT ROWID;
 
   -- Every change of a level's latest value moves its cell, its account's total and its server's total by the
-  -- difference. The adapter writes last_value nowhere else, and rebuilds go through the same UPDATE.
+  -- difference. The adapter writes last_value nowhere else, and rebuilds go through the same UPDATE. A row is
+  -- only ever inserted for a series' first value (any earlier value made the row), so VALUES adds NEW alone.
   CREATE TRIGGER usage_view_level AFTER UPDATE OF last_value ON series
   WHEN NEW.kind = 'level' AND NEW.last_value IS NOT OLD.last_value
   BEGIN
     INSERT INTO usage_metrics (name) VALUES (NEW.metric) ON CONFLICT (name) DO NOTHING;
     INSERT INTO usage_cells (metric_id, account, server_id, rank)
       VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.account, NEW.server_id,
-              tally_rank_add(NULL, NEW.last_value, OLD.last_value))
+              tally_rank_add(NULL, NEW.last_value, NULL))
       ON CONFLICT (metric_id, account, server_id) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, OLD.last_value);
     INSERT INTO usage_totals (metric_id, account, rank)
       VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.account,
-              tally_rank_add(NULL, NEW.last_value, OLD.last_value))
+              tally_rank_add(NULL, NEW.last_value, NULL))
       ON CONFLICT (metric_id, account) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, OLD.last_value);
     INSERT INTO usage_server_totals (metric_id, server_id, rank)
       VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.server_id,
-              tally_rank_add(NULL, NEW.last_value, OLD.last_value))
+              tally_rank_add(NULL, NEW.last_value, NULL))
       ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, OLD.last_value);
   END;
 
@@ -92,6 +93,18 @@ export function toRank(value: bigint): Buffer {
   return rank;
 }
 
+/** The complement of each upper-case hex digit, by character code. */
+const COMPLEMENT: string[] = [];
+for (let d = 0; d < 16; d++) COMPLEMENT["0123456789ABCDEF".charCodeAt(d)] = (15 - d).toString(16);
+
+/** fromRank of SQLite's hex(rank): complementing each byte is complementing each hex digit. */
+export function fromRankHex(hex: string): bigint {
+  if (hex.length <= 2) return 0n;
+  let digits = "0x";
+  for (let i = 2; i < hex.length; i++) digits += COMPLEMENT[hex.charCodeAt(i)] as string;
+  return BigInt(digits);
+}
+
 export function fromRank(rank: Uint8Array): bigint {
   let hex = "";
   for (let i = 1; i < rank.length; i++) hex += (255 - (rank[i] as number)).toString(16).padStart(2, "0");
@@ -117,11 +130,6 @@ function registerFunctions(db: Database.Database): void {
     step: (sum: bigint, value: unknown) => sum + toBig(value as DbNumber),
     result: (sum: bigint) => toRank(sum),
   });
-}
-
-interface Row {
-  account: string;
-  rank?: Uint8Array;
 }
 
 const MAX_CACHED_STATEMENTS = 200;
@@ -181,7 +189,11 @@ export class SqliteUsageTable {
       segments = [this.totalSegment(filter)];
     }
     const { keys, more } = await readSegments(segments, query);
-    const rows = this.rowsFor(keys, metricId, columnIds);
+    const rows = this.rowsFor(
+      keys,
+      metricId,
+      columns.flatMap((name) => (serverIds.has(name) ? [[serverIds.get(name) as number, name] as [number, string]] : [])),
+    );
 
     let totals: UsageTablePage["totals"];
     if (filter.subset === null && filter.like === null) {
@@ -197,42 +209,36 @@ export class SqliteUsageTable {
     return { rows, servers: columns, totals, more };
   }
 
-  /** Cells, totals and petnames of the page's accounts, in the page's order. */
-  private rowsFor(keys: readonly Keyed[], metricId: bigint, columnIds: Map<number, string>): UsageTableRow[] {
+  /**
+   * Cells, totals and petnames of the page's accounts, in the page's order: one statement, one row per account,
+   * the cells folded into one text (`server_id:rank-hex,…`), since per-row overhead dominates at a thousand rows.
+   */
+  private rowsFor(keys: readonly Keyed[], metricId: bigint, columns: readonly [number, string][]): UsageTableRow[] {
     if (keys.length === 0) return [];
-    const accounts = JSON.stringify(keys.map((k) => k.account));
-    const cells = new Map<string, Record<string, bigint>>();
-    for (const c of this.all<{ account: string; server_id: bigint; rank: Uint8Array }>(
-      `SELECT c.account, c.server_id, c.rank FROM json_each(?) j
-       CROSS JOIN usage_cells c ON c.metric_id = ? AND c.account = j.value`,
-      accounts,
+    const found = this.raw<[string, string | null, string | null, string | null]>(
+      `SELECT j.value,
+         (SELECT group_concat(c.server_id || ':' || hex(c.rank)) FROM usage_cells c
+          WHERE c.metric_id = ? AND c.account = j.value),
+         (SELECT hex(t.rank) FROM usage_totals t WHERE t.metric_id = ? AND t.account = j.value),
+         (SELECT p.name FROM petnames p WHERE p.account = j.value)
+       FROM json_each(?) j ORDER BY j.key`,
       metricId,
-    )) {
-      const server = columnIds.get(Number(c.server_id));
-      if (server === undefined) continue;
-      const row = cells.get(c.account) ?? {};
-      row[server] = fromRank(c.rank);
-      cells.set(c.account, row);
-    }
-    const totals = new Map(
-      this.all<{ account: string; rank: Uint8Array }>(
-        `SELECT t.account, t.rank FROM json_each(?) j CROSS JOIN usage_totals t ON t.metric_id = ? AND t.account = j.value`,
-        accounts,
-        metricId,
-      ).map((t) => [t.account, fromRank(t.rank)]),
+      metricId,
+      JSON.stringify(keys.map((k) => k.account)),
     );
-    const petnames = new Map(
-      this.all<{ account: string; name: string }>(
-        "SELECT p.account, p.name FROM json_each(?) j CROSS JOIN petnames p ON p.account = j.value",
-        accounts,
-      ).map((p) => [p.account, p.name]),
-    );
-    return keys.map((k) => ({
-      account: k.account,
-      petname: petnames.get(k.account) ?? null,
-      byServer: sortRecord(cells.get(k.account) ?? {}),
-      total: totals.get(k.account) ?? 0n,
-    }));
+    return found.map(([account, cellText, total, petname]) => {
+      const cells = new Map<number, string>();
+      for (const cell of cellText?.split(",") ?? []) {
+        const colon = cell.indexOf(":");
+        cells.set(Number(cell.slice(0, colon)), cell.slice(colon + 1));
+      }
+      const byServer: Record<string, bigint> = {};
+      for (const [id, name] of columns) {
+        const hex = cells.get(id);
+        if (hex !== undefined) byServer[name] = fromRankHex(hex);
+      }
+      return { account, petname, byServer, total: total === null ? 0n : fromRankHex(total) };
+    });
   }
 
   /** Sums over every selected account: the totals row of a subset or a search. */
@@ -311,10 +317,10 @@ export class SqliteUsageTable {
     }
     const order = direction === "forward" ? "t.rank, t.account" : "t.rank DESC, t.account DESC";
     params.push(n);
-    return this.all<Row>(
-      `SELECT t.account, t.rank FROM ${from} WHERE ${conditions.join(" AND ")} ORDER BY ${order} LIMIT ?`,
+    return this.raw<[string, string]>(
+      `SELECT t.account, hex(t.rank) FROM ${from} WHERE ${conditions.join(" AND ")} ORDER BY ${order} LIMIT ?`,
       ...params,
-    ).map((r) => ({ account: r.account, value: fromRank(r.rank as Uint8Array) }));
+    ).map(([account, rank]) => ({ account, value: fromRankHex(rank) }));
   }
 
   /** Accounts by id; with `withoutServer`, only those with no cell on that server (the tail of a server sort). */
@@ -335,11 +341,11 @@ export class SqliteUsageTable {
           params.push(bound.account);
         }
         params.push(n);
-        return this.all<Row>(
+        return this.raw<[string]>(
           `SELECT t.account FROM ${from} WHERE ${conditions.join(" AND ")}
            ORDER BY t.account${direction === "forward" ? "" : " DESC"} LIMIT ?`,
           ...params,
-        ).map((r) => ({ account: r.account, value: null }));
+        ).map(([account]) => ({ account, value: null }));
       },
     };
   }
@@ -377,6 +383,22 @@ export class SqliteUsageTable {
 
   private all<T>(sql: string, ...params: unknown[]): T[] {
     return this.statement(sql).all(...params) as T[];
+  }
+
+  /** Rows as arrays: cheaper than objects when there are a thousand of them. */
+  private raw<T>(sql: string, ...params: unknown[]): T[] {
+    return this.rawStatement(sql).all(...params) as T[];
+  }
+
+  private rawStatement(sql: string): Database.Statement {
+    const key = `raw:${sql}`;
+    let s = this.statements.get(key);
+    if (!s) {
+      if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.clear();
+      s = this.db.prepare(sql).raw(true);
+      this.statements.set(key, s);
+    }
+    return s;
   }
 
   private get<T>(sql: string, ...params: unknown[]): T | undefined {

@@ -1,0 +1,327 @@
+// npm run bench:ingest — how fast `tally serve` takes events over HTTP, next to the raw ceiling of its store.
+//
+// For each kind of event id (random UUIDv4, time-ordered UUIDv7): a fresh `tally serve` on a fresh data dir, and
+// a separate client process (bench/ingest-client.ts) that pre-generates the NDJSON batches, measures raw prepared
+// INSERTs of the same rows into a bare SQLite table, then POSTs the batches with keep-alive and 2 requests in
+// flight. The same against PostgreSQL, with COPY into a bare table as the ceiling. Figures are printed, never
+// asserted; the run fails only if Tally did not store exactly what was sent.
+//
+// Environment: BENCH_EVENTS (default 2,000,000), BENCH_PG_EVENTS (500,000; 0 skips PostgreSQL), BENCH_SEED (1),
+// BENCH_IDS (v4,v7), TALLY_BENCH_POSTGRES (postgres://postgres@127.0.0.1:5432/test), BENCH_CPU_PROF (a directory:
+// run the servers under --cpu-prof and leave the profiles there), BENCH_KEEP (keep the data dirs).
+
+import fs from "node:fs";
+import path from "node:path";
+import pg from "pg";
+import type { UsageStore } from "../src/store/port.js";
+import { openPostgresStore } from "../src/store/postgres/postgres-store.js";
+import { openSqliteStore } from "../src/store/sqlite/sqlite-store.js";
+import {
+  ingestToken,
+  machine,
+  memoryOf,
+  mib,
+  progress,
+  type RunningTally,
+  runNodeScript,
+  startTally,
+  table,
+  tempDir,
+} from "./harness.js";
+import type { ClientJob, ClientResult } from "./ingest-client.js";
+import { envInt, fmt, type IdKind } from "./workload.js";
+
+const BATCH = 10_000;
+const IN_FLIGHT = 2;
+const TARGET_RATE = 150_000;
+const TARGET_SHARE = 0.4;
+const EVENTS = envInt("BENCH_EVENTS", 2_000_000);
+const PG_EVENTS = envInt("BENCH_PG_EVENTS", 500_000);
+const SEED = envInt("BENCH_SEED", 1);
+const PG_URL = process.env.TALLY_BENCH_POSTGRES || "postgres://postgres@127.0.0.1:5432/test";
+const CPU_PROF = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
+const KEEP = Boolean(process.env.BENCH_KEEP);
+const ID_KINDS = (process.env.BENCH_IDS || "v4,v7").split(",").map((s) => s.trim()) as IdKind[];
+
+interface RunFailure {
+  readonly ids: IdKind;
+  readonly failed: string;
+}
+
+interface RunResult {
+  readonly ids: IdKind;
+  readonly client: ClientResult;
+  readonly peakRss: number;
+  /** Server RSS when the client reported 10%, 20% … 100% posted. */
+  readonly rssAt: Map<number, number>;
+  readonly stored: { events: number; counterSum: number; series: number; rollups: number };
+  readonly problems: string[];
+}
+
+const ID_LABEL: Record<IdKind, string> = { v4: "random ids (UUIDv4)", v7: "time-ordered ids (UUIDv7)" };
+
+/** One run: the server is up (idle) while the client generates and measures the baseline, then takes the load. */
+async function drive(
+  server: RunningTally,
+  dataDir: string,
+  job: ClientJob,
+): Promise<{ client: ClientResult; peakRss: number; rssAt: Map<number, number> }> {
+  const rssAt = new Map<number, number>();
+  const token = await ingestToken(server.url, dataDir);
+  const client = await runNodeScript<ClientResult>(
+    "ingest-client.js",
+    job,
+    (line) => {
+      const m = /(\d+)% posted/.exec(line);
+      const mem = memoryOf(server.pid);
+      if (m && mem) rssAt.set(Number(m[1]), mem.rss);
+    },
+    token ? { BENCH_TOKEN: token } : {},
+  ).catch((error: unknown) => {
+    // Say so when the server is what broke.
+    const died = server.died();
+    throw died ? new Error(`${(error as Error).message}; ${died}`) : error;
+  });
+  const mem = memoryOf(server.pid);
+  return { client, peakRss: mem?.peak ?? Number.NaN, rssAt };
+}
+
+/** What the store holds, through its public contract (the tables behind it are not the benchmark's business). */
+async function storedCounts(store: UsageStore): Promise<RunResult["stored"]> {
+  try {
+    const stats = await store.stats();
+    let counterSum = 0;
+    for (const r of await store.allRollups()) if (r.kind === "counter") counterSum += r.count;
+    return { events: stats.events, counterSum, series: stats.series, rollups: stats.rollups };
+  } finally {
+    await store.close();
+  }
+}
+
+function checkCounts(client: ClientResult, stored: RunResult["stored"]): string[] {
+  const problems: string[] = [];
+  // A retried batch may have been stored the first time: then its events come back as duplicates.
+  if (client.accepted + client.duplicates !== client.sent) {
+    problems.push(`accepted ${client.accepted} + duplicates ${client.duplicates} of ${client.sent} sent`);
+  }
+  if (client.duplicates > client.retries * BATCH) {
+    problems.push(`${client.duplicates} counted as duplicates with ${client.retries} batches retried`);
+  }
+  if (client.rejected !== 0) problems.push(`${client.rejected} rejected: ${client.firstRejections.join("; ")}`);
+  if (stored.events !== client.sent) problems.push(`the store holds ${stored.events} events, ${client.sent} were sent`);
+  if (stored.counterSum !== client.counterEvents) {
+    problems.push(`counter rollups count ${stored.counterSum} events, ${client.counterEvents} were sent`);
+  }
+  return problems;
+}
+
+async function runSqlite(ids: IdKind): Promise<RunResult> {
+  const dir = tempDir("tally-bench-ingest-");
+  const data = path.join(dir, "data");
+  progress(`SQLite, ${ID_LABEL[ids]}: ${fmt(EVENTS)} events, data in ${dir}`);
+  const server = await startTally({
+    args: ["--data", data],
+    nodeArgs: CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", CPU_PROF, "--cpu-prof-name", `sqlite-${ids}.cpuprofile`] : [],
+  });
+  let run: Awaited<ReturnType<typeof drive>>;
+  try {
+    run = await drive(server, data, {
+      ids,
+      events: EVENTS,
+      seed: SEED,
+      batchSize: BATCH,
+      inFlight: IN_FLIGHT,
+      tallyUrl: server.url,
+      baseline: { kind: "sqlite", path: path.join(dir, "raw.sqlite") },
+      label: `sqlite ${ids}`,
+    });
+  } finally {
+    await server.stop();
+  }
+  const stored = await storedCounts(await openSqliteStore({ path: path.join(data, "tally.sqlite") }));
+  if (KEEP) progress(`kept ${dir}`);
+  else fs.rmSync(dir, { recursive: true, force: true });
+  return { ids, ...run, stored, problems: checkCounts(run.client, stored) };
+}
+
+/** The URL with a start-up option that makes `schema` the search_path of every connection. */
+function withSearchPath(url: string, schema: string): string {
+  const u = new URL(url);
+  u.searchParams.set("options", `-csearch_path=${schema}`);
+  return u.toString();
+}
+
+async function postgresAvailable(): Promise<string | null> {
+  if (typeof openPostgresStore !== "function") return "adapter not available (no openPostgresStore in the build)";
+  const host = new URL(PG_URL).hostname;
+  if (host !== "127.0.0.1" && host !== "localhost") return `TALLY_BENCH_POSTGRES must point at 127.0.0.1, not ${host}`;
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    await client.query("SELECT 1");
+    return null;
+  } catch (error) {
+    return `cannot connect to ${new URL(PG_URL).host}: ${(error as Error).message}`;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function runPostgres(ids: IdKind): Promise<RunResult> {
+  const schema = `bench_${process.pid}_${ids}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  const dir = tempDir("tally-bench-pg-");
+  progress(`PostgreSQL, ${ID_LABEL[ids]}: ${fmt(PG_EVENTS)} events, schema ${schema}`);
+  try {
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    const server = await startTally({
+      args: ["--store", withSearchPath(PG_URL, schema), "--data", path.join(dir, "data")],
+      nodeArgs: CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", CPU_PROF, "--cpu-prof-name", `pg-${ids}.cpuprofile`] : [],
+    });
+    let run: Awaited<ReturnType<typeof drive>>;
+    try {
+      run = await drive(server, path.join(dir, "data"), {
+        ids,
+        events: PG_EVENTS,
+        seed: SEED,
+        batchSize: BATCH,
+        inFlight: IN_FLIGHT,
+        tallyUrl: server.url,
+        baseline: { kind: "postgres", url: PG_URL, schema },
+        label: `postgres ${ids}`,
+      });
+    } finally {
+      await server.stop();
+    }
+    const stored = await storedCounts(await openPostgresStore({ url: PG_URL, schema }));
+    return { ids, ...run, stored, problems: checkCounts(run.client, stored) };
+  } finally {
+    if (!KEEP) await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    await admin.end();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A run that fails (the server answered an error, say) is reported, and the next run still goes ahead. */
+async function attempt(ids: IdKind, run: (ids: IdKind) => Promise<RunResult>): Promise<RunResult | RunFailure> {
+  try {
+    return await run(ids);
+  } catch (error) {
+    const message = (error as Error).message.split("\n").slice(0, 4).join(" | ");
+    progress(`${ids}: failed: ${message}`);
+    return { ids, failed: message };
+  }
+}
+
+function report(title: string, baselineName: string, all: readonly (RunResult | RunFailure)[]): string {
+  const runs = all.filter((r): r is RunResult => !("failed" in r));
+  const failures = all.filter((r): r is RunFailure => "failed" in r);
+  const cols = runs.map((r) => ID_LABEL[r.ids]);
+  const row = (name: string, f: (r: RunResult) => string) => [name, ...runs.map(f)];
+  const rate = (r: RunResult) => r.client.sent / r.client.httpSeconds;
+  const raw = (r: RunResult) => r.client.baselineRows / r.client.baselineSeconds;
+  const rss = (r: RunResult, at: number) => {
+    const v = r.rssAt.get(at);
+    return v === undefined ? "?" : mib(v);
+  };
+  const rows = [
+    row("events sent", (r) => fmt(r.client.sent)),
+    row("raw ceiling (1), rows/s", (r) => fmt(raw(r))),
+    row("tally serve over HTTP, events/s", (r) => fmt(rate(r))),
+    row("tally / raw", (r) => `${((100 * rate(r)) / raw(r)).toFixed(1)}%`),
+    row("wall time, s", (r) => r.client.httpSeconds.toFixed(2)),
+    row("request latency p50 / p99 / max, ms", (r) =>
+      [r.client.latencyMs.p50, r.client.latencyMs.p99, r.client.latencyMs.max].map((n) => fmt(n)).join(" / "),
+    ),
+    row("requests retried (connection reset)", (r) => fmt(r.client.retries)),
+    row("server RSS at 20% / 60% / 100%", (r) => `${rss(r, 20)} / ${rss(r, 60)} / ${rss(r, 100)}`),
+    row("server peak RSS (VmHWM)", (r) => mib(r.peakRss)),
+    row("accepted / duplicates / rejected", (r) =>
+      [r.client.accepted, r.client.duplicates, r.client.rejected].map((n) => fmt(n)).join(" / "),
+    ),
+    row("stored events / series / rollup rows", (r) =>
+      [r.stored.events, r.stored.series, r.stored.rollups].map((n) => fmt(n)).join(" / "),
+    ),
+    row("check (stored = sent, exactly once)", (r) => (r.problems.length === 0 ? "ok" : "FAILED")),
+  ];
+  const lines = [title, table(["", ...cols], rows), `(1) ${baselineName}, the same rows (8 columns)`];
+  for (const r of runs) for (const p of r.problems) lines.push(`  ${r.ids}: ${p}`);
+  for (const f of failures) lines.push(`${ID_LABEL[f.ids]}: RUN FAILED: ${f.failed}`);
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  if (CPU_PROF) fs.mkdirSync(CPU_PROF, { recursive: true });
+  const out: string[] = [];
+  let failed = false;
+
+  const sqliteRuns: (RunResult | RunFailure)[] = [];
+  for (const ids of ID_KINDS) sqliteRuns.push(await attempt(ids, runSqlite));
+  failed ||= sqliteRuns.some((r) => "failed" in r || r.problems.length > 0);
+
+  let postgres: string;
+  const pgRuns: (RunResult | RunFailure)[] = [];
+  const unavailable = PG_EVENTS === 0 ? "skipped (BENCH_PG_EVENTS=0)" : await postgresAvailable();
+  if (unavailable) {
+    postgres = `postgres: ${unavailable}`;
+  } else {
+    try {
+      for (const ids of ID_KINDS) pgRuns.push(await attempt(ids, runPostgres));
+      postgres = report(
+        `PostgreSQL (tally serve --store ${new URL(PG_URL).host}, fresh schema per run), batches of ${fmt(BATCH)}`,
+        "COPY (pg-copy-streams, text format) into a bare table, one COPY per batch",
+        pgRuns,
+      );
+      failed ||= pgRuns.some((r) => "failed" in r || r.problems.length > 0);
+    } catch (error) {
+      postgres = `postgres: adapter not available or failed: ${(error as Error).message.split("\n").slice(0, 6).join("\n  ")}`;
+      failed = true;
+    }
+  }
+
+  const first = sqliteRuns.find((r): r is RunResult => !("failed" in r));
+  out.push("");
+  out.push("Tally ingest benchmark");
+  out.push(`  machine:  ${machine()}`);
+  if (first) {
+    const c = first.client;
+    out.push(
+      `  workload: seed ${SEED}; 10 servers, 10,000 accounts (Zipf); ${((100 * c.counterEvents) / c.sent).toFixed(1)}% counters, ` +
+        `${((100 * c.levelEvents) / c.sent).toFixed(1)}% levels; ${(c.bytes / c.sent).toFixed(1)} bytes per NDJSON line; ` +
+        `${c.simulatedHours.toFixed(1)} simulated hours; 25% of events up to 2 min late (1% up to 10 min)`,
+    );
+    out.push(
+      `  load:     NDJSON batches of ${fmt(BATCH)} over HTTP/1.1 keep-alive, ${IN_FLIGHT} requests in flight, from a separate process`,
+    );
+  }
+  out.push("");
+  out.push(
+    report(
+      "SQLite (tally serve --data DIR, a fresh data dir per run)",
+      "raw prepared INSERTs into a bare table (better-sqlite3, WAL, synchronous=FULL, one transaction per batch)",
+      sqliteRuns,
+    ),
+  );
+  const target = sqliteRuns.find((r): r is RunResult => r.ids === "v4" && !("failed" in r));
+  if (target) {
+    const rate = target.client.sent / target.client.httpSeconds;
+    const share = rate / (target.client.baselineRows / target.client.baselineSeconds);
+    out.push(
+      `target (SQLite, random ids, 2,000,000 events): >= ${fmt(TARGET_RATE)} events/s and >= ${TARGET_SHARE * 100}% of raw; ` +
+        `this run: ${fmt(rate)} events/s (${rate >= TARGET_RATE ? "met" : "below"}), ${(share * 100).toFixed(1)}% of raw (${share >= TARGET_SHARE ? "met" : "below"})` +
+        (target.client.sent < 2_000_000 ? ` — over only ${fmt(target.client.sent)} events` : ""),
+    );
+  }
+  out.push("");
+  out.push(postgres);
+  if (CPU_PROF) out.push(`\nCPU profiles of the servers: ${CPU_PROF}`);
+  process.stdout.write(`${out.join("\n")}\n`);
+  if (failed) process.exitCode = 1;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench:ingest: ${(error as Error).stack ?? String(error)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,220 @@
+// npm run bench:usage: loads many accounts on many servers through the store's ingest, then prints the latency of
+// the usage table over HTTP: the first page, a deep page, a subset, and an account page. Figures only: it never
+// passes or fails on time.
+//
+//   node dist/bench/usage.js [--accounts 1000000] [--servers 10] [--per-account 3] [--limit 1000] [--runs 50]
+//                            [--store sqlite|postgres|both] [--postgres postgres://postgres@127.0.0.1:5432/test]
+
+import fs from "node:fs";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { createAdaptorServer } from "@hono/node-server";
+import { openTokenStore } from "../src/auth/open-token-store.js";
+import type { UsageEvent } from "../src/domain/event.js";
+import { compareUtf8 } from "../src/domain/rollup.js";
+import { createApp } from "../src/http/app.js";
+import { createLogger } from "../src/log/logger.js";
+import type { UsageStore } from "../src/store/port.js";
+import { openPostgresStore } from "../src/store/postgres/postgres-store.js";
+import { openSqliteStore } from "../src/store/sqlite/sqlite-store.js";
+import { encodeCursor } from "../src/usage/usage-request.js";
+
+interface Options {
+  accounts: number;
+  servers: number;
+  perAccount: number;
+  limit: number;
+  runs: number;
+  store: "sqlite" | "postgres" | "both";
+  postgres: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = {
+    accounts: 1_000_000,
+    servers: 10,
+    perAccount: 3,
+    limit: 1000,
+    runs: 50,
+    store: "both",
+    postgres: process.env.TALLY_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test",
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    if (flag === "--accounts") options.accounts = Number(value);
+    else if (flag === "--servers") options.servers = Number(value);
+    else if (flag === "--per-account") options.perAccount = Number(value);
+    else if (flag === "--limit") options.limit = Number(value);
+    else if (flag === "--runs") options.runs = Number(value);
+    else if (flag === "--store") options.store = value as Options["store"];
+    else if (flag === "--postgres") options.postgres = value;
+    else throw new Error(`unknown flag ${flag}`);
+  }
+  options.perAccount = Math.min(options.perAccount, options.servers);
+  return options;
+}
+
+/** A small seeded generator (mulberry32), so both stores get the same data. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const accountId = (i: number) => `a${i.toString(36)}`;
+
+/** Each account on perAccount servers, with sizes from bytes to terabytes; returns every account's total. */
+async function load(store: UsageStore, o: Options, label: string): Promise<Map<string, bigint>> {
+  const random = seeded(468);
+  const totals = new Map<string, bigint>();
+  const time = Date.now() - 60_000;
+  const started = performance.now();
+  let batch: UsageEvent[] = [];
+  let events = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const out = await store.insertEvents(batch);
+    if (out.rejected.length > 0) throw new Error(`rejected: ${out.rejected[0]?.reason}`);
+    events += batch.length;
+    batch = [];
+    if (events % 500_000 < 50_000) {
+      const rate = Math.round(events / ((performance.now() - started) / 1000));
+      process.stderr.write(`\r${label}: ${events} events loaded (${rate}/s)   `);
+    }
+  };
+  for (let i = 0; i < o.accounts; i++) {
+    const account = accountId(i);
+    const first = Math.floor(random() * o.servers);
+    let total = 0n;
+    for (let k = 0; k < o.perAccount; k++) {
+      const value = BigInt(Math.floor(10 ** (2 + random() * 10)));
+      total += value;
+      batch.push({
+        id: `b${i}-${k}`,
+        server: `server-${String((first + k) % o.servers).padStart(2, "0")}`,
+        time,
+        account,
+        metric: "storage.bytes",
+        kind: "level",
+        value,
+        instance: "",
+        dims: null,
+      });
+    }
+    totals.set(account, total);
+    if (batch.length >= 50_000) await flush();
+  }
+  await flush();
+  const seconds = (performance.now() - started) / 1000;
+  process.stderr.write(`\r${label}: loaded ${events} events for ${o.accounts} accounts in ${seconds.toFixed(0)} s\n`);
+  return totals;
+}
+
+async function timeIt(runs: number, work: () => Promise<void>): Promise<{ median: number; p95: number }> {
+  for (let i = 0; i < 3; i++) await work(); // warm up
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await work();
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return {
+    median: times[Math.floor(times.length / 2)] as number,
+    p95: times[Math.floor(times.length * 0.95)] as number,
+  };
+}
+
+async function measure(store: UsageStore, totals: Map<string, bigint>, o: Options, label: string): Promise<void> {
+  const tokens = await openTokenStore(store);
+  const app = createApp({
+    store,
+    tokens,
+    logger: createLogger("silent"),
+    maxBodyBytes: 1 << 20,
+    localReads: true,
+    maxQueryDays: 366,
+  });
+  const server = createAdaptorServer({ fetch: app.fetch });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const fetchOk = async (route: string, rows?: number) => {
+    const res = await fetch(base + route);
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`${route.slice(0, 80)}: ${res.status} ${text.slice(0, 200)}`);
+    if (rows !== undefined) {
+      const got = (JSON.parse(text) as { rows: unknown[] }).rows.length;
+      if (got !== rows) throw new Error(`${route.slice(0, 80)}: ${got} rows, not ${rows}`);
+    }
+  };
+
+  // The row at 90% depth, from the totals the loader made: the order is total descending, then account.
+  const order = [...totals].sort(([a, x], [b, y]) => (x === y ? compareUtf8(a, b) : x > y ? -1 : 1));
+  const deep = order[Math.floor(order.length * 0.9)] as [string, bigint];
+  const cursor = encodeCursor({ value: deep[1], account: deep[0] }, { by: "total" }, "storage.bytes");
+  const deepByAccount = [...totals.keys()].sort(compareUtf8)[Math.floor(totals.size * 0.9)] as string;
+  const accountCursor = encodeCursor({ value: null, account: deepByAccount }, { by: "account" }, "storage.bytes");
+  const random = seeded(7);
+  const subset = Array.from({ length: 1000 }, () => accountId(Math.floor(random() * o.accounts)));
+  const expectedSubset = new Set(subset).size;
+  const someone = accountId(Math.floor(o.accounts / 3));
+  const n = Math.min(o.limit, o.accounts);
+
+  const cases: [string, () => Promise<void>][] = [
+    [`first page, ${n} rows (JSON)`, () => fetchOk(`/usage?format=json&limit=${o.limit}`, n)],
+    [`first page, ${n} rows (HTML)`, () => fetchOk(`/usage?limit=${o.limit}`)],
+    [`page at 90% depth by total, ${n} rows`, () => fetchOk(`/usage?format=json&limit=${o.limit}&after=${cursor}`)],
+    [
+      `page at 90% depth by account, ${n} rows`,
+      () => fetchOk(`/usage?format=json&sort=account&limit=${o.limit}&after=${accountCursor}`),
+    ],
+    [
+      "subset of 1000 accounts",
+      () => fetchOk(`/usage?format=json&limit=1000&accounts=${subset.join(",")}`, expectedSubset),
+    ],
+    ["account page (JSON)", () => fetchOk(`/usage/accounts/${someone}?format=json`)],
+    ["account page (HTML)", () => fetchOk(`/usage/accounts/${someone}`)],
+  ];
+  process.stdout.write(`\n${label}: ${o.accounts} accounts on ${o.servers} servers (${o.perAccount} each)\n`);
+  for (const [name, work] of cases) {
+    const { median, p95 } = await timeIt(o.runs, work);
+    process.stdout.write(
+      `  ${name.padEnd(42)} median ${median.toFixed(1).padStart(7)} ms   p95 ${p95.toFixed(1).padStart(7)} ms\n`,
+    );
+  }
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.store !== "postgres") {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-bench-usage-"));
+    const store = await openSqliteStore({ path: path.join(dir, "tally.sqlite") });
+    try {
+      const totals = await load(store, o, "sqlite");
+      await measure(store, totals, o, "SQLite");
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  if (o.store !== "sqlite") {
+    const schema = `tally_bench_${process.pid}`;
+    const store = await openPostgresStore({ url: o.postgres, schema, dropSchemaOnClose: true });
+    try {
+      const totals = await load(store, o, "postgres");
+      await measure(store, totals, o, "PostgreSQL");
+    } finally {
+      await store.close();
+    }
+  }
+}
+
+await main();

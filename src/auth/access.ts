@@ -1,0 +1,68 @@
+// Who may call what: every route belongs to one access class, and each class names the roles it admits.
+// A route not listed here gets the strictest default for its method, so a new route is never open by accident.
+
+import type { Principal, Role } from "./principal.js";
+
+/**
+ * - `any`: every valid token (health checks, the API description); a read, so the loopback exception applies.
+ * - `holder`: every valid token, for a write whose real credential is in the request (an invitation code).
+ * - `read`: usage of every account: admin and read.
+ * - `account-read`: usage of one account; account tokens too, and the route (or the account check below) keeps
+ *   them to their own account.
+ * - `ingest`: writing events: admin and ingest (the route keeps ingest tokens to their servers).
+ * - `admin`: everything else that changes or reveals configuration, like tokens.
+ */
+export type Access = "any" | "holder" | "read" | "account-read" | "ingest" | "admin";
+
+export interface AccessRule {
+  /** Omitted: every method. HEAD is treated as GET. */
+  readonly method?: string;
+  readonly path: string | RegExp;
+  readonly access: Access;
+}
+
+export const ACCESS_RULES: readonly AccessRule[] = [
+  { method: "GET", path: "/healthz", access: "any" },
+  { method: "GET", path: "/openapi.json", access: "any" },
+  { method: "POST", path: "/v1/events", access: "ingest" },
+  { path: /^\/v1\/tokens(\/.*)?$/, access: "admin" },
+  { method: "GET", path: /^\/(io_sum|io_detail|space_detail)?$/, access: "account-read" },
+  // The usage table shows an account token its own row only; the account page checks the account in its path.
+  { method: "GET", path: "/usage", access: "account-read" },
+  { method: "GET", path: /^\/usage\/accounts\/.+$/, access: "account-read" },
+  // An account token may read its own petname (the route checks the account); changing petnames is for admins.
+  { method: "GET", path: /^\/v1\/petnames\/.+$/, access: "account-read" },
+  { method: "POST", path: "/v1/invitations/accept", access: "holder" },
+  // Whoever holds an invitation code may use it once; the code, not the token's role, is the credential.
+  { method: "POST", path: "/v1/invitations/accept", access: "any" },
+];
+
+const ADMITS: Record<Access, readonly Role[]> = {
+  any: ["admin", "ingest", "read", "account"],
+  holder: ["admin", "ingest", "read", "account"],
+  read: ["admin", "read"],
+  "account-read": ["admin", "read", "account"],
+  ingest: ["admin", "ingest"],
+  admin: ["admin"],
+};
+
+/** Classes a request without a token may use under the loopback exception: reads only. */
+const LOCAL: ReadonlySet<Access> = new Set(["any", "read", "account-read"]);
+
+export function accessFor(method: string, path: string, rules: readonly AccessRule[] = ACCESS_RULES): Access {
+  const m = method === "HEAD" ? "GET" : method;
+  for (const rule of rules) {
+    if (rule.method !== undefined && rule.method !== m) continue;
+    if (typeof rule.path === "string" ? rule.path === path : rule.path.test(path)) return rule.access;
+  }
+  return m === "GET" ? "read" : "admin";
+}
+
+export function admits(access: Access, principal: Principal): boolean {
+  if (principal.role === "local") return LOCAL.has(access);
+  return ADMITS[access].includes(principal.role);
+}
+
+export function allowsLocal(access: Access): boolean {
+  return LOCAL.has(access);
+}

@@ -1,0 +1,36 @@
+// PostgreSQL must be reachable (TALLY_TEST_POSTGRES): these tests fail rather than skip without it.
+
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { openPostgresStore } from "../store/postgres/postgres-store.js";
+import { createToken } from "./create-token.js";
+import { openTokenStore } from "./open-token-store.js";
+import { PostgresTokenStore } from "./postgres-token-store.js";
+import { describeTokenStoreContract } from "./token-store-contract.js";
+
+const url = process.env.TALLY_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
+const freshSchema = () => `tally_test_${randomUUID().replaceAll("-", "")}`;
+
+describe("PostgresTokenStore", () => {
+  describeTokenStoreContract(async () => {
+    const usage = await openPostgresStore({ url, schema: freshSchema(), dropSchemaOnClose: true });
+    return { tokens: await openTokenStore(usage), close: () => usage.close() };
+  });
+
+  it("lets several nodes over one schema see each other's tokens and revocations at once", async () => {
+    const schema = freshSchema();
+    const a = await openPostgresStore({ url, schema });
+    const b = await openPostgresStore({ url, schema, dropSchemaOnClose: true });
+    try {
+      const [ta, tb] = await Promise.all([openTokenStore(a), openTokenStore(b)]);
+      expect(ta).toBeInstanceOf(PostgresTokenStore);
+      const { token } = await createToken(ta, { role: "read" });
+      expect((await tb.list()).map((t) => t.id)).toEqual([token.id]);
+      await tb.revoke(token.id, Date.now());
+      expect((await ta.list())[0]?.revokedAt).not.toBeNull();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});

@@ -1,0 +1,95 @@
+// Every route the app serves is in /openapi.json, and everything /openapi.json describes is served.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openTokenStore } from "../auth/open-token-store.js";
+import { createLogger } from "../log/logger.js";
+import type { UsageStore } from "../store/port.js";
+import { openSqliteStore } from "../store/sqlite/sqlite-store.js";
+import { createApp } from "./app.js";
+import { openApiDocument, openApiPath } from "./openapi.js";
+
+let store: UsageStore;
+let app: ReturnType<typeof createApp>;
+
+beforeAll(async () => {
+  store = await openSqliteStore({ path: ":memory:", recentKeySlots: 16 });
+  const tokens = await openTokenStore(store);
+  app = createApp({
+    store,
+    tokens,
+    logger: createLogger("silent"),
+    maxBodyBytes: 1 << 20,
+    localReads: true,
+    maxQueryDays: 366,
+  });
+});
+afterAll(async () => {
+  await store.close();
+});
+
+const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+/** The app's routes as "method path" in OpenAPI form, without the middleware registered for every path. */
+function appRoutes(): string[] {
+  const routes = new Set<string>();
+  for (const r of app.routes) {
+    if (r.method === "ALL" && (r.path === "*" || r.path === "/*")) continue;
+    const methods = r.method === "ALL" ? METHODS : [r.method.toLowerCase()];
+    for (const m of methods) routes.add(`${m} ${openApiPath(r.path)}`);
+  }
+  return [...routes].sort();
+}
+
+function describedRoutes(doc: Record<string, unknown>): string[] {
+  const paths = doc.paths as Record<string, Record<string, unknown>>;
+  return Object.entries(paths)
+    .flatMap(([path, item]) =>
+      Object.keys(item)
+        .filter((k) => METHODS.includes(k))
+        .map((m) => `${m} ${path}`),
+    )
+    .sort();
+}
+
+describe("GET /openapi.json", () => {
+  it("is OpenAPI 3.1, served to a local reader", async () => {
+    const res = await app.request("/openapi.json");
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as Record<string, unknown>;
+    expect(doc.openapi).toMatch(/^3\.1\./);
+    expect(doc).toEqual(JSON.parse(JSON.stringify(openApiDocument())));
+  });
+
+  it("describes every route of the app", () => {
+    const routes = appRoutes();
+    expect(routes.length).toBeGreaterThan(5);
+    const described = new Set(describedRoutes(openApiDocument()));
+    expect(routes.filter((r) => !described.has(r))).toEqual([]);
+  });
+
+  it("describes no route the app does not serve", () => {
+    const routes = new Set(appRoutes());
+    expect(describedRoutes(openApiDocument()).filter((r) => !routes.has(r))).toEqual([]);
+  });
+
+  it("gives every operation an id, a summary, and the 401 and 403 answers", () => {
+    const paths = openApiDocument().paths as Record<string, Record<string, Record<string, unknown>>>;
+    for (const [path, item] of Object.entries(paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        expect(op.operationId, `${method} ${path}`).toBeTypeOf("string");
+        expect(op.summary, `${method} ${path}`).toBeTypeOf("string");
+        expect(Object.keys(op.responses as object), `${method} ${path}`).toEqual(
+          expect.arrayContaining(["401", "403"]),
+        );
+      }
+    }
+  });
+
+  it("resolves every $ref", () => {
+    const doc = openApiDocument();
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]);
+    expect(refs.length).toBeGreaterThan(0);
+    const schemas = (doc.components as { schemas: Record<string, unknown> }).schemas;
+    for (const ref of refs) expect(Object.keys(schemas)).toContain(ref);
+  });
+});

@@ -1,0 +1,352 @@
+// GET /openapi.json: the OpenAPI 3.1 description of every route; openapi.test.ts checks none is missing.
+
+import type { Hono } from "hono";
+import { PETNAME_OPENAPI_PATHS } from "./routes/petnames.js";
+import { USAGE_OPENAPI_PATHS } from "./routes/usage.js";
+
+type Schema = Record<string, unknown>;
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Schema) => ({ "application/json": { schema } });
+const errorResponse = (description: string) => ({ description, content: json(ref("Error")) });
+
+/** The answers every route can give besides its own. */
+const AUTH_ERRORS = {
+  "401": errorResponse("No valid token: none given where one is needed, or an unknown or revoked one."),
+  "403": errorResponse("The token's role does not allow this (or names another account)."),
+};
+
+const exactInteger = {
+  type: "integer",
+  minimum: 0,
+  description: "An exact integer, written with all its digits even beyond 2^53.",
+};
+
+const counters = {
+  type: "object",
+  required: ["Bytes_In", "Bytes_Out", "DELETE", "GET", "HEAD", "OTHER", "POST", "PUT"],
+  properties: Object.fromEntries(
+    ["Bytes_In", "Bytes_Out", "DELETE", "GET", "HEAD", "OTHER", "POST", "PUT"].map((k) => [k, exactInteger]),
+  ),
+};
+
+const space = {
+  type: "object",
+  required: ["Space", "Container", "Object"],
+  properties: {
+    Space: { ...exactInteger, description: "Bytes stored at the end of the hour (storage.bytes)." },
+    Container: { ...exactInteger, description: "Containers at the end of the hour (storage.containers)." },
+    Object: { ...exactInteger, description: "Objects (files) at the end of the hour (storage.files)." },
+  },
+};
+
+const swiftHeader = {
+  type: "object",
+  required: ["Account_ID", "Begin Time", "End Time"],
+  properties: {
+    Account_ID: { type: "string" },
+    "Begin Time": { type: "string", examples: ["2012-10-22 08:00:00"] },
+    "End Time": { type: "string", examples: ["2012-10-22 10:00:00"] },
+  },
+};
+
+const hourKey = "^\\d{4}-\\d{2}-\\d{2} \\d{2}:00:00$";
+
+const swiftAnswer = (name: string, data: Schema) => ({
+  type: "array",
+  description: `[header, data]. With format=xml the same names and values come as <${name}><header>…</header><data>…</data></${name}> (see the README).`,
+  prefixItems: [swiftHeader, data],
+  minItems: 2,
+  maxItems: 2,
+});
+
+const SWIFT_ANSWERS: Record<string, Schema> = {
+  io_sum: swiftAnswer("io_sum", counters),
+  io_detail: swiftAnswer("io_detail", { type: "object", patternProperties: { [hourKey]: counters } }),
+  space_detail: swiftAnswer("space_detail", { type: "object", patternProperties: { [hourKey]: space } }),
+};
+
+const swiftParameters = [
+  ...[
+    ["account_id", "X-Account-Id", "The account (tenant)."],
+    ["begin_time", "X-Begin-Time", "Start, inclusive: 2012-10-22 08:00:00 (UTC) or RFC 3339."],
+    ["end_time", "X-End-Time", "End, exclusive: 2012-10-22 10:00:00 (UTC) or RFC 3339."],
+    ["format", "X-Format", "json (default) or xml."],
+  ].flatMap(([query, header, description]) => [
+    {
+      name: query,
+      in: "query",
+      required: false,
+      description: `${description} Or the ${header} header. The query string may separate pairs with ; as well as &.`,
+      schema: { type: "string" },
+    },
+    {
+      name: header,
+      in: "header",
+      required: false,
+      description: `${description} Or ${query} in the query string.`,
+      schema: { type: "string" },
+    },
+  ]),
+];
+
+const swiftResponses = (name: string) => ({
+  "200": {
+    description: "The answer.",
+    content: { ...json(SWIFT_ANSWERS[name] as Schema), "application/xml": { schema: { type: "string" } } },
+  },
+  "400": errorResponse("A parameter is missing or malformed, begin_time is after end_time, or the range is too long."),
+  ...AUTH_ERRORS,
+});
+
+const swiftOperation = (name: string, summary: string) => ({
+  get: {
+    operationId: name,
+    summary,
+    tags: ["swift-stats"],
+    parameters: swiftParameters,
+    responses: swiftResponses(name),
+  },
+});
+
+const tokenSchema = {
+  type: "object",
+  required: ["id", "role", "account", "servers", "note", "createdAt", "revokedAt"],
+  properties: {
+    id: { type: "string", examples: ["tok_0123456789abcdef"] },
+    role: { enum: ["admin", "ingest", "read", "account"] },
+    account: { type: ["string", "null"], description: "Role account: the one account it may read." },
+    servers: {
+      type: ["array", "null"],
+      items: { type: "string" },
+      description: "Role ingest: the servers it may send events for; null for any.",
+    },
+    note: { type: "string" },
+    createdAt: { type: "string", format: "date-time" },
+    revokedAt: { type: ["string", "null"], format: "date-time" },
+  },
+};
+
+export function openApiDocument(): Schema {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Tally",
+      version: "0.1.0",
+      description:
+        "Storage usage accounting. Every route needs a token (X-Auth-Token or Authorization: Bearer) unless Tally " +
+        "listens on loopback only with local reads on, where GET routes other than /v1/tokens answer without one.",
+    },
+    security: [{ authToken: [] }, { bearer: [] }],
+    paths: {
+      ...USAGE_OPENAPI_PATHS,
+      ...PETNAME_OPENAPI_PATHS,
+      "/healthz": {
+        get: {
+          operationId: "health",
+          summary: "The process is up and its store answers.",
+          tags: ["operations"],
+          responses: {
+            "200": {
+              description: "Healthy.",
+              content: json({
+                type: "object",
+                properties: { status: { const: "ok" }, store: { type: "string" } },
+              }),
+            },
+            "503": errorResponse("The store does not answer."),
+            ...AUTH_ERRORS,
+          },
+        },
+      },
+      "/openapi.json": {
+        get: {
+          operationId: "openapi",
+          summary: "This description.",
+          tags: ["operations"],
+          responses: { "200": { description: "OpenAPI 3.1.", content: json({ type: "object" }) }, ...AUTH_ERRORS },
+        },
+      },
+      "/v1/events": {
+        post: {
+          operationId: "ingestEvents",
+          summary: "Store usage events (admin or ingest tokens).",
+          description:
+            "A JSON array, NDJSON, or a CloudEvents batch. Each event is accepted, a duplicate (same server and id), " +
+            "or rejected with a reason. An ingest token limited to some servers has events for other servers " +
+            "rejected one by one, with the reason; the others are stored.",
+          tags: ["ingest"],
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": { schema: { type: "array", items: ref("Event") } },
+              "application/x-ndjson": { schema: { type: "string" } },
+              "application/cloudevents-batch+json": { schema: { type: "array", items: { type: "object" } } },
+              "application/cloudevents+json": { schema: { type: "object" } },
+            },
+          },
+          responses: {
+            "200": {
+              description: "What became of each event.",
+              content: json({
+                type: "object",
+                required: ["accepted", "duplicates", "rejected"],
+                properties: {
+                  accepted: { type: "integer" },
+                  duplicates: { type: "integer" },
+                  rejected: {
+                    type: "array",
+                    items: {
+                      type: "object",
+                      required: ["index", "reason"],
+                      properties: { index: { type: "integer" }, id: { type: "string" }, reason: { type: "string" } },
+                    },
+                  },
+                },
+              }),
+            },
+            "400": errorResponse("The body cannot be read at all."),
+            "413": errorResponse("The body is over the size limit."),
+            "415": errorResponse("The content type is not one of the accepted ones."),
+            ...AUTH_ERRORS,
+          },
+        },
+      },
+      "/io_sum": swiftOperation("io_sum", "Requests by method and bytes in and out over a range (swift-stats)."),
+      "/io_detail": swiftOperation("io_detail", "The io_sum counters hour by hour, for hours with traffic."),
+      "/space_detail": swiftOperation("space_detail", "Bytes, containers and objects at the end of each hour."),
+      "/": {
+        get: {
+          operationId: "swiftStatsByHeader",
+          summary: "The swift-stats query named by X-Query-Method.",
+          tags: ["swift-stats"],
+          parameters: [
+            {
+              name: "X-Query-Method",
+              in: "header",
+              required: true,
+              schema: { enum: ["io_sum", "io_detail", "space_detail"] },
+            },
+            ...swiftParameters,
+          ],
+          responses: {
+            ...swiftResponses("io_sum"),
+            "200": {
+              description: "The answer of the query named (see /io_sum, /io_detail, /space_detail).",
+              content: {
+                ...json({ oneOf: Object.values(SWIFT_ANSWERS) }),
+                "application/xml": { schema: { type: "string" } },
+              },
+            },
+          },
+        },
+      },
+      "/v1/tokens": {
+        get: {
+          operationId: "listTokens",
+          summary: "Every token, revoked ones too, without secrets (admin).",
+          tags: ["tokens"],
+          responses: {
+            "200": {
+              description: "The tokens.",
+              content: json({ type: "object", properties: { tokens: { type: "array", items: ref("Token") } } }),
+            },
+            ...AUTH_ERRORS,
+          },
+        },
+        post: {
+          operationId: "createToken",
+          summary: "Create a token; the secret is in this answer and nowhere else (admin).",
+          tags: ["tokens"],
+          requestBody: {
+            required: true,
+            content: json({
+              type: "object",
+              required: ["role"],
+              additionalProperties: false,
+              properties: {
+                role: { enum: ["admin", "ingest", "read", "account"] },
+                account: { type: "string", description: "Required for role account, refused for the others." },
+                servers: { type: "array", items: { type: "string" }, description: "Role ingest only." },
+                note: { type: "string" },
+              },
+            }),
+          },
+          responses: {
+            "201": {
+              description: "The token and its secret.",
+              content: json({
+                type: "object",
+                required: ["token", "secret"],
+                properties: { token: ref("Token"), secret: { type: "string", examples: ["tly_…"] } },
+              }),
+            },
+            "400": errorResponse("The body is not a valid token description."),
+            ...AUTH_ERRORS,
+          },
+        },
+      },
+      "/v1/tokens/{id}": {
+        delete: {
+          operationId: "revokeToken",
+          summary: "Revoke a token; it stops working at once (admin).",
+          tags: ["tokens"],
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: {
+            "200": {
+              description: "The token, revoked.",
+              content: json({ type: "object", properties: { token: ref("Token") } }),
+            },
+            "404": errorResponse("No token has this id."),
+            ...AUTH_ERRORS,
+          },
+        },
+      },
+    },
+    components: {
+      securitySchemes: {
+        authToken: { type: "apiKey", in: "header", name: "X-Auth-Token" },
+        bearer: { type: "http", scheme: "bearer" },
+      },
+      schemas: {
+        Error: {
+          type: "object",
+          required: ["error"],
+          properties: {
+            error: {
+              type: "object",
+              required: ["code", "message"],
+              properties: { code: { type: "string" }, message: { type: "string" } },
+            },
+          },
+        },
+        Token: tokenSchema,
+        Event: {
+          type: "object",
+          required: ["id", "server", "time", "account", "metric", "value"],
+          properties: {
+            id: { type: "string" },
+            server: { type: "string" },
+            time: { oneOf: [{ type: "string", format: "date-time" }, { type: "integer" }] },
+            account: { type: "string" },
+            metric: { type: "string", examples: ["storage.bytes", "requests.get", "bytes.in"] },
+            value: { oneOf: [{ type: "integer" }, { type: "string", pattern: "^-?[0-9]+$" }] },
+            kind: { enum: ["level", "counter", "state"] },
+            instance: { type: "string" },
+            dims: { type: "object", additionalProperties: { type: "string" } },
+          },
+        },
+      },
+    },
+  };
+}
+
+export function openApiRoutes(app: Hono): void {
+  const body = JSON.stringify(openApiDocument());
+  app.get("/openapi.json", (c) => c.body(body, 200, { "Content-Type": "application/json; charset=utf-8" }));
+}
+
+/** A Hono route path in OpenAPI form: /v1/tokens/:id → /v1/tokens/{id}. */
+export function openApiPath(honoPath: string): string {
+  return honoPath.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?/g, "{$1}");
+}

@@ -1,0 +1,226 @@
+// GET /usage (HTML, JSON, CSV) and GET /usage/accounts/<account>: validate, call the use case, render.
+
+import type { Context, Hono } from "hono";
+import { accountScope, canRead, canReadAccount, type Principal } from "../../auth/principal.js";
+import { AppError, HTTP_STATUS } from "../../domain/errors.js";
+import { renderAccountPage } from "../../usage/account-page.js";
+import { html, layout, PAGE_CSP } from "../../usage/html.js";
+import { accountUsageJson, parseHours, renderAccountUsage } from "../../usage/render-account-usage.js";
+import { renderUsageTable, type UsageViewDeps, usageTableCsv, usageTableJson } from "../../usage/render-usage-table.js";
+import { renderUsagePage } from "../../usage/usage-page.js";
+import { parseUsageRequest, type UsageFormat } from "../../usage/usage-request.js";
+import type { AppDeps } from "../app.js";
+
+/** The principal the auth middleware set; none (no middleware) reads everything. */
+export function principalOf(c: Context): Principal | undefined {
+  return (c.var as unknown as Record<string, Principal | undefined>).principal;
+}
+
+/** format= wins; otherwise JSON or CSV when the Accept header asks for it above HTML, else HTML. */
+export function chooseFormat(given: UsageFormat | null, accept: string | undefined): UsageFormat {
+  if (given) return given;
+  const types = (accept ?? "").toLowerCase();
+  const at = (t: string) => {
+    const i = types.indexOf(t);
+    return i < 0 ? Number.POSITIVE_INFINITY : i;
+  };
+  const htmlAt = Math.min(at("text/html"), at("application/xhtml+xml"));
+  if (at("application/json") < htmlAt) return "json";
+  if (at("text/csv") < htmlAt) return "csv";
+  return "html";
+}
+
+export function usageRoutes(app: Hono, deps: AppDeps): void {
+  const viewDeps: UsageViewDeps = {
+    store: deps.store,
+    staleAfterMs: deps.staleAfterMs ?? 15 * 60_000,
+    demo: deps.demo ?? false,
+  };
+
+  app.get("/usage", async (c) => {
+    const params = new URL(c.req.url).searchParams;
+    let format: UsageFormat = chooseFormat(null, c.req.header("accept"));
+    try {
+      const request = parseUsageRequest(params);
+      format = chooseFormat(request.format, c.req.header("accept"));
+      const principal = principalOf(c);
+      if (principal && !canRead(principal)) throw new AppError("FORBIDDEN", "this token may not read usage");
+      const view = await renderUsageTable(viewDeps, request, principal ? accountScope(principal) : null);
+      if (view.next) {
+        const next = new URL(c.req.url);
+        next.searchParams.delete("before");
+        next.searchParams.set("after", view.next);
+        c.header("Link", `<${next.pathname}${next.search}>; rel="next"`);
+      }
+      if (viewDeps.demo) c.header("X-Tally-Demo", "true");
+      c.header("Cache-Control", "no-store");
+      if (format === "json") return c.json(usageTableJson(view));
+      if (format === "csv") {
+        c.header("Content-Disposition", 'attachment; filename="usage.csv"');
+        return c.body(usageTableCsv(view), 200, { "Content-Type": "text/csv; charset=utf-8" });
+      }
+      return htmlPage(c, renderUsagePage(view));
+    } catch (error) {
+      if (format === "html" && asPage(error)) return htmlError(c, error, viewDeps.demo);
+      throw error;
+    }
+  });
+
+  app.get("/usage/accounts/:account{.+}", async (c) => {
+    const account = c.req.param("account");
+    const formatParam = c.req.query("format");
+    const format = chooseFormat(
+      formatParam === "json" ? "json" : formatParam === "html" ? "html" : null,
+      c.req.header("accept"),
+    );
+    try {
+      if (formatParam && formatParam !== "json" && formatParam !== "html") {
+        throw new AppError("VALIDATION", "format must be html or json");
+      }
+      const principal = principalOf(c);
+      if (principal && !canReadAccount(principal, account)) {
+        throw new AppError("FORBIDDEN", "this token may not read that account's usage");
+      }
+      const view = await renderAccountUsage(viewDeps, account, parseHours(c.req.query("hours")));
+      if (viewDeps.demo) c.header("X-Tally-Demo", "true");
+      c.header("Cache-Control", "no-store");
+      if (format === "json") return c.json(accountUsageJson(view));
+      return htmlPage(c, renderAccountPage(view));
+    } catch (error) {
+      if (format !== "json" && asPage(error)) return htmlError(c, error, viewDeps.demo);
+      throw error;
+    }
+  });
+}
+
+function htmlPage(c: Context, body: string, status: 200 | 400 | 401 | 403 | 404 | 409 | 413 | 415 | 500 | 503 = 200) {
+  c.header("Content-Security-Policy", PAGE_CSP);
+  c.header("X-Content-Type-Options", "nosniff");
+  c.header("Referrer-Policy", "no-referrer");
+  return c.html(body, status);
+}
+
+/** A client error for a person: the same code and message as the JSON error, on a page. */
+function htmlError(c: Context, error: AppError, demo: boolean) {
+  const status = HTTP_STATUS[error.code];
+  const body = html`<h1>${status} ${error.code}</h1><p>${error.message}</p><p><a href="/usage">Back to the usage table</a></p>`;
+  return htmlPage(c, layout({ title: "Error", demo, body }), status);
+}
+
+/** Client errors become pages when a person asked for a page; server errors go to the one error mapper. */
+const asPage = (error: unknown): error is AppError => error instanceof AppError && HTTP_STATUS[error.code] < 500;
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+});
+const AUTH_ERRORS = {
+  "401": errorResponse("No valid token: none given where one is needed, or an unknown or revoked one."),
+  "403": errorResponse("The token's role does not allow this (or names another account)."),
+};
+const decimal = { type: "string", pattern: "^[0-9]+$", description: "An exact integer as a decimal string." };
+const byServer = { type: "object", additionalProperties: decimal };
+const query = (name: string, description: string, schema: Record<string, unknown> = { type: "string" }) => ({
+  name,
+  in: "query",
+  required: false,
+  description,
+  schema,
+});
+
+/** The OpenAPI description of these routes, for /openapi.json. */
+export const USAGE_OPENAPI_PATHS = {
+  "/usage": {
+    get: {
+      operationId: "usageTable",
+      summary: "The usage table: accounts by servers, with totals (HTML, JSON or CSV).",
+      description:
+        "Rows are accounts, columns servers, cells the current value of a level metric summed over instances. " +
+        "Paged by key: pass `next` back as `after`. An account token sees its own row only.",
+      tags: ["usage"],
+      parameters: [
+        query("format", "html, json or csv; otherwise the Accept header decides (HTML by default).", {
+          enum: ["html", "json", "csv"],
+        }),
+        query("metric", "A level metric (default storage.bytes)."),
+        query("sort", "total (default, largest first), account, or a server id (largest first)."),
+        query("limit", "Rows per page, 1 to 10000 (default 100).", { type: "integer", minimum: 1, maximum: 10000 }),
+        query("after", "A cursor (`next` of the previous page): the rows after it."),
+        query("before", "A cursor: the rows before it (the previous page)."),
+        query("account", "Only this account; repeat for a subset of up to 10000."),
+        query("accounts", "Only these accounts, comma-separated."),
+        query("q", "Only accounts whose id or petname contains this text."),
+        query("server", "Only this server's column; repeat for more. Totals stay across all servers."),
+        query("servers", "Only these servers' columns, comma-separated."),
+        query("at", "The table as it stood at this time (RFC 3339 or epoch ms), to the hour, from the rollups."),
+      ],
+      responses: {
+        "200": {
+          description: "One page of the table.",
+          content: {
+            "application/json": {
+              schema: {
+                type: "object",
+                required: ["as_of", "metric", "servers", "rows", "totals", "next"],
+                properties: {
+                  as_of: { type: "string", format: "date-time" },
+                  metric: { type: "string" },
+                  servers: {
+                    type: "array",
+                    items: {
+                      type: "object",
+                      properties: {
+                        id: { type: "string" },
+                        name: { type: "string" },
+                        last_heard: { type: ["string", "null"], format: "date-time" },
+                        stale: { type: "boolean" },
+                      },
+                    },
+                  },
+                  rows: {
+                    type: "array",
+                    items: {
+                      type: "object",
+                      properties: {
+                        account: { type: "string" },
+                        petname: { type: ["string", "null"] },
+                        by_server: byServer,
+                        total: decimal,
+                      },
+                    },
+                  },
+                  totals: { type: "object", properties: { by_server: byServer, total: decimal } },
+                  next: { type: ["string", "null"] },
+                },
+              },
+            },
+            "text/html": { schema: { type: "string" } },
+            "text/csv": { schema: { type: "string" } },
+          },
+        },
+        "400": errorResponse("A parameter is malformed."),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
+  "/usage/accounts/{account}": {
+    get: {
+      operationId: "accountUsage",
+      summary: "One account: usage per server and hourly history (HTML, or JSON with format=json).",
+      tags: ["usage"],
+      parameters: [
+        { name: "account", in: "path", required: true, schema: { type: "string" } },
+        query("format", "html (default) or json.", { enum: ["html", "json"] }),
+        query("hours", "Hours of history, 1 to 2208 (default 48).", { type: "integer", minimum: 1, maximum: 2208 }),
+      ],
+      responses: {
+        "200": {
+          description: "The account's usage.",
+          content: { "application/json": { schema: { type: "object" } }, "text/html": { schema: { type: "string" } } },
+        },
+        "404": errorResponse("Nothing is recorded for this account."),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
+};

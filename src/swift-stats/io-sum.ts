@@ -1,0 +1,20 @@
+// io_sum: an account's requests by method and bytes in and out over a range, summed over servers and instances.
+
+import type { UsageStore } from "../store/port.js";
+import { COUNTER_METRICS, type Counters, zeroCounters } from "./fields.js";
+import type { SwiftStatsQuery } from "./query.js";
+
+export async function ioSum(store: UsageStore, query: SwiftStatsQuery): Promise<Counters> {
+  const rows = await store.rollups({
+    account: query.account,
+    from: query.fromHour,
+    to: query.toHour,
+    metrics: Object.keys(COUNTER_METRICS),
+  });
+  const sum = zeroCounters();
+  for (const row of rows) {
+    const field = COUNTER_METRICS[row.metric];
+    if (field) sum[field] += row.sum ?? 0n;
+  }
+  return sum;
+}

@@ -1,0 +1,117 @@
+import { describe, expect, it } from "vitest";
+import { parseSwiftStatsQuery, type QueryMethod } from "./query.js";
+
+const parse = (
+  url: string,
+  headers: Record<string, string> = {},
+  method: QueryMethod | null = "io_sum",
+  maxDays = 366,
+) =>
+  parseSwiftStatsQuery(
+    method,
+    {
+      url: `http://localhost${url}`,
+      header: (name) => Object.entries(headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1],
+    },
+    maxDays,
+  );
+
+const H8 = Date.UTC(2012, 9, 22, 8);
+const H10 = Date.UTC(2012, 9, 22, 10);
+
+describe("parseSwiftStatsQuery", () => {
+  it("reads the seed's query string, separated by ;", () => {
+    expect(
+      parse("/io_sum?account_id=7f6a;begin_time=2012-10-22%2008:00:00;end_time=2012-10-22+10:00:00;format=xml"),
+    ).toEqual({
+      method: "io_sum",
+      account: "7f6a",
+      begin: H8,
+      end: H10,
+      fromHour: H8,
+      toHour: H10,
+      format: "xml",
+    });
+  });
+
+  it("reads & separated pairs and the seed's headers alike", () => {
+    const q = "/io_sum?account_id=a&begin_time=2012-10-22T08:00:00Z&end_time=2012-10-22T12:00:00%2B02:00";
+    const h = { "X-Account-Id": "a", "X-Begin-Time": "2012-10-22 08:00:00", "X-End-Time": "2012-10-22 10:00:00" };
+    expect(parse(q)).toEqual(parse("/io_sum", h));
+    expect(parse("/io_sum", h).format).toBe("json");
+  });
+
+  it("takes the method from X-Query-Method for GET /", () => {
+    const h = { "X-Account-Id": "a", "X-Begin-Time": "2012-10-22 08:00:00", "X-End-Time": "2012-10-22 10:00:00" };
+    expect(parse("/", { ...h, "X-Query-Method": "space_detail" }, null).method).toBe("space_detail");
+    expect(() => parse("/", h, null)).toThrow(/X-Query-Method is missing/);
+    expect(() => parse("/", { ...h, "X-Query-Method": "io_everything" }, null)).toThrow(/X-Query-Method must be/);
+  });
+
+  it("covers every hour that overlaps [begin, end)", () => {
+    const q = (b: string, e: string) => {
+      const r = parse(`/io_sum?account_id=a;begin_time=${b};end_time=${e}`);
+      return [(r.fromHour - H8) / 3_600_000, (r.toHour - H8) / 3_600_000];
+    };
+    expect(q("2012-10-22T08:00:00Z", "2012-10-22T10:00:00Z")).toEqual([0, 2]);
+    expect(q("2012-10-22T08:30:00Z", "2012-10-22T10:00:01Z")).toEqual([0, 3]);
+    expect(q("2012-10-22T08:30:00Z", "2012-10-22T08:30:00Z")).toEqual([0, 0]);
+  });
+
+  it.each([
+    [
+      "/io_sum?begin_time=2012-10-22T08:00:00Z;end_time=2012-10-22T09:00:00Z",
+      /^account_id \(or X-Account-Id\) is missing/,
+    ],
+    ["/io_sum?account_id=a;end_time=2012-10-22T09:00:00Z", /^begin_time \(or X-Begin-Time\) is missing/],
+    ["/io_sum?account_id=a;begin_time=2012-10-22T09:00:00Z", /^end_time \(or X-End-Time\) is missing/],
+    ["/io_sum?account_id=a;begin_time=yesterday;end_time=2012-10-22T09:00:00Z", /^begin_time .*not a time/],
+    ["/io_sum?account_id=a;begin_time=2012-02-30 08:00:00;end_time=2012-10-22T09:00:00Z", /^begin_time .*not a time/],
+    [
+      "/io_sum?account_id=a;begin_time=2012-10-22T09:00:00Z;end_time=2012-10-22T08:00:00Z",
+      /^begin_time .* is after end_time/,
+    ],
+    [
+      "/io_sum?account_id=a;begin_time=2012-10-22T08:00:00Z;end_time=2012-10-22T09:00:00Z;format=csv",
+      /^format .*json or xml/,
+    ],
+    [
+      "/io_sum?account_id=a;begin_time=2010-10-22T08:00:00Z;end_time=2012-10-22T09:00:00Z",
+      /^end_time .*more than 366 days/,
+    ],
+    [
+      "/io_sum?account_id=a;account_id=b;begin_time=2012-10-22T08:00:00Z;end_time=2012-10-22T09:00:00Z",
+      /^account_id .*more than once/,
+    ],
+    ["/io_sum?account_id=%E0%A4%A;begin_time=2012-10-22T08:00:00Z", /percent-encoded/],
+    ["/io_sum?account_id=a%0Ab;begin_time=2012-10-22T08:00:00Z;end_time=2012-10-22T09:00:00Z", /control characters/],
+  ])("refuses %s with a 400 naming the parameter", (url, message) => {
+    expect(() => parse(url)).toThrow(message);
+    try {
+      parse(url);
+    } catch (error) {
+      expect((error as { code: string }).code).toBe("VALIDATION");
+    }
+  });
+
+  it("refuses a header that contradicts the query string", () => {
+    expect(() => parse("/io_sum?account_id=a", { "X-Account-Id": "b" })).toThrow(/account_id .*more than once/);
+  });
+
+  it("allows exactly the configured maximum range", () => {
+    expect(() =>
+      parse("/io_sum?account_id=a;begin_time=2012-10-01T00:00:00Z;end_time=2012-10-03T00:00:00Z", {}, "io_sum", 2),
+    ).not.toThrow();
+    expect(() =>
+      parse("/io_sum?account_id=a;begin_time=2012-10-01T00:00:00Z;end_time=2012-10-03T00:00:01Z", {}, "io_sum", 2),
+    ).toThrow(/more than 2 days/);
+  });
+
+  it("reads a UTF-8 account id sent in a header", () => {
+    const latin1 = Buffer.from("compte-é", "utf8").toString("latin1");
+    const q = parse("/io_sum?begin_time=2012-10-22T08:00:00Z;end_time=2012-10-22T09:00:00Z", {
+      "X-Account-Id": latin1,
+    });
+    expect(q.account).toBe("compte-é");
+  });
+});

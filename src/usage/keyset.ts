@@ -1,0 +1,146 @@
+// Keyset paging over the usage table's order, shared by the store adapters: never OFFSET, always "after this key".
+
+import { compareUtf8 } from "../domain/rollup.js";
+import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../store/port.js";
+
+/** One row's place in the order: its sort value (null sorts last) and its account. */
+export type Keyed = UsagePosition;
+
+/**
+ * A stretch of the order that one index answers: sorting by a server reads the accounts with a cell on it
+ * (by value), then those without (by account). Reading starts at `bound` (exclusive), or at the segment's
+ * start (forward) or end (backward) when bound is null, and returns rows nearest the start point first.
+ */
+export interface Segment {
+  owns(position: UsagePosition): boolean;
+  read(bound: UsagePosition | null, direction: "forward" | "backward", n: number): Promise<Keyed[]> | Keyed[];
+}
+
+/** The order of the usage table: value descending with null last, then account as UTF-8 bytes. */
+export function comparePositions(a: UsagePosition, b: UsagePosition): number {
+  if (a.value !== b.value) {
+    if (a.value === null) return 1;
+    if (b.value === null) return -1;
+    return a.value > b.value ? -1 : 1;
+  }
+  return compareUtf8(a.account, b.account);
+}
+
+/** Reads up to `limit` rows after `after` (or before `before`) across the segments, and whether more follow. */
+export async function readSegments(
+  segments: readonly Segment[],
+  query: Pick<UsageTableQuery, "limit" | "after" | "before">,
+): Promise<{ keys: Keyed[]; more: boolean }> {
+  const want = query.limit + 1;
+  const keys: Keyed[] = [];
+  const backward = query.before !== undefined;
+  const start = query.before ?? query.after ?? null;
+  let index = start === null ? 0 : segments.findIndex((s) => s.owns(start));
+  if (index < 0) index = backward ? segments.length - 1 : 0;
+  let bound: UsagePosition | null = start;
+  while (index >= 0 && index < segments.length && keys.length < want) {
+    const segment = segments[index] as Segment;
+    keys.push(...(await segment.read(bound, backward ? "backward" : "forward", want - keys.length)));
+    bound = null;
+    index += backward ? -1 : 1;
+  }
+  const more = keys.length > query.limit;
+  const page = keys.slice(0, query.limit);
+  if (backward) page.reverse();
+  return { keys: page, more };
+}
+
+/** One account's cells as an adapter found them for `at` (history): summed over instances, per server. */
+export interface HistoryCell {
+  readonly account: string;
+  readonly server: string;
+  readonly value: bigint;
+}
+
+/**
+ * The usage table from a full set of cells, in memory: how history (`at`) is answered, since no index is kept
+ * for past times. Filters, sorts and pages exactly as the maintained table does.
+ */
+export function pageInMemory(
+  cells: readonly HistoryCell[],
+  petnames: ReadonlyMap<string, string>,
+  query: UsageTableQuery,
+): UsageTablePage {
+  const accounts = new Map<string, { byServer: Map<string, bigint>; total: bigint }>();
+  const allServers = new Set<string>();
+  for (const c of cells) {
+    let a = accounts.get(c.account);
+    if (!a) {
+      a = { byServer: new Map(), total: 0n };
+      accounts.set(c.account, a);
+    }
+    a.byServer.set(c.server, (a.byServer.get(c.server) ?? 0n) + c.value);
+    a.total += c.value;
+    allServers.add(c.server);
+  }
+  const subset = query.accounts ? new Set(query.accounts) : null;
+  const needle = query.search?.toLowerCase();
+  const columns = query.servers ? sortedUnique(query.servers) : [...allServers].sort(compareUtf8);
+  const columnSet = new Set(columns);
+  const selected: { key: Keyed; account: string; byServer: Map<string, bigint>; total: bigint }[] = [];
+  const totals = new Map<string, bigint>();
+  let grand = 0n;
+  for (const [account, a] of accounts) {
+    if (subset && !subset.has(account)) continue;
+    if (needle !== undefined && !matches(account, petnames.get(account), needle)) continue;
+    const value =
+      query.sort.by === "total"
+        ? a.total
+        : query.sort.by === "server"
+          ? (a.byServer.get(query.sort.server) ?? null)
+          : null;
+    selected.push({ key: { value, account }, account, byServer: a.byServer, total: a.total });
+    for (const [server, v] of a.byServer) if (columnSet.has(server)) totals.set(server, (totals.get(server) ?? 0n) + v);
+    grand += a.total;
+  }
+  selected.sort((x, y) => comparePositions(x.key, y.key));
+  let from = 0;
+  let to = selected.length;
+  if (query.before) {
+    const before = query.before;
+    to = selected.findIndex((s) => comparePositions(s.key, before) >= 0);
+    if (to < 0) to = selected.length;
+    from = Math.max(0, to - query.limit);
+  } else if (query.after) {
+    const after = query.after;
+    from = selected.findIndex((s) => comparePositions(s.key, after) > 0);
+    if (from < 0) from = selected.length;
+    to = Math.min(selected.length, from + query.limit);
+  } else {
+    to = Math.min(selected.length, query.limit);
+  }
+  const more = query.before ? from > 0 : to < selected.length;
+  const rows: UsageTableRow[] = selected.slice(from, to).map((s) => ({
+    account: s.account,
+    petname: petnames.get(s.account) ?? null,
+    byServer: Object.fromEntries([...s.byServer].filter(([server]) => columnSet.has(server))),
+    total: s.total,
+  }));
+  return {
+    rows,
+    servers: columns,
+    totals: {
+      byServer: Object.fromEntries(columns.filter((s) => totals.has(s)).map((s) => [s, totals.get(s) as bigint])),
+      total: grand,
+    },
+    more,
+  };
+}
+
+function matches(account: string, petname: string | undefined, needle: string): boolean {
+  return account.toLowerCase().includes(needle) || (petname?.toLowerCase().includes(needle) ?? false);
+}
+
+export function sortedUnique(items: readonly string[]): string[] {
+  return [...new Set(items)].sort(compareUtf8);
+}
+
+/** Escapes a search text for LIKE … ESCAPE '\': a substring match, with % and _ taken literally. */
+export function likePattern(search: string): string {
+  return `%${search.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+}
