@@ -12,7 +12,7 @@ export function parseEventTime(raw: unknown): number | string {
   if (typeof raw === "number") {
     if (!Number.isInteger(raw)) return `is ${raw}: epoch milliseconds must be an integer`;
     if (raw < MIN_TIME || raw > MAX_TIME) return `is ${raw}: epoch milliseconds out of range (1970 to 9999)`;
-    return raw;
+    return raw + 0; // never -0
   }
   if (typeof raw !== "string") return "must be an RFC 3339 string or epoch milliseconds";
   const m = RFC3339.exec(raw);

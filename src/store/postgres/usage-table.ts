@@ -87,6 +87,55 @@ export const USAGE_VIEW_MIGRATIONS: readonly Migration[] = [
         SELECT metric, server, 0, sum(value) FROM usage_cells GROUP BY metric, server;
     `,
   },
+  {
+    // Series inserted with a value, or deleted, move the view too: the adapter does neither today, but a rebuild
+    // or repair that did would otherwise leave the view behind without a sound. One function applies every
+    // change, so every path locks the view's rows in the same order.
+    version: 102,
+    sql: `
+      CREATE FUNCTION usage_view_add(m text[], a text[], s text[], d numeric[]) RETURNS void LANGUAGE sql AS $fn$
+        INSERT INTO usage_cells AS u (metric, account, server, value)
+          SELECT x.metric, x.account, x.server, sum(x.delta) FROM unnest(m, a, s, d) AS x (metric, account, server, delta)
+          GROUP BY 1, 2, 3 ORDER BY 1 COLLATE "C", 2 COLLATE "C", 3 COLLATE "C"
+          ON CONFLICT (metric, account, server) DO UPDATE SET value = u.value + excluded.value;
+        INSERT INTO usage_totals AS u (metric, account, total)
+          SELECT x.metric, x.account, sum(x.delta) FROM unnest(m, a, d) AS x (metric, account, delta)
+          GROUP BY 1, 2 ORDER BY 1 COLLATE "C", 2 COLLATE "C"
+          ON CONFLICT (metric, account) DO UPDATE SET total = u.total + excluded.total;
+        INSERT INTO usage_server_totals AS u (metric, server, shard, total)
+          SELECT x.metric, x.server, pg_backend_pid() % 8, sum(x.delta) FROM unnest(m, s, d) AS x (metric, server, delta)
+          GROUP BY 1, 2 ORDER BY 1 COLLATE "C", 2 COLLATE "C"
+          ON CONFLICT (metric, server, shard) DO UPDATE SET total = u.total + excluded.total;
+      $fn$;
+
+      CREATE OR REPLACE FUNCTION usage_view_apply() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        IF TG_OP = 'UPDATE' THEN
+          PERFORM usage_view_add(array_agg(n.metric), array_agg(n.account), array_agg(n.server),
+                                 array_agg(coalesce(n.last_value, 0) - coalesce(o.last_value, 0)))
+          FROM new_series n JOIN old_series o ON o.id = n.id
+          WHERE n.kind = 'level' AND n.last_value IS DISTINCT FROM o.last_value
+          HAVING count(*) > 0;
+        ELSIF TG_OP = 'INSERT' THEN
+          PERFORM usage_view_add(array_agg(n.metric), array_agg(n.account), array_agg(n.server), array_agg(n.last_value))
+          FROM new_series n WHERE n.kind = 'level' AND n.last_value IS NOT NULL
+          HAVING count(*) > 0;
+        ELSE
+          PERFORM usage_view_add(array_agg(o.metric), array_agg(o.account), array_agg(o.server), array_agg(-o.last_value))
+          FROM old_series o WHERE o.kind = 'level' AND o.last_value IS NOT NULL
+          HAVING count(*) > 0;
+        END IF;
+        RETURN NULL;
+      END
+      $fn$;
+      CREATE TRIGGER usage_view_level_insert AFTER INSERT ON series
+        REFERENCING NEW TABLE AS new_series
+        FOR EACH STATEMENT EXECUTE FUNCTION usage_view_apply();
+      CREATE TRIGGER usage_view_level_delete AFTER DELETE ON series
+        REFERENCING OLD TABLE AS old_series
+        FOR EACH STATEMENT EXECUTE FUNCTION usage_view_apply();
+    `,
+  },
 ];
 
 /** Builds a parameter list: each call adds a value and returns its $n placeholder. */
@@ -152,39 +201,36 @@ export class PostgresUsageTable {
     return { rows, servers: columns, totals, more };
   }
 
+  /**
+   * Cells, totals and petnames of the page's accounts, in the page's order, in one statement. Correlated
+   * subqueries keep each lookup an index probe: a join on unnest() can be planned as a hash join over the whole
+   * table, which at a million accounts costs far more than a thousand probes.
+   */
   private async rowsFor(keys: readonly Keyed[], metric: string, columns: readonly string[]): Promise<UsageTableRow[]> {
     if (keys.length === 0) return [];
-    const accounts = keys.map((k) => k.account);
-    const [cells, totals, petnames] = await Promise.all([
-      this.pool.query<{ account: string; server: string; value: string }>(
-        `SELECT c.account, c.server, c.value FROM unnest($1::text[]) AS j (account)
-         JOIN usage_cells c ON c.metric = $2 AND c.account = j.account AND c.server = ANY($3::text[])`,
-        [accounts, metric, columns],
-      ),
-      this.pool.query<{ account: string; total: string }>(
-        `SELECT t.account, t.total FROM unnest($1::text[]) AS j (account)
-         JOIN usage_totals t ON t.metric = $2 AND t.account = j.account`,
-        [accounts, metric],
-      ),
-      this.pool.query<{ account: string; name: string }>(
-        "SELECT p.account, p.name FROM unnest($1::text[]) AS j (account) JOIN petnames p ON p.account = j.account",
-        [accounts],
-      ),
-    ]);
-    const byAccount = new Map<string, Record<string, bigint>>();
-    for (const c of cells.rows) {
-      const row = byAccount.get(c.account) ?? {};
-      row[c.server] = BigInt(c.value);
-      byAccount.set(c.account, row);
-    }
-    const totalOf = new Map(totals.rows.map((t) => [t.account, BigInt(t.total)]));
-    const petnameOf = new Map(petnames.rows.map((p) => [p.account, p.name]));
-    return keys.map((k) => ({
-      account: k.account,
-      petname: petnameOf.get(k.account) ?? null,
-      byServer: sortRecord(byAccount.get(k.account) ?? {}),
-      total: totalOf.get(k.account) ?? 0n,
-    }));
+    const result = await this.pool.query<{
+      account: string;
+      total: string | null;
+      petname: string | null;
+      cells: Record<string, string> | null;
+    }>(
+      `SELECT j.account,
+         (SELECT t.total::text FROM usage_totals t WHERE t.metric = $2 AND t.account = j.account) AS total,
+         (SELECT p.name FROM petnames p WHERE p.account = j.account) AS petname,
+         (SELECT json_object_agg(c.server, c.value::text) FROM usage_cells c
+          WHERE c.metric = $2 AND c.account = j.account AND c.server = ANY($3::text[])) AS cells
+       FROM unnest($1::text[]) WITH ORDINALITY AS j (account, ord)
+       ORDER BY j.ord`,
+      [keys.map((k) => k.account), metric, columns],
+    );
+    return result.rows.map((r) => {
+      const byServer: Record<string, bigint> = {};
+      for (const server of columns) {
+        const v = r.cells?.[server];
+        if (v !== undefined) byServer[server] = BigInt(v);
+      }
+      return { account: r.account, petname: r.petname, byServer, total: r.total === null ? 0n : BigInt(r.total) };
+    });
   }
 
   private async selectionTotals(filter: Filter, columns: readonly string[]): Promise<UsageTablePage["totals"]> {
@@ -210,7 +256,12 @@ export class PostgresUsageTable {
     const where: string[] = [];
     let from: string;
     if (filter.subset !== null) {
-      from = `unnest(${p.add(filter.subset)}::text[]) AS j (account) JOIN ${table} t ON t.account = j.account`;
+      // The listed accounts drive the join, one index probe each (OFFSET 0 keeps the planner from turning the
+      // probes into a hash join over the whole table).
+      const subset = p.add(filter.subset);
+      const metric = p.add(filter.metric);
+      from = `unnest(${subset}::text[]) AS j (account)
+        CROSS JOIN LATERAL (SELECT * FROM ${table} x WHERE x.metric = ${metric} AND x.account = j.account OFFSET 0) t`;
     } else {
       from = `${table} t`;
     }

@@ -122,7 +122,7 @@ export class SqliteUsageStore implements UsageStore {
   constructor(options: SqliteStoreOptions) {
     this.description = options.path === ":memory:" ? "sqlite (in memory)" : `sqlite:${options.path}`;
     try {
-      this.db = new Database(options.path);
+      this.db = new Database(options.path, { timeout: 250 }); // another process holding the file is an error, not a wait
       this.db.pragma("journal_mode = WAL");
       // One process owns the file: the in-memory dedup level is only exact if nobody else writes.
       this.db.pragma("locking_mode = EXCLUSIVE");

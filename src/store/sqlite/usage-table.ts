@@ -77,6 +77,38 @@ export const USAGE_VIEW_MIGRATIONS: readonly string[] = [
   INSERT INTO usage_server_totals (metric_id, server_id, rank)
     SELECT metric_id, server_id, tally_rank_sum(tally_unrank(rank)) FROM usage_cells GROUP BY metric_id, server_id;
   `,
+  // Series written with a value, or removed, move the view too: the adapter does neither today, but a rebuild
+  // or repair that did would otherwise leave the view behind without a sound.
+  `
+  CREATE TRIGGER usage_view_level_insert AFTER INSERT ON series
+  WHEN NEW.kind = 'level' AND NEW.last_value IS NOT NULL
+  BEGIN
+    INSERT INTO usage_metrics (name) VALUES (NEW.metric) ON CONFLICT (name) DO NOTHING;
+    INSERT INTO usage_cells (metric_id, account, server_id, rank)
+      VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.account, NEW.server_id, tally_rank_add(NULL, NEW.last_value, NULL))
+      ON CONFLICT (metric_id, account, server_id) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, NULL);
+    INSERT INTO usage_totals (metric_id, account, rank)
+      VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.account, tally_rank_add(NULL, NEW.last_value, NULL))
+      ON CONFLICT (metric_id, account) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, NULL);
+    INSERT INTO usage_server_totals (metric_id, server_id, rank)
+      VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.server_id, tally_rank_add(NULL, NEW.last_value, NULL))
+      ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, NULL);
+  END;
+  CREATE TRIGGER usage_view_level_delete AFTER DELETE ON series
+  WHEN OLD.kind = 'level' AND OLD.last_value IS NOT NULL
+  BEGIN
+    INSERT INTO usage_metrics (name) VALUES (OLD.metric) ON CONFLICT (name) DO NOTHING;
+    INSERT INTO usage_cells (metric_id, account, server_id, rank)
+      VALUES ((SELECT id FROM usage_metrics WHERE name = OLD.metric), OLD.account, OLD.server_id, tally_rank_add(NULL, NULL, NULL))
+      ON CONFLICT (metric_id, account, server_id) DO UPDATE SET rank = tally_rank_add(rank, NULL, OLD.last_value);
+    INSERT INTO usage_totals (metric_id, account, rank)
+      VALUES ((SELECT id FROM usage_metrics WHERE name = OLD.metric), OLD.account, tally_rank_add(NULL, NULL, NULL))
+      ON CONFLICT (metric_id, account) DO UPDATE SET rank = tally_rank_add(rank, NULL, OLD.last_value);
+    INSERT INTO usage_server_totals (metric_id, server_id, rank)
+      VALUES ((SELECT id FROM usage_metrics WHERE name = OLD.metric), OLD.server_id, tally_rank_add(NULL, NULL, NULL))
+      ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = tally_rank_add(rank, NULL, OLD.last_value);
+  END;
+  `,
 ];
 
 /**
