@@ -126,7 +126,7 @@ export class SqliteUsageStore implements UsageStore {
       this.db.pragma("journal_mode = WAL");
       // One process owns the file: the in-memory dedup level is only exact if nobody else writes.
       this.db.pragma("locking_mode = EXCLUSIVE");
-      this.db.pragma(`synchronous = ${process.env.TALLY_SYNC ?? "FULL"}`);
+      this.db.pragma("synchronous = FULL");
       this.db.pragma(`cache_size = -${(options.cacheMiB ?? 256) * 1024}`);
       this.db.pragma("temp_store = MEMORY");
       migrate(this.db, "usage", USAGE_MIGRATIONS);
