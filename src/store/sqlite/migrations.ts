@@ -23,9 +23,9 @@ export const USAGE_MIGRATIONS: readonly string[] = [
     last_time INTEGER,
     last_id TEXT,
     last_value ANY,
-    UNIQUE (server_id, account, metric, instance)
+    -- account first: the same index finds a series and answers the queries for one account.
+    UNIQUE (account, server_id, metric, instance)
   ) STRICT;
-  CREATE INDEX series_account ON series (account);
   -- The event log: one row per committed batch, events in arrival order (seq = first_seq + position).
   -- data is a JSON array of [id, server_id, series_id, time, value, dims]; fps holds each event's key
   -- fingerprint as a float64, so the dedup level can be reloaded without parsing the events.

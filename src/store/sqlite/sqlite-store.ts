@@ -71,7 +71,7 @@ interface ServerDelta {
   events: number;
 }
 
-const SERIES_CACHE_LIMIT = 200_000;
+const SERIES_CACHE_LIMIT = 100_000;
 /** Counter sums held in memory before they are written: bounds both memory and the re-summing on open. */
 const COUNTER_FLUSH_EVENTS = 250_000;
 const COUNTER_FLUSH_KEYS = 100_000;
@@ -127,7 +127,7 @@ export class SqliteUsageStore implements UsageStore {
       // One process owns the file: the in-memory dedup level is only exact if nobody else writes.
       this.db.pragma("locking_mode = EXCLUSIVE");
       this.db.pragma("synchronous = FULL");
-      this.db.pragma(`cache_size = -${(options.cacheMiB ?? 256) * 1024}`);
+      this.db.pragma(`cache_size = -${(options.cacheMiB ?? 64) * 1024}`);
       this.db.pragma("temp_store = MEMORY");
       migrate(this.db, "usage", USAGE_MIGRATIONS);
     } catch (error) {
