@@ -42,7 +42,9 @@ export async function ingestCommand(file: string, flags: { data?: string; store?
       for (const r of result.rejected) {
         if (rejected++ < SHOWN_REJECTIONS) {
           progress?.clear();
-          process.stderr.write(`line ${lineNumbers[r.index]}: ${r.reason}${r.id ? ` (id ${r.id})` : ""}\n`);
+          // The reason's own line number counts lines of the batch, not of the file: say the file's once.
+          const reason = r.reason.replace(/^line \d+ is /, "");
+          process.stderr.write(`line ${lineNumbers[r.index]}: ${reason}${r.id ? ` (id ${r.id})` : ""}\n`);
         }
       }
       lines = [];
