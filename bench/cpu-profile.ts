@@ -11,6 +11,9 @@ interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
   children?: number[];
+  hitCount?: number;
+  /** Samples per source line (1-based) of this function; native calls count on the line that made them. */
+  positionTicks?: { line: number; ticks: number }[];
 }
 
 interface Profile {
@@ -82,6 +85,30 @@ function main(): void {
     }
   }
 
+  // Lines: where inside a function the samples fell. A call into native code (a better-sqlite3 statement, say)
+  // is not a JavaScript frame, so its time shows on the line that made the call.
+  const msPerTick = total / Math.max(1, profile.samples.length);
+  const byLine = new Map<string, number>();
+  for (const n of profile.nodes) {
+    if (!n.callFrame.url.startsWith("file://")) continue;
+    for (const { line, ticks } of n.positionTicks ?? []) {
+      const key = `${n.callFrame.url}#${line}#${n.callFrame.functionName || "(anonymous)"}`;
+      byLine.set(key, (byLine.get(key) ?? 0) + ticks * msPerTick);
+    }
+  }
+  const sources = new Map<string, string[]>();
+  const sourceLine = (url: string, line: number) => {
+    if (!sources.has(url)) {
+      try {
+        sources.set(url, fs.readFileSync(new URL(url), "utf8").split("\n"));
+      } catch {
+        sources.set(url, []);
+      }
+    }
+    const text = (sources.get(url)?.[line - 1] ?? "").trim();
+    return text.length > 90 ? `${text.slice(0, 87)}...` : text;
+  };
+
   const busy = total - idle;
   const pct = (us: number) => `${((100 * us) / busy).toFixed(1)}%`;
   const ms = (us: number) => `${Math.round(us / 1000).toLocaleString("en-US")} ms`;
@@ -103,6 +130,18 @@ function main(): void {
     ),
     "",
     table(["self time, by file or package", "ms", "%"], rank(selfByFile)),
+    "",
+    table(
+      ["self time, by source line (native calls count on their calling line)", "ms", "%"],
+      [...byLine]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, top)
+        .map(([key, us]) => {
+          const [url, line, fn] = key.split("#") as [string, string, string];
+          const file = path.relative(cwd, new URL(url).pathname);
+          return [`${file}:${line} ${fn}: ${sourceLine(url, Number(line))}`, ms(us), pct(us)];
+        }),
+    ),
   ];
   process.stdout.write(`${out.join("\n")}\n`);
 }

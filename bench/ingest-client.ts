@@ -15,6 +15,7 @@ export interface ClientJob {
   readonly ids: IdKind;
   readonly events: number;
   readonly seed: number;
+  readonly eventsPerHour: number;
   readonly batchSize: number;
   readonly inFlight: number;
   /** Base URL of the running Tally, always on 127.0.0.1. */
@@ -72,7 +73,7 @@ function generate(job: ClientJob): {
   bytes: number;
   hours: number;
 } {
-  const workload = new Workload({ seed: job.seed, ids: job.ids });
+  const workload = new Workload({ seed: job.seed, ids: job.ids, eventsPerHour: job.eventsPerHour });
   const start = workload.clock;
   const batches: Batch[] = [];
   let counters = 0;

@@ -8,7 +8,8 @@
 //
 // Environment: BENCH_EVENTS (default 2,000,000), BENCH_PG_EVENTS (500,000; 0 skips PostgreSQL), BENCH_SEED (1),
 // BENCH_IDS (v4,v7), TALLY_BENCH_POSTGRES (postgres://postgres@127.0.0.1:5432/test), BENCH_CPU_PROF (a directory:
-// run the servers under --cpu-prof and leave the profiles there), BENCH_KEEP (keep the data dirs).
+// run the servers under --cpu-prof and leave the profiles there; summarise one with
+// `node dist/bench/cpu-profile.js FILE`), BENCH_KEEP (keep the data dirs), BENCH_EVENTS_PER_HOUR (simulated rate, 40,000).
 
 import fs from "node:fs";
 import path from "node:path";
@@ -38,6 +39,7 @@ const TARGET_SHARE = 0.4;
 const EVENTS = envInt("BENCH_EVENTS", 2_000_000);
 const PG_EVENTS = envInt("BENCH_PG_EVENTS", 500_000);
 const SEED = envInt("BENCH_SEED", 1);
+const EVENTS_PER_HOUR = Math.max(1, envInt("BENCH_EVENTS_PER_HOUR", 40_000));
 const PG_URL = process.env.TALLY_BENCH_POSTGRES || "postgres://postgres@127.0.0.1:5432/test";
 const CPU_PROF = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
 const KEEP = Boolean(process.env.BENCH_KEEP);
@@ -129,6 +131,7 @@ async function runSqlite(ids: IdKind): Promise<RunResult> {
       ids,
       events: EVENTS,
       seed: SEED,
+      eventsPerHour: EVENTS_PER_HOUR,
       batchSize: BATCH,
       inFlight: IN_FLIGHT,
       tallyUrl: server.url,
@@ -186,6 +189,7 @@ async function runPostgres(ids: IdKind): Promise<RunResult> {
         ids,
         events: PG_EVENTS,
         seed: SEED,
+        eventsPerHour: EVENTS_PER_HOUR,
         batchSize: BATCH,
         inFlight: IN_FLIGHT,
         tallyUrl: server.url,
@@ -290,7 +294,7 @@ async function main(): Promise<void> {
     out.push(
       `  workload: seed ${SEED}; 10 servers, 10,000 accounts (Zipf); ${((100 * c.counterEvents) / c.sent).toFixed(1)}% counters, ` +
         `${((100 * c.levelEvents) / c.sent).toFixed(1)}% levels; ${(c.bytes / c.sent).toFixed(1)} bytes per NDJSON line; ` +
-        `${c.simulatedHours.toFixed(1)} simulated hours; 25% of events up to 2 min late (1% up to 10 min)`,
+        `${c.simulatedHours.toFixed(1)} simulated hours (${fmt(EVENTS_PER_HOUR)} events/hour); 25% of events up to 2 min late (1% up to 10 min)`,
     );
     out.push(
       `  load:     NDJSON batches of ${fmt(BATCH)} over HTTP/1.1 keep-alive, ${IN_FLIGHT} requests in flight, from a separate process`,

@@ -179,6 +179,8 @@ async function measure(store: UsageStore, totals: Map<string, bigint>, o: Option
       "subset of 1000 accounts",
       () => fetchOk(`/usage?format=json&limit=1000&accounts=${subset.join(",")}`, expectedSubset),
     ],
+    // A search reads every account's id (a scan, not an index): shown for scale.
+    [`search q= (scans every account)`, () => fetchOk(`/usage?format=json&limit=100&q=${someone.slice(0, 4)}`)],
     ["account page (JSON)", () => fetchOk(`/usage/accounts/${someone}?format=json`)],
     ["account page (HTML)", () => fetchOk(`/usage/accounts/${someone}`)],
   ];

@@ -50,7 +50,8 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     staleAfterMs: config.staleAfterSeconds * 1000,
     demo: options.demo ?? false,
   });
-  const server = createAdaptorServer({ fetch: app.fetch });
+  // A usage subset of up to 10,000 accounts goes in the query string: room for it in the request line.
+  const server = createAdaptorServer({ fetch: app.fetch, serverOptions: { maxHeaderSize: 512 * 1024 } });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

@@ -33,8 +33,6 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   // An account token may read its own petname (the route checks the account); changing petnames is for admins.
   { method: "GET", path: /^\/v1\/petnames\/.+$/, access: "account-read" },
   { method: "POST", path: "/v1/invitations/accept", access: "holder" },
-  // Whoever holds an invitation code may use it once; the code, not the token's role, is the credential.
-  { method: "POST", path: "/v1/invitations/accept", access: "any" },
 ];
 
 const ADMITS: Record<Access, readonly Role[]> = {

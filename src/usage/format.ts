@@ -22,7 +22,12 @@ export function humanBytes(value: bigint): string {
 export function groupDigits(value: bigint): string {
   const sign = value < 0n ? "-" : "";
   const digits = (value < 0n ? -value : value).toString();
-  return sign + digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  let out = "";
+  for (let i = 0; i < digits.length; i++) {
+    if (i > 0 && (digits.length - i) % 3 === 0) out += ",";
+    out += digits[i];
+  }
+  return sign + out;
 }
 
 /** A short count: 1234n → "1.2k", 5_600_000n → "5.6M". */

@@ -9,8 +9,11 @@ export class Html {
 
 const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 
+const SPECIAL = /[&<>"']/;
+
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => ENTITIES[ch] as string);
+  // Most text (numbers, ids) has nothing to escape: skip the replace then.
+  return SPECIAL.test(text) ? text.replace(/[&<>"']/g, (ch) => ENTITIES[ch] as string) : text;
 }
 
 type Part = Html | string | number | bigint | boolean | null | undefined | readonly Part[];
@@ -18,7 +21,11 @@ type Part = Html | string | number | bigint | boolean | null | undefined | reado
 function render(part: Part): string {
   if (part === null || part === undefined || part === false || part === true) return "";
   if (part instanceof Html) return part.value;
-  if (Array.isArray(part)) return (part as readonly Part[]).map(render).join("");
+  if (Array.isArray(part)) {
+    let out = "";
+    for (const p of part as readonly Part[]) out += render(p);
+    return out;
+  }
   return escapeHtml(String(part));
 }
 
@@ -80,6 +87,10 @@ tbody tr:nth-child(even){background:var(--alt)}
 td.num,th.num{text-align:right}
 td.name{max-width:16rem;overflow:hidden;text-overflow:ellipsis}
 td.account{max-width:18rem;overflow:hidden;text-overflow:ellipsis}
+table.usage td.account,table.usage thead th:first-child,table.usage tfoot th:first-child{position:sticky;left:0;background:var(--bg);z-index:1}
+table.usage tbody tr:nth-child(even) td.account,table.usage thead th:first-child{background:var(--alt)}
+table.usage thead th:first-child{z-index:2}
+.total{border-right:2px solid var(--line)}
 tfoot th,tfoot td{font-weight:700;border-top:2px solid var(--line)}
 th.stale,td.stale{color:var(--warn)}
 nav.pager{display:flex;justify-content:space-between;gap:1rem;margin:.8rem 0}
@@ -98,7 +109,7 @@ svg.chart .hit:hover{fill:rgba(127,127,127,.15)}
 .legend span{margin-right:1rem}.legend .k1{color:var(--accent)}.legend .k2{color:var(--warn)}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.5rem 0}
 dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
-@media (max-width:600px){body{font-size:14px}th,td{padding:.3rem .4rem}main{padding:0 .5rem 1.5rem}}
+@media (max-width:600px){body{font-size:14px}th,td{padding:.3rem .4rem}main{padding:0 .5rem 1.5rem}td.account{max-width:9rem}td.name{max-width:8rem}}
 `;
 
 /** The page around every view: no scripts, one small stylesheet, a demo banner when the data is simulated. */

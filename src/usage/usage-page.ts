@@ -8,8 +8,10 @@ import type { UsageTableView } from "./render-usage-table.js";
 import { DEFAULT_METRIC } from "./usage-request.js";
 
 /** A number cell: human-readable, with the exact value on hover (and in `value` for machines). */
+const NONE = html`<span class="muted">–</span>`;
+
 export function amount(metric: string, value: bigint | undefined): Html {
-  if (value === undefined) return html`<span class="muted">–</span>`;
+  if (value === undefined) return NONE;
   if (metric === "storage.bytes" || metric.endsWith(".bytes") || metric.startsWith("bytes.")) {
     return html`<data value="${value.toString()}" title="${groupDigits(value)} bytes">${humanBytes(value)}</data>`;
   }
@@ -58,8 +60,8 @@ export function renderUsagePage(view: UsageTableView): string {
   const row = (x: UsageTableRow) => html`<tr>
 <td class="account"><a href="${accountHref(x.account)}">${x.account}</a></td>
 <td class="name">${x.petname ?? ""}</td>
+<td class="num total"><strong>${amount(view.metric, x.total)}</strong></td>
 ${view.servers.map((s) => html`<td class="num">${amount(view.metric, x.byServer[s.id])}</td>`)}
-<td class="num"><strong>${amount(view.metric, x.total)}</strong></td>
 </tr>
 `;
 
@@ -87,13 +89,13 @@ ${(r.servers ?? []).map((s) => html`<input type="hidden" name="server" value="${
 </form>
 <div class="scroll">
 <table class="usage">
-<thead><tr><th scope="col">${sortLink("account", "Account")}</th><th scope="col">Name</th>${serverHeads}<th class="num" scope="col">${sortLink("total", "Total")}</th></tr></thead>
+<thead><tr><th scope="col">${sortLink("account", "Account")}</th><th scope="col">Name</th><th class="num total" scope="col">${sortLink("total", "Total")}<small>all servers</small></th>${serverHeads}</tr></thead>
 <tbody>
 ${view.rows.length === 0 ? html`<tr><td colspan="${view.servers.length + 3}" class="muted">No accounts${r.search || r.accounts ? " match" : " yet"}.</td></tr>` : view.rows.map(row)}
 </tbody>
-<tfoot><tr><th scope="row">Total</th><td class="muted">${filters.length > 0 ? "selection" : "all accounts"}</td>${view.servers.map(
+<tfoot><tr><th scope="row">Total</th><td class="muted">${filters.length > 0 ? "selection" : "all accounts"}</td><td class="num total">${amount(view.metric, view.totals.total)}</td>${view.servers.map(
     (s) => html`<td class="num">${amount(view.metric, view.totals.byServer[s.id])}</td>`,
-  )}<td class="num">${amount(view.metric, view.totals.total)}</td></tr></tfoot>
+  )}</tr></tfoot>
 </table>
 </div>
 <nav class="pager" aria-label="Pages">

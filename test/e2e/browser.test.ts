@@ -122,7 +122,7 @@ describe("the usage pages in Chromium", () => {
     expect(await page.locator("table.usage tbody td.name").first().textContent()).toBe("Ada's Photo Archive");
 
     // The exact size is on hover.
-    const total = page.locator("table.usage tbody tr").first().locator("td.num data").last();
+    const total = page.locator("table.usage tbody tr").first().locator("td.total data");
     expect(await total.getAttribute("title")).toMatch(/^[\d,]+ bytes$/);
 
     await page.getByRole("link", { name: "acct-007" }).click();

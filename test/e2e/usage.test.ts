@@ -149,8 +149,10 @@ describe("GET /usage", () => {
     expect(new Set(seen).size).toBe(seen.length);
   });
 
-  it("answers a subset of 1000 accounts named in the query", async () => {
-    const names = Array.from({ length: 1000 }, (_, i) => `acct-${String(i).padStart(4, "0")}`);
+  it("answers a subset of 10,000 accounts with long ids named in the query", async () => {
+    const names = Array.from({ length: 10_000 }, (_, i) =>
+      i < ACCOUNTS ? `acct-${String(i).padStart(4, "0")}` : `missing-${"x".repeat(32)}-${i}`,
+    );
     const json = await usage(`accounts=${names.join(",")}&limit=1000`);
     expect(json.rows).toHaveLength(ACCOUNTS);
     expect(json.next).toBeNull();

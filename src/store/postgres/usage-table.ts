@@ -96,15 +96,15 @@ export const USAGE_VIEW_MIGRATIONS: readonly Migration[] = [
       CREATE FUNCTION usage_view_add(m text[], a text[], s text[], d numeric[]) RETURNS void LANGUAGE sql AS $fn$
         INSERT INTO usage_cells AS u (metric, account, server, value)
           SELECT x.metric, x.account, x.server, sum(x.delta) FROM unnest(m, a, s, d) AS x (metric, account, server, delta)
-          GROUP BY 1, 2, 3 ORDER BY 1 COLLATE "C", 2 COLLATE "C", 3 COLLATE "C"
+          GROUP BY 1, 2, 3 ORDER BY x.metric COLLATE "C", x.account COLLATE "C", x.server COLLATE "C"
           ON CONFLICT (metric, account, server) DO UPDATE SET value = u.value + excluded.value;
         INSERT INTO usage_totals AS u (metric, account, total)
           SELECT x.metric, x.account, sum(x.delta) FROM unnest(m, a, d) AS x (metric, account, delta)
-          GROUP BY 1, 2 ORDER BY 1 COLLATE "C", 2 COLLATE "C"
+          GROUP BY 1, 2 ORDER BY x.metric COLLATE "C", x.account COLLATE "C"
           ON CONFLICT (metric, account) DO UPDATE SET total = u.total + excluded.total;
         INSERT INTO usage_server_totals AS u (metric, server, shard, total)
           SELECT x.metric, x.server, pg_backend_pid() % 8, sum(x.delta) FROM unnest(m, s, d) AS x (metric, server, delta)
-          GROUP BY 1, 2 ORDER BY 1 COLLATE "C", 2 COLLATE "C"
+          GROUP BY 1, 2 ORDER BY x.metric COLLATE "C", x.server COLLATE "C"
           ON CONFLICT (metric, server, shard) DO UPDATE SET total = u.total + excluded.total;
       $fn$;
 
@@ -153,7 +153,7 @@ interface Filter {
   readonly like: string | null;
 }
 
-/** The PostgreSQL side of UsageViewStore's usage table; shares the usage store's pool. */
+/** UsageStore.usageTable on PostgreSQL: shares the usage store's pool. */
 export class PostgresUsageTable {
   constructor(private readonly pool: pg.Pool) {}
 

@@ -166,7 +166,7 @@ function registerFunctions(db: Database.Database): void {
 
 const MAX_CACHED_STATEMENTS = 200;
 
-/** The SQLite side of UsageViewStore's usage table; shares the usage store's connection. */
+/** UsageStore.usageTable on SQLite: shares the usage store's connection. */
 export class SqliteUsageTable {
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -224,7 +224,9 @@ export class SqliteUsageTable {
     const rows = this.rowsFor(
       keys,
       metricId,
-      columns.flatMap((name) => (serverIds.has(name) ? [[serverIds.get(name) as number, name] as [number, string]] : [])),
+      columns.flatMap((name) =>
+        serverIds.has(name) ? [[serverIds.get(name) as number, name] as [number, string]] : [],
+      ),
     );
 
     let totals: UsageTablePage["totals"];
@@ -278,14 +280,14 @@ export class SqliteUsageTable {
     const { from, where, params } = this.source(filter, "t", "usage_totals");
     const byServer: Record<string, bigint> = {};
     let total = 0n;
-    for (const c of this.all<{ server_id: bigint; rank: Uint8Array }>(
-      `SELECT c.server_id, c.rank FROM ${from}
+    for (const [serverId, rank] of this.raw<[bigint, string]>(
+      `SELECT c.server_id, hex(c.rank) FROM ${from}
        JOIN usage_cells c ON c.metric_id = t.metric_id AND c.account = t.account WHERE ${where}`,
       ...params,
     )) {
-      const v = fromRank(c.rank);
+      const v = fromRankHex(rank);
       total += v;
-      const server = columnIds.get(Number(c.server_id));
+      const server = columnIds.get(Number(serverId));
       if (server !== undefined) byServer[server] = (byServer[server] ?? 0n) + v;
     }
     return { byServer: sortRecord(byServer), total };
