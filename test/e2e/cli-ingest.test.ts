@@ -50,9 +50,7 @@ describe("tally ingest", () => {
 
     const run = await runTally(["ingest", file, "--data", dir]);
     expect(run.stdout).toMatch(summary(7, 5, 0, 2));
-    expect(run.stderr).toBe(
-      `line 4: value is negative; a level cannot be (id ${badId})\nline 6: not valid JSON\n`,
-    );
+    expect(run.stderr).toBe(`line 4: value is negative; a level cannot be (id ${badId})\nline 6: not valid JSON\n`);
     expect(run.code).toBe(2);
 
     const again = await runTally(["ingest", file, "--data", dir]);
