@@ -121,30 +121,35 @@ async function runSqlite(ids: IdKind): Promise<RunResult> {
   const dir = tempDir("tally-bench-ingest-");
   const data = path.join(dir, "data");
   progress(`SQLite, ${ID_LABEL[ids]}: ${fmt(EVENTS)} events, data in ${dir}`);
-  const server = await startTally({
-    args: ["--data", data],
-    nodeArgs: CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", CPU_PROF, "--cpu-prof-name", `sqlite-${ids}.cpuprofile`] : [],
-  });
-  let run: Awaited<ReturnType<typeof drive>>;
   try {
-    run = await drive(server, data, {
-      ids,
-      events: EVENTS,
-      seed: SEED,
-      eventsPerHour: EVENTS_PER_HOUR,
-      batchSize: BATCH,
-      inFlight: IN_FLIGHT,
-      tallyUrl: server.url,
-      baseline: { kind: "sqlite", path: path.join(dir, "raw.sqlite") },
-      label: `sqlite ${ids}`,
+    const server = await startTally({
+      args: ["--data", data],
+      nodeArgs: CPU_PROF
+        ? ["--cpu-prof", "--cpu-prof-dir", CPU_PROF, "--cpu-prof-name", `sqlite-${ids}.cpuprofile`]
+        : [],
     });
+    let run: Awaited<ReturnType<typeof drive>>;
+    try {
+      run = await drive(server, data, {
+        ids,
+        events: EVENTS,
+        seed: SEED,
+        eventsPerHour: EVENTS_PER_HOUR,
+        batchSize: BATCH,
+        inFlight: IN_FLIGHT,
+        tallyUrl: server.url,
+        baseline: { kind: "sqlite", path: path.join(dir, "raw.sqlite") },
+        label: `sqlite ${ids}`,
+      });
+    } finally {
+      await server.stop();
+    }
+    const stored = await storedCounts(await openSqliteStore({ path: path.join(data, "tally.sqlite") }));
+    return { ids, ...run, stored, problems: checkCounts(run.client, stored) };
   } finally {
-    await server.stop();
+    if (KEEP) progress(`kept ${dir}`);
+    else fs.rmSync(dir, { recursive: true, force: true });
   }
-  const stored = await storedCounts(await openSqliteStore({ path: path.join(data, "tally.sqlite") }));
-  if (KEEP) progress(`kept ${dir}`);
-  else fs.rmSync(dir, { recursive: true, force: true });
-  return { ids, ...run, stored, problems: checkCounts(run.client, stored) };
 }
 
 /** The URL with a start-up option that makes `schema` the search_path of every connection. */

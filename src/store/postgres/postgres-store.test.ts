@@ -200,7 +200,7 @@ describe("openPostgresStore", () => {
       await client.connect();
       try {
         const applied = await client.query(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`);
-        expect(applied.rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+        expect(applied.rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version).sort((a, b) => a - b));
       } finally {
         await client.end();
       }
