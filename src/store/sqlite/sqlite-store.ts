@@ -71,7 +71,8 @@ interface ServerDelta {
   events: number;
 }
 
-const SERIES_CACHE_LIMIT = 100_000;
+/** Series kept in memory, least recently used out first: about 150 bytes each. */
+const SERIES_CACHE_LIMIT = 400_000;
 /** Counter sums held in memory before they are written: bounds both memory and the re-summing on open. */
 const COUNTER_FLUSH_EVENTS = 250_000;
 const COUNTER_FLUSH_KEYS = 100_000;
@@ -361,7 +362,12 @@ export class SqliteUsageStore implements UsageStore {
   private seriesFor(serverId: number, e: UsageEvent): SeriesState {
     const key = `${serverId}\u0000${e.account}\u0000${e.metric}\u0000${e.instance}`;
     const cached = this.series.get(key);
-    if (cached) return cached;
+    if (cached) {
+      // A Map iterates in insertion order: moving a hit to the end makes the first key the least recently used.
+      this.series.delete(key);
+      this.series.set(key, cached);
+      return cached;
+    }
     const row = this.sql.seriesByKey.get(serverId, e.account, e.metric, e.instance) as Row | undefined;
     const state: SeriesState = row
       ? {
@@ -380,7 +386,7 @@ export class SqliteUsageStore implements UsageStore {
           lastValue: null,
           lastRow: null,
         };
-    if (this.series.size >= SERIES_CACHE_LIMIT) this.series.clear();
+    if (this.series.size >= SERIES_CACHE_LIMIT) this.series.delete(this.series.keys().next().value as string);
     this.series.set(key, state);
     return state;
   }
