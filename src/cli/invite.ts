@@ -3,7 +3,8 @@
 import type { Command } from "commander";
 import { isoTime } from "../domain/time.js";
 import { acceptInvitation, createInvitation, parseDuration } from "../petnames/petname.js";
-import { local, type RemoteFlags, type Run, remote, remoteOptions } from "./petname.js";
+import type { Run } from "./petname.js";
+import { type RemoteFlags, remote, remoteOptions, withStore } from "./remote.js";
 
 export interface InviteFlags extends RemoteFlags {
   petname: string;
@@ -21,7 +22,7 @@ export async function inviteCreateCommand(flags: InviteFlags): Promise<number> {
   const expiresIn = flags.expiresIn ?? "7d";
   const invitation: InvitationJson = flags.url
     ? await remote<InvitationJson>(flags, "POST", "/v1/invitations", { petname: flags.petname, expires_in: expiresIn })
-    : await local(flags, async (store) => {
+    : await withStore(flags, async (store) => {
         const created = await createInvitation(store, flags.petname, { ttlMs: parseDuration(expiresIn) });
         return { code: created.code, petname: created.petname, expires_at: isoTime(created.expiresAt) };
       });
@@ -40,7 +41,7 @@ export async function inviteCreateCommand(flags: InviteFlags): Promise<number> {
 export async function inviteAcceptCommand(code: string, flags: RemoteFlags & { json?: boolean }): Promise<number> {
   const accepted = flags.url
     ? await remote<{ account: string; petname: string }>(flags, "POST", "/v1/invitations/accept", { code })
-    : await local(flags, async (store) => {
+    : await withStore(flags, async (store) => {
         const p = await acceptInvitation(store, code);
         return { account: p.account, petname: p.name };
       });

@@ -4,21 +4,10 @@
 // the direct form fails with "in use"; --url then goes through the server's /v1/petnames with an admin token.
 
 import fs from "node:fs";
-import path from "node:path";
 import type { Command } from "commander";
-import { ADMIN_TOKEN_FILE } from "../auth/first-admin-token.js";
-import { loadConfig } from "../config/config.js";
-import { AppError, type ErrorCode, HTTP_STATUS } from "../domain/errors.js";
+import { AppError, } from "../domain/errors.js";
 import { importPetnames, parsePetnameFile, removePetname, setPetname } from "../petnames/petname.js";
-import { openStore } from "../store/open-store.js";
-import type { UsageStore } from "../store/port.js";
-
-export interface RemoteFlags {
-  data?: string;
-  store?: string;
-  url?: string;
-  tokenFile?: string;
-}
+import { type RemoteFlags, remote, remoteOptions, withStore } from "./remote.js";
 
 export type Run = <A extends unknown[]>(
   action: (...args: A) => Promise<number | undefined>,
@@ -27,7 +16,7 @@ export type Run = <A extends unknown[]>(
 export async function petnameSetCommand(account: string, name: string, flags: RemoteFlags): Promise<number> {
   const saved = flags.url
     ? await remote<{ account: string; petname: string }>(flags, "PUT", petnamePath(account), { petname: name })
-    : await local(flags, async (store) => {
+    : await withStore(flags, async (store) => {
         const p = await setPetname(store, account, name);
         return { account: p.account, petname: p.name };
       });
@@ -37,7 +26,7 @@ export async function petnameSetCommand(account: string, name: string, flags: Re
 
 export async function petnameRemoveCommand(account: string, flags: RemoteFlags): Promise<number> {
   if (flags.url) await remote(flags, "DELETE", petnamePath(account));
-  else await local(flags, (store) => removePetname(store, account));
+  else await withStore(flags, (store) => removePetname(store, account));
   process.stdout.write(`removed the petname of ${account}\n`);
   return 0;
 }
@@ -56,62 +45,13 @@ export async function petnameImportCommand(file: string, flags: RemoteFlags): Pr
     const body = Object.fromEntries(petnames.map((p) => [p.account, p.name]));
     count = (await remote<{ set: number }>(flags, "PATCH", "/v1/petnames", body)).set;
   } else {
-    count = await local(flags, (store) => importPetnames(store, text));
+    count = await withStore(flags, (store) => importPetnames(store, text));
   }
   process.stdout.write(`imported ${count} petname${count === 1 ? "" : "s"}\n`);
   return 0;
 }
 
 const petnamePath = (account: string) => `/v1/petnames/${encodeURIComponent(account)}`;
-
-export async function local<T>(flags: RemoteFlags, work: (store: UsageStore) => Promise<T>): Promise<T> {
-  const store = await openStore(loadConfig(flags)).catch((error: unknown) => {
-    if (error instanceof AppError && error.code === "UNAVAILABLE" && /in use/.test(error.message)) {
-      throw new AppError("UNAVAILABLE", `${error.message}; while it runs, pass --url to go through it`);
-    }
-    throw error;
-  });
-  try {
-    return await work(store);
-  } finally {
-    await store.close();
-  }
-}
-
-/** Calls a running Tally with an admin token read from --token-file (default: the data directory's admin-token). */
-export async function remote<T>(flags: RemoteFlags, method: string, route: string, body?: unknown): Promise<T> {
-  const file = flags.tokenFile ?? path.join(loadConfig(flags).data, ADMIN_TOKEN_FILE);
-  let secret: string;
-  try {
-    secret = fs.readFileSync(file, "utf8").trim();
-  } catch (error) {
-    throw new AppError("UNAUTHORIZED", `cannot read the admin token from ${file}: ${(error as Error).message}`);
-  }
-  const url = new URL(route, flags.url);
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      method,
-      headers: { "X-Auth-Token": secret, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-  } catch (error) {
-    throw new AppError("UNAVAILABLE", `cannot reach ${url.origin}: ${(error as Error).message}`);
-  }
-  const answer = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
-  if (!response.ok) {
-    const given = answer?.error?.code;
-    const code: ErrorCode = given !== undefined && given in HTTP_STATUS ? (given as ErrorCode) : "INTERNAL";
-    throw new AppError(code, `${url.origin}: ${answer?.error?.message ?? `HTTP ${response.status}`}`);
-  }
-  return answer as T;
-}
-
-export function remoteOptions(cmd: Command): Command {
-  return cmd
-    .option("--url <url>", "go through a running Tally instead of opening the store (needed while it runs on SQLite)")
-    .option("--token-file <file>", "with --url: file holding an admin token (default DATA/admin-token)");
-}
 
 /** Registers `tally petname …` with the program's store options and error handling. */
 export function registerPetnameCommands(program: Command, storeOptions: (cmd: Command) => Command, run: Run): void {

@@ -3,18 +3,14 @@
 // The SQLite store is opened by one process at a time, so while `tally serve` runs on the same data directory
 // the direct form fails with "in use"; --url then goes through the server's /v1/tokens with an admin token.
 
-import fs from "node:fs";
-import path from "node:path";
 import { createToken } from "../auth/create-token.js";
-import { ADMIN_TOKEN_FILE } from "../auth/first-admin-token.js";
 import { openTokenStore } from "../auth/open-token-store.js";
 import type { Role } from "../auth/principal.js";
 import { revokeToken } from "../auth/revoke-token.js";
 import { isRole, ROLES, tokenJson } from "../auth/token.js";
 import type { TokenStore } from "../auth/token-store.js";
-import { loadConfig } from "../config/config.js";
-import { AppError, type ErrorCode, HTTP_STATUS, validation } from "../domain/errors.js";
-import { openStore } from "../store/open-store.js";
+import { validation } from "../domain/errors.js";
+import { remote, withStore } from "./remote.js";
 
 export interface TokenFlags {
   data?: string;
@@ -106,44 +102,5 @@ function describe(t: TokenJson): string {
 }
 
 async function local<T>(flags: TokenFlags, work: (store: TokenStore) => Promise<T>): Promise<T> {
-  const store = await openStore(loadConfig(flags)).catch((error: unknown) => {
-    if (error instanceof AppError && error.code === "UNAVAILABLE" && /in use/.test(error.message)) {
-      throw new AppError("UNAVAILABLE", `${error.message}; while it runs, pass --url to go through it`);
-    }
-    throw error;
-  });
-  try {
-    return await work(await openTokenStore(store));
-  } finally {
-    await store.close();
-  }
-}
-
-/** Calls a running Tally with an admin token read from --token-file (default: the data directory's admin-token). */
-async function remote<T>(flags: TokenFlags, method: string, route: string, body?: unknown): Promise<T> {
-  const file = flags.tokenFile ?? path.join(loadConfig(flags).data, ADMIN_TOKEN_FILE);
-  let secret: string;
-  try {
-    secret = fs.readFileSync(file, "utf8").trim();
-  } catch (error) {
-    throw new AppError("UNAUTHORIZED", `cannot read the admin token from ${file}: ${(error as Error).message}`);
-  }
-  const url = new URL(route, flags.url);
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      method,
-      headers: { "X-Auth-Token": secret, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-  } catch (error) {
-    throw new AppError("UNAVAILABLE", `cannot reach ${url.origin}: ${(error as Error).message}`);
-  }
-  const answer = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
-  if (!response.ok) {
-    const given = answer?.error?.code;
-    const code: ErrorCode = given !== undefined && given in HTTP_STATUS ? (given as ErrorCode) : "INTERNAL";
-    throw new AppError(code, `${url.origin}: ${answer?.error?.message ?? `HTTP ${response.status}`}`);
-  }
-  return answer as T;
+  return withStore(flags, async (store) => work(await openTokenStore(store)));
 }
