@@ -5,7 +5,7 @@
 
 import fs from "node:fs";
 import type { Command } from "commander";
-import { AppError, } from "../domain/errors.js";
+import { AppError } from "../domain/errors.js";
 import { importPetnames, parsePetnameFile, removePetname, setPetname } from "../petnames/petname.js";
 import { type RemoteFlags, remote, remoteOptions, withStore } from "./remote.js";
 

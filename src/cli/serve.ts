@@ -24,13 +24,12 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
     if (flags.store)
       throw new AppError("VALIDATION", "--demo keeps its data in a SQLite directory of its own; drop --store");
     demoDir = prepareDemoDir(flags.data);
-    config = loadConfig({
-      ...flags,
-      data: demoDir.dir,
-      store: `sqlite:${path.join(demoDir.dir, "tally.sqlite")}`,
-      // A demo server falls silent at start; a short interval shows it turn stale within a minute.
-      staleAfterSeconds: staleAfterSeconds ?? (process.env.TALLY_STALE_AFTER_SECONDS || 60),
-    });
+    // A demo server falls silent at start; a short interval shows it turn stale within a minute.
+    config = loadConfig(
+      { ...flags, staleAfterSeconds, data: demoDir.dir, store: `sqlite:${path.join(demoDir.dir, "tally.sqlite")}` },
+      process.env,
+      { staleAfterSeconds: 60 },
+    );
   } else {
     config = loadConfig({ ...flags, staleAfterSeconds });
     if (!config.store?.startsWith("postgres")) assertNotDemoDir(config.data);

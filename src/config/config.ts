@@ -53,7 +53,12 @@ export interface ConfigFlags {
   readonly staleAfterSeconds?: string | number | undefined;
 }
 
-export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
+/** `defaults` replace the built-in defaults (the demo's shorter stale interval), never flags or variables. */
+export function loadConfig(
+  flags: ConfigFlags,
+  env: NodeJS.ProcessEnv = process.env,
+  defaults: { readonly staleAfterSeconds?: number } = {},
+): Config {
   const parsed = schema.safeParse({
     listen: flags.listen ?? env.TALLY_LISTEN ?? "127.0.0.1:8124",
     data: flags.data ?? env.TALLY_DATA ?? "./tally-data",
@@ -62,7 +67,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     logLevel: env.TALLY_LOG_LEVEL,
     localReads: flags.localReads ?? (env.TALLY_LOCAL_READS?.toLowerCase() || undefined),
     maxQueryDays: env.TALLY_MAX_QUERY_DAYS || undefined,
-    staleAfterSeconds: flags.staleAfterSeconds ?? (env.TALLY_STALE_AFTER_SECONDS || undefined),
+    staleAfterSeconds: flags.staleAfterSeconds ?? (env.TALLY_STALE_AFTER_SECONDS || defaults.staleAfterSeconds),
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
