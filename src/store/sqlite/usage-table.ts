@@ -281,8 +281,9 @@ export class SqliteUsageTable {
     const byServer: Record<string, bigint> = {};
     let total = 0n;
     for (const [serverId, rank] of this.raw<[bigint, string]>(
+      // CROSS JOIN: filter the accounts first, then probe their cells (not every cell, then its account).
       `SELECT c.server_id, hex(c.rank) FROM ${from}
-       JOIN usage_cells c ON c.metric_id = t.metric_id AND c.account = t.account WHERE ${where}`,
+       CROSS JOIN usage_cells c ON c.metric_id = t.metric_id AND c.account = t.account WHERE ${where}`,
       ...params,
     )) {
       const v = fromRankHex(rank);
