@@ -144,3 +144,16 @@ export function sortedUnique(items: readonly string[]): string[] {
 export function likePattern(search: string): string {
   return `%${search.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
 }
+
+/** The totals row of the whole table: each shown column's server total, and the total across every server. */
+export function wholeTableTotals(
+  serverTotals: ReadonlyMap<string, bigint>,
+  columns: readonly string[],
+): UsageTablePage["totals"] {
+  const byServer: Record<string, bigint> = {};
+  for (const name of columns) {
+    const v = serverTotals.get(name);
+    if (v !== undefined) byServer[name] = v;
+  }
+  return { byServer, total: [...serverTotals.values()].reduce((a, b) => a + b, 0n) };
+}

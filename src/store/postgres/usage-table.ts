@@ -16,6 +16,7 @@ import {
   readSegments,
   type Segment,
   sortedUnique,
+  wholeTableTotals,
 } from "../../usage/keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
 import type { Migration } from "./migrations.js";
@@ -189,12 +190,7 @@ export class PostgresUsageTable {
     const rows = await this.rowsFor(keys, query.metric, columns);
     let totals: UsageTablePage["totals"];
     if (filter.subset === null && filter.like === null) {
-      const byServer: Record<string, bigint> = {};
-      for (const name of columns) {
-        const v = serverTotals.get(name);
-        if (v !== undefined) byServer[name] = v;
-      }
-      totals = { byServer, total: [...serverTotals.values()].reduce((a, b) => a + b, 0n) };
+      totals = wholeTableTotals(serverTotals, columns);
     } else {
       totals = await this.selectionTotals(filter, columns);
     }

@@ -15,6 +15,7 @@ import {
   readSegments,
   type Segment,
   sortedUnique,
+  wholeTableTotals,
 } from "../../usage/keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
 import { migrate } from "./migrations.js";
@@ -231,12 +232,7 @@ export class SqliteUsageTable {
 
     let totals: UsageTablePage["totals"];
     if (filter.subset === null && filter.like === null) {
-      const byServer: Record<string, bigint> = {};
-      for (const name of columns) {
-        const v = serverTotals.get(name);
-        if (v !== undefined) byServer[name] = v;
-      }
-      totals = { byServer, total: [...serverTotals.values()].reduce((a, b) => a + b, 0n) };
+      totals = wholeTableTotals(serverTotals, columns);
     } else {
       totals = this.selectionTotals(filter, columnIds);
     }
