@@ -27,7 +27,8 @@ export const LIMITS = {
   dimValueBytes: 256,
 } as const;
 
-const METRIC_NAME = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/;
+/** Lower-case words separated by dots: storage.bytes, requests.get, custom.thing. */
+export const METRIC_NAME = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/;
 const DIM_KEY = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
 export type Validated = { ok: true; event: UsageEvent } | { ok: false; id: string | undefined; reason: string };

@@ -1,9 +1,9 @@
 // What a /usage request asks for, read from its query string, and the opaque cursors that page through it.
 
 import { validation } from "../domain/errors.js";
-import { LIMITS } from "../domain/event.js";
+import { LIMITS, METRIC_NAME } from "../domain/event.js";
 import { parseEventTime } from "../domain/time.js";
-import type { UsagePosition, UsageSort } from "../store/port.js";
+import type { UsagePosition, UsageSort, UsageTableQuery } from "../store/port.js";
 
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 10_000;
@@ -14,22 +14,12 @@ export const DEFAULT_METRIC = "storage.bytes";
 
 export type UsageFormat = "html" | "json" | "csv";
 
-export interface UsageRequest {
+/** A usage table query as the request gave it, with how to answer it. */
+export interface UsageRequest extends UsageTableQuery {
   readonly format: UsageFormat | null;
-  readonly metric: string;
-  readonly sort: UsageSort;
-  readonly limit: number;
   /** Whether limit was given (links keep it only then). */
   readonly limitGiven: boolean;
-  readonly after?: UsagePosition | undefined;
-  readonly before?: UsagePosition | undefined;
-  readonly accounts?: readonly string[] | undefined;
-  readonly search?: string | undefined;
-  readonly servers?: readonly string[] | undefined;
-  readonly at?: number | undefined;
 }
-
-const METRIC_NAME = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/;
 
 /** Reads the query string; anything malformed is a VALIDATION error naming the parameter. */
 export function parseUsageRequest(params: URLSearchParams): UsageRequest {
