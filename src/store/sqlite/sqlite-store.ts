@@ -408,10 +408,11 @@ export class SqliteUsageStore implements UsageStore {
   private replayCounters(): void {
     const from = num(this.sql.getMeta.get("rollup_seq") ?? 1);
     const kinds = new Map<number, boolean>();
+    const kindOf = this.db.prepare("SELECT kind FROM series WHERE id = ?").pluck();
     const heldOf = (seriesId: number) => {
       let held = kinds.get(seriesId);
       if (held === undefined) {
-        held = isHeld(this.db.prepare("SELECT kind FROM series WHERE id = ?").pluck().get(seriesId) as MetricKind);
+        held = isHeld(kindOf.get(seriesId) as MetricKind);
         kinds.set(seriesId, held);
       }
       return held;
