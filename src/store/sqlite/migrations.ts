@@ -59,6 +59,23 @@ export const USAGE_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (series_id, hour)
   ) STRICT, WITHOUT ROWID;
   `,
+  // Series, readings and rollups became derived state, written behind: blocks name an event's account, metric
+  // and instance instead of a series id, and the derived tables are dropped here and derived again on open.
+  `
+  UPDATE event_blocks SET data = (
+    SELECT json_group_array(json_array(e.value ->> 0, e.value ->> 1, s.account, s.metric, s.instance,
+                                       e.value ->> 3, e.value -> 4, e.value -> 5) ORDER BY e.key)
+    FROM json_each(event_blocks.data) AS e JOIN series AS s ON s.id = e.value ->> 2
+  );
+  -- The usage table's triggers on series (usage-table.ts) are gone too; they must not see these deletes.
+  DROP TRIGGER IF EXISTS usage_view_level;
+  DROP TRIGGER IF EXISTS usage_view_level_insert;
+  DROP TRIGGER IF EXISTS usage_view_level_delete;
+  DELETE FROM rollups;
+  DELETE FROM readings;
+  DELETE FROM series;
+  INSERT INTO meta (key, value) VALUES ('rollup_seq', 1) ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+  `,
 ];
 
 /** Applies the component's migrations that the database has not seen yet, in one transaction. */

@@ -1,5 +1,17 @@
-import { describe } from "vitest";
-import { describeUsageStoreContract } from "../contract.js";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import Database from "better-sqlite3";
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import type { MetricKind } from "../../domain/metric.js";
+import { computeRollups, sortRollups } from "../../domain/rollup.js";
+import { HOUR_MS } from "../../domain/time.js";
+import { describeUsageViewContract } from "../../usage/usage-view-contract.js";
+import { describeUsageStoreContract, event } from "../contract.js";
+import type { UsageStore } from "../port.js";
+import { USAGE_MIGRATIONS } from "./migrations.js";
+import { keyFingerprint } from "./recent-keys.js";
 import { openSqliteStore } from "./sqlite-store.js";
 
 describe("SqliteUsageStore", () => {
@@ -8,4 +20,146 @@ describe("SqliteUsageStore", () => {
 
 describe("SqliteUsageStore merging its dedup keys to disk after every few events", () => {
   describeUsageStoreContract(() => openSqliteStore({ path: ":memory:", recentKeySlots: 4 }));
+});
+
+describe("SqliteUsageStore writing its derived state after every few events", () => {
+  describeUsageStoreContract(() => openSqliteStore({ path: ":memory:", derivedFlushEvents: 3 }));
+  describeUsageViewContract(() => openSqliteStore({ path: ":memory:", derivedFlushEvents: 2 }));
+});
+
+describe("SqliteUsageStore after a crash", () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const T0 = Date.UTC(2026, 10, 1);
+  const kinds: [string, MetricKind][] = [
+    ["storage.bytes", "level"],
+    ["requests.put", "counter"],
+    ["power.on", "state"],
+  ];
+  const arbEvents = fc
+    .array(
+      fc.record({
+        server: fc.constantFrom("s1", "s2"),
+        account: fc.constantFrom("a", "b"),
+        metric: fc.constantFrom(0, 1, 2),
+        instance: fc.constantFrom("", "bucket"),
+        time: fc.integer({ min: 0, max: 5 * HOUR_MS }),
+        value: fc.bigInt({ min: 0n, max: 2n ** 70n }),
+      }),
+      { minLength: 1, maxLength: 40 },
+    )
+    .map((raw) =>
+      raw.map((r, i) => {
+        const [metric, kind] = kinds[r.metric] as [string, MetricKind];
+        return event({
+          ...r,
+          id: `e${i}`,
+          metric,
+          kind,
+          value: kind === "state" ? r.value % 2n : r.value,
+          time: T0 + r.time,
+        });
+      }),
+    );
+
+  /** The derived state a store shows: rollups, current levels and the usage table's rows and sums. */
+  async function derived(store: UsageStore) {
+    return {
+      rollups: sortRollups(await store.allRollups()),
+      levels: await store.currentLevels({ metric: "storage.bytes" }),
+      table: await store.usageTable({ metric: "storage.bytes", sort: { by: "total" }, limit: 100 }),
+    };
+  }
+
+  it("derives again, from the log, exactly what it held in memory and had not written", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        arbEvents,
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 10 }),
+        async (events, batchSize, flushEvery) => {
+          const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-crash-"));
+          dirs.push(dir);
+          const file = path.join(dir, "tally.sqlite");
+          const crashAt = Math.floor(events.length / 2);
+          let store = await openSqliteStore({ path: file, derivedFlushEvents: flushEvery });
+          for (let i = 0; i < crashAt; i += batchSize)
+            await store.insertEvents(events.slice(i, Math.min(i + batchSize, crashAt)));
+          // A crash: the connection goes without the store writing what it holds in memory.
+          store.db.close();
+          store = await openSqliteStore({ path: file, derivedFlushEvents: flushEvery });
+          for (let i = crashAt; i < events.length; i += batchSize)
+            await store.insertEvents(events.slice(i, i + batchSize));
+          const after = await derived(store);
+          expect(after.rollups).toEqual(computeRollups(events));
+          expect((await store.stats()).events).toBe(events.length);
+          await store.close();
+
+          const reference = await openSqliteStore({ path: ":memory:" });
+          await reference.insertEvents(events);
+          expect(after).toEqual(await derived(reference));
+          await reference.close();
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it("rebuilds every derived table, the usage table too, to what incremental maintenance gave", async () => {
+    const store = await openSqliteStore({ path: ":memory:", derivedFlushEvents: 2 });
+    const events = [
+      event({ id: "1", metric: "storage.bytes", kind: "level", value: 10n, time: T0 + 5 * HOUR_MS }),
+      event({ id: "2", metric: "storage.bytes", kind: "level", value: 20n, time: T0 }),
+      event({ id: "3", value: 2n, time: T0 + HOUR_MS }),
+      event({ id: "4", metric: "storage.bytes", kind: "level", value: 7n, time: T0 + 2 * HOUR_MS, account: "b" }),
+    ];
+    await store.insertEvents(events);
+    const before = await derived(store);
+    expect(await store.rebuildRollups()).toEqual({ events: 4, rollups: before.rollups.length });
+    expect(await derived(store)).toEqual(before);
+    await store.close();
+  });
+
+  it("converts a store whose event blocks name series ids, and derives its tables again", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-upgrade-"));
+    dirs.push(dir);
+    const file = path.join(dir, "tally.sqlite");
+    const old = new Database(file);
+    old.exec(USAGE_MIGRATIONS[0] as string);
+    old.exec(`CREATE TABLE schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT;
+      INSERT INTO schema_versions VALUES ('usage', 1);
+      INSERT INTO metrics VALUES ('storage.bytes', 'level'), ('requests.get', 'counter');
+      INSERT INTO servers VALUES (1, 's1', 0, 0, 2), (2, 's2', 0, 0, 1);
+      INSERT INTO series (id, server_id, account, metric, instance, kind) VALUES
+        (1, 1, 'a', 'storage.bytes', '', 'level'), (2, 2, 'a', 'requests.get', 'b1', 'counter');
+      INSERT INTO meta VALUES ('rollup_seq', 4);`);
+    const data = [
+      ["l1", 1, 1, T0, 5, null],
+      ["c1", 2, 2, T0 + 10, "345876451382054092800", { site: "x" }],
+      ["l2", 1, 1, T0 + HOUR_MS, 9, null],
+    ];
+    const fps = new Float64Array(data.map(([id, server]) => keyFingerprint(`s${server}`, id as string)));
+    old
+      .prepare("INSERT INTO event_blocks (first_seq, count, fps, data) VALUES (1, 3, ?, ?)")
+      .run(Buffer.from(fps.buffer), JSON.stringify(data));
+    old.close();
+
+    const store = await openSqliteStore({ path: file });
+    const level = { server: "s1", account: "a", metric: "storage.bytes", kind: "level" as const };
+    expect(sortRollups(await store.allRollups())).toEqual(
+      computeRollups([
+        event({ ...level, id: "l1", time: T0, value: 5n }),
+        event({ id: "c1", server: "s2", account: "a", instance: "b1", time: T0 + 10, value: 345876451382054092800n }),
+        event({ ...level, id: "l2", time: T0 + HOUR_MS, value: 9n }),
+      ]),
+    );
+    const table = await store.usageTable({ metric: "storage.bytes", sort: { by: "total" }, limit: 10 });
+    expect(table.rows.map((r) => [r.account, r.total])).toEqual([["a", 9n]]);
+    // The converted block still deduplicates its events.
+    expect(await store.insertEvents([event({ id: "c1", server: "s2" })])).toMatchObject({ duplicates: 1 });
+    await store.close();
+  });
 });

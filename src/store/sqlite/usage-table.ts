@@ -1,5 +1,5 @@
 // The usage table on SQLite: current level totals per (metric, account) and cells per (metric, account, server),
-// kept up to date by a trigger on `series` (the one place a level's latest value changes), paged by key.
+// written by the store's derived state together with the series they sum (derived-state.ts), paged by key.
 //
 // Values are exact integers of any size, so the tables hold them as a `rank`: a byte string whose byte order
 // is descending value order (see toRank). One index then answers "largest first, then by account", from
@@ -109,6 +109,16 @@ export const USAGE_VIEW_MIGRATIONS: readonly string[] = [
       VALUES ((SELECT id FROM usage_metrics WHERE name = OLD.metric), OLD.server_id, tally_rank_add(NULL, NULL, NULL))
       ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = tally_rank_add(rank, NULL, OLD.last_value);
   END;
+  `,
+  // The store's derived state writes the view with the series, in bulk: no trigger; the store derives the series
+  // again (usage migration 2), and the view with them.
+  `
+  DROP TRIGGER IF EXISTS usage_view_level;
+  DROP TRIGGER IF EXISTS usage_view_level_insert;
+  DROP TRIGGER IF EXISTS usage_view_level_delete;
+  DELETE FROM usage_cells;
+  DELETE FROM usage_totals;
+  DELETE FROM usage_server_totals;
   `,
 ];
 

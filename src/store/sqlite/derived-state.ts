@@ -1,0 +1,480 @@
+// The derived half of the SQLite store: series, level readings, hourly rollups and the usage table's sums. All of
+// it is a function of the event log (event_blocks), so none of it is written while a batch commits: it is kept
+// in memory and written behind, in key order and in one transaction with a cursor (meta.rollup_seq, the first
+// event it does not cover yet), every so many events, before every read and on close. After a crash the events
+// after the cursor are applied again from the log, through the same code, and give exactly the same state.
+
+import type Database from "better-sqlite3";
+import { isHeld, type MetricKind } from "../../domain/metric.js";
+import { compareReadings, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
+import { HOUR_MS, hourOf } from "../../domain/time.js";
+import { fitsInt64 } from "../../domain/value.js";
+
+/** What derivation needs of one logged event (a UsageEvent is one). */
+export interface DerivedEvent {
+  readonly id: string;
+  readonly account: string;
+  readonly metric: string;
+  readonly instance: string;
+  readonly kind: MetricKind;
+  readonly time: number;
+  readonly value: bigint;
+}
+
+interface SeriesState {
+  readonly id: number;
+  readonly serverId: number;
+  readonly account: string;
+  readonly metric: string;
+  readonly instance: string;
+  readonly kind: MetricKind;
+  lastTime: number | null;
+  lastId: string | null;
+  lastValue: bigint | null;
+  /** The rollup row of the hour of the latest reading, as last written (held series only). */
+  lastRow: HeldRow | null;
+  /** Not in the series table yet: it has no readings or rollups on disk either. */
+  isNew: boolean;
+  /** Used since the cache last passed over it when making room. */
+  used: boolean;
+}
+
+interface CounterDelta {
+  readonly seriesId: number;
+  readonly hour: number;
+  sum: bigint;
+  count: number;
+}
+
+interface LevelDelta {
+  readonly metric: string;
+  readonly account: string;
+  readonly serverId: number;
+  delta: bigint;
+}
+
+type Row = Record<string, unknown>;
+
+/** Series kept in memory, least recently used out first: about 250 bytes each. */
+const SERIES_CACHE_LIMIT = 400_000;
+/** Events applied in memory before they are written: bounds both memory and the work of a restart after a crash. */
+const DEFAULT_FLUSH_EVENTS = 50_000;
+
+/** Binds an exact integer: INTEGER when it fits 64 bits, decimal text beyond. */
+export const toDb = (value: bigint): bigint | string => (fitsInt64(value) ? value : value.toString());
+const big = (value: unknown): bigint => (typeof value === "bigint" ? value : BigInt(value as string | number));
+const bigOrNull = (value: unknown): bigint | null => (value === null || value === undefined ? null : big(value));
+const num = (value: unknown): number => Number(value);
+
+/** A number naming one (series, hour): series ids stay far below 2^32 and hours since 1970 below 2^21. */
+const rowKey = (seriesId: number, hour: number): number => seriesId * 2_097_152 + hour / HOUR_MS;
+
+export class DerivedState {
+  private readonly series = new Map<string, SeriesState>();
+  /** Every stored series is in the cache, so a miss is a new series and needs no lookup. */
+  private complete = false;
+  private nextSeriesId = 1;
+  /** Series created or moved since the last write. */
+  private dirty = new Set<SeriesState>();
+  private counters = new Map<number, CounterDelta>();
+  private held = new Map<number, { readonly seriesId: number; row: HeldRow }>();
+  /** Readings not written yet, per series id, sorted. */
+  private readings = new Map<number, Reading[]>();
+  /** Changes of the latest level per (metric, account, server): the usage table's cells and sums. */
+  private levels = new Map<string, LevelDelta>();
+  private pending = 0;
+  /** The first event not applied: what the cursor says once everything in memory is written. */
+  private applied = 1;
+  private readonly sql;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly flushEvents = DEFAULT_FLUSH_EVENTS,
+  ) {
+    this.sql = {
+      getMeta: db.prepare("SELECT value FROM meta WHERE key = ?").pluck(),
+      setMeta: db.prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      ),
+      anySeries: db.prepare("SELECT 1 FROM series LIMIT 1").pluck(),
+      maxSeriesId: db.prepare("SELECT coalesce(max(id), 0) FROM series").pluck(),
+      seriesByKey: db.prepare(
+        "SELECT id, last_time, last_id, last_value FROM series WHERE account = ? AND server_id = ? AND metric = ? AND instance = ?",
+      ),
+      insertSeries: db.prepare(
+        `INSERT INTO series (id, server_id, account, metric, instance, kind, last_time, last_id, last_value)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      setSeriesLast: db.prepare("UPDATE series SET last_time = ?, last_id = ?, last_value = ? WHERE id = ?"),
+      insertReading: db.prepare("INSERT INTO readings (series_id, time, id, value) VALUES (?, ?, ?, ?)"),
+      addCounter: db.prepare(
+        `INSERT INTO rollups (series_id, hour, count, sum) VALUES (?, ?, ?, ?)
+         ON CONFLICT (series_id, hour) DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum`,
+      ),
+      counterRow: db.prepare("SELECT count, sum FROM rollups WHERE series_id = ? AND hour = ?").raw(),
+      setCounter: db.prepare(
+        `INSERT INTO rollups (series_id, hour, count, sum) VALUES (?, ?, ?, ?)
+         ON CONFLICT (series_id, hour) DO UPDATE SET count = excluded.count, sum = excluded.sum`,
+      ),
+      heldRow: db.prepare("SELECT count, last, max, integral FROM rollups WHERE series_id = ? AND hour = ?").raw(),
+      setHeld: db.prepare(
+        `INSERT INTO rollups (series_id, hour, count, last, max, integral) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (series_id, hour) DO UPDATE SET count = excluded.count, last = excluded.last,
+           max = excluded.max, integral = excluded.integral`,
+      ),
+      readingAfter: db.prepare(
+        `SELECT time, id, value FROM readings WHERE series_id = ? AND (time > ? OR (time = ? AND id > ?))
+         ORDER BY time, id LIMIT 1`,
+      ),
+      readingBefore: db.prepare(
+        "SELECT time, id, value FROM readings WHERE series_id = ? AND time < ? ORDER BY time DESC, id DESC LIMIT 1",
+      ),
+      readingsBetween: db.prepare(
+        "SELECT time, id, value FROM readings WHERE series_id = ? AND time >= ? AND time < ? ORDER BY time, id",
+      ),
+      usageMetric: db.prepare("INSERT INTO usage_metrics (name) VALUES (?) ON CONFLICT (name) DO NOTHING"),
+      usageMetricId: db.prepare("SELECT id FROM usage_metrics WHERE name = ?").pluck(),
+      addCell: db.prepare(
+        `INSERT INTO usage_cells (metric_id, account, server_id, rank)
+         VALUES (@metric, @account, @server, tally_rank_add(NULL, @plus, 0))
+         ON CONFLICT (metric_id, account, server_id) DO UPDATE SET rank = tally_rank_add(rank, @plus, @minus)`,
+      ),
+      addTotal: db.prepare(
+        `INSERT INTO usage_totals (metric_id, account, rank) VALUES (@metric, @account, tally_rank_add(NULL, @plus, 0))
+         ON CONFLICT (metric_id, account) DO UPDATE SET rank = tally_rank_add(rank, @plus, @minus)`,
+      ),
+      addServerTotal: db.prepare(
+        `INSERT INTO usage_server_totals (metric_id, server_id, rank) VALUES (@metric, @server, tally_rank_add(NULL, @plus, 0))
+         ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = tally_rank_add(rank, @plus, @minus)`,
+      ),
+    };
+    this.discard();
+  }
+
+  /** The first event that the state, in memory and on disk, does not cover. */
+  get cursor(): number {
+    return this.applied;
+  }
+
+  /** Applies one event, the next in sequence. */
+  apply(e: DerivedEvent, serverId: number, seq: number): void {
+    const series = this.seriesFor(e, serverId);
+    if (isHeld(series.kind)) {
+      this.addReading(series, { time: e.time, id: e.id, value: e.value });
+    } else {
+      const hour = hourOf(e.time);
+      const key = rowKey(series.id, hour);
+      const delta = this.counters.get(key);
+      if (delta) {
+        delta.sum += e.value;
+        delta.count++;
+      } else {
+        this.counters.set(key, { seriesId: series.id, hour, sum: e.value, count: 1 });
+      }
+    }
+    this.pending++;
+    this.applied = seq + 1;
+  }
+
+  /** Writes behind once enough events are held in memory. */
+  flushIfFull(): void {
+    if (this.pending >= this.flushEvents) this.flush();
+  }
+
+  /** Writes everything held in memory and the cursor, in one transaction. */
+  flush(): void {
+    if (this.pending === 0 && this.dirty.size === 0) return;
+    this.db.transaction(() => {
+      this.writeSeries();
+      // Each in key order, so the writes walk the tables' pages once instead of jumping between them.
+      for (const seriesId of [...this.readings.keys()].sort((a, b) => a - b)) {
+        for (const r of this.readings.get(seriesId) as Reading[]) {
+          this.sql.insertReading.run(seriesId, r.time, r.id, toDb(r.value));
+        }
+      }
+      for (const key of [...this.counters.keys()].sort((a, b) => a - b))
+        this.addCounter(this.counters.get(key) as CounterDelta);
+      for (const key of [...this.held.keys()].sort((a, b) => a - b)) {
+        const { seriesId, row } = this.held.get(key) as { seriesId: number; row: HeldRow };
+        this.sql.setHeld.run(seriesId, row.hour, row.count, toDb(row.last), toDb(row.max), toDb(row.integral));
+      }
+      this.writeLevels();
+      this.sql.setMeta.run("rollup_seq", this.applied);
+    })();
+    for (const s of this.dirty) s.isNew = false;
+    this.dirty = new Set();
+    this.counters = new Map();
+    this.held = new Map();
+    this.readings = new Map();
+    this.levels = new Map();
+    this.pending = 0;
+  }
+
+  /** Forgets everything not written, as after a crash: the events after the cursor must be applied again. */
+  discard(): void {
+    this.series.clear();
+    this.dirty = new Set();
+    this.counters = new Map();
+    this.held = new Map();
+    this.readings = new Map();
+    this.levels = new Map();
+    this.pending = 0;
+    this.applied = num(this.sql.getMeta.get("rollup_seq") ?? 1);
+    this.complete = this.sql.anySeries.get() === undefined;
+    this.nextSeriesId = num(this.sql.maxSeriesId.get()) + 1;
+  }
+
+  private seriesFor(e: DerivedEvent, serverId: number): SeriesState {
+    const key = `${serverId}\u0000${e.account}\u0000${e.metric}\u0000${e.instance}`;
+    const cached = this.series.get(key);
+    if (cached) {
+      cached.used = true;
+      return cached;
+    }
+    const row = this.complete
+      ? undefined
+      : (this.sql.seriesByKey.get(e.account, serverId, e.metric, e.instance) as Row | undefined);
+    const state: SeriesState = {
+      id: row ? num(row.id) : this.nextSeriesId++,
+      serverId,
+      account: e.account,
+      metric: e.metric,
+      instance: e.instance,
+      kind: e.kind,
+      lastTime: row && row.last_time !== null ? num(row.last_time) : null,
+      lastId: row ? (row.last_id as string | null) : null,
+      lastValue: row ? bigOrNull(row.last_value) : null,
+      lastRow: null,
+      isNew: !row,
+      used: false,
+    };
+    if (state.isNew) this.dirty.add(state);
+    if (this.series.size >= SERIES_CACHE_LIMIT) this.evictOne();
+    this.series.set(key, state);
+    return state;
+  }
+
+  /**
+   * Drops a series not used lately: the first in insertion order that was not used since it was last passed over
+   * (a second chance, cheaper on every hit than keeping the Map in exact recency order). A series not written yet
+   * is written first, with everything else.
+   */
+  private evictOne(): void {
+    for (const [key, s] of this.series) {
+      this.series.delete(key);
+      if (s.used) {
+        s.used = false;
+        this.series.set(key, s);
+        continue;
+      }
+      if (this.dirty.has(s)) this.flush();
+      this.complete = false;
+      return;
+    }
+  }
+
+  private writeSeries(): void {
+    const created = [...this.dirty].filter((s) => s.isNew);
+    // In the order of the series' unique index, so its inserts walk it once.
+    created.sort(
+      (a, b) =>
+        compareText(a.account, b.account) ||
+        a.serverId - b.serverId ||
+        compareText(a.metric, b.metric) ||
+        compareText(a.instance, b.instance),
+    );
+    for (const s of created) {
+      const last = s.lastValue === null ? null : toDb(s.lastValue);
+      this.sql.insertSeries.run(s.id, s.serverId, s.account, s.metric, s.instance, s.kind, s.lastTime, s.lastId, last);
+    }
+    const moved = [...this.dirty].filter((s) => !s.isNew).sort((a, b) => a.id - b.id);
+    for (const s of moved) this.sql.setSeriesLast.run(s.lastTime, s.lastId, toDb(s.lastValue as bigint), s.id);
+  }
+
+  /**
+   * The usage table's cells, account totals and server totals, moved by the changes of latest levels. A row that
+   * is not there yet gets the whole change, which is never negative (SQLite computes VALUES even on conflict).
+   */
+  private writeLevels(): void {
+    const metricIds = new Map<string, bigint>();
+    const totals = new Map<string, LevelDelta>();
+    const serverTotals = new Map<string, LevelDelta>();
+    const add = (into: Map<string, LevelDelta>, key: string, d: LevelDelta) => {
+      const known = into.get(key);
+      if (known) known.delta += d.delta;
+      else into.set(key, { ...d });
+    };
+    for (const d of this.levels.values()) {
+      if (!metricIds.has(d.metric)) {
+        this.sql.usageMetric.run(d.metric);
+        metricIds.set(d.metric, this.sql.usageMetricId.get(d.metric) as bigint);
+      }
+      add(totals, `${d.metric}\u0000${d.account}`, d);
+      add(serverTotals, `${d.metric}\u0000${d.serverId}`, d);
+    }
+    const write = (statement: Database.Statement, deltas: Map<string, LevelDelta>) => {
+      for (const key of [...deltas.keys()].sort(compareText)) {
+        const d = deltas.get(key) as LevelDelta;
+        statement.run({
+          metric: metricIds.get(d.metric),
+          account: d.account,
+          server: d.serverId,
+          plus: d.delta > 0n ? toDb(d.delta) : 0n,
+          minus: d.delta < 0n ? toDb(-d.delta) : 0n,
+        });
+      }
+    };
+    write(this.sql.addCell, this.levels);
+    write(this.sql.addTotal, totals);
+    write(this.sql.addServerTotal, serverTotals);
+  }
+
+  private addCounter(delta: CounterDelta): void {
+    try {
+      this.sql.addCounter.run(delta.seriesId, delta.hour, delta.count, toDb(delta.sum));
+    } catch (error) {
+      if (!isCheckFailure(error)) throw error;
+      // The sum left 64 bits: add exactly in JavaScript and keep it as decimal text.
+      const [count, sum] = this.sql.counterRow.get(delta.seriesId, delta.hour) as [bigint, unknown];
+      this.sql.setCounter.run(delta.seriesId, delta.hour, num(count) + delta.count, toDb(big(sum) + delta.sum));
+    }
+  }
+
+  /** Maintains a held series' rollups: arithmetic for a reading after the latest, recomputation otherwise. */
+  private addReading(series: SeriesState, r: Reading): void {
+    this.keepReading(series.id, r);
+    const last =
+      series.lastTime === null
+        ? null
+        : { time: series.lastTime, id: series.lastId as string, value: series.lastValue as bigint };
+    if (last && compareReadings(r, last) < 0) {
+      series.lastRow = null;
+      this.recomputeHeld(series, r);
+      return;
+    }
+    const hour = hourOf(r.time);
+    let row: HeldRow;
+    if (!last) {
+      row = { hour, count: 1, last: r.value, max: r.value, integral: 0n };
+    } else {
+      const lastHour = hourOf(last.time);
+      const prev = series.lastRow?.hour === lastHour ? series.lastRow : this.heldRowAt(series.id, lastHour);
+      if (lastHour === hour) {
+        row = {
+          hour,
+          count: prev.count + 1,
+          last: r.value,
+          max: r.value > prev.max ? r.value : prev.max,
+          integral: prev.integral + last.value * BigInt(r.time - last.time),
+        };
+      } else {
+        const closing = prev.integral + last.value * BigInt(lastHour + HOUR_MS - last.time);
+        this.setHeld(series.id, { ...prev, integral: closing });
+        const held = last.value;
+        for (let h = lastHour + HOUR_MS; h < hour; h += HOUR_MS) {
+          this.setHeld(series.id, { hour: h, count: 0, last: held, max: held, integral: held * BigInt(HOUR_MS) });
+        }
+        row = {
+          hour,
+          count: 1,
+          last: r.value,
+          max: r.value > held ? r.value : held,
+          integral: held * BigInt(r.time - hour),
+        };
+      }
+    }
+    this.setHeld(series.id, row);
+    series.lastRow = row;
+    if (series.kind === "level") this.moveLevel(series, r.value - (series.lastValue ?? 0n));
+    series.lastTime = r.time;
+    series.lastId = r.id;
+    series.lastValue = r.value;
+    this.dirty.add(series);
+  }
+
+  private moveLevel(series: SeriesState, delta: bigint): void {
+    const key = `${series.metric}\u0000${series.account}\u0000${series.serverId}`;
+    const known = this.levels.get(key);
+    if (known) known.delta += delta;
+    else this.levels.set(key, { metric: series.metric, account: series.account, serverId: series.serverId, delta });
+  }
+
+  private keepReading(seriesId: number, r: Reading): void {
+    const list = this.readings.get(seriesId);
+    if (!list) {
+      this.readings.set(seriesId, [r]);
+      return;
+    }
+    let i = list.length;
+    while (i > 0 && compareReadings(list[i - 1] as Reading, r) > 0) i--;
+    list.splice(i, 0, r);
+  }
+
+  private heldRowAt(seriesId: number, hour: number): HeldRow {
+    const kept = this.held.get(rowKey(seriesId, hour));
+    if (kept) return kept.row;
+    const [count, last, max, integral] = this.sql.heldRow.get(seriesId, hour) as [bigint, unknown, unknown, unknown];
+    return { hour, count: num(count), last: big(last), max: big(max), integral: big(integral) };
+  }
+
+  private setHeld(seriesId: number, row: HeldRow): void {
+    this.held.set(rowKey(seriesId, row.hour), { seriesId, row });
+  }
+
+  /** A reading arrived before the series' latest: recompute the whole hours from it to the next reading. */
+  private recomputeHeld(series: SeriesState, r: Reading): void {
+    const next = this.firstReadingAfter(series, r) as Reading;
+    this.writeHeldWindow(series, hourOf(r.time), hourOf(next.time));
+  }
+
+  /** Recomputes the rows of the hours fromHour..toHour of a held series from its readings. */
+  private writeHeldWindow(series: SeriesState, fromHour: number, toHour: number): void {
+    const endTime = toHour + HOUR_MS;
+    const carry = this.lastReadingBefore(series, fromHour);
+    const readings = this.readingsBetween(series, fromHour, endTime);
+    // Ids are never empty, so the first reading after (endTime, "") is the first at or after endTime.
+    const next = this.firstReadingAfter(series, { time: endTime, id: "", value: 0n });
+    for (const row of heldRows(carry, readings, fromHour, toHour, next?.time ?? null)) this.setHeld(series.id, row);
+  }
+
+  // The readings of a series are those on disk and those kept in memory; a new series has none on disk.
+
+  private firstReadingAfter(series: SeriesState, r: Reading): Reading | null {
+    const kept = this.readings.get(series.id)?.find((x) => compareReadings(x, r) > 0) ?? null;
+    if (series.isNew) return kept;
+    const row = this.sql.readingAfter.get(series.id, r.time, r.time, r.id) as Row | undefined;
+    const stored = row ? toReading(row) : null;
+    if (!stored || !kept) return stored ?? kept;
+    return compareReadings(stored, kept) <= 0 ? stored : kept;
+  }
+
+  private lastReadingBefore(series: SeriesState, time: number): Reading | null {
+    const kept = this.readings.get(series.id)?.findLast((x) => x.time < time) ?? null;
+    if (series.isNew) return kept;
+    const row = this.sql.readingBefore.get(series.id, time) as Row | undefined;
+    const stored = row ? toReading(row) : null;
+    if (!stored || !kept) return stored ?? kept;
+    return compareReadings(stored, kept) >= 0 ? stored : kept;
+  }
+
+  private readingsBetween(series: SeriesState, from: number, to: number): Reading[] {
+    const kept = (this.readings.get(series.id) ?? []).filter((x) => x.time >= from && x.time < to);
+    if (series.isNew) return kept;
+    const stored = (this.sql.readingsBetween.all(series.id, from, to) as Row[]).map(toReading);
+    return stored.length === 0 ? kept : [...stored, ...kept].sort(compareReadings);
+  }
+}
+
+function toReading(row: Row): Reading {
+  return { time: num(row.time), id: row.id as string, value: big(row.value) };
+}
+
+/** Orders text as SQLite's BINARY collation does for these keys (UTF-16 code units agree with it on order only
+ * within the BMP, which is all the sorting here is for: locality, never correctness). */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function isCheckFailure(error: unknown): boolean {
+  return (error as { code?: unknown }).code === "SQLITE_CONSTRAINT_CHECK";
+}
