@@ -92,6 +92,53 @@ export function heldRows(
   return rows;
 }
 
+/** The hours [from, to) of a range query, with what a store knows of each held series just outside it. */
+export interface HeldRange {
+  readonly from: number;
+  readonly to: number;
+  /** By seriesId: the series' latest row before `from`. */
+  readonly before: ReadonlyMap<string, RollupRow>;
+  /** By seriesId: the series has a row at or after `to`. */
+  readonly after: ReadonlySet<string>;
+}
+
+/**
+ * Adds the rows a store may leave out: those of the hours a held series spends wholly between two readings, in
+ * each of which the level held all hour at the `last` of the row before. Without a range, the hours between the
+ * rows given; with one, also those between the range's ends and the rows just outside it. Sorted as sortRollups.
+ */
+export function fillHeldGaps(rows: readonly RollupRow[], range?: HeldRange): RollupRow[] {
+  const out: RollupRow[] = [];
+  const held = new Map<string, RollupRow[]>();
+  for (const r of rows) {
+    if (!isHeld(r.kind)) {
+      out.push(r);
+      continue;
+    }
+    const id = seriesId(r);
+    const list = held.get(id);
+    if (list) list.push(r);
+    else held.set(id, [r]);
+  }
+  for (const id of range?.before.keys() ?? []) if (!held.has(id)) held.set(id, []);
+  const gaps = (prev: RollupRow, toHour: number) => {
+    const last = prev.last as bigint;
+    for (let hour = Math.max(prev.hour + HOUR_MS, range?.from ?? 0); hour < toHour; hour += HOUR_MS) {
+      out.push({ ...prev, hour, count: 0, max: last, integral: last * BigInt(HOUR_MS) });
+    }
+  };
+  for (const [id, list] of held) {
+    let prev = range?.before.get(id) ?? null;
+    for (const r of list) {
+      if (prev) gaps(prev, r.hour);
+      out.push(r);
+      prev = r;
+    }
+    if (prev && range?.after.has(id)) gaps(prev, range.to);
+  }
+  return sortRollups(out);
+}
+
 export function seriesId(key: SeriesKey): string {
   return JSON.stringify([key.server, key.account, key.metric, key.instance]);
 }

@@ -160,6 +160,55 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
       );
     });
 
+    it("answers any range of hours with the rows computeRollups gives for it, the hours between readings too", async () => {
+      const arbEvents = fc.array(
+        fc.record({
+          server: fc.constantFrom("s1", "s2"),
+          account: fc.constantFrom("a", "b"),
+          metric: fc.constantFrom(0, 1, 2),
+          time: fc.integer({ min: 0, max: 8 * HOUR_MS }),
+          value: fc.bigInt({ min: 0n, max: 1000n }),
+        }),
+        { minLength: 1, maxLength: 25 },
+      );
+      const kinds: [string, MetricKind][] = [
+        ["storage.bytes", "level"],
+        ["requests.put", "counter"],
+        ["power.on", "state"],
+      ];
+      await fc.assert(
+        fc.asyncProperty(
+          arbEvents,
+          fc.integer({ min: -1, max: 9 }),
+          fc.integer({ min: 0, max: 5 }),
+          async (raw, fromHour, hours) => {
+            const events = raw.map((r, i) => {
+              const [metric, kind] = kinds[r.metric] as [string, MetricKind];
+              return event({
+                ...r,
+                id: `e${i}`,
+                metric,
+                kind,
+                value: kind === "state" ? r.value % 2n : r.value,
+                time: T0 + r.time,
+              });
+            });
+            const fresh = await open();
+            try {
+              await fresh.insertEvents(events);
+              const from = T0 + fromHour * HOUR_MS;
+              const to = from + hours * HOUR_MS;
+              const expected = computeRollups(events).filter((r) => r.account === "a" && r.hour >= from && r.hour < to);
+              expect(sortRollups(await fresh.rollups({ account: "a", from, to }))).toEqual(expected);
+            } finally {
+              await fresh.close();
+            }
+          },
+        ),
+        { numRuns: 25 },
+      );
+    });
+
     it("rebuilds rollups from events to exactly what incremental maintenance gave", async () => {
       await store.insertEvents([
         event({ id: "1", metric: "storage.bytes", kind: "level", value: 10n, time: T0 + 5 * HOUR_MS }),

@@ -3,6 +3,8 @@
 // in memory and written behind, in key order and in one transaction with a cursor (meta.rollup_seq, the first
 // event it does not cover yet), every so many events, before every read and on close. After a crash the events
 // after the cursor are applied again from the log, through the same code, and give exactly the same state.
+// A held series keeps rollup rows only for the hours that have readings: an hour wholly between two readings
+// is a pure function of the row before it, and most of the rows of a level read less often than hourly.
 
 import type Database from "better-sqlite3";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
@@ -370,10 +372,8 @@ export class DerivedState {
       } else {
         const closing = prev.integral + last.value * BigInt(lastHour + HOUR_MS - last.time);
         this.setHeld(series.id, { ...prev, integral: closing });
+        // The hours in between are not kept: the store fills them in when it reads (fillHeldGaps).
         const held = last.value;
-        for (let h = lastHour + HOUR_MS; h < hour; h += HOUR_MS) {
-          this.setHeld(series.id, { hour: h, count: 0, last: held, max: held, integral: held * BigInt(HOUR_MS) });
-        }
         row = {
           hour,
           count: 1,
@@ -434,7 +434,9 @@ export class DerivedState {
     const readings = this.readingsBetween(series, fromHour, endTime);
     // Ids are never empty, so the first reading after (endTime, "") is the first at or after endTime.
     const next = this.firstReadingAfter(series, { time: endTime, id: "", value: 0n });
-    for (const row of heldRows(carry, readings, fromHour, toHour, next?.time ?? null)) this.setHeld(series.id, row);
+    for (const row of heldRows(carry, readings, fromHour, toHour, next?.time ?? null)) {
+      if (row.count > 0) this.setHeld(series.id, row);
+    }
   }
 
   // The readings of a series are those on disk and those kept in memory; a new series has none on disk.

@@ -13,7 +13,8 @@ import Database from "better-sqlite3";
 import { AppError } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
-import type { RollupRow } from "../../domain/rollup.js";
+import { fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
+import { HOUR_MS } from "../../domain/time.js";
 import { SqlitePetnameStore } from "../../petnames/sqlite-petname-store.js";
 import type {
   CurrentLevel,
@@ -386,8 +387,8 @@ export class SqliteUsageStore implements UsageStore {
   async rollups(query: RollupQuery): Promise<RollupRow[]> {
     this.assertOpen();
     this.derived.flush();
-    const where = ["s.account = ?", "r.hour >= ?", "r.hour < ?"];
-    const params: unknown[] = [query.account, query.from, query.to];
+    const where = ["s.account = ?"];
+    const params: unknown[] = [query.account];
     if (query.metrics) {
       where.push("s.metric IN (SELECT value FROM json_each(?))");
       params.push(JSON.stringify(query.metrics));
@@ -396,15 +397,39 @@ export class SqliteUsageStore implements UsageStore {
       where.push("v.name IN (SELECT value FROM json_each(?))");
       params.push(JSON.stringify(query.servers));
     }
-    return this.selectRollups(where.join(" AND "), params);
+    const stored = this.selectRollups([...where, "r.hour >= ?", "r.hour < ?"].join(" AND "), [
+      ...params,
+      query.from,
+      query.to,
+    ]);
+    // Each held series' row just before the range and whether one follows it: the range's hours between readings.
+    const edges = this.db
+      .prepare(
+        `SELECT v.name AS server, s.account, s.metric, s.instance, s.kind, b.hour, b.last,
+           EXISTS (SELECT 1 FROM rollups a WHERE a.series_id = s.id AND a.hour >= ?) AS more
+         FROM series s JOIN servers v ON v.id = s.server_id
+         LEFT JOIN rollups b ON b.series_id = s.id
+           AND b.hour = (SELECT max(hour) FROM rollups WHERE series_id = s.id AND hour < ?)
+         WHERE ${where.join(" AND ")} AND s.kind <> 'counter'`,
+      )
+      .all(query.to, query.from, ...params) as Row[];
+    const before = new Map<string, RollupRow>();
+    const after = new Set<string>();
+    for (const e of edges) {
+      const row = toRollupRow({ ...e, count: 0n, sum: null, max: e.last, integral: null });
+      if (e.hour !== null) before.set(seriesId(row), row);
+      if (num(e.more) === 1) after.add(seriesId(row));
+    }
+    return fillHeldGaps(stored, { from: query.from, to: query.to, before, after });
   }
 
   async allRollups(): Promise<RollupRow[]> {
     this.assertOpen();
     this.derived.flush();
-    return this.selectRollups("1", []);
+    return fillHeldGaps(this.selectRollups("1", []));
   }
 
+  /** The rows stored: held series have none for the hours wholly between two readings (fillHeldGaps adds them). */
   private selectRollups(where: string, params: unknown[]): RollupRow[] {
     const rows = this.db
       .prepare(
@@ -413,19 +438,21 @@ export class SqliteUsageStore implements UsageStore {
          WHERE ${where} ORDER BY v.name, s.account, s.metric, s.instance, r.hour`,
       )
       .all(...params) as Row[];
-    return rows.map((r) => ({
-      server: r.server as string,
-      account: r.account as string,
-      metric: r.metric as string,
-      instance: r.instance as string,
-      kind: r.kind as MetricKind,
-      hour: num(r.hour),
-      count: num(r.count),
-      sum: bigOrNull(r.sum),
-      last: bigOrNull(r.last),
-      max: bigOrNull(r.max),
-      integral: bigOrNull(r.integral),
-    }));
+    return rows.map(toRollupRow);
+  }
+
+  /** How many rollup rows there are once the hours between readings are filled in, without filling them. */
+  private countRollups(): number {
+    return num(
+      this.db
+        .prepare(
+          `SELECT coalesce(sum(n), 0) FROM (
+             SELECT CASE WHEN s.kind = 'counter' THEN count(*) ELSE (max(r.hour) - min(r.hour)) / ${HOUR_MS} + 1 END AS n
+             FROM rollups r JOIN series s ON s.id = r.series_id GROUP BY r.series_id)`,
+        )
+        .pluck()
+        .get(),
+    );
   }
 
   async servers(): Promise<ServerInfo[]> {
@@ -456,7 +483,7 @@ export class SqliteUsageStore implements UsageStore {
         this.sql.setMeta.run("rollup_seq", 1);
         this.derived.discard();
         const events = this.catchUp();
-        return { events, rollups: num(this.db.prepare("SELECT count(*) FROM rollups").pluck().get()) };
+        return { events, rollups: this.countRollups() };
       })();
     } catch (error) {
       // Rolled back: what the derived state holds in memory belongs to the rebuild; take the stored state again.
@@ -477,7 +504,7 @@ export class SqliteUsageStore implements UsageStore {
     this.derived.flush();
     const count = (table: string) => num(this.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get());
     const events = num(this.db.prepare("SELECT coalesce(sum(count), 0) FROM event_blocks").pluck().get());
-    return { events, series: count("series"), rollups: count("rollups") };
+    return { events, series: count("series"), rollups: this.countRollups() };
   }
 
   async close(): Promise<void> {
@@ -490,6 +517,22 @@ export class SqliteUsageStore implements UsageStore {
   private assertOpen(): void {
     if (this.closed) throw new AppError("UNAVAILABLE", "the store is closed");
   }
+}
+
+function toRollupRow(r: Row): RollupRow {
+  return {
+    server: r.server as string,
+    account: r.account as string,
+    metric: r.metric as string,
+    instance: r.instance as string,
+    kind: r.kind as MetricKind,
+    hour: num(r.hour),
+    count: num(r.count),
+    sum: bigOrNull(r.sum),
+    last: bigOrNull(r.last),
+    max: bigOrNull(r.max),
+    integral: bigOrNull(r.integral),
+  };
 }
 
 function openError(path: string, error: unknown): AppError {
