@@ -10,10 +10,11 @@ export type Keyed = UsagePosition;
  * A stretch of the order that one index answers: sorting by a server reads the accounts with a cell on it
  * (by value), then those without (by account). Reading starts at `bound` (exclusive), or at the segment's
  * start (forward) or end (backward) when bound is null, and returns rows nearest the start point first.
+ * A segment may return more than the key (`K`), such as the whole row, when one statement can read both.
  */
-export interface Segment {
+export interface Segment<K extends Keyed = Keyed> {
   owns(position: UsagePosition): boolean;
-  read(bound: UsagePosition | null, direction: "forward" | "backward", n: number): Promise<Keyed[]> | Keyed[];
+  read(bound: UsagePosition | null, direction: "forward" | "backward", n: number): Promise<K[]> | K[];
 }
 
 /** The order of the usage table: value descending with null last, then account as UTF-8 bytes. */
@@ -27,19 +28,19 @@ export function comparePositions(a: UsagePosition, b: UsagePosition): number {
 }
 
 /** Reads up to `limit` rows after `after` (or before `before`) across the segments, and whether more follow. */
-export async function readSegments(
-  segments: readonly Segment[],
+export async function readSegments<K extends Keyed>(
+  segments: readonly Segment<K>[],
   query: Pick<UsageTableQuery, "limit" | "after" | "before">,
-): Promise<{ keys: Keyed[]; more: boolean }> {
+): Promise<{ keys: K[]; more: boolean }> {
   const want = query.limit + 1;
-  const keys: Keyed[] = [];
+  const keys: K[] = [];
   const backward = query.before !== undefined;
   const start = query.before ?? query.after ?? null;
   let index = start === null ? 0 : segments.findIndex((s) => s.owns(start));
   if (index < 0) index = backward ? segments.length - 1 : 0;
   let bound: UsagePosition | null = start;
   while (index >= 0 && index < segments.length && keys.length < want) {
-    const segment = segments[index] as Segment;
+    const segment = segments[index] as Segment<K>;
     keys.push(...(await segment.read(bound, backward ? "backward" : "forward", want - keys.length)));
     bound = null;
     index += backward ? -1 : 1;
@@ -156,4 +157,23 @@ export function wholeTableTotals(
     if (v !== undefined) byServer[name] = v;
   }
   return { byServer, total: [...serverTotals.values()].reduce((a, b) => a + b, 0n) };
+}
+
+/**
+ * The totals row of a page that holds its whole selection (read from the start, nothing more): the sums of its
+ * rows, which is what summing the selection's cells again would give, without reading them again.
+ */
+export function pageTotals(rows: readonly UsageTableRow[], columns: readonly string[]): UsageTablePage["totals"] {
+  const byServer: Record<string, bigint> = {};
+  let total = 0n;
+  for (const row of rows) total += row.total;
+  for (const name of columns) {
+    let sum: bigint | undefined;
+    for (const row of rows) {
+      const v = row.byServer[name];
+      if (v !== undefined) sum = (sum ?? 0n) + v;
+    }
+    if (sum !== undefined) byServer[name] = sum;
+  }
+  return { byServer, total };
 }

@@ -13,6 +13,7 @@ import {
   type Keyed,
   likePattern,
   pageInMemory,
+  pageTotals,
   readSegments,
   type Segment,
   sortedUnique,
@@ -177,56 +178,26 @@ export class PostgresUsageTable {
       subset: query.accounts ? sortedUnique(query.accounts) : null,
       like: query.search === undefined ? null : likePattern(query.search),
     };
-    let segments: Segment[];
+    let segments: Segment<PageRow>[];
     if (query.sort.by === "server") {
       const server = query.sort.server;
-      segments = [this.rankedSegment(filter, server), this.accountSegment(filter, server)];
+      segments = [this.rankedSegment(filter, server, columns), this.accountSegment(filter, server, columns)];
     } else if (query.sort.by === "account") {
-      segments = [this.accountSegment(filter, null)];
+      segments = [this.accountSegment(filter, null, columns)];
     } else {
-      segments = [this.rankedSegment(filter, null)];
+      segments = [this.rankedSegment(filter, null, columns)];
     }
     const { keys, more } = await readSegments(segments, query);
-    const rows = await this.rowsFor(keys, query.metric, columns);
+    const rows = keys.map((k) => k.row);
     let totals: UsageTablePage["totals"];
     if (filter.subset === null && filter.like === null) {
       totals = wholeTableTotals(serverTotals, columns);
+    } else if (!more && query.after === undefined && query.before === undefined) {
+      totals = pageTotals(rows, columns);
     } else {
       totals = await this.selectionTotals(filter, columns);
     }
     return { rows, servers: columns, totals, more };
-  }
-
-  /**
-   * Cells, totals and petnames of the page's accounts, in the page's order, in one statement. Correlated
-   * subqueries keep each lookup an index probe: a join on unnest() can be planned as a hash join over the whole
-   * table, which at a million accounts costs far more than a thousand probes.
-   */
-  private async rowsFor(keys: readonly Keyed[], metric: string, columns: readonly string[]): Promise<UsageTableRow[]> {
-    if (keys.length === 0) return [];
-    const result = await this.pool.query<{
-      account: string;
-      total: string | null;
-      petname: string | null;
-      cells: Record<string, string> | null;
-    }>(
-      `SELECT j.account,
-         (SELECT t.total::text FROM usage_totals t WHERE t.metric = $2 AND t.account = j.account) AS total,
-         (SELECT p.name FROM petnames p WHERE p.account = j.account) AS petname,
-         (SELECT json_object_agg(c.server, c.value::text) FROM usage_cells c
-          WHERE c.metric = $2 AND c.account = j.account AND c.server = ANY($3::text[])) AS cells
-       FROM unnest($1::text[]) WITH ORDINALITY AS j (account, ord)
-       ORDER BY j.ord`,
-      [keys.map((k) => k.account), metric, columns],
-    );
-    return result.rows.map((r) => {
-      const byServer: Record<string, bigint> = {};
-      for (const server of columns) {
-        const v = r.cells?.[server];
-        if (v !== undefined) byServer[server] = BigInt(v);
-      }
-      return { account: r.account, petname: r.petname, byServer, total: r.total === null ? 0n : BigInt(r.total) };
-    });
   }
 
   private async selectionTotals(filter: Filter, columns: readonly string[]): Promise<UsageTablePage["totals"]> {
@@ -270,9 +241,14 @@ export class PostgresUsageTable {
   }
 
   /** By total (server null) or by the cell on one server: largest first, then account. */
-  private rankedSegment(filter: Filter, server: string | null): Segment {
+  private rankedSegment(filter: Filter, server: string | null, columns: readonly string[]): Segment<PageRow> {
     const table = server === null ? "usage_totals" : "usage_cells";
     const value = server === null ? "t.total" : "t.value";
+    // The sort value is the total, or the account's total is looked up beside its cell.
+    const total =
+      server === null
+        ? "t.total"
+        : "(SELECT u.total FROM usage_totals u WHERE u.metric = t.metric AND u.account = t.account)";
     return {
       owns: (position) => server === null || position.value !== null,
       read: async (bound, direction, n) => {
@@ -287,18 +263,22 @@ export class PostgresUsageTable {
           );
         }
         const desc = direction === "forward" ? "" : " DESC";
-        const result = await this.pool.query<{ account: string; value: string }>(
-          `SELECT t.account, ${value} AS value FROM ${from} WHERE ${conditions.join(" AND ")}
+        const result = await this.pool.query<RawRow & { value: string }>(
+          `SELECT t.account, ${value}::text AS value, ${total}::text AS total, ${rowParts(p, columns)}
+           FROM ${from} WHERE ${conditions.join(" AND ")}
            ORDER BY -${value}${desc}, t.account${desc} LIMIT ${p.add(n)}`,
           p.values,
         );
-        return result.rows.map((r) => ({ account: r.account, value: BigInt(r.value) }));
+        return result.rows.map((r) => {
+          const row = rowOf(r, columns);
+          return { account: r.account, value: server === null ? row.total : BigInt(r.value), row };
+        });
       },
     };
   }
 
   /** By account; with `withoutServer`, only accounts with no cell on that server (the tail of a server sort). */
-  private accountSegment(filter: Filter, withoutServer: string | null): Segment {
+  private accountSegment(filter: Filter, withoutServer: string | null, columns: readonly string[]): Segment<PageRow> {
     return {
       owns: (position: UsagePosition) => position.value === null,
       read: async (bound, direction, n) => {
@@ -311,12 +291,13 @@ export class PostgresUsageTable {
           );
         }
         if (bound) conditions.push(`t.account ${direction === "forward" ? ">" : "<"} ${p.add(bound.account)}`);
-        const result = await this.pool.query<{ account: string }>(
-          `SELECT t.account FROM ${from} WHERE ${conditions.join(" AND ")}
+        const result = await this.pool.query<RawRow>(
+          `SELECT t.account, t.total::text AS total, ${rowParts(p, columns)} FROM ${from}
+           WHERE ${conditions.join(" AND ")}
            ORDER BY t.account${direction === "forward" ? "" : " DESC"} LIMIT ${p.add(n)}`,
           p.values,
         );
-        return result.rows.map((r) => ({ account: r.account, value: null }));
+        return result.rows.map((r) => ({ account: r.account, value: null, row: rowOf(r, columns) }));
       },
     };
   }
@@ -350,4 +331,36 @@ export class PostgresUsageTable {
 
 function sortRecord(record: Record<string, bigint>): Record<string, bigint> {
   return Object.fromEntries(sortedUnique(Object.keys(record)).map((k) => [k, record[k] as bigint]));
+}
+
+/** One page row as its segment read it: the key it is ordered by, and the row. */
+interface PageRow extends Keyed {
+  readonly row: UsageTableRow;
+}
+
+interface RawRow {
+  account: string;
+  total: string | null;
+  petname: string | null;
+  cells: Record<string, string> | null;
+}
+
+/**
+ * The rest of a row beside its key, read in the statement that finds the key: a second statement over the
+ * page's accounts (unnest, then a probe each) costs as much again. Correlated subqueries keep each lookup an
+ * index probe.
+ */
+function rowParts(p: Params, columns: readonly string[]): string {
+  return `(SELECT p.name FROM petnames p WHERE p.account = t.account) AS petname,
+    (SELECT json_object_agg(c.server, c.value::text) FROM usage_cells c
+     WHERE c.metric = t.metric AND c.account = t.account AND c.server = ANY(${p.add(columns)}::text[])) AS cells`;
+}
+
+function rowOf(r: RawRow, columns: readonly string[]): UsageTableRow {
+  const byServer: Record<string, bigint> = {};
+  for (const server of columns) {
+    const v = r.cells?.[server];
+    if (v !== undefined) byServer[server] = BigInt(v);
+  }
+  return { account: r.account, petname: r.petname, byServer, total: r.total === null ? 0n : BigInt(r.total) };
 }

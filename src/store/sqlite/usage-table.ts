@@ -12,6 +12,7 @@ import {
   type Keyed,
   likePattern,
   pageInMemory,
+  pageTotals,
   readSegments,
   type Segment,
   sortedUnique,
@@ -136,17 +137,28 @@ export function toRank(value: bigint): Buffer {
   return rank;
 }
 
+/**
+ * fromRank of SQLite's hex(rank) (upper-case). Complementing each hex digit d is 15 - d; within 12 digits (48 bits)
+ * the value is built in floating point, which is exact there and much cheaper than a bigint from a digit string.
+ */
+export function fromRankHex(hex: string): bigint {
+  if (hex.length <= 2) return 0n;
+  if (hex.length > 14) {
+    let digits = "0x";
+    for (let i = 2; i < hex.length; i++) digits += COMPLEMENT[hex.charCodeAt(i)] as string;
+    return BigInt(digits);
+  }
+  let value = 0;
+  for (let i = 2; i < hex.length; i++) {
+    const c = hex.charCodeAt(i);
+    value = value * 16 + 15 - (c <= 57 ? c - 48 : c - 55);
+  }
+  return BigInt(value);
+}
+
 /** The complement of each upper-case hex digit, by character code. */
 const COMPLEMENT: string[] = [];
 for (let d = 0; d < 16; d++) COMPLEMENT["0123456789ABCDEF".charCodeAt(d)] = (15 - d).toString(16);
-
-/** fromRank of SQLite's hex(rank): complementing each byte is complementing each hex digit. */
-export function fromRankHex(hex: string): bigint {
-  if (hex.length <= 2) return 0n;
-  let digits = "0x";
-  for (let i = 2; i < hex.length; i++) digits += COMPLEMENT[hex.charCodeAt(i)] as string;
-  return BigInt(digits);
-}
 
 export function fromRank(rank: Uint8Array): bigint {
   let hex = "";
@@ -210,8 +222,8 @@ export class SqliteUsageTable {
       ).map((r) => [serverNames.get(Number(r.server_id)) as string, fromRank(r.rank)]),
     );
     const columns = sortedUnique(query.servers ?? [...serverTotals.keys()]);
-    const columnIds = new Map(
-      columns.flatMap((name) => (serverIds.has(name) ? [[serverIds.get(name) as number, name]] : [])),
+    const columnIds: [number, string][] = columns.flatMap((name) =>
+      serverIds.has(name) ? [[serverIds.get(name) as number, name] as [number, string]] : [],
     );
 
     const filter: Filter = {
@@ -219,66 +231,31 @@ export class SqliteUsageTable {
       subset: query.accounts ? JSON.stringify(sortedUnique(query.accounts)) : null,
       like: query.search === undefined ? null : likePattern(query.search),
     };
-    let segments: Segment[];
+    const rowOf = rowReader(columnIds);
+    let segments: Segment<PageRow>[];
     if (query.sort.by === "server") {
       const serverId = serverIds.get(query.sort.server);
       segments =
         serverId === undefined
-          ? [this.accountSegment(filter, null)]
-          : [this.cellSegment(filter, serverId), this.accountSegment(filter, serverId)];
+          ? [this.accountSegment(filter, null, rowOf)]
+          : [this.cellSegment(filter, serverId, rowOf), this.accountSegment(filter, serverId, rowOf)];
     } else if (query.sort.by === "account") {
-      segments = [this.accountSegment(filter, null)];
+      segments = [this.accountSegment(filter, null, rowOf)];
     } else {
-      segments = [this.totalSegment(filter)];
+      segments = [this.totalSegment(filter, rowOf)];
     }
     const { keys, more } = await readSegments(segments, query);
-    const rows = this.rowsFor(
-      keys,
-      metricId,
-      columns.flatMap((name) =>
-        serverIds.has(name) ? [[serverIds.get(name) as number, name] as [number, string]] : [],
-      ),
-    );
+    const rows = keys.map((k) => k.row);
 
     let totals: UsageTablePage["totals"];
     if (filter.subset === null && filter.like === null) {
       totals = wholeTableTotals(serverTotals, columns);
+    } else if (!more && query.after === undefined && query.before === undefined) {
+      totals = pageTotals(rows, columns);
     } else {
-      totals = this.selectionTotals(filter, columnIds);
+      totals = this.selectionTotals(filter, new Map(columnIds));
     }
     return { rows, servers: columns, totals, more };
-  }
-
-  /**
-   * Cells, totals and petnames of the page's accounts, in the page's order: one statement, one row per account,
-   * the cells folded into one text (`server_id:rank-hex,…`), since per-row overhead dominates at a thousand rows.
-   */
-  private rowsFor(keys: readonly Keyed[], metricId: bigint, columns: readonly [number, string][]): UsageTableRow[] {
-    if (keys.length === 0) return [];
-    const found = this.raw<[string, string | null, string | null, string | null]>(
-      `SELECT j.value,
-         (SELECT group_concat(c.server_id || ':' || hex(c.rank)) FROM usage_cells c
-          WHERE c.metric_id = ? AND c.account = j.value),
-         (SELECT hex(t.rank) FROM usage_totals t WHERE t.metric_id = ? AND t.account = j.value),
-         (SELECT p.name FROM petnames p WHERE p.account = j.value)
-       FROM json_each(?) j ORDER BY j.key`,
-      metricId,
-      metricId,
-      JSON.stringify(keys.map((k) => k.account)),
-    );
-    return found.map(([account, cellText, total, petname]) => {
-      const cells = new Map<number, string>();
-      for (const cell of cellText?.split(",") ?? []) {
-        const colon = cell.indexOf(":");
-        cells.set(Number(cell.slice(0, colon)), cell.slice(colon + 1));
-      }
-      const byServer: Record<string, bigint> = {};
-      for (const [id, name] of columns) {
-        const hex = cells.get(id);
-        if (hex !== undefined) byServer[name] = fromRankHex(hex);
-      }
-      return { account, petname, byServer, total: total === null ? 0n : fromRankHex(total) };
-    });
   }
 
   /** Sums over every selected account: the totals row of a subset or a search. */
@@ -323,18 +300,18 @@ export class SqliteUsageTable {
   }
 
   /** Accounts by total, largest first. */
-  private totalSegment(filter: Filter): Segment {
+  private totalSegment(filter: Filter, rowOf: RowReader): Segment<PageRow> {
     return {
       owns: () => true,
-      read: (bound, direction, n) => this.readRanked(filter, "usage_totals", null, bound, direction, n),
+      read: (bound, direction, n) => this.readRanked(filter, "usage_totals", null, bound, direction, n, rowOf),
     };
   }
 
   /** Accounts with a cell on one server, by that cell, largest first. */
-  private cellSegment(filter: Filter, serverId: number): Segment {
+  private cellSegment(filter: Filter, serverId: number, rowOf: RowReader): Segment<PageRow> {
     return {
       owns: (p) => p.value !== null,
-      read: (bound, direction, n) => this.readRanked(filter, "usage_cells", serverId, bound, direction, n),
+      read: (bound, direction, n) => this.readRanked(filter, "usage_cells", serverId, bound, direction, n, rowOf),
     };
   }
 
@@ -345,7 +322,8 @@ export class SqliteUsageTable {
     bound: UsagePosition | null,
     direction: "forward" | "backward",
     n: number,
-  ): Keyed[] {
+    rowOf: RowReader,
+  ): PageRow[] {
     const { from, where, params } = this.source(filter, "t", table);
     const conditions = [where];
     if (serverId !== null) {
@@ -358,14 +336,30 @@ export class SqliteUsageTable {
     }
     const order = direction === "forward" ? "t.rank, t.account" : "t.rank DESC, t.account DESC";
     params.push(n);
-    return this.raw<[string, string]>(
-      `SELECT t.account, hex(t.rank) FROM ${from} WHERE ${conditions.join(" AND ")} ORDER BY ${order} LIMIT ?`,
+    if (table === "usage_totals") {
+      // The sort value is the total.
+      return this.raw<RawRow>(
+        `SELECT t.account, hex(t.rank), ${ROW_PARTS} FROM ${from}
+         WHERE ${conditions.join(" AND ")} ORDER BY ${order} LIMIT ?`,
+        ...params,
+      ).map((r) => {
+        const row = rowOf(r);
+        return { account: row.account, value: row.total, row };
+      });
+    }
+    return this.raw<[string, string | null, string | null, string | null, string]>(
+      `SELECT t.account, (SELECT hex(u.rank) FROM usage_totals u WHERE u.metric_id = t.metric_id AND u.account = t.account),
+         ${ROW_PARTS}, hex(t.rank) FROM ${from}
+       WHERE ${conditions.join(" AND ")} ORDER BY ${order} LIMIT ?`,
       ...params,
-    ).map(([account, rank]) => ({ account, value: fromRankHex(rank) }));
+    ).map((r) => {
+      const row = rowOf(r);
+      return { account: row.account, value: fromRankHex(r[4]), row };
+    });
   }
 
   /** Accounts by id; with `withoutServer`, only those with no cell on that server (the tail of a server sort). */
-  private accountSegment(filter: Filter, withoutServer: number | null): Segment {
+  private accountSegment(filter: Filter, withoutServer: number | null, rowOf: RowReader): Segment<PageRow> {
     return {
       owns: (p) => p.value === null,
       read: (bound, direction, n) => {
@@ -382,11 +376,11 @@ export class SqliteUsageTable {
           params.push(bound.account);
         }
         params.push(n);
-        return this.raw<[string]>(
-          `SELECT t.account FROM ${from} WHERE ${conditions.join(" AND ")}
+        return this.raw<RawRow>(
+          `SELECT t.account, hex(t.rank), ${ROW_PARTS} FROM ${from} WHERE ${conditions.join(" AND ")}
            ORDER BY t.account${direction === "forward" ? "" : " DESC"} LIMIT ?`,
           ...params,
-        ).map(([account]) => ({ account, value: null }));
+        ).map((r) => ({ account: r[0], value: null, row: rowOf(r) }));
       },
     };
   }
@@ -467,4 +461,40 @@ interface Filter {
 
 function sortRecord(record: Record<string, bigint>): Record<string, bigint> {
   return Object.fromEntries(sortedUnique(Object.keys(record)).map((k) => [k, record[k] as bigint]));
+}
+
+/** One page row as its segment read it: the key it is ordered by, and the row. */
+interface PageRow extends Keyed {
+  readonly row: UsageTableRow;
+}
+
+/** account, hex(total rank), the cells and the petname (ROW_PARTS), then anything a segment reads besides. */
+type RawRow = readonly [string, string | null, string | null, string | null, ...unknown[]];
+type RowReader = (raw: RawRow) => UsageTableRow;
+
+/**
+ * The rest of a row beside its key, read in the statement that finds the key (one pass over the index, no second
+ * lookup of the page's accounts): the account's cells as `id,id,… hex,hex,…` (two aggregates over the same rows
+ * keep the same order; cheaper than one text per cell), and its petname.
+ */
+const ROW_PARTS = `(SELECT group_concat(c.server_id) || ' ' || group_concat(hex(c.rank)) FROM usage_cells c
+     WHERE c.metric_id = t.metric_id AND c.account = t.account),
+   (SELECT p.name FROM petnames p WHERE p.account = t.account)`;
+
+/** Decodes raw rows into table rows with cells for the given columns only, in column order. */
+function rowReader(columns: readonly [number, string][]): RowReader {
+  const ids = columns.map(([id, name]) => [String(id), name] as const);
+  return ([account, totalHex, cells, petname]) => {
+    const byServer: Record<string, bigint> = {};
+    if (cells !== null) {
+      const space = cells.indexOf(" ");
+      const found = cells.slice(0, space).split(",");
+      const ranks = cells.slice(space + 1).split(",");
+      for (const [id, name] of ids) {
+        const i = found.indexOf(id);
+        if (i >= 0) byServer[name] = fromRankHex(ranks[i] as string);
+      }
+    }
+    return { account, petname, byServer, total: totalHex === null ? 0n : fromRankHex(totalHex) };
+  };
 }
