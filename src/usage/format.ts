@@ -2,17 +2,32 @@
 
 const UNITS = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
 
+/** Above this a value takes the bigint path; at or below it floating point is exact for every step used here. */
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** 1536n → "1.5 KiB"; three significant digits at most, computed from the bigint without losing its size. */
 export function humanBytes(value: bigint): string {
   if (value < 1024n) return `${value} ${value === 1n ? "byte" : "bytes"}`;
   let unit = 0;
-  let scaled = value;
-  while (scaled >= 1024n * 1024n && unit < UNITS.length - 2) {
-    scaled /= 1024n;
-    unit++;
+  let scaled: number;
+  if (value <= MAX_EXACT) {
+    // The same steps as below in floating point, a table's worth of times cheaper: within 2^53, dividing by a
+    // power of two and flooring are exact, so every digit comes out as the bigint steps give it.
+    scaled = Number(value);
+    while (scaled >= 1024 * 1024 && unit < UNITS.length - 2) {
+      scaled = Math.floor(scaled / 1024);
+      unit++;
+    }
+  } else {
+    let big = value;
+    while (big >= 1024n * 1024n && unit < UNITS.length - 2) {
+      big /= 1024n;
+      unit++;
+    }
+    scaled = Number(big);
   }
   // scaled < 1024², so this float division is exact enough for three digits.
-  const n = Number(scaled) / 1024;
+  const n = scaled / 1024;
   unit++;
   const text = n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
   return `${trimZeros(text)} ${UNITS[unit]}`;
@@ -20,14 +35,15 @@ export function humanBytes(value: bigint): string {
 
 /** 1234567n → "1,234,567". */
 export function groupDigits(value: bigint): string {
-  const sign = value < 0n ? "-" : "";
-  const digits = (value < 0n ? -value : value).toString();
-  let out = "";
-  for (let i = 0; i < digits.length; i++) {
-    if (i > 0 && (digits.length - i) % 3 === 0) out += ",";
-    out += digits[i];
-  }
-  return sign + out;
+  return value < 0n ? `-${groupDecimal((-value).toString())}` : groupDecimal(value.toString());
+}
+
+/** "1234567" → "1,234,567": groupDigits of a value already written in decimal. */
+export function groupDecimal(digits: string): string {
+  const head = digits.length % 3 || 3;
+  let out = digits.slice(0, head);
+  for (let i = head; i < digits.length; i += 3) out += `,${digits.slice(i, i + 3)}`;
+  return out;
 }
 
 /** A short count: 1234n → "1.2k", 5_600_000n → "5.6M". */
@@ -63,5 +79,9 @@ export function isoMinute(time: number): string {
 
 /** "1.50" → "1.5", "2.00" → "2", "100" stays. */
 function trimZeros(text: string): string {
-  return text.includes(".") ? text.replace(/0+$/, "").replace(/\.$/, "") : text;
+  if (!text.includes(".")) return text;
+  let end = text.length;
+  while (text.charCodeAt(end - 1) === 48) end--; // "0"
+  if (text.charCodeAt(end - 1) === 46) end--; // "."
+  return text.slice(0, end);
 }

@@ -56,8 +56,9 @@ export function href(
   return query ? `${path}?${query}` : path;
 }
 
-export function accountHref(account: string, params: Record<string, string | number | undefined> = {}): string {
-  return href(`/usage/accounts/${encodeURIComponent(account)}`, params);
+export function accountHref(account: string, params?: Record<string, string | number | undefined>): string {
+  const path = `/usage/accounts/${encodeURIComponent(account)}`;
+  return params === undefined ? path : href(path, params);
 }
 
 const STYLE = `
@@ -119,7 +120,7 @@ export function layout(options: { title: string; demo: boolean; body: Html }): s
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${options.title} · Tally</title>
+<title>${options.title} &middot; Tally</title>
 <style>${raw(STYLE)}</style>
 </head>
 <body>

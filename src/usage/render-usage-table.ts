@@ -144,7 +144,9 @@ export function usageTableJson(view: UsageTableView) {
 }
 
 function decimalRecord(record: Readonly<Record<string, bigint>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, v.toString()]));
+  const out: Record<string, string> = {};
+  for (const key in record) out[key] = (record[key] as bigint).toString();
+  return out;
 }
 
 /**

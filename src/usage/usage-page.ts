@@ -1,21 +1,59 @@
 // The usage table as a server-rendered HTML page: plain, fast, no scripts, readable on a phone.
 
 import { isoTime } from "../domain/time.js";
-import type { UsageTableRow } from "../store/port.js";
-import { ago, groupDigits, humanBytes, humanCount, isoMinute } from "./format.js";
-import { accountHref, type Html, href, html, layout } from "./html.js";
+import { ago, groupDecimal, groupDigits, humanBytes, humanCount, isoMinute } from "./format.js";
+import { accountHref, escapeHtml, type Html, href, html, layout, raw } from "./html.js";
 import type { UsageTableView } from "./render-usage-table.js";
 import { DEFAULT_METRIC } from "./usage-request.js";
 
-/** A number cell: human-readable, with the exact value on hover (and in `value` for machines). */
-const NONE = html`<span class="muted">–</span>`;
+/**
+ * A number cell: human-readable, with the exact value on hover (and in `value` for machines). The page's own
+ * text writes non-ASCII characters as entities: a page that is all ASCII is encoded and decoded several times
+ * faster than one holding a single en dash, and a thousand-row page is most of a megabyte.
+ */
+const NONE = html`<span class="muted">&ndash;</span>`;
 
 export function amount(metric: string, value: bigint | undefined): Html {
-  if (value === undefined) return NONE;
-  if (metric === "storage.bytes" || metric.endsWith(".bytes") || metric.startsWith("bytes.")) {
-    return html`<data value="${value.toString()}" title="${groupDigits(value)} bytes">${humanBytes(value)}</data>`;
+  return value === undefined ? NONE : raw(amountMarkup(isBytes(metric), value));
+}
+
+const isBytes = (metric: string) =>
+  metric === "storage.bytes" || metric.endsWith(".bytes") || metric.startsWith("bytes.");
+
+/**
+ * amount()'s markup as text, for the table body where it runs thousands of times. Nothing in it needs escaping:
+ * digits, separators and unit names only.
+ */
+function amountMarkup(bytes: boolean, value: bigint): string {
+  const digits = value.toString();
+  const grouped = value < 0n ? groupDigits(value) : groupDecimal(digits);
+  return bytes
+    ? `<data value="${digits}" title="${grouped} bytes">${humanBytes(value)}</data>`
+    : `<data value="${digits}" title="${grouped}">${humanCount(value)}</data>`;
+}
+
+/**
+ * The table body's rows: the markup html`` would give, built as plain text (a page of a thousand rows has tens of
+ * thousands of cells), with every text from the data escaped here.
+ */
+function bodyRows(view: UsageTableView): Html {
+  const bytes = isBytes(view.metric);
+  const ids = view.servers.map((s) => s.id);
+  const none = `<td class="num">${NONE.value}</td>`;
+  let out = "";
+  for (const x of view.rows) {
+    out += `<tr>
+<td class="account"><a href="${escapeHtml(accountHref(x.account))}">${escapeHtml(x.account)}</a></td>
+<td class="name">${escapeHtml(x.petname ?? "")}</td>
+<td class="num total"><strong>${amountMarkup(bytes, x.total)}</strong></td>
+`;
+    for (const id of ids) {
+      const value = x.byServer[id];
+      out += value === undefined ? none : `<td class="num">${amountMarkup(bytes, value)}</td>`;
+    }
+    out += "\n</tr>\n";
   }
-  return html`<data value="${value.toString()}" title="${groupDigits(value)}">${humanCount(value)}</data>`;
+  return raw(out);
 }
 
 /** The query parameters that describe this view (not its page), for links that keep them. */
@@ -42,7 +80,7 @@ export function renderUsagePage(view: UsageTableView): string {
   const sortedBy = r.sort.by === "server" ? r.sort.server : r.sort.by;
   const sortLink = (key: string, text: Html | string) =>
     sortedBy === key
-      ? html`<span aria-sort="${key === "account" ? "ascending" : "descending"}">${text} ${key === "account" ? "▲" : "▼"}</span>`
+      ? html`<span aria-sort="${key === "account" ? "ascending" : "descending"}">${text} ${raw(key === "account" ? "&#9650;" : "&#9660;")}</span>`
       : html`<a href="${href("/usage", state(view, { sort: key === "total" ? undefined : key }))}">${text}</a>`;
   const staleMinutes = Math.round(view.staleAfterMs / 60_000);
 
@@ -57,29 +95,21 @@ export function renderUsagePage(view: UsageTableView): string {
     }<small>${s.lastHeard === null ? "never heard" : ago(view.now - s.lastHeard)}</small></th>`;
   });
 
-  const row = (x: UsageTableRow) => html`<tr>
-<td class="account"><a href="${accountHref(x.account)}">${x.account}</a></td>
-<td class="name">${x.petname ?? ""}</td>
-<td class="num total"><strong>${amount(view.metric, x.total)}</strong></td>
-${view.servers.map((s) => html`<td class="num">${amount(view.metric, x.byServer[s.id])}</td>`)}
-</tr>
-`;
-
   const otherMetric = view.metric === "storage.bytes" ? "storage.files" : "storage.bytes";
   const filters: Html[] = [];
-  if (r.search) filters.push(html`matching “${r.search}”`);
+  if (r.search) filters.push(html`matching &ldquo;${r.search}&rdquo;`);
   if (r.accounts) filters.push(html`${r.accounts.length} selected account${r.accounts.length === 1 ? "" : "s"}`);
   if (r.servers) filters.push(html`servers ${r.servers.join(", ")} (totals still across all servers)`);
   if (view.scope !== null) filters.push(html`only your account`);
 
   const body = html`
 <h1>${label} per account and server</h1>
-<p class="meta">${view.history ? html`As it stood at <time datetime="${isoTime(view.asOf)}">${isoMinute(view.asOf)} UTC</time> (hourly history) · <a href="${href("/usage", state(view, { at: undefined }))}">now</a>` : html`As of <time datetime="${isoTime(view.asOf)}">${isoMinute(view.asOf)} UTC</time>`}
- · ${view.servers.length} server${view.servers.length === 1 ? "" : "s"}
- · <a href="${href("/usage", state(view, { metric: otherMetric === DEFAULT_METRIC ? undefined : otherMetric, sort: undefined }))}">show ${METRIC_LABELS[otherMetric] ?? otherMetric}</a>
- · <a href="${href("/usage", { ...state(view), format: "json", after: undefined })}">JSON</a>
- · <a href="${href("/usage", { ...state(view), format: "csv" })}">CSV</a>
-${filters.length > 0 ? html`<br>Showing ${filters.map((f, i) => html`${i > 0 ? ", " : ""}${f}`)} · <a href="${href("/usage", { metric: state(view).metric })}">show all</a>` : ""}</p>
+<p class="meta">${view.history ? html`As it stood at <time datetime="${isoTime(view.asOf)}">${isoMinute(view.asOf)} UTC</time> (hourly history) &middot; <a href="${href("/usage", state(view, { at: undefined }))}">now</a>` : html`As of <time datetime="${isoTime(view.asOf)}">${isoMinute(view.asOf)} UTC</time>`}
+ &middot; ${view.servers.length} server${view.servers.length === 1 ? "" : "s"}
+ &middot; <a href="${href("/usage", state(view, { metric: otherMetric === DEFAULT_METRIC ? undefined : otherMetric, sort: undefined }))}">show ${METRIC_LABELS[otherMetric] ?? otherMetric}</a>
+ &middot; <a href="${href("/usage", { ...state(view), format: "json", after: undefined })}">JSON</a>
+ &middot; <a href="${href("/usage", { ...state(view), format: "csv" })}">CSV</a>
+${filters.length > 0 ? html`<br>Showing ${filters.map((f, i) => html`${i > 0 ? ", " : ""}${f}`)} &middot; <a href="${href("/usage", { metric: state(view).metric })}">show all</a>` : ""}</p>
 <form class="search" method="get" action="/usage" role="search">
 <input type="search" name="q" value="${r.search ?? ""}" placeholder="Search accounts and names" aria-label="Search accounts and names" maxlength="200">
 ${state(view).metric ? html`<input type="hidden" name="metric" value="${view.metric}">` : ""}
@@ -91,7 +121,7 @@ ${(r.servers ?? []).map((s) => html`<input type="hidden" name="server" value="${
 <table class="usage">
 <thead><tr><th scope="col">${sortLink("account", "Account")}</th><th scope="col">Name</th><th class="num total" scope="col">${sortLink("total", "Total")}<small>all servers</small></th>${serverHeads}</tr></thead>
 <tbody>
-${view.rows.length === 0 ? html`<tr><td colspan="${view.servers.length + 3}" class="muted">No accounts${r.search || r.accounts ? " match" : " yet"}.</td></tr>` : view.rows.map(row)}
+${view.rows.length === 0 ? html`<tr><td colspan="${view.servers.length + 3}" class="muted">No accounts${r.search || r.accounts ? " match" : " yet"}.</td></tr>` : bodyRows(view)}
 </tbody>
 <tfoot><tr><th scope="row">Total</th><td class="muted">${filters.length > 0 ? "selection" : "all accounts"}</td><td class="num total">${amount(view.metric, view.totals.total)}</td>${view.servers.map(
     (s) => html`<td class="num">${amount(view.metric, view.totals.byServer[s.id])}</td>`,
@@ -99,8 +129,8 @@ ${view.rows.length === 0 ? html`<tr><td colspan="${view.servers.length + 3}" cla
 </table>
 </div>
 <nav class="pager" aria-label="Pages">
-<span>${view.prev ? html`<a rel="prev" href="${href("/usage", state(view, { before: view.prev }))}">← Previous</a>` : ""}</span>
-<span>${view.next ? html`<a rel="next" href="${href("/usage", state(view, { after: view.next }))}">Next →</a>` : ""}</span>
+<span>${view.prev ? html`<a rel="prev" href="${href("/usage", state(view, { before: view.prev }))}">&larr; Previous</a>` : ""}</span>
+<span>${view.next ? html`<a rel="next" href="${href("/usage", state(view, { after: view.next }))}">Next &rarr;</a>` : ""}</span>
 </nav>
 <form class="search" method="get" action="/usage">
 <label>Show the table as it stood at <input type="datetime-local" name="at" value="${r.at === undefined ? "" : isoTime(r.at).slice(0, 16)}"> UTC</label>
