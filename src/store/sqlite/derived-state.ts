@@ -93,6 +93,9 @@ export class DerivedState {
     private readonly db: Database.Database,
     private readonly flushEvents = DEFAULT_FLUSH_EVENTS,
   ) {
+    db.function("tally_add", { safeIntegers: true, deterministic: true }, (a: unknown, b: unknown) =>
+      toDb(big(a) + big(b)),
+    );
     this.sql = {
       getMeta: db.prepare("SELECT value FROM meta WHERE key = ?").pluck(),
       setMeta: db.prepare(
@@ -109,14 +112,13 @@ export class DerivedState {
       ),
       setSeriesLast: db.prepare("UPDATE series SET last_time = ?, last_id = ?, last_value = ? WHERE id = ?"),
       insertReading: db.prepare("INSERT INTO readings (series_id, time, id, value) VALUES (?, ?, ?, ?)"),
+      // Numbers are INTEGER when they fit 64 bits and decimal TEXT beyond. A sum that leaves 64 bits (SQLite would
+      // make it a REAL), or one already beyond, is added exactly by tally_add instead.
       addCounter: db.prepare(
         `INSERT INTO rollups (series_id, hour, count, sum) VALUES (?, ?, ?, ?)
-         ON CONFLICT (series_id, hour) DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum`,
-      ),
-      counterRow: db.prepare("SELECT count, sum FROM rollups WHERE series_id = ? AND hour = ?").raw(),
-      setCounter: db.prepare(
-        `INSERT INTO rollups (series_id, hour, count, sum) VALUES (?, ?, ?, ?)
-         ON CONFLICT (series_id, hour) DO UPDATE SET count = excluded.count, sum = excluded.sum`,
+         ON CONFLICT (series_id, hour) DO UPDATE SET count = count + excluded.count,
+           sum = CASE WHEN typeof(sum + excluded.sum) = 'integer' THEN sum + excluded.sum
+                 ELSE tally_add(sum, excluded.sum) END`,
       ),
       heldRow: db.prepare("SELECT count, last, max, integral FROM rollups WHERE series_id = ? AND hour = ?").raw(),
       setHeld: db.prepare(
@@ -194,8 +196,10 @@ export class DerivedState {
           this.sql.insertReading.run(seriesId, r.time, r.id, toDb(r.value));
         }
       }
-      for (const key of [...this.counters.keys()].sort((a, b) => a - b))
-        this.addCounter(this.counters.get(key) as CounterDelta);
+      for (const key of [...this.counters.keys()].sort((a, b) => a - b)) {
+        const d = this.counters.get(key) as CounterDelta;
+        this.sql.addCounter.run(d.seriesId, d.hour, d.count, toDb(d.sum));
+      }
       for (const key of [...this.held.keys()].sort((a, b) => a - b)) {
         const { seriesId, row } = this.held.get(key) as { seriesId: number; row: HeldRow };
         this.sql.setHeld.run(seriesId, row.hour, row.count, toDb(row.last), toDb(row.max), toDb(row.integral));
@@ -331,17 +335,6 @@ export class DerivedState {
     write(this.sql.addServerTotal, serverTotals);
   }
 
-  private addCounter(delta: CounterDelta): void {
-    try {
-      this.sql.addCounter.run(delta.seriesId, delta.hour, delta.count, toDb(delta.sum));
-    } catch (error) {
-      if (!isCheckFailure(error)) throw error;
-      // The sum left 64 bits: add exactly in JavaScript and keep it as decimal text.
-      const [count, sum] = this.sql.counterRow.get(delta.seriesId, delta.hour) as [bigint, unknown];
-      this.sql.setCounter.run(delta.seriesId, delta.hour, num(count) + delta.count, toDb(big(sum) + delta.sum));
-    }
-  }
-
   /** Maintains a held series' rollups: arithmetic for a reading after the latest, recomputation otherwise. */
   private addReading(series: SeriesState, r: Reading): void {
     this.keepReading(series.id, r);
@@ -475,8 +468,4 @@ function toReading(row: Row): Reading {
  * within the BMP, which is all the sorting here is for: locality, never correctness). */
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function isCheckFailure(error: unknown): boolean {
-  return (error as { code?: unknown }).code === "SQLITE_CONSTRAINT_CHECK";
 }

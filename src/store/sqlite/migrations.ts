@@ -71,9 +71,20 @@ export const USAGE_MIGRATIONS: readonly string[] = [
   DROP TRIGGER IF EXISTS usage_view_level;
   DROP TRIGGER IF EXISTS usage_view_level_insert;
   DROP TRIGGER IF EXISTS usage_view_level_delete;
-  DELETE FROM rollups;
   DELETE FROM readings;
   DELETE FROM series;
+  -- Sums that leave 64 bits are caught by the upsert itself now (derived-state.ts), not by a CHECK.
+  DROP TABLE rollups;
+  CREATE TABLE rollups (
+    series_id INTEGER NOT NULL,
+    hour INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    sum ANY,
+    last ANY,
+    max ANY,
+    integral ANY,
+    PRIMARY KEY (series_id, hour)
+  ) STRICT, WITHOUT ROWID;
   INSERT INTO meta (key, value) VALUES ('rollup_seq', 1) ON CONFLICT (key) DO UPDATE SET value = excluded.value;
   `,
 ];

@@ -27,6 +27,19 @@ describe("SqliteUsageStore writing its derived state after every few events", ()
   describeUsageViewContract(() => openSqliteStore({ path: ":memory:", derivedFlushEvents: 2 }));
 });
 
+describe("SqliteUsageStore adding counter sums on disk", () => {
+  it("keeps a sum exact as it leaves 64 bits and grows beyond", async () => {
+    const store = await openSqliteStore({ path: ":memory:", derivedFlushEvents: 1 });
+    const big = 2n ** 62n;
+    for (let i = 0; i < 5; i++) await store.insertEvents([event({ id: `c${i}`, value: big, time: i })]);
+    await store.insertEvents([event({ id: "small", value: 1n, time: 9 })]);
+    const [row] = await store.allRollups();
+    expect(row?.sum).toBe(5n * big + 1n);
+    expect(row?.count).toBe(6);
+    await store.close();
+  });
+});
+
 describe("SqliteUsageStore after a crash", () => {
   const dirs: string[] = [];
   afterEach(() => {
