@@ -137,9 +137,15 @@ function matches(account: string, petname: string | undefined, needle: string): 
   return account.toLowerCase().includes(needle) || (petname?.toLowerCase().includes(needle) ?? false);
 }
 
+/** The items in UTF-8 byte order, each once. */
 export function sortedUnique(items: readonly string[]): string[] {
-  return [...new Set(items)].sort(compareUtf8);
+  const unique = [...new Set(items)];
+  // Below U+D800, UTF-16 code units sort as UTF-8 bytes do: the engine's own comparison then gives the same order
+  // without encoding both strings for each of the ten thousand comparisons a large subset takes.
+  return unique.some((item) => BEYOND_D7FF.test(item)) ? unique.sort(compareUtf8) : unique.sort();
 }
+
+const BEYOND_D7FF = /[\uD800-\uFFFF]/;
 
 /** Escapes a search text for LIKE … ESCAPE '\': a substring match, with % and _ taken literally. */
 export function likePattern(search: string): string {
