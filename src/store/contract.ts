@@ -24,6 +24,33 @@ export function event(overrides: Partial<UsageEvent> & { id: string }): UsageEve
   };
 }
 
+/**
+ * Mixed events (levels, counters and states, on two servers and accounts, with and without an instance) over
+ * `hours` hours, ids e0, e1 … in order. Some share a time, to exercise the tie-break on id.
+ */
+export function arbitraryEvents(hours: number): fc.Arbitrary<UsageEvent[]> {
+  const kinds: [string, MetricKind][] = [
+    ["storage.bytes", "level"],
+    ["requests.put", "counter"],
+    ["power.on", "state"],
+  ];
+  const arbEvent = fc.record({
+    server: fc.constantFrom("s1", "s2"),
+    account: fc.constantFrom("a", "b"),
+    metric: fc.constantFrom(0, 1, 2),
+    instance: fc.constantFrom("", "bucket"),
+    time: fc.integer({ min: 0, max: hours * HOUR_MS }),
+    value: fc.bigInt({ min: 0n, max: 2n ** 70n }),
+  });
+  return fc.array(arbEvent, { minLength: 1, maxLength: 40 }).map((raw) =>
+    raw.map((r, i) => {
+      const [metric, kind] = kinds[r.metric] as [string, MetricKind];
+      const value = kind === "state" ? r.value % 2n : r.value;
+      return event({ ...r, id: `e${i}`, metric, kind, value, time: T0 + r.time - (r.time % 7) });
+    }),
+  );
+}
+
 export function describeUsageStoreContract(open: () => Promise<UsageStore>): void {
   let store: UsageStore;
   beforeEach(async () => {
@@ -117,27 +144,7 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
     });
 
     it("gives the same rollups for shuffled input as for ordered input", async () => {
-      const kinds: [string, MetricKind][] = [
-        ["storage.bytes", "level"],
-        ["requests.put", "counter"],
-        ["power.on", "state"],
-      ];
-      const arbEvent = fc.record({
-        server: fc.constantFrom("s1", "s2"),
-        account: fc.constantFrom("a", "b"),
-        metric: fc.constantFrom(0, 1, 2),
-        instance: fc.constantFrom("", "bucket"),
-        time: fc.integer({ min: 0, max: 6 * HOUR_MS }),
-        value: fc.bigInt({ min: 0n, max: 2n ** 70n }),
-      });
-      const arbEvents = fc.array(arbEvent, { minLength: 1, maxLength: 40 }).map((raw) =>
-        raw.map((r, i) => {
-          const [metric, kind] = kinds[r.metric] as [string, MetricKind];
-          const value = kind === "state" ? r.value % 2n : r.value;
-          // Some readings share a time, to exercise the tie-break on id.
-          return event({ ...r, id: `e${i}`, metric, kind, value, time: T0 + r.time - (r.time % 7) });
-        }),
-      );
+      const arbEvents = arbitraryEvents(6);
       const arbDelivery = arbEvents.chain((events) =>
         fc.tuple(
           fc.constant(events),
@@ -161,38 +168,12 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
     });
 
     it("answers any range of hours with the rows computeRollups gives for it, the hours between readings too", async () => {
-      const arbEvents = fc.array(
-        fc.record({
-          server: fc.constantFrom("s1", "s2"),
-          account: fc.constantFrom("a", "b"),
-          metric: fc.constantFrom(0, 1, 2),
-          time: fc.integer({ min: 0, max: 8 * HOUR_MS }),
-          value: fc.bigInt({ min: 0n, max: 1000n }),
-        }),
-        { minLength: 1, maxLength: 25 },
-      );
-      const kinds: [string, MetricKind][] = [
-        ["storage.bytes", "level"],
-        ["requests.put", "counter"],
-        ["power.on", "state"],
-      ];
       await fc.assert(
         fc.asyncProperty(
-          arbEvents,
+          arbitraryEvents(8),
           fc.integer({ min: -1, max: 9 }),
           fc.integer({ min: 0, max: 5 }),
-          async (raw, fromHour, hours) => {
-            const events = raw.map((r, i) => {
-              const [metric, kind] = kinds[r.metric] as [string, MetricKind];
-              return event({
-                ...r,
-                id: `e${i}`,
-                metric,
-                kind,
-                value: kind === "state" ? r.value % 2n : r.value,
-                time: T0 + r.time,
-              });
-            });
+          async (events, fromHour, hours) => {
             const fresh = await open();
             try {
               await fresh.insertEvents(events);

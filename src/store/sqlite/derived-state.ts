@@ -208,6 +208,10 @@ export class DerivedState {
       this.sql.setMeta.run("rollup_seq", this.applied);
     })();
     for (const s of this.dirty) s.isNew = false;
+    this.clearPending();
+  }
+
+  private clearPending(): void {
     this.dirty = new Set();
     this.counters = new Map();
     this.held = new Map();
@@ -219,12 +223,7 @@ export class DerivedState {
   /** Forgets everything not written, as after a crash: the events after the cursor must be applied again. */
   discard(): void {
     this.series.clear();
-    this.dirty = new Set();
-    this.counters = new Map();
-    this.held = new Map();
-    this.readings = new Map();
-    this.levels = new Map();
-    this.pending = 0;
+    this.clearPending();
     this.applied = num(this.sql.getMeta.get("rollup_seq") ?? 1);
     this.complete = this.sql.anySeries.get() === undefined;
     this.nextSeriesId = num(this.sql.maxSeriesId.get()) + 1;

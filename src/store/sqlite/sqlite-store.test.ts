@@ -4,11 +4,10 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import type { MetricKind } from "../../domain/metric.js";
 import { computeRollups, sortRollups } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
 import { describeUsageViewContract } from "../../usage/usage-view-contract.js";
-import { describeUsageStoreContract, event } from "../contract.js";
+import { arbitraryEvents, describeUsageStoreContract, event } from "../contract.js";
 import type { UsageStore } from "../port.js";
 import { USAGE_MIGRATIONS } from "./migrations.js";
 import { keyFingerprint } from "./recent-keys.js";
@@ -47,36 +46,7 @@ describe("SqliteUsageStore after a crash", () => {
   });
 
   const T0 = Date.UTC(2026, 10, 1);
-  const kinds: [string, MetricKind][] = [
-    ["storage.bytes", "level"],
-    ["requests.put", "counter"],
-    ["power.on", "state"],
-  ];
-  const arbEvents = fc
-    .array(
-      fc.record({
-        server: fc.constantFrom("s1", "s2"),
-        account: fc.constantFrom("a", "b"),
-        metric: fc.constantFrom(0, 1, 2),
-        instance: fc.constantFrom("", "bucket"),
-        time: fc.integer({ min: 0, max: 5 * HOUR_MS }),
-        value: fc.bigInt({ min: 0n, max: 2n ** 70n }),
-      }),
-      { minLength: 1, maxLength: 40 },
-    )
-    .map((raw) =>
-      raw.map((r, i) => {
-        const [metric, kind] = kinds[r.metric] as [string, MetricKind];
-        return event({
-          ...r,
-          id: `e${i}`,
-          metric,
-          kind,
-          value: kind === "state" ? r.value % 2n : r.value,
-          time: T0 + r.time,
-        });
-      }),
-    );
+  const arbEvents = arbitraryEvents(5);
 
   /** The derived state a store shows: rollups, current levels and the usage table's rows and sums. */
   async function derived(store: UsageStore) {
