@@ -18,19 +18,26 @@ export function parseEventTime(raw: unknown): number | string {
   const m = RFC3339.exec(raw);
   if (!m) return `"${raw.slice(0, 40)}" is not an RFC 3339 time (like 2026-11-23T12:00:00Z)`;
   const [, y, mo, d, h, mi, s] = m.map(Number) as number[] as [number, number, number, number, number, number, number];
-  const offset = /^[+-](\d{2}):(\d{2})$/.exec(m[8] ?? "");
-  const badOffset = offset !== null && (Number(offset[1]) > 23 || Number(offset[2]) > 59);
+  const zone = m[8] as string;
+  const offset = zone.length === 1 ? 0 : Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6));
+  const badOffset = zone.length > 1 && (Number(zone.slice(1, 3)) > 23 || Number(zone.slice(4, 6)) > 59);
   // Second 60 (a leap second) is refused, as Date cannot represent it: saying so beats a misleading "out of range".
   if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 59 || badOffset) {
     return `"${raw}" is not a valid calendar time`;
   }
-  const ms = Date.parse(raw.replace(" ", "T"));
-  if (Number.isNaN(ms) || ms < MIN_TIME || ms > MAX_TIME) return `"${raw}" is out of range (1970 to 9999)`;
+  // Fractions beyond milliseconds are cut off, as Date.parse does.
+  const millis = m[7] ? Number(m[7].slice(1, 4).padEnd(3, "0")) : 0;
+  // Date.UTC reads years below 100 as 19xx; every time before 1969 is out of range whatever its offset.
+  const ms = y < 1969 ? -1 : Date.UTC(y, mo - 1, d, h, mi, s, millis) - (zone[0] === "-" ? -offset : offset) * 60_000;
+  if (ms < MIN_TIME || ms > MAX_TIME) return `"${raw}" is out of range (1970 to 9999)`;
   return ms;
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number);
 }
 
 export function hourOf(time: number): number {
