@@ -162,18 +162,21 @@ export class SqliteUsageStore implements UsageStore {
     } catch (error) {
       // The transaction rolled back: drop what the caches learned from it.
       this.resetCaches();
-      throw storeError(error);
+      throw storeError("the store could not commit the batch", error);
     }
     try {
       batch.events.forEach((e, i) => {
         this.derived.apply(e, batch.serverIds[i] as number, batch.firstSeq + i);
       });
       this.derived.flushIfFull();
-    } catch (error) {
+    } catch {
       // The batch is committed; what was derived from it in memory is not to be trusted: derive it again.
-      this.derived.discard();
-      this.catchUp();
-      if (error instanceof AppError) throw error;
+      try {
+        this.derived.discard();
+        this.catchUp();
+      } catch (error) {
+        throw storeError("the batch is stored, but its rollups could not be derived", error);
+      }
     }
     return batch.outcome;
   }
@@ -489,7 +492,7 @@ export class SqliteUsageStore implements UsageStore {
       // Rolled back: what the derived state holds in memory belongs to the rebuild; take the stored state again.
       this.derived.discard();
       this.catchUp();
-      throw storeError(error);
+      throw storeError("the rebuild failed and changed nothing", error);
     }
   }
 
@@ -543,8 +546,8 @@ function openError(path: string, error: unknown): AppError {
   return new AppError("UNAVAILABLE", `cannot open the SQLite store at ${path}: ${message}`, { path });
 }
 
-function storeError(error: unknown): Error {
+function storeError(what: string, error: unknown): Error {
   if (error instanceof AppError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return new AppError("UNAVAILABLE", `the store could not commit the batch: ${message}`);
+  return new AppError("UNAVAILABLE", `${what}: ${message}`);
 }
