@@ -11,6 +11,7 @@ import { isHeld, type MetricKind } from "../../domain/metric.js";
 import { compareReadings, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { fitsInt64 } from "../../domain/value.js";
+import { toRank } from "./usage-table.js";
 
 /** What derivation needs of one logged event (a UsageEvent is one). */
 export interface DerivedEvent {
@@ -140,15 +141,15 @@ export class DerivedState {
       usageMetricId: db.prepare("SELECT id FROM usage_metrics WHERE name = ?").pluck(),
       addCell: db.prepare(
         `INSERT INTO usage_cells (metric_id, account, server_id, rank)
-         VALUES (@metric, @account, @server, tally_rank_add(NULL, @plus, 0))
+         VALUES (@metric, @account, @server, @fresh)
          ON CONFLICT (metric_id, account, server_id) DO UPDATE SET rank = tally_rank_add(rank, @plus, @minus)`,
       ),
       addTotal: db.prepare(
-        `INSERT INTO usage_totals (metric_id, account, rank) VALUES (@metric, @account, tally_rank_add(NULL, @plus, 0))
+        `INSERT INTO usage_totals (metric_id, account, rank) VALUES (@metric, @account, @fresh)
          ON CONFLICT (metric_id, account) DO UPDATE SET rank = tally_rank_add(rank, @plus, @minus)`,
       ),
       addServerTotal: db.prepare(
-        `INSERT INTO usage_server_totals (metric_id, server_id, rank) VALUES (@metric, @server, tally_rank_add(NULL, @plus, 0))
+        `INSERT INTO usage_server_totals (metric_id, server_id, rank) VALUES (@metric, @server, @fresh)
          ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = tally_rank_add(rank, @plus, @minus)`,
       ),
     };
@@ -298,7 +299,8 @@ export class DerivedState {
 
   /**
    * The usage table's cells, account totals and server totals, moved by the changes of latest levels. A row that
-   * is not there yet gets the whole change, which is never negative (SQLite computes VALUES even on conflict).
+   * is not there yet gets the whole change, which is never negative, ranked here rather than by a SQL function
+   * call (SQLite computes VALUES even on conflict).
    */
   private writeLevels(): void {
     const metricIds = new Map<string, bigint>();
@@ -326,6 +328,7 @@ export class DerivedState {
           server: d.serverId,
           plus: d.delta > 0n ? toDb(d.delta) : 0n,
           minus: d.delta < 0n ? toDb(-d.delta) : 0n,
+          fresh: toRank(d.delta > 0n ? d.delta : 0n),
         });
       }
     };
