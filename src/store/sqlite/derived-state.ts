@@ -11,6 +11,7 @@ import { isHeld, type MetricKind } from "../../domain/metric.js";
 import { compareReadings, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { fitsInt64 } from "../../domain/value.js";
+import { ClockCache } from "./clock-cache.js";
 import { toRank } from "./usage-table.js";
 
 /** What derivation needs of one logged event (a UsageEvent is one). */
@@ -25,6 +26,8 @@ export interface DerivedEvent {
 }
 
 interface SeriesState {
+  /** Its key in the series cache. */
+  readonly key: string;
   readonly id: number;
   readonly serverId: number;
   readonly account: string;
@@ -38,8 +41,6 @@ interface SeriesState {
   lastRow: HeldRow | null;
   /** Not in the series table yet: it has no readings or rollups on disk either. */
   isNew: boolean;
-  /** Used since the cache last passed over it when making room. */
-  used: boolean;
 }
 
 interface CounterDelta {
@@ -58,7 +59,7 @@ interface LevelDelta {
 
 type Row = Record<string, unknown>;
 
-/** Series kept in memory, least recently used out first: about 250 bytes each. */
+/** Series kept in memory (about 250 bytes each); those not used lately make room for new ones. */
 const SERIES_CACHE_LIMIT = 400_000;
 /** Events applied in memory before they are written: bounds both memory and the work of a restart after a crash. */
 const DEFAULT_FLUSH_EVENTS = 50_000;
@@ -73,12 +74,12 @@ const num = (value: unknown): number => Number(value);
 const rowKey = (seriesId: number, hour: number): number => seriesId * 2_097_152 + hour / HOUR_MS;
 
 export class DerivedState {
-  private readonly series = new Map<string, SeriesState>();
+  private readonly series: ClockCache<SeriesState>;
   /** Every stored series is in the cache, so a miss is a new series and needs no lookup. */
   private complete = false;
   private nextSeriesId = 1;
-  /** Series created or moved since the last write. */
-  private dirty = new Set<SeriesState>();
+  /** Series created or moved since the last write, by cache key: found here when the cache has let them go. */
+  private dirty = new Map<string, SeriesState>();
   private counters = new Map<number, CounterDelta>();
   private held = new Map<number, { readonly seriesId: number; row: HeldRow }>();
   /** Readings not written yet, per series id, sorted. */
@@ -93,7 +94,9 @@ export class DerivedState {
   constructor(
     private readonly db: Database.Database,
     private readonly flushEvents = DEFAULT_FLUSH_EVENTS,
+    seriesCacheSize = SERIES_CACHE_LIMIT,
   ) {
+    this.series = new ClockCache(seriesCacheSize);
     db.function("tally_add", { safeIntegers: true, deterministic: true }, (a: unknown, b: unknown) =>
       toDb(big(a) + big(b)),
     );
@@ -208,12 +211,12 @@ export class DerivedState {
       this.writeLevels();
       this.sql.setMeta.run("rollup_seq", this.applied);
     })();
-    for (const s of this.dirty) s.isNew = false;
+    for (const s of this.dirty.values()) s.isNew = false;
     this.clearPending();
   }
 
   private clearPending(): void {
-    this.dirty = new Set();
+    this.dirty = new Map();
     this.counters = new Map();
     this.held = new Map();
     this.readings = new Map();
@@ -233,14 +236,17 @@ export class DerivedState {
   private seriesFor(e: DerivedEvent, serverId: number): SeriesState {
     const key = `${serverId}\u0000${e.account}\u0000${e.metric}\u0000${e.instance}`;
     const cached = this.series.get(key);
-    if (cached) {
-      cached.used = true;
-      return cached;
+    if (cached) return cached;
+    const unwritten = this.dirty.get(key);
+    if (unwritten) {
+      this.cache(key, unwritten);
+      return unwritten;
     }
     const row = this.complete
       ? undefined
       : (this.sql.seriesByKey.get(e.account, serverId, e.metric, e.instance) as Row | undefined);
     const state: SeriesState = {
+      key,
       id: row ? num(row.id) : this.nextSeriesId++,
       serverId,
       account: e.account,
@@ -252,35 +258,19 @@ export class DerivedState {
       lastValue: row ? bigOrNull(row.last_value) : null,
       lastRow: null,
       isNew: !row,
-      used: false,
     };
-    if (state.isNew) this.dirty.add(state);
-    if (this.series.size >= SERIES_CACHE_LIMIT) this.evictOne();
-    this.series.set(key, state);
+    if (state.isNew) this.dirty.set(key, state);
+    this.cache(key, state);
     return state;
   }
 
-  /**
-   * Drops a series not used lately: the first in insertion order that was not used since it was last passed over
-   * (a second chance, cheaper on every hit than keeping the Map in exact recency order). A series not written yet
-   * is written first, with everything else.
-   */
-  private evictOne(): void {
-    for (const [key, s] of this.series) {
-      this.series.delete(key);
-      if (s.used) {
-        s.used = false;
-        this.series.set(key, s);
-        continue;
-      }
-      if (this.dirty.has(s)) this.flush();
-      this.complete = false;
-      return;
-    }
+  private cache(key: string, state: SeriesState): void {
+    // Once a series has gone, a miss no longer proves a series new.
+    if (this.series.add(key, state)) this.complete = false;
   }
 
   private writeSeries(): void {
-    const created = [...this.dirty].filter((s) => s.isNew);
+    const created = [...this.dirty.values()].filter((s) => s.isNew);
     // In the order of the series' unique index, so its inserts walk it once.
     created.sort(
       (a, b) =>
@@ -293,7 +283,7 @@ export class DerivedState {
       const last = s.lastValue === null ? null : toDb(s.lastValue);
       this.sql.insertSeries.run(s.id, s.serverId, s.account, s.metric, s.instance, s.kind, s.lastTime, s.lastId, last);
     }
-    const moved = [...this.dirty].filter((s) => !s.isNew).sort((a, b) => a.id - b.id);
+    const moved = [...this.dirty.values()].filter((s) => !s.isNew).sort((a, b) => a.id - b.id);
     for (const s of moved) this.sql.setSeriesLast.run(s.lastTime, s.lastId, toDb(s.lastValue as bigint), s.id);
   }
 
@@ -384,7 +374,7 @@ export class DerivedState {
     series.lastTime = r.time;
     series.lastId = r.id;
     series.lastValue = r.value;
-    this.dirty.add(series);
+    this.dirty.set(series.key, series);
   }
 
   private moveLevel(series: SeriesState, delta: bigint): void {

@@ -21,6 +21,11 @@ describe("SqliteUsageStore merging its dedup keys to disk after every few events
   describeUsageStoreContract(() => openSqliteStore({ path: ":memory:", recentKeySlots: 4 }));
 });
 
+describe("SqliteUsageStore keeping two series in memory", () => {
+  describeUsageStoreContract(() => openSqliteStore({ path: ":memory:", seriesCacheSize: 2, derivedFlushEvents: 5 }));
+  describeUsageViewContract(() => openSqliteStore({ path: ":memory:", seriesCacheSize: 2 }));
+});
+
 describe("SqliteUsageStore writing its derived state after every few events", () => {
   describeUsageStoreContract(() => openSqliteStore({ path: ":memory:", derivedFlushEvents: 3 }));
   describeUsageViewContract(() => openSqliteStore({ path: ":memory:", derivedFlushEvents: 2 }));
@@ -68,12 +73,13 @@ describe("SqliteUsageStore after a crash", () => {
           dirs.push(dir);
           const file = path.join(dir, "tally.sqlite");
           const crashAt = Math.floor(events.length / 2);
-          let store = await openSqliteStore({ path: file, derivedFlushEvents: flushEvery });
+          const options = { path: file, derivedFlushEvents: flushEvery, seriesCacheSize: 1 + (flushEvery % 4) };
+          let store = await openSqliteStore(options);
           for (let i = 0; i < crashAt; i += batchSize)
             await store.insertEvents(events.slice(i, Math.min(i + batchSize, crashAt)));
           // A crash: the connection goes without the store writing what it holds in memory.
           store.db.close();
-          store = await openSqliteStore({ path: file, derivedFlushEvents: flushEvery });
+          store = await openSqliteStore(options);
           for (let i = crashAt; i < events.length; i += batchSize)
             await store.insertEvents(events.slice(i, i + batchSize));
           const after = await derived(store);

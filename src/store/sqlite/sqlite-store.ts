@@ -40,6 +40,8 @@ export interface SqliteStoreOptions {
   readonly recentKeySlots?: number;
   /** Events whose derived state is held in memory before it is written (tests set it low). */
   readonly derivedFlushEvents?: number;
+  /** Series kept in memory (tests set it low). */
+  readonly seriesCacheSize?: number;
   /** Page cache size in MiB. */
   readonly cacheMiB?: number;
 }
@@ -148,7 +150,7 @@ export class SqliteUsageStore implements UsageStore {
       insertMetric: db.prepare("INSERT INTO metrics (name, kind) VALUES (?, ?)"),
     };
     this.diskKeys = this.sql.anyDiskKey.get() !== undefined;
-    this.derived = new DerivedState(this.db, options.derivedFlushEvents);
+    this.derived = new DerivedState(this.db, options.derivedFlushEvents, options.seriesCacheSize);
     this.resetCaches();
     this.catchUp();
   }

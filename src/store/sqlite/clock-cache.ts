@@ -1,0 +1,57 @@
+// A fixed-capacity cache that makes room by the CLOCK algorithm (a second chance for every entry used since the
+// hand last passed it): one array write per hit and O(1) amortized per eviction. Keeping a Map in exact recency
+// order instead costs a delete and a set per hit, and finding its oldest entry walks past every deleted one.
+
+export class ClockCache<V> {
+  private readonly slots = new Map<string, number>();
+  private readonly keys: string[] = [];
+  private readonly values: V[] = [];
+  private readonly used: Uint8Array;
+  private hand = 0;
+
+  constructor(readonly capacity: number) {
+    if (capacity < 1) throw new Error("capacity must be at least 1");
+    this.used = new Uint8Array(capacity);
+  }
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  get(key: string): V | undefined {
+    const slot = this.slots.get(key);
+    if (slot === undefined) return undefined;
+    this.used[slot] = 1;
+    return this.values[slot];
+  }
+
+  /** Adds a key that is not in the cache; returns whether another entry had to go to make room. */
+  add(key: string, value: V): boolean {
+    if (this.keys.length < this.capacity) {
+      this.slots.set(key, this.keys.length);
+      this.keys.push(key);
+      this.values.push(value);
+      return false;
+    }
+    // Bounded: a full turn clears every used bit, so the hand stops within two turns.
+    while (this.used[this.hand] === 1) {
+      this.used[this.hand] = 0;
+      this.hand = (this.hand + 1) % this.capacity;
+    }
+    const slot = this.hand;
+    this.slots.delete(this.keys[slot] as string);
+    this.slots.set(key, slot);
+    this.keys[slot] = key;
+    this.values[slot] = value;
+    this.hand = (slot + 1) % this.capacity;
+    return true;
+  }
+
+  clear(): void {
+    this.slots.clear();
+    this.keys.length = 0;
+    this.values.length = 0;
+    this.used.fill(0);
+    this.hand = 0;
+  }
+}
