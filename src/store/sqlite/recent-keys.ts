@@ -1,5 +1,6 @@
-// The in-memory first level of the SQLite dedup index: a fixed-size open-addressing table of event key
-// fingerprints written since the last merge into the on-disk `event_keys` table. Its memory never grows.
+// A fixed-size open-addressing table of event key fingerprints and the events they belong to: the in-memory
+// generations of the SQLite dedup index (dedup-keys.ts). Its memory never grows; its owner keeps it at most
+// three quarters full, where linear probing stays short.
 
 export class RecentKeys {
   private readonly fps: Float64Array;
@@ -14,11 +15,6 @@ export class RecentKeys {
 
   get size(): number {
     return this.count;
-  }
-
-  /** Full enough that lookups would slow down: time to merge into the on-disk table. */
-  get full(): boolean {
-    return this.count >= this.capacity / 2;
   }
 
   /** Adds a fingerprint (> 0) and the sequence number of its event. Two keys may share a fingerprint. */
@@ -46,13 +42,14 @@ export class RecentKeys {
     return found;
   }
 
-  /** Every (fingerprint, seq) pair, sorted by fingerprint so the merge writes the on-disk index in order. */
-  sorted(): [number, number][] {
-    const pairs: [number, number][] = [];
+  /** Every fingerprint held (one per event: two events may share one), in no particular order. */
+  fingerprints(): Float64Array {
+    const fps = new Float64Array(this.count);
+    let n = 0;
     for (let i = 0; i < this.capacity; i++) {
-      if (this.fps[i] !== 0) pairs.push([this.fps[i] as number, this.seqs[i] as number]);
+      if (this.fps[i] !== 0) fps[n++] = this.fps[i] as number;
     }
-    return pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    return fps;
   }
 
   clear(): void {

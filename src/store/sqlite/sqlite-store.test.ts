@@ -31,6 +31,42 @@ describe("SqliteUsageStore writing its derived state after every few events", ()
   describeUsageViewContract(() => openSqliteStore({ path: ":memory:", derivedFlushEvents: 2 }));
 });
 
+describe("SqliteUsageStore moving dedup keys to disk", () => {
+  const events = Array.from({ length: 60 }, (_, i) => event({ id: `e${i}`, time: i }));
+  const resend = async (store: UsageStore, size: number) => {
+    let duplicates = 0;
+    for (let i = 0; i < events.length; i += size)
+      duplicates += (await store.insertEvents(events.slice(i, i + size))).duplicates;
+    return duplicates;
+  };
+
+  it("finds every key again, moved a slice per batch or, for a batch too big for memory, all at once", async () => {
+    for (const size of [1, 3, 10]) {
+      const store = await openSqliteStore({ path: ":memory:", recentKeySlots: 8 });
+      expect(await resend(store, size)).toBe(0);
+      expect(await resend(store, size)).toBe(events.length);
+      expect(await resend(store, 7)).toBe(events.length);
+      await store.close();
+    }
+  });
+
+  it("finds every key again after a crash in the middle of a move", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-dedup-"));
+    try {
+      const file = path.join(dir, "tally.sqlite");
+      let store = await openSqliteStore({ path: file, recentKeySlots: 64 });
+      // 60 keys in batches of 2: a generation of 32 is frozen, and about half of it moved, when the crash comes.
+      expect(await resend(store, 2)).toBe(0);
+      store.db.close();
+      store = await openSqliteStore({ path: file, recentKeySlots: 64 });
+      expect(await resend(store, 5)).toBe(events.length);
+      await store.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("SqliteUsageStore adding counter sums on disk", () => {
   it("keeps a sum exact as it leaves 64 bits and grows beyond", async () => {
     const store = await openSqliteStore({ path: ":memory:", derivedFlushEvents: 1 });
@@ -73,7 +109,13 @@ describe("SqliteUsageStore after a crash", () => {
           dirs.push(dir);
           const file = path.join(dir, "tally.sqlite");
           const crashAt = Math.floor(events.length / 2);
-          const options = { path: file, derivedFlushEvents: flushEvery, seriesCacheSize: 1 + (flushEvery % 4) };
+          const options = {
+            path: file,
+            derivedFlushEvents: flushEvery,
+            seriesCacheSize: 1 + (flushEvery % 4),
+            // Small enough that dedup keys move to disk, a slice per batch or all at once, and a crash cuts a move short.
+            recentKeySlots: 8 << (flushEvery % 3),
+          };
           let store = await openSqliteStore(options);
           for (let i = 0; i < crashAt; i += batchSize)
             await store.insertEvents(events.slice(i, Math.min(i + batchSize, crashAt)));
@@ -85,6 +127,11 @@ describe("SqliteUsageStore after a crash", () => {
           const after = await derived(store);
           expect(after.rollups).toEqual(computeRollups(events));
           expect((await store.stats()).events).toBe(events.length);
+          let duplicates = 0;
+          for (let i = 0; i < events.length; i += batchSize) {
+            duplicates += (await store.insertEvents(events.slice(i, i + batchSize))).duplicates;
+          }
+          expect(duplicates).toBe(events.length);
           await store.close();
 
           const reference = await openSqliteStore({ path: ":memory:" });

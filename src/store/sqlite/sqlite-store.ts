@@ -1,11 +1,9 @@
 // The embedded store: one SQLite file in WAL mode, owned by one Tally process at a time.
 //
 // Ingest is the hot path, and a batch commits only what cannot be derived: the events themselves, as one row per
-// batch (event_blocks), which costs a fraction of a row per event, the keys that deduplicate them, and the
-// servers and metrics they name. Event keys are random, and a unique B-tree index on random keys costs several
-// microseconds per insert, so dedup uses two levels instead: fingerprints of recent events in a fixed-size
-// table in memory (RecentKeys), merged in bulk and in key order into the on-disk `event_keys` table when it
-// fills. A fingerprint match is always confirmed against the stored event, so dedup is exact.
+// batch (event_blocks), which costs a fraction of a row per event, the keys that deduplicate them (DedupKeys), and
+// the servers and metrics they name. A fingerprint match is always confirmed against the stored event, so dedup
+// is exact.
 // Everything else (series, readings, rollups, the usage table's sums) is derived from the events after the
 // commit and written behind by DerivedState, which every read brings up to date first.
 
@@ -28,9 +26,10 @@ import type {
   UsageTablePage,
   UsageTableQuery,
 } from "../port.js";
+import { DedupKeys } from "./dedup-keys.js";
 import { DerivedState } from "./derived-state.js";
 import { migrate, USAGE_MIGRATIONS } from "./migrations.js";
-import { keyFingerprint, RecentKeys } from "./recent-keys.js";
+import { keyFingerprint } from "./recent-keys.js";
 import { SqliteUsageTable } from "./usage-table.js";
 
 export interface SqliteStoreOptions {
@@ -87,12 +86,11 @@ export class SqliteUsageStore implements UsageStore {
   readonly description: string;
   /** The connection, for the other SQLite adapters of this process (tokens, petnames …) to share. */
   readonly db: Database.Database;
-  private readonly recent: RecentKeys;
+  private readonly dedup: DedupKeys;
   private readonly derived: DerivedState;
   private readonly serverIds = new Map<string, number>();
   private readonly kinds = new Map<string, MetricKind>();
   private readonly blockCache = new Map<number, BlockEvent[]>();
-  private diskKeys: boolean;
   private nextSeq = 1;
   private closed = false;
   private readonly sql;
@@ -117,15 +115,10 @@ export class SqliteUsageStore implements UsageStore {
     this.petnames = new SqlitePetnameStore(this.db);
     // Registers the SQL functions the derived state's writes of the usage table use.
     this.usageView = new SqliteUsageTable(this.db);
-    this.recent = new RecentKeys(options.recentKeySlots ?? DEFAULT_RECENT_SLOTS);
     const db = this.db;
     this.sql = {
-      getMeta: db.prepare("SELECT value FROM meta WHERE key = ?").pluck(),
       setMeta: db.prepare(
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-      ),
-      blocksAfter: db.prepare(
-        "SELECT first_seq, fps FROM event_blocks WHERE first_seq + count - 1 > ? ORDER BY first_seq",
       ),
       blockStarts: db
         .prepare("SELECT first_seq FROM event_blocks WHERE first_seq + count > ? ORDER BY first_seq")
@@ -136,9 +129,6 @@ export class SqliteUsageStore implements UsageStore {
         .raw(),
       insertBlock: db.prepare("INSERT INTO event_blocks (first_seq, count, data, fps) VALUES (?, ?, ?, ?)"),
       nextSeq: db.prepare("SELECT coalesce(max(first_seq + count), 1) FROM event_blocks").pluck(),
-      anyDiskKey: db.prepare("SELECT 1 FROM event_keys LIMIT 1").pluck(),
-      diskKeys: db.prepare("SELECT fp, seq FROM event_keys WHERE fp IN (SELECT value FROM json_each(?))").raw(),
-      insertDiskKey: db.prepare("INSERT INTO event_keys (fp, seq) VALUES (?, ?)"),
       serverByName: db.prepare("SELECT id FROM servers WHERE name = ?").pluck(),
       insertServer: db
         .prepare("INSERT INTO servers (name, last_heard, last_event_time, events) VALUES (?, 0, 0, 0) RETURNING id")
@@ -149,7 +139,7 @@ export class SqliteUsageStore implements UsageStore {
       metricKind: db.prepare("SELECT kind FROM metrics WHERE name = ?").pluck(),
       insertMetric: db.prepare("INSERT INTO metrics (name, kind) VALUES (?, ?)"),
     };
-    this.diskKeys = this.sql.anyDiskKey.get() !== undefined;
+    this.dedup = new DedupKeys(this.db, options.recentKeySlots ?? DEFAULT_RECENT_SLOTS);
     this.derived = new DerivedState(this.db, options.derivedFlushEvents, options.seriesCacheSize);
     this.resetCaches();
     this.catchUp();
@@ -184,7 +174,8 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   private insertBatch(events: readonly UsageEvent[]): CommittedBatch {
-    const diskMatches = this.diskKeyMatches(events);
+    const keys = events.map((e) => keyFingerprint(e.server, e.id));
+    this.dedup.begin(keys);
     const firstSeq = this.nextSeq;
     const block: BlockEvent[] = [];
     const fps: number[] = [];
@@ -201,8 +192,8 @@ export class SqliteUsageStore implements UsageStore {
         continue;
       }
       const serverId = this.serverId(e.server);
-      const fp = keyFingerprint(e.server, e.id);
-      if (this.isDuplicate(fp, serverId, e.id, diskMatches, firstSeq, block)) {
+      const fp = keys[index] as number;
+      if (this.isDuplicate(fp, serverId, e.id, firstSeq, block)) {
         duplicates++;
         continue;
       }
@@ -211,8 +202,7 @@ export class SqliteUsageStore implements UsageStore {
       fps.push(fp);
       accepted.push(e);
       serverIds.push(serverId);
-      this.recent.add(fp, firstSeq + block.length - 1);
-      if (this.recent.full) this.mergeRecentKeys(diskMatches);
+      this.dedup.add(fp, firstSeq + block.length - 1);
       const server = servers.get(serverId);
       if (server) {
         server.events++;
@@ -228,6 +218,7 @@ export class SqliteUsageStore implements UsageStore {
     }
     const now = Date.now();
     for (const [id, s] of servers) this.sql.touchServer.run(now, s.lastEventTime, s.events, id);
+    this.dedup.step();
     return { outcome: { accepted: block.length, duplicates, rejected }, firstSeq, events: accepted, serverIds };
   }
 
@@ -251,31 +242,15 @@ export class SqliteUsageStore implements UsageStore {
     return applied;
   }
 
-  /** Fingerprints of this batch already in the on-disk dedup level, with the events they point to. */
-  private diskKeyMatches(events: readonly UsageEvent[]): Map<number, number[]> {
-    const matches = new Map<number, number[]>();
-    if (!this.diskKeys) return matches;
-    const fps = JSON.stringify(events.map((e) => keyFingerprint(e.server, e.id)));
-    for (const [fp, seq] of this.sql.diskKeys.all(fps) as [bigint, bigint][]) {
-      const list = matches.get(num(fp));
-      if (list) list.push(num(seq));
-      else matches.set(num(fp), [num(seq)]);
-    }
-    return matches;
-  }
-
   /** Confirms a fingerprint match against the stored event (or one earlier in this batch): exact dedup. */
   private isDuplicate(
     fp: number,
     serverId: number,
     id: string,
-    diskMatches: Map<number, number[]>,
     batchFirstSeq: number,
     batch: readonly BlockEvent[],
   ): boolean {
-    const onDisk = diskMatches.get(fp);
-    if (!onDisk && !this.recent.has(fp)) return false;
-    for (const seq of [...this.recent.candidates(fp), ...(onDisk ?? [])]) {
+    for (const seq of this.dedup.candidates(fp)) {
       const stored = seq >= batchFirstSeq ? batch[seq - batchFirstSeq] : this.storedEvent(seq);
       if (stored && stored[0] === id && stored[1] === serverId) return true;
     }
@@ -316,47 +291,12 @@ export class SqliteUsageStore implements UsageStore {
     return id;
   }
 
-  /**
-   * Moves the in-memory dedup level to disk in key order, with its high-water mark, inside the caller's
-   * transaction when there is one. Keys moved during a batch are added to that batch's disk matches.
-   */
-  private mergeRecentKeys(batchMatches?: Map<number, number[]>): void {
-    const pairs = this.recent.sorted();
-    let maxSeq = num(this.sql.getMeta.get("dedup_seq") ?? 0);
-    this.db.transaction(() => {
-      for (const [fp, seq] of pairs) {
-        this.sql.insertDiskKey.run(fp, seq);
-        if (seq > maxSeq) maxSeq = seq;
-        if (batchMatches) batchMatches.set(fp, [...(batchMatches.get(fp) ?? []), seq]);
-      }
-      this.sql.setMeta.run("dedup_seq", maxSeq);
-    })();
-    this.recent.clear();
-    this.diskKeys = true;
-  }
-
-  /** Fills the in-memory dedup level from the fingerprints of the blocks written after the last merge. */
-  private loadRecentKeys(): void {
-    this.recent.clear();
-    const merged = num(this.sql.getMeta.get("dedup_seq") ?? 0);
-    for (const row of this.sql.blocksAfter.all(merged) as { first_seq: bigint; fps: Buffer }[]) {
-      const first = num(row.first_seq);
-      const fps = new Float64Array(new Uint8Array(row.fps).buffer);
-      for (let i = 0; i < fps.length; i++) {
-        if (first + i <= merged) continue;
-        this.recent.add(fps[i] as number, first + i);
-        // More unmerged keys than the table holds (a smaller setting than the last run had): merge, read on.
-        if (this.recent.full) this.mergeRecentKeys();
-      }
-    }
-  }
-
   private resetCaches(): void {
     this.nextSeq = num(this.sql.nextSeq.get());
     this.blockCache.clear();
     this.serverIds.clear();
     this.kinds.clear();
-    this.loadRecentKeys();
+    this.dedup.load();
   }
 
   async currentLevels(query: CurrentLevelQuery): Promise<CurrentLevel[]> {

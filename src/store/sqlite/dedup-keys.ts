@@ -1,0 +1,163 @@
+// The SQLite store's dedup index over (server, id) event keys, by 53-bit fingerprint; the store confirms every
+// match against the stored event, so dedup is exact. A unique B-tree index on random keys costs several
+// microseconds per insert, so the fingerprints of recent events live in a fixed-size table in memory and move
+// to the on-disk `event_keys` table in bulk and in key order. When the table in memory is half full it is frozen
+// and a fresh one takes new keys, while each following batch moves a slice of the frozen one to disk, inside its
+// own transaction: no batch waits for a whole merge. meta.dedup_seq says up to which event every key is on disk.
+
+import type Database from "better-sqlite3";
+import { RecentKeys } from "./recent-keys.js";
+
+const num = (value: unknown): number => Number(value);
+const NONE: readonly number[] = [];
+
+export class DedupKeys {
+  private active: RecentKeys;
+  /** The generation being moved to disk, its fingerprints in key order, and how far the move has come. */
+  private frozen: RecentKeys | null = null;
+  private order: Float64Array = new Float64Array(0);
+  private moved = 0;
+  private frozenMaxSeq = 0;
+  private activeMaxSeq = 0;
+  private spare: RecentKeys | null = null;
+  private onDisk: boolean;
+  /** Fingerprints of the current batch found on disk when it began, with their events' sequence numbers. */
+  private matches = new Map<number, number[]>();
+  private batchFps: readonly number[] = [];
+  private readonly slice: number;
+  private readonly sql;
+
+  constructor(
+    db: Database.Database,
+    private readonly slots: number,
+  ) {
+    this.active = new RecentKeys(slots);
+    // A frozen generation holds up to slots / 2 keys: this moves it within 32 batches.
+    this.slice = Math.max(1, Math.ceil(slots / 64));
+    this.sql = {
+      getMeta: db.prepare("SELECT value FROM meta WHERE key = ?").pluck(),
+      setMeta: db.prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      ),
+      anyOnDisk: db.prepare("SELECT 1 FROM event_keys LIMIT 1").pluck(),
+      onDisk: db.prepare("SELECT fp, seq FROM event_keys WHERE fp IN (SELECT value FROM json_each(?))").raw(),
+      // A move cut short by a crash is done again from the blocks: keys already there are kept.
+      insert: db.prepare("INSERT OR IGNORE INTO event_keys (fp, seq) VALUES (?, ?)"),
+      blocksAfter: db.prepare(
+        "SELECT first_seq, fps FROM event_blocks WHERE first_seq + count - 1 > ? ORDER BY first_seq",
+      ),
+    };
+    this.onDisk = false;
+  }
+
+  /** Forgets the memory and reads it again from the fingerprints of the blocks whose keys may not be on disk. */
+  load(): void {
+    this.active.clear();
+    this.frozen = null;
+    this.order = new Float64Array(0);
+    this.moved = 0;
+    this.activeMaxSeq = 0;
+    this.matches = new Map();
+    this.onDisk = this.sql.anyOnDisk.get() !== undefined;
+    const merged = num(this.sql.getMeta.get("dedup_seq") ?? 0);
+    for (const row of this.sql.blocksAfter.all(merged) as { first_seq: bigint; fps: Buffer }[]) {
+      const first = num(row.first_seq);
+      const fps = new Float64Array(new Uint8Array(row.fps).buffer);
+      for (let i = 0; i < fps.length; i++) {
+        if (first + i <= merged) continue;
+        if (this.active.size >= this.slots / 2) this.makeRoom();
+        this.put(fps[i] as number, first + i);
+      }
+    }
+  }
+
+  /** At the start of a batch, in its transaction: makes room in memory and finds which of its keys are on disk. */
+  begin(fps: readonly number[]): void {
+    if (this.frozen && this.moved === this.order.length) this.release();
+    if (this.active.size >= this.slots / 2) this.makeRoom();
+    this.batchFps = fps;
+    this.matches = this.readDisk(fps);
+  }
+
+  /** Sequence numbers of the stored events that may have this fingerprint: usually none, rarely more than one. */
+  candidates(fp: number): readonly number[] {
+    const disk = this.matches.get(fp);
+    const inFrozen = this.frozen?.has(fp) ?? false;
+    if (!disk && !inFrozen && !this.active.has(fp)) return NONE;
+    const frozen = inFrozen ? (this.frozen as RecentKeys).candidates(fp) : NONE;
+    return [...this.active.candidates(fp), ...frozen, ...(disk ?? NONE)];
+  }
+
+  /** Adds the key of an event just stored in this batch. */
+  add(fp: number, seq: number): void {
+    // Only a batch larger than a quarter of the table gets here: move everything now, then look at disk again.
+    if (this.active.size >= (this.slots * 3) / 4) {
+      this.moveAll();
+      this.matches = this.readDisk(this.batchFps);
+    }
+    this.put(fp, seq);
+  }
+
+  /** At the end of a batch, in its transaction: moves the next slice of the frozen generation to disk. */
+  step(): void {
+    const frozen = this.frozen;
+    if (!frozen || this.moved === this.order.length) return;
+    const end = Math.min(this.order.length, this.moved + this.slice);
+    for (let i = this.moved; i < end; i++) {
+      const fp = this.order[i] as number;
+      if (i > 0 && this.order[i - 1] === fp) continue;
+      for (const seq of frozen.candidates(fp)) this.sql.insert.run(fp, seq);
+    }
+    this.moved = end;
+    if (end === this.order.length) this.sql.setMeta.run("dedup_seq", this.frozenMaxSeq);
+    this.onDisk = true;
+  }
+
+  private put(fp: number, seq: number): void {
+    this.active.add(fp, seq);
+    if (seq > this.activeMaxSeq) this.activeMaxSeq = seq;
+  }
+
+  /** Freezes the table in memory, once the generation frozen before it is on disk. */
+  private makeRoom(): void {
+    if (this.frozen) {
+      this.finish();
+      this.release();
+    }
+    this.frozen = this.active;
+    this.frozenMaxSeq = this.activeMaxSeq;
+    this.order = this.frozen.fingerprints().sort();
+    this.moved = 0;
+    this.active = this.spare ?? new RecentKeys(this.slots);
+    this.spare = null;
+  }
+
+  private finish(): void {
+    while (this.moved < this.order.length) this.step();
+  }
+
+  private release(): void {
+    this.frozen?.clear();
+    this.spare = this.frozen;
+    this.frozen = null;
+    this.order = new Float64Array(0);
+    this.moved = 0;
+  }
+
+  private moveAll(): void {
+    this.makeRoom();
+    this.finish();
+    this.release();
+  }
+
+  private readDisk(fps: readonly number[]): Map<number, number[]> {
+    const matches = new Map<number, number[]>();
+    if (!this.onDisk) return matches;
+    for (const [fp, seq] of this.sql.onDisk.all(JSON.stringify(fps)) as [bigint, bigint][]) {
+      const list = matches.get(num(fp));
+      if (list) list.push(num(seq));
+      else matches.set(num(fp), [num(seq)]);
+    }
+    return matches;
+  }
+}
