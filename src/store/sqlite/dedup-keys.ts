@@ -15,7 +15,8 @@ export class DedupKeys {
   private active: RecentKeys;
   /** The generation being moved to disk, its fingerprints in key order, and how far the move has come. */
   private frozen: RecentKeys | null = null;
-  private order: Float64Array = new Float64Array(0);
+  /** Sorted when the move begins, so that opening a store does not wait for it; null until then. */
+  private order: Float64Array | null = null;
   private moved = 0;
   private frozenMaxSeq = 0;
   private activeMaxSeq = 0;
@@ -54,7 +55,7 @@ export class DedupKeys {
   load(): void {
     this.active.clear();
     this.frozen = null;
-    this.order = new Float64Array(0);
+    this.order = null;
     this.moved = 0;
     this.activeMaxSeq = 0;
     this.matches = new Map();
@@ -73,7 +74,7 @@ export class DedupKeys {
 
   /** At the start of a batch, in its transaction: makes room in memory and finds which of its keys are on disk. */
   begin(fps: readonly number[]): void {
-    if (this.frozen && this.moved === this.order.length) this.release();
+    if (this.frozen && this.moveDone) this.release();
     if (this.active.size >= this.slots / 2) this.makeRoom();
     this.batchFps = fps;
     this.matches = this.readDisk(fps);
@@ -101,16 +102,27 @@ export class DedupKeys {
   /** At the end of a batch, in its transaction: moves the next slice of the frozen generation to disk. */
   step(): void {
     const frozen = this.frozen;
-    if (!frozen || this.moved === this.order.length) return;
-    const end = Math.min(this.order.length, this.moved + this.slice);
+    if (!frozen || this.moveDone) return;
+    this.order ??= frozen.fingerprints().sort();
+    const order = this.order;
+    const end = Math.min(order.length, this.moved + this.slice);
     for (let i = this.moved; i < end; i++) {
-      const fp = this.order[i] as number;
-      if (i > 0 && this.order[i - 1] === fp) continue;
+      const fp = order[i] as number;
+      if (i > 0 && order[i - 1] === fp) continue;
       for (const seq of frozen.candidates(fp)) this.sql.insert.run(fp, seq);
     }
     this.moved = end;
-    if (end === this.order.length) this.sql.setMeta.run("dedup_seq", this.frozenMaxSeq);
+    if (end === order.length) this.sql.setMeta.run("dedup_seq", this.frozenMaxSeq);
     this.onDisk = true;
+  }
+
+  /** Moves what is left of the frozen generation, so that the next open reads fewer keys (on close). */
+  finish(): void {
+    while (this.frozen && !this.moveDone) this.step();
+  }
+
+  private get moveDone(): boolean {
+    return this.order !== null && this.moved === this.order.length;
   }
 
   private put(fp: number, seq: number): void {
@@ -126,21 +138,17 @@ export class DedupKeys {
     }
     this.frozen = this.active;
     this.frozenMaxSeq = this.activeMaxSeq;
-    this.order = this.frozen.fingerprints().sort();
+    this.order = null;
     this.moved = 0;
     this.active = this.spare ?? new RecentKeys(this.slots);
     this.spare = null;
-  }
-
-  private finish(): void {
-    while (this.moved < this.order.length) this.step();
   }
 
   private release(): void {
     this.frozen?.clear();
     this.spare = this.frozen;
     this.frozen = null;
-    this.order = new Float64Array(0);
+    this.order = null;
     this.moved = 0;
   }
 
