@@ -1,5 +1,6 @@
 // npm run bench:usage: loads many accounts on many servers through the store's ingest, then prints the latency of
-// the usage table over HTTP: the first page, a deep page, a subset, and an account page. Figures only: it never
+// the usage table over HTTP, measured from a separate client process (bench/usage-client.ts): the first page, a
+// deep page, a subset, and an account page. Figures only: it never
 // passes or fails on time. Beside them it prints the baseline: the bare SQL that finds a first page's keys, on the
 // store's own connection, without HTTP or rendering.
 //
@@ -24,6 +25,8 @@ import type { UsageStore } from "../src/store/port.js";
 import { openPostgresStore } from "../src/store/postgres/postgres-store.js";
 import { openSqliteStore } from "../src/store/sqlite/sqlite-store.js";
 import { encodeCursor } from "../src/usage/usage-request.js";
+import { runNodeScript } from "./harness.js";
+import type { UsageCase, UsageClientJob, UsageTiming } from "./usage-client.js";
 
 interface Options {
   accounts: number;
@@ -168,16 +171,6 @@ async function measure(
   const server = createAdaptorServer({ fetch: app.fetch });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const fetchOk = async (route: string, rows?: number) => {
-    const res = await fetch(base + route);
-    const text = await res.text();
-    if (res.status !== 200) throw new Error(`${route.slice(0, 80)}: ${res.status} ${text.slice(0, 200)}`);
-    if (rows !== undefined) {
-      const got = (JSON.parse(text) as { rows: unknown[] }).rows.length;
-      if (got !== rows) throw new Error(`${route.slice(0, 80)}: ${got} rows, not ${rows}`);
-    }
-  };
-
   // The row at 90% depth, from the totals the loader made: the order is total descending, then account.
   const order = [...totals].sort(([a, x], [b, y]) => (x === y ? compareUtf8(a, b) : x > y ? -1 : 1));
   const deep = order[Math.floor(order.length * 0.9)] as [string, bigint];
@@ -190,33 +183,33 @@ async function measure(
   const someone = accountId(Math.floor(o.accounts / 3));
   const n = Math.min(o.limit, o.accounts);
 
-  const cases: [string, () => Promise<unknown>][] = [
-    [`baseline: bare SQL for ${n + 1} keys`, baseline],
-    [`first page, ${n} rows (JSON)`, () => fetchOk(`/usage?format=json&limit=${o.limit}`, n)],
-    [`first page, ${n} rows (HTML)`, () => fetchOk(`/usage?limit=${o.limit}`)],
-    [`page at 90% depth by total, ${n} rows`, () => fetchOk(`/usage?format=json&limit=${o.limit}&after=${cursor}`)],
-    [
-      `page at 90% depth by account, ${n} rows`,
-      () => fetchOk(`/usage?format=json&sort=account&limit=${o.limit}&after=${accountCursor}`),
-    ],
-    [
-      "subset of 1000 accounts",
-      () => fetchOk(`/usage?format=json&limit=1000&accounts=${subset.join(",")}`, expectedSubset),
-    ],
+  const cases: UsageCase[] = [
+    { name: `first page, ${n} rows (JSON)`, route: `/usage?format=json&limit=${o.limit}`, rows: n },
+    { name: `first page, ${n} rows (HTML)`, route: `/usage?limit=${o.limit}` },
+    { name: `page at 90% depth by total, ${n} rows`, route: `/usage?format=json&limit=${o.limit}&after=${cursor}` },
+    {
+      name: `page at 90% depth by account, ${n} rows`,
+      route: `/usage?format=json&sort=account&limit=${o.limit}&after=${accountCursor}`,
+    },
+    {
+      name: "subset of 1000 accounts",
+      route: `/usage?format=json&limit=1000&accounts=${subset.join(",")}`,
+      rows: expectedSubset,
+    },
     // A search reads every account's id (a scan, not an index): shown for scale.
-    [`search q= (scans every account)`, () => fetchOk(`/usage?format=json&limit=100&q=${someone.slice(0, 4)}`)],
-    ["account page (JSON)", () => fetchOk(`/usage/accounts/${someone}?format=json`)],
-    ["account page (HTML)", () => fetchOk(`/usage/accounts/${someone}`)],
+    { name: "search q= (scans every account)", route: `/usage?format=json&limit=100&q=${someone.slice(0, 4)}` },
+    { name: "account page (JSON)", route: `/usage/accounts/${someone}?format=json` },
+    { name: "account page (HTML)", route: `/usage/accounts/${someone}` },
   ];
   process.stdout.write(`\n${label}: ${o.accounts} accounts on ${o.servers} servers (${o.perAccount} each)\n`);
-  // One round of every case first, so that no case pays for the loader's garbage or a cold cache alone.
-  for (const [, work] of cases) await work();
-  for (const [name, work] of cases) {
-    const { median, p95 } = await timeIt(o.runs, work);
+  const line = (name: string, t: { median: number; p95: number }) =>
     process.stdout.write(
-      `  ${name.padEnd(42)} median ${median.toFixed(1).padStart(7)} ms   p95 ${p95.toFixed(1).padStart(7)} ms\n`,
+      `  ${name.padEnd(42)} median ${t.median.toFixed(1).padStart(7)} ms   p95 ${t.p95.toFixed(1).padStart(7)} ms\n`,
     );
-  }
+  line(`baseline: bare SQL for ${n + 1} keys`, await timeIt(o.runs, baseline));
+  // Over HTTP from a process of its own, so that reading the answers does not share this process's thread.
+  const job: UsageClientJob = { base, runs: o.runs, cases };
+  for (const t of await runNodeScript<UsageTiming[]>("usage-client.js", job)) line(t.name, t);
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
