@@ -48,8 +48,34 @@ export function compareReadings(a: Reading, b: Reading): number {
   return compareUtf8(a.id, b.id);
 }
 
+/** Orders strings as their UTF-8 bytes (SQLite's BINARY, PostgreSQL's "C"), without encoding them. */
 export function compareUtf8(a: string, b: string): number {
-  return a === b ? 0 : Buffer.compare(Buffer.from(a), Buffer.from(b));
+  if (a === b) return 0;
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a.charCodeAt(i);
+    if (x === b.charCodeAt(j) && (x < 0xd800 || x > 0xdfff)) {
+      i++;
+      j++;
+      continue;
+    }
+    // UTF-8 byte order is code point order; a lone surrogate is encoded as U+FFFD, as Buffer.from does.
+    const cx = codePointAt(a, i);
+    const cy = codePointAt(b, j);
+    if (cx !== cy) return cx < cy ? -1 : 1;
+    i += cx > 0xffff ? 2 : 1;
+    j += cy > 0xffff ? 2 : 1;
+  }
+  return i < a.length ? 1 : j < b.length ? -1 : 0;
+}
+
+function codePointAt(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  if (c < 0xd800 || c > 0xdfff) return c;
+  const d = s.charCodeAt(i + 1);
+  if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) return 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+  return 0xfffd;
 }
 
 /**
