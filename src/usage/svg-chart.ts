@@ -65,7 +65,9 @@ export function chart(options: ChartOptions): Html {
   );
   const labelEvery = Math.max(1, Math.ceil(n / 6));
   const xLabels = options.hours.flatMap((hour, i) =>
-    (i % labelEvery === 0 && n - 1 - i >= labelEvery / 2) || i === n - 1
+    // The first label is anchored at its start and the last at its end: the ones between keep a label and a half
+    // of room from either, so that none overlaps.
+    i === 0 || i === n - 1 || (i % labelEvery === 0 && i >= labelEvery * 1.5 && n - 1 - i >= labelEvery * 1.5)
       ? [
           html`<text x="${fmt(x(i))}" y="${H - 8}" text-anchor="${i === n - 1 ? "end" : i === 0 ? "start" : "middle"}">${isoMinute(hour).slice(5, 16)}</text>`,
         ]
