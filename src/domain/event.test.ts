@@ -86,6 +86,11 @@ describe("validateEvent: a good event", () => {
     expect(accepted(raw({ value: "-0" })).value).toBe(0n);
   });
 
+  it("takes text with characters beyond U+FFFF, written as surrogate pairs", () => {
+    const e = accepted(raw({ id: "e-\uD83D\uDE00", account: "😀", dims: { site: "🏠" } }));
+    expect([e.id, e.account, e.dims]).toEqual(["e-😀", "😀", { site: "🏠" }]);
+  });
+
   it("takes names and ids up to 256 bytes, counted in UTF-8", () => {
     expect(accepted(raw({ id: "x".repeat(LIMITS.idBytes) })).id).toHaveLength(256);
     expect(accepted(raw({ id: "é".repeat(128) })).id).toHaveLength(128);
@@ -181,6 +186,10 @@ describe("validateEvent: every refusal names the field", () => {
     [{ account: "€".repeat(86) }, "account is longer than 256 bytes"],
     [{ metric: `a${".b".repeat(128)}` }, "metric is longer than 256 bytes"],
     [{ instance: "i".repeat(257) }, "instance is longer than 256 bytes"],
+    [{ id: "e\uD800" }, "id holds a lone UTF-16 surrogate, which is not Unicode text"],
+    [{ account: "\uDE00a" }, "account holds a lone UTF-16 surrogate, which is not Unicode text"],
+    [{ instance: "b\uD83D" }, "instance holds a lone UTF-16 surrogate, which is not Unicode text"],
+    [{ dims: { site: "x\uDC00" } }, "dims.site holds a lone UTF-16 surrogate, which is not Unicode text"],
   ] as const)("%j: %s", (overrides, expected) => {
     expect(reason(raw(overrides as Partial<Record<keyof RawEvent, unknown>>))).toBe(expected);
   });

@@ -62,6 +62,7 @@ export function validateEvent(raw: RawEvent, names: Readonly<Record<string, stri
     if (typeof v !== "string") return fail(id, `${field(name)} must be a string, not ${describeType(v)}`);
     if (v.length === 0) return fail(id, `${field(name)} is empty`);
     if (Buffer.byteLength(v) > limit) return fail(id, `${field(name)} is longer than ${limit} bytes`);
+    if (hasLoneSurrogate(v)) return fail(id, `${field(name)} ${LONE_SURROGATE}`);
     return v;
   };
   const eid = text("id", LIMITS.idBytes);
@@ -102,6 +103,7 @@ export function validateEvent(raw: RawEvent, names: Readonly<Record<string, stri
     if (Buffer.byteLength(raw.instance) > LIMITS.nameBytes) {
       return fail(id, `${field("instance")} is longer than ${LIMITS.nameBytes} bytes`);
     }
+    if (hasLoneSurrogate(raw.instance)) return fail(id, `${field("instance")} ${LONE_SURROGATE}`);
     instance = raw.instance;
   }
 
@@ -110,6 +112,18 @@ export function validateEvent(raw: RawEvent, names: Readonly<Record<string, stri
   if (typeof dims === "string") return fail(id, `${field("dims")}${dims.startsWith(".") ? "" : " "}${dims}`);
 
   return { ok: true, event: { id: eid, server, time, account, metric, kind, value, instance, dims } };
+}
+
+/**
+ * Text with half of a UTF-16 surrogate pair (JSON allows "\ud800") is not Unicode: UTF-8 cannot carry it, and
+ * PostgreSQL would store it as U+FFFD, making two different ids one.
+ */
+const LONE_SURROGATE = "holds a lone UTF-16 surrogate, which is not Unicode text";
+const SURROGATE = /[\uD800-\uDFFF]/;
+const UNPAIRED = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function hasLoneSurrogate(text: string): boolean {
+  return SURROGATE.test(text) && UNPAIRED.test(text);
 }
 
 function validateDims(raw: unknown): Record<string, string> | null | string {
@@ -123,6 +137,7 @@ function validateDims(raw: unknown): Record<string, string> | null | string {
     if (!DIM_KEY.test(k) || k.length > LIMITS.dimKeyBytes) return `key "${truncate(k)}" is not a valid name`;
     if (typeof v !== "string") return `.${k} must be a string, not ${describeType(v)}`;
     if (Buffer.byteLength(v) > LIMITS.dimValueBytes) return `.${k} is longer than ${LIMITS.dimValueBytes} bytes`;
+    if (hasLoneSurrogate(v)) return `.${k} ${LONE_SURROGATE}`;
     dims[k] = v;
   }
   return dims;
