@@ -7,8 +7,8 @@
 
 import type Database from "better-sqlite3";
 import { RecentKeys } from "./recent-keys.js";
+import { Meta, num } from "./values.js";
 
-const num = (value: unknown): number => Number(value);
 const NONE: readonly number[] = [];
 
 export class DedupKeys {
@@ -27,6 +27,7 @@ export class DedupKeys {
   private batchFps: readonly number[] = [];
   private readonly slice: number;
   private readonly sql;
+  private readonly meta: Meta;
 
   constructor(
     db: Database.Database,
@@ -35,11 +36,8 @@ export class DedupKeys {
     this.active = new RecentKeys(slots);
     // A frozen generation holds up to slots / 2 keys: this moves it within 32 batches.
     this.slice = Math.max(1, Math.ceil(slots / 64));
+    this.meta = new Meta(db);
     this.sql = {
-      getMeta: db.prepare("SELECT value FROM meta WHERE key = ?").pluck(),
-      setMeta: db.prepare(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-      ),
       anyOnDisk: db.prepare("SELECT 1 FROM event_keys LIMIT 1").pluck(),
       onDisk: db.prepare("SELECT fp, seq FROM event_keys WHERE fp IN (SELECT value FROM json_each(?))").raw(),
       // A move cut short by a crash is done again from the blocks: keys already there are kept.
@@ -60,7 +58,7 @@ export class DedupKeys {
     this.activeMaxSeq = 0;
     this.matches = new Map();
     this.onDisk = this.sql.anyOnDisk.get() !== undefined;
-    const merged = num(this.sql.getMeta.get("dedup_seq") ?? 0);
+    const merged = this.meta.get("dedup_seq", 0);
     for (const row of this.sql.blocksAfter.all(merged) as { first_seq: bigint; fps: Buffer }[]) {
       const first = num(row.first_seq);
       const fps = new Float64Array(new Uint8Array(row.fps).buffer);
@@ -112,7 +110,7 @@ export class DedupKeys {
       for (const seq of frozen.candidates(fp)) this.sql.insert.run(fp, seq);
     }
     this.moved = end;
-    if (end === order.length) this.sql.setMeta.run("dedup_seq", this.frozenMaxSeq);
+    if (end === order.length) this.meta.set("dedup_seq", this.frozenMaxSeq);
     this.onDisk = true;
   }
 

@@ -8,11 +8,11 @@
 
 import type Database from "better-sqlite3";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
-import { compareReadings, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
+import { compareReadings, compareUtf8, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
-import { fitsInt64 } from "../../domain/value.js";
 import { ClockCache } from "./clock-cache.js";
 import { toRank } from "./usage-table.js";
+import { big, bigOrNull, Meta, num, toDb } from "./values.js";
 
 /** What derivation needs of one logged event (a UsageEvent is one). */
 export interface DerivedEvent {
@@ -64,12 +64,6 @@ const SERIES_CACHE_LIMIT = 400_000;
 /** Events applied in memory before they are written: bounds both memory and the work of a restart after a crash. */
 const DEFAULT_FLUSH_EVENTS = 50_000;
 
-/** Binds an exact integer: INTEGER when it fits 64 bits, decimal text beyond. */
-export const toDb = (value: bigint): bigint | string => (fitsInt64(value) ? value : value.toString());
-const big = (value: unknown): bigint => (typeof value === "bigint" ? value : BigInt(value as string | number));
-const bigOrNull = (value: unknown): bigint | null => (value === null || value === undefined ? null : big(value));
-const num = (value: unknown): number => Number(value);
-
 /** A number naming one (series, hour): series ids stay far below 2^32 and hours since 1970 below 2^21. */
 const rowKey = (seriesId: number, hour: number): number => seriesId * 2_097_152 + hour / HOUR_MS;
 
@@ -90,6 +84,7 @@ export class DerivedState {
   /** The first event not applied: what the cursor says once everything in memory is written. */
   private applied = 1;
   private readonly sql;
+  private readonly meta: Meta;
 
   constructor(
     private readonly db: Database.Database,
@@ -97,14 +92,11 @@ export class DerivedState {
     seriesCacheSize = SERIES_CACHE_LIMIT,
   ) {
     this.series = new ClockCache(seriesCacheSize);
+    this.meta = new Meta(db);
     db.function("tally_add", { safeIntegers: true, deterministic: true }, (a: unknown, b: unknown) =>
       toDb(big(a) + big(b)),
     );
     this.sql = {
-      getMeta: db.prepare("SELECT value FROM meta WHERE key = ?").pluck(),
-      setMeta: db.prepare(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-      ),
       anySeries: db.prepare("SELECT 1 FROM series LIMIT 1").pluck(),
       maxSeriesId: db.prepare("SELECT coalesce(max(id), 0) FROM series").pluck(),
       seriesByKey: db.prepare(
@@ -209,7 +201,7 @@ export class DerivedState {
         this.sql.setHeld.run(seriesId, row.hour, row.count, toDb(row.last), toDb(row.max), toDb(row.integral));
       }
       this.writeLevels();
-      this.sql.setMeta.run("rollup_seq", this.applied);
+      this.meta.set("rollup_seq", this.applied);
     })();
     for (const s of this.dirty.values()) s.isNew = false;
     this.clearPending();
@@ -224,11 +216,19 @@ export class DerivedState {
     this.pending = 0;
   }
 
+  /** Forgets all derived state, on disk and in memory: every event must be applied again (a rebuild). */
+  reset(): void {
+    this.db.exec(`DELETE FROM rollups; DELETE FROM readings; DELETE FROM series;
+      DELETE FROM usage_cells; DELETE FROM usage_totals; DELETE FROM usage_server_totals`);
+    this.meta.set("rollup_seq", 1);
+    this.discard();
+  }
+
   /** Forgets everything not written, as after a crash: the events after the cursor must be applied again. */
   discard(): void {
     this.series.clear();
     this.clearPending();
-    this.applied = num(this.sql.getMeta.get("rollup_seq") ?? 1);
+    this.applied = this.meta.get("rollup_seq", 1);
     this.complete = this.sql.anySeries.get() === undefined;
     this.nextSeriesId = num(this.sql.maxSeriesId.get()) + 1;
   }
@@ -274,10 +274,10 @@ export class DerivedState {
     // In the order of the series' unique index, so its inserts walk it once.
     created.sort(
       (a, b) =>
-        compareText(a.account, b.account) ||
+        compareUtf8(a.account, b.account) ||
         a.serverId - b.serverId ||
-        compareText(a.metric, b.metric) ||
-        compareText(a.instance, b.instance),
+        compareUtf8(a.metric, b.metric) ||
+        compareUtf8(a.instance, b.instance),
     );
     for (const s of created) {
       const last = s.lastValue === null ? null : toDb(s.lastValue);
@@ -310,7 +310,7 @@ export class DerivedState {
       add(serverTotals, `${d.metric}\u0000${d.serverId}`, d);
     }
     const write = (statement: Database.Statement, deltas: Map<string, LevelDelta>) => {
-      for (const key of [...deltas.keys()].sort(compareText)) {
+      for (const key of [...deltas.keys()].sort(compareUtf8)) {
         const d = deltas.get(key) as LevelDelta;
         statement.run({
           metric: metricIds.get(d.metric),
@@ -454,10 +454,4 @@ export class DerivedState {
 
 function toReading(row: Row): Reading {
   return { time: num(row.time), id: row.id as string, value: big(row.value) };
-}
-
-/** Orders text as SQLite's BINARY collation does for these keys (UTF-16 code units agree with it on order only
- * within the BMP, which is all the sorting here is for: locality, never correctness). */
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

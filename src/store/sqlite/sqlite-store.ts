@@ -31,11 +31,12 @@ import { DerivedState } from "./derived-state.js";
 import { migrate, USAGE_MIGRATIONS } from "./migrations.js";
 import { keyFingerprint } from "./recent-keys.js";
 import { SqliteUsageTable } from "./usage-table.js";
+import { big, bigOrNull, num } from "./values.js";
 
 export interface SqliteStoreOptions {
   /** A file path, or ":memory:" for tests. */
   readonly path: string;
-  /** Slots in the in-memory dedup table (a power of two); it merges to disk when half full. */
+  /** Slots in each in-memory dedup table (a power of two); one half full is frozen and moved to disk. */
   readonly recentKeySlots?: number;
   /** Events whose derived state is held in memory before it is written (tests set it low). */
   readonly derivedFlushEvents?: number;
@@ -73,9 +74,6 @@ interface CommittedBatch {
 
 const DEFAULT_RECENT_SLOTS = 1 << 21;
 
-const big = (value: unknown): bigint => (typeof value === "bigint" ? value : BigInt(value as string | number));
-const bigOrNull = (value: unknown): bigint | null => (value === null || value === undefined ? null : big(value));
-const num = (value: unknown): number => Number(value);
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteUsageStore> {
@@ -117,9 +115,6 @@ export class SqliteUsageStore implements UsageStore {
     this.usageView = new SqliteUsageTable(this.db);
     const db = this.db;
     this.sql = {
-      setMeta: db.prepare(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-      ),
       blockStarts: db
         .prepare("SELECT first_seq FROM event_blocks WHERE first_seq + count > ? ORDER BY first_seq")
         .pluck(),
@@ -231,8 +226,7 @@ export class SqliteUsageStore implements UsageStore {
       const events = JSON.parse(this.sql.blockData.get(first) as string) as BlockEvent[];
       events.forEach(([id, serverId, account, metric, instance, time, value], i) => {
         if (firstSeq + i < from) return;
-        const kind = this.kinds.get(metric) ?? (this.sql.metricKind.get(metric) as MetricKind);
-        this.kinds.set(metric, kind);
+        const kind = this.storedKind(metric) as MetricKind;
         this.derived.apply({ id, account, metric, instance, kind, time, value: BigInt(value) }, serverId, firstSeq + i);
         this.derived.flushIfFull();
         applied++;
@@ -271,12 +265,17 @@ export class SqliteUsageStore implements UsageStore {
     return events[seq - first];
   }
 
-  private metricKind(metric: string, kind: MetricKind): MetricKind {
+  /** The kind a metric was first stored with, or undefined for a metric not stored yet. */
+  private storedKind(metric: string): MetricKind | undefined {
     const known = this.kinds.get(metric) ?? (this.sql.metricKind.get(metric) as MetricKind | undefined);
-    if (known) {
-      this.kinds.set(metric, known);
-      return known;
-    }
+    if (known) this.kinds.set(metric, known);
+    return known;
+  }
+
+  /** The kind a metric keeps: the stored one, or `kind` for a new metric, stored now. */
+  private metricKind(metric: string, kind: MetricKind): MetricKind {
+    const known = this.storedKind(metric);
+    if (known) return known;
     this.sql.insertMetric.run(metric, kind);
     this.kinds.set(metric, kind);
     return kind;
@@ -423,10 +422,7 @@ export class SqliteUsageStore implements UsageStore {
     this.assertOpen();
     try {
       return this.db.transaction(() => {
-        this.db.exec(`DELETE FROM rollups; DELETE FROM readings; DELETE FROM series;
-          DELETE FROM usage_cells; DELETE FROM usage_totals; DELETE FROM usage_server_totals`);
-        this.sql.setMeta.run("rollup_seq", 1);
-        this.derived.discard();
+        this.derived.reset();
         const events = this.catchUp();
         return { events, rollups: this.countRollups() };
       })();

@@ -20,6 +20,7 @@ import {
 } from "../../usage/keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
 import { migrate } from "./migrations.js";
+import { toDb } from "./values.js";
 
 export const USAGE_VIEW_MIGRATIONS: readonly string[] = [
   `
@@ -168,8 +169,6 @@ export function fromRank(rank: Uint8Array): bigint {
 
 type DbNumber = bigint | number | string | null;
 const toBig = (v: DbNumber): bigint => (v === null ? 0n : typeof v === "bigint" ? v : BigInt(v));
-/** What SQLite keeps: INTEGER within 64 bits, decimal TEXT beyond (as the usage store does). */
-const toDbNumber = (v: bigint): bigint | string => (v >= -(2n ** 63n) && v < 2n ** 63n ? v : v.toString());
 
 /** The SQL functions the trigger and the migration use; registered on every connection before either runs. */
 function registerFunctions(db: Database.Database): void {
@@ -178,7 +177,7 @@ function registerFunctions(db: Database.Database): void {
     const base = rank === null ? 0n : fromRank(rank as Uint8Array);
     return toRank(base + toBig(plus as DbNumber) - toBig(minus as DbNumber));
   });
-  db.function("tally_unrank", options, (rank: unknown) => toDbNumber(fromRank(rank as Uint8Array)));
+  db.function("tally_unrank", options, (rank: unknown) => toDb(fromRank(rank as Uint8Array)));
   db.aggregate("tally_rank_sum", {
     ...options,
     start: () => 0n,
