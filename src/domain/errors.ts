@@ -6,6 +6,7 @@ export type ErrorCode =
   | "FORBIDDEN"
   | "NOT_FOUND"
   | "CONFLICT"
+  | "GONE"
   | "TOO_LARGE"
   | "UNSUPPORTED_MEDIA_TYPE"
   | "UNAVAILABLE"
@@ -22,12 +23,13 @@ export class AppError extends Error {
   }
 }
 
-export const HTTP_STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 415 | 500 | 503> = {
+export const HTTP_STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 500 | 503> = {
   VALIDATION: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  GONE: 410,
   TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNAVAILABLE: 503,
@@ -40,6 +42,7 @@ export const EXIT_CODE: Record<ErrorCode, number> = {
   FORBIDDEN: 3,
   NOT_FOUND: 4,
   CONFLICT: 5,
+  GONE: 2,
   TOO_LARGE: 2,
   UNSUPPORTED_MEDIA_TYPE: 2,
   UNAVAILABLE: 6,

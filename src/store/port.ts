@@ -114,6 +114,11 @@ export interface UsageTableQuery {
   readonly servers?: readonly string[] | undefined;
   /** The table as it stood at this time (epoch ms, rounded down to the hour), from the hourly rollups. */
   readonly at?: number | undefined;
+  /**
+   * Read the table as it was when a paged read began: the `snapshot` an earlier page answered with. Paging with
+   * it returns every account exactly once, with the values of that moment, however events move the table.
+   */
+  readonly snapshot?: string | undefined;
 }
 
 export interface UsageTableRow {
@@ -133,6 +138,11 @@ export interface UsageTablePage {
   readonly totals: { readonly byServer: Readonly<Record<string, bigint>>; readonly total: bigint };
   /** Whether rows go on past this page in the direction it was read (after `before` rows: towards the start). */
   readonly more: boolean;
+  /**
+   * The snapshot this page was read at, for the pages next to it (set whenever there are any): an opaque token
+   * that the adapter can read again for a while (an hour on SQLite), then refuses as GONE.
+   */
+  readonly snapshot?: string | undefined;
 }
 
 // ── Petnames and invitations (issue 4): account → human name, filled by hand or by accepted invitations ──

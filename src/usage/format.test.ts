@@ -44,7 +44,12 @@ describe("usage requests", () => {
   it("round-trips cursors and refuses one from another sort or metric, or a forged one", () => {
     const sort = { by: "total" } as const;
     const cursor = encodeCursor({ value: 2n ** 70n, account: "a,b" }, sort, "storage.bytes");
-    expect(decodeCursor(cursor, sort, "storage.bytes")).toEqual({ value: 2n ** 70n, account: "a,b" });
+    expect(decodeCursor(cursor, sort, "storage.bytes")).toEqual({ position: { value: 2n ** 70n, account: "a,b" } });
+    const pinned = encodeCursor({ value: 1n, account: "a" }, sort, "storage.bytes", "42");
+    expect(decodeCursor(pinned, sort, "storage.bytes")).toEqual({
+      position: { value: 1n, account: "a" },
+      snapshot: "42",
+    });
     expect(() => decodeCursor(cursor, { by: "account" }, "storage.bytes")).toThrow(/sorted by total/);
     expect(() => decodeCursor(cursor, sort, "storage.files")).toThrow(/storage.bytes/);
     expect(() => decodeCursor("bm9wZQ", sort, "storage.bytes")).toThrow(/cursor/);

@@ -80,6 +80,7 @@ export async function renderUsageTable(
     search: request.search,
     servers: servers ? sortedUnique(servers) : undefined,
     at: request.at,
+    snapshot: request.snapshot,
   });
 
   const heard = new Map(known.map((s) => [s.server, s.lastHeard]));
@@ -91,7 +92,7 @@ export async function renderUsageTable(
   const position = (row: UsageTableRow) => {
     const sort = request.sort;
     const value = sort.by === "total" ? row.total : sort.by === "account" ? null : (row.byServer[sort.server] ?? null);
-    return encodeCursor({ value, account: row.account }, sort, request.metric);
+    return encodeCursor({ value, account: row.account }, sort, request.metric, page.snapshot);
   };
   const first = page.rows[0];
   const last = page.rows.at(-1);

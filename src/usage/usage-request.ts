@@ -62,8 +62,7 @@ export function parseUsageRequest(params: URLSearchParams): UsageRequest {
   const afterText = one("after");
   const beforeText = one("before");
   if (afterText && beforeText) throw validation("give after or before, not both");
-  const after = afterText ? decodeCursor(afterText, sort, metric) : undefined;
-  const before = beforeText ? decodeCursor(beforeText, sort, metric) : undefined;
+  const cursor = afterText || beforeText ? decodeCursor((afterText || beforeText) as string, sort, metric) : undefined;
 
   const accounts = listParam(params, "account", "accounts");
   if (accounts && accounts.length > MAX_SUBSET) throw validation(`a subset may name at most ${MAX_SUBSET} accounts`);
@@ -85,8 +84,9 @@ export function parseUsageRequest(params: URLSearchParams): UsageRequest {
     sort,
     limit,
     limitGiven: limitText !== undefined && limitText !== "",
-    after,
-    before,
+    after: afterText ? cursor?.position : undefined,
+    before: beforeText ? cursor?.position : undefined,
+    snapshot: cursor?.snapshot,
     accounts,
     search: searchText || undefined,
     servers,
@@ -124,24 +124,36 @@ interface CursorBody {
   /** The row's sort value as a decimal string, or null. */
   v: string | null;
   a: string;
+  /** The snapshot the pages are read at (the store's token), when the store gave one. */
+  n?: string;
+}
+
+/** What a cursor holds: a row's place in the order, and the snapshot its pages are read at. */
+export interface UsageCursor {
+  readonly position: UsagePosition;
+  readonly snapshot?: string | undefined;
 }
 
 function sortKey(sort: UsageSort): string {
   return sort.by === "server" ? `server:${sort.server}` : sort.by;
 }
 
-/** An opaque cursor: the sort, the metric and the row's position (sort value and account), base64url JSON. */
-export function encodeCursor(position: UsagePosition, sort: UsageSort, metric: string): string {
+/**
+ * An opaque cursor: the sort, the metric, the row's position (sort value and account) and the snapshot, base64url
+ * JSON.
+ */
+export function encodeCursor(position: UsagePosition, sort: UsageSort, metric: string, snapshot?: string): string {
   const body: CursorBody = {
     s: sortKey(sort),
     m: metric,
     v: position.value === null ? null : position.value.toString(),
     a: position.account,
   };
+  if (snapshot !== undefined) body.n = snapshot;
   return Buffer.from(JSON.stringify(body)).toString("base64url");
 }
 
-export function decodeCursor(text: string, sort: UsageSort, metric: string): UsagePosition {
+export function decodeCursor(text: string, sort: UsageSort, metric: string): UsageCursor {
   let body: CursorBody;
   try {
     body = JSON.parse(Buffer.from(text, "base64url").toString("utf8")) as CursorBody;
@@ -154,6 +166,7 @@ export function decodeCursor(text: string, sort: UsageSort, metric: string): Usa
     typeof body.s !== "string" ||
     typeof body.m !== "string" ||
     typeof body.a !== "string" ||
+    !(body.n === undefined || (typeof body.n === "string" && body.n.length <= 200)) ||
     !(body.v === null || (typeof body.v === "string" && /^(0|[1-9][0-9]{0,80})$/.test(body.v)))
   ) {
     throw validation("the cursor is not one this table gave out");
@@ -163,5 +176,5 @@ export function decodeCursor(text: string, sort: UsageSort, metric: string): Usa
       `the cursor pages a table sorted by ${body.s} of ${body.m}; keep the sort and metric it came with`,
     );
   }
-  return { value: body.v === null ? null : BigInt(body.v), account: body.a };
+  return { position: { value: body.v === null ? null : BigInt(body.v), account: body.a }, snapshot: body.n };
 }

@@ -283,6 +283,76 @@ export function describeUsageViewContract(open: () => Promise<UsageStore>): void
     });
   });
 
+  describe("snapshots", () => {
+    const sorts: UsageSort[] = [{ by: "total" }, { by: "account" }, { by: "server", server: "s2" }];
+    const change = fc.record({
+      server: fc.constantFrom("s1", "s2", "s3"),
+      account: fc.constantFrom("a", "b", "c", "d", "e", "é", "A", "new1", "new2"),
+      value: fc.oneof(fc.bigInt({ min: 0n, max: 20n }), fc.bigInt({ min: 0n, max: 2n ** 70n })),
+    });
+
+    it("pages through every account exactly once, as the table was at the first page, while events arrive", async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(change, { minLength: 1, maxLength: 20 }),
+          fc.array(fc.array(change, { maxLength: 6 }), { minLength: 1, maxLength: 8 }),
+          fc.constantFrom(...sorts),
+          fc.integer({ min: 1, max: 3 }),
+          fc.constantFrom(undefined, ["a", "b", "é", "new1"]),
+          async (initial, arriving, sort, limit, accounts) => {
+            const fresh = await open();
+            let n = 0;
+            const send = (changes: readonly { server: string; account: string; value: bigint }[]) =>
+              fresh.insertEvents(
+                changes.map((c) => level(`e${n}`, c.server, c.account, c.value, { time: T0 + n++ * 1000 })),
+              );
+            try {
+              await send(initial);
+              const query = q({ sort, limit, accounts });
+              const whole = await fresh.usageTable({ ...query, limit: 1000 });
+              const rows: UsageTablePage["rows"] = [];
+              const pages: UsageTablePage[] = [];
+              let page = await fresh.usageTable(query);
+              for (;;) {
+                pages.push(page);
+                rows.push(...page.rows);
+                expect(page.totals).toEqual(whole.totals);
+                const last = page.rows.at(-1);
+                if (!page.more || !last) break;
+                await send(arriving[pages.length % arriving.length] ?? []);
+                expect(page.snapshot).toBeDefined();
+                page = await fresh.usageTable({ ...query, after: positionOf(sort, last), snapshot: page.snapshot });
+              }
+              expect(rows).toEqual(whole.rows);
+              // And back: the page before the last one, read at the same snapshot, is the one read going forward.
+              const before = pages.at(-2);
+              const first = pages.at(-1)?.rows[0];
+              if (before && first) {
+                await send(arriving[0] ?? []);
+                const back = await fresh.usageTable({
+                  ...query,
+                  before: positionOf(sort, first),
+                  snapshot: pages.at(-1)?.snapshot,
+                });
+                expect(back.rows).toEqual(before.rows);
+              }
+            } finally {
+              await fresh.close();
+            }
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
+
+    it("refuses a snapshot it never gave out", async () => {
+      await store.insertEvents([level("1", "s1", "a", 1n), level("2", "s1", "b", 2n)]);
+      const page = await store.usageTable(q({ limit: 1 }));
+      expect(page.more).toBe(true);
+      await expect(store.usageTable(q({ limit: 1, snapshot: "not a snapshot" }))).rejects.toBeInstanceOf(AppError);
+    });
+  });
+
   describe("petnames", () => {
     it("sets, replaces, reads and removes names", async () => {
       await store.petnames.set([

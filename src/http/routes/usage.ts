@@ -2,7 +2,7 @@
 
 import type { Context, Hono } from "hono";
 import { accountScope, canRead, canReadAccount, type Principal } from "../../auth/principal.js";
-import { AppError, HTTP_STATUS } from "../../domain/errors.js";
+import { AppError, type ErrorCode, HTTP_STATUS } from "../../domain/errors.js";
 import { renderAccountPage } from "../../usage/account-page.js";
 import { html, layout, PAGE_CSP } from "../../usage/html.js";
 import { accountUsageJson, parseHours, renderAccountUsage } from "../../usage/render-account-usage.js";
@@ -93,7 +93,7 @@ export function usageRoutes(app: Hono, deps: AppDeps): void {
   });
 }
 
-function htmlPage(c: Context, body: string, status: 200 | 400 | 401 | 403 | 404 | 409 | 413 | 415 | 500 | 503 = 200) {
+function htmlPage(c: Context, body: string, status: 200 | (typeof HTTP_STATUS)[ErrorCode] = 200) {
   c.header("Content-Security-Policy", PAGE_CSP);
   c.header("X-Content-Type-Options", "nosniff");
   c.header("Referrer-Policy", "no-referrer");

@@ -11,7 +11,8 @@ import { isHeld, type MetricKind } from "../../domain/metric.js";
 import { compareReadings, compareUtf8, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { ClockCache } from "./clock-cache.js";
-import { toRank } from "./usage-table.js";
+import type { UsageSnapshots } from "./usage-snapshots.js";
+import { formatCells, toRank } from "./usage-table.js";
 import { big, bigOrNull, Meta, num, toDb } from "./values.js";
 
 /** What derivation needs of one logged event (a UsageEvent is one). */
@@ -57,6 +58,14 @@ interface LevelDelta {
   delta: bigint;
 }
 
+/** One account's changes in a write: of its total, and per server id. */
+interface AccountDelta {
+  readonly metric: string;
+  readonly account: string;
+  delta: bigint;
+  readonly cells: Map<number, bigint>;
+}
+
 type Row = Record<string, unknown>;
 
 /** Series kept in memory (about 250 bytes each); those not used lately make room for new ones. */
@@ -88,6 +97,7 @@ export class DerivedState {
 
   constructor(
     private readonly db: Database.Database,
+    private readonly snapshots: UsageSnapshots,
     private readonly flushEvents = DEFAULT_FLUSH_EVENTS,
     seriesCacheSize = SERIES_CACHE_LIMIT,
   ) {
@@ -139,9 +149,21 @@ export class DerivedState {
          VALUES (@metric, @account, @server, @fresh)
          ON CONFLICT (metric_id, account, server_id) DO UPDATE SET rank = tally_rank_add(rank, @plus, @minus)`,
       ),
+      // A fresh row's cells are the changes themselves: every one is a first value, never negative.
       addTotal: db.prepare(
-        `INSERT INTO usage_totals (metric_id, account, rank) VALUES (@metric, @account, @fresh)
-         ON CONFLICT (metric_id, account) DO UPDATE SET rank = tally_rank_add(rank, @plus, @minus)`,
+        `INSERT INTO usage_totals (metric_id, account, rank, cells, changed) VALUES (@metric, @account, @fresh, @cells, @seq)
+         ON CONFLICT (metric_id, account) DO UPDATE SET rank = tally_rank_add(rank, @plus, @minus),
+           cells = tally_cells_add(cells, @cells), changed = @seq`,
+      ),
+      logTotal: db.prepare(
+        `INSERT INTO usage_log (metric_id, seq, account, rank, cells)
+         SELECT @metric, @seq, @account, t.rank, t.cells FROM (SELECT 1) LEFT JOIN usage_totals t
+           ON t.metric_id = @metric AND t.account = @account`,
+      ),
+      logServerTotal: db.prepare(
+        `INSERT INTO usage_server_log (metric_id, seq, server_id, rank)
+         SELECT @metric, @seq, @server, t.rank FROM (SELECT 1) LEFT JOIN usage_server_totals t
+           ON t.metric_id = @metric AND t.server_id = @server`,
       ),
       addServerTotal: db.prepare(
         `INSERT INTO usage_server_totals (metric_id, server_id, rank) VALUES (@metric, @server, @fresh)
@@ -220,6 +242,7 @@ export class DerivedState {
   reset(): void {
     this.db.exec(`DELETE FROM rollups; DELETE FROM readings; DELETE FROM series;
       DELETE FROM usage_cells; DELETE FROM usage_totals; DELETE FROM usage_server_totals`);
+    this.snapshots.reset();
     this.meta.set("rollup_seq", 1);
     this.discard();
   }
@@ -288,43 +311,68 @@ export class DerivedState {
   }
 
   /**
-   * The usage table's cells, account totals and server totals, moved by the changes of latest levels. A row that
-   * is not there yet gets the whole change, which is never negative, ranked here rather than by a SQL function
-   * call (SQLite computes VALUES even on conflict).
+   * The usage table's cells, account totals (with each account's cells beside them) and server totals, moved by
+   * the changes of latest levels. A row that is not there yet gets the whole change, which is never negative,
+   * ranked here rather than by a SQL function call (SQLite computes VALUES even on conflict). While snapshots are
+   * read, each totals row is copied as it was before it moves (usage-snapshots.ts).
    */
   private writeLevels(): void {
+    if (this.levels.size === 0) return;
+    const logging = this.snapshots.logging();
     const metricIds = new Map<string, bigint>();
-    const totals = new Map<string, LevelDelta>();
+    const totals = new Map<string, AccountDelta>();
     const serverTotals = new Map<string, LevelDelta>();
-    const add = (into: Map<string, LevelDelta>, key: string, d: LevelDelta) => {
-      const known = into.get(key);
-      if (known) known.delta += d.delta;
-      else into.set(key, { ...d });
-    };
     for (const d of this.levels.values()) {
       if (!metricIds.has(d.metric)) {
         this.sql.usageMetric.run(d.metric);
         metricIds.set(d.metric, this.sql.usageMetricId.get(d.metric) as bigint);
       }
-      add(totals, `${d.metric}\u0000${d.account}`, d);
-      add(serverTotals, `${d.metric}\u0000${d.serverId}`, d);
-    }
-    const write = (statement: Database.Statement, deltas: Map<string, LevelDelta>) => {
-      for (const key of [...deltas.keys()].sort(compareUtf8)) {
-        const d = deltas.get(key) as LevelDelta;
-        statement.run({
-          metric: metricIds.get(d.metric),
+      const accountKey = `${d.metric}\u0000${d.account}`;
+      const account = totals.get(accountKey);
+      if (account) {
+        account.delta += d.delta;
+        account.cells.set(d.serverId, d.delta);
+      } else {
+        totals.set(accountKey, {
+          metric: d.metric,
           account: d.account,
-          server: d.serverId,
-          plus: d.delta > 0n ? toDb(d.delta) : 0n,
-          minus: d.delta < 0n ? toDb(-d.delta) : 0n,
-          fresh: toRank(d.delta > 0n ? d.delta : 0n),
+          delta: d.delta,
+          cells: new Map([[d.serverId, d.delta]]),
         });
       }
-    };
-    write(this.sql.addCell, this.levels);
-    write(this.sql.addTotal, totals);
-    write(this.sql.addServerTotal, serverTotals);
+      const serverKey = `${d.metric}\u0000${d.serverId}`;
+      const server = serverTotals.get(serverKey);
+      if (server) server.delta += d.delta;
+      else serverTotals.set(serverKey, { ...d });
+    }
+    const change = (delta: bigint) => ({
+      plus: delta > 0n ? toDb(delta) : 0n,
+      minus: delta < 0n ? toDb(-delta) : 0n,
+      fresh: toRank(delta > 0n ? delta : 0n),
+    });
+    const seq = this.applied;
+    for (const key of [...this.levels.keys()].sort(compareUtf8)) {
+      const d = this.levels.get(key) as LevelDelta;
+      this.sql.addCell.run({
+        metric: metricIds.get(d.metric),
+        account: d.account,
+        server: d.serverId,
+        ...change(d.delta),
+      });
+    }
+    for (const key of [...totals.keys()].sort(compareUtf8)) {
+      const d = totals.get(key) as AccountDelta;
+      const metric = metricIds.get(d.metric);
+      if (logging) this.sql.logTotal.run({ metric, seq, account: d.account });
+      const cells = formatCells(d.cells);
+      this.sql.addTotal.run({ metric, account: d.account, seq, cells, ...change(d.delta) });
+    }
+    for (const key of [...serverTotals.keys()].sort(compareUtf8)) {
+      const d = serverTotals.get(key) as LevelDelta;
+      const metric = metricIds.get(d.metric);
+      if (logging) this.sql.logServerTotal.run({ metric, seq, server: d.serverId });
+      this.sql.addServerTotal.run({ metric, server: d.serverId, ...change(d.delta) });
+    }
   }
 
   /** Maintains a held series' rollups: arithmetic for a reading after the latest, recomputation otherwise. */

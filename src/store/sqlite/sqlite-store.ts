@@ -135,7 +135,12 @@ export class SqliteUsageStore implements UsageStore {
       insertMetric: db.prepare("INSERT INTO metrics (name, kind) VALUES (?, ?)"),
     };
     this.dedup = new DedupKeys(this.db, options.recentKeySlots ?? DEFAULT_RECENT_SLOTS);
-    this.derived = new DerivedState(this.db, options.derivedFlushEvents, options.seriesCacheSize);
+    this.derived = new DerivedState(
+      this.db,
+      this.usageView.snapshots,
+      options.derivedFlushEvents,
+      options.seriesCacheSize,
+    );
     this.resetCaches();
     this.catchUp();
   }

@@ -6,8 +6,10 @@
 // any point, and the value is decoded from the rank without reading the table.
 
 import type Database from "better-sqlite3";
+import { validation } from "../../domain/errors.js";
 import { hourOf } from "../../domain/time.js";
 import {
+  comparePositions,
   type HistoryCell,
   type Keyed,
   likePattern,
@@ -20,7 +22,8 @@ import {
 } from "../../usage/keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
 import { migrate } from "./migrations.js";
-import { toDb } from "./values.js";
+import { UsageSnapshots } from "./usage-snapshots.js";
+import { Meta, toDb } from "./values.js";
 
 export const USAGE_VIEW_MIGRATIONS: readonly string[] = [
   `
@@ -122,7 +125,58 @@ export const USAGE_VIEW_MIGRATIONS: readonly string[] = [
   DELETE FROM usage_totals;
   DELETE FROM usage_server_totals;
   `,
+  // Each account's cells beside its total, in the index that pages by total, so that a page is one index scan;
+  // and what snapshots need (usage-snapshots.ts): when each row last moved, and copies of rows as they were.
+  `
+  DROP INDEX usage_totals_by_rank;
+  ALTER TABLE usage_totals ADD COLUMN cells TEXT NOT NULL DEFAULT '';
+  ALTER TABLE usage_totals ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+  UPDATE usage_totals SET cells = coalesce(
+    (SELECT group_concat(c.server_id || ':' || tally_unrank(c.rank), ',' ORDER BY c.server_id) FROM usage_cells c
+     WHERE c.metric_id = usage_totals.metric_id AND c.account = usage_totals.account), '');
+  CREATE INDEX usage_totals_by_rank ON usage_totals (metric_id, rank, account, changed, cells);
+  CREATE TABLE usage_log (
+    metric_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    -- The row before the write at seq; no rank: the account had no row.
+    rank BLOB,
+    cells TEXT,
+    PRIMARY KEY (metric_id, seq, account)
+  ) STRICT, WITHOUT ROWID;
+  CREATE TABLE usage_server_log (
+    metric_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    server_id INTEGER NOT NULL,
+    rank BLOB,
+    PRIMARY KEY (metric_id, seq, server_id)
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];
+
+/**
+ * An account's cells as its totals row keeps them: `server_id:value` by server id, comma-separated, values in
+ * decimal. The same form carries the changes a write adds (values may then be negative).
+ */
+export function parseCells(text: string): Map<number, bigint> {
+  const cells = new Map<number, bigint>();
+  if (text === "") return cells;
+  for (const pair of text.split(",")) {
+    const colon = pair.indexOf(":");
+    cells.set(Number(pair.slice(0, colon)), decimal(pair.slice(colon + 1)));
+  }
+  return cells;
+}
+
+export function formatCells(cells: ReadonlyMap<number, bigint>): string {
+  return [...cells]
+    .sort(([a], [b]) => a - b)
+    .map(([id, value]) => `${id}:${value}`)
+    .join(",");
+}
+
+/** A decimal integer: through a double when it has at most 15 digits (exact, and several times cheaper). */
+const decimal = (text: string): bigint => (text.length <= 15 ? BigInt(Number(text)) : BigInt(text));
 
 /**
  * Encodes a non-negative integer so that byte order is descending numeric order: a length byte (255 minus the
@@ -178,6 +232,11 @@ function registerFunctions(db: Database.Database): void {
     return toRank(base + toBig(plus as DbNumber) - toBig(minus as DbNumber));
   });
   db.function("tally_unrank", options, (rank: unknown) => toDb(fromRank(rank as Uint8Array)));
+  db.function("tally_cells_add", { deterministic: true }, (cells: unknown, changes: unknown) => {
+    const sum = parseCells(cells as string);
+    for (const [id, delta] of parseCells(changes as string)) sum.set(id, (sum.get(id) ?? 0n) + delta);
+    return formatCells(sum);
+  });
   db.aggregate("tally_rank_sum", {
     ...options,
     start: () => 0n,
@@ -191,35 +250,36 @@ const MAX_CACHED_STATEMENTS = 200;
 /** UsageStore.usageTable on SQLite: shares the usage store's connection. */
 export class SqliteUsageTable {
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly meta: Meta;
+  readonly snapshots: UsageSnapshots;
 
   constructor(private readonly db: Database.Database) {
     registerFunctions(db);
     migrate(db, "usage-view", USAGE_VIEW_MIGRATIONS);
+    this.meta = new Meta(db);
+    this.snapshots = new UsageSnapshots(db, this.meta);
   }
 
   async usageTable(query: UsageTableQuery): Promise<UsageTablePage> {
     return query.at === undefined ? this.current(query) : this.history(query, query.at);
   }
 
+  /** The table now, or at the snapshot the query names. The derived state is written: the store flushed it. */
   private async current(query: UsageTableQuery): Promise<UsageTablePage> {
+    const at = query.snapshot === undefined ? null : snapshotSeq(query.snapshot);
+    if (at !== null) this.snapshots.check(at);
     const metricId = this.get<{ id: bigint }>("SELECT id FROM usage_metrics WHERE name = ?", query.metric)?.id;
     const serverNames = new Map(
       this.all<{ id: bigint; name: string }>("SELECT id, name FROM servers").map((s) => [Number(s.id), s.name]),
     );
     const serverIds = new Map([...serverNames].map(([id, name]) => [name, id]));
-    const empty: UsageTablePage = {
-      rows: [],
-      servers: sortedUnique(query.servers ?? []),
-      totals: { byServer: {}, total: 0n },
-      more: false,
-    };
-    if (metricId === undefined) return empty;
-    const serverTotals = new Map(
-      this.all<{ server_id: bigint; rank: Uint8Array }>(
-        "SELECT server_id, rank FROM usage_server_totals WHERE metric_id = ?",
-        metricId,
-      ).map((r) => [serverNames.get(Number(r.server_id)) as string, fromRank(r.rank)]),
-    );
+    if (metricId === undefined) {
+      return { rows: [], servers: sortedUnique(query.servers ?? []), totals: { byServer: {}, total: 0n }, more: false };
+    }
+    const serverTotals = new Map<string, bigint>();
+    for (const [id, rank] of this.serverTotals(metricId, at)) {
+      serverTotals.set(serverNames.get(id) as string, fromRank(rank));
+    }
     const columns = sortedUnique(query.servers ?? [...serverTotals.keys()]);
     const columnIds: [number, string][] = columns.flatMap((name) =>
       serverIds.has(name) ? [[serverIds.get(name) as number, name] as [number, string]] : [],
@@ -229,19 +289,24 @@ export class SqliteUsageTable {
       metricId,
       subset: query.accounts ? JSON.stringify(sortedUnique(query.accounts)) : null,
       like: query.search === undefined ? null : likePattern(query.search),
+      at,
     };
-    const rowOf = rowReader(columnIds);
+    const read: Reader = {
+      filter,
+      rowOf: rowReader(columnIds),
+      moved: at === null ? null : once(() => this.moved(filter)),
+    };
     let segments: Segment<PageRow>[];
     if (query.sort.by === "server") {
       const serverId = serverIds.get(query.sort.server);
       segments =
         serverId === undefined
-          ? [this.accountSegment(filter, null, rowOf)]
-          : [this.cellSegment(filter, serverId, rowOf), this.accountSegment(filter, serverId, rowOf)];
+          ? [this.accountSegment(read, null)]
+          : [this.cellSegment(read, serverId), this.accountSegment(read, serverId)];
     } else if (query.sort.by === "account") {
-      segments = [this.accountSegment(filter, null, rowOf)];
+      segments = [this.accountSegment(read, null)];
     } else {
-      segments = [this.totalSegment(filter, rowOf)];
+      segments = [this.totalSegment(read)];
     }
     const { keys, more } = await readSegments(segments, query);
     const rows = keys.map((k) => k.row);
@@ -252,117 +317,161 @@ export class SqliteUsageTable {
     } else if (!more && query.after === undefined && query.before === undefined) {
       totals = pageTotals(rows, columns);
     } else {
-      totals = this.selectionTotals(filter, new Map(columnIds));
+      totals = this.selectionTotals(read, new Map(columnIds));
     }
-    return { rows, servers: columns, totals, more };
+    let snapshot: string | undefined;
+    if (at !== null) {
+      snapshot = query.snapshot;
+    } else if (more || query.after !== undefined || query.before !== undefined) {
+      // Pages follow: keep this moment readable for them.
+      const seq = this.meta.get("rollup_seq", 1);
+      this.snapshots.hold(seq);
+      snapshot = String(seq);
+    }
+    return { rows, servers: columns, totals, more, snapshot };
+  }
+
+  /** Each server's total (as a rank) now, or at a snapshot: the first copy after it where the server moved since. */
+  private serverTotals(metricId: bigint, at: number | null): [number, Uint8Array][] {
+    const now = this.raw<[bigint, Uint8Array]>(
+      "SELECT server_id, rank FROM usage_server_totals WHERE metric_id = ?",
+      metricId,
+    );
+    const totals = new Map(now.map(([id, rank]) => [Number(id), rank as Uint8Array | null]));
+    if (at !== null) {
+      for (const [id, rank] of this.raw<[bigint, bigint, Uint8Array | null]>(
+        `SELECT server_id, min(seq), rank FROM usage_server_log WHERE metric_id = ? AND seq > ? GROUP BY server_id`,
+        metricId,
+        at,
+      ).map(([id, , rank]) => [Number(id), rank] as const)) {
+        totals.set(id, rank);
+      }
+    }
+    return [...totals].filter((t): t is [number, Uint8Array] => t[1] !== null);
   }
 
   /** Sums over every selected account: the totals row of a subset or a search. */
-  private selectionTotals(filter: Filter, columnIds: Map<number, string>): UsageTablePage["totals"] {
-    const { from, where, params } = this.source(filter, "t", "usage_totals");
+  private selectionTotals(read: Reader, columnIds: Map<number, string>): UsageTablePage["totals"] {
+    const { from, where, params } = this.source(read.filter, "usage_totals");
+    const conditions = [where, ...unmoved(read.filter, "t", params)];
     const byServer: Record<string, bigint> = {};
     let total = 0n;
-    for (const [serverId, rank] of this.raw<[bigint, string]>(
-      // CROSS JOIN: filter the accounts first, then probe their cells (not every cell, then its account).
-      `SELECT c.server_id, hex(c.rank) FROM ${from}
-       CROSS JOIN usage_cells c ON c.metric_id = t.metric_id AND c.account = t.account WHERE ${where}`,
+    const add = (cells: string) => {
+      for (const [id, value] of parseCells(cells)) {
+        total += value;
+        const server = columnIds.get(id);
+        if (server !== undefined) byServer[server] = (byServer[server] ?? 0n) + value;
+      }
+    };
+    for (const [cells] of this.raw<[string]>(
+      `SELECT t.cells FROM ${from} WHERE ${conditions.join(" AND ")}`,
       ...params,
-    )) {
-      const v = fromRankHex(rank);
-      total += v;
-      const server = columnIds.get(Number(serverId));
-      if (server !== undefined) byServer[server] = (byServer[server] ?? 0n) + v;
-    }
+    ))
+      add(cells);
+    for (const r of read.moved?.() ?? []) add(r[2]);
     return { byServer: sortRecord(byServer), total };
   }
 
-  /** FROM and WHERE for a table aliased `alias` with metric_id and account columns, under the filter. */
-  private source(filter: Filter, alias: string, table: string): { from: string; where: string; params: unknown[] } {
+  /**
+   * FROM and WHERE over `table` (or a subquery with its own parameters) aliased t, with metric_id and account
+   * columns, under the filter.
+   */
+  private source(
+    filter: Filter,
+    table: string,
+    tableParams: readonly unknown[] = [],
+  ): { from: string; where: string; params: unknown[] } {
     const params: unknown[] = [];
     let from: string;
-    const where = [`${alias}.metric_id = ?`];
+    const where = ["t.metric_id = ?"];
     if (filter.subset !== null) {
       // The listed accounts drive the join: a subset is read by key, never by scanning the table.
-      from = `json_each(?) j CROSS JOIN ${table} ${alias} ON ${alias}.account = j.value`;
+      from = `json_each(?) j CROSS JOIN ${table} t ON t.account = j.value`;
       params.push(filter.subset);
     } else {
-      from = `${table} ${alias}`;
+      from = `${table} t`;
     }
-    params.push(filter.metricId);
+    params.push(...tableParams, filter.metricId);
     if (filter.like !== null) {
       where.push(
-        `(${alias}.account LIKE ? ESCAPE '\\' OR ${alias}.account IN (SELECT account FROM petnames WHERE name LIKE ? ESCAPE '\\'))`,
+        `(t.account LIKE ? ESCAPE '\\' OR t.account IN (SELECT account FROM petnames WHERE name LIKE ? ESCAPE '\\'))`,
       );
       params.push(filter.like, filter.like);
     }
     return { from, where: where.join(" AND "), params };
   }
 
-  /** Accounts by total, largest first. */
-  private totalSegment(filter: Filter, rowOf: RowReader): Segment<PageRow> {
-    return {
-      owns: () => true,
-      read: (bound, direction, n) => this.readRanked(filter, "usage_totals", null, bound, direction, n, rowOf),
-    };
-  }
-
-  /** Accounts with a cell on one server, by that cell, largest first. */
-  private cellSegment(filter: Filter, serverId: number, rowOf: RowReader): Segment<PageRow> {
-    return {
-      owns: (p) => p.value !== null,
-      read: (bound, direction, n) => this.readRanked(filter, "usage_cells", serverId, bound, direction, n, rowOf),
-    };
-  }
-
-  private readRanked(
-    filter: Filter,
-    table: "usage_totals" | "usage_cells",
-    serverId: number | null,
-    bound: UsagePosition | null,
-    direction: "forward" | "backward",
-    n: number,
-    rowOf: RowReader,
-  ): PageRow[] {
-    const { from, where, params } = this.source(filter, "t", table);
-    const conditions = [where];
-    if (serverId !== null) {
-      conditions.push("t.server_id = ?");
-      params.push(serverId);
-    }
-    if (bound) {
-      conditions.push(`(t.rank, t.account) ${direction === "forward" ? ">" : "<"} (?, ?)`);
-      params.push(toRank(bound.value ?? 0n), bound.account);
-    }
-    const order = direction === "forward" ? "t.rank, t.account" : "t.rank DESC, t.account DESC";
-    params.push(n);
-    if (table === "usage_totals") {
-      // The sort value is the total.
-      return this.raw<RawRow>(
-        `SELECT t.account, hex(t.rank), ${ROW_PARTS} FROM ${from}
-         WHERE ${conditions.join(" AND ")} ORDER BY ${order} LIMIT ?`,
-        ...params,
-      ).map((r) => {
-        const row = rowOf(r);
-        return { account: row.account, value: row.total, row };
-      });
-    }
-    return this.raw<[string, string | null, string | null, string | null, string]>(
-      `SELECT t.account, (SELECT hex(u.rank) FROM usage_totals u WHERE u.metric_id = t.metric_id AND u.account = t.account),
-         ${ROW_PARTS}, hex(t.rank) FROM ${from}
-       WHERE ${conditions.join(" AND ")} ORDER BY ${order} LIMIT ?`,
+  /**
+   * The selected accounts that moved after the snapshot, as they were at it (RawRow), from the first copy of each
+   * after it; accounts that had no row then are left out.
+   */
+  private moved(filter: Filter): RawRow[] {
+    const { from, where, params } = this.source(
+      filter,
+      "(SELECT metric_id, account, min(seq), rank, cells FROM usage_log WHERE metric_id = ? AND seq > ? GROUP BY account)",
+      [filter.metricId, filter.at],
+    );
+    return this.raw<RawRow>(
+      `SELECT t.account, hex(t.rank), t.cells, ${PETNAME} FROM ${from} WHERE ${where} AND t.rank IS NOT NULL`,
       ...params,
-    ).map((r) => {
-      const row = rowOf(r);
-      return { account: row.account, value: fromRankHex(r[4]), row };
+    );
+  }
+
+  /** Accounts by total, largest first. */
+  private totalSegment(read: Reader): Segment<PageRow> {
+    const keyed = (r: RawRow): PageRow => {
+      const row = read.rowOf(r);
+      return { account: row.account, value: row.total, row };
+    };
+    return snapshotSegment(read, keyed, () => true, {
+      owns: () => true,
+      read: (bound, direction, n) => {
+        const { from, where, params } = this.source(read.filter, "usage_totals");
+        const conditions = [where, ...unmoved(read.filter, "t", params), ...after(bound, direction, params)];
+        params.push(n);
+        return this.raw<RawRow>(
+          `SELECT t.account, hex(t.rank), t.cells, ${PETNAME} FROM ${from}
+           WHERE ${conditions.join(" AND ")} ORDER BY ${order(direction)} LIMIT ?`,
+          ...params,
+        ).map(keyed);
+      },
     });
   }
 
+  /** Accounts with a cell on one server, by that cell, largest first. */
+  private cellSegment(read: Reader, serverId: number): Segment<PageRow> {
+    const cell = (r: RawRow) => parseCells(r[2]).get(serverId);
+    return snapshotSegment(
+      read,
+      (r) => ({ account: r[0], value: cell(r) as bigint, row: read.rowOf(r) }),
+      (r) => cell(r) !== undefined,
+      {
+        owns: (p) => p.value !== null,
+        read: (bound, direction, n) => {
+          const { from, where, params } = this.source(read.filter, "usage_cells");
+          const conditions = [where, "t.server_id = ?"];
+          params.push(serverId);
+          conditions.push(...unmoved(read.filter, "u", params), ...after(bound, direction, params));
+          params.push(n);
+          return this.raw<RawRow>(
+            `SELECT t.account, hex(u.rank), u.cells, ${PETNAME}, hex(t.rank) FROM ${from}
+             CROSS JOIN usage_totals u ON u.metric_id = t.metric_id AND u.account = t.account
+             WHERE ${conditions.join(" AND ")} ORDER BY ${order(direction)} LIMIT ?`,
+            ...params,
+          ).map((r) => ({ account: r[0], value: fromRankHex(r[4] as string), row: read.rowOf(r) }));
+        },
+      },
+    );
+  }
+
   /** Accounts by id; with `withoutServer`, only those with no cell on that server (the tail of a server sort). */
-  private accountSegment(filter: Filter, withoutServer: number | null, rowOf: RowReader): Segment<PageRow> {
-    return {
+  private accountSegment(read: Reader, withoutServer: number | null): Segment<PageRow> {
+    const keyed = (r: RawRow): PageRow => ({ account: r[0], value: null, row: read.rowOf(r) });
+    const belongs = (r: RawRow) => withoutServer === null || !parseCells(r[2]).has(withoutServer);
+    return snapshotSegment(read, keyed, belongs, {
       owns: (p) => p.value === null,
       read: (bound, direction, n) => {
-        const { from, where, params } = this.source(filter, "t", "usage_totals");
+        const { from, where, params } = this.source(read.filter, "usage_totals");
         const conditions = [where];
         if (withoutServer !== null) {
           conditions.push(
@@ -370,18 +479,19 @@ export class SqliteUsageTable {
           );
           params.push(withoutServer);
         }
+        conditions.push(...unmoved(read.filter, "t", params));
         if (bound) {
           conditions.push(`t.account ${direction === "forward" ? ">" : "<"} ?`);
           params.push(bound.account);
         }
         params.push(n);
         return this.raw<RawRow>(
-          `SELECT t.account, hex(t.rank), ${ROW_PARTS} FROM ${from} WHERE ${conditions.join(" AND ")}
+          `SELECT t.account, hex(t.rank), t.cells, ${PETNAME} FROM ${from} WHERE ${conditions.join(" AND ")}
            ORDER BY t.account${direction === "forward" ? "" : " DESC"} LIMIT ?`,
           ...params,
-        ).map((r) => ({ account: r[0], value: null, row: rowOf(r) }));
+        ).map(keyed);
       },
-    };
+    });
   }
 
   /**
@@ -456,6 +566,72 @@ interface Filter {
   readonly subset: string | null;
   /** LIKE pattern of the search, or null. */
   readonly like: string | null;
+  /** The snapshot read (a derived-state cursor), or null for the table now. */
+  readonly at: number | null;
+}
+
+/** What every segment of one read shares: its filter, how it decodes rows, and the accounts moved since its snapshot. */
+interface Reader {
+  readonly filter: Filter;
+  readonly rowOf: RowReader;
+  readonly moved: (() => RawRow[]) | null;
+}
+
+/** A snapshot as the cursor carries it: the derived-state cursor, in decimal. */
+function snapshotSeq(text: string): number {
+  if (!/^[1-9][0-9]{0,14}$/.test(text)) throw validation("the cursor is not one this table gave out");
+  return Number(text);
+}
+
+/** At a snapshot, only the rows that have not moved since: the others are read from their copies. */
+function unmoved(filter: Filter, alias: string, params: unknown[]): string[] {
+  if (filter.at === null) return [];
+  params.push(filter.at);
+  return [`${alias}.changed <= ?`];
+}
+
+/** Rows strictly past `bound` in the (rank, account) order of the index. */
+function after(bound: UsagePosition | null, direction: "forward" | "backward", params: unknown[]): string[] {
+  if (!bound) return [];
+  params.push(toRank(bound.value ?? 0n), bound.account);
+  return [`(t.rank, t.account) ${direction === "forward" ? ">" : "<"} (?, ?)`];
+}
+
+const order = (direction: "forward" | "backward") =>
+  direction === "forward" ? "t.rank, t.account" : "t.rank DESC, t.account DESC";
+
+/**
+ * A segment at a snapshot: the unmoved rows the index gives, merged with the moved accounts' rows as they were
+ * that belong to the segment. The table now: the segment alone.
+ */
+function snapshotSegment(
+  read: Reader,
+  keyed: (r: RawRow) => PageRow,
+  belongs: (r: RawRow) => boolean,
+  segment: Segment<PageRow>,
+): Segment<PageRow> {
+  const { moved } = read;
+  if (moved === null) return segment;
+  return {
+    owns: segment.owns,
+    read: async (bound, direction, n) => {
+      const sign = direction === "forward" ? 1 : -1;
+      const inOrder = (a: UsagePosition, b: UsagePosition) => sign * comparePositions(a, b);
+      const then = moved()
+        .filter(belongs)
+        .map(keyed)
+        .filter((k) => bound === null || inOrder(k, bound) > 0);
+      return [...(await segment.read(bound, direction, n)), ...then].sort(inOrder).slice(0, n);
+    },
+  };
+}
+
+function once<T>(compute: () => T): () => T {
+  let value: { readonly v: T } | null = null;
+  return () => {
+    value ??= { v: compute() };
+    return value.v;
+  };
 }
 
 function sortRecord(record: Record<string, bigint>): Record<string, bigint> {
@@ -467,33 +643,23 @@ interface PageRow extends Keyed {
   readonly row: UsageTableRow;
 }
 
-/** account, hex(total rank), the cells and the petname (ROW_PARTS), then anything a segment reads besides. */
-type RawRow = readonly [string, string | null, string | null, string | null, ...unknown[]];
+/** account, hex(total rank), the cells (parseCells) and the petname, then anything a segment reads besides. */
+type RawRow = readonly [string, string, string, string | null, ...unknown[]];
 type RowReader = (raw: RawRow) => UsageTableRow;
 
-/**
- * The rest of a row beside its key, read in the statement that finds the key (one pass over the index, no second
- * lookup of the page's accounts): the account's cells as `id,id,… hex,hex,…` (two aggregates over the same rows
- * keep the same order; cheaper than one text per cell), and its petname.
- */
-const ROW_PARTS = `(SELECT group_concat(c.server_id) || ' ' || group_concat(hex(c.rank)) FROM usage_cells c
-     WHERE c.metric_id = t.metric_id AND c.account = t.account),
-   (SELECT p.name FROM petnames p WHERE p.account = t.account)`;
+const PETNAME = "(SELECT p.name FROM petnames p WHERE p.account = t.account)";
 
 /** Decodes raw rows into table rows with cells for the given columns only, in column order. */
 function rowReader(columns: readonly [number, string][]): RowReader {
-  const ids = columns.map(([id, name]) => [String(id), name] as const);
   return ([account, totalHex, cells, petname]) => {
     const byServer: Record<string, bigint> = {};
-    if (cells !== null) {
-      const space = cells.indexOf(" ");
-      const found = cells.slice(0, space).split(",");
-      const ranks = cells.slice(space + 1).split(",");
-      for (const [id, name] of ids) {
-        const i = found.indexOf(id);
-        if (i >= 0) byServer[name] = fromRankHex(ranks[i] as string);
+    if (cells !== "") {
+      const found = parseCells(cells);
+      for (const [id, name] of columns) {
+        const value = found.get(id);
+        if (value !== undefined) byServer[name] = value;
       }
     }
-    return { account, petname, byServer, total: totalHex === null ? 0n : fromRankHex(totalHex) };
+    return { account, petname, byServer, total: fromRankHex(totalHex) };
   };
 }
