@@ -5,7 +5,7 @@ import { ago, humanBytes, humanCount, isoMinute } from "./format.js";
 import { accountHref, html, layout } from "./html.js";
 import type { AccountUsageView } from "./render-account-usage.js";
 import { chart } from "./svg-chart.js";
-import { amount } from "./usage-page.js";
+import { amount, amountCell } from "./usage-page.js";
 
 export function renderAccountPage(view: AccountUsageView): string {
   const hours = view.history.map((h) => h.hour);
@@ -61,14 +61,14 @@ export function renderAccountPage(view: AccountUsageView): string {
 ${view.servers.map(
   (s) => html`<tr>
 <th scope="row" class="${s.stale ? "stale" : ""}" title="${s.lastHeard === null ? "never heard from" : `last heard ${isoMinute(s.lastHeard)} UTC`}${s.stale ? `; stale: silent for more than ${staleMinutes} min` : ""}">${s.id}${s.stale ? html` <span class="badge">stale</span>` : ""}</th>
-<td class="num">${amount("storage.bytes", s.bytes ?? undefined)}</td>
-<td class="num">${amount("storage.files", s.files ?? undefined)}</td>
+${amountCell("storage.bytes", s.bytes ?? undefined, "num")}
+${amountCell("storage.files", s.files ?? undefined, "num")}
 <td>${s.lastReading === null ? html`<span class="muted">–</span>` : html`<time datetime="${isoTime(s.lastReading)}" title="${isoMinute(s.lastReading)} UTC">${ago(view.now - s.lastReading)}</time>`}</td>
 </tr>
 `,
 )}
 </tbody>
-<tfoot><tr><th scope="row">Total</th><td class="num">${amount("storage.bytes", view.total.bytes)}</td><td class="num">${amount("storage.files", view.total.files)}</td><td></td></tr></tfoot>
+<tfoot><tr><th scope="row">Total</th>${amountCell("storage.bytes", view.total.bytes, "num")}${amountCell("storage.files", view.total.files, "num")}<td></td></tr></tfoot>
 </table>
 </div>
 <h2>Last ${label(view.hours)}</h2>

@@ -85,7 +85,9 @@ th,td{padding:.35rem .6rem;border-bottom:1px solid var(--line);text-align:left;w
 thead th{position:sticky;top:0;background:var(--alt);font-size:.85rem;vertical-align:bottom}
 thead th small{display:block;font-weight:400;color:var(--muted)}
 tbody tr:nth-child(even){background:var(--alt)}
-td.num,th.num{text-align:right}
+td.num,th.num,table.usage td:nth-child(n+3),table.usage th:nth-child(n+3){text-align:right}
+td.num:empty::before,table.usage td:nth-child(n+3):empty::before{content:"\\2013";color:var(--muted)}
+td.total{font-weight:700}
 td.name{max-width:16rem;overflow:hidden;text-overflow:ellipsis}
 td.account{max-width:18rem;overflow:hidden;text-overflow:ellipsis}
 table.usage td.account,table.usage thead th:first-child,table.usage tfoot th:first-child{position:sticky;left:0;background:var(--bg);z-index:1}

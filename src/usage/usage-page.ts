@@ -7,51 +7,60 @@ import type { UsageTableView } from "./render-usage-table.js";
 import { DEFAULT_METRIC } from "./usage-request.js";
 
 /**
- * A number cell: human-readable, with the exact value on hover (and in `value` for machines). The page's own
- * text writes non-ASCII characters as entities: a page that is all ASCII is encoded and decoded several times
- * faster than one holding a single en dash, and a thousand-row page is most of a megabyte.
+ * Numbers are human-readable, with the exact count on hover. The page's own text writes non-ASCII characters as
+ * entities (the stylesheet as CSS escapes): a page that is all ASCII is encoded and decoded several times faster
+ * than one holding a single en dash, and a thousand-row page has tens of thousands of cells.
  */
 const NONE = html`<span class="muted">&ndash;</span>`;
 
+/** An amount within text ("Stored 1.2 GiB"): the exact count in `title`, and in `value` for machines. */
 export function amount(metric: string, value: bigint | undefined): Html {
-  return value === undefined ? NONE : raw(amountMarkup(isBytes(metric), value));
+  if (value === undefined) return NONE;
+  const bytes = isBytes(metric);
+  return raw(`<data value="${value}" title="${exact(bytes, value)}">${human(bytes, value)}</data>`);
+}
+
+/**
+ * An amount as a table cell, `<td title="1,234 bytes">1.21 KiB</td>`, or `<td></td>` when there is none, which the
+ * stylesheet shows as a muted dash (as it right-aligns the columns and bolds the total, so that cells carry no
+ * classes of their own). `className` is for the few cells that need one.
+ */
+export function amountCell(metric: string, value: bigint | undefined, className?: string): Html {
+  const open = className === undefined ? "<td" : `<td class="${escapeHtml(className)}"`;
+  return raw(cellMarkup(isBytes(metric), value, open));
 }
 
 const isBytes = (metric: string) =>
   metric === "storage.bytes" || metric.endsWith(".bytes") || metric.startsWith("bytes.");
 
 /**
- * amount()'s markup as text, for the table body where it runs thousands of times. Nothing in it needs escaping:
- * digits, separators and unit names only.
+ * amountCell()'s markup as text, from the cell's opening tag without its `>`, for the table body where it runs
+ * thousands of times. Nothing in it needs escaping: digits, separators and unit names only.
  */
-function amountMarkup(bytes: boolean, value: bigint): string {
-  const digits = value.toString();
-  const grouped = value < 0n ? groupDigits(value) : groupDecimal(digits);
-  return bytes
-    ? `<data value="${digits}" title="${grouped} bytes">${humanBytes(value)}</data>`
-    : `<data value="${digits}" title="${grouped}">${humanCount(value)}</data>`;
+function cellMarkup(bytes: boolean, value: bigint | undefined, open: string): string {
+  return value === undefined ? `${open}></td>` : `${open} title="${exact(bytes, value)}">${human(bytes, value)}</td>`;
 }
 
+const exact = (bytes: boolean, value: bigint) => {
+  const grouped = value < 0n ? groupDigits(value) : groupDecimal(value.toString());
+  return bytes ? `${grouped} bytes` : grouped;
+};
+
+const human = (bytes: boolean, value: bigint) => (bytes ? humanBytes(value) : humanCount(value));
+
 /**
- * The table body's rows: the markup html`` would give, built as plain text (a page of a thousand rows has tens of
- * thousands of cells), with every text from the data escaped here.
+ * The table body's rows: the markup html`` would give, built as plain text, one line a row, with every text from
+ * the data escaped here.
  */
 function bodyRows(view: UsageTableView): Html {
   const bytes = isBytes(view.metric);
   const ids = view.servers.map((s) => s.id);
-  const none = `<td class="num">${NONE.value}</td>`;
   let out = "";
   for (const x of view.rows) {
-    out += `<tr>
-<td class="account"><a href="${escapeHtml(accountHref(x.account))}">${escapeHtml(x.account)}</a></td>
-<td class="name">${escapeHtml(x.petname ?? "")}</td>
-<td class="num total"><strong>${amountMarkup(bytes, x.total)}</strong></td>
-`;
-    for (const id of ids) {
-      const value = x.byServer[id];
-      out += value === undefined ? none : `<td class="num">${amountMarkup(bytes, value)}</td>`;
-    }
-    out += "\n</tr>\n";
+    out += `<tr><td class="account"><a href="${escapeHtml(accountHref(x.account))}">${escapeHtml(x.account)}</a></td>`;
+    out += `<td class="name">${escapeHtml(x.petname ?? "")}</td>${cellMarkup(bytes, x.total, '<td class="total"')}`;
+    for (const id of ids) out += cellMarkup(bytes, x.byServer[id], "<td");
+    out += "</tr>\n";
   }
   return raw(out);
 }
@@ -90,7 +99,7 @@ export function renderUsagePage(view: UsageTableView): string {
         ? "never heard from"
         : `last heard ${isoMinute(s.lastHeard)} UTC (${ago(view.now - s.lastHeard)})`;
     const title = s.stale ? `${heard}; stale: silent for more than ${staleMinutes} min` : heard;
-    return html`<th class="num${s.stale ? " stale" : ""}" scope="col" title="${title}" data-server="${s.id}">${sortLink(s.id, s.name)}${
+    return html`<th${s.stale ? raw(' class="stale"') : ""} scope="col" title="${title}" data-server="${s.id}">${sortLink(s.id, s.name)}${
       s.stale ? html` <span class="badge">stale</span>` : ""
     }<small>${s.lastHeard === null ? "never heard" : ago(view.now - s.lastHeard)}</small></th>`;
   });
@@ -119,12 +128,12 @@ ${(r.servers ?? []).map((s) => html`<input type="hidden" name="server" value="${
 </form>
 <div class="scroll">
 <table class="usage">
-<thead><tr><th scope="col">${sortLink("account", "Account")}</th><th scope="col">Name</th><th class="num total" scope="col">${sortLink("total", "Total")}<small>all servers</small></th>${serverHeads}</tr></thead>
+<thead><tr><th scope="col">${sortLink("account", "Account")}</th><th scope="col">Name</th><th class="total" scope="col">${sortLink("total", "Total")}<small>all servers</small></th>${serverHeads}</tr></thead>
 <tbody>
 ${view.rows.length === 0 ? html`<tr><td colspan="${view.servers.length + 3}" class="muted">No accounts${r.search || r.accounts ? " match" : " yet"}.</td></tr>` : bodyRows(view)}
 </tbody>
-<tfoot><tr><th scope="row">Total</th><td class="muted">${filters.length > 0 ? "selection" : "all accounts"}</td><td class="num total">${amount(view.metric, view.totals.total)}</td>${view.servers.map(
-    (s) => html`<td class="num">${amount(view.metric, view.totals.byServer[s.id])}</td>`,
+<tfoot><tr><th scope="row">Total</th><td class="muted">${filters.length > 0 ? "selection" : "all accounts"}</td>${amountCell(view.metric, view.totals.total, "total")}${view.servers.map(
+    (s) => amountCell(view.metric, view.totals.byServer[s.id]),
   )}</tr></tfoot>
 </table>
 </div>

@@ -91,6 +91,13 @@ async function openPage(viewport = { width: 1280, height: 900 }): Promise<{ page
 /** The page's full width in CSS pixels: wider than the viewport means the page scrolls sideways. */
 const pageWidth = (page: Page) => page.evaluate("document.documentElement.scrollWidth") as Promise<number>;
 
+/** The computed values of CSS properties of the first element matching a selector, or of its pseudo-element. */
+const styleOf = (page: Page, selector: string, properties: string[], pseudo: string | null = null) =>
+  page.evaluate(
+    `(() => { const s = getComputedStyle(document.querySelector(${JSON.stringify(selector)}), ${JSON.stringify(pseudo)});
+      return ${JSON.stringify(properties)}.map((p) => s.getPropertyValue(p)); })()`,
+  ) as Promise<string[]>;
+
 const accountsOnPage = (page: Page) => page.locator("table.usage tbody td.account a").allTextContents();
 
 describe("the usage pages in Chromium", () => {
@@ -102,6 +109,14 @@ describe("the usage pages in Chromium", () => {
     expect(first).toHaveLength(25);
     expect(first[0]).toBe("acct-119");
     await page.screenshot({ path: path.join(ARTIFACTS, "usage-table.png"), fullPage: true });
+    // The stylesheet right-aligns the numbers, bolds the totals and draws a muted dash in a number cell without
+    // data (and nothing in an empty name).
+    expect(await styleOf(page, "table.usage tbody td:nth-child(4)", ["text-align"])).toEqual(["right"]);
+    expect(await styleOf(page, "table.usage tbody td.total", ["font-weight"])).toEqual(["700"]);
+    const muted = await styleOf(page, "table.usage tfoot td.muted", ["color"]);
+    const emptyNumber = "table.usage tbody td:nth-child(n+4):empty";
+    expect(await styleOf(page, emptyNumber, ["content", "color"], "::before")).toEqual(['"\u2013"', ...muted]);
+    expect(await styleOf(page, "table.usage tbody td.name:empty", ["content"], "::before")).toEqual(["none"]);
 
     await page.getByRole("link", { name: "Next →" }).click();
     const second = await accountsOnPage(page);
@@ -121,9 +136,10 @@ describe("the usage pages in Chromium", () => {
     expect(await accountsOnPage(page)).toEqual(["acct-007"]);
     expect(await page.locator("table.usage tbody td.name").first().textContent()).toBe("Ada's Photo Archive");
 
-    // The exact size is on hover.
-    const total = page.locator("table.usage tbody tr").first().locator("td.total data");
-    expect(await total.getAttribute("title")).toMatch(/^[\d,]+ bytes$/);
+    // The size is rounded in the cell, exact on hover: 3 servers of 8 * 30 GB, plus 0, 1 and 2 bytes.
+    const total = page.locator("table.usage tbody tr").first().locator("td.total");
+    expect(await total.textContent()).toBe("671 GiB");
+    expect(await total.getAttribute("title")).toBe("720,000,000,003 bytes");
 
     await page.getByRole("link", { name: "acct-007" }).click();
     await page.waitForURL(/\/usage\/accounts\/acct-007/);

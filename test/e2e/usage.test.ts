@@ -112,7 +112,7 @@ describe("GET /usage", () => {
     const page = await fetch(`${tally.url}/usage?limit=2`, { headers: tally.headers({ Accept: "text/html" }) });
     const html = await page.text();
     expect(html).toContain("<table");
-    expect(html).toContain('title="702,003 bytes"');
+    expect(html).toContain('<td class="total" title="702,003 bytes">');
     expect(html).toContain('href="/usage/accounts/acct-0234"');
     expect(html).toMatch(/rel="next" href="\/usage\?limit=2&amp;after=/);
   });
