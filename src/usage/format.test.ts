@@ -45,10 +45,10 @@ describe("usage requests", () => {
     const sort = { by: "total" } as const;
     const cursor = encodeCursor({ value: 2n ** 70n, account: "a,b" }, sort, "storage.bytes");
     expect(decodeCursor(cursor, sort, "storage.bytes")).toEqual({ position: { value: 2n ** 70n, account: "a,b" } });
-    const pinned = encodeCursor({ value: 1n, account: "a" }, sort, "storage.bytes", "42");
+    const pinned = encodeCursor({ value: 1n, account: "a" }, sort, "storage.bytes", { token: "42", time: 7 });
     expect(decodeCursor(pinned, sort, "storage.bytes")).toEqual({
       position: { value: 1n, account: "a" },
-      snapshot: "42",
+      snapshot: { token: "42", time: 7 },
     });
     expect(() => decodeCursor(cursor, { by: "account" }, "storage.bytes")).toThrow(/sorted by total/);
     expect(() => decodeCursor(cursor, sort, "storage.files")).toThrow(/storage.bytes/);

@@ -83,6 +83,10 @@ export async function renderUsageTable(
     snapshot: request.snapshot,
   });
 
+  // Pages read at the snapshot of an earlier page hold the table as it was then.
+  const snapshotTime =
+    page.snapshot !== undefined && page.snapshot === request.snapshot ? (request.snapshotTime ?? now) : now;
+  const snapshot = page.snapshot === undefined ? undefined : { token: page.snapshot, time: snapshotTime };
   const heard = new Map(known.map((s) => [s.server, s.lastHeard]));
   const serverViews = page.servers.map((id) => {
     const lastHeard = heard.get(id) ?? null;
@@ -92,7 +96,7 @@ export async function renderUsageTable(
   const position = (row: UsageTableRow) => {
     const sort = request.sort;
     const value = sort.by === "total" ? row.total : sort.by === "account" ? null : (row.byServer[sort.server] ?? null);
-    return encodeCursor({ value, account: row.account }, sort, request.metric, page.snapshot);
+    return encodeCursor({ value, account: row.account }, sort, request.metric, snapshot);
   };
   const first = page.rows[0];
   const last = page.rows.at(-1);
@@ -108,7 +112,7 @@ export async function renderUsageTable(
   return {
     request,
     metric: request.metric,
-    asOf: request.at === undefined ? now : hourOf(request.at),
+    asOf: request.at === undefined ? snapshotTime : hourOf(request.at),
     history: request.at !== undefined,
     now,
     servers: serverViews.sort((a, b) => compareUtf8(a.id, b.id)),

@@ -19,6 +19,8 @@ export interface UsageRequest extends UsageTableQuery {
   readonly format: UsageFormat | null;
   /** Whether limit was given (links keep it only then). */
   readonly limitGiven: boolean;
+  /** When the snapshot the cursor names was read (its first page). */
+  readonly snapshotTime?: number | undefined;
 }
 
 /** Reads the query string; anything malformed is a VALIDATION error naming the parameter. */
@@ -86,7 +88,8 @@ export function parseUsageRequest(params: URLSearchParams): UsageRequest {
     limitGiven: limitText !== undefined && limitText !== "",
     after: afterText ? cursor?.position : undefined,
     before: beforeText ? cursor?.position : undefined,
-    snapshot: cursor?.snapshot,
+    snapshot: cursor?.snapshot?.token,
+    snapshotTime: cursor?.snapshot?.time,
     accounts,
     search: searchText || undefined,
     servers,
@@ -124,14 +127,15 @@ interface CursorBody {
   /** The row's sort value as a decimal string, or null. */
   v: string | null;
   a: string;
-  /** The snapshot the pages are read at (the store's token), when the store gave one. */
+  /** The snapshot the pages are read at (the store's token), when the store gave one, and its time (epoch ms). */
   n?: string;
+  t?: number;
 }
 
 /** What a cursor holds: a row's place in the order, and the snapshot its pages are read at. */
 export interface UsageCursor {
   readonly position: UsagePosition;
-  readonly snapshot?: string | undefined;
+  readonly snapshot?: { readonly token: string; readonly time: number } | undefined;
 }
 
 function sortKey(sort: UsageSort): string {
@@ -142,14 +146,22 @@ function sortKey(sort: UsageSort): string {
  * An opaque cursor: the sort, the metric, the row's position (sort value and account) and the snapshot, base64url
  * JSON.
  */
-export function encodeCursor(position: UsagePosition, sort: UsageSort, metric: string, snapshot?: string): string {
+export function encodeCursor(
+  position: UsagePosition,
+  sort: UsageSort,
+  metric: string,
+  snapshot?: UsageCursor["snapshot"],
+): string {
   const body: CursorBody = {
     s: sortKey(sort),
     m: metric,
     v: position.value === null ? null : position.value.toString(),
     a: position.account,
   };
-  if (snapshot !== undefined) body.n = snapshot;
+  if (snapshot !== undefined) {
+    body.n = snapshot.token;
+    body.t = snapshot.time;
+  }
   return Buffer.from(JSON.stringify(body)).toString("base64url");
 }
 
@@ -166,7 +178,10 @@ export function decodeCursor(text: string, sort: UsageSort, metric: string): Usa
     typeof body.s !== "string" ||
     typeof body.m !== "string" ||
     typeof body.a !== "string" ||
-    !(body.n === undefined || (typeof body.n === "string" && body.n.length <= 200)) ||
+    !(
+      (body.n === undefined && body.t === undefined) ||
+      (typeof body.n === "string" && body.n.length <= 200 && Number.isSafeInteger(body.t))
+    ) ||
     !(body.v === null || (typeof body.v === "string" && /^(0|[1-9][0-9]{0,80})$/.test(body.v)))
   ) {
     throw validation("the cursor is not one this table gave out");
@@ -176,5 +191,6 @@ export function decodeCursor(text: string, sort: UsageSort, metric: string): Usa
       `the cursor pages a table sorted by ${body.s} of ${body.m}; keep the sort and metric it came with`,
     );
   }
-  return { position: { value: body.v === null ? null : BigInt(body.v), account: body.a }, snapshot: body.n };
+  const position = { value: body.v === null ? null : BigInt(body.v), account: body.a };
+  return body.n === undefined ? { position } : { position, snapshot: { token: body.n, time: body.t as number } };
 }

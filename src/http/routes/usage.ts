@@ -136,7 +136,9 @@ export const USAGE_OPENAPI_PATHS = {
       summary: "The usage table: accounts by servers, with totals (HTML, JSON or CSV).",
       description:
         "Rows are accounts, columns servers, cells the current value of a level metric summed over instances. " +
-        "Paged by key: pass `next` back as `after`. An account token sees its own row only.",
+        "Paged by key: pass `next` back as `after`. The cursors carry a snapshot: every page read with them shows the " +
+        "table as it was at the first page (as_of), so paging returns each account exactly once while events arrive. " +
+        "An account token sees its own row only.",
       tags: ["usage"],
       parameters: [
         query("format", "html, json or csv; otherwise the Accept header decides (HTML by default).", {
@@ -199,6 +201,9 @@ export const USAGE_OPENAPI_PATHS = {
           },
         },
         "400": errorResponse("A parameter is malformed."),
+        "410": errorResponse(
+          "The cursor's snapshot has expired (an hour after its first page): start again without a cursor.",
+        ),
         ...AUTH_ERRORS,
       },
     },
