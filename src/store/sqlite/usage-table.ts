@@ -216,9 +216,15 @@ const COMPLEMENT: string[] = [];
 for (let d = 0; d < 16; d++) COMPLEMENT["0123456789ABCDEF".charCodeAt(d)] = (15 - d).toString(16);
 
 export function fromRank(rank: Uint8Array): bigint {
-  let hex = "";
+  // Up to six bytes (48 bits) in floating point, exact there; longer ones through hex digits.
+  if (rank.length <= 7) {
+    let value = 0;
+    for (let i = 1; i < rank.length; i++) value = value * 256 + 255 - (rank[i] as number);
+    return BigInt(value);
+  }
+  let hex = "0x";
   for (let i = 1; i < rank.length; i++) hex += (255 - (rank[i] as number)).toString(16).padStart(2, "0");
-  return hex === "" ? 0n : BigInt(`0x${hex}`);
+  return BigInt(hex);
 }
 
 type DbNumber = bigint | number | string | null;
