@@ -121,8 +121,8 @@ export class DerivedState {
       // Numbers are INTEGER when they fit 64 bits and decimal TEXT beyond. A sum that leaves 64 bits (SQLite would
       // make it a REAL), or one already beyond, is added exactly by tally_add instead.
       addCounter: db.prepare(
-        `INSERT INTO rollups (series_id, hour, count, sum) VALUES (?, ?, ?, ?)
-         ON CONFLICT (series_id, hour) DO UPDATE SET count = count + excluded.count,
+        `INSERT INTO counter_rollups (hour, series_id, count, sum) VALUES (?, ?, ?, ?)
+         ON CONFLICT (hour, series_id) DO UPDATE SET count = count + excluded.count,
            sum = CASE WHEN typeof(sum + excluded.sum) = 'integer' THEN sum + excluded.sum
                  ELSE tally_add(sum, excluded.sum) END`,
       ),
@@ -214,10 +214,8 @@ export class DerivedState {
           this.sql.insertReading.run(seriesId, r.time, r.id, toDb(r.value));
         }
       }
-      for (const key of [...this.counters.keys()].sort((a, b) => a - b)) {
-        const d = this.counters.get(key) as CounterDelta;
-        this.sql.addCounter.run(d.seriesId, d.hour, d.count, toDb(d.sum));
-      }
+      const counters = [...this.counters.values()].sort((a, b) => a.hour - b.hour || a.seriesId - b.seriesId);
+      for (const d of counters) this.sql.addCounter.run(d.hour, d.seriesId, d.count, toDb(d.sum));
       for (const key of [...this.held.keys()].sort((a, b) => a - b)) {
         const { seriesId, row } = this.held.get(key) as { seriesId: number; row: HeldRow };
         this.sql.setHeld.run(seriesId, row.hour, row.count, toDb(row.last), toDb(row.max), toDb(row.integral));
@@ -240,7 +238,7 @@ export class DerivedState {
 
   /** Forgets all derived state, on disk and in memory: every event must be applied again (a rebuild). */
   reset(): void {
-    this.db.exec(`DELETE FROM rollups; DELETE FROM readings; DELETE FROM series;
+    this.db.exec(`DELETE FROM rollups; DELETE FROM counter_rollups; DELETE FROM readings; DELETE FROM series;
       DELETE FROM usage_cells; DELETE FROM usage_totals; DELETE FROM usage_server_totals`);
     this.snapshots.reset();
     this.meta.set("rollup_seq", 1);

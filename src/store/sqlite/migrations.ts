@@ -87,6 +87,21 @@ export const USAGE_MIGRATIONS: readonly string[] = [
   ) STRICT, WITHOUT ROWID;
   INSERT INTO meta (key, value) VALUES ('rollup_seq', 1) ON CONFLICT (key) DO UPDATE SET value = excluded.value;
   `,
+  // Counter rollups by hour first: the rows a write behind adds are those of the latest hours, which then sit
+  // together at the end of the table, instead of one or two on every page of a table ordered by series.
+  `
+  CREATE TABLE counter_rollups (
+    hour INTEGER NOT NULL,
+    series_id INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    sum ANY NOT NULL,
+    PRIMARY KEY (hour, series_id)
+  ) STRICT, WITHOUT ROWID;
+  INSERT INTO counter_rollups (hour, series_id, count, sum)
+    SELECT r.hour, r.series_id, r.count, r.sum FROM rollups r JOIN series s ON s.id = r.series_id
+    WHERE s.kind = 'counter' ORDER BY r.hour, r.series_id;
+  DELETE FROM rollups WHERE series_id IN (SELECT id FROM series WHERE kind = 'counter');
+  `,
 ];
 
 /** Applies the component's migrations that the database has not seen yet, in one transaction. */

@@ -75,6 +75,11 @@ interface CommittedBatch {
 const DEFAULT_RECENT_SLOTS = 1 << 21;
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Counter rollups of a range up to this many hours are read by seeking each hour of each series. */
+const MAX_SEEK_HOURS = 24 * 549;
+/** A counter rollup row in the columns of the rollups table (the first part of a compound SELECT names them). */
+const COUNTER_COLUMNS =
+  "v.name AS server, s.account, s.metric, s.instance, s.kind, c.hour, c.count, c.sum, NULL AS last, NULL AS max, NULL AS integral";
 
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteUsageStore> {
   return new SqliteUsageStore(options);
@@ -346,11 +351,7 @@ export class SqliteUsageStore implements UsageStore {
       where.push("v.name IN (SELECT value FROM json_each(?))");
       params.push(JSON.stringify(query.servers));
     }
-    const stored = this.selectRollups([...where, "r.hour >= ?", "r.hour < ?"].join(" AND "), [
-      ...params,
-      query.from,
-      query.to,
-    ]);
+    const stored = this.selectRollups(where.join(" AND "), params, { from: query.from, to: query.to });
     // Each held series' row just before the range and whether one follows it: the range's hours between readings.
     const edges = this.db
       .prepare(
@@ -375,18 +376,42 @@ export class SqliteUsageStore implements UsageStore {
   async allRollups(): Promise<RollupRow[]> {
     this.assertOpen();
     this.derived.flush();
-    return fillHeldGaps(this.selectRollups("1", []));
+    return fillHeldGaps(this.selectRollups("1", [], null));
   }
 
-  /** The rows stored: held series have none for the hours wholly between two readings (fillHeldGaps adds them). */
-  private selectRollups(where: string, params: unknown[]): RollupRow[] {
+  /**
+   * The rows stored, of the series `where` selects, in the hours [from, to) or all: held series have none for the
+   * hours wholly between two readings (fillHeldGaps adds them). Counter rows are ordered by hour, then series: a
+   * range is read by seeking each (hour, series) of the series selected, unless it spans more hours than a year
+   * and a half, when the hours are scanned instead.
+   */
+  private selectRollups(where: string, params: unknown[], range: { from: number; to: number } | null): RollupRow[] {
+    const first = range === null ? 0 : Math.ceil(range.from / HOUR_MS) * HOUR_MS;
+    const seek = range !== null && (range.to - first) / HOUR_MS <= MAX_SEEK_HOURS;
+    const held = range === null ? "" : "AND r.hour >= ? AND r.hour < ?";
+    let counters: string;
+    let counterParams: unknown[];
+    if (seek) {
+      counters = `WITH RECURSIVE hours (hour) AS (SELECT ? WHERE ? < ? UNION ALL SELECT hour + ${HOUR_MS} FROM hours WHERE hour + ${HOUR_MS} < ?)
+        SELECT ${COUNTER_COLUMNS} FROM series s JOIN servers v ON v.id = s.server_id CROSS JOIN hours h
+        CROSS JOIN counter_rollups c ON c.hour = h.hour AND c.series_id = s.id
+        WHERE ${where} AND s.kind = 'counter'`;
+      counterParams = [first, first, range.to, range.to, ...params];
+    } else {
+      counters = `SELECT ${COUNTER_COLUMNS} FROM counter_rollups c JOIN series s ON s.id = c.series_id
+        JOIN servers v ON v.id = s.server_id WHERE ${where}${range === null ? "" : " AND c.hour >= ? AND c.hour < ?"}`;
+      counterParams = range === null ? params : [...params, range.from, range.to];
+    }
     const rows = this.db
       .prepare(
-        `SELECT v.name AS server, s.account, s.metric, s.instance, s.kind, r.hour, r.count, r.sum, r.last, r.max, r.integral
+        `${counters}
+         UNION ALL
+         SELECT v.name, s.account, s.metric, s.instance, s.kind, r.hour, r.count, r.sum, r.last, r.max, r.integral
          FROM rollups r JOIN series s ON s.id = r.series_id JOIN servers v ON v.id = s.server_id
-         WHERE ${where} ORDER BY v.name, s.account, s.metric, s.instance, r.hour`,
+         WHERE ${where} ${held}
+         ORDER BY 1, 2, 3, 4, 6`,
       )
-      .all(...params) as Row[];
+      .all(...counterParams, ...params, ...(range === null ? [] : [range.from, range.to])) as Row[];
     return rows.map(toRollupRow);
   }
 
@@ -396,8 +421,8 @@ export class SqliteUsageStore implements UsageStore {
       this.db
         .prepare(
           `SELECT coalesce(sum(n), 0) FROM (
-             SELECT CASE WHEN s.kind = 'counter' THEN count(*) ELSE (max(r.hour) - min(r.hour)) / ${HOUR_MS} + 1 END AS n
-             FROM rollups r JOIN series s ON s.id = r.series_id GROUP BY r.series_id)`,
+             SELECT (max(hour) - min(hour)) / ${HOUR_MS} + 1 AS n FROM rollups GROUP BY series_id
+             UNION ALL SELECT count(*) FROM counter_rollups)`,
         )
         .pluck()
         .get(),
