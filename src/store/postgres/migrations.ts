@@ -78,7 +78,8 @@ export const MIGRATIONS: readonly Migration[] = [
 
 /**
  * First keys of the advisory locks Tally takes; the second key is `hashtext` of the schema name, so that nodes
- * sharing a schema wait for each other and separate schemas do not.
+ * sharing a schema wait for each other and separate schemas do not. (0x7a11_0003, the usage log's, is in
+ * usage-snapshots.ts, which this module's imports reach.)
  */
 export const LOCK_MIGRATIONS = 0x7a11_0001;
 export const LOCK_ROLLUPS = 0x7a11_0002;

@@ -33,6 +33,7 @@ import type {
   UsageTableQuery,
 } from "../port.js";
 import { LOCK_ROLLUPS, migrate, SCHEMA_NAME } from "./migrations.js";
+import { openUsageLog } from "./usage-snapshots.js";
 import { PostgresUsageTable } from "./usage-table.js";
 
 export interface PostgresStoreOptions {
@@ -97,6 +98,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     const client = await pool.connect();
     try {
       await migrate(client, schema);
+      await openUsageLog(client);
     } finally {
       client.release();
     }
@@ -145,6 +147,7 @@ export class PostgresUsageStore implements UsageStore {
     for (const [name, kind] of learned.kinds) this.kinds.set(name, kind);
     if (this.seriesIds.size + learned.series.size > SERIES_CACHE_LIMIT) this.seriesIds.clear();
     for (const [key, series] of learned.series) this.seriesIds.set(key, series);
+    this.usageView.snapshots.wrote();
     return outcome;
   }
 
@@ -725,6 +728,7 @@ export class PostgresUsageStore implements UsageStore {
     if (this.closed) return;
     this.closed = true;
     try {
+      await this.usageView.snapshots.close();
       if (this.dropSchemaOnClose && this.schema !== null) {
         await this.pool.query(`DROP SCHEMA IF EXISTS ${this.schema} CASCADE`);
       }

@@ -5,10 +5,15 @@
 // levels' latest values, and applies them in key order, so concurrent batches on several nodes lock the view's
 // rows in one global order and never deadlock. Per-server totals are split over a few shards (one per backend,
 // modulo 8) so that nodes ingesting for the same server do not queue on one row.
+//
+// Each page is read in one REPEATABLE READ transaction, so that its rows, totals and columns agree; a page that
+// others follow also gives out its snapshot, and the pages read with it show the table as of that snapshot, from
+// the rows that have not moved since and the log's copies of those that have (usage-snapshots.ts).
 
 import type pg from "pg";
 import { hourOf } from "../../domain/time.js";
 import {
+  comparePositions,
   type HistoryCell,
   type Keyed,
   likePattern,
@@ -21,6 +26,7 @@ import {
 } from "../../usage/keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
 import type { Migration } from "./migrations.js";
+import { type PageStart, pageStart, type Snapshot, START_PAGE, UsageSnapshots } from "./usage-snapshots.js";
 
 export const USAGE_VIEW_MIGRATIONS: readonly Migration[] = [
   {
@@ -138,6 +144,108 @@ export const USAGE_VIEW_MIGRATIONS: readonly Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION usage_view_apply();
     `,
   },
+  {
+    // Snapshots (usage-snapshots.ts): when each account's row last moved, and a log of the values writes overwrote.
+    // Each upsert returns the row as written, under its lock: its version counts its writes in lock order (1: the
+    // write made it), and the value it overwrote is the new one less the change.
+    version: 103,
+    sql: `
+      -- Rows written before now were written by transactions that finished before this migration could lock the
+      -- tables: every snapshot taken from now on sees them.
+      LOCK TABLE usage_cells, usage_totals, usage_server_totals IN ACCESS EXCLUSIVE MODE;
+      ALTER TABLE usage_totals ADD COLUMN changed xid8 NOT NULL DEFAULT '1';
+      ALTER TABLE usage_totals ALTER COLUMN changed SET DEFAULT pg_current_xact_id();
+      ALTER TABLE usage_totals ADD COLUMN version bigint NOT NULL DEFAULT 1;
+      ALTER TABLE usage_cells ADD COLUMN version bigint NOT NULL DEFAULT 1;
+      ALTER TABLE usage_server_totals ADD COLUMN version bigint NOT NULL DEFAULT 1;
+      -- The value each write overwrote (null: the write made the row), by the writing transaction.
+      CREATE TABLE usage_totals_log (
+        xact xid8 NOT NULL,
+        metric text COLLATE "C" NOT NULL,
+        account text COLLATE "C" NOT NULL,
+        version bigint NOT NULL,
+        total numeric
+      );
+      CREATE INDEX usage_totals_log_by_xact ON usage_totals_log (xact);
+      CREATE TABLE usage_cells_log (
+        xact xid8 NOT NULL,
+        metric text COLLATE "C" NOT NULL,
+        account text COLLATE "C" NOT NULL,
+        server text COLLATE "C" NOT NULL,
+        version bigint NOT NULL,
+        value numeric
+      );
+      CREATE INDEX usage_cells_log_by_xact ON usage_cells_log (xact);
+      CREATE TABLE usage_server_totals_log (
+        xact xid8 NOT NULL,
+        metric text COLLATE "C" NOT NULL,
+        server text COLLATE "C" NOT NULL,
+        shard smallint NOT NULL,
+        version bigint NOT NULL,
+        total numeric
+      );
+      CREATE INDEX usage_server_totals_log_by_xact ON usage_server_totals_log (xact);
+      -- The oldest transaction running at a time (a snapshot's xmin), about once a minute.
+      CREATE TABLE usage_log_marks (taken timestamptz NOT NULL, oldest xid8 NOT NULL);
+      -- Copies by transactions before cut are gone; null until a node has opened the store since this migration.
+      CREATE TABLE usage_log_horizon (
+        one boolean PRIMARY KEY DEFAULT true CHECK (one),
+        cut xid8
+      );
+      INSERT INTO usage_log_horizon (cut) VALUES (NULL);
+      -- Snapshots too long to travel in a cursor.
+      CREATE TABLE usage_snapshots (
+        id bigserial PRIMARY KEY,
+        snapshot pg_snapshot NOT NULL,
+        taken_ms bigint NOT NULL
+      );
+
+      CREATE OR REPLACE FUNCTION usage_view_add(m text[], a text[], s text[], d numeric[]) RETURNS void LANGUAGE sql AS $fn$
+        WITH x AS (
+          SELECT x.metric COLLATE "C" AS metric, x.account COLLATE "C" AS account, x.server COLLATE "C" AS server,
+                 sum(x.delta) AS delta
+          FROM unnest(m, a, s, d) AS x (metric, account, server, delta) GROUP BY 1, 2, 3
+        ), moved AS (
+          INSERT INTO usage_cells AS u (metric, account, server, value)
+            SELECT metric, account, server, delta FROM x ORDER BY metric, account, server
+            ON CONFLICT (metric, account, server) DO UPDATE SET value = u.value + excluded.value, version = u.version + 1
+            RETURNING u.metric, u.account, u.server, u.version, u.value
+        )
+        INSERT INTO usage_cells_log (xact, metric, account, server, version, value)
+          SELECT pg_current_xact_id(), u.metric, u.account, u.server, u.version,
+                 CASE WHEN u.version > 1 THEN u.value - x.delta END
+          FROM moved u JOIN x ON x.metric = u.metric AND x.account = u.account AND x.server = u.server;
+
+        WITH x AS (
+          SELECT x.metric COLLATE "C" AS metric, x.account COLLATE "C" AS account, sum(x.delta) AS delta
+          FROM unnest(m, a, d) AS x (metric, account, delta) GROUP BY 1, 2
+        ), moved AS (
+          INSERT INTO usage_totals AS u (metric, account, total)
+            SELECT metric, account, delta FROM x ORDER BY metric, account
+            ON CONFLICT (metric, account) DO UPDATE
+            SET total = u.total + excluded.total, version = u.version + 1, changed = pg_current_xact_id()
+            RETURNING u.metric, u.account, u.version, u.total
+        )
+        INSERT INTO usage_totals_log (xact, metric, account, version, total)
+          SELECT pg_current_xact_id(), u.metric, u.account, u.version, CASE WHEN u.version > 1 THEN u.total - x.delta END
+          FROM moved u JOIN x ON x.metric = u.metric AND x.account = u.account;
+
+        WITH x AS (
+          SELECT x.metric COLLATE "C" AS metric, x.server COLLATE "C" AS server, sum(x.delta) AS delta
+          FROM unnest(m, s, d) AS x (metric, server, delta) GROUP BY 1, 2
+        ), moved AS (
+          INSERT INTO usage_server_totals AS u (metric, server, shard, total)
+            SELECT metric, server, pg_backend_pid() % 8, delta FROM x ORDER BY metric, server
+            ON CONFLICT (metric, server, shard) DO UPDATE SET total = u.total + excluded.total, version = u.version + 1
+            RETURNING u.metric, u.server, u.shard, u.version, u.total
+        )
+        INSERT INTO usage_server_totals_log (xact, metric, server, shard, version, total)
+          SELECT pg_current_xact_id(), u.metric, u.server, u.shard, u.version,
+                 CASE WHEN u.version > 1 THEN u.total - x.delta END
+          FROM moved u JOIN x ON x.metric = u.metric AND x.server = u.server;
+      $fn$;
+    `,
+  },
 ];
 
 /** Builds a parameter list: each call adds a value and returns its $n placeholder. */
@@ -155,65 +263,152 @@ interface Filter {
   readonly like: string | null;
 }
 
+/** What the segments of one page share: its transaction, filter and columns, and the snapshot it is read at. */
+interface Reader {
+  readonly client: pg.ClientBase;
+  readonly filter: Filter;
+  readonly columns: readonly string[];
+  /** A later page's snapshot, or null for the table as the page's own transaction sees it. */
+  readonly at: Snapshot | null;
+  /**
+   * At a snapshot: the selected accounts that moved since, as they were at it, with their cells (read once per
+   * page, for the sorts and totals that need the cells of every one).
+   */
+  readonly moved: (() => Promise<RawRow[]>) | null;
+}
+
 /** UsageStore.usageTable on PostgreSQL: shares the usage store's pool. */
 export class PostgresUsageTable {
-  constructor(private readonly pool: pg.Pool) {}
+  readonly snapshots: UsageSnapshots;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    options: { readonly inlineTokenLimit?: number } = {},
+  ) {
+    this.snapshots = new UsageSnapshots(pool, options);
+  }
 
   async usageTable(query: UsageTableQuery): Promise<UsageTablePage> {
     return query.at === undefined ? this.current(query) : this.history(query, query.at);
   }
 
+  /** The table now, or at the snapshot the query names, in a read-only transaction of its own. */
   private async current(query: UsageTableQuery): Promise<UsageTablePage> {
-    const serverTotals = new Map(
-      (
-        await this.pool.query<{ server: string; total: string }>(
-          "SELECT server, sum(total) AS total FROM usage_server_totals WHERE metric = $1 GROUP BY server",
-          [query.metric],
-        )
-      ).rows.map((r) => [r.server, BigInt(r.total)]),
-    );
-    const columns = sortedUnique(query.servers ?? [...serverTotals.keys()]);
+    const token = query.snapshot === undefined ? null : this.snapshots.parse(query.snapshot);
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    let start: PageStart;
+    let page: UsageTablePage;
+    try {
+      const results = (await client.query(START_PAGE)) as unknown as pg.QueryResult[];
+      start = pageStart(results[1]?.rows[0]);
+      const at = token === null ? null : await this.snapshots.resolve(client, token, start);
+      page = await this.page(client, query, at);
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK").catch((e: unknown) => {
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+    if (token !== null) return { ...page, snapshot: query.snapshot };
+    // Pages follow: they read at this page's snapshot.
+    if (page.more || query.after !== undefined || query.before !== undefined) {
+      return { ...page, snapshot: await this.snapshots.token(start) };
+    }
+    return page;
+  }
+
+  private async page(client: pg.ClientBase, query: UsageTableQuery, at: Snapshot | null): Promise<UsageTablePage> {
     const filter: Filter = {
       metric: query.metric,
       subset: query.accounts ? sortedUnique(query.accounts) : null,
       like: query.search === undefined ? null : likePattern(query.search),
     };
+    const serverTotals = await this.serverTotals(client, query.metric, at);
+    const columns = sortedUnique(query.servers ?? [...serverTotals.keys()]);
+    const read: Reader = {
+      client,
+      filter,
+      columns,
+      at,
+      moved: at === null ? null : once(() => this.moved(client, filter, at, null)),
+    };
     let segments: Segment<PageRow>[];
     if (query.sort.by === "server") {
       const server = query.sort.server;
-      segments = [this.rankedSegment(filter, server, columns), this.accountSegment(filter, server, columns)];
+      segments = [this.rankedSegment(read, server), this.accountSegment(read, server)];
     } else if (query.sort.by === "account") {
-      segments = [this.accountSegment(filter, null, columns)];
+      segments = [this.accountSegment(read, null)];
     } else {
-      segments = [this.rankedSegment(filter, null, columns)];
+      segments = [this.rankedSegment(read, null)];
     }
     const { keys, more } = await readSegments(segments, query);
-    const rows = keys.map((k) => k.row);
+    const rows = await this.complete(read, keys);
     let totals: UsageTablePage["totals"];
     if (filter.subset === null && filter.like === null) {
       totals = wholeTableTotals(serverTotals, columns);
     } else if (!more && query.after === undefined && query.before === undefined) {
       totals = pageTotals(rows, columns);
     } else {
-      totals = await this.selectionTotals(filter, columns);
+      totals = await this.selectionTotals(read);
     }
     return { rows, servers: columns, totals, more };
   }
 
-  private async selectionTotals(filter: Filter, columns: readonly string[]): Promise<UsageTablePage["totals"]> {
+  /**
+   * Each server's total: the sum of its shards, now or at the snapshot, where a shard that moved since holds its
+   * first copy after it (none: the shard did not exist then).
+   */
+  private async serverTotals(client: pg.ClientBase, metric: string, at: Snapshot | null): Promise<Map<string, bigint>> {
     const p = new Params();
-    const { from, where } = this.source(filter, p, "usage_totals");
-    const result = await this.pool.query<{ server: string; total: string }>(
-      `SELECT c.server, sum(c.value) AS total FROM ${from}
-       JOIN usage_cells c ON c.metric = t.metric AND c.account = t.account WHERE ${where} GROUP BY c.server`,
+    const m = p.add(metric);
+    let sql: string;
+    if (at === null) {
+      sql = `SELECT server, sum(total)::text AS total FROM usage_server_totals WHERE metric = ${m} GROUP BY server`;
+    } else {
+      // Each shard's first copy after the snapshot, else the shard as it is. No join of the copies with the
+      // shards: the planner cannot tell how many copies a snapshot has, and would loop over them for each shard.
+      sql = `WITH shards AS (
+          SELECT DISTINCT ON (x.server, x.shard) x.server, x.total FROM (
+            SELECT l.server, l.shard, l.total, 0 AS source, l.version FROM usage_server_totals_log l
+            WHERE ${sinceSnapshot(p, at, "l")} AND l.metric = ${m}
+            UNION ALL
+            SELECT t.server, t.shard, t.total, 1, 0 FROM usage_server_totals t WHERE t.metric = ${m}
+          ) x ORDER BY x.server, x.shard, x.source, x.version
+        )
+        SELECT server, sum(total)::text AS total FROM shards WHERE total IS NOT NULL GROUP BY server`;
+    }
+    const result = await client.query<{ server: string; total: string }>(sql, p.values);
+    return new Map(result.rows.map((r) => [r.server, BigInt(r.total)]));
+  }
+
+  /** Sums over every selected account: the totals row of a subset or a search. */
+  private async selectionTotals(read: Reader): Promise<UsageTablePage["totals"]> {
+    const p = new Params();
+    const { from, where } = this.source(read.filter, p, "usage_totals");
+    const conditions = [where, ...unmoved(read, p, "t")];
+    const result = await read.client.query<{ server: string; total: string }>(
+      `SELECT c.server, sum(c.value)::text AS total FROM ${from}
+       JOIN usage_cells c ON c.metric = t.metric AND c.account = t.account
+       WHERE ${conditions.join(" AND ")} GROUP BY c.server`,
       p.values,
     );
-    const wanted = new Set(columns);
+    const wanted = new Set(read.columns);
     const byServer: Record<string, bigint> = {};
     let total = 0n;
+    const add = (server: string, value: bigint) => {
+      if (wanted.has(server)) byServer[server] = (byServer[server] ?? 0n) + value;
+    };
     for (const r of result.rows) {
       total += BigInt(r.total);
-      if (wanted.has(r.server)) byServer[r.server] = BigInt(r.total);
+      add(r.server, BigInt(r.total));
+    }
+    for (const r of (await read.moved?.()) ?? []) {
+      total += BigInt(r.total ?? "0");
+      for (const [server, value] of Object.entries(r.cells ?? {})) add(server, BigInt(value));
     }
     return { byServer: sortRecord(byServer), total };
   }
@@ -233,15 +428,103 @@ export class PostgresUsageTable {
       from = `${table} t`;
     }
     where.push(`t.metric = ${p.add(filter.metric)}`);
-    if (filter.like !== null) {
-      const like = p.add(filter.like);
-      where.push(`(t.account ILIKE ${like} OR t.account IN (SELECT account FROM petnames WHERE name ILIKE ${like}))`);
-    }
+    where.push(...searched(filter, p, "t"));
     return { from, where: where.join(" AND ") };
   }
 
+  /**
+   * The selected accounts that moved after the snapshot, as they were at it: their cells, each from its first copy
+   * after the snapshot where it moved since, and their totals, the sums of those cells; accounts that had no cell
+   * then had no row. Only what changed since the snapshot is read, by the log's index on the writing transaction,
+   * and the moved accounts' cells, by key. Copies and cells are merged by sorting them together, not by a join,
+   * whose plan would rest on a guess of how many copies there are. Only `accounts`, when given: the rows of a page
+   * whose moved accounts were found by key (movedKeys); every one for the server sorts and the selection totals,
+   * which need each moved account's cells.
+   */
+  private async moved(
+    client: pg.ClientBase,
+    filter: Filter,
+    at: Snapshot,
+    accounts: readonly string[] | null,
+  ): Promise<RawRow[]> {
+    const p = new Params();
+    const m = p.add(filter.metric);
+    const selected = searched(filter, p, "x");
+    if (filter.subset !== null) selected.push(`x.account = ANY(${p.add(filter.subset)}::text[])`);
+    if (accounts !== null) selected.push(`x.account = ANY(${p.add(accounts)}::text[])`);
+    const result = await client.query<RawRow>(
+      `WITH copies AS MATERIALIZED (
+         SELECT x.account, x.server, x.value, x.version FROM usage_cells_log x
+         WHERE ${[sinceSnapshot(p, at, "x"), `x.metric = ${m}`, ...selected].join(" AND ")}
+       ), cells AS (
+         SELECT DISTINCT ON (x.account, x.server) x.account, x.server, x.value FROM (
+           SELECT k.account, k.server, k.value, 0 AS source, k.version FROM copies k
+           UNION ALL
+           SELECT c.account, c.server, c.value, 1, 0 FROM (SELECT DISTINCT account FROM copies) a
+           CROSS JOIN LATERAL (
+             SELECT c.account, c.server, c.value FROM usage_cells c WHERE c.metric = ${m} AND c.account = a.account OFFSET 0
+           ) c
+         ) x ORDER BY x.account, x.server, x.source, x.version
+       )
+       SELECT x.account, sum(x.value)::text AS total,
+         (SELECT p.name FROM petnames p WHERE p.account = x.account) AS petname,
+         json_object_agg(x.server, x.value::text) FILTER (WHERE x.value IS NOT NULL) AS cells
+       FROM cells x GROUP BY x.account HAVING count(x.value) > 0`,
+      p.values,
+    );
+    return result.rows;
+  }
+
+  /**
+   * The selected accounts that moved after the snapshot, by their totals as they were at it (each one's first copy
+   * after it), in the order of the total or account sort, past `bound`: keys only, from the totals log alone. Their
+   * rows are read once the page is known (complete).
+   */
+  private async movedKeys(
+    read: Reader,
+    by: "total" | "account",
+    bound: UsagePosition | null,
+    direction: "forward" | "backward",
+    n: number,
+  ): Promise<PageRow[]> {
+    const p = new Params();
+    const m = p.add(read.filter.metric);
+    const selected = searched(read.filter, p, "x");
+    if (read.filter.subset !== null) selected.push(`x.account = ANY(${p.add(read.filter.subset)}::text[])`);
+    const copies = `SELECT DISTINCT ON (x.account) x.account, x.total FROM usage_totals_log x
+      WHERE ${[sinceSnapshot(p, read.at as Snapshot, "x"), `x.metric = ${m}`, ...selected].join(" AND ")}
+      ORDER BY x.account, x.version`;
+    const conditions = ["k.total IS NOT NULL"];
+    const op = direction === "forward" ? ">" : "<";
+    const desc = direction === "forward" ? "" : " DESC";
+    if (bound && by === "total") {
+      conditions.push(
+        `(-k.total, k.account) ${op} (${p.add((-(bound.value ?? 0n)).toString())}::numeric, ${p.add(bound.account)})`,
+      );
+    } else if (bound) {
+      conditions.push(`k.account ${op} ${p.add(bound.account)}`);
+    }
+    const order = by === "total" ? `-k.total${desc}, k.account${desc}` : `k.account${desc}`;
+    const result = await read.client.query<{ account: string; total: string }>(
+      `SELECT k.account, k.total::text AS total FROM (${copies}) k
+       WHERE ${conditions.join(" AND ")} ORDER BY ${order} LIMIT ${p.add(n)}`,
+      p.values,
+    );
+    return result.rows.map((r) => ({ account: r.account, value: by === "total" ? BigInt(r.total) : null, row: null }));
+  }
+
+  /** The page's rows: those its segments read whole, and the moved accounts found by key, read now. */
+  private async complete(read: Reader, keys: readonly PageRow[]): Promise<UsageTableRow[]> {
+    const missing = keys.filter((k) => k.row === null).map((k) => k.account);
+    if (missing.length === 0 || read.at === null) return keys.map((k) => k.row as UsageTableRow);
+    const found = new Map(
+      (await this.moved(read.client, read.filter, read.at, missing)).map((r) => [r.account, rowOf(r, read.columns)]),
+    );
+    return keys.map((k) => k.row ?? (found.get(k.account) as UsageTableRow));
+  }
+
   /** By total (server null) or by the cell on one server: largest first, then account. */
-  private rankedSegment(filter: Filter, server: string | null, columns: readonly string[]): Segment<PageRow> {
+  private rankedSegment(read: Reader, server: string | null): Segment<PageRow> {
     const table = server === null ? "usage_totals" : "usage_cells";
     const value = server === null ? "t.total" : "t.value";
     // The sort value is the total, or the account's total is looked up beside its cell.
@@ -249,13 +532,24 @@ export class PostgresUsageTable {
       server === null
         ? "t.total"
         : "(SELECT u.total FROM usage_totals u WHERE u.metric = t.metric AND u.account = t.account)";
-    return {
+    const segment: Segment<PageRow> = {
       owns: (position) => server === null || position.value !== null,
       read: async (bound, direction, n) => {
         const p = new Params();
-        const { from, where } = this.source(filter, p, table);
+        const { from, where } = this.source(read.filter, p, table);
         const conditions = [where];
-        if (server !== null) conditions.push(`t.server = ${p.add(server)}`);
+        if (server !== null) {
+          conditions.push(`t.server = ${p.add(server)}`);
+          if (read.at !== null) {
+            // As `unmoved`, for the cell's account.
+            conditions.push(
+              `(SELECT pg_visible_in_snapshot(u.changed, ${p.add(read.at.text)}::pg_snapshot) FROM usage_totals u
+                WHERE u.metric = t.metric AND u.account = t.account)`,
+            );
+          }
+        } else {
+          conditions.push(...unmoved(read, p, "t"));
+        }
         if (bound) {
           const op = direction === "forward" ? ">" : "<";
           conditions.push(
@@ -263,42 +557,68 @@ export class PostgresUsageTable {
           );
         }
         const desc = direction === "forward" ? "" : " DESC";
-        const result = await this.pool.query<RawRow & { value: string }>(
-          `SELECT t.account, ${value}::text AS value, ${total}::text AS total, ${rowParts(p, columns)}
+        const result = await read.client.query<RawRow & { value: string }>(
+          `SELECT t.account, ${value}::text AS value, ${total}::text AS total, ${rowParts(p, read.columns)}
            FROM ${from} WHERE ${conditions.join(" AND ")}
            ORDER BY -${value}${desc}, t.account${desc} LIMIT ${p.add(n)}`,
           p.values,
         );
         return result.rows.map((r) => {
-          const row = rowOf(r, columns);
+          const row = rowOf(r, read.columns);
           return { account: r.account, value: server === null ? row.total : BigInt(r.value), row };
         });
       },
     };
+    if (server === null) return this.atSnapshot(read, "total", segment);
+    const cell = (r: RawRow) => r.cells?.[server];
+    const keyOf = (r: RawRow): PageRow => ({
+      account: r.account,
+      value: BigInt(cell(r) ?? "0"),
+      row: rowOf(r, read.columns),
+    });
+    return withMoved(read, keyOf, (r) => cell(r) !== undefined, segment);
   }
 
   /** By account; with `withoutServer`, only accounts with no cell on that server (the tail of a server sort). */
-  private accountSegment(filter: Filter, withoutServer: string | null, columns: readonly string[]): Segment<PageRow> {
-    return {
+  private accountSegment(read: Reader, withoutServer: string | null): Segment<PageRow> {
+    const segment: Segment<PageRow> = {
       owns: (position: UsagePosition) => position.value === null,
       read: async (bound, direction, n) => {
         const p = new Params();
-        const { from, where } = this.source(filter, p, "usage_totals");
-        const conditions = [where];
+        const { from, where } = this.source(read.filter, p, "usage_totals");
+        const conditions = [where, ...unmoved(read, p, "t")];
         if (withoutServer !== null) {
           conditions.push(
             `NOT EXISTS (SELECT 1 FROM usage_cells c WHERE c.metric = t.metric AND c.account = t.account AND c.server = ${p.add(withoutServer)})`,
           );
         }
         if (bound) conditions.push(`t.account ${direction === "forward" ? ">" : "<"} ${p.add(bound.account)}`);
-        const result = await this.pool.query<RawRow>(
-          `SELECT t.account, t.total::text AS total, ${rowParts(p, columns)} FROM ${from}
+        const result = await read.client.query<RawRow>(
+          `SELECT t.account, t.total::text AS total, ${rowParts(p, read.columns)} FROM ${from}
            WHERE ${conditions.join(" AND ")}
            ORDER BY t.account${direction === "forward" ? "" : " DESC"} LIMIT ${p.add(n)}`,
           p.values,
         );
-        return result.rows.map((r) => ({ account: r.account, value: null, row: rowOf(r, columns) }));
+        return result.rows.map((r) => ({ account: r.account, value: null, row: rowOf(r, read.columns) }));
       },
+    };
+    if (withoutServer === null) return this.atSnapshot(read, "account", segment);
+    const keyOf = (r: RawRow): PageRow => ({ account: r.account, value: null, row: rowOf(r, read.columns) });
+    return withMoved(read, keyOf, (r) => r.cells?.[withoutServer] === undefined, segment);
+  }
+
+  /** A total or account segment at a snapshot: its unmoved rows merged with the moved accounts' keys. */
+  private atSnapshot(read: Reader, by: "total" | "account", segment: Segment<PageRow>): Segment<PageRow> {
+    if (read.at === null) return segment;
+    return {
+      owns: segment.owns,
+      read: async (bound, direction, n) =>
+        merged(
+          await segment.read(bound, direction, n),
+          await this.movedKeys(read, by, bound, direction, n),
+          direction,
+          n,
+        ),
     };
   }
 
@@ -329,15 +649,83 @@ export class PostgresUsageTable {
   }
 }
 
+/** The search's condition on `alias`.account: its id or its petname contains the text. */
+function searched(filter: Filter, p: Params, alias: string): string[] {
+  if (filter.like === null) return [];
+  const like = p.add(filter.like);
+  return [
+    `(${alias}.account ILIKE ${like} OR ${alias}.account IN (SELECT account FROM petnames WHERE name ILIKE ${like}))`,
+  ];
+}
+
+/**
+ * At a snapshot, only the accounts whose totals rows (`alias`) have not moved since, whose cells have not moved
+ * either (every write of a cell writes its account's total): the others are read from the log.
+ */
+function unmoved(read: Reader, p: Params, alias: string): string[] {
+  if (read.at === null) return [];
+  return [`pg_visible_in_snapshot(${alias}.changed, ${p.add(read.at.text)}::pg_snapshot)`];
+}
+
+/**
+ * Log rows (`alias`) written by transactions the snapshot does not see: all have an id at least its xmin, which
+ * the index finds.
+ */
+function sinceSnapshot(p: Params, at: Snapshot, alias: string): string {
+  return `${alias}.xact >= ${p.add(at.xmin.toString())}::xid8
+    AND NOT pg_visible_in_snapshot(${alias}.xact, ${p.add(at.text)}::pg_snapshot)`;
+}
+
+/**
+ * A server sort's segment at a snapshot: the unmoved rows the index gives, merged with the moved accounts' rows as
+ * they were that belong to the segment. The table now: the segment alone.
+ */
+function withMoved(
+  read: Reader,
+  keyOf: (r: RawRow) => PageRow,
+  belongs: (r: RawRow) => boolean,
+  segment: Segment<PageRow>,
+): Segment<PageRow> {
+  const { moved } = read;
+  if (moved === null) return segment;
+  return {
+    owns: segment.owns,
+    read: async (bound, direction, n) => {
+      const rows = (await moved()).filter(belongs).map(keyOf);
+      const past = bound === null ? rows : rows.filter((k) => inOrder(direction)(k, bound) > 0);
+      return merged(await segment.read(bound, direction, n), past, direction, n);
+    },
+  };
+}
+
+/** The first `n` of two sets of rows in the direction read. */
+function merged(a: PageRow[], b: PageRow[], direction: "forward" | "backward", n: number): PageRow[] {
+  return b.length === 0 ? a : [...a, ...b].sort(inOrder(direction)).slice(0, n);
+}
+
+const inOrder =
+  (direction: "forward" | "backward") =>
+  (a: UsagePosition, b: UsagePosition): number =>
+    (direction === "forward" ? 1 : -1) * comparePositions(a, b);
+
+function once<T>(compute: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | null = null;
+  return () => {
+    value ??= compute();
+    return value;
+  };
+}
+
 function sortRecord(record: Record<string, bigint>): Record<string, bigint> {
   return Object.fromEntries(sortedUnique(Object.keys(record)).map((k) => [k, record[k] as bigint]));
 }
 
-/** One page row as its segment read it: the key it is ordered by, and the row. */
+/** One page row as its segment read it: the key it is ordered by, and the row (null: read once the page is known). */
 interface PageRow extends Keyed {
-  readonly row: UsageTableRow;
+  readonly row: UsageTableRow | null;
 }
 
+/** An account's row as read: its total and its cells (by server, in decimal; only the columns' unless moved). */
 interface RawRow {
   account: string;
   total: string | null;
