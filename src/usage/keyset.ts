@@ -27,6 +27,40 @@ export function comparePositions(a: UsagePosition, b: UsagePosition): number {
   return compareUtf8(a.account, b.account);
 }
 
+/** The order a segment reads in: comparePositions forward, its reverse backward. */
+export const inOrder =
+  (direction: "forward" | "backward") =>
+  (a: UsagePosition, b: UsagePosition): number =>
+    (direction === "forward" ? 1 : -1) * comparePositions(a, b);
+
+/** The first `n` of two runs of rows, each in the read's order, in that order. */
+export function mergeInOrder<K extends Keyed>(
+  a: K[],
+  b: readonly K[],
+  direction: "forward" | "backward",
+  n: number,
+): K[] {
+  return b.length === 0 ? a : [...a, ...b].sort(inOrder(direction)).slice(0, n);
+}
+
+/**
+ * A segment whose index does not give every row it owns: at a snapshot, the accounts moved since are read from
+ * their copies (`others`, in any order, all of them). Reads merge those past the bound with the index's rows.
+ */
+export function withRows<K extends Keyed>(
+  segment: Segment<K>,
+  others: () => Promise<readonly K[]> | readonly K[],
+): Segment<K> {
+  return {
+    owns: segment.owns,
+    read: async (bound, direction, n) => {
+      const rows = await others();
+      const past = bound === null ? rows : rows.filter((k) => inOrder(direction)(k, bound) > 0);
+      return mergeInOrder(await segment.read(bound, direction, n), past, direction, n);
+    },
+  };
+}
+
 /** Reads up to `limit` rows after `after` (or before `before`) across the segments, and whether more follow. */
 export async function readSegments<K extends Keyed>(
   segments: readonly Segment<K>[],

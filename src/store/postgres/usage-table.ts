@@ -13,16 +13,17 @@
 import type pg from "pg";
 import { hourOf } from "../../domain/time.js";
 import {
-  comparePositions,
   type HistoryCell,
   type Keyed,
   likePattern,
+  mergeInOrder,
   pageInMemory,
   pageTotals,
   readSegments,
   type Segment,
   sortedUnique,
   wholeTableTotals,
+  withRows,
 } from "../../usage/keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
 import type { Migration } from "./migrations.js";
@@ -613,7 +614,7 @@ export class PostgresUsageTable {
     return {
       owns: segment.owns,
       read: async (bound, direction, n) =>
-        merged(
+        mergeInOrder(
           await segment.read(bound, direction, n),
           await this.movedKeys(read, by, bound, direction, n),
           direction,
@@ -687,26 +688,8 @@ function withMoved(
   segment: Segment<PageRow>,
 ): Segment<PageRow> {
   const { moved } = read;
-  if (moved === null) return segment;
-  return {
-    owns: segment.owns,
-    read: async (bound, direction, n) => {
-      const rows = (await moved()).filter(belongs).map(keyOf);
-      const past = bound === null ? rows : rows.filter((k) => inOrder(direction)(k, bound) > 0);
-      return merged(await segment.read(bound, direction, n), past, direction, n);
-    },
-  };
+  return moved === null ? segment : withRows(segment, async () => (await moved()).filter(belongs).map(keyOf));
 }
-
-/** The first `n` of two sets of rows in the direction read. */
-function merged(a: PageRow[], b: PageRow[], direction: "forward" | "backward", n: number): PageRow[] {
-  return b.length === 0 ? a : [...a, ...b].sort(inOrder(direction)).slice(0, n);
-}
-
-const inOrder =
-  (direction: "forward" | "backward") =>
-  (a: UsagePosition, b: UsagePosition): number =>
-    (direction === "forward" ? 1 : -1) * comparePositions(a, b);
 
 function once<T>(compute: () => Promise<T>): () => Promise<T> {
   let value: Promise<T> | null = null;

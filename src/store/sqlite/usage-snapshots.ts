@@ -81,10 +81,7 @@ export class UsageSnapshots {
     if (from === 0) return false;
     const now = this.now();
     if (now > this.meta.get("usage_log_until", 0)) {
-      this.sql.clear.run();
-      this.sql.clearServers.run();
-      this.meta.set("usage_log_from", 0);
-      this.checkpoints = [];
+      this.reset();
       return false;
     }
     let cut: number | null = null;
@@ -98,7 +95,7 @@ export class UsageSnapshots {
     return true;
   }
 
-  /** Forgets every snapshot: the usage table is being derived again. */
+  /** Forgets every snapshot: nobody pages any more, or the usage table is being derived again. */
   reset(): void {
     this.sql.clear.run();
     this.sql.clearServers.run();

@@ -9,7 +9,6 @@ import type Database from "better-sqlite3";
 import { validation } from "../../domain/errors.js";
 import { hourOf } from "../../domain/time.js";
 import {
-  comparePositions,
   type HistoryCell,
   type Keyed,
   likePattern,
@@ -19,6 +18,7 @@ import {
   type Segment,
   sortedUnique,
   wholeTableTotals,
+  withRows,
 } from "../../usage/keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
 import { migrate } from "./migrations.js";
@@ -617,19 +617,7 @@ function snapshotSegment(
   segment: Segment<PageRow>,
 ): Segment<PageRow> {
   const { moved } = read;
-  if (moved === null) return segment;
-  return {
-    owns: segment.owns,
-    read: async (bound, direction, n) => {
-      const sign = direction === "forward" ? 1 : -1;
-      const inOrder = (a: UsagePosition, b: UsagePosition) => sign * comparePositions(a, b);
-      const then = moved()
-        .filter(belongs)
-        .map(keyed)
-        .filter((k) => bound === null || inOrder(k, bound) > 0);
-      return [...(await segment.read(bound, direction, n)), ...then].sort(inOrder).slice(0, n);
-    },
-  };
+  return moved === null ? segment : withRows(segment, () => moved().filter(belongs).map(keyed));
 }
 
 function once<T>(compute: () => T): () => T {
