@@ -102,6 +102,115 @@ export const USAGE_MIGRATIONS: readonly string[] = [
     WHERE s.kind = 'counter' ORDER BY r.hour, r.series_id;
   DELETE FROM rollups WHERE series_id IN (SELECT id FROM series WHERE kind = 'counter');
   `,
+  // The derived tables moved to a database file of their own, written by the derivation worker (DERIVED_MIGRATIONS),
+  // which derives them again from the event log.
+  `
+  DROP TABLE IF EXISTS series;
+  DROP TABLE IF EXISTS readings;
+  DROP TABLE IF EXISTS rollups;
+  DROP TABLE IF EXISTS counter_rollups;
+  DROP TABLE IF EXISTS usage_metrics;
+  DROP TABLE IF EXISTS usage_cells;
+  DROP TABLE IF EXISTS usage_totals;
+  DROP TABLE IF EXISTS usage_server_totals;
+  DROP TABLE IF EXISTS usage_log;
+  DROP TABLE IF EXISTS usage_server_log;
+  DELETE FROM meta WHERE key IN ('rollup_seq', 'usage_log_from', 'usage_log_until');
+  DELETE FROM schema_versions WHERE component = 'usage-view';
+  `,
+];
+
+/**
+ * The derived database: everything that is a function of the event log (series, readings, rollups, the usage
+ * table's sums and the copies its snapshots read), with meta.rollup_seq, the first event it does not cover.
+ */
+export const DERIVED_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT, WITHOUT ROWID;
+  CREATE TABLE series (
+    id INTEGER PRIMARY KEY,
+    server_id INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    last_time INTEGER,
+    last_id TEXT,
+    last_value ANY,
+    -- account first: the same index finds a series and answers the queries for one account.
+    UNIQUE (account, server_id, metric, instance)
+  ) STRICT;
+  -- Readings of levels and states, by series and time: what rollups of held metrics are computed from.
+  CREATE TABLE readings (
+    series_id INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    value ANY NOT NULL,
+    PRIMARY KEY (series_id, time, id)
+  ) STRICT, WITHOUT ROWID;
+  -- Rollups of held series (levels, states). Numbers are INTEGER when they fit 64 bits and decimal TEXT beyond.
+  CREATE TABLE rollups (
+    series_id INTEGER NOT NULL,
+    hour INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    sum ANY,
+    last ANY,
+    max ANY,
+    integral ANY,
+    PRIMARY KEY (series_id, hour)
+  ) STRICT, WITHOUT ROWID;
+  -- Counter rollups by hour first: the rows a write adds are those of the latest hours, together at the end.
+  CREATE TABLE counter_rollups (
+    hour INTEGER NOT NULL,
+    series_id INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    sum ANY NOT NULL,
+    PRIMARY KEY (hour, series_id)
+  ) STRICT, WITHOUT ROWID;
+  -- The usage table (usage-table.ts): latest levels summed per (metric, account, server), per (metric, account)
+  -- with each account's cells beside its total, and per (metric, server), as ranks.
+  CREATE TABLE usage_metrics (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT;
+  CREATE TABLE usage_cells (
+    metric_id INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    server_id INTEGER NOT NULL,
+    rank BLOB NOT NULL,
+    PRIMARY KEY (metric_id, account, server_id)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX usage_cells_by_server ON usage_cells (metric_id, server_id, rank, account);
+  CREATE TABLE usage_totals (
+    metric_id INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    rank BLOB NOT NULL,
+    cells TEXT NOT NULL DEFAULT '',
+    -- The cursor of the write that last moved the row (usage-snapshots.ts).
+    changed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (metric_id, account)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX usage_totals_by_rank ON usage_totals (metric_id, rank, account, changed, cells);
+  CREATE TABLE usage_server_totals (
+    metric_id INTEGER NOT NULL,
+    server_id INTEGER NOT NULL,
+    rank BLOB NOT NULL,
+    PRIMARY KEY (metric_id, server_id)
+  ) STRICT, WITHOUT ROWID;
+  CREATE TABLE usage_log (
+    metric_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    -- The row before the write at seq; no rank: the account had no row.
+    rank BLOB,
+    cells TEXT,
+    PRIMARY KEY (metric_id, seq, account)
+  ) STRICT, WITHOUT ROWID;
+  CREATE TABLE usage_server_log (
+    metric_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    server_id INTEGER NOT NULL,
+    rank BLOB,
+    PRIMARY KEY (metric_id, seq, server_id)
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];
 
 /** Applies the component's migrations that the database has not seen yet, in one transaction. */

@@ -57,7 +57,7 @@ describe("SqliteUsageStore moving dedup keys to disk", () => {
       let store = await openSqliteStore({ path: file, recentKeySlots: 64 });
       // 60 keys in batches of 2: a generation of 32 is frozen, and about half of it moved, when the crash comes.
       expect(await resend(store, 2)).toBe(0);
-      store.db.close();
+      await store.abandon();
       store = await openSqliteStore({ path: file, recentKeySlots: 64 });
       expect(await resend(store, 5)).toBe(events.length);
       await store.close();
@@ -120,7 +120,7 @@ describe("SqliteUsageStore after a crash", () => {
           for (let i = 0; i < crashAt; i += batchSize)
             await store.insertEvents(events.slice(i, Math.min(i + batchSize, crashAt)));
           // A crash: the connection goes without the store writing what it holds in memory.
-          store.db.close();
+          await store.abandon();
           store = await openSqliteStore(options);
           for (let i = crashAt; i < events.length; i += batchSize)
             await store.insertEvents(events.slice(i, i + batchSize));

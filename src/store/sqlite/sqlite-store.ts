@@ -5,8 +5,14 @@
 // the servers and metrics they name. A fingerprint match is always confirmed against the stored event, so dedup
 // is exact.
 // Everything else (series, readings, rollups, the usage table's sums) is derived from the events after the
-// commit and written behind by DerivedState, which every read brings up to date first.
+// commit, on a worker thread that writes it behind into a database of its own (deriver.ts, derive-worker.ts),
+// which this connection attaches as `derived` to read; every read brings it up to date first.
+//
+// A store opened at ":memory:" lives in a temporary directory, removed on close: the worker needs files.
 
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import Database from "better-sqlite3";
 import { AppError } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
@@ -27,7 +33,8 @@ import type {
   UsageTableQuery,
 } from "../port.js";
 import { DedupKeys } from "./dedup-keys.js";
-import { DerivedState } from "./derived-state.js";
+import type { BlockEvent } from "./derive-worker.js";
+import { Deriver } from "./deriver.js";
 import { migrate, USAGE_MIGRATIONS } from "./migrations.js";
 import { keyFingerprint } from "./recent-keys.js";
 import { SqliteUsageTable } from "./usage-table.js";
@@ -48,18 +55,6 @@ export interface SqliteStoreOptions {
 
 type Row = Record<string, unknown>;
 
-/** One event as kept in an event block: [id, server id, account, metric, instance, time, value, dims]. */
-type BlockEvent = [
-  string,
-  number,
-  string,
-  string,
-  string,
-  number,
-  number | string,
-  Readonly<Record<string, string>> | null,
-];
-
 interface ServerDelta {
   lastEventTime: number;
   events: number;
@@ -68,8 +63,10 @@ interface ServerDelta {
 interface CommittedBatch {
   readonly outcome: InsertOutcome;
   readonly firstSeq: number;
-  readonly events: UsageEvent[];
-  readonly serverIds: number[];
+  /** The block's events as stored (JSON), when any were accepted. */
+  readonly data: string | null;
+  /** Whether the batch stored a metric not known before. */
+  readonly newKinds: boolean;
 }
 
 const DEFAULT_RECENT_SLOTS = 1 << 21;
@@ -82,7 +79,22 @@ const COUNTER_COLUMNS =
   "v.name AS server, s.account, s.metric, s.instance, s.kind, c.hour, c.count, c.sum, NULL AS last, NULL AS max, NULL AS integral";
 
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteUsageStore> {
-  return new SqliteUsageStore(options);
+  const temporary = options.path === ":memory:" ? fs.mkdtempSync(path.join(os.tmpdir(), "tally-")) : null;
+  const file = temporary ? path.join(temporary, "tally.sqlite") : options.path;
+  try {
+    const store = new SqliteUsageStore(file, temporary, options);
+    await store.startDeriving(options);
+    return store;
+  } catch (error) {
+    if (temporary) fs.rmSync(temporary, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** The derived database beside a store's file: tally.sqlite → tally-derived.sqlite. */
+export function derivedPath(file: string): string {
+  const ext = path.extname(file);
+  return `${file.slice(0, file.length - ext.length)}-derived${ext}`;
 }
 
 export class SqliteUsageStore implements UsageStore {
@@ -90,7 +102,7 @@ export class SqliteUsageStore implements UsageStore {
   /** The connection, for the other SQLite adapters of this process (tokens, petnames …) to share. */
   readonly db: Database.Database;
   private readonly dedup: DedupKeys;
-  private readonly derived: DerivedState;
+  private deriver!: Deriver;
   private readonly serverIds = new Map<string, number>();
   private readonly kinds = new Map<string, MetricKind>();
   private readonly blockCache = new Map<number, BlockEvent[]>();
@@ -98,32 +110,39 @@ export class SqliteUsageStore implements UsageStore {
   private closed = false;
   private readonly sql;
   readonly petnames: PetnameStore;
-  private readonly usageView: SqliteUsageTable;
+  private usageView!: SqliteUsageTable;
 
-  constructor(options: SqliteStoreOptions) {
-    this.description = options.path === ":memory:" ? "sqlite (in memory)" : `sqlite:${options.path}`;
+  /** Opens the event log; startDeriving, which openSqliteStore calls next, makes it a store. */
+  constructor(
+    private readonly file: string,
+    /** The temporary directory of a ":memory:" store. */
+    private readonly temporary: string | null,
+    options: SqliteStoreOptions,
+  ) {
+    this.description = temporary ? "sqlite (temporary, removed on close)" : `sqlite:${file}`;
     try {
-      this.db = new Database(options.path, { timeout: 250 }); // another process holding the file is an error, not a wait
+      this.db = new Database(file, { timeout: 250 }); // another process holding the file is an error, not a wait
       this.db.pragma("journal_mode = WAL");
-      // One process owns the file: the in-memory dedup level and the derived state are only right if nobody else writes.
-      this.db.pragma("locking_mode = EXCLUSIVE");
-      this.db.pragma("synchronous = FULL");
+      // One process owns the file: the in-memory dedup level and the derived state are only right if nobody else
+      // writes. The derived database, attached later, is shared with the worker that writes it.
+      this.db.pragma("main.locking_mode = EXCLUSIVE");
+      this.db.pragma(`synchronous = ${temporary ? "OFF" : "FULL"}`);
       this.db.pragma(`cache_size = -${(options.cacheMiB ?? 64) * 1024}`);
       this.db.pragma("temp_store = MEMORY");
       migrate(this.db, "usage", USAGE_MIGRATIONS);
     } catch (error) {
-      throw openError(options.path, error);
+      throw openError(file, error);
     }
     this.db.defaultSafeIntegers(true);
     this.petnames = new SqlitePetnameStore(this.db);
-    // Registers the SQL functions the derived state's writes of the usage table use.
-    this.usageView = new SqliteUsageTable(this.db);
     const db = this.db;
     this.sql = {
       blockStarts: db
         .prepare("SELECT first_seq FROM event_blocks WHERE first_seq + count > ? ORDER BY first_seq")
         .pluck(),
-      blockData: db.prepare("SELECT data FROM event_blocks WHERE first_seq = ?").pluck(),
+      blockData: db.prepare("SELECT count, data FROM event_blocks WHERE first_seq = ?").raw(),
+      eventCount: db.prepare("SELECT coalesce(sum(count), 0) FROM event_blocks").pluck(),
+      kinds: db.prepare("SELECT name, kind FROM metrics").raw(),
       blockAt: db
         .prepare("SELECT first_seq, data FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1")
         .raw(),
@@ -140,14 +159,38 @@ export class SqliteUsageStore implements UsageStore {
       insertMetric: db.prepare("INSERT INTO metrics (name, kind) VALUES (?, ?)"),
     };
     this.dedup = new DedupKeys(this.db, options.recentKeySlots ?? DEFAULT_RECENT_SLOTS);
-    this.derived = new DerivedState(
-      this.db,
-      this.usageView.snapshots,
-      options.derivedFlushEvents,
-      options.seriesCacheSize,
-    );
     this.resetCaches();
-    this.catchUp();
+  }
+
+  /** Starts the derivation worker on the derived database, attaches it, and sends it the events it lacks. */
+  async startDeriving(options: SqliteStoreOptions): Promise<void> {
+    const derived = derivedPath(this.file);
+    try {
+      this.deriver = await Deriver.start(
+        {
+          path: derived,
+          cacheMiB: options.cacheMiB ?? 64,
+          synchronous: this.temporary ? "OFF" : "NORMAL",
+          flushEvents: options.derivedFlushEvents,
+          seriesCacheSize: options.seriesCacheSize,
+        },
+        {
+          end: () => this.nextSeq,
+          blockStarts: (seq) => (this.sql.blockStarts.all(seq) as bigint[]).map(num),
+          blockData: (first) => {
+            const [count, data] = this.sql.blockData.get(first) as [bigint, string];
+            return { count: num(count), data };
+          },
+          kinds: () => Object.fromEntries(this.sql.kinds.all() as [string, MetricKind][]),
+        },
+      );
+      this.db.prepare("ATTACH DATABASE ? AS derived").run(derived);
+      this.db.pragma(`derived.cache_size = -${(options.cacheMiB ?? 64) * 1024}`);
+    } catch (error) {
+      this.db.close();
+      throw openError(derived, error);
+    }
+    this.usageView = new SqliteUsageTable(this.db, (seq) => this.deriver.hold(seq));
   }
 
   async insertEvents(events: readonly UsageEvent[]): Promise<InsertOutcome> {
@@ -161,20 +204,10 @@ export class SqliteUsageStore implements UsageStore {
       this.resetCaches();
       throw storeError("the store could not commit the batch", error);
     }
-    try {
-      batch.events.forEach((e, i) => {
-        this.derived.apply(e, batch.serverIds[i] as number, batch.firstSeq + i);
-      });
-      this.derived.flushIfFull();
-    } catch {
-      // The batch is committed; what was derived from it in memory is not to be trusted: derive it again.
-      try {
-        this.derived.discard();
-        this.catchUp();
-      } catch (error) {
-        throw storeError("the batch is stored, but its rollups could not be derived", error);
-      }
-    }
+    if (batch.newKinds) this.deriver.kinds(Object.fromEntries(this.kinds));
+    if (batch.data !== null) this.deriver.committed(batch.firstSeq, batch.outcome.accepted, batch.data);
+    // The batch is committed whatever the worker does; a worker that stopped fails the reads, not the ingest.
+    await this.deriver.room().catch(() => {});
     return batch.outcome;
   }
 
@@ -184,8 +217,7 @@ export class SqliteUsageStore implements UsageStore {
     const firstSeq = this.nextSeq;
     const block: BlockEvent[] = [];
     const fps: number[] = [];
-    const accepted: UsageEvent[] = [];
-    const serverIds: number[] = [];
+    const knownKinds = this.kinds.size;
     const servers = new Map<number, ServerDelta>();
     const rejected: { index: number; reason: string }[] = [];
     let duplicates = 0;
@@ -205,8 +237,6 @@ export class SqliteUsageStore implements UsageStore {
       const value = e.value <= MAX_SAFE ? Number(e.value) : e.value.toString();
       block.push([e.id, serverId, e.account, e.metric, e.instance, e.time, value, e.dims]);
       fps.push(fp);
-      accepted.push(e);
-      serverIds.push(serverId);
       this.dedup.add(fp, firstSeq + block.length - 1);
       const server = servers.get(serverId);
       if (server) {
@@ -216,34 +246,18 @@ export class SqliteUsageStore implements UsageStore {
         servers.set(serverId, { lastEventTime: e.time, events: 1 });
       }
     }
+    let data: string | null = null;
     if (block.length > 0) {
       const fpBytes = Buffer.from(new Float64Array(fps).buffer);
-      this.sql.insertBlock.run(firstSeq, block.length, JSON.stringify(block), fpBytes);
+      data = JSON.stringify(block);
+      this.sql.insertBlock.run(firstSeq, block.length, data, fpBytes);
       this.nextSeq = firstSeq + block.length;
     }
     const now = Date.now();
     for (const [id, s] of servers) this.sql.touchServer.run(now, s.lastEventTime, s.events, id);
     this.dedup.step();
-    return { outcome: { accepted: block.length, duplicates, rejected }, firstSeq, events: accepted, serverIds };
-  }
-
-  /** Applies the events after the derived state's cursor, from their blocks, and writes the result; returns how many. */
-  private catchUp(): number {
-    const from = this.derived.cursor;
-    let applied = 0;
-    for (const first of this.sql.blockStarts.all(from) as bigint[]) {
-      const firstSeq = num(first);
-      const events = JSON.parse(this.sql.blockData.get(first) as string) as BlockEvent[];
-      events.forEach(([id, serverId, account, metric, instance, time, value], i) => {
-        if (firstSeq + i < from) return;
-        const kind = this.storedKind(metric) as MetricKind;
-        this.derived.apply({ id, account, metric, instance, kind, time, value: BigInt(value) }, serverId, firstSeq + i);
-        this.derived.flushIfFull();
-        applied++;
-      });
-    }
-    this.derived.flush();
-    return applied;
+    const outcome = { accepted: block.length, duplicates, rejected };
+    return { outcome, firstSeq, data, newKinds: this.kinds.size > knownKinds };
   }
 
   /** Confirms a fingerprint match against the stored event (or one earlier in this batch): exact dedup. */
@@ -310,7 +324,7 @@ export class SqliteUsageStore implements UsageStore {
 
   async currentLevels(query: CurrentLevelQuery): Promise<CurrentLevel[]> {
     this.assertOpen();
-    this.derived.flush();
+    await this.deriver.sync();
     const where = ["s.metric = ?", "s.last_time IS NOT NULL"];
     const params: unknown[] = [query.metric];
     if (query.accounts) {
@@ -340,7 +354,7 @@ export class SqliteUsageStore implements UsageStore {
 
   async rollups(query: RollupQuery): Promise<RollupRow[]> {
     this.assertOpen();
-    this.derived.flush();
+    await this.deriver.sync();
     const where = ["s.account = ?"];
     const params: unknown[] = [query.account];
     if (query.metrics) {
@@ -375,7 +389,7 @@ export class SqliteUsageStore implements UsageStore {
 
   async allRollups(): Promise<RollupRow[]> {
     this.assertOpen();
-    this.derived.flush();
+    await this.deriver.sync();
     return fillHeldGaps(this.selectRollups("1", [], null));
   }
 
@@ -448,42 +462,44 @@ export class SqliteUsageStore implements UsageStore {
     return Object.fromEntries(rows);
   }
 
+  /** Derives every table again from the log. A rebuild cut short leaves tables that a start goes on deriving. */
   async rebuildRollups(): Promise<{ events: number; rollups: number }> {
     this.assertOpen();
-    try {
-      return this.db.transaction(() => {
-        this.derived.reset();
-        const events = this.catchUp();
-        return { events, rollups: this.countRollups() };
-      })();
-    } catch (error) {
-      // Rolled back: what the derived state holds in memory belongs to the rebuild; take the stored state again.
-      this.derived.discard();
-      this.catchUp();
-      throw storeError("the rebuild failed and changed nothing", error);
-    }
+    await this.deriver.rebuild();
+    return { events: num(this.sql.eventCount.get()), rollups: this.countRollups() };
   }
 
   async usageTable(query: UsageTableQuery): Promise<UsageTablePage> {
     this.assertOpen();
-    this.derived.flush();
+    await this.deriver.sync();
     return this.usageView.usageTable(query);
   }
 
   async stats(): Promise<StoreStats> {
     this.assertOpen();
-    this.derived.flush();
+    await this.deriver.sync();
     const count = (table: string) => num(this.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get());
-    const events = num(this.db.prepare("SELECT coalesce(sum(count), 0) FROM event_blocks").pluck().get());
+    const events = num(this.sql.eventCount.get());
     return { events, series: count("series"), rollups: this.countRollups() };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.derived.flush();
-    // The dedup keys still in memory are all in the blocks, but the next open reads them back faster if fewer.
-    this.db.transaction(() => this.dedup.finish())();
     this.closed = true;
+    try {
+      await this.deriver.close();
+      // The dedup keys still in memory are all in the blocks, but the next open reads them back faster if fewer.
+      this.db.transaction(() => this.dedup.finish())();
+    } finally {
+      this.db.close();
+      if (this.temporary) fs.rmSync(this.temporary, { recursive: true, force: true });
+    }
+  }
+
+  /** Stops without writing what memory holds, as a crash would: for tests of what a restart recovers. */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    await this.deriver.abandon();
     this.db.close();
   }
 

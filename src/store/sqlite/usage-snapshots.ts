@@ -10,6 +10,10 @@
 // Copies are only kept while someone pages: the first page of a paged read turns the log on (from its cursor),
 // every later page extends it, and a write an hour after the last page turns it off and empties it. A snapshot
 // can be paged for an hour after its first page; after that its cursors are refused, and the client starts again.
+//
+// The derivation worker writes the log (UsageSnapshots); the main thread reads pages and refuses expired
+// cursors (checkSnapshot). A first page is read before it is held, so the worker holds it only if nothing was
+// written since; otherwise it starts the log at its own cursor and the page is read again.
 
 import type Database from "better-sqlite3";
 import { AppError } from "../../domain/errors.js";
@@ -18,6 +22,20 @@ import type { Meta } from "./values.js";
 export const SNAPSHOT_TTL_MS = 3_600_000;
 /** A page extends the log's life only when that moves it by more than this: most pages write nothing. */
 const EXTEND_STEP_MS = 60_000;
+
+/** Asks the worker to hold the snapshot at a cursor just read: false when that moment has already passed. */
+export type SnapshotHold = (seq: number) => Promise<boolean>;
+
+/** Refuses a snapshot whose changes the log no longer holds. */
+export function checkSnapshot(meta: Meta, seq: number): void {
+  const from = meta.get("usage_log_from", 0);
+  if (from === 0 || seq < from) {
+    throw new AppError(
+      "GONE",
+      "this cursor's snapshot of the table has expired (a snapshot can be paged for an hour after its first page); start again from the first page",
+    );
+  }
+}
 
 export class UsageSnapshots {
   /** (time, cursor) as pages were read, oldest first: how far the log can be cut once snapshots expire. */
@@ -46,30 +64,27 @@ export class UsageSnapshots {
   }
 
   /**
-   * A paged read at the current state, whose cursor is `seq`: keeps the snapshot at `seq` readable for the next
-   * hour. Writes only when the log is off or its life needs extending.
+   * A paged read at cursor `seq`: keeps the snapshot at `seq` readable for the next hour, and says whether it
+   * could. The log must have been on since `seq`, or nothing written since (the cursor on disk is still `seq`);
+   * if not, it is turned on now and the read must be made again. Writes only when the log is off or its life
+   * needs extending.
    */
-  hold(seq: number): void {
+  hold(seq: number): boolean {
+    const current = this.meta.get("rollup_seq", 1);
+    const off = this.from === 0;
+    if (off ? seq !== current : seq < this.from) {
+      if (off) this.hold(current);
+      return false;
+    }
     const now = this.now();
     const last = this.checkpoints.at(-1);
     if (!last || now - last.time >= EXTEND_STEP_MS) this.checkpoints.push({ time: now, seq });
-    const off = this.from === 0;
-    if (!off && this.meta.get("usage_log_until", 0) - now > SNAPSHOT_TTL_MS - EXTEND_STEP_MS) return;
+    if (!off && this.meta.get("usage_log_until", 0) - now > SNAPSHOT_TTL_MS - EXTEND_STEP_MS) return true;
     this.db.transaction(() => {
       if (off) this.meta.set("usage_log_from", seq);
       this.meta.set("usage_log_until", now + SNAPSHOT_TTL_MS);
     })();
-  }
-
-  /** Refuses a snapshot whose changes the log no longer holds. */
-  check(seq: number): void {
-    const from = this.from;
-    if (from === 0 || seq < from) {
-      throw new AppError(
-        "GONE",
-        "this cursor's snapshot of the table has expired (a snapshot can be paged for an hour after its first page); start again from the first page",
-      );
-    }
+    return true;
   }
 
   /**

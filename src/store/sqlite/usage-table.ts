@@ -21,138 +21,8 @@ import {
   withRows,
 } from "../../usage/keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
-import { migrate } from "./migrations.js";
-import { UsageSnapshots } from "./usage-snapshots.js";
-import { Meta, toDb } from "./values.js";
-
-export const USAGE_VIEW_MIGRATIONS: readonly string[] = [
-  `
-  CREATE TABLE usage_metrics (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT;
-  CREATE TABLE usage_cells (
-    metric_id INTEGER NOT NULL,
-    account TEXT NOT NULL,
-    server_id INTEGER NOT NULL,
-    rank BLOB NOT NULL,
-    PRIMARY KEY (metric_id, account, server_id)
-  ) STRICT, WITHOUT ROWID;
-  CREATE INDEX usage_cells_by_server ON usage_cells (metric_id, server_id, rank, account);
-  CREATE TABLE usage_totals (
-    metric_id INTEGER NOT NULL,
-    account TEXT NOT NULL,
-    rank BLOB NOT NULL,
-    PRIMARY KEY (metric_id, account)
-  ) STRICT, WITHOUT ROWID;
-  CREATE INDEX usage_totals_by_rank ON usage_totals (metric_id, rank, account);
-  CREATE TABLE usage_server_totals (
-    metric_id INTEGER NOT NULL,
-    server_id INTEGER NOT NULL,
-    rank BLOB NOT NULL,
-    PRIMARY KEY (metric_id, server_id)
-  ) STRICT, WITHOUT ROWID;
-
-  -- Every change of a level's latest value moves its cell, its account's total and its server's total by the
-  -- difference. The adapter writes last_value nowhere else, and rebuilds go through the same UPDATE. A row is
-  -- only ever inserted for a series' first value (any earlier value made the row), so VALUES adds NEW alone.
-  CREATE TRIGGER usage_view_level AFTER UPDATE OF last_value ON series
-  WHEN NEW.kind = 'level' AND NEW.last_value IS NOT OLD.last_value
-  BEGIN
-    INSERT INTO usage_metrics (name) VALUES (NEW.metric) ON CONFLICT (name) DO NOTHING;
-    INSERT INTO usage_cells (metric_id, account, server_id, rank)
-      VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.account, NEW.server_id,
-              tally_rank_add(NULL, NEW.last_value, NULL))
-      ON CONFLICT (metric_id, account, server_id) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, OLD.last_value);
-    INSERT INTO usage_totals (metric_id, account, rank)
-      VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.account,
-              tally_rank_add(NULL, NEW.last_value, NULL))
-      ON CONFLICT (metric_id, account) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, OLD.last_value);
-    INSERT INTO usage_server_totals (metric_id, server_id, rank)
-      VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.server_id,
-              tally_rank_add(NULL, NEW.last_value, NULL))
-      ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, OLD.last_value);
-  END;
-
-  -- A store that had levels before this migration: derive the view from their latest values once.
-  INSERT INTO usage_metrics (name) SELECT DISTINCT metric FROM series WHERE kind = 'level' AND last_value IS NOT NULL;
-  INSERT INTO usage_cells (metric_id, account, server_id, rank)
-    SELECT m.id, s.account, s.server_id, tally_rank_sum(s.last_value)
-    FROM series s JOIN usage_metrics m ON m.name = s.metric
-    WHERE s.kind = 'level' AND s.last_value IS NOT NULL
-    GROUP BY m.id, s.account, s.server_id;
-  INSERT INTO usage_totals (metric_id, account, rank)
-    SELECT metric_id, account, tally_rank_sum(tally_unrank(rank)) FROM usage_cells GROUP BY metric_id, account;
-  INSERT INTO usage_server_totals (metric_id, server_id, rank)
-    SELECT metric_id, server_id, tally_rank_sum(tally_unrank(rank)) FROM usage_cells GROUP BY metric_id, server_id;
-  `,
-  // Series written with a value, or removed, move the view too: the adapter does neither today, but a rebuild
-  // or repair that did would otherwise leave the view behind without a sound.
-  `
-  CREATE TRIGGER usage_view_level_insert AFTER INSERT ON series
-  WHEN NEW.kind = 'level' AND NEW.last_value IS NOT NULL
-  BEGIN
-    INSERT INTO usage_metrics (name) VALUES (NEW.metric) ON CONFLICT (name) DO NOTHING;
-    INSERT INTO usage_cells (metric_id, account, server_id, rank)
-      VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.account, NEW.server_id, tally_rank_add(NULL, NEW.last_value, NULL))
-      ON CONFLICT (metric_id, account, server_id) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, NULL);
-    INSERT INTO usage_totals (metric_id, account, rank)
-      VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.account, tally_rank_add(NULL, NEW.last_value, NULL))
-      ON CONFLICT (metric_id, account) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, NULL);
-    INSERT INTO usage_server_totals (metric_id, server_id, rank)
-      VALUES ((SELECT id FROM usage_metrics WHERE name = NEW.metric), NEW.server_id, tally_rank_add(NULL, NEW.last_value, NULL))
-      ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = tally_rank_add(rank, NEW.last_value, NULL);
-  END;
-  CREATE TRIGGER usage_view_level_delete AFTER DELETE ON series
-  WHEN OLD.kind = 'level' AND OLD.last_value IS NOT NULL
-  BEGIN
-    INSERT INTO usage_metrics (name) VALUES (OLD.metric) ON CONFLICT (name) DO NOTHING;
-    INSERT INTO usage_cells (metric_id, account, server_id, rank)
-      VALUES ((SELECT id FROM usage_metrics WHERE name = OLD.metric), OLD.account, OLD.server_id, tally_rank_add(NULL, NULL, NULL))
-      ON CONFLICT (metric_id, account, server_id) DO UPDATE SET rank = tally_rank_add(rank, NULL, OLD.last_value);
-    INSERT INTO usage_totals (metric_id, account, rank)
-      VALUES ((SELECT id FROM usage_metrics WHERE name = OLD.metric), OLD.account, tally_rank_add(NULL, NULL, NULL))
-      ON CONFLICT (metric_id, account) DO UPDATE SET rank = tally_rank_add(rank, NULL, OLD.last_value);
-    INSERT INTO usage_server_totals (metric_id, server_id, rank)
-      VALUES ((SELECT id FROM usage_metrics WHERE name = OLD.metric), OLD.server_id, tally_rank_add(NULL, NULL, NULL))
-      ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = tally_rank_add(rank, NULL, OLD.last_value);
-  END;
-  `,
-  // The store's derived state writes the view with the series, in bulk: no trigger; the store derives the series
-  // again (usage migration 2), and the view with them.
-  `
-  DROP TRIGGER IF EXISTS usage_view_level;
-  DROP TRIGGER IF EXISTS usage_view_level_insert;
-  DROP TRIGGER IF EXISTS usage_view_level_delete;
-  DELETE FROM usage_cells;
-  DELETE FROM usage_totals;
-  DELETE FROM usage_server_totals;
-  `,
-  // Each account's cells beside its total, in the index that pages by total, so that a page is one index scan;
-  // and what snapshots need (usage-snapshots.ts): when each row last moved, and copies of rows as they were.
-  `
-  DROP INDEX usage_totals_by_rank;
-  ALTER TABLE usage_totals ADD COLUMN cells TEXT NOT NULL DEFAULT '';
-  ALTER TABLE usage_totals ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
-  UPDATE usage_totals SET cells = coalesce(
-    (SELECT group_concat(c.server_id || ':' || tally_unrank(c.rank), ',' ORDER BY c.server_id) FROM usage_cells c
-     WHERE c.metric_id = usage_totals.metric_id AND c.account = usage_totals.account), '');
-  CREATE INDEX usage_totals_by_rank ON usage_totals (metric_id, rank, account, changed, cells);
-  CREATE TABLE usage_log (
-    metric_id INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    account TEXT NOT NULL,
-    -- The row before the write at seq; no rank: the account had no row.
-    rank BLOB,
-    cells TEXT,
-    PRIMARY KEY (metric_id, seq, account)
-  ) STRICT, WITHOUT ROWID;
-  CREATE TABLE usage_server_log (
-    metric_id INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    server_id INTEGER NOT NULL,
-    rank BLOB,
-    PRIMARY KEY (metric_id, seq, server_id)
-  ) STRICT, WITHOUT ROWID;
-  `,
-];
+import { checkSnapshot, type SnapshotHold } from "./usage-snapshots.js";
+import { Meta } from "./values.js";
 
 /**
  * An account's cells as its totals row keeps them: `server_id:value` by server id, comma-separated, values in
@@ -230,24 +100,20 @@ export function fromRank(rank: Uint8Array): bigint {
 type DbNumber = bigint | number | string | null;
 const toBig = (v: DbNumber): bigint => (v === null ? 0n : typeof v === "bigint" ? v : BigInt(v));
 
-/** The SQL functions the trigger and the migration use; registered on every connection before either runs. */
-function registerFunctions(db: Database.Database): void {
-  const options = { safeIntegers: true, deterministic: true } as const;
-  db.function("tally_rank_add", options, (rank: unknown, plus: unknown, minus: unknown) => {
-    const base = rank === null ? 0n : fromRank(rank as Uint8Array);
-    return toRank(base + toBig(plus as DbNumber) - toBig(minus as DbNumber));
-  });
-  db.function("tally_unrank", options, (rank: unknown) => toDb(fromRank(rank as Uint8Array)));
+/** The SQL functions the derived state's writes of the usage table use (derived-state.ts), on its connection. */
+export function registerUsageFunctions(db: Database.Database): void {
+  db.function(
+    "tally_rank_add",
+    { safeIntegers: true, deterministic: true },
+    (rank: unknown, plus: unknown, minus: unknown) => {
+      const base = rank === null ? 0n : fromRank(rank as Uint8Array);
+      return toRank(base + toBig(plus as DbNumber) - toBig(minus as DbNumber));
+    },
+  );
   db.function("tally_cells_add", { deterministic: true }, (cells: unknown, changes: unknown) => {
     const sum = parseCells(cells as string);
     for (const [id, delta] of parseCells(changes as string)) sum.set(id, (sum.get(id) ?? 0n) + delta);
     return formatCells(sum);
-  });
-  db.aggregate("tally_rank_sum", {
-    ...options,
-    start: () => 0n,
-    step: (sum: bigint, value: unknown) => sum + toBig(value as DbNumber),
-    result: (sum: bigint) => toRank(sum),
   });
 }
 
@@ -257,13 +123,13 @@ const MAX_CACHED_STATEMENTS = 200;
 export class SqliteUsageTable {
   private readonly statements = new Map<string, Database.Statement>();
   private readonly meta: Meta;
-  readonly snapshots: UsageSnapshots;
 
-  constructor(private readonly db: Database.Database) {
-    registerFunctions(db);
-    migrate(db, "usage-view", USAGE_VIEW_MIGRATIONS);
-    this.meta = new Meta(db);
-    this.snapshots = new UsageSnapshots(db, this.meta);
+  /** `hold` keeps a snapshot readable for the pages after the first (SnapshotHold). */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly hold: SnapshotHold,
+  ) {
+    this.meta = new Meta(db, "derived.meta");
   }
 
   async usageTable(query: UsageTableQuery): Promise<UsageTablePage> {
@@ -273,7 +139,7 @@ export class SqliteUsageTable {
   /** The table now, or at the snapshot the query names. The derived state is written: the store flushed it. */
   private async current(query: UsageTableQuery): Promise<UsageTablePage> {
     const at = query.snapshot === undefined ? null : snapshotSeq(query.snapshot);
-    if (at !== null) this.snapshots.check(at);
+    if (at !== null) checkSnapshot(this.meta, at);
     const metricId = this.get<{ id: bigint }>("SELECT id FROM usage_metrics WHERE name = ?", query.metric)?.id;
     const serverNames = new Map(
       this.all<{ id: bigint; name: string }>("SELECT id, name FROM servers").map((s) => [Number(s.id), s.name]),
@@ -329,9 +195,9 @@ export class SqliteUsageTable {
     if (at !== null) {
       snapshot = query.snapshot;
     } else if (more || query.after !== undefined || query.before !== undefined) {
-      // Pages follow: keep this moment readable for them.
+      // Pages follow: keep this moment readable for them, or, if the log started too late for it, read again.
       const seq = this.meta.get("rollup_seq", 1);
-      this.snapshots.hold(seq);
+      if (!(await this.hold(seq))) return this.current(query);
       snapshot = String(seq);
     }
     return { rows, servers: columns, totals, more, snapshot };

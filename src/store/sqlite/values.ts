@@ -14,10 +14,11 @@ export class Meta {
   private readonly read;
   private readonly write;
 
-  constructor(db: Database.Database) {
-    this.read = db.prepare("SELECT value FROM meta WHERE key = ?").pluck();
+  /** `table` is "meta", or "derived.meta" for the derived database's from the main connection. */
+  constructor(db: Database.Database, table = "meta") {
+    this.read = db.prepare(`SELECT value FROM ${table} WHERE key = ?`).pluck();
     this.write = db.prepare(
-      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      `INSERT INTO ${table} (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
     );
   }
 

@@ -1,0 +1,222 @@
+// The main thread's side of the derivation worker (derive-worker.ts): sends it every committed event block, in
+// sequence, and waits for it where the store must. A block committed while nothing is behind goes straight from
+// the batch; otherwise the blocks from the first one not sent are read back from the log (after a start, a
+// rebuild or a failure). Ingest waits when the worker is too far behind, so memory stays bounded and clients
+// slow down instead; a read first syncs, so it sees every event acknowledged before it.
+
+import { Worker } from "node:worker_threads";
+import { AppError } from "../../domain/errors.js";
+import type { MetricKind } from "../../domain/metric.js";
+import type { DeriveWorkerOptions, FromWorker, ToWorker } from "./derive-worker.js";
+
+/** The event log, as the deriver reads it back. */
+export interface BlockSource {
+  /** The first sequence number not committed. */
+  end(): number;
+  /** The first sequence numbers of the blocks holding events from `seq` on, in order. */
+  blockStarts(seq: number): number[];
+  /** A block's events, as stored (JSON). */
+  blockData(firstSeq: number): { readonly count: number; readonly data: string };
+  kinds(): Record<string, MetricKind>;
+}
+
+/** Events sent and not yet applied beyond which ingest waits for the worker. */
+const MAX_BEHIND = 200_000;
+
+type Request = Extract<ToWorker, { id: number }>;
+type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, "id"> : never) : never;
+
+export class Deriver {
+  /** The first event not sent to the worker. */
+  private sent: number;
+  /** The first event the worker has not applied, as it last said. */
+  private applied: number;
+  private feeding: Promise<void> | null = null;
+  private nextId = 1;
+  private readonly requests = new Map<number, { resolve: (v: number | boolean) => void; reject: (e: Error) => void }>();
+  private progress: (() => void)[] = [];
+  private lastFailure: string | null = null;
+  /** Moves on with every failure, which takes `sent` back: a feed that sees it move starts again from there. */
+  private failures = 0;
+  private stopped: Error | null = null;
+
+  private constructor(
+    private readonly worker: Worker,
+    cursor: number,
+    private readonly source: BlockSource,
+  ) {
+    this.sent = cursor;
+    this.applied = cursor;
+    worker.on("message", (m: FromWorker) => this.receive(m));
+    worker.on("error", (error) => this.stop(error));
+    worker.on("exit", (code) => this.stop(new Error(`the derivation worker stopped (exit code ${code})`)));
+  }
+
+  /** Starts the worker on the derived database and sends it what the log holds beyond its cursor. */
+  static async start(options: DeriveWorkerOptions, source: BlockSource): Promise<Deriver> {
+    const worker = new Worker(workerUrl(), { workerData: options });
+    const cursor = await new Promise<number>((resolve, reject) => {
+      const fail = (error: Error) => reject(error);
+      worker.once("error", fail);
+      worker.once("exit", (code) => reject(new Error(`the derivation worker stopped (exit code ${code})`)));
+      worker.once("message", (m: FromWorker) => {
+        worker.off("error", fail);
+        worker.removeAllListeners("exit");
+        if (m.type === "ready") resolve(m.cursor);
+        else reject(new Error(`the derivation worker did not start: ${JSON.stringify(m)}`));
+      });
+    });
+    const deriver = new Deriver(worker, cursor, source);
+    deriver.post({ type: "kinds", kinds: source.kinds() });
+    void deriver.feed().catch(() => {});
+    return deriver;
+  }
+
+  /** A block just committed: sent now if nothing is behind it. */
+  committed(firstSeq: number, count: number, data: string): void {
+    if (this.feeding === null && this.sent === firstSeq && this.stopped === null) {
+      this.post({ type: "apply", firstSeq, data });
+      this.sent = firstSeq + count;
+    } else {
+      void this.feed().catch(() => {});
+    }
+  }
+
+  /** Metric kinds stored since the last call: the worker needs a metric's kind before its events. */
+  kinds(kinds: Record<string, MetricKind>): void {
+    this.post({ type: "kinds", kinds });
+  }
+
+  /** Waits while the worker is too far behind. */
+  async room(): Promise<void> {
+    while (this.sent - this.applied > MAX_BEHIND) await this.nextProgress();
+  }
+
+  /** Waits until the derived database holds every event committed before the call. */
+  async sync(): Promise<void> {
+    const target = this.source.end();
+    this.lastFailure = null;
+    while (this.sent < target) await this.feed();
+    const cursor = (await this.request({ type: "sync" })) as number;
+    if (cursor < target) {
+      throw new AppError(
+        "UNAVAILABLE",
+        `the rollups could not be brought up to date: ${this.lastFailure ?? "the derivation worker fell behind"}`,
+      );
+    }
+  }
+
+  /** Holds the usage table's snapshot at `seq` (usage-snapshots.ts). */
+  async hold(seq: number): Promise<boolean> {
+    return (await this.request({ type: "hold", seq })) as boolean;
+  }
+
+  /** Empties the derived database; the whole log is sent again. Resolves once it is derived. */
+  async rebuild(): Promise<void> {
+    while (this.feeding) await this.feeding;
+    const cursor = (await this.request({ type: "reset" })) as number;
+    this.sent = cursor;
+    this.applied = cursor;
+    await this.sync();
+  }
+
+  /** Writes everything and stops the worker. */
+  async close(): Promise<void> {
+    await this.sync();
+    await this.request({ type: "close" });
+    this.stopped = new AppError("UNAVAILABLE", "the store is closed");
+    await this.worker.terminate();
+  }
+
+  /** Stops the worker without letting it write what it holds in memory: what a crash does. */
+  async abandon(): Promise<void> {
+    this.stopped = new AppError("UNAVAILABLE", "the store is closed");
+    await this.worker.terminate();
+  }
+
+  /** Sends the blocks from the first not sent up to the end of the log, waiting for room as it goes. */
+  private feed(): Promise<void> {
+    if (this.stopped) return Promise.reject(this.stopped);
+    if (this.feeding === null) {
+      this.feeding = (async () => {
+        while (this.sent < this.source.end()) {
+          const failures = this.failures;
+          for (const first of this.source.blockStarts(this.sent)) {
+            const { count, data } = this.source.blockData(first);
+            this.post({ type: "apply", firstSeq: first, data });
+            this.sent = first + count;
+            await this.room();
+            if (this.failures !== failures) break;
+          }
+        }
+      })().finally(() => {
+        this.feeding = null;
+      });
+    }
+    return this.feeding;
+  }
+
+  private receive(m: FromWorker): void {
+    switch (m.type) {
+      case "applied":
+        this.applied = m.cursor;
+        break;
+      case "done":
+        this.settle(m.id, (r) => r.resolve(m.value));
+        break;
+      case "failed":
+        // The worker went back to its cursor on disk: send from there again.
+        this.lastFailure = m.message;
+        this.failures++;
+        this.sent = m.cursor;
+        this.applied = m.cursor;
+        if (m.id !== undefined) this.settle(m.id, (r) => r.reject(new AppError("UNAVAILABLE", m.message)));
+        break;
+      case "ready":
+        break;
+    }
+    for (const wake of this.progress.splice(0)) wake();
+  }
+
+  private settle(id: number, how: (r: { resolve: (v: number | boolean) => void; reject: (e: Error) => void }) => void) {
+    const request = this.requests.get(id);
+    this.requests.delete(id);
+    if (request) how(request);
+  }
+
+  private request(body: RequestBody): Promise<number | boolean> {
+    if (this.stopped) return Promise.reject(this.stopped);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.requests.set(id, { resolve, reject });
+      this.post({ ...body, id } as Request);
+    });
+  }
+
+  private nextProgress(): Promise<void> {
+    if (this.stopped) return Promise.reject(this.stopped);
+    return new Promise((resolve) => this.progress.push(resolve));
+  }
+
+  private post(message: ToWorker): void {
+    if (this.stopped === null) this.worker.postMessage(message);
+  }
+
+  private stop(error: Error): void {
+    if (this.stopped) return;
+    this.stopped = new AppError("UNAVAILABLE", `the rollups cannot be derived: ${error.message}`);
+    for (const r of this.requests.values()) r.reject(this.stopped);
+    this.requests.clear();
+    for (const wake of this.progress.splice(0)) wake();
+  }
+}
+
+/**
+ * The worker's script: beside this module once built. Tests run the TypeScript sources, which a worker thread
+ * cannot load; they use the build of the same file (`npm test` builds first).
+ */
+function workerUrl(): URL {
+  const here = new URL(import.meta.url);
+  if (!here.pathname.endsWith(".ts")) return new URL("./derive-worker.js", here);
+  return new URL("../../../dist/src/store/sqlite/derive-worker.js", here);
+}
