@@ -8,7 +8,7 @@
 //
 // Environment: BENCH_EVENTS (default 2,000,000), BENCH_PG_EVENTS (500,000; 0 skips PostgreSQL), BENCH_SEED (1),
 // BENCH_IDS (v4,v7), TALLY_BENCH_POSTGRES (postgres://postgres@127.0.0.1:5432/test), BENCH_CPU_PROF (a directory:
-// run the servers under --cpu-prof and leave the profiles there; summarise one with
+// run the servers under --cpu-prof and leave the profiles there, one directory per run and one file per thread; summarise one with
 // `node dist/bench/cpu-profile.js FILE`), BENCH_KEEP (keep the data dirs), BENCH_EVENTS_PER_HOUR (simulated rate, 40,000).
 
 import fs from "node:fs";
@@ -125,7 +125,7 @@ async function runSqlite(ids: IdKind): Promise<RunResult> {
     const server = await startTally({
       args: ["--data", data],
       nodeArgs: CPU_PROF
-        ? ["--cpu-prof", "--cpu-prof-dir", CPU_PROF, "--cpu-prof-name", `sqlite-${ids}.cpuprofile`]
+        ? ["--cpu-prof", "--cpu-prof-dir", path.join(CPU_PROF, `sqlite-${ids}`)]
         : [],
     });
     let run: Awaited<ReturnType<typeof drive>>;
@@ -186,7 +186,7 @@ async function runPostgres(ids: IdKind): Promise<RunResult> {
     await admin.query(`CREATE SCHEMA ${schema}`);
     const server = await startTally({
       args: ["--store", withSearchPath(PG_URL, schema), "--data", path.join(dir, "data")],
-      nodeArgs: CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", CPU_PROF, "--cpu-prof-name", `pg-${ids}.cpuprofile`] : [],
+      nodeArgs: CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", path.join(CPU_PROF, `pg-${ids}`)] : [],
     });
     let run: Awaited<ReturnType<typeof drive>>;
     try {

@@ -123,9 +123,11 @@ export class Deriver {
   /** Writes everything and stops the worker. */
   async close(): Promise<void> {
     await this.sync();
+    const exited = new Promise((resolve) => this.worker.once("exit", resolve));
     await this.request({ type: "close" });
     this.stopped = new AppError("UNAVAILABLE", "the store is closed");
-    await this.worker.terminate();
+    // The worker ends once its port is closed (letting it exit, rather than stopping it, lets a profiler finish).
+    await exited;
   }
 
   /** Stops the worker without letting it write what it holds in memory: what a crash does. */
