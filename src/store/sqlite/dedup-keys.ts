@@ -7,6 +7,7 @@
 
 import type Database from "better-sqlite3";
 import { RecentKeys } from "./recent-keys.js";
+import { RowWriter } from "./row-writer.js";
 import { Meta, num } from "./values.js";
 
 const NONE: readonly number[] = [];
@@ -41,7 +42,7 @@ export class DedupKeys {
       anyOnDisk: db.prepare("SELECT 1 FROM event_keys LIMIT 1").pluck(),
       onDisk: db.prepare("SELECT fp, seq FROM event_keys WHERE fp IN (SELECT value FROM json_each(?))").raw(),
       // A move cut short by a crash is done again from the blocks: keys already there are kept.
-      insert: db.prepare("INSERT OR IGNORE INTO event_keys (fp, seq) VALUES (?, ?)"),
+      insert: new RowWriter(db, "INSERT OR IGNORE INTO event_keys (fp, seq)", 2),
       blocksAfter: db.prepare(
         "SELECT first_seq, fps FROM event_blocks WHERE first_seq + count - 1 > ? ORDER BY first_seq",
       ),
@@ -107,8 +108,9 @@ export class DedupKeys {
     for (let i = this.moved; i < end; i++) {
       const fp = order[i] as number;
       if (i > 0 && order[i - 1] === fp) continue;
-      for (const seq of frozen.candidates(fp)) this.sql.insert.run(fp, seq);
+      for (const seq of frozen.candidates(fp)) this.sql.insert.row(fp, seq);
     }
+    this.sql.insert.end();
     this.moved = end;
     if (end === order.length) this.meta.set("dedup_seq", this.frozenMaxSeq);
     this.onDisk = true;

@@ -11,6 +11,7 @@ import { isHeld, type MetricKind } from "../../domain/metric.js";
 import { compareReadings, compareUtf8, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { ClockCache } from "./clock-cache.js";
+import { RowWriter } from "./row-writer.js";
 import type { UsageSnapshots } from "./usage-snapshots.js";
 import { formatCells, toRank } from "./usage-table.js";
 import { big, bigOrNull, Meta, num, toDb } from "./values.js";
@@ -112,24 +113,31 @@ export class DerivedState {
       seriesByKey: db.prepare(
         "SELECT id, last_time, last_id, last_value FROM series WHERE account = ? AND server_id = ? AND metric = ? AND instance = ?",
       ),
-      insertSeries: db.prepare(
-        `INSERT INTO series (id, server_id, account, metric, instance, kind, last_time, last_id, last_value)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      // New series and moved ones alike: a moved series conflicts on its id and takes its latest reading.
+      setSeries: new RowWriter(
+        db,
+        "INSERT INTO series (id, server_id, account, metric, instance, kind, last_time, last_id, last_value)",
+        9,
+        `ON CONFLICT (id) DO UPDATE SET last_time = excluded.last_time, last_id = excluded.last_id,
+           last_value = excluded.last_value`,
       ),
-      setSeriesLast: db.prepare("UPDATE series SET last_time = ?, last_id = ?, last_value = ? WHERE id = ?"),
-      insertReading: db.prepare("INSERT INTO readings (series_id, time, id, value) VALUES (?, ?, ?, ?)"),
+      insertReading: new RowWriter(db, "INSERT INTO readings (series_id, time, id, value)", 4),
       // Numbers are INTEGER when they fit 64 bits and decimal TEXT beyond. A sum that leaves 64 bits (SQLite would
       // make it a REAL), or one already beyond, is added exactly by tally_add instead.
-      addCounter: db.prepare(
-        `INSERT INTO counter_rollups (hour, series_id, count, sum) VALUES (?, ?, ?, ?)
-         ON CONFLICT (hour, series_id) DO UPDATE SET count = count + excluded.count,
+      addCounter: new RowWriter(
+        db,
+        "INSERT INTO counter_rollups (hour, series_id, count, sum)",
+        4,
+        `ON CONFLICT (hour, series_id) DO UPDATE SET count = count + excluded.count,
            sum = CASE WHEN typeof(sum + excluded.sum) = 'integer' THEN sum + excluded.sum
                  ELSE tally_add(sum, excluded.sum) END`,
       ),
       heldRow: db.prepare("SELECT count, last, max, integral FROM rollups WHERE series_id = ? AND hour = ?").raw(),
-      setHeld: db.prepare(
-        `INSERT INTO rollups (series_id, hour, count, last, max, integral) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (series_id, hour) DO UPDATE SET count = excluded.count, last = excluded.last,
+      setHeld: new RowWriter(
+        db,
+        "INSERT INTO rollups (series_id, hour, count, last, max, integral)",
+        6,
+        `ON CONFLICT (series_id, hour) DO UPDATE SET count = excluded.count, last = excluded.last,
            max = excluded.max, integral = excluded.integral`,
       ),
       readingAfter: db.prepare(
@@ -209,17 +217,20 @@ export class DerivedState {
     this.db.transaction(() => {
       this.writeSeries();
       // Each in key order, so the writes walk the tables' pages once instead of jumping between them.
+      const { insertReading, addCounter, setHeld } = this.sql;
       for (const seriesId of [...this.readings.keys()].sort((a, b) => a - b)) {
-        for (const r of this.readings.get(seriesId) as Reading[]) {
-          this.sql.insertReading.run(seriesId, r.time, r.id, toDb(r.value));
-        }
+        for (const r of this.readings.get(seriesId) as Reading[])
+          insertReading.row(seriesId, r.time, r.id, toDb(r.value));
       }
+      insertReading.end();
       const counters = [...this.counters.values()].sort((a, b) => a.hour - b.hour || a.seriesId - b.seriesId);
-      for (const d of counters) this.sql.addCounter.run(d.hour, d.seriesId, d.count, toDb(d.sum));
+      for (const d of counters) addCounter.row(d.hour, d.seriesId, d.count, toDb(d.sum));
+      addCounter.end();
       for (const key of [...this.held.keys()].sort((a, b) => a - b)) {
         const { seriesId, row } = this.held.get(key) as { seriesId: number; row: HeldRow };
-        this.sql.setHeld.run(seriesId, row.hour, row.count, toDb(row.last), toDb(row.max), toDb(row.integral));
+        setHeld.row(seriesId, row.hour, row.count, toDb(row.last), toDb(row.max), toDb(row.integral));
       }
+      setHeld.end();
       this.writeLevels();
       this.meta.set("rollup_seq", this.applied);
     })();
@@ -300,12 +311,13 @@ export class DerivedState {
         compareUtf8(a.metric, b.metric) ||
         compareUtf8(a.instance, b.instance),
     );
-    for (const s of created) {
-      const last = s.lastValue === null ? null : toDb(s.lastValue);
-      this.sql.insertSeries.run(s.id, s.serverId, s.account, s.metric, s.instance, s.kind, s.lastTime, s.lastId, last);
-    }
     const moved = [...this.dirty.values()].filter((s) => !s.isNew).sort((a, b) => a.id - b.id);
-    for (const s of moved) this.sql.setSeriesLast.run(s.lastTime, s.lastId, toDb(s.lastValue as bigint), s.id);
+    const { setSeries } = this.sql;
+    for (const s of [...created, ...moved]) {
+      const last = s.lastValue === null ? null : toDb(s.lastValue);
+      setSeries.row(s.id, s.serverId, s.account, s.metric, s.instance, s.kind, s.lastTime, s.lastId, last);
+    }
+    setSeries.end();
   }
 
   /**
