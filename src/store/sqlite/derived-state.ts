@@ -13,7 +13,7 @@ import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { ClockCache } from "./clock-cache.js";
 import { RowWriter } from "./row-writer.js";
 import type { UsageSnapshots } from "./usage-snapshots.js";
-import { formatCells, toRank } from "./usage-table.js";
+import { formatCells, fromRank, parseCells, toRank } from "./usage-table.js";
 import { big, bigOrNull, Meta, num, toDb } from "./values.js";
 
 /** What derivation needs of one logged event (a UsageEvent is one). */
@@ -57,14 +57,6 @@ interface LevelDelta {
   readonly account: string;
   readonly serverId: number;
   delta: bigint;
-}
-
-/** One account's changes in a write: of its total, and per server id. */
-interface AccountDelta {
-  readonly metric: string;
-  readonly account: string;
-  delta: bigint;
-  readonly cells: Map<number, bigint>;
 }
 
 type Row = Record<string, unknown>;
@@ -152,22 +144,25 @@ export class DerivedState {
       ),
       usageMetric: db.prepare("INSERT INTO usage_metrics (name) VALUES (?) ON CONFLICT (name) DO NOTHING"),
       usageMetricId: db.prepare("SELECT id FROM usage_metrics WHERE name = ?").pluck(),
-      addCell: db.prepare(
-        `INSERT INTO usage_cells (metric_id, account, server_id, rank)
-         VALUES (@metric, @account, @server, @fresh)
-         ON CONFLICT (metric_id, account, server_id) DO UPDATE SET rank = tally_rank_add(rank, @plus, @minus)`,
+      totalsOf: db
+        .prepare(
+          "SELECT t.account, t.rank, t.cells FROM json_each(?) j CROSS JOIN usage_totals t ON t.metric_id = ? AND t.account = j.value",
+        )
+        .raw(),
+      setCell: new RowWriter(
+        db,
+        "INSERT INTO usage_cells (metric_id, account, server_id, rank)",
+        4,
+        "ON CONFLICT (metric_id, account, server_id) DO UPDATE SET rank = excluded.rank",
       ),
-      // A fresh row's cells are the changes themselves: every one is a first value, never negative.
-      addTotal: db.prepare(
-        `INSERT INTO usage_totals (metric_id, account, rank, cells, changed) VALUES (@metric, @account, @fresh, @cells, @seq)
-         ON CONFLICT (metric_id, account) DO UPDATE SET rank = tally_rank_add(rank, @plus, @minus),
-           cells = tally_cells_add(cells, @cells), changed = @seq`,
+      setTotal: new RowWriter(
+        db,
+        "INSERT INTO usage_totals (metric_id, account, rank, cells, changed)",
+        5,
+        `ON CONFLICT (metric_id, account) DO UPDATE SET rank = excluded.rank, cells = excluded.cells,
+           changed = excluded.changed`,
       ),
-      logTotal: db.prepare(
-        `INSERT INTO usage_log (metric_id, seq, account, rank, cells)
-         SELECT @metric, @seq, @account, t.rank, t.cells FROM (SELECT 1) LEFT JOIN usage_totals t
-           ON t.metric_id = @metric AND t.account = @account`,
-      ),
+      logTotal: new RowWriter(db, "INSERT INTO usage_log (metric_id, seq, account, rank, cells)", 5),
       logServerTotal: db.prepare(
         `INSERT INTO usage_server_log (metric_id, seq, server_id, rank)
          SELECT @metric, @seq, @server, t.rank FROM (SELECT 1) LEFT JOIN usage_server_totals t
@@ -322,66 +317,72 @@ export class DerivedState {
 
   /**
    * The usage table's cells, account totals (with each account's cells beside them) and server totals, moved by
-   * the changes of latest levels. A row that is not there yet gets the whole change, which is never negative,
-   * ranked here rather than by a SQL function call (SQLite computes VALUES even on conflict). While snapshots are
-   * read, each totals row is copied as it was before it moves (usage-snapshots.ts).
+   * the changes of latest levels. The changed accounts' totals rows are read in one statement per metric; their
+   * cells give each cell's old value, so the new rows are computed here and written without SQL callbacks. While
+   * snapshots are read, each totals row is copied as it was before it moves (usage-snapshots.ts).
    */
   private writeLevels(): void {
     if (this.levels.size === 0) return;
     const logging = this.snapshots.logging();
-    const metricIds = new Map<string, bigint>();
-    const totals = new Map<string, AccountDelta>();
+    const seq = this.applied;
+    /** Per metric, per account: the changes of its cells, by server id. */
+    const changes = new Map<string, Map<string, Map<number, bigint>>>();
     const serverTotals = new Map<string, LevelDelta>();
     for (const d of this.levels.values()) {
-      if (!metricIds.has(d.metric)) {
-        this.sql.usageMetric.run(d.metric);
-        metricIds.set(d.metric, this.sql.usageMetricId.get(d.metric) as bigint);
-      }
-      const accountKey = `${d.metric}\u0000${d.account}`;
-      const account = totals.get(accountKey);
-      if (account) {
-        account.delta += d.delta;
-        account.cells.set(d.serverId, d.delta);
-      } else {
-        totals.set(accountKey, {
-          metric: d.metric,
-          account: d.account,
-          delta: d.delta,
-          cells: new Map([[d.serverId, d.delta]]),
-        });
-      }
+      const accounts = changes.get(d.metric) ?? new Map<string, Map<number, bigint>>();
+      changes.set(d.metric, accounts);
+      const cells = accounts.get(d.account) ?? new Map<number, bigint>();
+      accounts.set(d.account, cells);
+      cells.set(d.serverId, d.delta);
       const serverKey = `${d.metric}\u0000${d.serverId}`;
       const server = serverTotals.get(serverKey);
       if (server) server.delta += d.delta;
       else serverTotals.set(serverKey, { ...d });
     }
-    const change = (delta: bigint) => ({
-      plus: delta > 0n ? toDb(delta) : 0n,
-      minus: delta < 0n ? toDb(-delta) : 0n,
-      fresh: toRank(delta > 0n ? delta : 0n),
-    });
-    const seq = this.applied;
-    for (const key of [...this.levels.keys()].sort(compareUtf8)) {
-      const d = this.levels.get(key) as LevelDelta;
-      this.sql.addCell.run({
-        metric: metricIds.get(d.metric),
-        account: d.account,
-        server: d.serverId,
-        ...change(d.delta),
-      });
+    const { setCell, setTotal, logTotal } = this.sql;
+    const metricIds = new Map<string, bigint>();
+    for (const metric of [...changes.keys()].sort(compareUtf8)) {
+      this.sql.usageMetric.run(metric);
+      const metricId = this.sql.usageMetricId.get(metric) as bigint;
+      metricIds.set(metric, metricId);
+      const byAccount = changes.get(metric) as Map<string, Map<number, bigint>>;
+      const accounts = [...byAccount.keys()].sort(compareUtf8);
+      const before = new Map<string, [Uint8Array, string]>();
+      for (const [account, rank, cells] of this.sql.totalsOf.all(JSON.stringify(accounts), metricId) as [
+        string,
+        Uint8Array,
+        string,
+      ][]) {
+        before.set(account, [rank, cells]);
+      }
+      for (const account of accounts) {
+        const old = before.get(account);
+        if (logging) logTotal.row(metricId, seq, account, old?.[0] ?? null, old?.[1] ?? null);
+        const cells = old ? parseCells(old[1]) : new Map<number, bigint>();
+        let total = old ? fromRank(old[0]) : 0n;
+        for (const [serverId, delta] of byAccount.get(account) as Map<number, bigint>) {
+          const value = (cells.get(serverId) ?? 0n) + delta;
+          cells.set(serverId, value);
+          total += delta;
+          setCell.row(metricId, account, serverId, toRank(value));
+        }
+        setTotal.row(metricId, account, toRank(total), formatCells(cells), seq);
+      }
     }
-    for (const key of [...totals.keys()].sort(compareUtf8)) {
-      const d = totals.get(key) as AccountDelta;
-      const metric = metricIds.get(d.metric);
-      if (logging) this.sql.logTotal.run({ metric, seq, account: d.account });
-      const cells = formatCells(d.cells);
-      this.sql.addTotal.run({ metric, account: d.account, seq, cells, ...change(d.delta) });
-    }
+    setCell.end();
+    setTotal.end();
+    logTotal.end();
     for (const key of [...serverTotals.keys()].sort(compareUtf8)) {
       const d = serverTotals.get(key) as LevelDelta;
       const metric = metricIds.get(d.metric);
       if (logging) this.sql.logServerTotal.run({ metric, seq, server: d.serverId });
-      this.sql.addServerTotal.run({ metric, server: d.serverId, ...change(d.delta) });
+      this.sql.addServerTotal.run({
+        metric,
+        server: d.serverId,
+        plus: d.delta > 0n ? toDb(d.delta) : 0n,
+        minus: d.delta < 0n ? toDb(-d.delta) : 0n,
+        fresh: toRank(d.delta > 0n ? d.delta : 0n),
+      });
     }
   }
 

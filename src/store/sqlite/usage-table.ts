@@ -100,7 +100,7 @@ export function fromRank(rank: Uint8Array): bigint {
 type DbNumber = bigint | number | string | null;
 const toBig = (v: DbNumber): bigint => (v === null ? 0n : typeof v === "bigint" ? v : BigInt(v));
 
-/** The SQL functions the derived state's writes of the usage table use (derived-state.ts), on its connection. */
+/** The SQL function the derived state's writes of the server totals use (derived-state.ts), on its connection. */
 export function registerUsageFunctions(db: Database.Database): void {
   db.function(
     "tally_rank_add",
@@ -110,11 +110,6 @@ export function registerUsageFunctions(db: Database.Database): void {
       return toRank(base + toBig(plus as DbNumber) - toBig(minus as DbNumber));
     },
   );
-  db.function("tally_cells_add", { deterministic: true }, (cells: unknown, changes: unknown) => {
-    const sum = parseCells(cells as string);
-    for (const [id, delta] of parseCells(changes as string)) sum.set(id, (sum.get(id) ?? 0n) + delta);
-    return formatCells(sum);
-  });
 }
 
 const MAX_CACHED_STATEMENTS = 200;
