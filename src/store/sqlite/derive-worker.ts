@@ -64,6 +64,9 @@ function run(options: DeriveWorkerOptions): void {
   db.pragma(`synchronous = ${options.synchronous}`);
   db.pragma(`cache_size = -${options.cacheMiB * 1024}`);
   db.pragma("temp_store = MEMORY");
+  // A write behind dirties thousands of pages, many of them again in the next: checkpoint every 64 MiB of log,
+  // not every 4 (the default), so a page is copied once for several writes.
+  db.pragma("wal_autocheckpoint = 16384");
   db.defaultSafeIntegers(true);
   migrate(db, "derived", DERIVED_MIGRATIONS);
   registerUsageFunctions(db);
