@@ -11,7 +11,7 @@ import { arbitraryEvents, describeUsageStoreContract, event } from "../contract.
 import type { UsageStore } from "../port.js";
 import { USAGE_MIGRATIONS } from "./migrations.js";
 import { keyFingerprint } from "./recent-keys.js";
-import { openSqliteStore } from "./sqlite-store.js";
+import { derivedPath, openSqliteStore } from "./sqlite-store.js";
 
 describe("SqliteUsageStore", () => {
   describeUsageStoreContract(() => openSqliteStore({ path: ":memory:" }));
@@ -142,6 +142,24 @@ describe("SqliteUsageStore after a crash", () => {
       ),
       { numRuns: 25 },
     );
+  });
+
+  it("derives its tables again from the log when the derived database is gone", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-derived-"));
+    dirs.push(dir);
+    const file = path.join(dir, "tally.sqlite");
+    const samples = fc.sample(arbEvents, { numRuns: 8, seed: 7 });
+    const events = samples.flat().map((e, i) => ({ ...e, id: `e${i}` }));
+    expect(events.length).toBeGreaterThan(40);
+    let store = await openSqliteStore({ path: file });
+    await store.insertEvents(events);
+    const before = await derived(store);
+    await store.close();
+    for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(`${derivedPath(file)}${suffix}`, { force: true });
+    store = await openSqliteStore({ path: file });
+    expect(await derived(store)).toEqual(before);
+    expect(sortRollups(await store.allRollups())).toEqual(computeRollups(events));
+    await store.close();
   });
 
   it("rebuilds every derived table, the usage table too, to what incremental maintenance gave", async () => {
