@@ -61,7 +61,7 @@ export function validateEvent(raw: RawEvent, names: Readonly<Record<string, stri
     if (v === undefined || v === null) return fail(id, `${field(name)} is missing`);
     if (typeof v !== "string") return fail(id, `${field(name)} must be a string, not ${describeType(v)}`);
     if (v.length === 0) return fail(id, `${field(name)} is empty`);
-    if (Buffer.byteLength(v) > limit) return fail(id, `${field(name)} is longer than ${limit} bytes`);
+    if (longerThan(v, limit)) return fail(id, `${field(name)} is longer than ${limit} bytes`);
     if (hasLoneSurrogate(v)) return fail(id, `${field(name)} ${LONE_SURROGATE}`);
     return v;
   };
@@ -73,7 +73,7 @@ export function validateEvent(raw: RawEvent, names: Readonly<Record<string, stri
   if (typeof account !== "string") return account;
   const metric = text("metric", LIMITS.nameBytes);
   if (typeof metric !== "string") return metric;
-  if (!METRIC_NAME.test(metric)) {
+  if (!isMetricName(metric)) {
     return fail(id, `${field("metric")} "${truncate(metric)}" must be lower-case words separated by dots`);
   }
 
@@ -100,7 +100,7 @@ export function validateEvent(raw: RawEvent, names: Readonly<Record<string, stri
     if (typeof raw.instance !== "string") {
       return fail(id, `${field("instance")} must be a string, not ${describeType(raw.instance)}`);
     }
-    if (Buffer.byteLength(raw.instance) > LIMITS.nameBytes) {
+    if (longerThan(raw.instance, LIMITS.nameBytes)) {
       return fail(id, `${field("instance")} is longer than ${LIMITS.nameBytes} bytes`);
     }
     if (hasLoneSurrogate(raw.instance)) return fail(id, `${field("instance")} ${LONE_SURROGATE}`);
@@ -118,6 +118,22 @@ export function validateEvent(raw: RawEvent, names: Readonly<Record<string, stri
  * Text with half of a UTF-16 surrogate pair (JSON allows "\ud800") is not Unicode: UTF-8 cannot carry it, and
  * PostgreSQL would store it as U+FFFD, making two different ids one.
  */
+/** Whether text takes more than `limit` bytes in UTF-8; a UTF-16 unit takes at most 3, so short text is not. */
+function longerThan(text: string, limit: number): boolean {
+  return text.length * 3 > limit && Buffer.byteLength(text) > limit;
+}
+
+/** Metric names seen valid: a batch names a few metrics many times over. Bounded; emptied when full. */
+const validMetricNames = new Set<string>();
+
+function isMetricName(name: string): boolean {
+  if (validMetricNames.has(name)) return true;
+  if (!METRIC_NAME.test(name)) return false;
+  if (validMetricNames.size >= 1024) validMetricNames.clear();
+  validMetricNames.add(name);
+  return true;
+}
+
 const LONE_SURROGATE = "holds a lone UTF-16 surrogate, which is not Unicode text";
 const SURROGATE = /[\uD800-\uDFFF]/;
 const UNPAIRED = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -136,7 +152,7 @@ function validateDims(raw: unknown): Record<string, string> | null | string {
   for (const [k, v] of entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (!DIM_KEY.test(k) || k.length > LIMITS.dimKeyBytes) return `key "${truncate(k)}" is not a valid name`;
     if (typeof v !== "string") return `.${k} must be a string, not ${describeType(v)}`;
-    if (Buffer.byteLength(v) > LIMITS.dimValueBytes) return `.${k} is longer than ${LIMITS.dimValueBytes} bytes`;
+    if (longerThan(v, LIMITS.dimValueBytes)) return `.${k} is longer than ${LIMITS.dimValueBytes} bytes`;
     if (hasLoneSurrogate(v)) return `.${k} ${LONE_SURROGATE}`;
     dims[k] = v;
   }

@@ -99,6 +99,31 @@ describe("parseEventTime: epoch milliseconds", () => {
       }),
     );
   });
+
+  it("reads the Z form, digit by digit, as it reads the same time written +00:00", () => {
+    // Strings of the canonical shape with characters swapped for others, valid or not, at every position.
+    const chars = fc.constantFrom(..."0123456789-T:Z.x ");
+    const shaped = fc
+      .tuple(
+        fc.integer({ min: 0, max: MAX_TIME }),
+        fc.boolean(),
+        fc.array(fc.tuple(fc.nat(23), chars), { maxLength: 3 }),
+      )
+      .map(([ms, millis, swaps]) => {
+        const chars = [...(millis ? isoTime(ms) : isoTime(ms).replace(/\.\d{3}/, ""))];
+        for (const [at, c] of swaps) if (at < chars.length - 1) chars[at] = c;
+        return chars.join("");
+      });
+    fc.assert(
+      fc.property(shaped, (text) => {
+        const z = parseEventTime(text);
+        const offset = text.endsWith("Z") ? parseEventTime(`${text.slice(0, -1)}+00:00`) : z;
+        expect(typeof z).toBe(typeof offset);
+        if (typeof z === "number") expect(z).toBe(offset);
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
 
 describe("hourOf", () => {

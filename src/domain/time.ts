@@ -15,6 +15,8 @@ export function parseEventTime(raw: unknown): number | string {
     return raw + 0; // never -0
   }
   if (typeof raw !== "string") return "must be an RFC 3339 string or epoch milliseconds";
+  const utc = canonicalUtc(raw);
+  if (utc !== null) return utc;
   const m = RFC3339.exec(raw);
   if (!m) return `"${raw.slice(0, 40)}" is not an RFC 3339 time (like 2026-11-23T12:00:00Z)`;
   const [, y, mo, d, h, mi, s] = m.map(Number) as number[] as [number, number, number, number, number, number, number];
@@ -31,6 +33,42 @@ export function parseEventTime(raw: unknown): number | string {
   const ms = y < 1969 ? -1 : Date.UTC(y, mo - 1, d, h, mi, s, millis) - (zone[0] === "-" ? -offset : offset) * 60_000;
   if (ms < MIN_TIME || ms > MAX_TIME) return `"${raw}" is out of range (1970 to 9999)`;
   return ms;
+}
+
+/**
+ * The form nearly every sender uses, 2026-11-23T12:00:00Z or with milliseconds (.123Z), read digit by digit:
+ * epoch ms, or null for any other form or a value this does not vouch for (parseEventTime then decides).
+ */
+function canonicalUtc(raw: string): number | null {
+  const n = raw.length;
+  if (n !== 20 && n !== 24) return null;
+  if (raw.charCodeAt(4) !== 45 || raw.charCodeAt(7) !== 45 || raw.charCodeAt(10) !== 84) return null; // - - T
+  if (raw.charCodeAt(13) !== 58 || raw.charCodeAt(16) !== 58 || raw.charCodeAt(n - 1) !== 90) return null; // : : Z
+  if (n === 24 && raw.charCodeAt(19) !== 46) return null; // .
+  const y = digits(raw, 0, 4);
+  const mo = digits(raw, 5, 2);
+  const d = digits(raw, 8, 2);
+  const h = digits(raw, 11, 2);
+  const mi = digits(raw, 14, 2);
+  const sec = digits(raw, 17, 2);
+  const ms = n === 24 ? digits(raw, 20, 3) : 0;
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59) {
+    return null;
+  }
+  if (ms < 0) return null;
+  if (d > daysInMonth(y, mo)) return null;
+  return Date.UTC(y, mo - 1, d, h, mi, sec, ms);
+}
+
+/** The number the `count` decimal digits at `at` spell, or -1 if any is not a digit. */
+function digits(text: string, at: number, count: number): number {
+  let value = 0;
+  for (let i = at; i < at + count; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    value = value * 10 + c;
+  }
+  return value;
 }
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
