@@ -3,7 +3,7 @@ import { ClockCache } from "./clock-cache.js";
 
 describe("ClockCache", () => {
   it("keeps entries until it is full, then drops one not used since the hand last passed it", () => {
-    const cache = new ClockCache<number>(3);
+    const cache = new ClockCache<string, number>(3);
     expect([cache.add("a", 1), cache.add("b", 2), cache.add("c", 3)]).toEqual([false, false, false]);
     expect(cache.get("a")).toBe(1);
     expect(cache.add("d", 4)).toBe(true);
@@ -13,7 +13,7 @@ describe("ClockCache", () => {
   });
 
   it("stays at its capacity and finds every entry it holds, however many come and go", () => {
-    const cache = new ClockCache<number>(100);
+    const cache = new ClockCache<string, number>(100);
     for (let i = 0; i < 10_000; i++) {
       if (cache.get(`k${i % 150}`) === undefined) cache.add(`k${i % 150}`, i % 150);
       expect(cache.size).toBeLessThanOrEqual(100);
@@ -30,7 +30,7 @@ describe("ClockCache", () => {
   });
 
   it("starts empty again when cleared", () => {
-    const cache = new ClockCache<string>(2);
+    const cache = new ClockCache<string, string>(2);
     cache.add("a", "x");
     cache.clear();
     expect([cache.size, cache.get("a")]).toEqual([0, undefined]);

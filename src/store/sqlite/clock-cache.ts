@@ -2,9 +2,9 @@
 // hand last passed it): one array write per hit and O(1) amortized per eviction. Keeping a Map in exact recency
 // order instead costs a delete and a set per hit, and finding its oldest entry walks past every deleted one.
 
-export class ClockCache<V> {
-  private readonly slots = new Map<string, number>();
-  private readonly keys: string[] = [];
+export class ClockCache<K, V> {
+  private readonly slots = new Map<K, number>();
+  private readonly keys: K[] = [];
   private readonly values: V[] = [];
   private readonly used: Uint8Array;
   private hand = 0;
@@ -18,7 +18,7 @@ export class ClockCache<V> {
     return this.slots.size;
   }
 
-  get(key: string): V | undefined {
+  get(key: K): V | undefined {
     const slot = this.slots.get(key);
     if (slot === undefined) return undefined;
     this.used[slot] = 1;
@@ -26,7 +26,7 @@ export class ClockCache<V> {
   }
 
   /** Adds a key that is not in the cache; returns whether another entry had to go to make room. */
-  add(key: string, value: V): boolean {
+  add(key: K, value: V): boolean {
     if (this.keys.length < this.capacity) {
       this.slots.set(key, this.keys.length);
       this.keys.push(key);
@@ -39,7 +39,7 @@ export class ClockCache<V> {
       this.hand = (this.hand + 1) % this.capacity;
     }
     const slot = this.hand;
-    this.slots.delete(this.keys[slot] as string);
+    this.slots.delete(this.keys[slot] as K);
     this.slots.set(key, slot);
     this.keys[slot] = key;
     this.values[slot] = value;

@@ -10,7 +10,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import type { MetricKind } from "../../domain/metric.js";
-import { DerivedState } from "./derived-state.js";
+import { DerivedState, type DerivedStateOptions } from "./derived-state.js";
 import { DERIVED_MIGRATIONS, migrate } from "./migrations.js";
 import { UsageSnapshots } from "./usage-snapshots.js";
 import { registerUsageFunctions } from "./usage-table.js";
@@ -21,8 +21,7 @@ export interface DeriveWorkerOptions {
   readonly cacheMiB: number;
   /** OFF for a temporary store; NORMAL otherwise (what is lost in a power cut is derived again from the log). */
   readonly synchronous: "NORMAL" | "OFF";
-  readonly flushEvents?: number;
-  readonly seriesCacheSize?: number;
+  readonly derived: DerivedStateOptions;
 }
 
 /** One event as kept in an event block: [id, server id, account, metric, instance, time, value, dims]. */
@@ -72,7 +71,7 @@ function run(options: DeriveWorkerOptions): void {
   registerUsageFunctions(db);
   const meta = new Meta(db);
   const snapshots = new UsageSnapshots(db, meta);
-  const derived = new DerivedState(db, snapshots, options.flushEvents, options.seriesCacheSize);
+  const derived = new DerivedState(db, snapshots, options.derived);
   const kinds = new Map<string, MetricKind>();
 
   const apply = (firstSeq: number, data: string) => {

@@ -11,6 +11,7 @@ import { isHeld, type MetricKind } from "../../domain/metric.js";
 import { compareReadings, compareUtf8, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { ClockCache } from "./clock-cache.js";
+import { fingerprint } from "./recent-keys.js";
 import { RowWriter } from "./row-writer.js";
 import type { UsageSnapshots } from "./usage-snapshots.js";
 import { formatCells, fromRank, parseCells, toRank } from "./usage-table.js";
@@ -61,6 +62,15 @@ interface LevelDelta {
 
 type Row = Record<string, unknown>;
 
+export interface DerivedStateOptions {
+  /** Events applied in memory before they are written (tests set it low). */
+  readonly flushEvents?: number;
+  /** Series kept in memory (tests set it low). */
+  readonly seriesCacheSize?: number;
+  /** Bits of the series fingerprints used (tests set it low, so that series share fingerprints). */
+  readonly fingerprintBits?: number;
+}
+
 /** Series kept in memory (about 250 bytes each); those not used lately make room for new ones. */
 const SERIES_CACHE_LIMIT = 400_000;
 /** Events applied in memory before they are written: bounds both memory and the work of a restart after a crash. */
@@ -70,7 +80,13 @@ const DEFAULT_FLUSH_EVENTS = 50_000;
 const rowKey = (seriesId: number, hour: number): number => seriesId * 2_097_152 + hour / HOUR_MS;
 
 export class DerivedState {
-  private readonly series: ClockCache<SeriesState>;
+  /**
+   * Series by the fingerprint of their key, each hit confirmed against the series' fields: cheaper than a
+   * string key, which must be built, copied and hashed for every event. A series whose fingerprint another
+   * cached series has (one pair in 2^53) is also kept by its full key in `collided`, for good.
+   */
+  private readonly series: ClockCache<number, SeriesState>;
+  private readonly collided = new Map<string, SeriesState>();
   /** Every stored series is in the cache, so a miss is a new series and needs no lookup. */
   private complete = false;
   private nextSeriesId = 1;
@@ -87,14 +103,18 @@ export class DerivedState {
   private applied = 1;
   private readonly sql;
   private readonly meta: Meta;
+  private readonly flushEvents: number;
+  /** 2^bits of the series fingerprints kept: all 53 but in tests, which make fingerprints collide. */
+  private readonly fingerprints: number;
 
   constructor(
     private readonly db: Database.Database,
     private readonly snapshots: UsageSnapshots,
-    private readonly flushEvents = DEFAULT_FLUSH_EVENTS,
-    seriesCacheSize = SERIES_CACHE_LIMIT,
+    options: DerivedStateOptions = {},
   ) {
-    this.series = new ClockCache(seriesCacheSize);
+    this.flushEvents = options.flushEvents ?? DEFAULT_FLUSH_EVENTS;
+    this.fingerprints = 2 ** (options.fingerprintBits ?? 53);
+    this.series = new ClockCache(options.seriesCacheSize ?? SERIES_CACHE_LIMIT);
     this.meta = new Meta(db);
     db.function("tally_add", { safeIntegers: true, deterministic: true }, (a: unknown, b: unknown) =>
       toDb(big(a) + big(b)),
@@ -254,6 +274,7 @@ export class DerivedState {
   /** Forgets everything not written, as after a crash: the events after the cursor must be applied again. */
   discard(): void {
     this.series.clear();
+    this.collided.clear();
     this.clearPending();
     this.applied = this.meta.get("rollup_seq", 1);
     this.complete = this.sql.anySeries.get() === undefined;
@@ -261,14 +282,31 @@ export class DerivedState {
   }
 
   private seriesFor(e: DerivedEvent, serverId: number): SeriesState {
-    const key = `${serverId}\u0000${e.account}\u0000${e.metric}\u0000${e.instance}`;
-    const cached = this.series.get(key);
-    if (cached) return cached;
-    const unwritten = this.dirty.get(key);
-    if (unwritten) {
-      this.cache(key, unwritten);
-      return unwritten;
+    const fp = fingerprint(e.account, e.metric, e.instance, String(serverId)) % this.fingerprints;
+    const cached = this.series.get(fp);
+    if (
+      cached &&
+      cached.serverId === serverId &&
+      cached.account === e.account &&
+      cached.metric === e.metric &&
+      cached.instance === e.instance
+    ) {
+      return cached;
     }
+    const key = `${serverId}\u0000${e.account}\u0000${e.metric}\u0000${e.instance}`;
+    if (cached) {
+      const other = this.collided.get(key) ?? this.loadSeries(key, e, serverId);
+      this.collided.set(key, other);
+      return other;
+    }
+    const state = this.collided.get(key) ?? this.dirty.get(key) ?? this.loadSeries(key, e, serverId);
+    // Once a series has gone, a miss no longer proves a series new.
+    if (this.series.add(fp, state)) this.complete = false;
+    return state;
+  }
+
+  /** A series not in memory: as stored, or new. */
+  private loadSeries(key: string, e: DerivedEvent, serverId: number): SeriesState {
     const row = this.complete
       ? undefined
       : (this.sql.seriesByKey.get(e.account, serverId, e.metric, e.instance) as Row | undefined);
@@ -287,13 +325,7 @@ export class DerivedState {
       isNew: !row,
     };
     if (state.isNew) this.dirty.set(key, state);
-    this.cache(key, state);
     return state;
-  }
-
-  private cache(key: string, state: SeriesState): void {
-    // Once a series has gone, a miss no longer proves a series new.
-    if (this.series.add(key, state)) this.complete = false;
   }
 
   private writeSeries(): void {

@@ -59,17 +59,30 @@ export class RecentKeys {
   }
 }
 
-/** A 53-bit fingerprint (1 to 2^53) of an event key: cyrb53 over server, a separator and id. */
+/** A 53-bit fingerprint (1 to 2^53) of an event key: cyrb53 over server, a separator and id. Stored: never change it. */
 export function keyFingerprint(server: string, id: string): number {
+  return fingerprint(server, id);
+}
+
+/** cyrb53 of two to four strings, each after the first preceded by a zero: 1 to 2^53. */
+export function fingerprint(a: string, b: string, c?: string, d?: string): number {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
   const mix = (ch: number) => {
     h1 = Math.imul(h1 ^ ch, 2654435761);
     h2 = Math.imul(h2 ^ ch, 1597334677);
   };
-  for (let i = 0; i < server.length; i++) mix(server.charCodeAt(i));
+  for (let i = 0; i < a.length; i++) mix(a.charCodeAt(i));
   mix(0);
-  for (let i = 0; i < id.length; i++) mix(id.charCodeAt(i));
+  for (let i = 0; i < b.length; i++) mix(b.charCodeAt(i));
+  if (c !== undefined) {
+    mix(0);
+    for (let i = 0; i < c.length; i++) mix(c.charCodeAt(i));
+  }
+  if (d !== undefined) {
+    mix(0);
+    for (let i = 0; i < d.length; i++) mix(d.charCodeAt(i));
+  }
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
   h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);

@@ -26,6 +26,11 @@ describe("SqliteUsageStore keeping two series in memory", () => {
   describeUsageViewContract(() => openSqliteStore({ path: ":memory:", seriesCacheSize: 2 }));
 });
 
+describe("SqliteUsageStore whose series share fingerprints", () => {
+  describeUsageStoreContract(() => openSqliteStore({ path: ":memory:", seriesFingerprintBits: 1, seriesCacheSize: 3 }));
+  describeUsageViewContract(() => openSqliteStore({ path: ":memory:", seriesFingerprintBits: 1 }));
+});
+
 describe("SqliteUsageStore writing its derived state after every few events", () => {
   describeUsageStoreContract(() => openSqliteStore({ path: ":memory:", derivedFlushEvents: 3 }));
   describeUsageViewContract(() => openSqliteStore({ path: ":memory:", derivedFlushEvents: 2 }));

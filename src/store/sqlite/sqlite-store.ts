@@ -49,6 +49,8 @@ export interface SqliteStoreOptions {
   readonly derivedFlushEvents?: number;
   /** Series kept in memory (tests set it low). */
   readonly seriesCacheSize?: number;
+  /** Bits of the series fingerprints used (tests set it low, so that series share fingerprints). */
+  readonly seriesFingerprintBits?: number;
   /** Page cache size in MiB. */
   readonly cacheMiB?: number;
 }
@@ -171,8 +173,11 @@ export class SqliteUsageStore implements UsageStore {
           path: derived,
           cacheMiB: options.cacheMiB ?? 64,
           synchronous: this.temporary ? "OFF" : "NORMAL",
-          flushEvents: options.derivedFlushEvents,
-          seriesCacheSize: options.seriesCacheSize,
+          derived: {
+            flushEvents: options.derivedFlushEvents,
+            seriesCacheSize: options.seriesCacheSize,
+            fingerprintBits: options.seriesFingerprintBits,
+          },
         },
         {
           end: () => this.nextSeq,
