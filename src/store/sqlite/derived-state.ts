@@ -1,6 +1,7 @@
-// The derived half of the SQLite store: series, level readings, hourly rollups and the usage table's sums. All of
-// it is a function of the event log (event_blocks), so none of it is written while a batch commits: it is kept
-// in memory and written behind, in key order and in one transaction with a cursor (meta.rollup_seq, the first
+// The derived half of the SQLite store: series, level readings, hourly rollups and the usage table's sums, in the
+// derived database, on the derivation worker's thread (derive-worker.ts). All of it is a function of the event
+// log (event_blocks), so none of it is written while a batch commits: the worker applies each committed block in
+// memory and writes behind, in key order and in one transaction with a cursor (meta.rollup_seq, the first
 // event it does not cover yet), every so many events, before every read and on close. After a crash the events
 // after the cursor are applied again from the log, through the same code, and give exactly the same state.
 // A held series keeps rollup rows only for the hours that have readings: an hour wholly between two readings
