@@ -124,9 +124,7 @@ async function runSqlite(ids: IdKind): Promise<RunResult> {
   try {
     const server = await startTally({
       args: ["--data", data],
-      nodeArgs: CPU_PROF
-        ? ["--cpu-prof", "--cpu-prof-dir", path.join(CPU_PROF, `sqlite-${ids}`)]
-        : [],
+      nodeArgs: CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", path.join(CPU_PROF, `sqlite-${ids}`)] : [],
     });
     let run: Awaited<ReturnType<typeof drive>>;
     try {

@@ -82,7 +82,9 @@ function run(options: DeriveWorkerOptions): void {
       const [id, serverId, account, metric, instance, time, value] = events[i] as BlockEvent;
       const kind = kinds.get(metric);
       if (kind === undefined) throw new Error(`event ${firstSeq + i} names ${metric}, whose kind is not known`);
-      derived.apply({ id, account, metric, instance, kind, time, value: BigInt(value) }, serverId, firstSeq + i);
+      // Values up to 2^53 are JSON numbers, those beyond decimal strings.
+      const exact = typeof value === "number" ? value : BigInt(value);
+      derived.apply({ id, account, metric, instance, kind, time, value: exact }, serverId, firstSeq + i);
       derived.flushIfFull();
     }
     post({ type: "applied", cursor: derived.cursor });

@@ -26,7 +26,8 @@ export interface DerivedEvent {
   readonly instance: string;
   readonly kind: MetricKind;
   readonly time: number;
-  readonly value: bigint;
+  /** Exact: a number is a safe integer (as most values are, and cheaper to add), a bigint anything. */
+  readonly value: number | bigint;
 }
 
 interface SeriesState {
@@ -50,7 +51,8 @@ interface SeriesState {
 interface CounterDelta {
   readonly seriesId: number;
   readonly hour: number;
-  sum: bigint;
+  /** A number while it stays a safe integer. */
+  sum: number | bigint;
   count: number;
 }
 
@@ -206,13 +208,18 @@ export class DerivedState {
   apply(e: DerivedEvent, serverId: number, seq: number): void {
     const series = this.seriesFor(e, serverId);
     if (isHeld(series.kind)) {
-      this.addReading(series, { time: e.time, id: e.id, value: e.value });
+      this.addReading(series, { time: e.time, id: e.id, value: BigInt(e.value) });
     } else {
       const hour = hourOf(e.time);
       const key = rowKey(series.id, hour);
       const delta = this.counters.get(key);
       if (delta) {
-        delta.sum += e.value;
+        const { sum } = delta;
+        const value = e.value;
+        delta.sum =
+          typeof sum === "number" && typeof value === "number" && sum + value <= Number.MAX_SAFE_INTEGER
+            ? sum + value
+            : BigInt(sum) + BigInt(value);
         delta.count++;
       } else {
         this.counters.set(key, { seriesId: series.id, hour, sum: e.value, count: 1 });
@@ -240,7 +247,8 @@ export class DerivedState {
       }
       insertReading.end();
       const counters = [...this.counters.values()].sort((a, b) => a.hour - b.hour || a.seriesId - b.seriesId);
-      for (const d of counters) addCounter.row(d.hour, d.seriesId, d.count, toDb(d.sum));
+      // A sum is bound as an INTEGER (a bigint), never as the REAL a number would be.
+      for (const d of counters) addCounter.row(d.hour, d.seriesId, d.count, toDb(BigInt(d.sum)));
       addCounter.end();
       for (const key of [...this.held.keys()].sort((a, b) => a - b)) {
         const { seriesId, row } = this.held.get(key) as { seriesId: number; row: HeldRow };

@@ -72,7 +72,16 @@ describe("SqliteUsageStore moving dedup keys to disk", () => {
   });
 });
 
-describe("SqliteUsageStore adding counter sums on disk", () => {
+describe("SqliteUsageStore adding counter sums in memory and on disk", () => {
+  it("keeps a sum exact as it leaves the integers a double holds", async () => {
+    const store = await openSqliteStore({ path: ":memory:" });
+    const value = 2n ** 52n + 1n;
+    await store.insertEvents([0, 1, 2].map((i) => event({ id: `c${i}`, value, time: i })));
+    const [row] = await store.allRollups();
+    expect(row?.sum).toBe(3n * value);
+    await store.close();
+  });
+
   it("keeps a sum exact as it leaves 64 bits and grows beyond", async () => {
     const store = await openSqliteStore({ path: ":memory:", derivedFlushEvents: 1 });
     const big = 2n ** 62n;
