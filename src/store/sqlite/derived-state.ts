@@ -16,7 +16,7 @@ import { fingerprint } from "./recent-keys.js";
 import { RowWriter } from "./row-writer.js";
 import type { UsageSnapshots } from "./usage-snapshots.js";
 import { formatCells, fromRank, parseCells, toRank } from "./usage-table.js";
-import { big, bigOrNull, Meta, num, toDb } from "./values.js";
+import { big, Meta, num, toDb } from "./values.js";
 
 /** What derivation needs of one logged event (a UsageEvent is one). */
 export interface DerivedEvent {
@@ -93,7 +93,10 @@ export class DerivedState {
   /** Every stored series is in the cache, so a miss is a new series and needs no lookup. */
   private complete = false;
   private nextSeriesId = 1;
-  /** Series created or moved since the last write, by cache key: found here when the cache has let them go. */
+  /**
+   * Series created or moved since the last write, by cache key: found here when the cache has let them go (a
+   * moved series' latest reading is not on disk yet).
+   */
   private dirty = new Map<string, SeriesState>();
   private counters = new Map<number, CounterDelta>();
   private held = new Map<number, { readonly seriesId: number; row: HeldRow }>();
@@ -125,17 +128,13 @@ export class DerivedState {
     this.sql = {
       anySeries: db.prepare("SELECT 1 FROM series LIMIT 1").pluck(),
       maxSeriesId: db.prepare("SELECT coalesce(max(id), 0) FROM series").pluck(),
-      seriesByKey: db.prepare(
-        "SELECT id, last_time, last_id, last_value FROM series WHERE account = ? AND server_id = ? AND metric = ? AND instance = ?",
+      seriesByKey: db
+        .prepare("SELECT id FROM series WHERE account = ? AND server_id = ? AND metric = ? AND instance = ?")
+        .pluck(),
+      latestReading: db.prepare(
+        "SELECT time, id, value FROM readings WHERE series_id = ? ORDER BY time DESC, id DESC LIMIT 1",
       ),
-      // New series and moved ones alike: a moved series conflicts on its id and takes its latest reading.
-      setSeries: new RowWriter(
-        db,
-        "INSERT INTO series (id, server_id, account, metric, instance, kind, last_time, last_id, last_value)",
-        9,
-        `ON CONFLICT (id) DO UPDATE SET last_time = excluded.last_time, last_id = excluded.last_id,
-           last_value = excluded.last_value`,
-      ),
+      insertSeries: new RowWriter(db, "INSERT INTO series (id, server_id, account, metric, instance, kind)", 6),
       insertReading: new RowWriter(db, "INSERT INTO readings (series_id, time, id, value)", 4),
       // Numbers are INTEGER when they fit 64 bits and decimal TEXT beyond. A sum that leaves 64 bits (SQLite would
       // make it a REAL), or one already beyond, is added exactly by tally_add instead.
@@ -316,22 +315,25 @@ export class DerivedState {
 
   /** A series not in memory: as stored, or new. */
   private loadSeries(key: string, e: DerivedEvent, serverId: number): SeriesState {
-    const row = this.complete
+    const stored = this.complete
       ? undefined
-      : (this.sql.seriesByKey.get(e.account, serverId, e.metric, e.instance) as Row | undefined);
+      : (this.sql.seriesByKey.get(e.account, serverId, e.metric, e.instance) as bigint | undefined);
+    // A stored held series goes on from its latest reading, on disk: everything it held in memory is written.
+    const last =
+      stored !== undefined && isHeld(e.kind) ? (this.sql.latestReading.get(stored) as Row | undefined) : undefined;
     const state: SeriesState = {
       key,
-      id: row ? num(row.id) : this.nextSeriesId++,
+      id: stored !== undefined ? num(stored) : this.nextSeriesId++,
       serverId,
       account: e.account,
       metric: e.metric,
       instance: e.instance,
       kind: e.kind,
-      lastTime: row && row.last_time !== null ? num(row.last_time) : null,
-      lastId: row ? (row.last_id as string | null) : null,
-      lastValue: row ? bigOrNull(row.last_value) : null,
+      lastTime: last ? num(last.time) : null,
+      lastId: last ? (last.id as string) : null,
+      lastValue: last ? big(last.value) : null,
       lastRow: null,
-      isNew: !row,
+      isNew: stored === undefined,
     };
     if (state.isNew) this.dirty.set(key, state);
     return state;
@@ -347,13 +349,9 @@ export class DerivedState {
         compareUtf8(a.metric, b.metric) ||
         compareUtf8(a.instance, b.instance),
     );
-    const moved = [...this.dirty.values()].filter((s) => !s.isNew).sort((a, b) => a.id - b.id);
-    const { setSeries } = this.sql;
-    for (const s of [...created, ...moved]) {
-      const last = s.lastValue === null ? null : toDb(s.lastValue);
-      setSeries.row(s.id, s.serverId, s.account, s.metric, s.instance, s.kind, s.lastTime, s.lastId, last);
-    }
-    setSeries.end();
+    const { insertSeries } = this.sql;
+    for (const s of created) insertSeries.row(s.id, s.serverId, s.account, s.metric, s.instance, s.kind);
+    insertSeries.end();
   }
 
   /**

@@ -134,13 +134,11 @@ export const DERIVED_MIGRATIONS: readonly string[] = [
     metric TEXT NOT NULL,
     instance TEXT NOT NULL,
     kind TEXT NOT NULL,
-    last_time INTEGER,
-    last_id TEXT,
-    last_value ANY,
     -- account first: the same index finds a series and answers the queries for one account.
     UNIQUE (account, server_id, metric, instance)
   ) STRICT;
-  -- Readings of levels and states, by series and time: what rollups of held metrics are computed from.
+  -- Readings of levels and states, by series and time: what rollups of held metrics are computed from. A
+  -- series' latest reading is its last in this order (its current value): a series row never changes.
   CREATE TABLE readings (
     series_id INTEGER NOT NULL,
     time INTEGER NOT NULL,

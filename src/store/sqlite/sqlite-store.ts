@@ -330,7 +330,7 @@ export class SqliteUsageStore implements UsageStore {
   async currentLevels(query: CurrentLevelQuery): Promise<CurrentLevel[]> {
     this.assertOpen();
     await this.deriver.sync();
-    const where = ["s.metric = ?", "s.last_time IS NOT NULL"];
+    const where = ["s.metric = ?"];
     const params: unknown[] = [query.metric];
     if (query.accounts) {
       where.push("s.account IN (SELECT value FROM json_each(?))");
@@ -342,8 +342,11 @@ export class SqliteUsageStore implements UsageStore {
     }
     const rows = this.db
       .prepare(
-        `SELECT v.name AS server, s.account, s.metric, s.instance, s.last_value, s.last_time
-         FROM series s JOIN servers v ON v.id = s.server_id WHERE ${where.join(" AND ")}
+        `SELECT v.name AS server, s.account, s.metric, s.instance, r.value AS last_value, r.time AS last_time
+         FROM series s JOIN servers v ON v.id = s.server_id
+         CROSS JOIN readings r ON r.series_id = s.id AND (r.time, r.id) =
+           (SELECT time, id FROM readings WHERE series_id = s.id ORDER BY time DESC, id DESC LIMIT 1)
+         WHERE ${where.join(" AND ")}
          ORDER BY v.name, s.account, s.instance`,
       )
       .all(...params) as Row[];
