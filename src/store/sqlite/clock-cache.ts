@@ -25,6 +25,14 @@ export class ClockCache<K, V> {
     return this.values[slot];
   }
 
+  /** Gives a key in the cache another value. */
+  replace(key: K, value: V): void {
+    const slot = this.slots.get(key);
+    if (slot === undefined) throw new Error("replace: the key is not in the cache");
+    this.used[slot] = 1;
+    this.values[slot] = value;
+  }
+
   /** Adds a key that is not in the cache; returns whether another entry had to go to make room. */
   add(key: K, value: V): boolean {
     if (this.keys.length < this.capacity) {

@@ -84,12 +84,12 @@ const rowKey = (seriesId: number, hour: number): number => seriesId * 2_097_152 
 
 export class DerivedState {
   /**
-   * Series by the fingerprint of their key, each hit confirmed against the series' fields: cheaper than a
-   * string key, which must be built, copied and hashed for every event. A series whose fingerprint another
-   * cached series has (one pair in 2^53) is also kept by its full key in `collided`, for good.
+   * Series by 30 bits of a fingerprint of their key (a small integer, the cheapest key a Map has), each hit
+   * confirmed against the series' fields: a string key must be built, copied and hashed for every event. A
+   * series whose fingerprint a cached one shares (4 in 10,000 new series, with the cache full) takes its place;
+   * the one it displaces is in `dirty` or on disk, and is looked for there when its fingerprint is taken.
    */
   private readonly series: ClockCache<number, SeriesState>;
-  private readonly collided = new Map<string, SeriesState>();
   /** Every stored series is in the cache, so a miss is a new series and needs no lookup. */
   private complete = false;
   private nextSeriesId = 1;
@@ -110,8 +110,8 @@ export class DerivedState {
   private readonly sql;
   private readonly meta: Meta;
   private readonly flushEvents: number;
-  /** 2^bits of the series fingerprints kept: all 53 but in tests, which make fingerprints collide. */
-  private readonly fingerprints: number;
+  /** A mask of the series fingerprints' bits kept: 30, fewer in tests, which make fingerprints collide. */
+  private readonly fingerprintMask: number;
 
   constructor(
     private readonly db: Database.Database,
@@ -119,7 +119,7 @@ export class DerivedState {
     options: DerivedStateOptions = {},
   ) {
     this.flushEvents = options.flushEvents ?? DEFAULT_FLUSH_EVENTS;
-    this.fingerprints = 2 ** (options.fingerprintBits ?? 53);
+    this.fingerprintMask = 2 ** Math.min(options.fingerprintBits ?? 30, 30) - 1;
     this.series = new ClockCache(options.seriesCacheSize ?? SERIES_CACHE_LIMIT);
     this.meta = new Meta(db);
     db.function("tally_add", { safeIntegers: true, deterministic: true }, (a: unknown, b: unknown) =>
@@ -282,7 +282,6 @@ export class DerivedState {
   /** Forgets everything not written, as after a crash: the events after the cursor must be applied again. */
   discard(): void {
     this.series.clear();
-    this.collided.clear();
     this.clearPending();
     this.applied = this.meta.get("rollup_seq", 1);
     this.complete = this.sql.anySeries.get() === undefined;
@@ -290,7 +289,7 @@ export class DerivedState {
   }
 
   private seriesFor(e: DerivedEvent, serverId: number): SeriesState {
-    const fp = fingerprint(e.account, e.metric, e.instance, String(serverId)) % this.fingerprints;
+    const fp = fingerprint(e.account, e.metric, e.instance, String(serverId)) & this.fingerprintMask;
     const cached = this.series.get(fp);
     if (
       cached &&
@@ -302,22 +301,20 @@ export class DerivedState {
       return cached;
     }
     const key = `${serverId}\u0000${e.account}\u0000${e.metric}\u0000${e.instance}`;
-    if (cached) {
-      const other = this.collided.get(key) ?? this.loadSeries(key, e, serverId);
-      this.collided.set(key, other);
-      return other;
-    }
-    const state = this.collided.get(key) ?? this.dirty.get(key) ?? this.loadSeries(key, e, serverId);
-    // Once a series has gone, a miss no longer proves a series new.
-    if (this.series.add(fp, state)) this.complete = false;
+    // A fingerprint another series holds may be one this series lost to it: only a free one proves it new.
+    const state = this.dirty.get(key) ?? this.loadSeries(key, e, serverId, cached !== undefined);
+    if (cached) this.series.replace(fp, state);
+    // Once a series has gone from the cache, a miss no longer proves a series new.
+    else if (this.series.add(fp, state)) this.complete = false;
     return state;
   }
 
   /** A series not in memory: as stored, or new. */
-  private loadSeries(key: string, e: DerivedEvent, serverId: number): SeriesState {
-    const stored = this.complete
-      ? undefined
-      : (this.sql.seriesByKey.get(e.account, serverId, e.metric, e.instance) as bigint | undefined);
+  private loadSeries(key: string, e: DerivedEvent, serverId: number, mayBeStored: boolean): SeriesState {
+    const stored =
+      this.complete && !mayBeStored
+        ? undefined
+        : (this.sql.seriesByKey.get(e.account, serverId, e.metric, e.instance) as bigint | undefined);
     // A stored held series goes on from its latest reading, on disk: everything it held in memory is written.
     const last =
       stored !== undefined && isHeld(e.kind) ? (this.sql.latestReading.get(stored) as Row | undefined) : undefined;
