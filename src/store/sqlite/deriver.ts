@@ -95,9 +95,10 @@ export class Deriver {
   /** Waits until the derived database holds every event committed before the call. */
   async sync(): Promise<void> {
     const target = this.source.end();
-    this.lastFailure = null;
-    while (this.sent < target) await this.feed();
-    const cursor = (await this.request({ type: "sync" })) as number;
+    const failures = this.failures;
+    // One try from where the worker is: a failure during it fails the read, not loops.
+    while (this.sent < target && this.failures === failures) await this.feed();
+    const cursor = this.failures === failures ? ((await this.request({ type: "sync" })) as number) : 0;
     if (cursor < target) {
       throw new AppError(
         "UNAVAILABLE",
@@ -136,13 +137,17 @@ export class Deriver {
     await this.worker.terminate();
   }
 
-  /** Sends the blocks from the first not sent up to the end of the log, waiting for room as it goes. */
+  /**
+   * Sends the blocks from the first not sent up to the end of the log, waiting for room as it goes. Stops at a
+   * failure: the next batch or read tries again from the worker's cursor, so a failure that stays (a full disk)
+   * costs one try per batch, not a loop.
+   */
   private feed(): Promise<void> {
     if (this.stopped) return Promise.reject(this.stopped);
     if (this.feeding === null) {
+      const failures = this.failures;
       this.feeding = (async () => {
-        while (this.sent < this.source.end()) {
-          const failures = this.failures;
+        while (this.sent < this.source.end() && this.failures === failures) {
           for (const first of this.source.blockStarts(this.sent)) {
             const { count, data } = this.source.blockData(first);
             this.post({ type: "apply", firstSeq: first, data });
