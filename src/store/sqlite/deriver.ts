@@ -20,8 +20,8 @@ export interface BlockSource {
   kinds(): Record<string, MetricKind>;
 }
 
-/** Events sent and not yet applied beyond which ingest waits for the worker. */
-const MAX_BEHIND = 200_000;
+/** Events sent and not yet applied beyond which ingest waits for the worker: a read waits for at most these. */
+const MAX_BEHIND = 100_000;
 
 type Request = Extract<ToWorker, { id: number }>;
 type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, "id"> : never) : never;
