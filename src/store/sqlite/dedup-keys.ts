@@ -1,7 +1,7 @@
 // The SQLite store's dedup index over (server, id) event keys, by 53-bit fingerprint; the store confirms every
 // match against the stored event, so dedup is exact. A unique B-tree index on random keys costs several
 // microseconds per insert, so the fingerprints of recent events live in a fixed-size table in memory and move
-// to the on-disk `event_keys` table in bulk and in key order. When the table in memory is half full it is frozen
+// to the on-disk `event_keys` table in bulk and nearly in key order. When the table in memory is half full it is frozen
 // and a fresh one takes new keys, while each following batch moves a slice of the frozen one to disk, inside its
 // own transaction: no batch waits for a whole merge. meta.dedup_seq says up to which event every key is on disk.
 // A Bloom filter over the fingerprints on disk spares most batches their lookup there: every key moved is added
@@ -21,10 +21,8 @@ const SCAN_SLICE = 65_536;
 
 export class DedupKeys {
   private active: RecentKeys;
-  /** The generation being moved to disk, its fingerprints in key order, and how far the move has come. */
+  /** The generation being moved to disk, and the first of its slots not moved yet. */
   private frozen: RecentKeys | null = null;
-  /** Sorted when the move begins, so that opening a store does not wait for it; null until then. */
-  private order: Float64Array | null = null;
   private moved = 0;
   private frozenMaxSeq = 0;
   private activeMaxSeq = 0;
@@ -48,8 +46,8 @@ export class DedupKeys {
   ) {
     this.filter = new FingerprintFilter(filterBits);
     this.active = new RecentKeys(slots);
-    // A frozen generation holds up to slots / 2 keys: this moves it within 32 batches.
-    this.slice = Math.max(1, Math.ceil(slots / 64));
+    // Slots moved per batch: a frozen generation goes within 32 batches.
+    this.slice = Math.max(1, Math.ceil(slots / 32));
     this.meta = new Meta(db);
     this.sql = {
       anyOnDisk: db.prepare("SELECT 1 FROM event_keys LIMIT 1").pluck(),
@@ -68,7 +66,6 @@ export class DedupKeys {
   load(): void {
     this.active.clear();
     this.frozen = null;
-    this.order = null;
     this.moved = 0;
     this.activeMaxSeq = 0;
     this.matches = new Map();
@@ -117,18 +114,16 @@ export class DedupKeys {
   step(): void {
     const frozen = this.frozen;
     if (!frozen || this.moveDone) return;
-    this.order ??= frozen.fingerprints().sort();
-    const order = this.order;
-    const end = Math.min(order.length, this.moved + this.slice);
+    const end = Math.min(frozen.capacity, this.moved + this.slice);
     for (let i = this.moved; i < end; i++) {
-      const fp = order[i] as number;
-      if (i > 0 && order[i - 1] === fp) continue;
-      for (const seq of frozen.candidates(fp)) this.sql.insert.row(fp, seq);
+      const fp = frozen.fingerprintAt(i);
+      if (fp === 0) continue;
+      this.sql.insert.row(fp, frozen.seqAt(i));
       this.filter.add(fp);
     }
     this.sql.insert.end();
     this.moved = end;
-    if (end === order.length) this.meta.set("dedup_seq", this.frozenMaxSeq);
+    if (end === frozen.capacity) this.meta.set("dedup_seq", this.frozenMaxSeq);
     this.onDisk = true;
   }
 
@@ -138,7 +133,7 @@ export class DedupKeys {
   }
 
   private get moveDone(): boolean {
-    return this.order !== null && this.moved === this.order.length;
+    return this.frozen !== null && this.moved === this.frozen.capacity;
   }
 
   private put(fp: number, seq: number): void {
@@ -154,7 +149,6 @@ export class DedupKeys {
     }
     this.frozen = this.active;
     this.frozenMaxSeq = this.activeMaxSeq;
-    this.order = null;
     this.moved = 0;
     this.active = this.spare ?? new RecentKeys(this.slots);
     this.spare = null;
@@ -164,7 +158,6 @@ export class DedupKeys {
     this.frozen?.clear();
     this.spare = this.frozen;
     this.frozen = null;
-    this.order = null;
     this.moved = 0;
   }
 

@@ -1,16 +1,25 @@
 // A fixed-size open-addressing table of event key fingerprints and the events they belong to: the in-memory
 // generations of the SQLite dedup index (dedup-keys.ts). Its memory never grows; its owner keeps it at most
-// three quarters full, where linear probing stays short.
+// three quarters full, where linear probing stays short. A fingerprint's home slot is its high bits, so the
+// slots run nearly in fingerprint order (a key sits at its home or a few slots past it): the table moves to
+// disk in nearly key order by reading it from first slot to last, with no sort and no lookups.
 
 export class RecentKeys {
   private readonly fps: Float64Array;
   private readonly seqs: Float64Array;
   private count = 0;
+  /** Fingerprints (1 to 2^53) per slot: the home slot of fp is floor((fp - 1) / span). */
+  private readonly span: number;
 
   constructor(readonly capacity: number) {
     if (capacity < 4 || (capacity & (capacity - 1)) !== 0) throw new Error("capacity must be a power of two");
     this.fps = new Float64Array(capacity);
     this.seqs = new Float64Array(capacity);
+    this.span = 2 ** 53 / capacity;
+  }
+
+  private home(fp: number): number {
+    return Math.floor((fp - 1) / this.span);
   }
 
   get size(): number {
@@ -19,7 +28,7 @@ export class RecentKeys {
 
   /** Adds a fingerprint (> 0) and the sequence number of its event. Two keys may share a fingerprint. */
   add(fp: number, seq: number): void {
-    let i = fp % this.capacity;
+    let i = this.home(fp);
     while (this.fps[i] !== 0) i = (i + 1) % this.capacity;
     this.fps[i] = fp;
     this.seqs[i] = seq;
@@ -27,7 +36,7 @@ export class RecentKeys {
   }
 
   has(fp: number): boolean {
-    for (let i = fp % this.capacity; this.fps[i] !== 0; i = (i + 1) % this.capacity) {
+    for (let i = this.home(fp); this.fps[i] !== 0; i = (i + 1) % this.capacity) {
       if (this.fps[i] === fp) return true;
     }
     return false;
@@ -36,20 +45,20 @@ export class RecentKeys {
   /** Sequence numbers of the events whose key has this fingerprint (usually none, rarely more than one). */
   candidates(fp: number): number[] {
     const found: number[] = [];
-    for (let i = fp % this.capacity; this.fps[i] !== 0; i = (i + 1) % this.capacity) {
+    for (let i = this.home(fp); this.fps[i] !== 0; i = (i + 1) % this.capacity) {
       if (this.fps[i] === fp) found.push(this.seqs[i] as number);
     }
     return found;
   }
 
-  /** Every fingerprint held (one per event: two events may share one), in no particular order. */
-  fingerprints(): Float64Array {
-    const fps = new Float64Array(this.count);
-    let n = 0;
-    for (let i = 0; i < this.capacity; i++) {
-      if (this.fps[i] !== 0) fps[n++] = this.fps[i] as number;
-    }
-    return fps;
+  /** The fingerprint in slot i, or 0 for an empty slot; slots run nearly in fingerprint order. */
+  fingerprintAt(i: number): number {
+    return this.fps[i] as number;
+  }
+
+  /** The sequence number of the event in slot i. */
+  seqAt(i: number): number {
+    return this.seqs[i] as number;
   }
 
   clear(): void {
