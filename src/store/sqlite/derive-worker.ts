@@ -13,7 +13,6 @@ import type { MetricKind } from "../../domain/metric.js";
 import { DerivedState, type DerivedStateOptions } from "./derived-state.js";
 import { DERIVED_MIGRATIONS, migrate } from "./migrations.js";
 import { UsageSnapshots } from "./usage-snapshots.js";
-import { registerUsageFunctions } from "./usage-table.js";
 import { Meta } from "./values.js";
 
 export interface DeriveWorkerOptions {
@@ -68,7 +67,6 @@ function run(options: DeriveWorkerOptions): void {
   db.pragma("wal_autocheckpoint = 16384");
   db.defaultSafeIntegers(true);
   migrate(db, "derived", DERIVED_MIGRATIONS);
-  registerUsageFunctions(db);
   const meta = new Meta(db);
   const snapshots = new UsageSnapshots(db, meta);
   const derived = new DerivedState(db, snapshots, options.derived);

@@ -185,15 +185,14 @@ export class DerivedState {
            changed = excluded.changed`,
       ),
       logTotal: new RowWriter(db, "INSERT INTO usage_log (metric_id, seq, account, rank, cells)", 5),
-      logServerTotal: db.prepare(
-        `INSERT INTO usage_server_log (metric_id, seq, server_id, rank)
-         SELECT @metric, @seq, @server, t.rank FROM (SELECT 1) LEFT JOIN usage_server_totals t
-           ON t.metric_id = @metric AND t.server_id = @server`,
+      serverTotalsOf: db.prepare("SELECT server_id, rank FROM usage_server_totals WHERE metric_id = ?").raw(),
+      setServerTotal: new RowWriter(
+        db,
+        "INSERT INTO usage_server_totals (metric_id, server_id, rank)",
+        3,
+        "ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = excluded.rank",
       ),
-      addServerTotal: db.prepare(
-        `INSERT INTO usage_server_totals (metric_id, server_id, rank) VALUES (@metric, @server, @fresh)
-         ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = tally_rank_add(rank, @plus, @minus)`,
-      ),
+      logServerTotal: new RowWriter(db, "INSERT INTO usage_server_log (metric_id, seq, server_id, rank)", 4),
     };
     this.discard();
   }
@@ -353,9 +352,10 @@ export class DerivedState {
 
   /**
    * The usage table's cells, account totals (with each account's cells beside them) and server totals, moved by
-   * the changes of latest levels. The changed accounts' totals rows are read in one statement per metric; their
-   * cells give each cell's old value, so the new rows are computed here and written without SQL callbacks. While
-   * snapshots are read, each totals row is copied as it was before it moves (usage-snapshots.ts).
+   * the changes of latest levels. The changed accounts' totals rows, and the server totals, are read in one
+   * statement each per metric; the accounts' cells give each cell's old value, so the new rows are computed here
+   * and written without SQL callbacks. While snapshots are read, each totals row is copied as it was before it
+   * moves (usage-snapshots.ts).
    */
   private writeLevels(): void {
     if (this.levels.size === 0) return;
@@ -363,24 +363,18 @@ export class DerivedState {
     const seq = this.applied;
     /** Per metric, per account: the changes of its cells, by server id. */
     const changes = new Map<string, Map<string, Map<number, bigint>>>();
-    const serverTotals = new Map<string, LevelDelta>();
     for (const d of this.levels.values()) {
       const accounts = changes.get(d.metric) ?? new Map<string, Map<number, bigint>>();
       changes.set(d.metric, accounts);
       const cells = accounts.get(d.account) ?? new Map<number, bigint>();
       accounts.set(d.account, cells);
       cells.set(d.serverId, d.delta);
-      const serverKey = `${d.metric}\u0000${d.serverId}`;
-      const server = serverTotals.get(serverKey);
-      if (server) server.delta += d.delta;
-      else serverTotals.set(serverKey, { ...d });
     }
-    const { setCell, setTotal, logTotal } = this.sql;
-    const metricIds = new Map<string, bigint>();
+    const { setCell, setTotal, logTotal, setServerTotal, logServerTotal } = this.sql;
     for (const metric of [...changes.keys()].sort(compareUtf8)) {
       this.sql.usageMetric.run(metric);
       const metricId = this.sql.usageMetricId.get(metric) as bigint;
-      metricIds.set(metric, metricId);
+      const serverChanges = new Map<number, bigint>();
       const byAccount = changes.get(metric) as Map<string, Map<number, bigint>>;
       const accounts = [...byAccount.keys()].sort(compareUtf8);
       const before = new Map<string, [Uint8Array, string]>();
@@ -401,25 +395,26 @@ export class DerivedState {
           cells.set(serverId, value);
           total += delta;
           setCell.row(metricId, account, serverId, toRank(value));
+          serverChanges.set(serverId, (serverChanges.get(serverId) ?? 0n) + delta);
         }
         setTotal.row(metricId, account, toRank(total), formatCells(cells), seq);
+      }
+      const servers = new Map<number, Uint8Array>();
+      for (const [serverId, rank] of this.sql.serverTotalsOf.all(metricId) as [bigint, Uint8Array][]) {
+        servers.set(num(serverId), rank);
+      }
+      for (const serverId of [...serverChanges.keys()].sort((a, b) => a - b)) {
+        const old = servers.get(serverId) ?? null;
+        if (logging) logServerTotal.row(metricId, seq, serverId, old);
+        const total = (old ? fromRank(old) : 0n) + (serverChanges.get(serverId) as bigint);
+        setServerTotal.row(metricId, serverId, toRank(total));
       }
     }
     setCell.end();
     setTotal.end();
     logTotal.end();
-    for (const key of [...serverTotals.keys()].sort(compareUtf8)) {
-      const d = serverTotals.get(key) as LevelDelta;
-      const metric = metricIds.get(d.metric);
-      if (logging) this.sql.logServerTotal.run({ metric, seq, server: d.serverId });
-      this.sql.addServerTotal.run({
-        metric,
-        server: d.serverId,
-        plus: d.delta > 0n ? toDb(d.delta) : 0n,
-        minus: d.delta < 0n ? toDb(-d.delta) : 0n,
-        fresh: toRank(d.delta > 0n ? d.delta : 0n),
-      });
-    }
+    setServerTotal.end();
+    logServerTotal.end();
   }
 
   /** Maintains a held series' rollups: arithmetic for a reading after the latest, recomputation otherwise. */

@@ -100,18 +100,6 @@ export function fromRank(rank: Uint8Array): bigint {
 type DbNumber = bigint | number | string | null;
 const toBig = (v: DbNumber): bigint => (v === null ? 0n : typeof v === "bigint" ? v : BigInt(v));
 
-/** The SQL function the derived state's writes of the server totals use (derived-state.ts), on its connection. */
-export function registerUsageFunctions(db: Database.Database): void {
-  db.function(
-    "tally_rank_add",
-    { safeIntegers: true, deterministic: true },
-    (rank: unknown, plus: unknown, minus: unknown) => {
-      const base = rank === null ? 0n : fromRank(rank as Uint8Array);
-      return toRank(base + toBig(plus as DbNumber) - toBig(minus as DbNumber));
-    },
-  );
-}
-
 const MAX_CACHED_STATEMENTS = 200;
 
 /** UsageStore.usageTable on SQLite: shares the usage store's connection. */
