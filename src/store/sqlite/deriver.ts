@@ -82,7 +82,7 @@ export class Deriver {
     }
   }
 
-  /** Metric kinds stored since the last call: the worker needs a metric's kind before its events. */
+  /** Metric kinds just stored: the worker needs a metric's kind before its events. */
   kinds(kinds: Record<string, MetricKind>): void {
     this.post({ type: "kinds", kinds });
   }

@@ -67,8 +67,6 @@ interface CommittedBatch {
   readonly firstSeq: number;
   /** The block's events as stored (JSON), when any were accepted. */
   readonly data: string | null;
-  /** Whether the batch stored a metric not known before. */
-  readonly newKinds: boolean;
 }
 
 const DEFAULT_RECENT_SLOTS = 1 << 21;
@@ -209,7 +207,6 @@ export class SqliteUsageStore implements UsageStore {
       this.resetCaches();
       throw storeError("the store could not commit the batch", error);
     }
-    if (batch.newKinds) this.deriver.kinds(Object.fromEntries(this.kinds));
     if (batch.data !== null) this.deriver.committed(batch.firstSeq, batch.outcome.accepted, batch.data);
     // The batch is committed whatever the worker does; a worker that stopped fails the reads, not the ingest.
     await this.deriver.room().catch(() => {});
@@ -222,7 +219,6 @@ export class SqliteUsageStore implements UsageStore {
     const firstSeq = this.nextSeq;
     const block: BlockEvent[] = [];
     const fps: number[] = [];
-    const knownKinds = this.kinds.size;
     const servers = new Map<number, ServerDelta>();
     const rejected: { index: number; reason: string }[] = [];
     let duplicates = 0;
@@ -262,7 +258,7 @@ export class SqliteUsageStore implements UsageStore {
     for (const [id, s] of servers) this.sql.touchServer.run(now, s.lastEventTime, s.events, id);
     this.dedup.step();
     const outcome = { accepted: block.length, duplicates, rejected };
-    return { outcome, firstSeq, data, newKinds: this.kinds.size > knownKinds };
+    return { outcome, firstSeq, data };
   }
 
   /** Confirms a fingerprint match against the stored event (or one earlier in this batch): exact dedup. */
@@ -306,6 +302,8 @@ export class SqliteUsageStore implements UsageStore {
     const known = this.storedKind(metric);
     if (known) return known;
     this.sql.insertMetric.run(metric, kind);
+    // The worker needs a metric's kind before its events; should the batch roll back, a later one sends it again.
+    this.deriver.kinds({ [metric]: kind });
     this.kinds.set(metric, kind);
     return kind;
   }
