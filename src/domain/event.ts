@@ -114,10 +114,6 @@ export function validateEvent(raw: RawEvent, names: Readonly<Record<string, stri
   return { ok: true, event: { id: eid, server, time, account, metric, kind, value, instance, dims } };
 }
 
-/**
- * Text with half of a UTF-16 surrogate pair (JSON allows "\ud800") is not Unicode: UTF-8 cannot carry it, and
- * PostgreSQL would store it as U+FFFD, making two different ids one.
- */
 /** Whether text takes more than `limit` bytes in UTF-8; a UTF-16 unit takes at most 3, so short text is not. */
 function longerThan(text: string, limit: number): boolean {
   return text.length * 3 > limit && Buffer.byteLength(text) > limit;
@@ -134,6 +130,10 @@ function isMetricName(name: string): boolean {
   return true;
 }
 
+/**
+ * Text with half of a UTF-16 surrogate pair (JSON allows "\ud800") is not Unicode: UTF-8 cannot carry it, and
+ * PostgreSQL would store it as U+FFFD, making two different ids one.
+ */
 const LONE_SURROGATE = "holds a lone UTF-16 surrogate, which is not Unicode text";
 const SURROGATE = /[\uD800-\uDFFF]/;
 const UNPAIRED = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

@@ -3,7 +3,8 @@
 // microseconds per insert, so the fingerprints of recent events live in a fixed-size table in memory and move
 // to the on-disk `event_keys` table in bulk and nearly in key order. When the table in memory is half full it is
 // frozen and a fresh one takes new keys, while each following batch moves a slice of the frozen one to disk,
-// inside its own transaction: no batch waits for a whole merge. meta.dedup_seq says up to which event every key is on disk.
+// inside its own transaction: no batch waits for a whole merge. meta.dedup_seq says up to which event every key
+// is on disk.
 // A Bloom filter over the fingerprints on disk spares most batches their lookup there: every key moved is added
 // to it, and those on disk at start are read into it a slice per batch; until that is done, every batch looks.
 

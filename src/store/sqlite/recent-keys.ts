@@ -68,7 +68,7 @@ export class RecentKeys {
   }
 }
 
-/** A 53-bit fingerprint (1 to 2^53) of an event key: cyrb53 over server, a separator and id. Stored: never change it. */
+/** A 53-bit fingerprint (1 to 2^53) of an event key: cyrb53 over server, a separator and id. Stored: never change. */
 export function keyFingerprint(server: string, id: string): number {
   return fingerprint(server, id);
 }
