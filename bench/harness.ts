@@ -104,6 +104,27 @@ export function memoryOf(pid: number): { peak: number; rss: number } | null {
   }
 }
 
+/** CPU seconds (user + system) of each thread of a process, by thread id, with the thread's name; null once it is gone. */
+export function threadCpuOf(pid: number): Map<number, { name: string; seconds: number }> | null {
+  try {
+    const threads = new Map<number, { name: string; seconds: number }>();
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      // The name is in parentheses and may hold spaces; utime and stime are the 12th and 13th fields after it.
+      const close = stat.lastIndexOf(")");
+      const fields = stat.slice(close + 2).split(" ");
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      threads.set(Number(tid), { name: stat.slice(stat.indexOf("(") + 1, close), seconds: ticks / CLOCK_TICKS });
+    }
+    return threads;
+  } catch {
+    return null;
+  }
+}
+
+/** Linux's USER_HZ, which /proc reports CPU times in: 100 on every architecture Node runs on. */
+const CLOCK_TICKS = 100;
+
 /** GET path on 127.0.0.1, resolving to the status code (0 when the connection fails). */
 export function getStatus(url: string, timeoutMs = 2_000): Promise<number> {
   return new Promise((resolve) => {

@@ -43,6 +43,8 @@ export interface ClientResult {
   readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
   /** Requests sent again after the server dropped the connection. */
   readonly retries: number;
+  /** CPU seconds (user + system) this process spent posting. */
+  readonly cpuSeconds: number;
 }
 
 interface Batch {
@@ -225,6 +227,7 @@ async function postAll(job: ClientJob, batches: readonly Batch[]) {
   let sentLines = 0;
   let retries = 0;
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   let failed = false;
   const worker = async () => {
     try {
@@ -278,6 +281,7 @@ async function postAll(job: ClientJob, batches: readonly Batch[]) {
   };
   await Promise.all(Array.from({ length: job.inFlight }, worker));
   const httpSeconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStarted);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
@@ -289,6 +293,7 @@ async function postAll(job: ClientJob, batches: readonly Batch[]) {
     firstRejections,
     latencyMs: { p50: pct(0.5), p99: pct(0.99), max: latencies.at(-1) ?? 0 },
     retries,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
   };
 }
 

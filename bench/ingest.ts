@@ -28,6 +28,7 @@ import {
   startTally,
   table,
   tempDir,
+  threadCpuOf,
 } from "./harness.js";
 import type { ClientJob, ClientResult } from "./ingest-client.js";
 import { envInt, fmt, type IdKind } from "./workload.js";
@@ -54,6 +55,8 @@ interface RunResult {
   readonly ids: IdKind;
   readonly client: ClientResult;
   readonly peakRss: number;
+  /** Server CPU seconds while it took the load: its main thread, its busiest other thread, the rest. */
+  readonly cpu: ServerCpu;
   /** Server RSS when the client reported 10%, 20% … 100% posted. */
   readonly rssAt: Map<number, number>;
   readonly stored: { events: number; counterSum: number; series: number; rollups: number };
@@ -62,14 +65,41 @@ interface RunResult {
 
 const ID_LABEL: Record<IdKind, string> = { v4: "random ids (UUIDv4)", v7: "time-ordered ids (UUIDv7)" };
 
+interface ServerCpu {
+  readonly main: number;
+  readonly busiest: number;
+  readonly rest: number;
+}
+
+/** What each thread of the server spent between two readings; threads that began between them count from 0. */
+function cpuBetween(
+  pid: number,
+  before: ReturnType<typeof threadCpuOf>,
+  after: ReturnType<typeof threadCpuOf>,
+): ServerCpu {
+  if (!before || !after) return { main: Number.NaN, busiest: Number.NaN, rest: Number.NaN };
+  let main = 0;
+  const others: number[] = [];
+  for (const [tid, t] of after) {
+    const spent = t.seconds - (before.get(tid)?.seconds ?? 0);
+    if (tid === pid) main = spent;
+    else others.push(spent);
+  }
+  others.sort((a, b) => b - a);
+  const busiest = others[0] ?? 0;
+  return { main, busiest, rest: others.slice(1).reduce((a, b) => a + b, 0) };
+}
+
 /** One run: the server is up (idle) while the client generates and measures the baseline, then takes the load. */
 async function drive(
   server: RunningTally,
   dataDir: string,
   job: ClientJob,
-): Promise<{ client: ClientResult; peakRss: number; rssAt: Map<number, number> }> {
+): Promise<{ client: ClientResult; peakRss: number; cpu: ServerCpu; rssAt: Map<number, number> }> {
   const rssAt = new Map<number, number>();
   const token = await ingestToken(server.url, dataDir);
+  // The server idles while the client generates its batches and measures the baseline, so this counts the load.
+  const cpuBefore = threadCpuOf(server.pid);
   const client = await runNodeScript<ClientResult>(
     "ingest-client.js",
     job,
@@ -84,8 +114,9 @@ async function drive(
     const died = server.died();
     throw died ? new Error(`${(error as Error).message}; ${died}`) : error;
   });
+  const cpu = cpuBetween(server.pid, cpuBefore, threadCpuOf(server.pid));
   const mem = memoryOf(server.pid);
-  return { client, peakRss: mem?.peak ?? Number.NaN, rssAt };
+  return { client, peakRss: mem?.peak ?? Number.NaN, cpu, rssAt };
 }
 
 /** What the store holds, through its public contract (the tables behind it are not the benchmark's business). */
@@ -242,6 +273,10 @@ function report(title: string, baselineName: string, all: readonly (RunResult | 
     row("request latency p50 / p99 / max, ms", (r) =>
       [r.client.latencyMs.p50, r.client.latencyMs.p99, r.client.latencyMs.max].map((n) => fmt(n)).join(" / "),
     ),
+    row("CPU µs/event: server main / worker (2) / rest", (r) =>
+      [r.cpu.main, r.cpu.busiest, r.cpu.rest].map((s) => ((s * 1e6) / r.client.sent).toFixed(2)).join(" / "),
+    ),
+    row("CPU µs/event: client", (r) => ((r.client.cpuSeconds * 1e6) / r.client.sent).toFixed(2)),
     row("requests retried (connection reset)", (r) => fmt(r.client.retries)),
     row("server RSS at 20% / 60% / 100%", (r) => `${rss(r, 20)} / ${rss(r, 60)} / ${rss(r, 100)}`),
     row("server peak RSS (VmHWM)", (r) => mib(r.peakRss)),
@@ -253,7 +288,12 @@ function report(title: string, baselineName: string, all: readonly (RunResult | 
     ),
     row("check (stored = sent, exactly once)", (r) => (r.problems.length === 0 ? "ok" : "FAILED")),
   ];
-  const lines = [title, table(["", ...cols], rows), `(1) ${baselineName}, the same rows (8 columns)`];
+  const lines = [
+    title,
+    table(["", ...cols], rows),
+    `(1) ${baselineName}, the same rows (8 columns)`,
+    "(2) the server's busiest thread besides its main one (on SQLite, the derivation worker)",
+  ];
   for (const r of runs) for (const p of r.problems) lines.push(`  ${r.ids}: ${p}`);
   for (const f of failures) lines.push(`${ID_LABEL[f.ids]}: RUN FAILED: ${f.failed}`);
   return lines.join("\n");

@@ -4,6 +4,9 @@
 // memory and writes behind, in key order and in one transaction with a cursor (meta.rollup_seq, the first
 // event it does not cover yet), every so many events, before every read and on close. After a crash the events
 // after the cursor are applied again from the log, through the same code, and give exactly the same state.
+// The usage table's sums are written less often: only before a read, on close, or once the changes held for them
+// are many, so that a sum that moves often is written once for many readings. Its own cursor (meta.usage_seq) then
+// lags; should a crash lose the changes held, the sums are computed again from the latest levels on disk.
 // A held series keeps rollup rows only for the hours that have readings: an hour wholly between two readings
 // is a pure function of the row before it, and most of the rows of a level read less often than hourly.
 
@@ -72,12 +75,16 @@ export interface DerivedStateOptions {
   readonly seriesCacheSize?: number;
   /** Bits of the series fingerprints used (tests set it low, so that series share fingerprints). */
   readonly fingerprintBits?: number;
+  /** Changed usage sums held in memory, between reads, before they are written anyway (tests set it low). */
+  readonly usageFlushChanges?: number;
 }
 
 /** Series kept in memory (about 250 bytes each); those not used lately make room for new ones. */
 const SERIES_CACHE_LIMIT = 400_000;
 /** Events applied in memory before they are written: bounds both memory and the work of a restart after a crash. */
 const DEFAULT_FLUSH_EVENTS = 50_000;
+/** Changed (metric, account, server) sums held between reads: about 100 bytes each. */
+const DEFAULT_USAGE_FLUSH_CHANGES = 100_000;
 
 /** A number naming one (series, hour): series ids stay far below 2^32 and hours since 1970 below 2^21. */
 const rowKey = (seriesId: number, hour: number): number => seriesId * 2_097_152 + hour / HOUR_MS;
@@ -102,7 +109,10 @@ export class DerivedState {
   private held = new Map<number, { readonly seriesId: number; row: HeldRow }>();
   /** Readings not written yet, per series id, sorted. */
   private readings = new Map<number, Reading[]>();
-  /** Changes of the latest level per (metric, account, server): the usage table's cells and sums. */
+  /**
+   * Changes of the latest level per (metric, account, server) since the usage table was last written (its cells
+   * and sums): kept across the writes of the rest until a read, close, or usageFlushChanges of them.
+   */
   private levels = new Map<string, LevelDelta>();
   private pending = 0;
   /** The first event not applied: what the cursor says once everything in memory is written. */
@@ -110,6 +120,7 @@ export class DerivedState {
   private readonly sql;
   private readonly meta: Meta;
   private readonly flushEvents: number;
+  private readonly usageFlushChanges: number;
   /** A mask of the series fingerprints' bits kept: 30, fewer in tests, which make fingerprints collide. */
   private readonly fingerprintMask: number;
 
@@ -119,6 +130,7 @@ export class DerivedState {
     options: DerivedStateOptions = {},
   ) {
     this.flushEvents = options.flushEvents ?? DEFAULT_FLUSH_EVENTS;
+    this.usageFlushChanges = options.usageFlushChanges ?? DEFAULT_USAGE_FLUSH_CHANGES;
     this.fingerprintMask = 2 ** Math.min(options.fingerprintBits ?? 30, 30) - 1;
     this.series = new ClockCache(options.seriesCacheSize ?? SERIES_CACHE_LIMIT);
     this.meta = new Meta(db);
@@ -193,6 +205,14 @@ export class DerivedState {
         "ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = excluded.rank",
       ),
       logServerTotal: new RowWriter(db, "INSERT INTO usage_server_log (metric_id, seq, server_id, rank)", 4),
+      latestLevels: db
+        .prepare(
+          `SELECT s.metric, s.account, s.server_id, r.value FROM series s
+           CROSS JOIN readings r ON r.series_id = s.id AND (r.time, r.id) =
+             (SELECT time, id FROM readings WHERE series_id = s.id ORDER BY time DESC, id DESC LIMIT 1)
+           WHERE s.kind = 'level'`,
+        )
+        .raw(),
     };
     this.discard();
   }
@@ -227,14 +247,20 @@ export class DerivedState {
     this.applied = seq + 1;
   }
 
-  /** Writes behind once enough events are held in memory. */
+  /** Writes behind once enough events are held in memory; the usage table only once its changes are many. */
   flushIfFull(): void {
-    if (this.pending >= this.flushEvents) this.flush();
+    if (this.pending >= this.flushEvents) this.write(this.levels.size >= this.usageFlushChanges);
   }
 
-  /** Writes everything held in memory and the cursor, in one transaction. */
+  /** Writes everything held in memory and the cursors, in one transaction: before a read, and on close. */
   flush(): void {
-    if (this.pending === 0 && this.dirty.size === 0) return;
+    this.write(true);
+  }
+
+  /** Writes what memory holds, the usage table's changes too if `usage` (or if there are none), and the cursors. */
+  private write(usage: boolean): void {
+    if (this.pending === 0 && this.dirty.size === 0 && this.levels.size === 0) return;
+    const withUsage = usage || this.levels.size === 0;
     this.db.transaction(() => {
       this.writeSeries();
       // Each in key order, so the writes walk the tables' pages once instead of jumping between them.
@@ -253,19 +279,23 @@ export class DerivedState {
         setHeld.row(seriesId, row.hour, row.count, toDb(row.last), toDb(row.max), toDb(row.integral));
       }
       setHeld.end();
-      this.writeLevels();
+      if (withUsage) {
+        this.writeLevels();
+        this.meta.set("usage_seq", this.applied);
+      }
       this.meta.set("rollup_seq", this.applied);
     })();
     for (const s of this.dirty.values()) s.isNew = false;
     this.clearPending();
+    if (withUsage) this.levels = new Map();
   }
 
+  /** Forgets what memory holds for the tables other than the usage table's. */
   private clearPending(): void {
     this.dirty = new Map();
     this.counters = new Map();
     this.held = new Map();
     this.readings = new Map();
-    this.levels = new Map();
     this.pending = 0;
   }
 
@@ -275,20 +305,44 @@ export class DerivedState {
       DELETE FROM usage_cells; DELETE FROM usage_totals; DELETE FROM usage_server_totals`);
     this.snapshots.reset();
     this.meta.set("rollup_seq", 1);
+    this.meta.set("usage_seq", 1);
     this.discard();
   }
 
-  /** Forgets everything not written, as after a crash: the events after the cursor must be applied again. */
+  /**
+   * Forgets everything not written, as after a crash: the events after the cursor must be applied again. If the
+   * usage table had changes in memory from before that cursor, they are lost with it, and it is computed again.
+   */
   discard(): void {
     this.series.clear();
     this.clearPending();
+    this.levels = new Map();
     this.applied = this.meta.get("rollup_seq", 1);
     this.complete = this.sql.anySeries.get() === undefined;
     this.nextSeriesId = num(this.sql.maxSeriesId.get()) + 1;
+    if (this.meta.get("usage_seq", 1) < this.applied) this.db.transaction(() => this.recomputeUsage())();
+  }
+
+  /**
+   * The usage table again from the latest level of every series on disk, which the cursor covers. Snapshots of
+   * the table being paged are forgotten: their pages are refused, and their readers start again.
+   */
+  private recomputeUsage(): void {
+    this.db.exec("DELETE FROM usage_cells; DELETE FROM usage_totals; DELETE FROM usage_server_totals");
+    this.snapshots.reset();
+    for (const [metric, account, serverId, value] of this.sql.latestLevels.iterate() as IterableIterator<
+      [string, string, bigint, unknown]
+    >) {
+      this.moveLevel(metric, account, num(serverId), big(value));
+    }
+    this.writeLevels();
+    this.levels = new Map();
+    this.meta.set("usage_seq", this.applied);
   }
 
   private seriesFor(e: DerivedEvent, serverId: number): SeriesState {
-    const fp = fingerprint(e.account, e.metric, e.instance, String(serverId)) & this.fingerprintMask;
+    // The server id is mixed in as a number: as a string it would be built for every event.
+    const fp = (fingerprint(e.account, e.metric, e.instance) ^ Math.imul(serverId, 0x9e3779b1)) & this.fingerprintMask;
     const cached = this.series.get(fp);
     if (
       cached &&
@@ -337,13 +391,14 @@ export class DerivedState {
 
   private writeSeries(): void {
     const created = [...this.dirty.values()].filter((s) => s.isNew);
-    // In the order of the series' unique index, so its inserts walk it once.
-    created.sort(
-      (a, b) =>
-        compareUtf8(a.account, b.account) ||
-        a.serverId - b.serverId ||
-        compareUtf8(a.metric, b.metric) ||
-        compareUtf8(a.instance, b.instance),
+    // About in the order of the series' unique index, so its inserts walk it once: UTF-16 order, cheaper to compare,
+    // differs from the index's UTF-8 order only for characters beyond U+FFFF, and the order is only for speed.
+    created.sort((a, b) =>
+      a.account !== b.account
+        ? a.account < b.account
+          ? -1
+          : 1
+        : a.serverId - b.serverId || (a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : 0),
     );
     const { insertSeries } = this.sql;
     for (const s of created) insertSeries.row(s.id, s.serverId, s.account, s.metric, s.instance, s.kind);
@@ -460,18 +515,19 @@ export class DerivedState {
     }
     this.setHeld(series.id, row);
     series.lastRow = row;
-    if (series.kind === "level") this.moveLevel(series, r.value - (series.lastValue ?? 0n));
+    if (series.kind === "level")
+      this.moveLevel(series.metric, series.account, series.serverId, r.value - (series.lastValue ?? 0n));
     series.lastTime = r.time;
     series.lastId = r.id;
     series.lastValue = r.value;
     this.dirty.set(series.key, series);
   }
 
-  private moveLevel(series: SeriesState, delta: bigint): void {
-    const key = `${series.metric}\u0000${series.account}\u0000${series.serverId}`;
+  private moveLevel(metric: string, account: string, serverId: number, delta: bigint): void {
+    const key = `${metric}\u0000${account}\u0000${serverId}`;
     const known = this.levels.get(key);
     if (known) known.delta += delta;
-    else this.levels.set(key, { metric: series.metric, account: series.account, serverId: series.serverId, delta });
+    else this.levels.set(key, { metric, account, serverId, delta });
   }
 
   private keepReading(seriesId: number, r: Reading): void {

@@ -122,7 +122,8 @@ export const USAGE_MIGRATIONS: readonly string[] = [
 
 /**
  * The derived database: everything that is a function of the event log (series, readings, rollups, the usage
- * table's sums and the copies its snapshots read), with meta.rollup_seq, the first event it does not cover.
+ * table's sums and the copies its snapshots read), with meta.rollup_seq, the first event it does not cover, and
+ * meta.usage_seq, the same for the usage table's sums.
  */
 export const DERIVED_MIGRATIONS: readonly string[] = [
   `

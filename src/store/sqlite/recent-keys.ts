@@ -75,26 +75,39 @@ export function keyFingerprint(server: string, id: string): number {
 
 /** cyrb53 of two to four strings, each after the first preceded by a zero: 1 to 2^53. */
 export function fingerprint(a: string, b: string, c?: string, d?: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  const mix = (ch: number) => {
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
-  };
-  for (let i = 0; i < a.length; i++) mix(a.charCodeAt(i));
-  mix(0);
-  for (let i = 0; i < b.length; i++) mix(b.charCodeAt(i));
-  if (c !== undefined) {
-    mix(0);
-    for (let i = 0; i < c.length; i++) mix(c.charCodeAt(i));
-  }
-  if (d !== undefined) {
-    mix(0);
-    for (let i = 0; i < d.length; i++) mix(d.charCodeAt(i));
-  }
+  hashState[0] = 0xdeadbeef;
+  hashState[1] = 0x41c6ce57;
+  mixIn(a, false);
+  mixIn(b, true);
+  if (c !== undefined) mixIn(c, true);
+  if (d !== undefined) mixIn(d, true);
+  let h1 = hashState[0] as number;
+  let h2 = hashState[1] as number;
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
   h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
   h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
   return 4294967296 * (2097151 & h2) + (h1 >>> 0) + 1;
+}
+
+/**
+ * cyrb53's two 32-bit halves while a fingerprint is computed: in a typed array, because a closure over locals
+ * would put them on the heap at every call.
+ */
+const hashState = new Int32Array(2);
+
+function mixIn(s: string, separated: boolean): void {
+  let h1 = hashState[0] as number;
+  let h2 = hashState[1] as number;
+  if (separated) {
+    h1 = Math.imul(h1, 2654435761);
+    h2 = Math.imul(h2, 1597334677);
+  }
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  hashState[0] = h1;
+  hashState[1] = h2;
 }

@@ -127,6 +127,8 @@ describe("SqliteUsageStore after a crash", () => {
             path: file,
             derivedFlushEvents: flushEvery,
             seriesCacheSize: 1 + (flushEvery % 4),
+            // The usage table's sums written with the rest, or held in memory until the crash loses them.
+            usageFlushChanges: flushEvery % 2 === 0 ? 1 : 1000,
             // Small enough that dedup keys move to disk, a slice per batch or all at once, and a crash cuts a move short.
             recentKeySlots: 8 << (flushEvery % 3),
           };

@@ -51,6 +51,8 @@ export interface SqliteStoreOptions {
   readonly seriesCacheSize?: number;
   /** Bits of the series fingerprints used (tests set it low, so that series share fingerprints). */
   readonly seriesFingerprintBits?: number;
+  /** Changed usage sums held in memory between reads before they are written anyway (tests set it low). */
+  readonly usageFlushChanges?: number;
   /** Page cache size in MiB. */
   readonly cacheMiB?: number;
 }
@@ -175,6 +177,7 @@ export class SqliteUsageStore implements UsageStore {
             flushEvents: options.derivedFlushEvents,
             seriesCacheSize: options.seriesCacheSize,
             fingerprintBits: options.seriesFingerprintBits,
+            usageFlushChanges: options.usageFlushChanges,
           },
         },
         {

@@ -57,7 +57,7 @@ describe("the derived database's snapshot log", () => {
   afterEach(() => db.close());
 
   it("holds a page's cursor only if nothing was written since it was read; else starts at the cursor now", () => {
-    meta.set("rollup_seq", 9);
+    meta.set("usage_seq", 9);
     expect(snapshots.hold(7)).toBe(false);
     expect(from()).toBe(9);
     expect(snapshots.hold(9)).toBe(true);
@@ -66,7 +66,7 @@ describe("the derived database's snapshot log", () => {
   });
 
   it("copies rows while held, refuses older snapshots, and forgets everything an hour after the last page", () => {
-    meta.set("rollup_seq", 7);
+    meta.set("usage_seq", 7);
     expect(snapshots.hold(7)).toBe(true);
     expect(from()).toBe(7);
     expect(() => checkSnapshot(meta, 6)).toThrow(expect.objectContaining({ code: "GONE" }));

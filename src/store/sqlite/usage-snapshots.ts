@@ -1,7 +1,7 @@
 // Snapshots of the usage table on SQLite, so that paging through it while events arrive returns every account
 // exactly once, with the values it had when the first page was read.
 //
-// A snapshot is a derived-state cursor S (meta.rollup_seq when the first page was read). Each totals row carries
+// A snapshot is a cursor S of the usage table (meta.usage_seq when the first page was read). Each totals row carries
 // `changed`, the cursor of the write that last moved it; a row with changed <= S still holds its value at S.
 // While snapshots are in use, every write that moves a row first copies the row as it was into usage_log (and
 // the server totals into usage_server_log), keyed by the write's cursor: the first copy after S of an account is
@@ -55,7 +55,7 @@ export class UsageSnapshots {
     };
     // Snapshots read before a restart keep their hour from now: no time is known for them.
     const from = this.from;
-    if (from > 0) this.checkpoints.push({ time: this.now(), seq: meta.get("rollup_seq", 1) });
+    if (from > 0) this.checkpoints.push({ time: this.now(), seq: meta.get("usage_seq", 1) });
   }
 
   /** The oldest snapshot that can be read, or 0 when the log is off. */
@@ -70,7 +70,7 @@ export class UsageSnapshots {
    * needs extending.
    */
   hold(seq: number): boolean {
-    const current = this.meta.get("rollup_seq", 1);
+    const current = this.meta.get("usage_seq", 1);
     const off = this.from === 0;
     if (off ? seq !== current : seq < this.from) {
       if (off) this.hold(current);

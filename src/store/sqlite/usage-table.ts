@@ -179,7 +179,7 @@ export class SqliteUsageTable {
       snapshot = query.snapshot;
     } else if (more || query.after !== undefined || query.before !== undefined) {
       // Pages follow: keep this moment readable for them, or, if the log started too late for it, read again.
-      const seq = this.meta.get("rollup_seq", 1);
+      const seq = this.meta.get("usage_seq", 1);
       if (!(await this.hold(seq))) return this.current(query);
       snapshot = String(seq);
     }
