@@ -7,6 +7,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { NODE_FLAGS } from "../src/cli/node-flags.js";
 
 /** dist/ — this file runs as dist/bench/harness.js. */
 export const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -32,14 +33,14 @@ export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** Spawns `tally serve --listen 127.0.0.1:0 …` and resolves once it logs where it listens. */
+/** Spawns `tally serve --listen 127.0.0.1:0 …` with the Node flags of the command; resolves once it logs where it listens. */
 export function startTally(options: StartOptions): Promise<RunningTally> {
   if (!fs.existsSync(TALLY_MAIN)) throw new Error(`${TALLY_MAIN} is missing: run npm run build`);
   const timeoutMs = options.timeoutMs ?? 120_000;
   const spawnedAt = performance.now();
   const child = spawn(
     process.execPath,
-    [...(options.nodeArgs ?? []), TALLY_MAIN, "serve", "--listen", "127.0.0.1:0", ...options.args],
+    [...NODE_FLAGS, ...(options.nodeArgs ?? []), TALLY_MAIN, "serve", "--listen", "127.0.0.1:0", ...options.args],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TALLY_LOG_LEVEL: "info", ...options.env } },
   );
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

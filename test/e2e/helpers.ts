@@ -8,6 +8,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { NODE_FLAGS } from "../../src/cli/node-flags.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const CLI = path.join(ROOT, "dist/src/cli/main.js");
@@ -119,7 +120,7 @@ export class TallyServer {
   }): Promise<TallyServer> {
     const child = spawn(
       process.execPath,
-      [CLI, "serve", "--listen", "127.0.0.1:0", "--data", options.dataDir, ...(options.args ?? [])],
+      [...NODE_FLAGS, CLI, "serve", "--listen", "127.0.0.1:0", "--data", options.dataDir, ...(options.args ?? [])],
       { env: childEnv(options.env), stdio: ["ignore", "pipe", "pipe"] },
     );
     running.add(child);
@@ -282,7 +283,7 @@ export function runTally(
   options: { input?: string | Uint8Array; env?: Readonly<Record<string, string>>; timeoutMs?: number } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], {
       env: childEnv(options.env),
       stdio: ["pipe", "pipe", "pipe"],
     });
