@@ -54,64 +54,87 @@ const fail = (id: unknown, reason: string): Validated => ({
 
 /** Validates one event; the reason names the field that is wrong. `names` maps our field names to the envelope's. */
 export function validateEvent(raw: RawEvent, names: Readonly<Record<string, string>> = {}): Validated {
-  const field = (name: string) => names[name] ?? name;
-  const id = raw.id;
-  const text = (name: keyof RawEvent, limit: number): string | Validated => {
-    const v = raw[name];
-    if (v === undefined || v === null) return fail(id, `${field(name)} is missing`);
-    if (typeof v !== "string") return fail(id, `${field(name)} must be a string, not ${describeType(v)}`);
-    if (v.length === 0) return fail(id, `${field(name)} is empty`);
-    if (longerThan(v, limit)) return fail(id, `${field(name)} is longer than ${limit} bytes`);
-    if (hasLoneSurrogate(v)) return fail(id, `${field(name)} ${LONE_SURROGATE}`);
-    return v;
-  };
-  const eid = text("id", LIMITS.idBytes);
-  if (typeof eid !== "string") return eid;
-  const server = text("server", LIMITS.nameBytes);
-  if (typeof server !== "string") return server;
-  const account = text("account", LIMITS.nameBytes);
-  if (typeof account !== "string") return account;
-  const metric = text("metric", LIMITS.nameBytes);
-  if (typeof metric !== "string") return metric;
+  // No closures here: this runs for every event, and each would be allocated at every call.
+  const eid = raw.id;
+  if (!isPlainText(eid, LIMITS.idBytes)) return textFailure(raw, "id", LIMITS.idBytes, names);
+  const server = raw.server;
+  if (!isPlainText(server, LIMITS.nameBytes)) return textFailure(raw, "server", LIMITS.nameBytes, names);
+  const account = raw.account;
+  if (!isPlainText(account, LIMITS.nameBytes)) return textFailure(raw, "account", LIMITS.nameBytes, names);
+  const metric = raw.metric;
+  if (!isPlainText(metric, LIMITS.nameBytes)) return textFailure(raw, "metric", LIMITS.nameBytes, names);
   if (!isMetricName(metric)) {
-    return fail(id, `${field("metric")} "${truncate(metric)}" must be lower-case words separated by dots`);
+    return fail(eid, `${fieldName(names, "metric")} "${truncate(metric)}" must be lower-case words separated by dots`);
   }
 
-  if (raw.time === undefined || raw.time === null) return fail(id, `${field("time")} is missing`);
+  if (raw.time === undefined || raw.time === null) return fail(eid, `${fieldName(names, "time")} is missing`);
   const time = parseEventTime(raw.time);
-  if (typeof time === "string") return fail(id, `${field("time")} ${time}`);
+  if (typeof time === "string") return fail(eid, `${fieldName(names, "time")} ${time}`);
 
   let kind: MetricKind | undefined = BUILTIN_METRICS[metric];
   if (raw.kind !== undefined && raw.kind !== null) {
-    if (!isMetricKind(raw.kind)) return fail(id, `${field("kind")} must be "level", "counter" or "state"`);
-    if (kind && raw.kind !== kind) return fail(id, `${field("kind")} "${raw.kind}" contradicts ${metric}, a ${kind}`);
+    const field = fieldName(names, "kind");
+    if (!isMetricKind(raw.kind)) return fail(eid, `${field} must be "level", "counter" or "state"`);
+    if (kind && raw.kind !== kind) return fail(eid, `${field} "${raw.kind}" contradicts ${metric}, a ${kind}`);
     kind = raw.kind;
   }
-  if (!kind) return fail(id, `${field("metric")} "${truncate(metric)}" is not a built-in metric: give its kind`);
+  if (!kind) {
+    return fail(eid, `${fieldName(names, "metric")} "${truncate(metric)}" is not a built-in metric: give its kind`);
+  }
 
-  if (raw.value === undefined || raw.value === null) return fail(id, `${field("value")} is missing`);
+  if (raw.value === undefined || raw.value === null) return fail(eid, `${fieldName(names, "value")} is missing`);
   const value = parseExactInteger(raw.value);
-  if (typeof value === "string") return fail(id, `${field("value")} ${value}`);
-  if (value < 0n) return fail(id, `${field("value")} is negative; a ${kind} cannot be`);
-  if (kind === "state" && value > 1n) return fail(id, `${field("value")} must be 0 or 1 for a state`);
+  if (typeof value === "string") return fail(eid, `${fieldName(names, "value")} ${value}`);
+  if (value < 0n) return fail(eid, `${fieldName(names, "value")} is negative; a ${kind} cannot be`);
+  if (kind === "state" && value > 1n) return fail(eid, `${fieldName(names, "value")} must be 0 or 1 for a state`);
 
   let instance = "";
   if (raw.instance !== undefined && raw.instance !== null) {
+    const field = fieldName(names, "instance");
     if (typeof raw.instance !== "string") {
-      return fail(id, `${field("instance")} must be a string, not ${describeType(raw.instance)}`);
+      return fail(eid, `${field} must be a string, not ${describeType(raw.instance)}`);
     }
-    if (longerThan(raw.instance, LIMITS.nameBytes)) {
-      return fail(id, `${field("instance")} is longer than ${LIMITS.nameBytes} bytes`);
-    }
-    if (hasLoneSurrogate(raw.instance)) return fail(id, `${field("instance")} ${LONE_SURROGATE}`);
+    if (longerThan(raw.instance, LIMITS.nameBytes))
+      return fail(eid, `${field} is longer than ${LIMITS.nameBytes} bytes`);
+    if (hasLoneSurrogate(raw.instance)) return fail(eid, `${field} ${LONE_SURROGATE}`);
     instance = raw.instance;
   }
 
   const dims = validateDims(raw.dims);
   // A reason about one entry starts with its key (".site must be …"): no space before it.
-  if (typeof dims === "string") return fail(id, `${field("dims")}${dims.startsWith(".") ? "" : " "}${dims}`);
+  if (typeof dims === "string") {
+    return fail(eid, `${fieldName(names, "dims")}${dims.startsWith(".") ? "" : " "}${dims}`);
+  }
 
   return { ok: true, event: { id: eid, server, time, account, metric, kind, value, instance, dims } };
+}
+
+/** A field's name in the envelope the event came in. */
+function fieldName(names: Readonly<Record<string, string>>, name: string): string {
+  return names[name] ?? name;
+}
+
+function textFailure(
+  raw: RawEvent,
+  name: keyof RawEvent,
+  limit: number,
+  names: Readonly<Record<string, string>>,
+): Validated {
+  return fail(raw.id, `${fieldName(names, name)} ${textProblem(raw[name], limit)}`);
+}
+
+/** Whether a required text field is fine: checked first without building anything, as nearly every one is. */
+function isPlainText(v: unknown, limit: number): v is string {
+  return typeof v === "string" && v.length > 0 && !longerThan(v, limit) && !hasLoneSurrogate(v);
+}
+
+/** What is wrong with a required text field that isPlainText refused. */
+function textProblem(v: unknown, limit: number): string {
+  if (v === undefined || v === null) return "is missing";
+  if (typeof v !== "string") return `must be a string, not ${describeType(v)}`;
+  if (v.length === 0) return "is empty";
+  if (longerThan(v, limit)) return `is longer than ${limit} bytes`;
+  return LONE_SURROGATE;
 }
 
 /** Whether text takes more than `limit` bytes in UTF-8; a UTF-16 unit takes at most 3, so short text is not. */

@@ -1,6 +1,6 @@
 // The derivation worker: a thread that owns the derived database (series, readings, rollups, the usage table's
-// sums) and keeps it a function of the event log. The main thread commits event blocks and sends each one here
-// (deriver.ts); this thread applies them in sequence through DerivedState and writes behind, so that the two
+// sums) and keeps it a function of the event log. The main thread commits event blocks and sends each one here,
+// packed (deriver.ts, packed-block.ts); this thread applies them in sequence through DerivedState and writes behind, so that the two
 // cores share the work of a batch. Messages are handled in the order they were sent: a sync answers once
 // everything sent before it is written.
 //
@@ -9,9 +9,10 @@
 
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
-import type { MetricKind } from "../../domain/metric.js";
+import { isHeld } from "../../domain/metric.js";
 import { DerivedState, type DerivedStateOptions } from "./derived-state.js";
 import { DERIVED_MIGRATIONS, migrate } from "./migrations.js";
+import { KINDS, type PackedBlock, REFS } from "./packed-block.js";
 import { UsageSnapshots } from "./usage-snapshots.js";
 import { Meta } from "./values.js";
 
@@ -23,21 +24,8 @@ export interface DeriveWorkerOptions {
   readonly derived: DerivedStateOptions;
 }
 
-/** One event as kept in an event block: [id, server id, account, metric, instance, time, value, dims]. */
-export type BlockEvent = [
-  string,
-  number,
-  string,
-  string,
-  string,
-  number,
-  number | string,
-  Readonly<Record<string, string>> | null,
-];
-
 export type ToWorker =
-  | { readonly type: "kinds"; readonly kinds: Readonly<Record<string, MetricKind>> }
-  | { readonly type: "apply"; readonly firstSeq: number; readonly data: string }
+  | { readonly type: "apply"; readonly block: PackedBlock }
   | { readonly type: "sync"; readonly id: number }
   | { readonly type: "hold"; readonly id: number; readonly seq: number }
   | { readonly type: "reset"; readonly id: number }
@@ -70,19 +58,25 @@ function run(options: DeriveWorkerOptions): void {
   const meta = new Meta(db);
   const snapshots = new UsageSnapshots(db, meta);
   const derived = new DerivedState(db, snapshots, options.derived);
-  const kinds = new Map<string, MetricKind>();
 
-  const apply = (firstSeq: number, data: string) => {
+  const apply = (block: PackedBlock) => {
+    const { firstSeq, count, names, refs, numbers, bigValues, heldIds } = block;
     const from = derived.cursor;
-    const events = JSON.parse(data) as BlockEvent[];
-    if (firstSeq > from || firstSeq + events.length <= from) return;
-    for (let i = from - firstSeq; i < events.length; i++) {
-      const [id, serverId, account, metric, instance, time, value] = events[i] as BlockEvent;
-      const kind = kinds.get(metric);
-      if (kind === undefined) throw new Error(`event ${firstSeq + i} names ${metric}, whose kind is not known`);
-      // Values up to 2^53 are JSON numbers, those beyond decimal strings.
-      const exact = typeof value === "number" ? value : BigInt(value);
-      derived.apply({ id, account, metric, instance, kind, time, value: exact }, serverId, firstSeq + i);
+    if (firstSeq > from || firstSeq + count <= from) return;
+    let held = 0;
+    let big = 0;
+    for (let i = 0; i < count; i++) {
+      const r = i * REFS;
+      const kind = KINDS[refs[r + 4] as number] as (typeof KINDS)[number];
+      const id = isHeld(kind) ? (heldIds[held++] as string) : "";
+      const number = numbers[i * 2 + 1] as number;
+      const value = Number.isNaN(number) ? BigInt(bigValues[big++] as string) : number;
+      if (firstSeq + i < from) continue; // applied before a failure took the cursor back to the middle of the block
+      const account = names[refs[r + 1] as number] as string;
+      const metric = names[refs[r + 2] as number] as string;
+      const instance = names[refs[r + 3] as number] as string;
+      const time = numbers[i * 2] as number;
+      derived.apply({ id, account, metric, instance, kind, time, value }, refs[r] as number, firstSeq + i);
       derived.flushIfFull();
     }
     post({ type: "applied", cursor: derived.cursor });
@@ -90,11 +84,8 @@ function run(options: DeriveWorkerOptions): void {
 
   const handle = (m: ToWorker) => {
     switch (m.type) {
-      case "kinds":
-        for (const [name, kind] of Object.entries(m.kinds)) kinds.set(name, kind);
-        return;
       case "apply":
-        return apply(m.firstSeq, m.data);
+        return apply(m.block);
       case "sync":
         derived.flush();
         return post({ type: "done", id: m.id, value: derived.cursor });

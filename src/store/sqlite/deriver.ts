@@ -1,5 +1,5 @@
 // The main thread's side of the derivation worker (derive-worker.ts): sends it every committed event block, in
-// sequence, and waits for it where the store must. A block committed while nothing is behind goes straight from
+// sequence and packed (packed-block.ts), and waits for it where the store must. A block committed while nothing is behind goes straight from
 // the batch; otherwise the blocks from the first one not sent are read back from the log (after a start, a
 // rebuild or a failure). Ingest waits when the worker is too far behind, so memory stays bounded and clients
 // slow down instead; a read first syncs, so it sees every event acknowledged before it.
@@ -8,6 +8,7 @@ import { Worker } from "node:worker_threads";
 import { AppError } from "../../domain/errors.js";
 import type { MetricKind } from "../../domain/metric.js";
 import type { DeriveWorkerOptions, FromWorker, ToWorker } from "./derive-worker.js";
+import { type BlockEvent, packBlock } from "./packed-block.js";
 
 /** The event log, as the deriver reads it back. */
 export interface BlockSource {
@@ -15,9 +16,10 @@ export interface BlockSource {
   end(): number;
   /** The first sequence numbers of the blocks holding events from `seq` on, in order. */
   blockStarts(seq: number): number[];
-  /** A block's events, as stored (JSON). */
-  blockData(firstSeq: number): { readonly count: number; readonly data: string };
-  kinds(): Record<string, MetricKind>;
+  /** A block's events. */
+  block(firstSeq: number): readonly BlockEvent[];
+  /** The kind of a metric the log holds events of. */
+  kindOf(metric: string): MetricKind;
 }
 
 /** Events sent and not yet applied beyond which ingest waits for the worker: a read waits for at most these. */
@@ -67,24 +69,17 @@ export class Deriver {
       });
     });
     const deriver = new Deriver(worker, cursor, source);
-    deriver.post({ type: "kinds", kinds: source.kinds() });
     void deriver.feed().catch(() => {});
     return deriver;
   }
 
   /** A block just committed: sent now if nothing is behind it. */
-  committed(firstSeq: number, count: number, data: string): void {
+  committed(firstSeq: number, events: readonly BlockEvent[]): void {
     if (this.feeding === null && this.sent === firstSeq && this.stopped === null) {
-      this.post({ type: "apply", firstSeq, data });
-      this.sent = firstSeq + count;
+      this.send(firstSeq, events);
     } else {
       void this.feed().catch(() => {});
     }
-  }
-
-  /** Metric kinds just stored: the worker needs a metric's kind before its events. */
-  kinds(kinds: Record<string, MetricKind>): void {
-    this.post({ type: "kinds", kinds });
   }
 
   /** Waits while the worker is too far behind. */
@@ -149,9 +144,7 @@ export class Deriver {
       this.feeding = (async () => {
         while (this.sent < this.source.end() && this.failures === failures) {
           for (const first of this.source.blockStarts(this.sent)) {
-            const { count, data } = this.source.blockData(first);
-            this.post({ type: "apply", firstSeq: first, data });
-            this.sent = first + count;
+            this.send(first, this.source.block(first));
             await this.room();
             if (this.failures !== failures) break;
           }
@@ -207,6 +200,15 @@ export class Deriver {
 
   private post(message: ToWorker): void {
     if (this.stopped === null) this.worker.postMessage(message);
+  }
+
+  /** Sends a block to the worker, its typed arrays moved rather than copied. */
+  private send(firstSeq: number, events: readonly BlockEvent[]): void {
+    const block = packBlock(firstSeq, events, (metric) => this.source.kindOf(metric));
+    if (this.stopped === null) {
+      this.worker.postMessage({ type: "apply", block } satisfies ToWorker, [block.refs.buffer, block.numbers.buffer]);
+    }
+    this.sent = firstSeq + events.length;
   }
 
   private stop(error: Error): void {

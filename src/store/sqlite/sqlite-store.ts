@@ -33,9 +33,9 @@ import type {
   UsageTableQuery,
 } from "../port.js";
 import { DedupKeys } from "./dedup-keys.js";
-import type { BlockEvent } from "./derive-worker.js";
 import { Deriver } from "./deriver.js";
 import { migrate, USAGE_MIGRATIONS } from "./migrations.js";
+import type { BlockEvent } from "./packed-block.js";
 import { keyFingerprint } from "./recent-keys.js";
 import { SqliteUsageTable } from "./usage-table.js";
 import { big, bigOrNull, num } from "./values.js";
@@ -67,8 +67,8 @@ interface ServerDelta {
 interface CommittedBatch {
   readonly outcome: InsertOutcome;
   readonly firstSeq: number;
-  /** The block's events as stored (JSON), when any were accepted. */
-  readonly data: string | null;
+  /** The events accepted, as the block stores them. */
+  readonly block: readonly BlockEvent[];
 }
 
 const DEFAULT_RECENT_SLOTS = 1 << 21;
@@ -142,9 +142,8 @@ export class SqliteUsageStore implements UsageStore {
       blockStarts: db
         .prepare("SELECT first_seq FROM event_blocks WHERE first_seq + count > ? ORDER BY first_seq")
         .pluck(),
-      blockData: db.prepare("SELECT count, data FROM event_blocks WHERE first_seq = ?").raw(),
+      blockData: db.prepare("SELECT data FROM event_blocks WHERE first_seq = ?").pluck(),
       eventCount: db.prepare("SELECT coalesce(sum(count), 0) FROM event_blocks").pluck(),
-      kinds: db.prepare("SELECT name, kind FROM metrics").raw(),
       blockAt: db
         .prepare("SELECT first_seq, data FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1")
         .raw(),
@@ -183,11 +182,8 @@ export class SqliteUsageStore implements UsageStore {
         {
           end: () => this.nextSeq,
           blockStarts: (seq) => (this.sql.blockStarts.all(seq) as bigint[]).map(num),
-          blockData: (first) => {
-            const [count, data] = this.sql.blockData.get(first) as [bigint, string];
-            return { count: num(count), data };
-          },
-          kinds: () => Object.fromEntries(this.sql.kinds.all() as [string, MetricKind][]),
+          block: (first) => JSON.parse(this.sql.blockData.get(first) as string) as BlockEvent[],
+          kindOf: (metric) => this.storedKind(metric) as MetricKind,
         },
       );
       this.db.prepare("ATTACH DATABASE ? AS derived").run(derived);
@@ -210,7 +206,7 @@ export class SqliteUsageStore implements UsageStore {
       this.resetCaches();
       throw storeError("the store could not commit the batch", error);
     }
-    if (batch.data !== null) this.deriver.committed(batch.firstSeq, batch.outcome.accepted, batch.data);
+    if (batch.block.length > 0) this.deriver.committed(batch.firstSeq, batch.block);
     // The batch is committed whatever the worker does; a worker that stopped fails the reads, not the ingest.
     await this.deriver.room().catch(() => {});
     return batch.outcome;
@@ -250,18 +246,16 @@ export class SqliteUsageStore implements UsageStore {
         servers.set(serverId, { lastEventTime: e.time, events: 1 });
       }
     }
-    let data: string | null = null;
     if (block.length > 0) {
       const fpBytes = Buffer.from(new Float64Array(fps).buffer);
-      data = JSON.stringify(block);
-      this.sql.insertBlock.run(firstSeq, block.length, data, fpBytes);
+      this.sql.insertBlock.run(firstSeq, block.length, JSON.stringify(block), fpBytes);
       this.nextSeq = firstSeq + block.length;
     }
     const now = Date.now();
     for (const [id, s] of servers) this.sql.touchServer.run(now, s.lastEventTime, s.events, id);
     this.dedup.step();
     const outcome = { accepted: block.length, duplicates, rejected };
-    return { outcome, firstSeq, data };
+    return { outcome, firstSeq, block };
   }
 
   /** Confirms a fingerprint match against the stored event (or one earlier in this batch): exact dedup. */
@@ -305,8 +299,6 @@ export class SqliteUsageStore implements UsageStore {
     const known = this.storedKind(metric);
     if (known) return known;
     this.sql.insertMetric.run(metric, kind);
-    // The worker needs a metric's kind before its events; should the batch roll back, a later one sends it again.
-    this.deriver.kinds({ [metric]: kind });
     this.kinds.set(metric, kind);
     return kind;
   }
