@@ -81,8 +81,12 @@ export interface DerivedStateOptions {
 
 /** Series kept in memory (about 250 bytes each); those not used lately make room for new ones. */
 const SERIES_CACHE_LIMIT = 400_000;
-/** Events applied in memory before they are written: bounds both memory and the work of a restart after a crash. */
-const DEFAULT_FLUSH_EVENTS = 50_000;
+/**
+ * Events applied in memory before they are written: bounds both memory and the work of a restart after a crash.
+ * Smaller writes keep less alive between them for the garbage collector to copy and promote: measured on 2 cores,
+ * 12,500 derived the benchmark's events with 5–15% less CPU than 50,000 (and about as much as 5,000 or 25,000).
+ */
+const DEFAULT_FLUSH_EVENTS = 12_500;
 /** Changed (metric, account, server) sums held between reads: about 100 bytes each. */
 const DEFAULT_USAGE_FLUSH_CHANGES = 100_000;
 
