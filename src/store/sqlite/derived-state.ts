@@ -92,6 +92,13 @@ const DEFAULT_USAGE_FLUSH_CHANGES = 100_000;
 
 /** A number naming one (series, hour): series ids stay far below 2^32 and hours since 1970 below 2^21. */
 const rowKey = (seriesId: number, hour: number): number => seriesId * 2_097_152 + hour / HOUR_MS;
+/** The same, hour first: counter rollups are stored by (hour, series), and their keys sort in that order. */
+const counterKey = (seriesId: number, hour: number): number => (hour / HOUR_MS) * 4_294_967_296 + seriesId;
+
+/** A map's numeric keys in ascending order: sorted natively, as a typed array sorts, without a comparison callback. */
+function sortedKeys(map: ReadonlyMap<number, unknown>): Float64Array {
+  return Float64Array.from(map.keys()).sort();
+}
 
 export class DerivedState {
   /**
@@ -233,7 +240,7 @@ export class DerivedState {
       this.addReading(series, { time: e.time, id: e.id, value: BigInt(e.value) });
     } else {
       const hour = hourOf(e.time);
-      const key = rowKey(series.id, hour);
+      const key = counterKey(series.id, hour);
       const delta = this.counters.get(key);
       if (delta) {
         const { sum } = delta;
@@ -269,16 +276,18 @@ export class DerivedState {
       this.writeSeries();
       // Each in key order, so the writes walk the tables' pages once instead of jumping between them.
       const { insertReading, addCounter, setHeld } = this.sql;
-      for (const seriesId of [...this.readings.keys()].sort((a, b) => a - b)) {
+      for (const seriesId of sortedKeys(this.readings)) {
         for (const r of this.readings.get(seriesId) as Reading[])
           insertReading.row(seriesId, r.time, r.id, toDb(r.value));
       }
       insertReading.end();
-      const counters = [...this.counters.values()].sort((a, b) => a.hour - b.hour || a.seriesId - b.seriesId);
       // A sum is bound as an INTEGER (a bigint), never as the REAL a number would be.
-      for (const d of counters) addCounter.row(d.hour, d.seriesId, d.count, toDb(BigInt(d.sum)));
+      for (const key of sortedKeys(this.counters)) {
+        const d = this.counters.get(key) as CounterDelta;
+        addCounter.row(d.hour, d.seriesId, d.count, toDb(BigInt(d.sum)));
+      }
       addCounter.end();
-      for (const key of [...this.held.keys()].sort((a, b) => a - b)) {
+      for (const key of sortedKeys(this.held)) {
         const { seriesId, row } = this.held.get(key) as { seriesId: number; row: HeldRow };
         setHeld.row(seriesId, row.hour, row.count, toDb(row.last), toDb(row.max), toDb(row.integral));
       }
