@@ -33,7 +33,10 @@ export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** Spawns `tally serve --listen 127.0.0.1:0 …` with the Node flags of the command; resolves once it logs where it listens. */
+/**
+ * Spawns `tally serve --listen 127.0.0.1:0 …` with the Node flags of the command; resolves once it logs where it
+ * listens.
+ */
 export function startTally(options: StartOptions): Promise<RunningTally> {
   if (!fs.existsSync(TALLY_MAIN)) throw new Error(`${TALLY_MAIN} is missing: run npm run build`);
   const timeoutMs = options.timeoutMs ?? 120_000;
@@ -105,17 +108,17 @@ export function memoryOf(pid: number): { peak: number; rss: number } | null {
   }
 }
 
-/** CPU seconds (user + system) of each thread of a process, by thread id, with the thread's name; null once it is gone. */
-export function threadCpuOf(pid: number): Map<number, { name: string; seconds: number }> | null {
+/** CPU seconds (user + system) of each thread of a process, by thread id; null once the process is gone. */
+export function threadCpuOf(pid: number): Map<number, number> | null {
   try {
-    const threads = new Map<number, { name: string; seconds: number }>();
+    const threads = new Map<number, number>();
     for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
       const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
       // The name is in parentheses and may hold spaces; utime and stime are the 12th and 13th fields after it.
       const close = stat.lastIndexOf(")");
       const fields = stat.slice(close + 2).split(" ");
       const ticks = Number(fields[11]) + Number(fields[12]);
-      threads.set(Number(tid), { name: stat.slice(stat.indexOf("(") + 1, close), seconds: ticks / CLOCK_TICKS });
+      threads.set(Number(tid), ticks / CLOCK_TICKS);
     }
     return threads;
   } catch {

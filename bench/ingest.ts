@@ -80,8 +80,8 @@ function cpuBetween(
   if (!before || !after) return { main: Number.NaN, busiest: Number.NaN, rest: Number.NaN };
   let main = 0;
   const others: number[] = [];
-  for (const [tid, t] of after) {
-    const spent = t.seconds - (before.get(tid)?.seconds ?? 0);
+  for (const [tid, seconds] of after) {
+    const spent = seconds - (before.get(tid) ?? 0);
     if (tid === pid) main = spent;
     else others.push(spent);
   }

@@ -1,7 +1,7 @@
-// The derivation worker: a thread that owns the derived database (series, readings, rollups, the usage table's
-// sums) and keeps it a function of the event log. The main thread commits event blocks and sends each one here,
-// packed (deriver.ts, packed-block.ts); this thread applies them in sequence through DerivedState and writes behind, so that the two
-// cores share the work of a batch. Messages are handled in the order they were sent: a sync answers once
+// The derivation worker: a thread that owns the derived database (series, readings, rollups, the usage table's sums)
+// and keeps it a function of the event log. The main thread commits event blocks and sends each one here, packed
+// (deriver.ts, packed-block.ts); this thread applies them in sequence through DerivedState and writes behind, so that
+// the two cores share the work of a batch. Messages are handled in the order they were sent: a sync answers once
 // everything sent before it is written.
 //
 // A block that starts after the cursor (the first event not applied) is ignored: it was sent before a failure

@@ -15,6 +15,7 @@ import { isHeld, type MetricKind } from "../../domain/metric.js";
 import { compareReadings, compareUtf8, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { ClockCache } from "./clock-cache.js";
+import { LATEST_READING } from "./migrations.js";
 import { fingerprint } from "./recent-keys.js";
 import { RowWriter } from "./row-writer.js";
 import type { UsageSnapshots } from "./usage-snapshots.js";
@@ -218,10 +219,7 @@ export class DerivedState {
       logServerTotal: new RowWriter(db, "INSERT INTO usage_server_log (metric_id, seq, server_id, rank)", 4),
       latestLevels: db
         .prepare(
-          `SELECT s.metric, s.account, s.server_id, r.value FROM series s
-           CROSS JOIN readings r ON r.series_id = s.id AND (r.time, r.id) =
-             (SELECT time, id FROM readings WHERE series_id = s.id ORDER BY time DESC, id DESC LIMIT 1)
-           WHERE s.kind = 'level'`,
+          `SELECT s.metric, s.account, s.server_id, r.value FROM series s ${LATEST_READING} WHERE s.kind = 'level'`,
         )
         .raw(),
     };
@@ -314,9 +312,8 @@ export class DerivedState {
 
   /** Forgets all derived state, on disk and in memory: every event must be applied again (a rebuild). */
   reset(): void {
-    this.db.exec(`DELETE FROM rollups; DELETE FROM counter_rollups; DELETE FROM readings; DELETE FROM series;
-      DELETE FROM usage_cells; DELETE FROM usage_totals; DELETE FROM usage_server_totals`);
-    this.snapshots.reset();
+    this.db.exec("DELETE FROM rollups; DELETE FROM counter_rollups; DELETE FROM readings; DELETE FROM series");
+    this.clearUsage();
     this.meta.set("rollup_seq", 1);
     this.meta.set("usage_seq", 1);
     this.discard();
@@ -341,8 +338,7 @@ export class DerivedState {
    * the table being paged are forgotten: their pages are refused, and their readers start again.
    */
   private recomputeUsage(): void {
-    this.db.exec("DELETE FROM usage_cells; DELETE FROM usage_totals; DELETE FROM usage_server_totals");
-    this.snapshots.reset();
+    this.clearUsage();
     for (const [metric, account, serverId, value] of this.sql.latestLevels.iterate() as IterableIterator<
       [string, string, bigint, unknown]
     >) {
@@ -351,6 +347,12 @@ export class DerivedState {
     this.writeLevels();
     this.levels = new Map();
     this.meta.set("usage_seq", this.applied);
+  }
+
+  /** Empties the usage table, and forgets its snapshots (the rows they would read are gone). */
+  private clearUsage(): void {
+    this.db.exec("DELETE FROM usage_cells; DELETE FROM usage_totals; DELETE FROM usage_server_totals");
+    this.snapshots.reset();
   }
 
   private seriesFor(e: DerivedEvent, serverId: number): SeriesState {

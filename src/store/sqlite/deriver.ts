@@ -1,8 +1,8 @@
-// The main thread's side of the derivation worker (derive-worker.ts): sends it every committed event block, in
-// sequence and packed (packed-block.ts), and waits for it where the store must. A block committed while nothing is behind goes straight from
-// the batch; otherwise the blocks from the first one not sent are read back from the log (after a start, a
-// rebuild or a failure). Ingest waits when the worker is too far behind, so memory stays bounded and clients
-// slow down instead; a read first syncs, so it sees every event acknowledged before it.
+// The main thread's side of the derivation worker (derive-worker.ts): sends it every committed event block, in sequence
+// and packed (packed-block.ts), and waits for it where the store must. A block committed while nothing is behind goes
+// straight from the batch; otherwise the blocks from the first one not sent are read back from the log (after a start,
+// a rebuild or a failure). Ingest waits when the worker is too far behind, so memory stays bounded and clients slow
+// down instead; a read first syncs, so it sees every event acknowledged before it.
 
 import { Worker } from "node:worker_threads";
 import { AppError } from "../../domain/errors.js";
@@ -198,16 +198,15 @@ export class Deriver {
     return new Promise((resolve) => this.progress.push(resolve));
   }
 
-  private post(message: ToWorker): void {
-    if (this.stopped === null) this.worker.postMessage(message);
+  /** Posts to the worker, moving the buffers in `transfer` rather than copying them. */
+  private post(message: ToWorker, transfer: ArrayBuffer[] = []): void {
+    if (this.stopped === null) this.worker.postMessage(message, transfer);
   }
 
-  /** Sends a block to the worker, its typed arrays moved rather than copied. */
+  /** Sends a block to the worker, packed. */
   private send(firstSeq: number, events: readonly BlockEvent[]): void {
     const block = packBlock(firstSeq, events, (metric) => this.source.kindOf(metric));
-    if (this.stopped === null) {
-      this.worker.postMessage({ type: "apply", block } satisfies ToWorker, [block.refs.buffer, block.numbers.buffer]);
-    }
+    this.post({ type: "apply", block }, [block.refs.buffer, block.numbers.buffer]);
     this.sent = firstSeq + events.length;
   }
 

@@ -120,6 +120,10 @@ export const USAGE_MIGRATIONS: readonly string[] = [
   `,
 ];
 
+/** Joins `r`, the latest reading of series `s`: its last in (time, id) order, which is the series' current value. */
+export const LATEST_READING = `CROSS JOIN readings r ON r.series_id = s.id AND (r.time, r.id) =
+  (SELECT time, id FROM readings WHERE series_id = s.id ORDER BY time DESC, id DESC LIMIT 1)`;
+
 /**
  * The derived database: everything that is a function of the event log (series, readings, rollups, the usage
  * table's sums and the copies its snapshots read), with meta.rollup_seq, the first event it does not cover, and

@@ -51,19 +51,25 @@ export function packBlock(
     }
     return i;
   };
+  /** Kind codes by metric: asked of `kindOf` once per metric of the block. */
+  const kindCodes = new Map<string, number>();
   const refs = new Int32Array(events.length * REFS);
   const numbers = new Float64Array(events.length * 2);
   const bigValues: string[] = [];
   const heldIds: string[] = [];
   for (let i = 0; i < events.length; i++) {
     const [id, serverId, account, metric, instance, time, value] = events[i] as BlockEvent;
-    const kind = kindOf(metric);
+    let code = kindCodes.get(metric);
+    if (code === undefined) {
+      code = KINDS.indexOf(kindOf(metric));
+      kindCodes.set(metric, code);
+    }
     const r = i * REFS;
     refs[r] = serverId;
     refs[r + 1] = ref(account);
     refs[r + 2] = ref(metric);
     refs[r + 3] = ref(instance);
-    refs[r + 4] = KINDS.indexOf(kind);
+    refs[r + 4] = code;
     numbers[i * 2] = time;
     if (typeof value === "number") {
       numbers[i * 2 + 1] = value;
@@ -71,7 +77,7 @@ export function packBlock(
       numbers[i * 2 + 1] = Number.NaN;
       bigValues.push(value);
     }
-    if (isHeld(kind)) heldIds.push(id);
+    if (isHeld(KINDS[code] as MetricKind)) heldIds.push(id);
   }
   return { firstSeq, count: events.length, names, refs, numbers, bigValues, heldIds };
 }

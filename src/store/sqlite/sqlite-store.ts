@@ -34,7 +34,7 @@ import type {
 } from "../port.js";
 import { DedupKeys } from "./dedup-keys.js";
 import { Deriver } from "./deriver.js";
-import { migrate, USAGE_MIGRATIONS } from "./migrations.js";
+import { LATEST_READING, migrate, USAGE_MIGRATIONS } from "./migrations.js";
 import type { BlockEvent } from "./packed-block.js";
 import { keyFingerprint } from "./recent-keys.js";
 import { SqliteUsageTable } from "./usage-table.js";
@@ -339,9 +339,7 @@ export class SqliteUsageStore implements UsageStore {
     const rows = this.db
       .prepare(
         `SELECT v.name AS server, s.account, s.metric, s.instance, r.value AS last_value, r.time AS last_time
-         FROM series s JOIN servers v ON v.id = s.server_id
-         CROSS JOIN readings r ON r.series_id = s.id AND (r.time, r.id) =
-           (SELECT time, id FROM readings WHERE series_id = s.id ORDER BY time DESC, id DESC LIMIT 1)
+         FROM series s JOIN servers v ON v.id = s.server_id ${LATEST_READING}
          WHERE ${where.join(" AND ")}
          ORDER BY v.name, s.account, s.instance`,
       )
