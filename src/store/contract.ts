@@ -143,6 +143,23 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
       ]);
     });
 
+    it("keeps apart the rollups of series and hours centuries apart", async () => {
+      // Hours 2^21 apart (239 years) and in the year 9999, of series created one after the other: what a key
+      // packing a series and an hour into one number would confuse.
+      const far = 2 ** 21 * HOUR_MS;
+      const last = Date.UTC(9999, 11, 31, 23);
+      const level = { metric: "storage.bytes", kind: "level" as const };
+      const events = [
+        event({ id: "1", ...level, time: far + 10 * HOUR_MS, value: 32n }),
+        event({ id: "2", ...level, time: 10 * HOUR_MS, value: 16n, account: "a0" }),
+        event({ id: "3", time: last, value: 1n }),
+        event({ id: "4", time: last, value: 2n, account: "a0" }),
+        event({ id: "5", time: 10 * HOUR_MS, value: 4n }),
+      ];
+      await store.insertEvents(events);
+      expect(sortRollups(await store.allRollups())).toEqual(computeRollups(events));
+    });
+
     it("gives the same rollups for shuffled input as for ordered input", async () => {
       const arbEvents = arbitraryEvents(6);
       const arbDelivery = arbEvents.chain((events) =>
