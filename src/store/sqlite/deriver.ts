@@ -6,9 +6,8 @@
 
 import { Worker } from "node:worker_threads";
 import { AppError } from "../../domain/errors.js";
-import type { MetricKind } from "../../domain/metric.js";
 import type { DeriveWorkerOptions, FromWorker, ToWorker } from "./derive-worker.js";
-import { type BlockEvent, packBlock } from "./packed-block.js";
+import { forWorker, type LogBlock, type PackedBlock } from "./packed-block.js";
 
 /** The event log, as the deriver reads it back. */
 export interface BlockSource {
@@ -16,10 +15,8 @@ export interface BlockSource {
   end(): number;
   /** The first sequence numbers of the blocks holding events from `seq` on, in order. */
   blockStarts(seq: number): number[];
-  /** A block's events. */
-  block(firstSeq: number): readonly BlockEvent[];
-  /** The kind of a metric the log holds events of. */
-  kindOf(metric: string): MetricKind;
+  /** A block, as the worker reads it. */
+  block(firstSeq: number): PackedBlock;
 }
 
 /** Events sent and not yet applied beyond which ingest waits for the worker: a read waits for at most these. */
@@ -74,9 +71,9 @@ export class Deriver {
   }
 
   /** A block just committed: sent now if nothing is behind it. */
-  committed(firstSeq: number, events: readonly BlockEvent[]): void {
-    if (this.feeding === null && this.sent === firstSeq && this.stopped === null) {
-      this.send(firstSeq, events);
+  committed(block: LogBlock): void {
+    if (this.feeding === null && this.sent === block.firstSeq && this.stopped === null) {
+      this.send(forWorker(block));
     } else {
       void this.feed().catch(() => {});
     }
@@ -144,7 +141,7 @@ export class Deriver {
       this.feeding = (async () => {
         while (this.sent < this.source.end() && this.failures === failures) {
           for (const first of this.source.blockStarts(this.sent)) {
-            this.send(first, this.source.block(first));
+            this.send(this.source.block(first));
             await this.room();
             if (this.failures !== failures) break;
           }
@@ -203,11 +200,10 @@ export class Deriver {
     if (this.stopped === null) this.worker.postMessage(message, transfer);
   }
 
-  /** Sends a block to the worker, packed. */
-  private send(firstSeq: number, events: readonly BlockEvent[]): void {
-    const block = packBlock(firstSeq, events, (metric) => this.source.kindOf(metric));
+  /** Sends a block to the worker, moving its typed arrays there. */
+  private send(block: PackedBlock): void {
     this.post({ type: "apply", block }, [block.refs.buffer, block.numbers.buffer]);
-    this.sent = firstSeq + events.length;
+    this.sent = block.firstSeq + block.count;
   }
 
   private stop(error: Error): void {

@@ -1,8 +1,13 @@
 // Versioned SQLite schema per component (usage, auth, …), tracked in schema_versions and applied on open.
 
 import type Database from "better-sqlite3";
+import type { MetricKind } from "../../domain/metric.js";
+import { BlockBuilder, blockColumns } from "./packed-block.js";
 
-export const USAGE_MIGRATIONS: readonly string[] = [
+/** SQL, or, for what SQL cannot do, a function of the connection; run in the transaction of the others. */
+export type Migration = string | ((db: Database.Database) => void);
+
+export const USAGE_MIGRATIONS: readonly Migration[] = [
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT, WITHOUT ROWID;
   CREATE TABLE servers (
@@ -118,6 +123,7 @@ export const USAGE_MIGRATIONS: readonly string[] = [
   DELETE FROM meta WHERE key IN ('rollup_seq', 'usage_log_from', 'usage_log_until');
   DELETE FROM schema_versions WHERE component = 'usage-view';
   `,
+  packEventBlocks,
 ];
 
 /** Joins `r`, the latest reading of series `s`: its last in (time, id) order, which is the series' current value. */
@@ -217,7 +223,7 @@ export const DERIVED_MIGRATIONS: readonly string[] = [
 ];
 
 /** Applies the component's migrations that the database has not seen yet, in one transaction. */
-export function migrate(db: Database.Database, component: string, migrations: readonly string[]): void {
+export function migrate(db: Database.Database, component: string, migrations: readonly Migration[]): void {
   db.exec("CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT");
   const row = db.prepare("SELECT version FROM schema_versions WHERE component = ?").get(component) as
     | { version: number | bigint }
@@ -229,9 +235,55 @@ export function migrate(db: Database.Database, component: string, migrations: re
     );
   }
   db.transaction(() => {
-    for (let v = current; v < migrations.length; v++) db.exec(migrations[v] as string);
+    for (let v = current; v < migrations.length; v++) {
+      const migration = migrations[v] as Migration;
+      if (typeof migration === "string") db.exec(migration);
+      else migration(db);
+    }
     db.prepare(
       "INSERT INTO schema_versions (component, version) VALUES (?, ?) ON CONFLICT (component) DO UPDATE SET version = excluded.version",
     ).run(component, migrations.length);
   })();
+}
+
+/**
+ * The event log's blocks from JSON arrays of [id, server_id, account, metric, instance, time, value, dims] to
+ * packed blocks (packed-block.ts): the numbers as BLOBs, the rest as one JSON text. fps stays before the others:
+ * reading a column walks the overflow pages of every column before it.
+ */
+function packEventBlocks(db: Database.Database): void {
+  db.exec(`CREATE TABLE packed_blocks (
+    first_seq INTEGER PRIMARY KEY,
+    count INTEGER NOT NULL,
+    fps BLOB NOT NULL,
+    refs BLOB NOT NULL,
+    numbers BLOB NOT NULL,
+    text TEXT NOT NULL
+  ) STRICT`);
+  const kinds = new Map(
+    (db.prepare("SELECT name, kind FROM metrics").raw().all() as [string, MetricKind][]).map(([n, k]) => [n, k]),
+  );
+  const next = db.prepare(
+    "SELECT first_seq, fps, data FROM event_blocks WHERE first_seq > ? ORDER BY first_seq LIMIT 64",
+  );
+  const insert = db.prepare(
+    "INSERT INTO packed_blocks (first_seq, count, fps, refs, numbers, text) VALUES (?, ?, ?, ?, ?, ?)",
+  );
+  type Stored = [string, number, string, string, string, number, number | string, Record<string, string> | null];
+  for (let after = 0; ; ) {
+    const rows = next.raw().all(after) as [number | bigint, Buffer, string][];
+    if (rows.length === 0) break;
+    for (const [first, fps, data] of rows) {
+      const events = JSON.parse(data) as Stored[];
+      const block = new BlockBuilder(Number(first), events.length);
+      for (const [id, serverId, account, metric, instance, time, value, dims] of events) {
+        const kind = kinds.get(metric) as MetricKind;
+        block.add({ id, account, metric, instance, kind, time, value: BigInt(value), dims }, serverId);
+      }
+      const { refs, numbers, text } = blockColumns(block.finish());
+      insert.run(first, events.length, fps, refs, numbers, text);
+      after = Number(first);
+    }
+  }
+  db.exec("DROP TABLE event_blocks; ALTER TABLE packed_blocks RENAME TO event_blocks");
 }

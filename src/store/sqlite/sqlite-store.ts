@@ -35,7 +35,15 @@ import type {
 import { DedupKeys } from "./dedup-keys.js";
 import { Deriver } from "./deriver.js";
 import { LATEST_READING, migrate, USAGE_MIGRATIONS } from "./migrations.js";
-import type { BlockEvent } from "./packed-block.js";
+import {
+  BlockBuilder,
+  type BlockIds,
+  blockColumns,
+  forWorker,
+  type LogBlock,
+  REFS,
+  readBlock,
+} from "./packed-block.js";
 import { keyFingerprint } from "./recent-keys.js";
 import { SqliteUsageTable } from "./usage-table.js";
 import { big, bigOrNull, num } from "./values.js";
@@ -67,13 +75,16 @@ interface ServerDelta {
 interface CommittedBatch {
   readonly outcome: InsertOutcome;
   readonly firstSeq: number;
-  /** The events accepted, as the block stores them. */
-  readonly block: readonly BlockEvent[];
+  /** The events accepted, as the log stores them. */
+  readonly block: LogBlock;
 }
 
 const DEFAULT_RECENT_SLOTS = 1 << 21;
 
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** A row of event_blocks: first_seq, refs, numbers, text. */
+type BlockRow = [bigint, Buffer, Buffer, string];
+
+const toBlock = (row: BlockRow): LogBlock => readBlock(num(row[0]), row[1], row[2], row[3]);
 /** Counter rollups of a range up to this many hours are read by seeking each hour of each series. */
 const MAX_SEEK_HOURS = 24 * 549;
 /** A counter rollup row in the columns of the rollups table (the first part of a compound SELECT names them). */
@@ -107,7 +118,7 @@ export class SqliteUsageStore implements UsageStore {
   private deriver!: Deriver;
   private readonly serverIds = new Map<string, number>();
   private readonly kinds = new Map<string, MetricKind>();
-  private readonly blockCache = new Map<number, BlockEvent[]>();
+  private readonly blockCache = new Map<number, LogBlock>();
   private nextSeq = 1;
   private closed = false;
   private readonly sql;
@@ -145,12 +156,16 @@ export class SqliteUsageStore implements UsageStore {
       blockStarts: db
         .prepare("SELECT first_seq FROM event_blocks WHERE first_seq + count > ? ORDER BY first_seq")
         .pluck(),
-      blockData: db.prepare("SELECT data FROM event_blocks WHERE first_seq = ?").pluck(),
+      block: db.prepare("SELECT first_seq, refs, numbers, text FROM event_blocks WHERE first_seq = ?").raw(),
       eventCount: db.prepare("SELECT coalesce(sum(count), 0) FROM event_blocks").pluck(),
       blockAt: db
-        .prepare("SELECT first_seq, data FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1")
+        .prepare(
+          "SELECT first_seq, refs, numbers, text FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1",
+        )
         .raw(),
-      insertBlock: db.prepare("INSERT INTO event_blocks (first_seq, count, data, fps) VALUES (?, ?, ?, ?)"),
+      insertBlock: db.prepare(
+        "INSERT INTO event_blocks (first_seq, count, fps, refs, numbers, text) VALUES (?, ?, ?, ?, ?, ?)",
+      ),
       nextSeq: db.prepare("SELECT coalesce(max(first_seq + count), 1) FROM event_blocks").pluck(),
       serverByName: db.prepare("SELECT id FROM servers WHERE name = ?").pluck(),
       insertServer: db
@@ -185,8 +200,7 @@ export class SqliteUsageStore implements UsageStore {
         {
           end: () => this.nextSeq,
           blockStarts: (seq) => (this.sql.blockStarts.all(seq) as bigint[]).map(num),
-          block: (first) => JSON.parse(this.sql.blockData.get(first) as string) as BlockEvent[],
-          kindOf: (metric) => this.storedKind(metric) as MetricKind,
+          block: (first) => forWorker(toBlock(this.sql.block.get(first) as BlockRow)),
         },
       );
       this.db.prepare("ATTACH DATABASE ? AS derived").run(derived);
@@ -209,7 +223,7 @@ export class SqliteUsageStore implements UsageStore {
       this.resetCaches();
       throw storeError("the store could not commit the batch", error);
     }
-    if (batch.block.length > 0) this.deriver.committed(batch.firstSeq, batch.block);
+    if (batch.block.count > 0) this.deriver.committed(batch.block);
     // The batch is committed whatever the worker does; a worker that stopped fails the reads, not the ingest.
     await this.deriver.room().catch(() => {});
     return batch.outcome;
@@ -219,7 +233,7 @@ export class SqliteUsageStore implements UsageStore {
     const keys = events.map((e) => keyFingerprint(e.server, e.id));
     this.dedup.begin(keys);
     const firstSeq = this.nextSeq;
-    const block: BlockEvent[] = [];
+    const block = new BlockBuilder(firstSeq, events.length);
     const fps: number[] = [];
     const servers = new Map<number, ServerDelta>();
     const rejected: { index: number; reason: string }[] = [];
@@ -233,14 +247,13 @@ export class SqliteUsageStore implements UsageStore {
       }
       const serverId = this.serverId(e.server);
       const fp = keys[index] as number;
-      if (this.isDuplicate(fp, serverId, e.id, firstSeq, block)) {
+      if (this.isDuplicate(fp, serverId, e.id, block)) {
         duplicates++;
         continue;
       }
-      const value = e.value <= MAX_SAFE ? Number(e.value) : e.value.toString();
-      block.push([e.id, serverId, e.account, e.metric, e.instance, e.time, value, e.dims]);
+      block.add(e, serverId);
       fps.push(fp);
-      this.dedup.add(fp, firstSeq + block.length - 1);
+      this.dedup.add(fp, firstSeq + block.count - 1);
       const server = servers.get(serverId);
       if (server) {
         server.events++;
@@ -249,45 +262,41 @@ export class SqliteUsageStore implements UsageStore {
         servers.set(serverId, { lastEventTime: e.time, events: 1 });
       }
     }
-    if (block.length > 0) {
+    const logged = block.finish();
+    if (logged.count > 0) {
       const fpBytes = Buffer.from(new Float64Array(fps).buffer);
-      this.sql.insertBlock.run(firstSeq, block.length, JSON.stringify(block), fpBytes);
-      this.nextSeq = firstSeq + block.length;
+      const { refs, numbers, text } = blockColumns(logged);
+      this.sql.insertBlock.run(firstSeq, logged.count, fpBytes, refs, numbers, text);
+      this.nextSeq = firstSeq + logged.count;
     }
     const now = Date.now();
     for (const [id, s] of servers) this.sql.touchServer.run(now, s.lastEventTime, s.events, id);
     this.dedup.step();
-    const outcome = { accepted: block.length, duplicates, rejected };
-    return { outcome, firstSeq, block };
+    const outcome = { accepted: logged.count, duplicates, rejected };
+    return { outcome, firstSeq, block: logged };
   }
 
   /** Confirms a fingerprint match against the stored event (or one earlier in this batch): exact dedup. */
-  private isDuplicate(
-    fp: number,
-    serverId: number,
-    id: string,
-    batchFirstSeq: number,
-    batch: readonly BlockEvent[],
-  ): boolean {
+  private isDuplicate(fp: number, serverId: number, id: string, batch: BlockIds): boolean {
     for (const seq of this.dedup.candidates(fp)) {
-      const stored = seq >= batchFirstSeq ? batch[seq - batchFirstSeq] : this.storedEvent(seq);
-      if (stored && stored[0] === id && stored[1] === serverId) return true;
+      const block = seq >= batch.firstSeq ? batch : this.storedBlock(seq);
+      const i = block ? seq - block.firstSeq : -1;
+      if (block && i < block.count && block.ids[i] === id && block.refs[i * REFS] === serverId) return true;
     }
     return false;
   }
 
-  /** One stored event by sequence number, through a small cache of decoded blocks (retries hit few blocks). */
-  private storedEvent(seq: number): BlockEvent | undefined {
-    for (const [first, events] of this.blockCache) {
-      if (seq >= first && seq < first + events.length) return events[seq - first];
+  /** The stored block holding an event, through a small cache of decoded blocks (retries hit few blocks). */
+  private storedBlock(seq: number): LogBlock | undefined {
+    for (const [first, block] of this.blockCache) {
+      if (seq >= first && seq < first + block.count) return block;
     }
-    const row = this.sql.blockAt.get(seq) as [bigint, string] | undefined;
+    const row = this.sql.blockAt.get(seq) as BlockRow | undefined;
     if (!row) return undefined;
-    const first = num(row[0]);
-    const events = JSON.parse(row[1]) as BlockEvent[];
+    const block = toBlock(row);
     if (this.blockCache.size >= 4) this.blockCache.clear();
-    this.blockCache.set(first, events);
-    return events[seq - first];
+    this.blockCache.set(block.firstSeq, block);
+    return block;
   }
 
   /** The kind a metric was first stored with, or undefined for a metric not stored yet. */
