@@ -40,6 +40,16 @@ export interface HeldRow {
   readonly last: bigint;
   readonly max: bigint;
   readonly integral: bigint;
+  /** The time of the hour's latest reading, or the hour's start when it has none. */
+  readonly lastTime: number;
+}
+
+/**
+ * A held row as a store may keep it: open, its integral covering the hour only up to its latest reading, at
+ * `lastTime`. Closing it to the hour's end once a later reading is known (fillHeldGaps) needs no write.
+ */
+export interface OpenRollupRow extends RollupRow {
+  readonly lastTime?: number | null;
 }
 
 /** Orders readings by time, then by id as UTF-8 bytes (the order SQLite and PostgreSQL "C" use). */
@@ -81,7 +91,8 @@ function codePointAt(s: string, i: number): number {
 /**
  * Rollup rows of a held metric for the hours fromHour..toHour. `carry` is the latest reading before fromHour,
  * `readings` are all readings inside the hours, sorted, and `nextTime` is the time of the first reading after
- * toHour (null when there is none: then rows stop at the hour of the latest reading).
+ * toHour (null when there is none: then rows stop at the hour of the latest reading). `open` leaves every row
+ * open after its latest reading, as OpenRollupRow: the hours without readings then have no row.
  */
 export function heldRows(
   carry: Reading | null,
@@ -89,6 +100,7 @@ export function heldRows(
   fromHour: number,
   toHour: number,
   nextTime: number | null,
+  open = false,
 ): HeldRow[] {
   const rows: HeldRow[] = [];
   const latest = readings.at(-1) ?? carry;
@@ -111,9 +123,10 @@ export function heldRows(
       count++;
       if (max === null || r.value > max) max = r.value;
     }
-    const closedAt = readings[i]?.time ?? nextTime;
+    if (open && count === 0) continue;
+    const closedAt = open ? null : (readings[i]?.time ?? nextTime);
     if (held && closedAt !== null) integral += held.value * BigInt(Math.min(end, closedAt) - cursor);
-    if (held && max !== null) rows.push({ hour, count, last: held.value, max, integral });
+    if (held && max !== null) rows.push({ hour, count, last: held.value, max, integral, lastTime: cursor });
   }
   return rows;
 }
@@ -131,14 +144,15 @@ export interface HeldRange {
 /**
  * Adds the rows a store may leave out: those of the hours a held series spends wholly between two readings, in
  * each of which the level held all hour at the `last` of the row before. Without a range, the hours between the
- * rows given; with one, also those between the range's ends and the rows just outside it. Sorted as sortRollups.
+ * rows given; with one, also those between the range's ends and the rows just outside it. An open row is closed
+ * to the end of its hour when a row of its series follows it. Sorted as sortRollups.
  */
-export function fillHeldGaps(rows: readonly RollupRow[], range?: HeldRange): RollupRow[] {
+export function fillHeldGaps(rows: readonly OpenRollupRow[], range?: HeldRange): RollupRow[] {
   const out: RollupRow[] = [];
-  const held = new Map<string, RollupRow[]>();
+  const held = new Map<string, OpenRollupRow[]>();
   for (const r of rows) {
     if (!isHeld(r.kind)) {
-      out.push(r);
+      out.push(closed(r, false));
       continue;
     }
     const id = seriesId(r);
@@ -155,14 +169,24 @@ export function fillHeldGaps(rows: readonly RollupRow[], range?: HeldRange): Rol
   };
   for (const [id, list] of held) {
     let prev = range?.before.get(id) ?? null;
-    for (const r of list) {
+    const more = range?.after.has(id) ?? false;
+    list.forEach((r, i) => {
       if (prev) gaps(prev, r.hour);
-      out.push(r);
-      prev = r;
-    }
-    if (prev && range?.after.has(id)) gaps(prev, range.to);
+      prev = closed(r, i < list.length - 1 || more);
+      out.push(prev);
+    });
+    if (prev && more) gaps(prev, range?.to ?? 0);
   }
   return sortRollups(out);
+}
+
+/** A row as the API gives it: an open one closed to the end of its hour if `followed` by a later reading. */
+function closed(r: OpenRollupRow, followed: boolean): RollupRow {
+  if (r.lastTime === undefined) return r;
+  const { lastTime, ...row } = r;
+  if (!followed || lastTime === null) return row;
+  const integral = (r.integral as bigint) + (r.last as bigint) * BigInt(r.hour + HOUR_MS - lastTime);
+  return { ...row, integral };
 }
 
 export function seriesId(key: SeriesKey): string {
@@ -207,7 +231,9 @@ export function computeRollups(events: readonly UsageEvent[]): RollupRow[] {
     const readings = [...list].sort(compareReadings);
     const from = hourOf((readings[0] as Reading).time);
     const to = hourOf((readings.at(-1) as Reading).time);
-    for (const r of heldRows(null, readings, from, to, null)) rows.push({ ...key, kind: first.kind, sum: null, ...r });
+    for (const { hour, count, last, max, integral } of heldRows(null, readings, from, to, null)) {
+      rows.push({ ...key, kind: first.kind, hour, count, sum: null, last, max, integral });
+    }
   }
   return sortRollups(rows);
 }

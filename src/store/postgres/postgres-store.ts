@@ -406,6 +406,7 @@ export class PostgresUsageStore implements UsageStore {
           last: head.last,
           max: maxOf(BigInt(old.max), head.max),
           integral: BigInt(old.integral) + head.integral - last.value * BigInt(last.time - hour),
+          lastTime: head.lastTime,
         };
         writes.push({ seriesId: a.state.id, rows: [merged, ...rows.slice(1)] });
       }

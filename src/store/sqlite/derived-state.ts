@@ -8,7 +8,9 @@
 // are many, so that a sum that moves often is written once for many readings. Its own cursor (meta.usage_seq) then
 // lags; should a crash lose the changes held, the sums are computed again from the latest levels on disk.
 // A held series keeps rollup rows only for the hours that have readings: an hour wholly between two readings
-// is a pure function of the row before it, and most of the rows of a level read less often than hourly.
+// is a pure function of the row before it, and most of the rows of a level read less often than hourly. And a
+// row is left open after the hour's latest reading (its integral stops there, at last_time): reads close it to
+// the hour's end once a later row follows, so a reading in a new hour writes one row, not two.
 
 import type Database from "better-sqlite3";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
@@ -161,13 +163,15 @@ export class DerivedState {
            sum = CASE WHEN typeof(sum + excluded.sum) = 'integer' THEN sum + excluded.sum
                  ELSE tally_add(sum, excluded.sum) END`,
       ),
-      heldRow: db.prepare("SELECT count, last, max, integral FROM rollups WHERE series_id = ? AND hour = ?").raw(),
+      heldRow: db
+        .prepare("SELECT count, last, max, integral, last_time FROM rollups WHERE series_id = ? AND hour = ?")
+        .raw(),
       setHeld: new RowWriter(
         db,
-        "INSERT INTO rollups (series_id, hour, count, last, max, integral)",
-        6,
+        "INSERT INTO rollups (series_id, hour, count, last, max, integral, last_time)",
+        7,
         `ON CONFLICT (series_id, hour) DO UPDATE SET count = excluded.count, last = excluded.last,
-           max = excluded.max, integral = excluded.integral`,
+           max = excluded.max, integral = excluded.integral, last_time = excluded.last_time`,
       ),
       readingAfter: db.prepare(
         `SELECT time, id, value FROM readings WHERE series_id = ? AND (time > ? OR (time = ? AND id > ?))
@@ -266,7 +270,7 @@ export class DerivedState {
         const rows = this.held.get(seriesId) as Map<number, HeldRow>;
         for (const hour of sortedKeys(rows)) {
           const row = rows.get(hour) as HeldRow;
-          setHeld.row(seriesId, hour, row.count, toDb(row.last), toDb(row.max), toDb(row.integral));
+          setHeld.row(seriesId, hour, row.count, toDb(row.last), toDb(row.max), toDb(row.integral), row.lastTime);
         }
       }
       setHeld.end();
@@ -482,31 +486,29 @@ export class DerivedState {
     const hour = hourOf(r.time);
     let row: HeldRow;
     if (!last) {
-      row = { hour, count: 1, last: r.value, max: r.value, integral: 0n };
+      row = { hour, count: 1, last: r.value, max: r.value, integral: 0n, lastTime: r.time };
+    } else if (hourOf(last.time) === hour) {
+      const prev = series.lastRow?.hour === hour ? series.lastRow : this.heldRowAt(series.id, hour);
+      row = {
+        hour,
+        count: prev.count + 1,
+        last: r.value,
+        max: r.value > prev.max ? r.value : prev.max,
+        integral: prev.integral + last.value * BigInt(r.time - last.time),
+        lastTime: r.time,
+      };
     } else {
-      const lastHour = hourOf(last.time);
-      const prev = series.lastRow?.hour === lastHour ? series.lastRow : this.heldRowAt(series.id, lastHour);
-      if (lastHour === hour) {
-        row = {
-          hour,
-          count: prev.count + 1,
-          last: r.value,
-          max: r.value > prev.max ? r.value : prev.max,
-          integral: prev.integral + last.value * BigInt(r.time - last.time),
-        };
-      } else {
-        const closing = prev.integral + last.value * BigInt(lastHour + HOUR_MS - last.time);
-        this.setHeld(series.id, { ...prev, integral: closing });
-        // The hours in between are not kept: the store fills them in when it reads (fillHeldGaps).
-        const held = last.value;
-        row = {
-          hour,
-          count: 1,
-          last: r.value,
-          max: r.value > held ? r.value : held,
-          integral: held * BigInt(r.time - hour),
-        };
-      }
+      // The row of the latest reading's hour stays open: reads close it, now that a later reading follows. The
+      // hours in between are not kept either: reads fill them in (fillHeldGaps).
+      const held = last.value;
+      row = {
+        hour,
+        count: 1,
+        last: r.value,
+        max: r.value > held ? r.value : held,
+        integral: held * BigInt(r.time - hour),
+        lastTime: r.time,
+      };
     }
     this.setHeld(series.id, row);
     series.lastRow = row;
@@ -539,8 +541,21 @@ export class DerivedState {
   private heldRowAt(seriesId: number, hour: number): HeldRow {
     const kept = this.held.get(seriesId)?.get(hour);
     if (kept) return kept;
-    const [count, last, max, integral] = this.sql.heldRow.get(seriesId, hour) as [bigint, unknown, unknown, unknown];
-    return { hour, count: num(count), last: big(last), max: big(max), integral: big(integral) };
+    const [count, last, max, integral, lastTime] = this.sql.heldRow.get(seriesId, hour) as [
+      bigint,
+      unknown,
+      unknown,
+      unknown,
+      bigint,
+    ];
+    return {
+      hour,
+      count: num(count),
+      last: big(last),
+      max: big(max),
+      integral: big(integral),
+      lastTime: num(lastTime),
+    };
   }
 
   private setHeld(seriesId: number, row: HeldRow): void {
@@ -562,9 +577,8 @@ export class DerivedState {
     const readings = this.readingsBetween(series, fromHour, endTime);
     // Ids are never empty, so the first reading after (endTime, "") is the first at or after endTime.
     const next = this.firstReadingAfter(series, { time: endTime, id: "", value: 0n });
-    for (const row of heldRows(carry, readings, fromHour, toHour, next?.time ?? null)) {
-      if (row.count > 0) this.setHeld(series.id, row);
-    }
+    for (const row of heldRows(carry, readings, fromHour, toHour, next?.time ?? null, true))
+      this.setHeld(series.id, row);
   }
 
   // The readings of a series are those on disk and those kept in memory; a new series has none on disk.

@@ -220,6 +220,21 @@ export const DERIVED_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (metric_id, seq, server_id)
   ) STRICT, WITHOUT ROWID;
   `,
+  // Held rows open after their hour's latest reading (derived-state.ts): the rows before did not say when that was,
+  // so everything is derived again from the log, as for a new derived database.
+  `
+  ALTER TABLE rollups ADD COLUMN last_time INTEGER;
+  DELETE FROM rollups;
+  DELETE FROM counter_rollups;
+  DELETE FROM readings;
+  DELETE FROM series;
+  DELETE FROM usage_cells;
+  DELETE FROM usage_totals;
+  DELETE FROM usage_server_totals;
+  DELETE FROM usage_log;
+  DELETE FROM usage_server_log;
+  DELETE FROM meta;
+  `,
 ];
 
 /** Applies the component's migrations that the database has not seen yet, in one transaction. */

@@ -178,6 +178,28 @@ describe("SqliteUsageStore after a crash", () => {
     await store.close();
   });
 
+  it("derives its tables again from the log when its derived database is from before open rows", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-derived-v1-"));
+    dirs.push(dir);
+    const file = path.join(dir, "tally.sqlite");
+    const events = fc
+      .sample(arbEvents, { numRuns: 8, seed: 11 })
+      .flat()
+      .map((e, i) => ({ ...e, id: `e${i}` }));
+    let store = await openSqliteStore({ path: file });
+    await store.insertEvents(events);
+    const before = await derived(store);
+    await store.close();
+    const old = new Database(derivedPath(file));
+    old.exec(`ALTER TABLE rollups DROP COLUMN last_time; UPDATE rollups SET integral = -1;
+      UPDATE schema_versions SET version = 1 WHERE component = 'derived'`);
+    old.close();
+    store = await openSqliteStore({ path: file });
+    expect(await derived(store)).toEqual(before);
+    expect(sortRollups(await store.allRollups())).toEqual(computeRollups(events));
+    await store.close();
+  });
+
   it("rebuilds every derived table, the usage table too, to what incremental maintenance gave", async () => {
     const store = await openSqliteStore({ path: ":memory:", derivedFlushEvents: 2 });
     const events = [

@@ -17,7 +17,7 @@ import Database from "better-sqlite3";
 import { AppError } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
-import { fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
+import { fillHeldGaps, type OpenRollupRow, type RollupRow, seriesId } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
 import { SqlitePetnameStore } from "../../petnames/sqlite-petname-store.js";
 import type {
@@ -89,7 +89,7 @@ const toBlock = (row: BlockRow): LogBlock => readBlock(num(row[0]), row[1], row[
 const MAX_SEEK_HOURS = 24 * 549;
 /** A counter rollup row in the columns of the rollups table (the first part of a compound SELECT names them). */
 const COUNTER_COLUMNS =
-  "v.name AS server, s.account, s.metric, s.instance, s.kind, c.hour, c.count, c.sum, NULL AS last, NULL AS max, NULL AS integral";
+  "v.name AS server, s.account, s.metric, s.instance, s.kind, c.hour, c.count, c.sum, NULL AS last, NULL AS max, NULL AS integral, NULL AS last_time";
 
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteUsageStore> {
   const temporary = options.path === ":memory:" ? fs.mkdtempSync(path.join(os.tmpdir(), "tally-")) : null;
@@ -406,11 +406,11 @@ export class SqliteUsageStore implements UsageStore {
 
   /**
    * The rows stored, of the series `where` selects, in the hours [from, to) or all: held series have none for the
-   * hours wholly between two readings (fillHeldGaps adds them). Counter rows are ordered by hour, then series: a
+   * hours wholly between two readings, and their rows are open (fillHeldGaps adds those and closes these). Counter rows are ordered by hour, then series: a
    * range is read by seeking each (hour, series) of the series selected, unless it spans more hours than a year
    * and a half, when the hours are scanned instead.
    */
-  private selectRollups(where: string, params: unknown[], range: { from: number; to: number } | null): RollupRow[] {
+  private selectRollups(where: string, params: unknown[], range: { from: number; to: number } | null): OpenRollupRow[] {
     const first = range === null ? 0 : Math.ceil(range.from / HOUR_MS) * HOUR_MS;
     const seek = range !== null && (range.to - first) / HOUR_MS <= MAX_SEEK_HOURS;
     const held = range === null ? "" : "AND r.hour >= ? AND r.hour < ?";
@@ -431,13 +431,14 @@ export class SqliteUsageStore implements UsageStore {
       .prepare(
         `${counters}
          UNION ALL
-         SELECT v.name, s.account, s.metric, s.instance, s.kind, r.hour, r.count, r.sum, r.last, r.max, r.integral
+         SELECT v.name, s.account, s.metric, s.instance, s.kind, r.hour, r.count, r.sum, r.last, r.max, r.integral,
+           r.last_time
          FROM rollups r JOIN series s ON s.id = r.series_id JOIN servers v ON v.id = s.server_id
          WHERE ${where} ${held}
          ORDER BY 1, 2, 3, 4, 6`,
       )
       .all(...counterParams, ...params, ...(range === null ? [] : [range.from, range.to])) as Row[];
-    return rows.map(toRollupRow);
+    return rows.map((r) => ({ ...toRollupRow(r), lastTime: r.last_time === null ? null : num(r.last_time) }));
   }
 
   /** How many rollup rows there are once the hours between readings are filled in, without filling them. */
