@@ -23,7 +23,7 @@ const RUNS = Math.max(1, envInt("BENCH_STARTUP_RUNS", 3));
 const ROOT = process.env.BENCH_STARTUP_DIR || "/tmp/tally-bench-startup";
 const BUILD_BATCH = 50_000;
 /** Bumped when the workload or the layout changes, so an old directory is not reused. */
-const LAYOUT = 4;
+const LAYOUT = 5;
 const TARGET_MS = 1000;
 const READY_DEADLINE_MS = 120_000;
 
