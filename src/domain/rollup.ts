@@ -44,14 +44,6 @@ export interface HeldRow {
   readonly lastTime: number;
 }
 
-/**
- * A held row as a store may keep it: open, its integral covering the hour only up to its latest reading, at
- * `lastTime`. Closing it to the hour's end once a later reading is known (fillHeldGaps) needs no write.
- */
-export interface OpenRollupRow extends RollupRow {
-  readonly lastTime?: number | null;
-}
-
 /** Orders readings by time, then by id as UTF-8 bytes (the order SQLite and PostgreSQL "C" use). */
 export function compareReadings(a: Reading, b: Reading): number {
   if (a.time !== b.time) return a.time - b.time;
@@ -92,7 +84,8 @@ function codePointAt(s: string, i: number): number {
  * Rollup rows of a held metric for the hours fromHour..toHour. `carry` is the latest reading before fromHour,
  * `readings` are all readings inside the hours, sorted, and `nextTime` is the time of the first reading after
  * toHour (null when there is none: then rows stop at the hour of the latest reading). `open` leaves every row
- * open after its latest reading, as OpenRollupRow: the hours without readings then have no row.
+ * open after its latest reading, its integral stopping there, at lastTime (a store then closes it when it reads:
+ * fillHeldGaps); the hours without readings then have no row.
  */
 export function heldRows(
   carry: Reading | null,
@@ -144,22 +137,24 @@ export interface HeldRange {
 /**
  * Adds the rows a store may leave out: those of the hours a held series spends wholly between two readings, in
  * each of which the level held all hour at the `last` of the row before. Without a range, the hours between the
- * rows given; with one, also those between the range's ends and the rows just outside it. An open row is closed
- * to the end of its hour when a row of its series follows it. Sorted as sortRollups.
+ * rows given; with one, also those between the range's ends and the rows just outside it. A store may also keep
+ * a held row open after the latest reading of its hour, at `openAt[i]` for rows[i] (NaN for a row not open): such
+ * a row is closed to the end of its hour when a row of its series follows it. Sorted as sortRollups.
  */
-export function fillHeldGaps(rows: readonly OpenRollupRow[], range?: HeldRange): RollupRow[] {
+export function fillHeldGaps(rows: readonly RollupRow[], range?: HeldRange, openAt?: Float64Array): RollupRow[] {
   const out: RollupRow[] = [];
-  const held = new Map<string, OpenRollupRow[]>();
-  for (const r of rows) {
+  /** Per held series, its rows' positions in `rows`. */
+  const held = new Map<string, number[]>();
+  rows.forEach((r, i) => {
     if (!isHeld(r.kind)) {
-      out.push(closed(r, false));
-      continue;
+      out.push(r);
+      return;
     }
     const id = seriesId(r);
     const list = held.get(id);
-    if (list) list.push(r);
-    else held.set(id, [r]);
-  }
+    if (list) list.push(i);
+    else held.set(id, [i]);
+  });
   for (const id of range?.before.keys() ?? []) if (!held.has(id)) held.set(id, []);
   const gaps = (prev: RollupRow, toHour: number) => {
     const last = prev.last as bigint;
@@ -170,9 +165,12 @@ export function fillHeldGaps(rows: readonly OpenRollupRow[], range?: HeldRange):
   for (const [id, list] of held) {
     let prev = range?.before.get(id) ?? null;
     const more = range?.after.has(id) ?? false;
-    list.forEach((r, i) => {
+    list.forEach((index, i) => {
+      const r = rows[index] as RollupRow;
       if (prev) gaps(prev, r.hour);
-      prev = closed(r, i < list.length - 1 || more);
+      const lastTime = openAt?.[index] ?? Number.NaN;
+      const followed = i < list.length - 1 || more;
+      prev = followed && !Number.isNaN(lastTime) ? closeHour(r, lastTime) : r;
       out.push(prev);
     });
     if (prev && more) gaps(prev, range?.to ?? 0);
@@ -180,13 +178,10 @@ export function fillHeldGaps(rows: readonly OpenRollupRow[], range?: HeldRange):
   return sortRollups(out);
 }
 
-/** A row as the API gives it: an open one closed to the end of its hour if `followed` by a later reading. */
-function closed(r: OpenRollupRow, followed: boolean): RollupRow {
-  if (r.lastTime === undefined) return r;
-  const { lastTime, ...row } = r;
-  if (!followed || lastTime === null) return row;
+/** An open row closed to the end of its hour: the level held from its latest reading, at lastTime, until then. */
+function closeHour(r: RollupRow, lastTime: number): RollupRow {
   const integral = (r.integral as bigint) + (r.last as bigint) * BigInt(r.hour + HOUR_MS - lastTime);
-  return { ...row, integral };
+  return { ...r, integral };
 }
 
 export function seriesId(key: SeriesKey): string {

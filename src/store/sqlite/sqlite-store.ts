@@ -17,7 +17,7 @@ import Database from "better-sqlite3";
 import { AppError } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
-import { fillHeldGaps, type OpenRollupRow, type RollupRow, seriesId } from "../../domain/rollup.js";
+import { fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
 import { SqlitePetnameStore } from "../../petnames/sqlite-petname-store.js";
 import type {
@@ -395,22 +395,27 @@ export class SqliteUsageStore implements UsageStore {
       if (e.hour !== null) before.set(seriesId(row), row);
       if (num(e.more) === 1) after.add(seriesId(row));
     }
-    return fillHeldGaps(stored, { from: query.from, to: query.to, before, after });
+    return fillHeldGaps(stored.rows, { from: query.from, to: query.to, before, after }, stored.openAt);
   }
 
   async allRollups(): Promise<RollupRow[]> {
     this.assertOpen();
     await this.deriver.sync();
-    return fillHeldGaps(this.selectRollups("1", [], null));
+    const { rows, openAt } = this.selectRollups("1", [], null);
+    return fillHeldGaps(rows, undefined, openAt);
   }
 
   /**
-   * The rows stored, of the series `where` selects, in the hours [from, to) or all: held series have none for the
-   * hours wholly between two readings, and their rows are open (fillHeldGaps adds those and closes these). Counter rows are ordered by hour, then series: a
-   * range is read by seeking each (hour, series) of the series selected, unless it spans more hours than a year
-   * and a half, when the hours are scanned instead.
+   * The rows stored, of the series `where` selects, in the hours [from, to) or all, with the time each held row is
+   * open from (fillHeldGaps closes those rows, and adds the hours wholly between two readings, which have none).
+   * Counter rows are ordered by hour, then series: a range is read by seeking each (hour, series) of the series
+   * selected, unless it spans more hours than a year and a half, when the hours are scanned instead.
    */
-  private selectRollups(where: string, params: unknown[], range: { from: number; to: number } | null): OpenRollupRow[] {
+  private selectRollups(
+    where: string,
+    params: unknown[],
+    range: { from: number; to: number } | null,
+  ): { rows: RollupRow[]; openAt: Float64Array } {
     const first = range === null ? 0 : Math.ceil(range.from / HOUR_MS) * HOUR_MS;
     const seek = range !== null && (range.to - first) / HOUR_MS <= MAX_SEEK_HOURS;
     const held = range === null ? "" : "AND r.hour >= ? AND r.hour < ?";
@@ -438,7 +443,11 @@ export class SqliteUsageStore implements UsageStore {
          ORDER BY 1, 2, 3, 4, 6`,
       )
       .all(...counterParams, ...params, ...(range === null ? [] : [range.from, range.to])) as Row[];
-    return rows.map((r) => ({ ...toRollupRow(r), lastTime: r.last_time === null ? null : num(r.last_time) }));
+    const openAt = new Float64Array(rows.length);
+    rows.forEach((r, i) => {
+      openAt[i] = r.last_time === null ? Number.NaN : num(r.last_time);
+    });
+    return { rows: rows.map(toRollupRow), openAt };
   }
 
   /** How many rollup rows there are once the hours between readings are filled in, without filling them. */
