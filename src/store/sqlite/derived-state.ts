@@ -85,7 +85,7 @@ const SERIES_CACHE_LIMIT = 400_000;
  * them between writes cost more than that, and 12,500 was best.)
  */
 const DEFAULT_FLUSH_EVENTS = 50_000;
-/** Changed (metric, account, server) sums held between reads: about 100 bytes each. */
+/** Series whose level changed, held between reads for the usage table's sums: about 100 bytes each. */
 const DEFAULT_USAGE_FLUSH_CHANGES = 100_000;
 
 /** A map's numeric keys in ascending order: sorted natively, as a typed array sorts, without a comparison callback. */
@@ -115,10 +115,11 @@ export class DerivedState {
   /** Readings not written yet, per series id, sorted. */
   private readings = new Map<number, Reading[]>();
   /**
-   * Changes of the latest level per (metric, account, server) since the usage table was last written (its cells
-   * and sums): kept across the writes of the rest until a read, close, or usageFlushChanges of them.
+   * Changes of the latest level per series since the usage table was last written (its cells and sums), summed
+   * into the cells of their (metric, account, server) when it is: kept across the writes of the rest until a read,
+   * close, or usageFlushChanges of them. By series id, a number, as no string need be built for every reading.
    */
-  private levels = new Map<string, LevelDelta>();
+  private levels = new Map<number, LevelDelta>();
   private pending = 0;
   /** The first event not applied: what the cursor says once everything in memory is written. */
   private applied = 1;
@@ -214,7 +215,8 @@ export class DerivedState {
       logServerTotal: new RowWriter(db, "INSERT INTO usage_server_log (metric_id, seq, server_id, rank)", 4),
       latestLevels: db
         .prepare(
-          `SELECT s.metric, s.account, s.server_id, r.value FROM series s ${LATEST_READING} WHERE s.kind = 'level'`,
+          `SELECT s.id, s.metric, s.account, s.server_id, r.value FROM series s ${LATEST_READING}
+           WHERE s.kind = 'level'`,
         )
         .raw(),
     };
@@ -323,10 +325,10 @@ export class DerivedState {
    */
   private recomputeUsage(): void {
     this.clearUsage();
-    for (const [metric, account, serverId, value] of this.sql.latestLevels.iterate() as IterableIterator<
-      [string, string, bigint, unknown]
+    for (const [id, metric, account, serverId, value] of this.sql.latestLevels.iterate() as IterableIterator<
+      [bigint, string, string, bigint, unknown]
     >) {
-      this.moveLevel(metric, account, num(serverId), big(value));
+      this.moveLevel(num(id), metric, account, num(serverId), big(value));
     }
     this.writeLevels();
     this.levels = new Map();
@@ -422,7 +424,7 @@ export class DerivedState {
       changes.set(d.metric, accounts);
       const cells = accounts.get(d.account) ?? new Map<number, bigint>();
       accounts.set(d.account, cells);
-      cells.set(d.serverId, d.delta);
+      cells.set(d.serverId, (cells.get(d.serverId) ?? 0n) + d.delta);
     }
     const { setCell, setTotal, logTotal, setServerTotal, logServerTotal } = this.sql;
     for (const metric of [...changes.keys()].sort(compareUtf8)) {
@@ -513,18 +515,17 @@ export class DerivedState {
     this.setHeld(series.id, row);
     series.lastRow = row;
     if (series.kind === "level")
-      this.moveLevel(series.metric, series.account, series.serverId, r.value - (series.lastValue ?? 0n));
+      this.moveLevel(series.id, series.metric, series.account, series.serverId, r.value - (series.lastValue ?? 0n));
     series.lastTime = r.time;
     series.lastId = r.id;
     series.lastValue = r.value;
     this.dirty.set(series.key, series);
   }
 
-  private moveLevel(metric: string, account: string, serverId: number, delta: bigint): void {
-    const key = `${metric}\u0000${account}\u0000${serverId}`;
-    const known = this.levels.get(key);
+  private moveLevel(seriesId: number, metric: string, account: string, serverId: number, delta: bigint): void {
+    const known = this.levels.get(seriesId);
     if (known) known.delta += delta;
-    else this.levels.set(key, { metric, account, serverId, delta });
+    else this.levels.set(seriesId, { metric, account, serverId, delta });
   }
 
   private keepReading(seriesId: number, r: Reading): void {
