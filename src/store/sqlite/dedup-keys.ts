@@ -65,6 +65,7 @@ export class DedupKeys {
 
   /** Forgets the memory and reads it again from the fingerprints of the blocks whose keys may not be on disk. */
   load(): void {
+    this.sql.insert.clear();
     this.active.clear();
     this.frozen = null;
     this.moved = 0;

@@ -120,6 +120,8 @@ export class DerivedState {
    * close, or usageFlushChanges of them. By series id, a number, as no string need be built for every reading.
    */
   private levels = new Map<number, LevelDelta>();
+  /** The usage table's sums on disk lag the cursor, and the changes between are lost: the next write recomputes. */
+  private usageStale = false;
   private pending = 0;
   /** The first event not applied: what the cursor says once everything in memory is written. */
   private applied = 1;
@@ -252,9 +254,11 @@ export class DerivedState {
 
   /** Writes what memory holds, the usage table's changes too if `usage` (or if there are none), and the cursors. */
   private write(usage: boolean): void {
-    if (this.pending === 0 && this.dirty.size === 0 && this.levels.size === 0) return;
+    if (!this.usageStale && this.pending === 0 && this.dirty.size === 0 && this.levels.size === 0) return;
     const withUsage = usage || this.levels.size === 0;
     this.db.transaction(() => {
+      // First, before this write's readings: from the latest levels that the cursor on disk covers.
+      if (this.usageStale) this.recomputeUsage();
       this.writeSeries();
       // Each in key order, so the writes walk the tables' pages once instead of jumping between them.
       const { insertReading, addCounter, setHeld } = this.sql;
@@ -306,17 +310,20 @@ export class DerivedState {
   }
 
   /**
-   * Forgets everything not written, as after a crash: the events after the cursor must be applied again. If the
-   * usage table had changes in memory from before that cursor, they are lost with it, and it is computed again.
+   * Forgets everything not written, as after a crash or a failed write (whose rows the writers still hold): the
+   * events after the cursor must be applied again. If the usage table had changes in memory from before that
+   * cursor, they are lost with it, and it is computed again.
    */
   discard(): void {
+    for (const writer of Object.values(this.sql)) if (writer instanceof RowWriter) writer.clear();
     this.series.clear();
     this.clearPending();
     this.levels = new Map();
     this.applied = this.meta.get("rollup_seq", 1);
     this.complete = this.sql.anySeries.get() === undefined;
     this.nextSeriesId = num(this.sql.maxSeriesId.get()) + 1;
-    if (this.meta.get("usage_seq", 1) < this.applied) this.db.transaction(() => this.recomputeUsage())();
+    // Computed again by the next write, not now: discarding follows a failed write, and must not fail itself.
+    this.usageStale = this.meta.get("usage_seq", 1) < this.applied;
   }
 
   /**
@@ -324,6 +331,9 @@ export class DerivedState {
    * the table being paged are forgotten: their pages are refused, and their readers start again.
    */
   private recomputeUsage(): void {
+    // The changes of the events applied since the cursor on disk stay held, for after it.
+    const held = this.levels;
+    this.levels = new Map();
     this.clearUsage();
     for (const [id, metric, account, serverId, value] of this.sql.latestLevels.iterate() as IterableIterator<
       [bigint, string, string, bigint, unknown]
@@ -331,8 +341,9 @@ export class DerivedState {
       this.moveLevel(num(id), metric, account, num(serverId), big(value));
     }
     this.writeLevels();
-    this.levels = new Map();
-    this.meta.set("usage_seq", this.applied);
+    this.levels = held;
+    this.meta.set("usage_seq", this.meta.get("rollup_seq", 1));
+    this.usageStale = false;
   }
 
   /** Empties the usage table, and forgets its snapshots (the rows they would read are gone). */

@@ -167,7 +167,8 @@ export class Deriver {
         this.failures++;
         this.sent = m.cursor;
         this.applied = m.cursor;
-        if (m.id !== undefined) this.settle(m.id, (r) => r.reject(new AppError("UNAVAILABLE", m.message)));
+        if (m.id !== undefined)
+          this.settle(m.id, (r) => r.reject(new AppError("UNAVAILABLE", `the derivation worker failed: ${m.message}`)));
         break;
       case "ready":
         break;

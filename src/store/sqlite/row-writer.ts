@@ -42,4 +42,9 @@ export class RowWriter {
     }
     this.values.length = 0;
   }
+
+  /** Forgets the rows not written: a write that failed leaves them, and they must not go into the next. */
+  clear(): void {
+    this.values.length = 0;
+  }
 }

@@ -103,6 +103,20 @@ describe("SqliteUsageStore after a crash", () => {
   const T0 = Date.UTC(2026, 10, 1);
   const arbEvents = arbitraryEvents(5);
 
+  /** A store file in a directory of its own, removed after the test. */
+  function storeFile(prefix: string): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    dirs.push(dir);
+    return path.join(dir, "tally.sqlite");
+  }
+
+  /** A few dozen events of every kind, from a seed, with ids unique across them. */
+  const sampleEvents = (seed: number) =>
+    fc
+      .sample(arbEvents, { numRuns: 8, seed })
+      .flat()
+      .map((e, i) => ({ ...e, id: `e${i}` }));
+
   /** The derived state a store shows: rollups, current levels and the usage table's rows and sums. */
   async function derived(store: UsageStore) {
     return {
@@ -161,11 +175,8 @@ describe("SqliteUsageStore after a crash", () => {
   });
 
   it("derives its tables again from the log when the derived database is gone", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-derived-"));
-    dirs.push(dir);
-    const file = path.join(dir, "tally.sqlite");
-    const samples = fc.sample(arbEvents, { numRuns: 8, seed: 7 });
-    const events = samples.flat().map((e, i) => ({ ...e, id: `e${i}` }));
+    const file = storeFile("tally-derived-");
+    const events = sampleEvents(7);
     expect(events.length).toBeGreaterThan(40);
     let store = await openSqliteStore({ path: file });
     await store.insertEvents(events);
@@ -179,13 +190,8 @@ describe("SqliteUsageStore after a crash", () => {
   });
 
   it("derives its tables again from the log when its derived database is from before open rows", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-derived-v1-"));
-    dirs.push(dir);
-    const file = path.join(dir, "tally.sqlite");
-    const events = fc
-      .sample(arbEvents, { numRuns: 8, seed: 11 })
-      .flat()
-      .map((e, i) => ({ ...e, id: `e${i}` }));
+    const file = storeFile("tally-derived-v1-");
+    const events = sampleEvents(11);
     let store = await openSqliteStore({ path: file });
     await store.insertEvents(events);
     const before = await derived(store);
@@ -199,6 +205,38 @@ describe("SqliteUsageStore after a crash", () => {
     expect(sortRollups(await store.allRollups())).toEqual(computeRollups(events));
     await store.close();
   });
+
+  it("takes events while its derived database cannot be written, and derives them once it can", async () => {
+    const file = storeFile("tally-derived-locked-");
+    const events = sampleEvents(13);
+    const half = Math.floor(events.length / 2);
+    // Writing behind every 2 events, the usage table's sums only on reads: on disk they lag the rest.
+    const store = await openSqliteStore({ path: file, derivedFlushEvents: 2 });
+    await store.insertEvents(events.slice(0, half));
+    const reader = new Database(derivedPath(file), { readonly: true });
+    const cursor = (key: string) =>
+      Number(reader.prepare("SELECT value FROM meta WHERE key = ?").pluck().get(key) ?? 1);
+    while (cursor("rollup_seq") < half) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(cursor("usage_seq")).toBeLessThan(cursor("rollup_seq"));
+    reader.close();
+    // Another writer holds the derived database: the worker's writes fail (after its 5 s busy timeout).
+    const blocker = new Database(derivedPath(file));
+    blocker.exec("BEGIN IMMEDIATE");
+    try {
+      expect((await store.insertEvents(events.slice(half))).accepted).toBe(events.length - half);
+      await expect(store.allRollups()).rejects.toThrow(/database is locked/);
+    } finally {
+      blocker.exec("ROLLBACK");
+      blocker.close();
+    }
+    expect(sortRollups(await store.allRollups())).toEqual(computeRollups(events));
+    const table = await store.usageTable({ metric: "storage.bytes", sort: { by: "total" }, limit: 100 });
+    const reference = await openSqliteStore({ path: ":memory:" });
+    await reference.insertEvents(events);
+    expect(table).toEqual(await reference.usageTable({ metric: "storage.bytes", sort: { by: "total" }, limit: 100 }));
+    await reference.close();
+    await store.close();
+  }, 60_000);
 
   it("rebuilds every derived table, the usage table too, to what incremental maintenance gave", async () => {
     const store = await openSqliteStore({ path: ":memory:", derivedFlushEvents: 2 });
@@ -216,9 +254,7 @@ describe("SqliteUsageStore after a crash", () => {
   });
 
   it("converts a store whose event blocks name series ids, and derives its tables again", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-upgrade-"));
-    dirs.push(dir);
-    const file = path.join(dir, "tally.sqlite");
+    const file = storeFile("tally-upgrade-");
     const old = new Database(file);
     old.exec(USAGE_MIGRATIONS[0] as string);
     old.exec(`CREATE TABLE schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT;
