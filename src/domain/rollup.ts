@@ -173,7 +173,7 @@ export function fillHeldGaps(rows: readonly RollupRow[], range?: HeldRange, open
       prev = followed && !Number.isNaN(lastTime) ? closeHour(r, lastTime) : r;
       out.push(prev);
     });
-    if (prev && more) gaps(prev, range?.to ?? 0);
+    if (prev && range && more) gaps(prev, range.to);
   }
   return sortRollups(out);
 }

@@ -275,9 +275,7 @@ function packEventBlocks(db: Database.Database): void {
     numbers BLOB NOT NULL,
     text TEXT NOT NULL
   ) STRICT`);
-  const kinds = new Map(
-    (db.prepare("SELECT name, kind FROM metrics").raw().all() as [string, MetricKind][]).map(([n, k]) => [n, k]),
-  );
+  const kinds = new Map(db.prepare("SELECT name, kind FROM metrics").raw().all() as [string, MetricKind][]);
   const next = db.prepare(
     "SELECT first_seq, fps, data FROM event_blocks WHERE first_seq > ? ORDER BY first_seq LIMIT 64",
   );

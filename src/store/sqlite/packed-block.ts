@@ -5,8 +5,7 @@
 // JSON.stringify of every event and the worker a parse of every event it replayed.
 
 import type { UsageEvent } from "../../domain/event.js";
-import type { MetricKind } from "../../domain/metric.js";
-import { isHeld } from "../../domain/metric.js";
+import { isHeld, type MetricKind } from "../../domain/metric.js";
 
 type Dims = Readonly<Record<string, string>>;
 
@@ -116,11 +115,16 @@ export function blockColumns(b: LogBlock): { refs: Buffer; numbers: Buffer; text
 export function readBlock(firstSeq: number, refs: Uint8Array, numbers: Uint8Array, text: string): LogBlock {
   const [names, ids, bigValues, dims] = JSON.parse(text) as [string[], string[], string[], [number, Dims][]];
   // Copied into buffers of their own: aligned, and free to move to the worker.
-  const refsCopy = new Int32Array(refs.byteLength / 4);
-  new Uint8Array(refsCopy.buffer).set(refs);
-  const numbersCopy = new Float64Array(numbers.byteLength / 8);
-  new Uint8Array(numbersCopy.buffer).set(numbers);
-  return { firstSeq, count: ids.length, ids, names, refs: refsCopy, numbers: numbersCopy, bigValues, dims };
+  return {
+    firstSeq,
+    count: ids.length,
+    ids,
+    names,
+    refs: new Int32Array(new Uint8Array(refs).buffer),
+    numbers: new Float64Array(new Uint8Array(numbers).buffer),
+    bigValues,
+    dims,
+  };
 }
 
 /** What the worker needs of a block. Its typed arrays are the block's: posting them moves them. */

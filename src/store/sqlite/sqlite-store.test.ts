@@ -4,6 +4,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
+import type { UsageEvent } from "../../domain/event.js";
 import { computeRollups, sortRollups } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
 import { describeUsageViewContract } from "../../usage/usage-view-contract.js";
@@ -174,36 +175,35 @@ describe("SqliteUsageStore after a crash", () => {
     );
   });
 
-  it("derives its tables again from the log when the derived database is gone", async () => {
+  /** Stores the events, changes the derived database while the store is closed, and checks it is derived again. */
+  async function expectDerivedAgain(events: UsageEvent[], change: (derivedFile: string) => void) {
     const file = storeFile("tally-derived-");
-    const events = sampleEvents(7);
-    expect(events.length).toBeGreaterThan(40);
     let store = await openSqliteStore({ path: file });
     await store.insertEvents(events);
     const before = await derived(store);
     await store.close();
-    for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(`${derivedPath(file)}${suffix}`, { force: true });
+    change(derivedPath(file));
     store = await openSqliteStore({ path: file });
     expect(await derived(store)).toEqual(before);
     expect(sortRollups(await store.allRollups())).toEqual(computeRollups(events));
     await store.close();
+  }
+
+  it("derives its tables again from the log when the derived database is gone", async () => {
+    const events = sampleEvents(7);
+    expect(events.length).toBeGreaterThan(40);
+    await expectDerivedAgain(events, (derivedFile) => {
+      for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(`${derivedFile}${suffix}`, { force: true });
+    });
   });
 
   it("derives its tables again from the log when its derived database is from before open rows", async () => {
-    const file = storeFile("tally-derived-v1-");
-    const events = sampleEvents(11);
-    let store = await openSqliteStore({ path: file });
-    await store.insertEvents(events);
-    const before = await derived(store);
-    await store.close();
-    const old = new Database(derivedPath(file));
-    old.exec(`ALTER TABLE rollups DROP COLUMN last_time; UPDATE rollups SET integral = -1;
-      UPDATE schema_versions SET version = 1 WHERE component = 'derived'`);
-    old.close();
-    store = await openSqliteStore({ path: file });
-    expect(await derived(store)).toEqual(before);
-    expect(sortRollups(await store.allRollups())).toEqual(computeRollups(events));
-    await store.close();
+    await expectDerivedAgain(sampleEvents(11), (derivedFile) => {
+      const old = new Database(derivedFile);
+      old.exec(`ALTER TABLE rollups DROP COLUMN last_time; UPDATE rollups SET integral = -1;
+        UPDATE schema_versions SET version = 1 WHERE component = 'derived'`);
+      old.close();
+    });
   });
 
   it("takes events while its derived database cannot be written, and derives them once it can", async () => {
