@@ -1,7 +1,6 @@
 // tally ingest FILE|-: NDJSON into the store through the same parse and ingest code as POST /v1/events.
 
 import fs from "node:fs";
-import readline from "node:readline";
 import { loadConfig } from "../config/config.js";
 import { AppError, EXIT_CODE } from "../domain/errors.js";
 import { ingestEvents } from "../ingest/ingest-events.js";
@@ -31,14 +30,17 @@ export async function ingestCommand(file: string, flags: { data?: string; store?
   let rejected = 0;
   let bytes = 0;
   try {
-    let lines: string[] = [];
+    let lines: Buffer[] = [];
     let lineNumbers: number[] = [];
     let lineNumber = 0;
     const flush = async () => {
       if (lines.length === 0) return;
-      const result = await ingestEvents(store, parseEventBody(lines.join("\n"), "application/x-ndjson"));
+      // Bytes, not decoded text: a line that is not UTF-8 is refused, never read as U+FFFD.
+      const body = Buffer.concat(lines.flatMap((line, i) => (i === 0 ? [line] : [NEWLINE, line])));
+      const result = await ingestEvents(store, parseEventBody(body, "application/x-ndjson"));
       accepted += result.accepted;
       duplicates += result.duplicates;
+      rejected += result.rejected_omitted ?? 0;
       for (const r of result.rejected) {
         if (rejected++ < SHOWN_REJECTIONS) {
           progress?.clear();
@@ -51,10 +53,10 @@ export async function ingestCommand(file: string, flags: { data?: string; store?
       lineNumbers = [];
       progress?.update(bytes, accepted + duplicates + rejected);
     };
-    for await (const line of readline.createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+    for await (const line of byteLines(input)) {
       lineNumber++;
-      bytes += Buffer.byteLength(line) + 1;
-      if (line.trim() === "") continue;
+      bytes += line.length + 1;
+      if (isBlank(line)) continue;
       lines.push(line);
       lineNumbers.push(lineNumber);
       if (lines.length >= BATCH) await flush();
@@ -72,6 +74,26 @@ export async function ingestCommand(file: string, flags: { data?: string; store?
       `${accepted} accepted, ${duplicates} duplicates, ${rejected} rejected${more}\n`,
   );
   return rejected > 0 ? EXIT_CODE.VALIDATION : 0;
+}
+
+const NEWLINE = Buffer.from("\n");
+
+/** The lines of a stream as bytes, without their newlines. */
+async function* byteLines(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let rest = Buffer.alloc(0);
+  for await (const chunk of input) {
+    let data = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
+    for (let nl = data.indexOf(0x0a); nl !== -1; nl = data.indexOf(0x0a)) {
+      yield data.subarray(0, nl);
+      data = data.subarray(nl + 1);
+    }
+    rest = Buffer.from(data);
+  }
+  if (rest.length > 0) yield rest;
+}
+
+function isBlank(line: Buffer): boolean {
+  return line.every((b) => b === 0x20 || b === 0x09 || b === 0x0d);
 }
 
 /** A one-line progress bar on standard error, for terminals only. */

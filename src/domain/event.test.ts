@@ -91,6 +91,11 @@ describe("validateEvent: a good event", () => {
     expect([e.id, e.account, e.dims]).toEqual(["e-😀", "😀", { site: "🏠" }]);
   });
 
+  it("takes any script, spaces and punctuation in names; only controls and invisible formatting are refused", () => {
+    const e = accepted(raw({ account: "Zoë's files (東京)", server: "swift 1/β", instance: "a b\u00A0c" }));
+    expect([e.account, e.server, e.instance]).toEqual(["Zoë's files (東京)", "swift 1/β", "a b\u00A0c"]);
+  });
+
   it("takes names and ids up to 256 bytes, counted in UTF-8", () => {
     expect(accepted(raw({ id: "x".repeat(LIMITS.idBytes) })).id).toHaveLength(256);
     expect(accepted(raw({ id: "é".repeat(128) })).id).toHaveLength(128);
@@ -190,6 +195,15 @@ describe("validateEvent: every refusal names the field", () => {
     [{ account: "\uDE00a" }, "account holds a lone UTF-16 surrogate, which is not Unicode text"],
     [{ instance: "b\uD83D" }, "instance holds a lone UTF-16 surrogate, which is not Unicode text"],
     [{ dims: { site: "x\uDC00" } }, "dims.site holds a lone UTF-16 surrogate, which is not Unicode text"],
+    // Names that could look like other names, or that a store cannot keep.
+    [{ id: "a\u0000" }, "id holds U+0000, a control or invisible formatting character"],
+    [{ server: "s\u0000" }, "server holds U+0000, a control or invisible formatting character"],
+    [{ account: "AUTH_a\nAUTH_b" }, "account holds U+000A, a control or invisible formatting character"],
+    [{ account: "AUTH_\u202Eevil" }, "account holds U+202E, a control or invisible formatting character"],
+    [{ account: "a\u200Bb" }, "account holds U+200B, a control or invisible formatting character"],
+    [{ server: "s\u0085" }, "server holds U+0085, a control or invisible formatting character"],
+    [{ instance: "b\u007F" }, "instance holds U+007F, a control or invisible formatting character"],
+    [{ dims: { site: "x\u0000" } }, "dims.site holds U+0000, a control or invisible formatting character"],
   ] as const)("%j: %s", (overrides, expected) => {
     expect(reason(raw(overrides as Partial<Record<keyof RawEvent, unknown>>))).toBe(expected);
   });

@@ -1,6 +1,7 @@
 // The usage event: one measurement on one server, and the rules that turn untrusted JSON into one.
 
 import { BUILTIN_METRICS, isMetricKind, type MetricKind } from "./metric.js";
+import { nameTextProblem } from "./text.js";
 import { parseEventTime } from "./time.js";
 import { describeType, parseExactInteger, truncate } from "./value.js";
 
@@ -20,6 +21,8 @@ export interface UsageEvent {
 }
 
 export const LIMITS = {
+  /** Events (lines or array elements) in one batch, by default: a batch's cost is bounded by it, whatever its shape. */
+  batchEvents: 100_000,
   idBytes: 256,
   nameBytes: 256,
   dims: 32,
@@ -96,7 +99,8 @@ export function validateEvent(raw: RawEvent, names: Readonly<Record<string, stri
     }
     if (longerThan(raw.instance, LIMITS.nameBytes))
       return fail(eid, `${field} is longer than ${LIMITS.nameBytes} bytes`);
-    if (hasLoneSurrogate(raw.instance)) return fail(eid, `${field} ${LONE_SURROGATE}`);
+    const problem = nameTextProblem(raw.instance);
+    if (problem !== null) return fail(eid, `${field} ${problem}`);
     instance = raw.instance;
   }
 
@@ -125,7 +129,7 @@ function textFailure(
 
 /** Whether a required text field is fine: checked first without building anything, as nearly every one is. */
 function isPlainText(v: unknown, limit: number): v is string {
-  return typeof v === "string" && v.length > 0 && !longerThan(v, limit) && !hasLoneSurrogate(v);
+  return typeof v === "string" && v.length > 0 && !longerThan(v, limit) && nameTextProblem(v) === null;
 }
 
 /** What is wrong with a required text field that isPlainText refused. */
@@ -134,7 +138,7 @@ function textProblem(v: unknown, limit: number): string {
   if (typeof v !== "string") return `must be a string, not ${describeType(v)}`;
   if (v.length === 0) return "is empty";
   if (longerThan(v, limit)) return `is longer than ${limit} bytes`;
-  return LONE_SURROGATE;
+  return nameTextProblem(v) ?? "is not plain text";
 }
 
 /** Whether text takes more than `limit` bytes in UTF-8; a UTF-16 unit takes at most 3, so short text is not. */
@@ -153,18 +157,6 @@ function isMetricName(name: string): boolean {
   return true;
 }
 
-/**
- * Text with half of a UTF-16 surrogate pair (JSON allows "\ud800") is not Unicode: UTF-8 cannot carry it, and
- * PostgreSQL would store it as U+FFFD, making two different ids one.
- */
-const LONE_SURROGATE = "holds a lone UTF-16 surrogate, which is not Unicode text";
-const SURROGATE = /[\uD800-\uDFFF]/;
-const UNPAIRED = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-function hasLoneSurrogate(text: string): boolean {
-  return SURROGATE.test(text) && UNPAIRED.test(text);
-}
-
 function validateDims(raw: unknown): Record<string, string> | null | string {
   if (raw === undefined || raw === null) return null;
   if (typeof raw !== "object" || Array.isArray(raw)) return `must be an object of strings, not ${describeType(raw)}`;
@@ -176,7 +168,8 @@ function validateDims(raw: unknown): Record<string, string> | null | string {
     if (!DIM_KEY.test(k) || k.length > LIMITS.dimKeyBytes) return `key "${truncate(k)}" is not a valid name`;
     if (typeof v !== "string") return `.${k} must be a string, not ${describeType(v)}`;
     if (longerThan(v, LIMITS.dimValueBytes)) return `.${k} is longer than ${LIMITS.dimValueBytes} bytes`;
-    if (hasLoneSurrogate(v)) return `.${k} ${LONE_SURROGATE}`;
+    const problem = nameTextProblem(v);
+    if (problem !== null) return `.${k} ${problem}`;
     dims[k] = v;
   }
   return dims;

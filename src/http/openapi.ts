@@ -174,7 +174,9 @@ export function openApiDocument(): Schema {
           description:
             "A JSON array, NDJSON, or a CloudEvents batch. Each event is accepted, a duplicate (same server and id), " +
             "or rejected with a reason. An ingest token limited to some servers has events for other servers " +
-            "rejected one by one, with the reason; the others are stored.",
+            "rejected one by one, with the reason; the others are stored. Text must be UTF-8: a line or element " +
+            "with bytes that are not is rejected, naming the field. At most 100,000 lines or elements a request " +
+            "(TALLY_MAX_BATCH_EVENTS). A 5xx means nothing from the batch was stored: send it again.",
           tags: ["ingest"],
           requestBody: {
             required: true,
@@ -196,17 +198,22 @@ export function openApiDocument(): Schema {
                   duplicates: { type: "integer" },
                   rejected: {
                     type: "array",
+                    description: "The first 1,000 rejections, in batch order; ids are cut at 256 characters.",
                     items: {
                       type: "object",
                       required: ["index", "reason"],
                       properties: { index: { type: "integer" }, id: { type: "string" }, reason: { type: "string" } },
                     },
                   },
+                  rejected_omitted: {
+                    type: "integer",
+                    description: "Rejections beyond the 1,000 listed; absent when all are listed.",
+                  },
                 },
               }),
             },
             "400": errorResponse("The body cannot be read at all."),
-            "413": errorResponse("The body is over the size limit."),
+            "413": errorResponse("The body is over the size limit, or has more lines or elements than allowed."),
             "415": errorResponse("The content type is not one of the accepted ones."),
             ...AUTH_ERRORS,
           },

@@ -1,6 +1,7 @@
 // The one ingest path: validate each item, store the valid ones in one commit, report every rejection.
 
-import { type UsageEvent, validateEvent } from "../domain/event.js";
+import { LIMITS, type UsageEvent, validateEvent } from "../domain/event.js";
+import { truncate } from "../domain/value.js";
 import type { UsageStore } from "../store/port.js";
 import type { BatchItem } from "./parse-body.js";
 
@@ -13,8 +14,16 @@ export interface Rejection {
 export interface IngestResult {
   readonly accepted: number;
   readonly duplicates: number;
+  /** The first MAX_LISTED_REJECTIONS rejections, in batch order. */
   readonly rejected: Rejection[];
+  /** Rejections beyond those listed, when there are any. */
+  readonly rejected_omitted?: number;
 }
+
+/** An answer stays small whatever the batch: a client that sends thousands of bad events needs the first few. */
+export const MAX_LISTED_REJECTIONS = 1_000;
+/** Ids are echoed to help find the event, not to return what was sent: one longer than any valid id is cut. */
+const ECHOED_ID_LENGTH = LIMITS.idBytes;
 
 /** Why the sender may not send this event (e.g. an ingest token limited to other servers), or null when it may. */
 export type EventGate = (event: UsageEvent) => string | null;
@@ -49,5 +58,16 @@ export async function ingestEvents(
     rejected.push({ index: positions[r.index] as number, id: event.id, reason: r.reason });
   }
   rejected.sort((a, b) => a.index - b.index);
-  return { accepted: outcome.accepted, duplicates: outcome.duplicates, rejected };
+  const listed = rejected
+    .slice(0, MAX_LISTED_REJECTIONS)
+    .map((r) =>
+      r.id !== undefined && r.id.length > ECHOED_ID_LENGTH ? { ...r, id: truncate(r.id, ECHOED_ID_LENGTH) } : r,
+    );
+  const omitted = rejected.length - listed.length;
+  return {
+    accepted: outcome.accepted,
+    duplicates: outcome.duplicates,
+    rejected: listed,
+    ...(omitted > 0 ? { rejected_omitted: omitted } : {}),
+  };
 }

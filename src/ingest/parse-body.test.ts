@@ -24,13 +24,7 @@ const CLOUD_EVENT = {
 
 /** The AppError a body is refused with (the test fails if it is not refused). */
 function refusal(body: string, contentType: string | undefined): AppError {
-  try {
-    parseEventBody(body, contentType);
-  } catch (error) {
-    if (error instanceof AppError) return error;
-    throw error;
-  }
-  throw new Error("the body was not refused");
+  return refusalOf(() => parseEventBody(body, contentType));
 }
 
 /** What validation says of each item: the event's id, or the reason it is refused. */
@@ -257,3 +251,106 @@ describe("parseEventBody: CloudEvents", () => {
     ]);
   });
 });
+
+describe("parseEventBody: bytes that are not UTF-8", () => {
+  const bytes = (...parts: (string | number[] | Uint8Array)[]) =>
+    Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : Buffer.from(p))));
+  const line = (fields: Record<string, unknown>) => JSON.stringify({ ...EVENT, ...fields });
+
+  it("refuses only the NDJSON lines that hold them, naming the field, so two ids never become one", () => {
+    const body = bytes(
+      line({ id: "ok-1" }),
+      "\n",
+      '{"id":"utf',
+      [0xff],
+      '","server":"srv-1","time":"2026-11-23T12:00:00Z","account":"AUTH_a","metric":"requests.get","value":1}\n',
+      '{"id":"utf',
+      [0xfe],
+      '","server":"srv-1","time":"2026-11-23T12:00:00Z","account":"AUTH_a","metric":"requests.get","value":1}\n',
+      '{"id":"e-9","server":"srv-1","time":"2026-11-23T12:00:00Z","account":"AUTH_',
+      [0xc3, 0x28],
+      '","metric":"requests.get","value":1}\n',
+      "\n",
+      line({ id: "ok-2" }),
+    );
+    expect(outcomes(parseEventBody(body, "application/x-ndjson"))).toEqual([
+      "ok: ok-1",
+      "error: id holds bytes that are not UTF-8",
+      "error: id holds bytes that are not UTF-8",
+      "error: account holds bytes that are not UTF-8",
+      "ok: ok-2",
+    ]);
+    const items = parseEventBody(body, "application/x-ndjson");
+    expect(items[3]).toEqual({ error: "account holds bytes that are not UTF-8", id: "e-9" });
+    expect(items[1]).toEqual({ error: "id holds bytes that are not UTF-8" });
+  });
+
+  it("judges syntax first: a line that is not JSON says so, with its number counted as before", () => {
+    const body = bytes(line({ id: "a" }), "\n\n", [0xff, 0xfe], "\n", line({ id: "b" }));
+    expect(outcomes(parseEventBody(body, "application/x-ndjson"))).toEqual([
+      "ok: a",
+      "error: line 3 is not valid JSON",
+      "ok: b",
+    ]);
+  });
+
+  it("refuses only the array elements that hold them; dims and CloudEvents fields are named as sent", () => {
+    const bad = bytes('{"id":"d","server":"srv-1","dims":{"site":"x', [0x80], '"}}');
+    const body = bytes("[", line({ id: "a" }), ",", bad, ", ", line({ id: "b" }), "]");
+    expect(outcomes(parseEventBody(body, "application/json"))).toEqual([
+      "ok: a",
+      "error: dims.site holds bytes that are not UTF-8",
+      "ok: b",
+    ]);
+    const ce = bytes(
+      "[",
+      JSON.stringify(CLOUD_EVENT),
+      ',{"specversion":"1.0","id":"c2","source":"srv-1","subject":"AUTH_',
+      [0xed, 0xa0, 0x80],
+      '","type":"requests.get","time":"2026-11-23T12:00:00Z","data":{"value":1}}]',
+    );
+    expect(outcomes(parseEventBody(ce, "application/cloudevents-batch+json"))).toEqual([
+      "ok: e-1",
+      "error: subject holds bytes that are not UTF-8",
+    ]);
+    const single = bytes('{"id":"s","server":"srv-', [0xff], '"}');
+    expect(outcomes(parseEventBody(single, "application/json"))).toEqual([
+      "error: server holds bytes that are not UTF-8",
+    ]);
+  });
+
+  it("a JSON body that is not JSON is still a 400, whatever its bytes", () => {
+    expect(() => parseEventBody(bytes("[", line({ id: "a" }), ",{", [0xff], "]"), "application/json")).toThrow(
+      /not valid JSON/,
+    );
+    expect(() => parseEventBody(bytes([0xff, 0x20, 0x7b]), "application/json")).toThrow(/not valid JSON/);
+  });
+});
+
+describe("parseEventBody: the number of events", () => {
+  it("refuses more lines or elements than the limit with 413, before reading them", () => {
+    const tooMany = refusalOf(() => parseEventBody("1\n".repeat(11), "application/x-ndjson", 10));
+    expect(tooMany.code).toBe("TOO_LARGE");
+    expect(tooMany.message).toMatch(/11 lines; one request takes at most 10/);
+    expect(parseEventBody("{}\n".repeat(10), "application/x-ndjson", 10)).toHaveLength(10);
+    expect(refusalOf(() => parseEventBody(Buffer.from("\n".repeat(11)), "application/x-ndjson", 10)).code).toBe(
+      "TOO_LARGE",
+    );
+    expect(refusalOf(() => parseEventBody(`[${"{},".repeat(10)}{}]`, "application/json", 10)).message).toMatch(
+      /11 elements/,
+    );
+    const notUtf8 = Buffer.concat([Buffer.from(`[${"{},".repeat(10)}"`), Buffer.from([0xff]), Buffer.from('"]')]);
+    expect(refusalOf(() => parseEventBody(notUtf8, "application/json", 10)).code).toBe("TOO_LARGE");
+  });
+});
+
+/** The AppError a parse throws (the test fails if it does not). */
+function refusalOf(parse: () => unknown): AppError {
+  try {
+    parse();
+  } catch (error) {
+    if (error instanceof AppError) return error;
+    throw error;
+  }
+  throw new Error("the body was not refused");
+}

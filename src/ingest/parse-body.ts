@@ -1,8 +1,9 @@
 // Turns a POST /v1/events body (JSON array, NDJSON or CloudEvents) into raw events, one per line or element.
 
 import { AppError } from "../domain/errors.js";
-import type { RawEvent } from "../domain/event.js";
+import { LIMITS, type RawEvent } from "../domain/event.js";
 import { describeType } from "../domain/value.js";
+import { decodeLeniently, decodeUtf8, fieldWithReplacement, lineCount, splitJsonArray } from "./utf8-body.js";
 
 /** One element of a batch: the raw fields, or why they could not be read at all. */
 export type BatchItem =
@@ -30,7 +31,16 @@ export function mediaType(contentType: string | undefined | null): string {
   return (contentType ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
 }
 
-export function parseEventBody(body: string, contentType: string | undefined | null): BatchItem[] {
+/**
+ * Reads a body as the bytes that were sent (or text already decoded, from a file the CLI read). Bytes that are not
+ * UTF-8 reject the line or element that holds them, never decode to U+FFFD: two ids that differ only there must
+ * not become one.
+ */
+export function parseEventBody(
+  body: string | Uint8Array,
+  contentType: string | undefined | null,
+  maxEvents: number = LIMITS.batchEvents,
+): BatchItem[] {
   const type = mediaType(contentType);
   if (!(EVENT_MEDIA_TYPES as readonly string[]).includes(type)) {
     throw new AppError(
@@ -38,9 +48,16 @@ export function parseEventBody(body: string, contentType: string | undefined | n
       `content type "${type || "(none)"}" is not accepted; send one of ${EVENT_MEDIA_TYPES.join(", ")}`,
     );
   }
-  if (body.trim() === "") throw new AppError("VALIDATION", "the body is empty: send at least one event");
-  if (type === "application/x-ndjson") return parseNdjson(body);
-  const json = parseJson(body);
+  if (type === "application/x-ndjson") {
+    const lines = lineCount(body);
+    if (lines > maxEvents) throw tooManyEvents(`${lines} lines`, maxEvents);
+  }
+  const text = typeof body === "string" ? body : decodeUtf8(body);
+  if (text === null) return parseInvalidUtf8(body as Uint8Array, type, maxEvents);
+  if (text.trim() === "") throw new AppError("VALIDATION", "the body is empty: send at least one event");
+  if (type === "application/x-ndjson") return parseNdjson(text);
+  const json = parseJson(text);
+  if (Array.isArray(json) && json.length > maxEvents) throw tooManyEvents(`${json.length} elements`, maxEvents);
   switch (type) {
     case "application/json":
       return (Array.isArray(json) ? json : [json]).map(plainItem);
@@ -50,6 +67,61 @@ export function parseEventBody(body: string, contentType: string | undefined | n
       if (!Array.isArray(json)) throw new AppError("VALIDATION", "a CloudEvents batch must be a JSON array");
       return json.map(cloudEventItem);
   }
+}
+
+function tooManyEvents(found: string, maxEvents: number): AppError {
+  return new AppError(
+    "TOO_LARGE",
+    `the batch has ${found}; one request takes at most ${maxEvents}: send the rest in another request`,
+  );
+}
+
+/**
+ * The rare body with bytes that are not UTF-8: each line or element is decoded alone, and only those with such bytes
+ * are refused. Syntax is judged first, as for any body, on the text read leniently.
+ */
+function parseInvalidUtf8(body: Uint8Array, type: string, maxEvents: number): BatchItem[] {
+  const item = type === "application/json" ? plainItem : cloudEventItem;
+  if (type === "application/x-ndjson") {
+    const items: BatchItem[] = [];
+    let start = 0;
+    let lineNumber = 0;
+    while (start < body.length) {
+      lineNumber++;
+      let end = body.indexOf(0x0a, start);
+      if (end === -1) end = body.length;
+      const bytes = body.subarray(start, end);
+      const text = decodeUtf8(bytes);
+      const line = lineItem(text ?? decodeLeniently(bytes), lineNumber, end === body.length);
+      if (line) items.push(text === null && "raw" in line ? notUtf8(line.raw) : line);
+      start = end + 1;
+    }
+    return items;
+  }
+  const elements = splitJsonArray(body);
+  if (elements === null) {
+    const json = parseJson(decodeLeniently(body));
+    if (type === "application/cloudevents-batch+json") {
+      throw new AppError("VALIDATION", "a CloudEvents batch must be a JSON array");
+    }
+    const only = item(json);
+    return ["raw" in only ? notUtf8(json as Record<string, unknown>) : only];
+  }
+  if (elements.length > maxEvents) throw tooManyEvents(`${elements.length} elements`, maxEvents);
+  return elements.map((bytes) => {
+    const text = decodeUtf8(bytes);
+    const json = parseJson(text ?? decodeLeniently(bytes));
+    const element = item(json);
+    return text === null && "raw" in element ? notUtf8(json as Record<string, unknown>) : element;
+  });
+}
+
+/** The refusal of an event object that held bytes that are not UTF-8, with its id when the id itself is sound. */
+function notUtf8(json: object): BatchItem {
+  const field = fieldWithReplacement(json);
+  const id = (json as Record<string, unknown>).id;
+  const error = field === null ? "the event is not valid UTF-8" : `${field} holds bytes that are not UTF-8`;
+  return typeof id === "string" && !id.includes("\uFFFD") ? { error, id } : { error };
 }
 
 function parseJson(body: string): unknown {
@@ -70,19 +142,24 @@ export function parseNdjson(body: string): BatchItem[] {
     lineNumber++;
     let end = body.indexOf("\n", start);
     if (end === -1) end = body.length;
-    const line = body.slice(start, end).trim();
+    const item = lineItem(body.slice(start, end), lineNumber, end === body.length);
+    if (item) items.push(item);
     start = end + 1;
-    if (line === "") continue;
-    let json: unknown;
-    try {
-      json = JSON.parse(line);
-    } catch {
-      items.push({ error: `line ${lineNumber} is not valid JSON${end === body.length ? " (cut short?)" : ""}` });
-      continue;
-    }
-    items.push(plainItem(json));
   }
   return items;
+}
+
+/** One NDJSON line's item, or null for a blank line. */
+function lineItem(text: string, lineNumber: number, last: boolean): BatchItem | null {
+  const line = text.trim();
+  if (line === "") return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    return { error: `line ${lineNumber} is not valid JSON${last ? " (cut short?)" : ""}` };
+  }
+  return plainItem(json);
 }
 
 function plainItem(json: unknown): BatchItem {

@@ -3,6 +3,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { AppError, validation } from "../domain/errors.js";
 import { LIMITS } from "../domain/event.js";
+import { nameTextProblem } from "../domain/text.js";
 import type { Petname, UsageStore } from "../store/port.js";
 
 /** Characters, not bytes: a name is for people to read, and this keeps table cells and CSV lines sane. */
@@ -11,9 +12,6 @@ export const MAX_PETNAME_LENGTH = 100;
 export const MAX_IMPORT = 1_000_000;
 export const DEFAULT_INVITATION_TTL_MS = 7 * 24 * 3_600_000;
 
-// Control characters and the Unicode format characters that reorder or hide text (bidi overrides, zero widths).
-const FORBIDDEN = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
-
 /** The name as stored (trimmed), or a VALIDATION error saying what is wrong. */
 export function validatePetname(raw: unknown, where = "petname"): string {
   if (typeof raw !== "string") throw validation(`${where} must be a string`);
@@ -21,7 +19,8 @@ export function validatePetname(raw: unknown, where = "petname"): string {
   if (name.length === 0) throw validation(`${where} is empty`);
   if ([...name].length > MAX_PETNAME_LENGTH)
     throw validation(`${where} is longer than ${MAX_PETNAME_LENGTH} characters`);
-  if (FORBIDDEN.test(name)) throw validation(`${where} contains control or invisible formatting characters`);
+  const problem = nameTextProblem(name);
+  if (problem !== null) throw validation(`${where} ${problem}`);
   return name;
 }
 
@@ -29,6 +28,8 @@ export function validatePetname(raw: unknown, where = "petname"): string {
 export function validateAccount(raw: unknown, where = "account"): string {
   if (typeof raw !== "string" || raw.length === 0) throw validation(`${where} must be a non-empty string`);
   if (Buffer.byteLength(raw) > LIMITS.nameBytes) throw validation(`${where} is longer than ${LIMITS.nameBytes} bytes`);
+  const problem = nameTextProblem(raw);
+  if (problem !== null) throw validation(`${where} ${problem}`);
   return raw;
 }
 

@@ -2,6 +2,7 @@
 
 import { validation } from "../domain/errors.js";
 import { LIMITS, METRIC_NAME } from "../domain/event.js";
+import { nameTextProblem } from "../domain/text.js";
 import { parseEventTime } from "../domain/time.js";
 import type { UsagePosition, UsageSort, UsageTableQuery } from "../store/port.js";
 
@@ -165,6 +166,11 @@ export function encodeCursor(
   return Buffer.from(JSON.stringify(body)).toString("base64url");
 }
 
+/** Milliseconds a Date can hold (±100,000,000 days around 1970). */
+function isDateTime(t: unknown): t is number {
+  return Number.isSafeInteger(t) && Math.abs(t as number) <= 8.64e15;
+}
+
 export function decodeCursor(text: string, sort: UsageSort, metric: string): UsageCursor {
   let body: CursorBody;
   try {
@@ -180,8 +186,10 @@ export function decodeCursor(text: string, sort: UsageSort, metric: string): Usa
     typeof body.a !== "string" ||
     !(
       (body.n === undefined && body.t === undefined) ||
-      (typeof body.n === "string" && body.n.length <= 200 && Number.isSafeInteger(body.t))
+      (typeof body.n === "string" && body.n.length <= 200 && isDateTime(body.t))
     ) ||
+    nameTextProblem(body.a) !== null ||
+    nameTextProblem(body.n ?? "") !== null ||
     !(body.v === null || (typeof body.v === "string" && /^(0|[1-9][0-9]{0,80})$/.test(body.v)))
   ) {
     throw validation("the cursor is not one this table gave out");

@@ -18,8 +18,8 @@ export function eventRoutes(app: Hono, deps: AppDeps): void {
       },
     }),
     async (c) => {
-      const body = await c.req.text();
-      const items = parseEventBody(body, c.req.header("content-type"));
+      const body = new Uint8Array(await c.req.arrayBuffer());
+      const items = parseEventBody(body, c.req.header("content-type"), deps.maxBatchEvents);
       return c.json(await ingestEvents(deps.store, items, serverGate(c.get("principal"))));
     },
   );

@@ -39,10 +39,14 @@ export function usageRoutes(app: Hono, deps: AppDeps): void {
 
   app.get("/usage", async (c) => {
     const params = new URL(c.req.url).searchParams;
-    let format: UsageFormat = chooseFormat(null, c.req.header("accept"));
+    // Known before the rest is read, so that an error in another parameter answers in the format asked for.
+    const asked = params.get("format");
+    const format = chooseFormat(
+      asked === "json" || asked === "csv" || asked === "html" ? asked : null,
+      c.req.header("accept"),
+    );
     try {
       const request = parseUsageRequest(params);
-      format = chooseFormat(request.format, c.req.header("accept"));
       const principal = principalOf(c);
       if (principal && !canRead(principal)) throw new AppError("FORBIDDEN", "this token may not read usage");
       const view = await renderUsageTable(viewDeps, request, principal ? accountScope(principal) : null);

@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { decodeUtf8, lineCount, splitJsonArray } from "./utf8-body.js";
+
+const text = (parts: Uint8Array[] | null) => parts?.map((p) => Buffer.from(p).toString());
+
+describe("the bytes of a body", () => {
+  it("decode strictly: any sequence that is not UTF-8 gives null, never U+FFFD", () => {
+    expect(decodeUtf8(Buffer.from("Zoë 😀 \uFFFD"))).toBe("Zoë 😀 \uFFFD");
+    for (const bad of [[0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xc0, 0xaf]]) {
+      expect(decodeUtf8(Buffer.from([0x61, ...bad]))).toBeNull();
+    }
+  });
+
+  it("count lines as an editor numbers them", () => {
+    for (const [body, lines] of [
+      ["", 0],
+      ["a", 1],
+      ["a\n", 1],
+      ["a\nb", 2],
+      ["\n\n\n", 3],
+    ] as const) {
+      expect(lineCount(body)).toBe(lines);
+      expect(lineCount(Buffer.from(body))).toBe(lines);
+    }
+  });
+
+  it("split a JSON array into its elements, whatever the strings and nesting hold", () => {
+    expect(text(splitJsonArray(Buffer.from(' [ {"a":"],\\"{"} , [1,[2]] ,"x"]\n')))).toEqual([
+      '{"a":"],\\"{"} ',
+      " [1,[2]] ",
+      '"x"',
+    ]);
+    expect(text(splitJsonArray(Buffer.from("[]")))).toEqual([]);
+    expect(splitJsonArray(Buffer.from('{"a":1}'))).toBeNull();
+    expect(splitJsonArray(Buffer.from("[1,2"))).toBeNull();
+    expect(splitJsonArray(Buffer.from("[1] x"))).toBeNull();
+  });
+});
