@@ -1,5 +1,6 @@
 // Composition root: configuration → store → app → listening server, and a clean stop.
 
+import type { EventEmitter } from "node:events";
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import { ensureFirstAdminToken } from "./auth/first-admin-token.js";
@@ -50,8 +51,22 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     staleAfterMs: config.staleAfterSeconds * 1000,
     demo: options.demo ?? false,
   });
-  // A usage subset of up to 10,000 accounts goes in the query string: room for it in the request line.
-  const server = createAdaptorServer({ fetch: app.fetch, serverOptions: { maxHeaderSize: 512 * 1024 } });
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    serverOptions: {
+      // A usage subset of up to 10,000 accounts goes in the query string: room for it in the request line.
+      maxHeaderSize: 512 * 1024,
+      // A client that trickles its request would otherwise hold its connection (and body buffer) for minutes.
+      requestTimeout: config.requestTimeoutSeconds * 1000,
+      headersTimeout: config.headersTimeoutSeconds * 1000,
+      keepAliveTimeout: config.keepAliveTimeoutSeconds * 1000,
+      // Node looks for requests past those timeouts only this often (every 30 s unless told), so it bounds how late
+      // a cut comes.
+      connectionsCheckingInterval: 1000,
+    },
+  });
+  server.maxConnections = config.maxConnections;
+  logDroppedConnections(server, config.maxConnections, logger);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -83,4 +98,20 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       return closing;
     },
   };
+}
+
+/** Node closes connections above maxConnections as they arrive; say so, at most once a minute, with how many. */
+function logDroppedConnections(server: EventEmitter, limit: number, logger: Logger): void {
+  let dropped = 0;
+  let timer: NodeJS.Timeout | undefined;
+  server.on("drop", () => {
+    dropped++;
+    if (timer !== undefined) return;
+    logger.warn({ limit }, `at the connection limit (${limit}, TALLY_MAX_CONNECTIONS): closing new connections`);
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (dropped > 1) logger.warn({ limit, dropped }, `closed ${dropped} connections at the limit of ${limit}`);
+      dropped = 0;
+    }, 60_000).unref();
+  });
 }

@@ -17,6 +17,9 @@ const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = {
   off: false,
 };
 
+/** A server timeout; Node's timers cannot hold much more than 24 days. */
+const seconds = z.coerce.number().int().min(1, "must be at least 1").max(86_400, "must be at most 86400");
+
 const schema = z.object({
   listen: z
     .string()
@@ -41,6 +44,23 @@ const schema = z.object({
   maxQueryDays: z.coerce.number().int().min(1, "must be at least 1").max(36_600, "must be at most 36600").default(366),
   /** The usage table marks a server stale when it has sent nothing for this long. */
   staleAfterSeconds: z.coerce.number().int().min(1, "must be at least 1").default(900),
+  /**
+   * The longest a client may take to send a whole request, body included: a full 16 MiB body needs a little over
+   * 1 Mbit/s. Handling it afterwards is not counted.
+   */
+  requestTimeoutSeconds: seconds.default(120),
+  /** The longest a client may take to send a request's headers, which are small but for a long usage query. */
+  headersTimeoutSeconds: seconds.default(10),
+  /** How long an idle connection is kept for its next request. */
+  keepAliveTimeoutSeconds: seconds.default(5),
+  /** Connections beyond this many are closed as they arrive. */
+  maxConnections: z.coerce.number().int().min(1, "must be at least 1").default(1024),
+});
+
+/** Node refuses a headers timeout above the request timeout; an equal one would make it meaningless. */
+const checked = schema.refine((c) => c.headersTimeoutSeconds < c.requestTimeoutSeconds, {
+  path: ["headersTimeoutSeconds"],
+  message: "must be less than the request timeout (TALLY_REQUEST_TIMEOUT_SECONDS)",
 });
 
 export type Config = z.infer<typeof schema> & { readonly host: string; readonly port: number };
@@ -59,7 +79,7 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   defaults: { readonly staleAfterSeconds?: number } = {},
 ): Config {
-  const parsed = schema.safeParse({
+  const parsed = checked.safeParse({
     listen: flags.listen ?? env.TALLY_LISTEN ?? "127.0.0.1:8124",
     data: flags.data ?? env.TALLY_DATA ?? "./tally-data",
     store: flags.store ?? (env.TALLY_STORE || undefined),
@@ -68,6 +88,10 @@ export function loadConfig(
     localReads: flags.localReads ?? (env.TALLY_LOCAL_READS?.toLowerCase() || undefined),
     maxQueryDays: env.TALLY_MAX_QUERY_DAYS || undefined,
     staleAfterSeconds: flags.staleAfterSeconds ?? (env.TALLY_STALE_AFTER_SECONDS || defaults.staleAfterSeconds),
+    requestTimeoutSeconds: env.TALLY_REQUEST_TIMEOUT_SECONDS || undefined,
+    headersTimeoutSeconds: env.TALLY_HEADERS_TIMEOUT_SECONDS || undefined,
+    keepAliveTimeoutSeconds: env.TALLY_KEEP_ALIVE_TIMEOUT_SECONDS || undefined,
+    maxConnections: env.TALLY_MAX_CONNECTIONS || undefined,
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "./config.js";
+
+describe("server limits", () => {
+  it("default to a two-minute request, ten-second headers, five-second keep-alive and 1024 connections", () => {
+    const config = loadConfig({}, {});
+    expect(config.requestTimeoutSeconds).toBe(120);
+    expect(config.headersTimeoutSeconds).toBe(10);
+    expect(config.keepAliveTimeoutSeconds).toBe(5);
+    expect(config.maxConnections).toBe(1024);
+  });
+
+  it("are read from the environment", () => {
+    const config = loadConfig(
+      {},
+      {
+        TALLY_REQUEST_TIMEOUT_SECONDS: "30",
+        TALLY_HEADERS_TIMEOUT_SECONDS: "3",
+        TALLY_KEEP_ALIVE_TIMEOUT_SECONDS: "65",
+        TALLY_MAX_CONNECTIONS: "20",
+      },
+    );
+    expect(config).toMatchObject({
+      requestTimeoutSeconds: 30,
+      headersTimeoutSeconds: 3,
+      keepAliveTimeoutSeconds: 65,
+      maxConnections: 20,
+    });
+  });
+
+  it("refuse a headers timeout that is not less than the request timeout", () => {
+    expect(() => loadConfig({}, { TALLY_REQUEST_TIMEOUT_SECONDS: "5" })).toThrow(
+      /TALLY_HEADERS_TIMEOUT_SECONDS\) must be less than the request timeout/,
+    );
+    expect(() => loadConfig({}, { TALLY_REQUEST_TIMEOUT_SECONDS: "5", TALLY_HEADERS_TIMEOUT_SECONDS: "5" })).toThrow(
+      /must be less than the request timeout/,
+    );
+  });
+
+  it("refuse nonsense", () => {
+    expect(() => loadConfig({}, { TALLY_MAX_CONNECTIONS: "0" })).toThrow(/TALLY_MAX_CONNECTIONS\) must be at least 1/);
+    expect(() => loadConfig({}, { TALLY_REQUEST_TIMEOUT_SECONDS: "soon" })).toThrow(/TALLY_REQUEST_TIMEOUT_SECONDS/);
+    expect(() => loadConfig({}, { TALLY_KEEP_ALIVE_TIMEOUT_SECONDS: "9999999" })).toThrow(/at most 86400/);
+  });
+});
