@@ -10,6 +10,7 @@ import type { TokenStore } from "./auth/token-store.js";
 import type { Config } from "./config/config.js";
 import { AppError } from "./domain/errors.js";
 import { createApp } from "./http/app.js";
+import type { LogStats } from "./log/fd-destination.js";
 import type { Logger } from "./log/logger.js";
 import { openStore } from "./store/open-store.js";
 import type { UsageStore } from "./store/port.js";
@@ -24,6 +25,8 @@ export interface RunningServer {
 export interface ServerOptions {
   /** The store holds simulated data (tally serve --demo): the usage pages say so. */
   readonly demo?: boolean;
+  /** The log's drop count, for /healthz. */
+  readonly log?: LogStats;
 }
 
 export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
@@ -44,6 +47,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   const app = createApp({
     store,
     logger,
+    log: options.log,
     maxBodyBytes: config.maxBodyBytes,
     tokens,
     localReads: config.localReads,

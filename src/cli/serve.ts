@@ -6,6 +6,7 @@ import { type ConfigFlags, loadConfig } from "../config/config.js";
 import { assertNotDemoDir, prepareDemoDir } from "../demo/demo-data.js";
 import { type RunningDemo, startDemo } from "../demo/simulator.js";
 import { AppError } from "../domain/errors.js";
+import { stdoutDestination } from "../log/fd-destination.js";
 import { createLogger } from "../log/logger.js";
 import { startServer } from "../main.js";
 
@@ -34,8 +35,10 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
     config = loadConfig({ ...flags, staleAfterSeconds });
     if (!config.store?.startsWith("postgres")) assertNotDemoDir(config.data);
   }
-  const logger = createLogger(config.logLevel);
-  const server = await startServer(config, logger, { demo: demoDir !== null });
+  // A log that cannot be written (a full disk, a reader that stopped) costs lines, counted in /healthz, not service.
+  const log = stdoutDestination();
+  const logger = createLogger(config.logLevel, log);
+  const server = await startServer(config, logger, { demo: demoDir !== null, log });
   let demo: RunningDemo | null = null;
   if (demoDir) {
     logger.info({ data: demoDir.dir }, `demo mode: simulated data in ${demoDir.dir}; open ${server.url}/usage`);

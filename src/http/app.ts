@@ -3,6 +3,7 @@
 import { Hono } from "hono";
 import type { TokenStore } from "../auth/token-store.js";
 import { AppError } from "../domain/errors.js";
+import type { LogStats } from "../log/fd-destination.js";
 import type { Logger } from "../log/logger.js";
 import type { UsageStore } from "../store/port.js";
 import { authMiddleware } from "./auth-middleware.js";
@@ -18,6 +19,8 @@ import { usageRoutes } from "./routes/usage.js";
 export interface AppDeps {
   readonly store: UsageStore;
   readonly logger: Logger;
+  /** Lines the log dropped, for /healthz; none when absent. */
+  readonly log?: LogStats;
   readonly maxBodyBytes: number;
   readonly tokens: TokenStore;
   /** Reads without a token (loopback only; startServer refuses it on other addresses). */

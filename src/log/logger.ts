@@ -1,9 +1,11 @@
-// Structured JSON logs on stdout; secrets never go in them.
+// Structured JSON logs, one line each, on standard output unless told otherwise; secrets never go in them.
 
 import pino from "pino";
+import { FdDestination } from "./fd-destination.js";
 
 export type Logger = pino.Logger;
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: "tally" }, timestamp: pino.stdTimeFunctions.isoTime });
+/** The destination must never block or throw (see fd-destination.ts): pino writes to it on the request path. */
+export function createLogger(level: string, destination: pino.DestinationStream = new FdDestination(1)): Logger {
+  return pino({ level, base: { service: "tally" }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
 }

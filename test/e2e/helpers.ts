@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -153,6 +154,51 @@ export class TallyServer {
     return new TallyServer(child, out, err, exited, url, options.dataDir, token);
   }
 
+  /**
+   * Starts `tally serve` with its standard output on a descriptor of the caller's (/dev/full, a pipe nobody reads).
+   * The log cannot be read for the address, so it listens on a port picked here and is ready once /healthz answers.
+   */
+  static async startWithStdout(
+    stdout: number,
+    options: { dataDir: string; env?: Readonly<Record<string, string>> },
+  ): Promise<TallyServer> {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const child = spawn(
+      process.execPath,
+      [...NODE_FLAGS, CLI, "serve", "--listen", `127.0.0.1:${port}`, "--data", options.dataDir],
+      { env: childEnv(options.env), stdio: ["ignore", stdout, "pipe"] },
+    );
+    running.add(child);
+    const out = new Output();
+    const err = new Output();
+    child.stderr?.on("data", (c: Buffer) => err.push(c));
+    let done: Exit | undefined;
+    const exited = new Promise<Exit>((resolve) => {
+      child.once("exit", (code, signal) => {
+        running.delete(child);
+        done = { code, signal };
+        resolve(done);
+      });
+    });
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      if (done) throw new Error(`tally serve exited (${done.code ?? done.signal}) before answering:\n${err.text}`);
+      if (Date.now() > deadline) {
+        child.kill("SIGKILL");
+        throw new Error(`tally serve did not answer /healthz within ${START_TIMEOUT_MS} ms:\n${err.text}`);
+      }
+      const answered = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
+        (res) => res.status === 200,
+        () => false,
+      );
+      if (answered) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const token = fs.readFileSync(path.join(options.dataDir, "admin-token"), "utf8").trim();
+    return new TallyServer(child, out, err, exited, url, options.dataDir, token);
+  }
+
   get pid(): number {
     return this.child.pid as number;
   }
@@ -265,6 +311,18 @@ function parseMaybeJson(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+/** A TCP port nothing listens on just now (another process may take it before the caller does; unlikely). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** SIGKILLs every server a test left running (an assertion failed before it stopped one). */

@@ -1,4 +1,4 @@
-// GET /healthz: the process is up and its store answers.
+// GET /healthz: the process is up and its store answers, and how many log lines could not be written.
 
 import type { Hono } from "hono";
 import type { AppDeps } from "../app.js";
@@ -6,6 +6,7 @@ import type { AppDeps } from "../app.js";
 export function healthRoutes(app: Hono, deps: AppDeps): void {
   app.get("/healthz", async (c) => {
     await deps.store.servers();
-    return c.json({ status: "ok", store: deps.store.description });
+    // Still "ok" while log lines are dropped: the server serves without its log, and a monitor can watch the count.
+    return c.json({ status: "ok", store: deps.store.description, log: { dropped: deps.log?.dropped ?? 0 } });
   });
 }
