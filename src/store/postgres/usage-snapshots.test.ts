@@ -3,13 +3,13 @@
 
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { comparePositions } from "../../usage/keyset.js";
 import { level, positionOf } from "../../usage/usage-view-contract.js";
 import { event } from "../contract.js";
 import type { UsageSort, UsageStore, UsageTablePage, UsageTableQuery } from "../port.js";
 import { openPostgresStore, type PostgresUsageStore } from "./postgres-store.js";
-import { SNAPSHOT_TTL_MS, snapshotToken } from "./usage-snapshots.js";
+import { openUsageLog, SNAPSHOT_TTL_MS, snapshotToken } from "./usage-snapshots.js";
 import { PostgresUsageTable } from "./usage-table.js";
 
 const url = process.env.TALLY_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -49,6 +49,20 @@ describe("PostgreSQL usage table snapshots", () => {
   let n = 0;
   const write = (store: UsageStore, changes: [server: string, account: string, value: bigint][]) =>
     store.insertEvents(changes.map(([s, a, v]) => level(`e${n}`, s, a, v, { time: T0 + n++ * 1000 })));
+
+  // An unrelated transaction holding an id, open from before each store is opened until the end: as a pg_dump,
+  // another application or another test file may do. Every snapshot's xmin stays at or below its id meanwhile.
+  let elsewhere: pg.Client;
+  beforeAll(async () => {
+    elsewhere = new pg.Client({ connectionString: url });
+    await elsewhere.connect();
+    await elsewhere.query("BEGIN");
+    await elsewhere.query("SELECT txid_current()");
+  });
+  afterAll(async () => {
+    await elsewhere.query("ROLLBACK");
+    await elsewhere.end();
+  });
 
   beforeEach(async () => {
     reader = await openPostgresStore({ url, schema });
@@ -220,6 +234,54 @@ describe("PostgreSQL usage table snapshots", () => {
     expect(await copies()).toBeLessThan(before);
     const after = positionOf({ by: "total" }, first.rows[1] as UsageTablePage["rows"][number]);
     await expect(reader.usageTable(q({ after, snapshot: first.snapshot }))).rejects.toMatchObject({ code: "GONE" });
+  });
+
+  it("cuts the log while an old transaction is open, never what a snapshot that may still be paged needs", async () => {
+    const snapshots = new PostgresUsageTable(writer.pool).snapshots;
+    // A mark taken while the transaction elsewhere holds the oldest running id back, then aged past the retention.
+    await snapshots.prune();
+    await writer.pool.query("UPDATE usage_log_marks SET taken = taken - interval '2 hours'");
+    const query = q({ limit: 1 });
+    const whole = await reader.usageTable({ ...query, limit: 100 });
+    const first = await reader.usageTable(query);
+    await write(writer, [
+      ["s1", "b", 1000n],
+      ["s2", "c", 1000n],
+    ]);
+    await snapshots.prune();
+    const pages = await rest(reader, query, first, async () => {
+      await write(writer, [["s1", "a", BigInt(n)]]);
+    });
+    expect([first, ...pages].flatMap((p) => p.rows)).toEqual(whole.rows);
+  });
+
+  it("sets the horizon on the first open only once the writers of series have finished", async () => {
+    await writer.pool.query("UPDATE usage_log_horizon SET cut = NULL");
+    // A writer that may have called usage_view_add as it was before the migration, still running.
+    await other.query("BEGIN");
+    await other.query("UPDATE series SET last_value = last_value + 1 WHERE account = 'a'");
+    const client = await reader.pool.connect();
+    try {
+      let opened = false;
+      const opening = openUsageLog(client).finally(() => {
+        opened = true;
+      });
+      const waiting = async () =>
+        (
+          await writer.pool.query(
+            "SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'series'::regclass AND NOT granted",
+          )
+        ).rows[0].n > 0;
+      while (!opened && !(await waiting())) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(opened).toBe(false);
+      const horizon = async () => (await writer.pool.query("SELECT cut FROM usage_log_horizon")).rows[0].cut;
+      expect(await horizon()).toBeNull();
+      await other.query("COMMIT");
+      await opening;
+      expect(await horizon()).not.toBeNull();
+    } finally {
+      client.release();
+    }
   });
 
   it("keeps a snapshot too long for a cursor in a table, and names it by id", async () => {

@@ -34,12 +34,24 @@ const LOCK_USAGE_LOG = 0x7a11_0003;
 const INLINE_TOKEN_LIMIT = 200;
 
 /**
- * After the migrations commit, on every open: a writer that started usage_view_add before the migration committed
- * may still be running the version that does not log. Its transaction id is below the first snapshot's xmax taken
- * after the commit, so snapshots whose xmin is at least that see it whole.
+ * After the migrations commit, on every open; only the first sets the horizon. A writer that started usage_view_add
+ * before the migration committed may still be running the version that does not log: it holds its lock on `series`
+ * (whose triggers call usage_view_add) until it ends, so once that lock is ours every snapshot taken from then on
+ * sees it. The horizon is then the xmin, not the xmax: an unrelated transaction left open keeps every later
+ * snapshot's xmin below the xmax, and each would be refused as GONE until it ended.
  */
 export async function openUsageLog(client: pg.ClientBase): Promise<void> {
-  await client.query("UPDATE usage_log_horizon SET cut = pg_snapshot_xmax(pg_current_snapshot()) WHERE cut IS NULL");
+  const horizon = await client.query<{ cut: string | null }>("SELECT cut::text FROM usage_log_horizon");
+  if (horizon.rows[0]?.cut !== null) return;
+  await client.query("BEGIN");
+  try {
+    await client.query("LOCK TABLE series IN SHARE MODE");
+    await client.query("UPDATE usage_log_horizon SET cut = pg_snapshot_xmin(pg_current_snapshot()) WHERE cut IS NULL");
+    await client.query("COMMIT");
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  }
 }
 
 /** A snapshot a later page reads at. */
