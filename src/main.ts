@@ -49,6 +49,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     logger,
     log: options.log,
     maxBodyBytes: config.maxBodyBytes,
+    maxBatchEvents: config.maxBatchEvents,
     tokens,
     localReads: config.localReads,
     maxQueryDays: config.maxQueryDays,

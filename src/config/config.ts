@@ -3,6 +3,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { AppError } from "../domain/errors.js";
+import { LIMITS } from "../domain/event.js";
 
 const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
@@ -35,6 +36,8 @@ const schema = z.object({
     .int()
     .min(1024, "must be at least 1024")
     .default(16 * 1024 * 1024),
+  /** Lines or array elements in one POST /v1/events. */
+  maxBatchEvents: z.coerce.number().int().min(1, "must be at least 1").default(LIMITS.batchEvents),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Reads without a token while listening on loopback only (the Tahoe local web page); serve refuses it elsewhere. */
   localReads: z
@@ -84,6 +87,7 @@ export function loadConfig(
     data: flags.data ?? env.TALLY_DATA ?? "./tally-data",
     store: flags.store ?? (env.TALLY_STORE || undefined),
     maxBodyBytes: env.TALLY_MAX_BODY_BYTES,
+    maxBatchEvents: env.TALLY_MAX_BATCH_EVENTS || undefined,
     logLevel: env.TALLY_LOG_LEVEL,
     localReads: flags.localReads ?? (env.TALLY_LOCAL_READS?.toLowerCase() || undefined),
     maxQueryDays: env.TALLY_MAX_QUERY_DAYS || undefined,

@@ -15,6 +15,7 @@ import { petnameRoutes } from "./routes/petnames.js";
 import { swiftStatsRoutes } from "./routes/swift-stats.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { usageRoutes } from "./routes/usage.js";
+import { urlTextGuard } from "./url-text-guard.js";
 
 export interface AppDeps {
   readonly store: UsageStore;
@@ -22,6 +23,8 @@ export interface AppDeps {
   /** Lines the log dropped, for /healthz; none when absent. */
   readonly log?: LogStats;
   readonly maxBodyBytes: number;
+  /** Lines or array elements in one POST /v1/events (default LIMITS.batchEvents). */
+  readonly maxBatchEvents?: number;
   readonly tokens: TokenStore;
   /** Reads without a token (loopback only; startServer refuses it on other addresses). */
   readonly localReads: boolean;
@@ -35,7 +38,8 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
-  // First, so that every route, and every route added later, needs a token (see auth/access.ts).
+  app.use("*", urlTextGuard());
+  // Before the routes, so that every route, and every route added later, needs a token (see auth/access.ts).
   app.use("*", authMiddleware({ tokens: deps.tokens, localReads: deps.localReads }));
   healthRoutes(app, deps);
   eventRoutes(app, deps);

@@ -17,16 +17,14 @@ export function decodeUtf8(bytes: Uint8Array): string | null {
 
 /** Lines in a body, counted as an editor numbers them (a last line without its newline counts). */
 export function lineCount(body: string | Uint8Array): number {
-  // indexOf on a string or a Buffer is a native scan: cheap even on a body of millions of short lines.
-  const text: { readonly length: number; indexOf(value: string, from?: number): number } =
-    typeof body === "string" ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  // A plain loop: a native indexOf per line would cost a call per line on a body of millions of short lines.
   let count = 0;
-  let last = -1;
-  for (let at = text.indexOf("\n"); at !== -1; at = text.indexOf("\n", at + 1)) {
-    count++;
-    last = at;
+  if (typeof body === "string") {
+    for (let i = 0; i < body.length; i++) if (body.charCodeAt(i) === 0x0a) count++;
+    return body.length > 0 && !body.endsWith("\n") ? count + 1 : count;
   }
-  return last === text.length - 1 ? count : count + 1;
+  for (let i = 0; i < body.length; i++) if (body[i] === 0x0a) count++;
+  return body.length > 0 && body[body.length - 1] !== 0x0a ? count + 1 : count;
 }
 
 const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
@@ -34,9 +32,9 @@ const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
 /**
  * The byte ranges of a top-level JSON array's elements, or null when the body is not an array. Only ASCII bytes
  * shape JSON, so bytes that are not UTF-8 (all ≥ 0x80) cannot move a boundary; an element's own syntax is checked
- * when it is parsed.
+ * when it is parsed. Stops after `max + 1` elements, so that an array too long to take costs no more to refuse.
  */
-export function splitJsonArray(bytes: Uint8Array): Uint8Array[] | null {
+export function splitJsonArray(bytes: Uint8Array, max = Number.POSITIVE_INFINITY): Uint8Array[] | null {
   let i = 0;
   const skip = () => {
     while (i < bytes.length && WHITESPACE.has(bytes[i] as number)) i++;
@@ -47,24 +45,33 @@ export function splitJsonArray(bytes: Uint8Array): Uint8Array[] | null {
   skip();
   const elements: Uint8Array[] = [];
   if (bytes[i] === 0x5d) return trailingOnly(bytes, i + 1) ? elements : null;
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let depth = 0;
-  let inString = false;
   let start = i;
   for (; i < bytes.length; i++) {
     const b = bytes[i] as number;
-    if (inString) {
-      if (b === 0x5c) i++;
-      else if (b === 0x22) inString = false;
-    } else if (b === 0x22) inString = true;
+    if (b === 0x22) i = stringEnd(buffer, i);
     else if (b === 0x7b || b === 0x5b) depth++;
     else if ((b === 0x7d || b === 0x5d) && depth > 0) depth--;
     else if (depth === 0 && (b === 0x2c || b === 0x5d)) {
       elements.push(bytes.subarray(start, i));
       if (b === 0x5d) return trailingOnly(bytes, i + 1) ? elements : null;
+      if (elements.length > max) return elements;
       start = i + 1;
     }
   }
   return null;
+}
+
+/** The index of the quote that closes the string opening at `open` (the length when there is none). */
+function stringEnd(buffer: Buffer, open: number): number {
+  let at = buffer.indexOf(0x22, open + 1);
+  for (; at !== -1; at = buffer.indexOf(0x22, at + 1)) {
+    let backslashes = 0;
+    while (buffer[at - 1 - backslashes] === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) return at;
+  }
+  return buffer.length;
 }
 
 function trailingOnly(bytes: Uint8Array, from: number): boolean {

@@ -33,6 +33,7 @@ export interface IngestAnswer {
   readonly accepted: number;
   readonly duplicates: number;
   readonly rejected: { index: number; id?: string; reason: string }[];
+  readonly rejected_omitted?: number;
 }
 
 export interface ErrorAnswer {
