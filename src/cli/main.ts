@@ -3,6 +3,7 @@
 
 import { Command } from "commander";
 import { AppError, EXIT_CODE } from "../domain/errors.js";
+import { doctorCommand } from "./doctor.js";
 import { ingestCommand } from "./ingest.js";
 import { registerInviteCommands } from "./invite.js";
 import { registerPetnameCommands } from "./petname.js";
@@ -49,6 +50,17 @@ storeOptions(program.command("ingest").description("store NDJSON events from FIL
 storeOptions(program.command("rebuild").description("derive every hourly rollup again from the stored events")).action(
   run(rebuildCommand),
 );
+
+storeOptions(
+  program
+    .command("doctor")
+    .description(
+      "check the event log and the derived database of a SQLite store, and say what to do (exit 1 if damaged)",
+    ),
+)
+  .option("--repair", "move a damaged derived database aside and derive it again from the event log")
+  .option("--json", "print JSON")
+  .action(run(doctorCommand));
 
 const token = program
   .command("token")

@@ -6,10 +6,14 @@
 //
 // A block that starts after the cursor (the first event not applied) is ignored: it was sent before a failure
 // that took the cursor back, and the main thread sends the events from the cursor again.
+//
+// A database found damaged, on open or later, is not read again: the worker says so ("unopened" or "failed" with
+// `damaged`), and the store moves the file aside and starts a new worker on a new one (sqlite-store.ts).
 
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { isHeld } from "../../domain/metric.js";
+import { isDamage, messageOf } from "./derived-damage.js";
 import { DerivedState, type DerivedStateOptions } from "./derived-state.js";
 import { DERIVED_MIGRATIONS, migrate } from "./migrations.js";
 import { KINDS, type PackedBlock, REFS } from "./packed-block.js";
@@ -29,35 +33,66 @@ export type ToWorker =
   | { readonly type: "sync"; readonly id: number }
   | { readonly type: "hold"; readonly id: number; readonly seq: number }
   | { readonly type: "reset"; readonly id: number }
+  /** Answered with the first problem PRAGMA quick_check finds, or "ok". */
+  | { readonly type: "check"; readonly id: number }
   | { readonly type: "close"; readonly id: number };
 
 export type FromWorker =
   | { readonly type: "ready"; readonly cursor: number }
+  /** The database could not be opened; the worker has stopped. */
+  | { readonly type: "unopened"; readonly message: string; readonly damaged: boolean }
   | { readonly type: "applied"; readonly cursor: number }
-  /** The answer to a request: the cursor written (sync, reset, close) or whether a snapshot is held (hold). */
-  | { readonly type: "done"; readonly id: number; readonly value: number | boolean }
+  /** The answer to a request: the cursor written (sync, reset, close), whether a snapshot is held (hold), or a check. */
+  | { readonly type: "done"; readonly id: number; readonly value: number | boolean | string }
   /** What was held in memory is dropped; the events from `cursor` on must be sent again. */
-  | { readonly type: "failed"; readonly cursor: number; readonly message: string; readonly id?: number };
+  | {
+      readonly type: "failed";
+      readonly cursor: number;
+      readonly message: string;
+      /** The database is damaged: nothing was dropped, as the store replaces it. */
+      readonly damaged: boolean;
+      readonly id?: number;
+    };
 
 const port = parentPort;
 if (port) run(workerData as DeriveWorkerOptions);
 
+/** Opens the derived database and reads its cursor: what a damaged file fails. */
+function open(options: DeriveWorkerOptions) {
+  const db = new Database(options.path, { timeout: 5000 });
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma(`synchronous = ${options.synchronous}`);
+    db.pragma(`cache_size = -${options.cacheMiB * 1024}`);
+    db.pragma("temp_store = MEMORY");
+    // A write behind dirties thousands of pages, many of them again in the next: checkpoint every 64 MiB of log,
+    // not every 4 (the default), so a page is copied once for several writes.
+    db.pragma("wal_autocheckpoint = 16384");
+    db.defaultSafeIntegers(true);
+    // The open check: reading header, schema and cursors fails on a bad header or truncation; quick_check reads it all.
+    migrate(db, "derived", DERIVED_MIGRATIONS);
+    const meta = new Meta(db);
+    const snapshots = new UsageSnapshots(db, meta);
+    return { db, snapshots, derived: new DerivedState(db, snapshots, options.derived) };
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
 function run(options: DeriveWorkerOptions): void {
   const out = port as NonNullable<typeof parentPort>;
   const post = (message: FromWorker) => out.postMessage(message);
-  const db = new Database(options.path, { timeout: 5000 });
-  db.pragma("journal_mode = WAL");
-  db.pragma(`synchronous = ${options.synchronous}`);
-  db.pragma(`cache_size = -${options.cacheMiB * 1024}`);
-  db.pragma("temp_store = MEMORY");
-  // A write behind dirties thousands of pages, many of them again in the next: checkpoint every 64 MiB of log,
-  // not every 4 (the default), so a page is copied once for several writes.
-  db.pragma("wal_autocheckpoint = 16384");
-  db.defaultSafeIntegers(true);
-  migrate(db, "derived", DERIVED_MIGRATIONS);
-  const meta = new Meta(db);
-  const snapshots = new UsageSnapshots(db, meta);
-  const derived = new DerivedState(db, snapshots, options.derived);
+  let opened: ReturnType<typeof open>;
+  try {
+    opened = open(options);
+  } catch (error) {
+    // Posted, not thrown: an error thrown here reaches the main thread without its message.
+    post({ type: "unopened", message: messageOf(error), damaged: isDamage(error) });
+    out.close();
+    return;
+  }
+  const { db, snapshots, derived } = opened;
 
   const apply = (block: PackedBlock) => {
     const { firstSeq, count, names, refs, numbers, bigValues, heldIds } = block;
@@ -94,6 +129,10 @@ function run(options: DeriveWorkerOptions): void {
       case "reset":
         db.transaction(() => derived.reset())();
         return post({ type: "done", id: m.id, value: derived.cursor });
+      case "check": {
+        const found = String(db.pragma("quick_check(1)", { simple: true }));
+        return post({ type: "done", id: m.id, value: found.replace(/^\*\*\* in database \w+ \*\*\*\s*/, "") });
+      }
       case "close":
         derived.flush();
         db.close();
@@ -107,9 +146,10 @@ function run(options: DeriveWorkerOptions): void {
     try {
       handle(m);
     } catch (error) {
-      derived.discard();
-      const message = error instanceof Error ? error.message : String(error);
-      post({ type: "failed", cursor: derived.cursor, message, ...("id" in m ? { id: m.id } : {}) });
+      const damaged = isDamage(error);
+      if (!damaged) derived.discard();
+      const message = messageOf(error);
+      post({ type: "failed", cursor: derived.cursor, message, damaged, ...("id" in m ? { id: m.id } : {}) });
     }
   });
   post({ type: "ready", cursor: derived.cursor });

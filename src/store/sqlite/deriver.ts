@@ -2,11 +2,13 @@
 // and packed (packed-block.ts), and waits for it where the store must. A block committed while nothing is behind goes
 // straight from the batch; otherwise the blocks from the first one not sent are read back from the log (after a start,
 // a rebuild or a failure). Ingest waits when the worker is too far behind, so memory stays bounded and clients slow
-// down instead; a read first syncs, so it sees every event acknowledged before it.
+// down instead; a read first syncs, so it sees every event acknowledged before it. A derived database found damaged
+// is reported (start rejects with DerivedDamage; later, `damage` and onDamage): the store replaces it.
 
 import { Worker } from "node:worker_threads";
 import { AppError } from "../../domain/errors.js";
 import type { DeriveWorkerOptions, FromWorker, ToWorker } from "./derive-worker.js";
+import { DerivedDamage, isDamage, messageOf } from "./derived-damage.js";
 import { forWorker, type LogBlock, type PackedBlock } from "./packed-block.js";
 
 /** The event log, as the deriver reads it back. */
@@ -24,6 +26,7 @@ const MAX_BEHIND = 100_000;
 
 type Request = Extract<ToWorker, { id: number }>;
 type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, "id"> : never) : never;
+type Answer = number | boolean | string;
 
 export class Deriver {
   /** The first event not sent to the worker. */
@@ -32,17 +35,20 @@ export class Deriver {
   private applied: number;
   private feeding: Promise<void> | null = null;
   private nextId = 1;
-  private readonly requests = new Map<number, { resolve: (v: number | boolean) => void; reject: (e: Error) => void }>();
+  private readonly requests = new Map<number, { resolve: (v: Answer) => void; reject: (e: Error) => void }>();
   private progress: (() => void)[] = [];
   private lastFailure: string | null = null;
   /** Moves on with every failure, which takes `sent` back: a feed that sees it move starts again from there. */
   private failures = 0;
   private stopped: Error | null = null;
+  /** What the worker found damaged in the derived database, if it did. */
+  private damageFound: string | null = null;
 
   private constructor(
     private readonly worker: Worker,
     cursor: number,
     private readonly source: BlockSource,
+    private readonly onDamage: (reason: string) => void,
   ) {
     this.sent = cursor;
     this.applied = cursor;
@@ -51,23 +57,44 @@ export class Deriver {
     worker.on("exit", (code) => this.stop(new Error(`the derivation worker stopped (exit code ${code})`)));
   }
 
-  /** Starts the worker on the derived database and sends it what the log holds beyond its cursor. */
-  static async start(options: DeriveWorkerOptions, source: BlockSource): Promise<Deriver> {
+  /**
+   * Starts the worker on the derived database and sends it what the log holds beyond its cursor. Rejects with
+   * DerivedDamage when the database cannot be opened or read, or covers events the log does not hold.
+   */
+  static async start(
+    options: DeriveWorkerOptions,
+    source: BlockSource,
+    onDamage: (reason: string) => void = () => {},
+  ): Promise<Deriver> {
     const worker = new Worker(workerUrl(), { workerData: options });
     const cursor = await new Promise<number>((resolve, reject) => {
-      const fail = (error: Error) => reject(error);
+      const fail = (error: unknown) => reject(error instanceof Error ? error : new Error(messageOf(error)));
       worker.once("error", fail);
       worker.once("exit", (code) => reject(new Error(`the derivation worker stopped (exit code ${code})`)));
       worker.once("message", (m: FromWorker) => {
         worker.off("error", fail);
         worker.removeAllListeners("exit");
         if (m.type === "ready") resolve(m.cursor);
+        else if (m.type === "unopened") reject(m.damaged ? new DerivedDamage(m.message) : new Error(m.message));
         else reject(new Error(`the derivation worker did not start: ${JSON.stringify(m)}`));
       });
+    }).catch(async (error: unknown) => {
+      await worker.terminate();
+      throw error;
     });
-    const deriver = new Deriver(worker, cursor, source);
+    const end = source.end();
+    if (cursor > end) {
+      await worker.terminate();
+      throw new DerivedDamage(`it covers ${cursor - 1} events, and the event log holds ${end - 1}`);
+    }
+    const deriver = new Deriver(worker, cursor, source, onDamage);
     void deriver.feed().catch(() => {});
     return deriver;
+  }
+
+  /** What the worker found damaged in the derived database, or null: the store must replace it. */
+  get damage(): string | null {
+    return this.damageFound;
   }
 
   /** A block just committed: sent now if nothing is behind it. */
@@ -104,6 +131,11 @@ export class Deriver {
     return (await this.request({ type: "hold", seq })) as boolean;
   }
 
+  /** The first problem PRAGMA quick_check finds in the derived database, or "ok". */
+  async check(): Promise<string> {
+    return (await this.request({ type: "check" })) as string;
+  }
+
   /** Empties the derived database; the whole log is sent again. Resolves once it is derived. */
   async rebuild(): Promise<void> {
     while (this.feeding) await this.feeding;
@@ -124,8 +156,8 @@ export class Deriver {
   }
 
   /** Stops the worker without letting it write what it holds in memory: what a crash does. */
-  async abandon(): Promise<void> {
-    this.stopped = new AppError("UNAVAILABLE", "the store is closed");
+  async abandon(reason = "the store is closed"): Promise<void> {
+    this.halt(new AppError("UNAVAILABLE", reason));
     await this.worker.terminate();
   }
 
@@ -167,22 +199,27 @@ export class Deriver {
         this.failures++;
         this.sent = m.cursor;
         this.applied = m.cursor;
+        if (m.damaged && this.damageFound === null) {
+          this.damageFound = m.message;
+          this.onDamage(m.message);
+        }
         if (m.id !== undefined)
           this.settle(m.id, (r) => r.reject(new AppError("UNAVAILABLE", `the derivation worker failed: ${m.message}`)));
         break;
       case "ready":
+      case "unopened":
         break;
     }
     for (const wake of this.progress.splice(0)) wake();
   }
 
-  private settle(id: number, how: (r: { resolve: (v: number | boolean) => void; reject: (e: Error) => void }) => void) {
+  private settle(id: number, how: (r: { resolve: (v: Answer) => void; reject: (e: Error) => void }) => void) {
     const request = this.requests.get(id);
     this.requests.delete(id);
     if (request) how(request);
   }
 
-  private request(body: RequestBody): Promise<number | boolean> {
+  private request(body: RequestBody): Promise<Answer> {
     if (this.stopped) return Promise.reject(this.stopped);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -207,10 +244,20 @@ export class Deriver {
     this.sent = block.firstSeq + block.count;
   }
 
-  private stop(error: Error): void {
+  private stop(error: unknown): void {
     if (this.stopped) return;
-    this.stopped = new AppError("UNAVAILABLE", `the rollups cannot be derived: ${error.message}`);
-    for (const r of this.requests.values()) r.reject(this.stopped);
+    this.halt(new AppError("UNAVAILABLE", `the rollups cannot be derived: ${messageOf(error)}`));
+    if (isDamage(error) && this.damageFound === null) {
+      this.damageFound = messageOf(error);
+      this.onDamage(this.damageFound);
+    }
+  }
+
+  /** Fails every request waiting for the worker, and every later one, with `error`. */
+  private halt(error: AppError): void {
+    if (this.stopped) return;
+    this.stopped = error;
+    for (const r of this.requests.values()) r.reject(error);
     this.requests.clear();
     for (const wake of this.progress.splice(0)) wake();
   }

@@ -8,6 +8,10 @@
 // commit, on a worker thread that writes it behind into a database of its own (deriver.ts, derive-worker.ts),
 // which this connection attaches as `derived` to read; every read brings it up to date first.
 //
+// A derived database that cannot be opened or read (a damaged header, a truncated file, malformed pages found by a
+// read or a write) is moved aside, never mended, and derived again from the log: at open, or as soon as it is found,
+// the read that found it waiting for the new one. The event log is never touched by this.
+//
 // A store opened at ":memory:" lives in a temporary directory, removed on close: the worker needs files.
 
 import fs from "node:fs";
@@ -19,6 +23,7 @@ import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
 import { fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
+import { createLogger } from "../../log/logger.js";
 import { SqlitePetnameStore } from "../../petnames/sqlite-petname-store.js";
 import type {
   CurrentLevel,
@@ -33,6 +38,7 @@ import type {
   UsageTableQuery,
 } from "../port.js";
 import { DedupKeys } from "./dedup-keys.js";
+import { isDamage, messageOf, moveAside } from "./derived-damage.js";
 import { Deriver } from "./deriver.js";
 import { LATEST_READING, migrate, USAGE_MIGRATIONS } from "./migrations.js";
 import {
@@ -63,7 +69,18 @@ export interface SqliteStoreOptions {
   readonly usageFlushChanges?: number;
   /** Page cache size in MiB. */
   readonly cacheMiB?: number;
+  /** Where the store says what it did on its own (a damaged derived database moved aside); stdout if none. */
+  readonly logger?: StoreLog;
 }
+
+/** What the store logs through (a pino logger is one). */
+export interface StoreLog {
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+/** For stores opened without a logger: made when first needed, and shared. */
+let stdoutLog: StoreLog | undefined;
 
 type Row = Record<string, unknown>;
 
@@ -96,7 +113,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
   const file = temporary ? path.join(temporary, "tally.sqlite") : options.path;
   try {
     const store = new SqliteUsageStore(file, temporary, options);
-    await store.startDeriving(options);
+    await store.startDeriving();
     return store;
   } catch (error) {
     if (temporary) fs.rmSync(temporary, { recursive: true, force: true });
@@ -116,6 +133,11 @@ export class SqliteUsageStore implements UsageStore {
   readonly db: Database.Database;
   private readonly dedup: DedupKeys;
   private deriver!: Deriver;
+  /** Moves on each time a derived database is attached: a read that failed on an earlier one just reads again. */
+  private generation = 0;
+  /** Why the derived database is being (or was to be) replaced, until a new one is attached. */
+  private damage: string | null = null;
+  private replacing: Promise<void> | null = null;
   private readonly serverIds = new Map<string, number>();
   private readonly kinds = new Map<string, MetricKind>();
   private readonly blockCache = new Map<number, LogBlock>();
@@ -130,7 +152,7 @@ export class SqliteUsageStore implements UsageStore {
     private readonly file: string,
     /** The temporary directory of a ":memory:" store. */
     private readonly temporary: string | null,
-    options: SqliteStoreOptions,
+    private readonly options: SqliteStoreOptions,
   ) {
     this.description = temporary ? "sqlite (temporary, removed on close)" : `sqlite:${file}`;
     try {
@@ -181,35 +203,139 @@ export class SqliteUsageStore implements UsageStore {
     this.resetCaches();
   }
 
-  /** Starts the derivation worker on the derived database, attaches it, and sends it the events it lacks. */
-  async startDeriving(options: SqliteStoreOptions): Promise<void> {
-    const derived = derivedPath(this.file);
+  /**
+   * Starts the derivation worker on the derived database, attaches it, and sends it the events it lacks. A damaged
+   * derived database is moved aside, and a new one derived.
+   */
+  async startDeriving(): Promise<void> {
     try {
-      this.deriver = await Deriver.start(
-        {
-          path: derived,
-          cacheMiB: options.cacheMiB ?? 64,
-          synchronous: this.temporary ? "OFF" : "NORMAL",
-          derived: {
-            flushEvents: options.derivedFlushEvents,
-            seriesCacheSize: options.seriesCacheSize,
-            fingerprintBits: options.seriesFingerprintBits,
-            usageFlushChanges: options.usageFlushChanges,
-          },
+      await this.attachDerived().catch(async (error: unknown) => {
+        if (!isDamage(error)) throw error;
+        this.moveDerivedAside(messageOf(error));
+        await this.attachDerived();
+      });
+    } catch (error) {
+      this.db.close();
+      throw openError(derivedPath(this.file), error);
+    }
+  }
+
+  /** Starts a worker on the derived database and attaches it; if either fails, neither is left behind. */
+  private async attachDerived(): Promise<void> {
+    const { options } = this;
+    const derived = derivedPath(this.file);
+    const generation = this.generation + 1;
+    const deriver = await Deriver.start(
+      {
+        path: derived,
+        cacheMiB: options.cacheMiB ?? 64,
+        synchronous: this.temporary ? "OFF" : "NORMAL",
+        derived: {
+          flushEvents: options.derivedFlushEvents,
+          seriesCacheSize: options.seriesCacheSize,
+          fingerprintBits: options.seriesFingerprintBits,
+          usageFlushChanges: options.usageFlushChanges,
         },
-        {
-          end: () => this.nextSeq,
-          blockStarts: (seq) => (this.sql.blockStarts.all(seq) as bigint[]).map(num),
-          block: (first) => forWorker(toBlock(this.sql.block.get(first) as BlockRow)),
-        },
-      );
+      },
+      {
+        end: () => this.nextSeq,
+        blockStarts: (seq) => (this.sql.blockStarts.all(seq) as bigint[]).map(num),
+        block: (first) => forWorker(toBlock(this.sql.block.get(first) as BlockRow)),
+      },
+      // Found by the worker as it writes behind, perhaps with no read to find it: replaced now.
+      (reason) => {
+        if (generation !== this.generation) return;
+        this.replaceDerived(reason).catch((error: unknown) => {
+          this.log.error({ err: error }, `could not replace the damaged derived database: ${messageOf(error)}`);
+        });
+      },
+    );
+    try {
       this.db.prepare("ATTACH DATABASE ? AS derived").run(derived);
       this.db.pragma(`derived.cache_size = -${(options.cacheMiB ?? 64) * 1024}`);
     } catch (error) {
-      this.db.close();
-      throw openError(derived, error);
+      await deriver.abandon();
+      throw error;
     }
+    this.deriver = deriver;
+    this.generation = generation;
+    this.damage = null;
     this.usageView = new SqliteUsageTable(this.db, (seq) => this.deriver.hold(seq));
+  }
+
+  private get log(): StoreLog {
+    if (this.options.logger) return this.options.logger;
+    stdoutLog ??= createLogger("warn");
+    return stdoutLog;
+  }
+
+  /** Renames the derived database and its -wal and -shm out of the way, and says so. */
+  private moveDerivedAside(reason: string): void {
+    const file = derivedPath(this.file);
+    const movedTo = moveAside(file);
+    this.log.warn(
+      { derived: file, movedTo, reason },
+      `the derived database ${file} is damaged (${reason}): moved it to ${movedTo}; deriving it again from the event log`,
+    );
+  }
+
+  /** Stops the worker, detaches the damaged derived database, moves it aside and derives a new one: once at a time. */
+  private replaceDerived(reason: string): Promise<void> {
+    this.replacing ??= (async () => {
+      this.damage = reason;
+      await this.deriver.abandon("the derived database is being derived again");
+      const attached = this.db.pragma("database_list") as { name: string }[];
+      if (attached.some((d) => d.name === "derived")) this.db.exec("DETACH DATABASE derived");
+      this.moveDerivedAside(reason);
+      await this.attachDerived();
+    })().finally(() => {
+      this.replacing = null;
+    });
+    return this.replacing;
+  }
+
+  /**
+   * Runs a read of the derived database once it covers every event committed. If the read finds the derived database
+   * damaged, it is replaced (replaceDerived) and the read made again on the new one, which waits for it to be derived.
+   */
+  private async readDerived<T>(read: () => T | Promise<T>): Promise<T> {
+    this.assertOpen();
+    const generation = this.generation;
+    try {
+      await this.deriver.sync();
+      return await read();
+    } catch (error) {
+      await this.recoverFrom(error, generation);
+    }
+    this.assertOpen();
+    await this.deriver.sync();
+    return read();
+  }
+
+  /** After a failed read: returns once a damaged derived database is replaced, or throws the read's error. */
+  private async recoverFrom(error: unknown, generation: number): Promise<void> {
+    if (this.replacing) return this.replacing;
+    if (generation !== this.generation) return;
+    const reason = await this.derivedDamage(error);
+    if (reason === null) throw error;
+    if (generation !== this.generation) return;
+    return this.replaceDerived(reason);
+  }
+
+  /** Why the derived database is damaged, or null when it is not found to be. */
+  private async derivedDamage(error: unknown): Promise<string | null> {
+    const known = () => this.damage ?? this.deriver.damage;
+    if (known() !== null || !isDamage(error)) return known();
+    // A read joins both files: a check of the derived one says whether it is the damaged one (a rare, slow path).
+    const found = await this.deriver.check().catch(() => null);
+    if (known() !== null) return known();
+    if (found === "ok") {
+      this.log.error(
+        { err: error },
+        `a read failed on a damaged database (${messageOf(error)}), but the derived database checks out: the event log ${this.file} may be damaged; stop Tally and run tally doctor`,
+      );
+    }
+    return found === "ok" ? null : found;
   }
 
   async insertEvents(events: readonly UsageEvent[]): Promise<InsertOutcome> {
@@ -333,8 +459,10 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   async currentLevels(query: CurrentLevelQuery): Promise<CurrentLevel[]> {
-    this.assertOpen();
-    await this.deriver.sync();
+    return this.readDerived(() => this.selectCurrentLevels(query));
+  }
+
+  private selectCurrentLevels(query: CurrentLevelQuery): CurrentLevel[] {
     const where = ["s.metric = ?"];
     const params: unknown[] = [query.metric];
     if (query.accounts) {
@@ -364,8 +492,10 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   async rollups(query: RollupQuery): Promise<RollupRow[]> {
-    this.assertOpen();
-    await this.deriver.sync();
+    return this.readDerived(() => this.selectRollupRange(query));
+  }
+
+  private selectRollupRange(query: RollupQuery): RollupRow[] {
     const where = ["s.account = ?"];
     const params: unknown[] = [query.account];
     if (query.metrics) {
@@ -399,10 +529,10 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   async allRollups(): Promise<RollupRow[]> {
-    this.assertOpen();
-    await this.deriver.sync();
-    const { rows, openAt } = this.selectRollups("1", [], null);
-    return fillHeldGaps(rows, undefined, openAt);
+    return this.readDerived(() => {
+      const { rows, openAt } = this.selectRollups("1", [], null);
+      return fillHeldGaps(rows, undefined, openAt);
+    });
   }
 
   /**
@@ -486,28 +616,29 @@ export class SqliteUsageStore implements UsageStore {
   /** Derives every table again from the log. A rebuild cut short leaves tables that a start goes on deriving. */
   async rebuildRollups(): Promise<{ events: number; rollups: number }> {
     this.assertOpen();
-    await this.deriver.rebuild();
-    return { events: num(this.sql.eventCount.get()), rollups: this.countRollups() };
+    const generation = this.generation;
+    // A damaged derived database found on the way is replaced by one derived from the first event: a rebuild too.
+    await this.deriver.rebuild().catch((error: unknown) => this.recoverFrom(error, generation));
+    return this.readDerived(() => ({ events: num(this.sql.eventCount.get()), rollups: this.countRollups() }));
   }
 
   async usageTable(query: UsageTableQuery): Promise<UsageTablePage> {
-    this.assertOpen();
-    await this.deriver.sync();
-    return this.usageView.usageTable(query);
+    return this.readDerived(() => this.usageView.usageTable(query));
   }
 
   async stats(): Promise<StoreStats> {
-    this.assertOpen();
-    await this.deriver.sync();
-    const count = (table: string) => num(this.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get());
-    const events = num(this.sql.eventCount.get());
-    return { events, series: count("series"), rollups: this.countRollups() };
+    return this.readDerived(() => {
+      const count = (table: string) => num(this.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get());
+      const events = num(this.sql.eventCount.get());
+      return { events, series: count("series"), rollups: this.countRollups() };
+    });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     try {
+      await this.replacing?.catch(() => {});
       await this.deriver.close();
       // The dedup keys still in memory are all in the blocks, but the next open reads them back faster if fewer.
       this.db.transaction(() => this.dedup.finish())();
@@ -520,6 +651,7 @@ export class SqliteUsageStore implements UsageStore {
   /** Stops without writing what memory holds, as a crash would: for tests of what a restart recovers. */
   async abandon(): Promise<void> {
     this.closed = true;
+    await this.replacing?.catch(() => {});
     await this.deriver.abandon();
     this.db.close();
   }
@@ -546,7 +678,7 @@ function toRollupRow(r: Row): RollupRow {
 }
 
 function openError(path: string, error: unknown): AppError {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   if (/locked|busy/i.test(message)) {
     return new AppError("UNAVAILABLE", `${path} is in use by another Tally process`, { path });
   }
