@@ -9,6 +9,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import pg from "pg";
 import { NODE_FLAGS } from "../../src/cli/node-flags.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -55,6 +56,48 @@ export function tempDir(label: string): string {
 
 export function removeDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** The stores every store-independent end-to-end test runs on; PostgreSQL must be up: its tests fail, never skip. */
+export const STORES = ["sqlite", "postgres"] as const;
+export type StoreKind = (typeof STORES)[number];
+
+export const POSTGRES_URL = process.env.TALLY_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
+
+export interface TestStore {
+  /** The `--store` flag for `tally serve` and the other commands; none for SQLite, whose file is in the data directory. */
+  readonly args: readonly string[];
+  /** The URL `--store` names, for opening the same store from the test; undefined for SQLite. */
+  readonly url: string | undefined;
+  /** Drops the PostgreSQL schema; a SQLite store goes with its data directory. */
+  drop(): Promise<void>;
+}
+
+/**
+ * A fresh, empty store. On PostgreSQL a schema of its own, named to `tally` by the connection's search_path in the URL
+ * (the binary takes only a URL), so that test files running at once never share tables.
+ */
+export async function freshStore(kind: StoreKind): Promise<TestStore> {
+  if (kind === "sqlite") return { args: [], url: undefined, drop: async () => {} };
+  const schema = `tally_e2e_${randomUUID().replaceAll("-", "")}`;
+  await withPostgres((client) => client.query(`CREATE SCHEMA ${schema}`));
+  const options = encodeURIComponent(`-c search_path=${schema}`);
+  const url = `${POSTGRES_URL}${POSTGRES_URL.includes("?") ? "&" : "?"}options=${options}`;
+  return {
+    args: ["--store", url],
+    url,
+    drop: () => withPostgres((client) => client.query(`DROP SCHEMA ${schema} CASCADE`)),
+  };
+}
+
+async function withPostgres(work: (client: pg.Client) => Promise<unknown>): Promise<void> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    await work(client);
+  } finally {
+    await client.end();
+  }
 }
 
 /** Collects a child's output and lets a test wait for a log line. */

@@ -1,10 +1,11 @@
 // The swift-stats queries over a real `tally serve`, called with curl exactly as the seed's examples do (headers,
-// and the query string with `;`), checked against sums computed here from the events that were sent.
+// and the query string with `;`), checked against sums computed here from the events that were sent, on SQLite and on
+// PostgreSQL.
 
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { killAll, removeDir, TallyServer, tempDir } from "./helpers.js";
+import { freshStore, killAll, removeDir, STORES, TallyServer, type TestStore, tempDir } from "./helpers.js";
 
 const run = promisify(execFile);
 const ACCOUNT = "7f6ae4f0f48c49bc8a1b4f8975d";
@@ -181,174 +182,180 @@ const seedQuery = (method: string, format = "json") => [
   `X-Auth-Token: ${readToken}`,
 ];
 
-beforeAll(async () => {
-  dir = tempDir("swift-stats");
-  server = await TallyServer.start({ dataDir: dir, args: ["--no-local-reads"] });
-  base = server.url;
-  const admin = server.token;
-  const created = await fetch(`${base}/v1/tokens`, {
-    method: "POST",
-    headers: { "X-Auth-Token": admin, "Content-Type": "application/json" },
-    body: JSON.stringify({ role: "read", note: "billing" }),
-  });
-  readToken = ((await created.json()) as { secret: string }).secret;
-  const sent = await fetch(`${base}/v1/events`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/x-ndjson" },
-    body: EVENTS.map((e) => JSON.stringify(e)).join("\n"),
-  });
-  expect(await sent.json()).toEqual({ accepted: EVENTS.length, duplicates: 0, rejected: [] });
-});
+describe.each(STORES)("on %s", (kind) => {
+  let store: TestStore | undefined;
 
-afterAll(async () => {
-  await server?.stop();
-  killAll();
-  removeDir(dir);
-});
-
-describe("swift-stats over curl, as in the seed", () => {
-  const sum = () => {
-    const total: Record<string, string> = {};
-    const hours = expectedIo(at(8), at(10));
-    for (const field of Object.values(COUNTERS).sort()) {
-      total[field] = [...hours.values()].reduce((s, r) => s + (r[field] ?? 0n), 0n).toString();
-    }
-    return total;
-  };
-  const header = { Account_ID: ACCOUNT, "Begin Time": "2012-10-22 08:00:00", "End Time": "2012-10-22 10:00:00" };
-
-  it("io_sum by headers and by query string gives the sums of the events sent", async () => {
-    const byHeaders = await curl(...seedHeaders("io_sum"));
-    expect(byHeaders.status).toBe(200);
-    expect(byHeaders.type).toMatch(/^application\/json/);
-    expect(parseExact(byHeaders.body)).toEqual([header, sum()]);
-    // The keys come in the seed's order.
-    expect(Object.keys((JSON.parse(byHeaders.body) as [unknown, object])[1])).toEqual([
-      "Bytes_In",
-      "Bytes_Out",
-      "DELETE",
-      "GET",
-      "HEAD",
-      "OTHER",
-      "POST",
-      "PUT",
-    ]);
-    const byQuery = await curl(...seedQuery("io_sum"));
-    expect(byQuery.status).toBe(200);
-    expect(byQuery.body).toBe(byHeaders.body);
-    // Numbers beyond 2^53 are written whole.
-    expect(
-      BigInt((parseExact(byQuery.body) as [unknown, Record<string, string>])[1].Bytes_In as string),
-    ).toBeGreaterThan(2n ** 53n);
+  beforeAll(async () => {
+    dir = tempDir("swift-stats");
+    store = await freshStore(kind);
+    server = await TallyServer.start({ dataDir: dir, args: ["--no-local-reads", ...store.args] });
+    base = server.url;
+    const admin = server.token;
+    const created = await fetch(`${base}/v1/tokens`, {
+      method: "POST",
+      headers: { "X-Auth-Token": admin, "Content-Type": "application/json" },
+      body: JSON.stringify({ role: "read", note: "billing" }),
+    });
+    readToken = ((await created.json()) as { secret: string }).secret;
+    const sent = await fetch(`${base}/v1/events`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/x-ndjson" },
+      body: EVENTS.map((e) => JSON.stringify(e)).join("\n"),
+    });
+    expect(await sent.json()).toEqual({ accepted: EVENTS.length, duplicates: 0, rejected: [] });
   });
 
-  it("io_detail gives the hours 08:00 and 09:00 (end_time is exclusive), each with the events of that hour", async () => {
-    const res = await curl(...seedHeaders("io_detail"));
-    expect(res.status).toBe(200);
-    const expected = asStrings(expectedIo(at(8), at(10)));
-    expect(Object.keys(expected)).toEqual(["2012-10-22 08:00:00", "2012-10-22 09:00:00"]);
-    expect(parseExact(res.body)).toEqual([header, expected]);
-    expect((await curl(...seedQuery("io_detail"))).body).toBe(res.body);
+  afterAll(async () => {
+    await server?.stop();
+    killAll();
+    removeDir(dir);
+    await store?.drop();
   });
 
-  it("space_detail gives the level at the end of each hour, summed over servers and instances", async () => {
-    const res = await curl(...seedHeaders("space_detail"));
-    expect(res.status).toBe(200);
-    expect(parseExact(res.body)).toEqual([header, asStrings(expectedSpace(at(8), at(10)))]);
-    expect((await curl(...seedQuery("space_detail"))).body).toBe(res.body);
-    // Over a longer range, hours without any reading hold the last level.
-    const wide = await curl(
-      `${base}/space_detail?account_id=${ACCOUNT}&begin_time=2012-10-22T05:00:00Z&end_time=2012-10-22T13:00:00Z`,
-      "-H",
-      `X-Auth-Token: ${readToken}`,
-    );
-    expect((parseExact(wide.body) as unknown[])[1]).toEqual(asStrings(expectedSpace(at(5), at(13))));
-  });
-
-  it("GET / with X-Query-Method answers as the path form does", async () => {
-    for (const method of ["io_sum", "io_detail", "space_detail"]) {
-      const args = seedHeaders(method);
-      args[2] = `${base}/`;
-      const res = await curl(...args, "-H", `X-Query-Method: ${method}`);
-      expect(res.status).toBe(200);
-      expect(res.body).toBe((await curl(...seedHeaders(method))).body);
-    }
-  });
-
-  it("answers the same numbers as well-formed XML", async () => {
-    for (const method of ["io_sum", "io_detail", "space_detail"]) {
-      const json = parseExact((await curl(...seedHeaders(method))).body) as [unknown, Record<string, unknown>];
-      for (const res of [await curl(...seedHeaders(method, "xml")), await curl(...seedQuery(method, "xml"))]) {
-        expect(res.status).toBe(200);
-        expect(res.type).toMatch(/^application\/xml/);
-        expect(wellFormed(res.body)).toBe(true);
-        expect(res.body).toContain(`<${method}>`);
-        expect(res.body).toContain(`<Account_ID>${ACCOUNT}</Account_ID>`);
-        expect(res.body).toContain("<Begin_Time>2012-10-22 08:00:00</Begin_Time>");
-        expect(xmlData(method, res.body)).toEqual(json[1]);
+  describe("swift-stats over curl, as in the seed", () => {
+    const sum = () => {
+      const total: Record<string, string> = {};
+      const hours = expectedIo(at(8), at(10));
+      for (const field of Object.values(COUNTERS).sort()) {
+        total[field] = [...hours.values()].reduce((s, r) => s + (r[field] ?? 0n), 0n).toString();
       }
-    }
-  });
+      return total;
+    };
+    const header = { Account_ID: ACCOUNT, "Begin Time": "2012-10-22 08:00:00", "End Time": "2012-10-22 10:00:00" };
 
-  it.each([
-    [
-      "a missing account",
-      ["-H", "X-Begin-Time: 2012-10-22 08:00:00", "-H", "X-End-Time: 2012-10-22 10:00:00"],
-      /account_id/,
-    ],
-    [
-      "a malformed time",
-      ["-H", `X-Account-Id: ${ACCOUNT}`, "-H", "X-Begin-Time: 22/10/2012", "-H", "X-End-Time: 2012-10-22 10:00:00"],
-      /begin_time/,
-    ],
-    [
-      "begin after end",
-      [
-        "-H",
-        `X-Account-Id: ${ACCOUNT}`,
-        "-H",
-        "X-Begin-Time: 2012-10-22 11:00:00",
-        "-H",
-        "X-End-Time: 2012-10-22 10:00:00",
-      ],
-      /begin_time .*after end_time/,
-    ],
-    [
-      "an unknown format",
-      [
-        "-H",
-        `X-Account-Id: ${ACCOUNT}`,
-        "-H",
-        "X-Begin-Time: 2012-10-22 08:00:00",
-        "-H",
-        "X-End-Time: 2012-10-22 10:00:00",
-        "-H",
-        "X-Format: yaml",
-      ],
-      /format/,
-    ],
-    [
-      "a range over the maximum",
-      [
-        "-H",
-        `X-Account-Id: ${ACCOUNT}`,
-        "-H",
-        "X-Begin-Time: 2011-10-22 08:00:00",
-        "-H",
-        "X-End-Time: 2012-10-22 10:00:00",
-      ],
-      /end_time .*366 days/,
-    ],
-  ])("answers 400 naming the parameter for %s", async (_what, args, message) => {
-    const res = await curl("-X", "GET", `${base}/io_sum`, "-H", `X-Auth-Token: ${readToken}`, ...(args as string[]));
-    expect(res.status).toBe(400);
-    const body = JSON.parse(res.body) as { error: { code: string; message: string } };
-    expect(body.error.code).toBe("VALIDATION");
-    expect(body.error.message).toMatch(message);
-  });
+    it("io_sum by headers and by query string gives the sums of the events sent", async () => {
+      const byHeaders = await curl(...seedHeaders("io_sum"));
+      expect(byHeaders.status).toBe(200);
+      expect(byHeaders.type).toMatch(/^application\/json/);
+      expect(parseExact(byHeaders.body)).toEqual([header, sum()]);
+      // The keys come in the seed's order.
+      expect(Object.keys((JSON.parse(byHeaders.body) as [unknown, object])[1])).toEqual([
+        "Bytes_In",
+        "Bytes_Out",
+        "DELETE",
+        "GET",
+        "HEAD",
+        "OTHER",
+        "POST",
+        "PUT",
+      ]);
+      const byQuery = await curl(...seedQuery("io_sum"));
+      expect(byQuery.status).toBe(200);
+      expect(byQuery.body).toBe(byHeaders.body);
+      // Numbers beyond 2^53 are written whole.
+      expect(
+        BigInt((parseExact(byQuery.body) as [unknown, Record<string, string>])[1].Bytes_In as string),
+      ).toBeGreaterThan(2n ** 53n);
+    });
 
-  it("answers 401 to the seed's request without a valid token", async () => {
-    expect((await curl(...seedHeaders("io_sum", "json", "485f19b76eba47cb9d1cc6ceefc4ff99"))).status).toBe(401);
+    it("io_detail gives the hours 08:00 and 09:00 (end_time is exclusive), each with the events of that hour", async () => {
+      const res = await curl(...seedHeaders("io_detail"));
+      expect(res.status).toBe(200);
+      const expected = asStrings(expectedIo(at(8), at(10)));
+      expect(Object.keys(expected)).toEqual(["2012-10-22 08:00:00", "2012-10-22 09:00:00"]);
+      expect(parseExact(res.body)).toEqual([header, expected]);
+      expect((await curl(...seedQuery("io_detail"))).body).toBe(res.body);
+    });
+
+    it("space_detail gives the level at the end of each hour, summed over servers and instances", async () => {
+      const res = await curl(...seedHeaders("space_detail"));
+      expect(res.status).toBe(200);
+      expect(parseExact(res.body)).toEqual([header, asStrings(expectedSpace(at(8), at(10)))]);
+      expect((await curl(...seedQuery("space_detail"))).body).toBe(res.body);
+      // Over a longer range, hours without any reading hold the last level.
+      const wide = await curl(
+        `${base}/space_detail?account_id=${ACCOUNT}&begin_time=2012-10-22T05:00:00Z&end_time=2012-10-22T13:00:00Z`,
+        "-H",
+        `X-Auth-Token: ${readToken}`,
+      );
+      expect((parseExact(wide.body) as unknown[])[1]).toEqual(asStrings(expectedSpace(at(5), at(13))));
+    });
+
+    it("GET / with X-Query-Method answers as the path form does", async () => {
+      for (const method of ["io_sum", "io_detail", "space_detail"]) {
+        const args = seedHeaders(method);
+        args[2] = `${base}/`;
+        const res = await curl(...args, "-H", `X-Query-Method: ${method}`);
+        expect(res.status).toBe(200);
+        expect(res.body).toBe((await curl(...seedHeaders(method))).body);
+      }
+    });
+
+    it("answers the same numbers as well-formed XML", async () => {
+      for (const method of ["io_sum", "io_detail", "space_detail"]) {
+        const json = parseExact((await curl(...seedHeaders(method))).body) as [unknown, Record<string, unknown>];
+        for (const res of [await curl(...seedHeaders(method, "xml")), await curl(...seedQuery(method, "xml"))]) {
+          expect(res.status).toBe(200);
+          expect(res.type).toMatch(/^application\/xml/);
+          expect(wellFormed(res.body)).toBe(true);
+          expect(res.body).toContain(`<${method}>`);
+          expect(res.body).toContain(`<Account_ID>${ACCOUNT}</Account_ID>`);
+          expect(res.body).toContain("<Begin_Time>2012-10-22 08:00:00</Begin_Time>");
+          expect(xmlData(method, res.body)).toEqual(json[1]);
+        }
+      }
+    });
+
+    it.each([
+      [
+        "a missing account",
+        ["-H", "X-Begin-Time: 2012-10-22 08:00:00", "-H", "X-End-Time: 2012-10-22 10:00:00"],
+        /account_id/,
+      ],
+      [
+        "a malformed time",
+        ["-H", `X-Account-Id: ${ACCOUNT}`, "-H", "X-Begin-Time: 22/10/2012", "-H", "X-End-Time: 2012-10-22 10:00:00"],
+        /begin_time/,
+      ],
+      [
+        "begin after end",
+        [
+          "-H",
+          `X-Account-Id: ${ACCOUNT}`,
+          "-H",
+          "X-Begin-Time: 2012-10-22 11:00:00",
+          "-H",
+          "X-End-Time: 2012-10-22 10:00:00",
+        ],
+        /begin_time .*after end_time/,
+      ],
+      [
+        "an unknown format",
+        [
+          "-H",
+          `X-Account-Id: ${ACCOUNT}`,
+          "-H",
+          "X-Begin-Time: 2012-10-22 08:00:00",
+          "-H",
+          "X-End-Time: 2012-10-22 10:00:00",
+          "-H",
+          "X-Format: yaml",
+        ],
+        /format/,
+      ],
+      [
+        "a range over the maximum",
+        [
+          "-H",
+          `X-Account-Id: ${ACCOUNT}`,
+          "-H",
+          "X-Begin-Time: 2011-10-22 08:00:00",
+          "-H",
+          "X-End-Time: 2012-10-22 10:00:00",
+        ],
+        /end_time .*366 days/,
+      ],
+    ])("answers 400 naming the parameter for %s", async (_what, args, message) => {
+      const res = await curl("-X", "GET", `${base}/io_sum`, "-H", `X-Auth-Token: ${readToken}`, ...(args as string[]));
+      expect(res.status).toBe(400);
+      const body = JSON.parse(res.body) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe("VALIDATION");
+      expect(body.error.message).toMatch(message);
+    });
+
+    it("answers 401 to the seed's request without a valid token", async () => {
+      expect((await curl(...seedHeaders("io_sum", "json", "485f19b76eba47cb9d1cc6ceefc4ff99"))).status).toBe(401);
+    });
   });
 });
 
