@@ -16,7 +16,9 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
-import { openTokenStore } from "../src/auth/open-token-store.js";
+import type { Backend } from "../src/backend/backend.js";
+import { postgresBackendOn } from "../src/backend/postgres.js";
+import { sqliteBackendOn } from "../src/backend/sqlite.js";
 import type { UsageEvent } from "../src/domain/event.js";
 import { compareUtf8 } from "../src/domain/rollup.js";
 import { createApp } from "../src/http/app.js";
@@ -153,16 +155,14 @@ async function timeIt(runs: number, work: () => Promise<unknown>): Promise<{ med
 }
 
 async function measure(
-  store: UsageStore,
+  backend: Backend,
   totals: Map<string, bigint>,
   o: Options,
   label: string,
   baseline: () => Promise<unknown>,
 ): Promise<void> {
-  const tokens = await openTokenStore(store);
   const app = createApp({
-    store,
-    tokens,
+    backend,
     logger: createLogger("silent"),
     maxBodyBytes: 1 << 20,
     localReads: true,
@@ -233,7 +233,7 @@ async function main(): Promise<void> {
       const keys = store.db.prepare(
         "SELECT account, hex(rank) FROM usage_totals WHERE metric_id = ? ORDER BY rank, account LIMIT ?",
       );
-      await measure(store, totals, o, "SQLite", async () => keys.raw(true).all(metricId, o.limit + 1));
+      await measure(sqliteBackendOn(store), totals, o, "SQLite", async () => keys.raw(true).all(metricId, o.limit + 1));
     } finally {
       await store.close();
       if (o.sqliteDir === null) fs.rmSync(dir, { recursive: true, force: true });
@@ -249,7 +249,7 @@ async function main(): Promise<void> {
       await store.pool.query(
         `ANALYZE "${schema}".usage_totals, "${schema}".usage_cells, "${schema}".usage_server_totals, "${schema}".petnames`,
       );
-      await measure(store, totals, o, "PostgreSQL", () =>
+      await measure(await postgresBackendOn(store), totals, o, "PostgreSQL", () =>
         store.pool.query(
           `SELECT account, total::text FROM "${schema}".usage_totals WHERE metric = 'storage.bytes'
            ORDER BY -total, account LIMIT ${o.limit + 1}`,

@@ -5,20 +5,18 @@ import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import { ensureFirstAdminToken } from "./auth/first-admin-token.js";
 import { assertLocalReadsAllowed } from "./auth/loopback.js";
-import { openTokenStore } from "./auth/open-token-store.js";
-import type { TokenStore } from "./auth/token-store.js";
+import type { Backend } from "./backend/backend.js";
+import { openBackend } from "./backend/open-backend.js";
 import type { Config } from "./config/config.js";
 import { AppError } from "./domain/errors.js";
 import { createApp } from "./http/app.js";
 import type { LogStats } from "./log/fd-destination.js";
 import type { Logger } from "./log/logger.js";
-import { openStore } from "./store/open-store.js";
-import type { UsageStore } from "./store/port.js";
 
 export interface RunningServer {
   readonly url: string;
-  readonly store: UsageStore;
-  /** Stops accepting connections, finishes the requests in flight, then closes the store. */
+  readonly backend: Backend;
+  /** Stops accepting connections, finishes the requests in flight, then closes the backend. */
   close(): Promise<void>;
 }
 
@@ -31,26 +29,23 @@ export interface ServerOptions {
 
 export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   assertLocalReadsAllowed(config);
-  const store = await openStore(config);
-  let tokens: TokenStore;
+  const backend = await openBackend(config, { logger });
   try {
-    tokens = await openTokenStore(store);
-    const file = await ensureFirstAdminToken(tokens, config.data);
+    const file = await ensureFirstAdminToken(backend.tokens, config.data);
     // The path only: the secret is in the file and nowhere else.
     if (file) logger.info({ file }, `created the first admin token; it is in ${file}, readable only by its owner`);
     if (config.localReads)
       logger.info("reads without a token are allowed on loopback (--no-local-reads turns this off)");
   } catch (error) {
-    await store.close();
+    await backend.close();
     throw error;
   }
   const app = createApp({
-    store,
+    backend,
     logger,
     log: options.log,
     maxBodyBytes: config.maxBodyBytes,
     maxBatchEvents: config.maxBatchEvents,
-    tokens,
     localReads: config.localReads,
     maxQueryDays: config.maxQueryDays,
     staleAfterMs: config.staleAfterSeconds * 1000,
@@ -78,7 +73,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       server.listen(config.port, config.host, () => resolve());
     });
   } catch (error) {
-    await store.close();
+    await backend.close();
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === "EADDRINUSE" ? "the address is in use" : (error as Error).message;
     throw new AppError("UNAVAILABLE", `cannot listen on ${config.listen}: ${reason}`);
@@ -86,11 +81,11 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info({ url, store: store.description }, `tally listening on ${url} with store ${store.description}`);
+  logger.info({ url, store: backend.description }, `tally listening on ${url} with store ${backend.description}`);
   let closing: Promise<void> | undefined;
   return {
     url,
-    store,
+    backend,
     close: () => {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
@@ -98,7 +93,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
           // Idle keep-alive connections would hold close() open; busy ones finish their request first.
           if ("closeIdleConnections" in server) server.closeIdleConnections();
         });
-        await store.close();
+        await backend.close();
       })();
       return closing;
     },

@@ -2,9 +2,8 @@
 
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { openPostgresStore } from "../store/postgres/postgres-store.js";
+import { openPostgresBackend } from "../backend/postgres.js";
 import { createToken } from "./create-token.js";
-import { openTokenStore } from "./open-token-store.js";
 import { PostgresTokenStore } from "./postgres-token-store.js";
 import { describeTokenStoreContract } from "./token-store-contract.js";
 
@@ -13,16 +12,15 @@ const freshSchema = () => `tally_test_${randomUUID().replaceAll("-", "")}`;
 
 describe("PostgresTokenStore", () => {
   describeTokenStoreContract(async () => {
-    const usage = await openPostgresStore({ url, schema: freshSchema(), dropSchemaOnClose: true });
-    return { tokens: await openTokenStore(usage), close: () => usage.close() };
+    return openPostgresBackend({ url, schema: freshSchema(), dropSchemaOnClose: true });
   });
 
   it("lets several nodes over one schema see each other's tokens and revocations at once", async () => {
     const schema = freshSchema();
-    const a = await openPostgresStore({ url, schema });
-    const b = await openPostgresStore({ url, schema, dropSchemaOnClose: true });
+    const a = await openPostgresBackend({ url, schema });
+    const b = await openPostgresBackend({ url, schema, dropSchemaOnClose: true });
     try {
-      const [ta, tb] = await Promise.all([openTokenStore(a), openTokenStore(b)]);
+      const [ta, tb] = [a.tokens, b.tokens];
       expect(ta).toBeInstanceOf(PostgresTokenStore);
       const { token } = await createToken(ta, { role: "read" });
       expect((await tb.list()).map((t) => t.id)).toEqual([token.id]);

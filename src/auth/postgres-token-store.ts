@@ -1,8 +1,8 @@
 // Tokens in the PostgreSQL database of the usage store, on its pool (and so in its schema).
 
 import type pg from "pg";
+import { migrateComponent } from "../db/postgres-migrate.js";
 import { AppError } from "../domain/errors.js";
-import { migrateComponent } from "../store/postgres/migrations.js";
 import type { Role } from "./principal.js";
 import type { TokenRecord } from "./token.js";
 import type { StoredToken, TokenStore } from "./token-store.js";

@@ -1,7 +1,7 @@
 // Tokens in the SQLite file of the usage store, on its connection (the file is opened exclusively).
 
 import type Database from "better-sqlite3";
-import { migrate } from "../store/sqlite/migrations.js";
+import { migrate } from "../db/sqlite-migrate.js";
 import type { Role } from "./principal.js";
 import type { TokenRecord } from "./token.js";
 import type { StoredToken, TokenStore } from "./token-store.js";

@@ -2,8 +2,8 @@
 // be done, and with --repair moves a damaged derived database aside and derives it again from the event log.
 
 import path from "node:path";
+import { checkBackend, type StoreCheck } from "../backend/open-backend.js";
 import { loadConfig } from "../config/config.js";
-import { checkStore, type StoreCheck } from "../store/check-store.js";
 
 export interface DoctorFlags {
   data?: string;
@@ -24,7 +24,7 @@ interface Finding {
 
 /** Exits 0 when both files check out (or the derived one is absent or was repaired), 1 when one is damaged. */
 export async function doctorCommand(flags: DoctorFlags): Promise<number> {
-  const check = await checkStore(loadConfig(flags), { repair: flags.repair === true });
+  const check = await checkBackend(loadConfig(flags), { repair: flags.repair === true });
   const log = logFinding(check);
   const derived = derivedFinding(check);
   const healthy = log.state !== "damaged" && derived.state !== "damaged";

@@ -1,11 +1,11 @@
 // tally ingest FILE|-: NDJSON into the store through the same parse and ingest code as POST /v1/events.
 
 import fs from "node:fs";
+import { openBackend } from "../backend/open-backend.js";
 import { loadConfig } from "../config/config.js";
 import { AppError, EXIT_CODE } from "../domain/errors.js";
 import { ingestEvents } from "../ingest/ingest-events.js";
 import { parseEventBody } from "../ingest/parse-body.js";
-import { openStore } from "../store/open-store.js";
 
 const BATCH = 10_000;
 const SHOWN_REJECTIONS = 20;
@@ -23,7 +23,7 @@ export async function ingestCommand(file: string, flags: { data?: string; store?
   await opened;
   const total = file === "-" ? 0 : fs.statSync(file).size;
   const progress = process.stderr.isTTY ? new Progress(total) : undefined;
-  const store = await openStore(config);
+  const backend = await openBackend(config);
   const started = performance.now();
   let accepted = 0;
   let duplicates = 0;
@@ -37,7 +37,7 @@ export async function ingestCommand(file: string, flags: { data?: string; store?
       if (lines.length === 0) return;
       // Bytes, not decoded text: a line that is not UTF-8 is refused, never read as U+FFFD.
       const body = Buffer.concat(lines.flatMap((line, i) => (i === 0 ? [line] : [NEWLINE, line])));
-      const result = await ingestEvents(store, parseEventBody(body, "application/x-ndjson"));
+      const result = await ingestEvents(backend.events, parseEventBody(body, "application/x-ndjson"));
       accepted += result.accepted;
       duplicates += result.duplicates;
       rejected += result.rejected_omitted ?? 0;
@@ -64,7 +64,7 @@ export async function ingestCommand(file: string, flags: { data?: string; store?
     await flush();
   } finally {
     progress?.clear();
-    await store.close();
+    await backend.close();
   }
   const seconds = (performance.now() - started) / 1000;
   const rate = Math.round((accepted + duplicates + rejected) / Math.max(seconds, 1e-3));

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { isoTime } from "../domain/time.js";
 import { acceptInvitation, createInvitation, parseDuration } from "../petnames/petname.js";
 import type { Run } from "./petname.js";
-import { type RemoteFlags, remote, remoteOptions, withStore } from "./remote.js";
+import { type RemoteFlags, remote, remoteOptions, withBackend } from "./remote.js";
 
 export interface InviteFlags extends RemoteFlags {
   petname: string;
@@ -22,8 +22,8 @@ export async function inviteCreateCommand(flags: InviteFlags): Promise<number> {
   const expiresIn = flags.expiresIn ?? "7d";
   const invitation: InvitationJson = flags.url
     ? await remote<InvitationJson>(flags, "POST", "/v1/invitations", { petname: flags.petname, expires_in: expiresIn })
-    : await withStore(flags, async (store) => {
-        const created = await createInvitation(store, flags.petname, { ttlMs: parseDuration(expiresIn) });
+    : await withBackend(flags, async ({ petnames }) => {
+        const created = await createInvitation(petnames, flags.petname, { ttlMs: parseDuration(expiresIn) });
         return { code: created.code, petname: created.petname, expires_at: isoTime(created.expiresAt) };
       });
   if (flags.json) {
@@ -41,8 +41,8 @@ export async function inviteCreateCommand(flags: InviteFlags): Promise<number> {
 export async function inviteAcceptCommand(code: string, flags: RemoteFlags & { json?: boolean }): Promise<number> {
   const accepted = flags.url
     ? await remote<{ account: string; petname: string }>(flags, "POST", "/v1/invitations/accept", { code })
-    : await withStore(flags, async (store) => {
-        const p = await acceptInvitation(store, code);
+    : await withBackend(flags, async ({ petnames }) => {
+        const p = await acceptInvitation(petnames, code);
         return { account: p.account, petname: p.name };
       });
   process.stdout.write(

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import type { Command } from "commander";
 import { AppError } from "../domain/errors.js";
 import { importPetnames, parsePetnameFile, removePetname, setPetname } from "../petnames/petname.js";
-import { type RemoteFlags, remote, remoteOptions, withStore } from "./remote.js";
+import { type RemoteFlags, remote, remoteOptions, withBackend } from "./remote.js";
 
 export type Run = <A extends unknown[]>(
   action: (...args: A) => Promise<number | undefined>,
@@ -16,8 +16,8 @@ export type Run = <A extends unknown[]>(
 export async function petnameSetCommand(account: string, name: string, flags: RemoteFlags): Promise<number> {
   const saved = flags.url
     ? await remote<{ account: string; petname: string }>(flags, "PUT", petnamePath(account), { petname: name })
-    : await withStore(flags, async (store) => {
-        const p = await setPetname(store, account, name);
+    : await withBackend(flags, async ({ petnames }) => {
+        const p = await setPetname(petnames, account, name);
         return { account: p.account, petname: p.name };
       });
   process.stdout.write(`${saved.account}\t${saved.petname}\n`);
@@ -26,7 +26,7 @@ export async function petnameSetCommand(account: string, name: string, flags: Re
 
 export async function petnameRemoveCommand(account: string, flags: RemoteFlags): Promise<number> {
   if (flags.url) await remote(flags, "DELETE", petnamePath(account));
-  else await withStore(flags, (store) => removePetname(store, account));
+  else await withBackend(flags, ({ petnames }) => removePetname(petnames, account));
   process.stdout.write(`removed the petname of ${account}\n`);
   return 0;
 }
@@ -45,7 +45,7 @@ export async function petnameImportCommand(file: string, flags: RemoteFlags): Pr
     const body = Object.fromEntries(petnames.map((p) => [p.account, p.name]));
     count = (await remote<{ set: number }>(flags, "PATCH", "/v1/petnames", body)).set;
   } else {
-    count = await withStore(flags, (store) => importPetnames(store, text));
+    count = await withBackend(flags, ({ petnames }) => importPetnames(petnames, text));
   }
   process.stdout.write(`imported ${count} petname${count === 1 ? "" : "s"}\n`);
   return 0;

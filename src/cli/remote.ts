@@ -5,10 +5,10 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { ADMIN_TOKEN_FILE } from "../auth/first-admin-token.js";
+import type { Backend } from "../backend/backend.js";
+import { openBackend } from "../backend/open-backend.js";
 import { loadConfig } from "../config/config.js";
 import { AppError, type ErrorCode, HTTP_STATUS } from "../domain/errors.js";
-import { openStore } from "../store/open-store.js";
-import type { UsageStore } from "../store/port.js";
 
 export interface RemoteFlags {
   data?: string;
@@ -17,18 +17,18 @@ export interface RemoteFlags {
   tokenFile?: string;
 }
 
-/** Opens the store for one piece of work; says to use --url when a running server holds it. */
-export async function withStore<T>(flags: RemoteFlags, work: (store: UsageStore) => Promise<T>): Promise<T> {
-  const store = await openStore(loadConfig(flags)).catch((error: unknown) => {
+/** Opens the backend for one piece of work; says to use --url when a running server holds it. */
+export async function withBackend<T>(flags: RemoteFlags, work: (backend: Backend) => Promise<T>): Promise<T> {
+  const backend = await openBackend(loadConfig(flags)).catch((error: unknown) => {
     if (error instanceof AppError && error.code === "UNAVAILABLE" && /in use/.test(error.message)) {
       throw new AppError("UNAVAILABLE", `${error.message}; while it runs, pass --url to go through it`);
     }
     throw error;
   });
   try {
-    return await work(store);
+    return await work(backend);
   } finally {
-    await store.close();
+    await backend.close();
   }
 }
 

@@ -42,7 +42,7 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   let demo: RunningDemo | null = null;
   if (demoDir) {
     logger.info({ data: demoDir.dir }, `demo mode: simulated data in ${demoDir.dir}; open ${server.url}/usage`);
-    demo = startDemo(server.store, logger);
+    demo = startDemo(server.backend, logger);
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -4,13 +4,12 @@
 // the direct form fails with "in use"; --url then goes through the server's /v1/tokens with an admin token.
 
 import { createToken } from "../auth/create-token.js";
-import { openTokenStore } from "../auth/open-token-store.js";
 import type { Role } from "../auth/principal.js";
 import { revokeToken } from "../auth/revoke-token.js";
 import { isRole, ROLES, tokenJson } from "../auth/token.js";
 import type { TokenStore } from "../auth/token-store.js";
 import { validation } from "../domain/errors.js";
-import { remote, withStore } from "./remote.js";
+import { remote, withBackend } from "./remote.js";
 
 export interface TokenFlags {
   data?: string;
@@ -102,5 +101,5 @@ function describe(t: TokenJson): string {
 }
 
 async function local<T>(flags: TokenFlags, work: (store: TokenStore) => Promise<T>): Promise<T> {
-  return withStore(flags, async (store) => work(await openTokenStore(store)));
+  return withBackend(flags, (backend) => work(backend.tokens));
 }

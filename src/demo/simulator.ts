@@ -2,11 +2,12 @@
 // the same ingest path as real meters (ingestEvents), so every view shows what it would show for real data.
 
 import { randomBytes } from "node:crypto";
+import type { Backend } from "../backend/backend.js";
 import { HOUR_MS, hourOf } from "../domain/time.js";
 import { ingestEvents } from "../ingest/ingest-events.js";
 import type { BatchItem } from "../ingest/parse-body.js";
 import type { Logger } from "../log/logger.js";
-import type { Petname, UsageStore } from "../store/port.js";
+import type { Petname } from "../petnames/petname-store.js";
 
 export interface DemoOptions {
   readonly accounts?: number;
@@ -94,7 +95,7 @@ export interface RunningDemo {
   stop(): Promise<void>;
 }
 
-export function startDemo(store: UsageStore, logger: Logger, options: DemoOptions = {}): RunningDemo {
+export function startDemo(backend: Backend, logger: Logger, options: DemoOptions = {}): RunningDemo {
   const now = options.now ?? Date.now;
   const random = seeded(options.seed ?? 468);
   const accounts = makeAccounts(options.accounts ?? 3000, random);
@@ -109,7 +110,7 @@ export function startDemo(store: UsageStore, logger: Logger, options: DemoOption
   // stay quick while the history goes in.
   const send = async (items: BatchItem[]) => {
     for (let i = 0; i < items.length; i += 2000) {
-      const result = await ingestEvents(store, items.slice(i, i + 2000));
+      const result = await ingestEvents(backend.events, items.slice(i, i + 2000));
       if (result.rejected.length > 0) logger.warn({ rejected: result.rejected.slice(0, 3) }, "demo events rejected");
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -137,8 +138,8 @@ export function startDemo(store: UsageStore, logger: Logger, options: DemoOption
     const end = now();
     const start = hourOf(end) - hours * HOUR_MS;
     const names: Petname[] = accounts.flatMap((a) => (a.petname ? [{ account: a.id, name: a.petname }] : []));
-    const known = await store.petnames.get(names.map((p) => p.account));
-    await store.petnames.set(names.filter((p) => !known.has(p.account)));
+    const known = await backend.petnames.get(names.map((p) => p.account));
+    await backend.petnames.set(names.filter((p) => !known.has(p.account)));
     // Each account grew to its size over the hours shown: a reading every few hours (the rollups hold a level
     // between readings), hourly counters for the busy accounts and a few a day for the rest. Kept to a few
     // hundred thousand events, so the history is in within seconds.

@@ -2,24 +2,23 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createToken } from "../auth/create-token.js";
-import { openTokenStore } from "../auth/open-token-store.js";
 import { revokeToken } from "../auth/revoke-token.js";
 import type { TokenStore } from "../auth/token-store.js";
+import type { Backend } from "../backend/backend.js";
+import { openSqliteBackend } from "../backend/sqlite.js";
 import { createLogger } from "../log/logger.js";
-import type { UsageStore } from "../store/port.js";
-import { openSqliteStore } from "../store/sqlite/sqlite-store.js";
 import { createApp } from "./app.js";
 
-let store: UsageStore;
+let backend: Backend;
 let tokens: TokenStore;
 let local: ReturnType<typeof createApp>;
 let strict: ReturnType<typeof createApp>;
 const secrets: Record<string, string> = {};
 
 beforeAll(async () => {
-  store = await openSqliteStore({ path: ":memory:", recentKeySlots: 16 });
-  tokens = await openTokenStore(store);
-  const deps = { store, tokens, logger: createLogger("silent"), maxBodyBytes: 1 << 20, maxQueryDays: 366 };
+  backend = await openSqliteBackend({ path: ":memory:", recentKeySlots: 16 });
+  tokens = backend.tokens;
+  const deps = { backend, logger: createLogger("silent"), maxBodyBytes: 1 << 20, maxQueryDays: 366 };
   local = createApp({ ...deps, localReads: true });
   strict = createApp({ ...deps, localReads: false });
   secrets.read = (await createToken(tokens, { role: "read" })).secret;
@@ -30,7 +29,7 @@ beforeAll(async () => {
   secrets.revoked = revoked.secret;
 });
 afterAll(async () => {
-  await store.close();
+  await backend.close();
 });
 
 const Q = "account_id=mine;begin_time=2012-10-22T08:00:00Z;end_time=2012-10-22T09:00:00Z";

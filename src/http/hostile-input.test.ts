@@ -6,20 +6,20 @@ import { randomUUID } from "node:crypto";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createToken } from "../auth/create-token.js";
-import { openTokenStore } from "../auth/open-token-store.js";
+import type { Backend } from "../backend/backend.js";
+import { openPostgresBackend } from "../backend/postgres.js";
+import { openSqliteBackend } from "../backend/sqlite.js";
 import { createLogger } from "../log/logger.js";
-import type { UsageStore } from "../store/port.js";
-import { openPostgresStore } from "../store/postgres/postgres-store.js";
-import { openSqliteStore } from "../store/sqlite/sqlite-store.js";
 import { createApp } from "./app.js";
 
 const url = process.env.TALLY_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
 
-const backends: [string, () => Promise<UsageStore>][] = [
-  ["sqlite", () => openSqliteStore({ path: ":memory:", recentKeySlots: 1024 })],
+const backends: [string, () => Promise<Backend>][] = [
+  ["sqlite", () => openSqliteBackend({ path: ":memory:", recentKeySlots: 1024 })],
   [
     "postgres",
-    () => openPostgresStore({ url, schema: `tally_test_${randomUUID().replaceAll("-", "")}`, dropSchemaOnClose: true }),
+    () =>
+      openPostgresBackend({ url, schema: `tally_test_${randomUUID().replaceAll("-", "")}`, dropSchemaOnClose: true }),
   ],
 ];
 
@@ -45,17 +45,15 @@ const bytes = (...parts: (string | number[] | Uint8Array)[]) =>
   Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : Buffer.from(p))));
 
 describe.each(backends)("hostile input on %s", (_name, open) => {
-  let store: UsageStore;
+  let store: Backend;
   let app: ReturnType<typeof createApp>;
   let token: string;
 
   beforeEach(async () => {
     store = await open();
-    const tokens = await openTokenStore(store);
-    token = (await createToken(tokens, { role: "admin", account: null, servers: null, note: "" })).secret;
+    token = (await createToken(store.tokens, { role: "admin", account: null, servers: null, note: "" })).secret;
     app = createApp({
-      store,
-      tokens,
+      backend: store,
       logger: createLogger("silent"),
       maxBodyBytes: 1 << 20,
       maxBatchEvents: 1_000,
@@ -76,7 +74,7 @@ describe.each(backends)("hostile input on %s", (_name, open) => {
     return { status: res.status, body: (await res.json()) as IngestAnswer & { error?: { message: string } } };
   };
   const requests = async (account: string) => {
-    const rows = await store.rollups({ account, metrics: ["requests.get"], from: 0, to: Date.UTC(2100, 0) });
+    const rows = await store.usage.rollups({ account, metrics: ["requests.get"], from: 0, to: Date.UTC(2100, 0) });
     return rows.reduce((sum, r) => sum + Number(r.sum ?? 0n), 0);
   };
 
@@ -242,9 +240,9 @@ describe.each(backends)("hostile input on %s", (_name, open) => {
       ),
       { numRuns: 60, seed: 4242 },
     );
-    const stats = await store.stats();
+    const stats = await store.maintenance.stats();
     expect(stats.events).toBe(accepted);
-    const servers = await store.servers();
+    const servers = await store.usage.servers();
     expect(servers.reduce((sum, s) => sum + s.events, 0)).toBe(accepted);
   });
 });

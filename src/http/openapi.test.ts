@@ -1,22 +1,19 @@
 // Every route the app serves is in /openapi.json, and everything /openapi.json describes is served.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openTokenStore } from "../auth/open-token-store.js";
+import type { Backend } from "../backend/backend.js";
+import { openSqliteBackend } from "../backend/sqlite.js";
 import { createLogger } from "../log/logger.js";
-import type { UsageStore } from "../store/port.js";
-import { openSqliteStore } from "../store/sqlite/sqlite-store.js";
 import { createApp } from "./app.js";
 import { openApiDocument, openApiPath } from "./openapi.js";
 
-let store: UsageStore;
+let backend: Backend;
 let app: ReturnType<typeof createApp>;
 
 beforeAll(async () => {
-  store = await openSqliteStore({ path: ":memory:", recentKeySlots: 16 });
-  const tokens = await openTokenStore(store);
+  backend = await openSqliteBackend({ path: ":memory:", recentKeySlots: 16 });
   app = createApp({
-    store,
-    tokens,
+    backend,
     logger: createLogger("silent"),
     maxBodyBytes: 1 << 20,
     localReads: true,
@@ -24,7 +21,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await store.close();
+  await backend.close();
 });
 
 const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];

@@ -2,7 +2,7 @@
 
 import { LIMITS, type UsageEvent, validateEvent } from "../domain/event.js";
 import { truncate } from "../domain/value.js";
-import type { UsageStore } from "../store/port.js";
+import type { EventLog } from "../store/port.js";
 import type { BatchItem } from "./parse-body.js";
 
 export interface Rejection {
@@ -29,7 +29,7 @@ const ECHOED_ID_LENGTH = LIMITS.idBytes;
 export type EventGate = (event: UsageEvent) => string | null;
 
 export async function ingestEvents(
-  store: UsageStore,
+  store: EventLog,
   items: readonly BatchItem[],
   gate?: EventGate,
 ): Promise<IngestResult> {

@@ -2,8 +2,8 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AppError } from "../domain/errors.js";
-import type { NewInvitation, Petname, PetnameStore } from "../store/port.js";
 import { hashCode } from "./petname.js";
+import type { NewInvitation, Petname, PetnameStore } from "./petname-store.js";
 
 export interface OpenedPetnameStore {
   readonly petnames: PetnameStore;

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { AppError, validation } from "../domain/errors.js";
 import { LIMITS } from "../domain/event.js";
 import { nameTextProblem } from "../domain/text.js";
-import type { Petname, UsageStore } from "../store/port.js";
+import type { Petname, PetnameStore } from "./petname-store.js";
 
 /** Characters, not bytes: a name is for people to read, and this keeps table cells and CSV lines sane. */
 export const MAX_PETNAME_LENGTH = 100;
@@ -33,14 +33,14 @@ export function validateAccount(raw: unknown, where = "account"): string {
   return raw;
 }
 
-export async function setPetname(store: UsageStore, account: string, name: unknown): Promise<Petname> {
+export async function setPetname(store: PetnameStore, account: string, name: unknown): Promise<Petname> {
   const petname = { account: validateAccount(account), name: validatePetname(name) };
-  await store.petnames.set([petname]);
+  await store.set([petname]);
   return petname;
 }
 
-export async function removePetname(store: UsageStore, account: string): Promise<void> {
-  if (!(await store.petnames.remove(validateAccount(account)))) {
+export async function removePetname(store: PetnameStore, account: string): Promise<void> {
+  if (!(await store.remove(validateAccount(account)))) {
     throw new AppError("NOT_FOUND", `account "${account.slice(0, 80)}" has no petname`);
   }
 }
@@ -82,9 +82,9 @@ export function parsePetnameFile(text: string): Petname[] {
   }));
 }
 
-export async function importPetnames(store: UsageStore, text: string): Promise<number> {
+export async function importPetnames(store: PetnameStore, text: string): Promise<number> {
   const petnames = parsePetnameFile(text);
-  await store.petnames.set(petnames);
+  await store.set(petnames);
   return petnames.length;
 }
 
@@ -136,7 +136,7 @@ export interface CreatedInvitation {
 }
 
 export async function createInvitation(
-  store: UsageStore,
+  store: PetnameStore,
   petname: unknown,
   options: { ttlMs?: number; now?: number } = {},
 ): Promise<CreatedInvitation> {
@@ -147,7 +147,7 @@ export async function createInvitation(
   }
   const now = options.now ?? Date.now();
   const code = `tally-inv-${randomBytes(20).toString("base64url")}`;
-  await store.petnames.createInvitation({
+  await store.createInvitation({
     codeHash: hashCode(code),
     petname: name,
     createdAt: now,
@@ -157,11 +157,11 @@ export async function createInvitation(
 }
 
 /** Uses a code once: a new account id, named with the invitation's petname. */
-export async function acceptInvitation(store: UsageStore, code: unknown, now = Date.now()): Promise<Petname> {
+export async function acceptInvitation(store: PetnameStore, code: unknown, now = Date.now()): Promise<Petname> {
   if (typeof code !== "string" || code.trim() === "") throw validation("code must be a non-empty string");
   if (code.length > 200) throw new AppError("NOT_FOUND", "unknown invitation code");
   const account = `acct-${randomBytes(10).toString("hex")}`;
-  return store.petnames.acceptInvitation(hashCode(code.trim()), account, now);
+  return store.acceptInvitation(hashCode(code.trim()), account, now);
 }
 
 export function hashCode(code: string): string {

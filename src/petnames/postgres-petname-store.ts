@@ -1,32 +1,10 @@
-// Petnames and invitations on PostgreSQL, in the usage store's schema (the usage table joins them for search).
+// Petnames and invitations on PostgreSQL, in tables the event store's schema keeps (the usage table searches
+// and shows them: store/postgres/petname-tables.ts).
 
 import type pg from "pg";
 import { AppError } from "../domain/errors.js";
 import { compareUtf8 } from "../domain/rollup.js";
-import type { NewInvitation, Petname, PetnameStore } from "../store/port.js";
-import type { Migration } from "../store/postgres/migrations.js";
-
-export const PETNAME_MIGRATIONS: readonly Migration[] = [
-  {
-    version: 101,
-    sql: `
-      CREATE TABLE petnames (
-        account text COLLATE "C" PRIMARY KEY,
-        name text NOT NULL,
-        updated_at bigint NOT NULL
-      );
-      -- Only a hash of each code is kept: the database alone cannot accept an invitation.
-      CREATE TABLE invitations (
-        code_hash text PRIMARY KEY,
-        petname text NOT NULL,
-        created_at bigint NOT NULL,
-        expires_at bigint NOT NULL,
-        accepted_at bigint,
-        account text COLLATE "C"
-      );
-    `,
-  },
-];
+import type { NewInvitation, Petname, PetnameStore } from "./petname-store.js";
 
 const UPSERT = `INSERT INTO petnames (account, name, updated_at) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
   ON CONFLICT (account) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at`;

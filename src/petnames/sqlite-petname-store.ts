@@ -1,30 +1,14 @@
-// Petnames and invitations on SQLite, in the usage store's database (the usage table joins them for search).
+// Petnames and invitations on SQLite, in tables the event store's database keeps (the usage table searches and
+// shows them: store/sqlite/petname-tables.ts).
 
 import type Database from "better-sqlite3";
 import { AppError } from "../domain/errors.js";
-import type { NewInvitation, Petname, PetnameStore } from "../store/port.js";
-import { migrate } from "../store/sqlite/migrations.js";
-
-export const PETNAME_MIGRATIONS: readonly string[] = [
-  `
-  CREATE TABLE petnames (account TEXT PRIMARY KEY, name TEXT NOT NULL, updated_at INTEGER NOT NULL) STRICT, WITHOUT ROWID;
-  -- Only a hash of each code is kept: the database alone cannot accept an invitation.
-  CREATE TABLE invitations (
-    code_hash TEXT PRIMARY KEY,
-    petname TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    accepted_at INTEGER,
-    account TEXT
-  ) STRICT, WITHOUT ROWID;
-  `,
-];
+import type { NewInvitation, Petname, PetnameStore } from "./petname-store.js";
 
 export class SqlitePetnameStore implements PetnameStore {
   private readonly sql;
 
   constructor(private readonly db: Database.Database) {
-    migrate(db, "petnames", PETNAME_MIGRATIONS);
     this.sql = {
       get: db.prepare<[string], { account: string; name: string }>(
         "SELECT p.account, p.name FROM json_each(?) j CROSS JOIN petnames p ON p.account = j.value",

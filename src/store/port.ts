@@ -51,35 +51,50 @@ export interface StoreStats {
   readonly rollups: number;
 }
 
-export interface UsageStore {
-  /** Names the adapter and where it keeps its data, without secrets, for the start-up log line. */
-  readonly description: string;
+/** Events in: the one write path every meter, subscription and broker uses. */
+export interface EventLog {
   /**
    * Commits the events in one transaction and only then resolves. Idempotent on (server, id): an event seen
    * before, in this batch or any earlier one, counts as a duplicate and changes nothing.
    */
   insertEvents(events: readonly UsageEvent[]): Promise<InsertOutcome>;
+}
+
+/** Rollups and current levels out: what views, records and charging read. */
+export interface UsageReader {
   /** Latest reading of a level or state per (server, account, instance). */
   currentLevels(query: CurrentLevelQuery): Promise<CurrentLevel[]>;
   /** Rollup rows for one account over a range of hours, ordered by server, metric, instance and hour. */
   rollups(query: RollupQuery): Promise<RollupRow[]>;
-  /** Every rollup row, in the same order as computeRollups returns them (for checks and rebuilds). */
-  allRollups(): Promise<RollupRow[]>;
   /** Every server that has sent events, by id. */
   servers(): Promise<ServerInfo[]>;
   /** The kind each metric was first stored with. */
   metricKinds(): Promise<Record<string, MetricKind>>;
+}
+
+/** The usage table: maintained totals per account and cells per (account, server), paged by key. */
+export interface UsageTableReader {
+  /** One page of the usage table: accounts by servers, with totals. */
+  usageTable(query: UsageTableQuery): Promise<UsageTablePage>;
+}
+
+/** What operators and checks need: everything at once, derivation again, counts. */
+export interface StoreMaintenance {
+  /** Every rollup row, in the same order as computeRollups returns them (for checks and rebuilds). */
+  allRollups(): Promise<RollupRow[]>;
   /** Drops every rollup and derives them again from the stored events. */
   rebuildRollups(): Promise<{ events: number; rollups: number }>;
   stats(): Promise<StoreStats>;
-  close(): Promise<void>;
-  /** One page of the usage table (issue 4): accounts by servers, with totals. */
-  usageTable(query: UsageTableQuery): Promise<UsageTablePage>;
-  /** The optional petname database and the invitations that fill it (issue 4). */
-  readonly petnames: PetnameStore;
 }
 
-// ── The usage table (issue 4): maintained per-(metric, account) totals and per-(metric, account, server) cells ──
+/** One adapter's event store: every port above, on one connection or pool. */
+export interface UsageStore extends EventLog, UsageReader, UsageTableReader, StoreMaintenance {
+  /** Names the adapter and where it keeps its data, without secrets, for the start-up log line. */
+  readonly description: string;
+  close(): Promise<void>;
+}
+
+// ── The usage table: maintained per-(metric, account) totals and per-(metric, account, server) cells ──
 
 /** The order of the usage table: a value descending (the total, or one server's cell), then account ascending. */
 export type UsageSort =
@@ -143,34 +158,4 @@ export interface UsageTablePage {
    * that the adapter can read again for a while (an hour on SQLite), then refuses as GONE.
    */
   readonly snapshot?: string | undefined;
-}
-
-// ── Petnames and invitations (issue 4): account → human name, filled by hand or by accepted invitations ──
-
-export interface Petname {
-  readonly account: string;
-  readonly name: string;
-}
-
-export interface NewInvitation {
-  /** SHA-256 of the code, hex: the code itself is never stored. */
-  readonly codeHash: string;
-  readonly petname: string;
-  readonly createdAt: number;
-  readonly expiresAt: number;
-}
-
-export interface PetnameStore {
-  /** Petnames of these accounts; accounts without one are absent. */
-  get(accounts: readonly string[]): Promise<Map<string, string>>;
-  /** Sets every name in one transaction: all or nothing. */
-  set(petnames: readonly Petname[]): Promise<void>;
-  /** Whether there was a name to remove. */
-  remove(account: string): Promise<boolean>;
-  createInvitation(invitation: NewInvitation): Promise<void>;
-  /**
-   * Uses the invitation once: records `account` with the invitation's petname and marks the code used, in one
-   * transaction. Throws NOT_FOUND for an unknown code, CONFLICT for a used or expired one.
-   */
-  acceptInvitation(codeHash: string, account: string, now: number): Promise<Petname>;
 }

@@ -1,11 +1,11 @@
 // io_detail: the same counters as io_sum, hour by hour, for the hours of the range that had traffic.
 
-import type { UsageStore } from "../store/port.js";
+import type { UsageReader } from "../store/port.js";
 import { COUNTER_METRICS, type Counters, zeroCounters } from "./fields.js";
 import type { SwiftStatsQuery } from "./query.js";
 
 /** [hour start (epoch ms), counters] in time order. */
-export async function ioDetail(store: UsageStore, query: SwiftStatsQuery): Promise<[number, Counters][]> {
+export async function ioDetail(store: UsageReader, query: SwiftStatsQuery): Promise<[number, Counters][]> {
   const rows = await store.rollups({
     account: query.account,
     from: query.fromHour,

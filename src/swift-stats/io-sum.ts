@@ -1,10 +1,10 @@
 // io_sum: an account's requests by method and bytes in and out over a range, summed over servers and instances.
 
-import type { UsageStore } from "../store/port.js";
+import type { UsageReader } from "../store/port.js";
 import { COUNTER_METRICS, type Counters, zeroCounters } from "./fields.js";
 import type { SwiftStatsQuery } from "./query.js";
 
-export async function ioSum(store: UsageStore, query: SwiftStatsQuery): Promise<Counters> {
+export async function ioSum(store: UsageReader, query: SwiftStatsQuery): Promise<Counters> {
   const rows = await store.rollups({
     account: query.account,
     from: query.fromHour,

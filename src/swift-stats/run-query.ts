@@ -1,6 +1,6 @@
 // One entry for the three queries, so the route and any other caller answer the same way.
 
-import type { UsageStore } from "../store/port.js";
+import type { UsageReader } from "../store/port.js";
 import { ioDetail } from "./io-detail.js";
 import { ioSum } from "./io-sum.js";
 import type { SwiftStatsQuery } from "./query.js";
@@ -8,7 +8,7 @@ import type { SwiftStatsData } from "./render.js";
 import { spaceDetail } from "./space-detail.js";
 
 export async function runSwiftStatsQuery(
-  store: UsageStore,
+  store: UsageReader,
   query: SwiftStatsQuery,
   now: number = Date.now(),
 ): Promise<SwiftStatsData> {

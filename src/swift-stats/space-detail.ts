@@ -2,7 +2,7 @@
 // summed over servers and instances.
 
 import { HOUR_MS, hourOf } from "../domain/time.js";
-import type { UsageStore } from "../store/port.js";
+import type { UsageReader } from "../store/port.js";
 import { SPACE_METRICS, type Space, type SpaceField, zeroSpace } from "./fields.js";
 import type { SwiftStatsQuery } from "./query.js";
 
@@ -19,7 +19,7 @@ interface Series {
  * up to the current hour (later hours have not happened: their level is not known).
  */
 export async function spaceDetail(
-  store: UsageStore,
+  store: UsageReader,
   query: SwiftStatsQuery,
   now: number = Date.now(),
 ): Promise<[number, Space][]> {

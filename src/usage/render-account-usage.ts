@@ -66,14 +66,14 @@ export async function renderAccountUsage(
   hours: number = DEFAULT_HOURS,
 ): Promise<AccountUsageView> {
   const now = deps.now?.() ?? Date.now();
-  const { store } = deps;
+  const { usage: store } = deps;
   const to = hourOf(now) + HOUR_MS;
   const from = to - hours * HOUR_MS;
   const [bytes, files, rows, petnames, known] = await Promise.all([
     store.currentLevels({ metric: "storage.bytes", accounts: [account] }),
     store.currentLevels({ metric: "storage.files", accounts: [account] }),
     store.rollups({ account, from, to, metrics: ["storage.bytes", "bytes.in", "bytes.out", ...REQUESTS] }),
-    store.petnames.get([account]),
+    deps.petnames.get([account]),
     store.servers(),
   ]);
   const petname = petnames.get(account) ?? null;

@@ -4,12 +4,15 @@
 import { validation } from "../domain/errors.js";
 import { compareUtf8 } from "../domain/rollup.js";
 import { hourOf, isoTime } from "../domain/time.js";
-import type { UsageStore, UsageTablePage, UsageTableRow } from "../store/port.js";
-import { sortedUnique } from "./keyset.js";
+import type { PetnameStore } from "../petnames/petname-store.js";
+import { sortedUnique } from "../store/keyset.js";
+import type { UsageReader, UsageTablePage, UsageTableReader, UsageTableRow } from "../store/port.js";
 import { encodeCursor, type UsageRequest } from "./usage-request.js";
 
 export interface UsageViewDeps {
-  readonly store: UsageStore;
+  readonly usage: UsageReader;
+  readonly usageTable: UsageTableReader;
+  readonly petnames: PetnameStore;
   /** A server not heard from for longer than this is marked stale. */
   readonly staleAfterMs: number;
   /** The data is simulated (tally serve --demo): pages say so. */
@@ -54,7 +57,7 @@ export async function renderUsageTable(
   scope: string | null = null,
 ): Promise<UsageTableView> {
   const now = deps.now?.() ?? Date.now();
-  const known = await deps.store.servers();
+  const known = await deps.usage.servers();
   if (request.sort.by === "server") {
     const server = request.sort.server;
     if (!known.some((s) => s.server === server)) {
@@ -70,7 +73,7 @@ export async function renderUsageTable(
   if (servers && request.sort.by === "server" && !servers.includes(request.sort.server)) {
     servers = [...servers, request.sort.server];
   }
-  const page = await deps.store.usageTable({
+  const page = await deps.usageTable.usageTable({
     metric: request.metric,
     sort: request.sort,
     limit: request.limit,

@@ -2,26 +2,24 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createToken } from "../auth/create-token.js";
-import { openTokenStore } from "../auth/open-token-store.js";
 import type { TokenStore } from "../auth/token-store.js";
+import type { Backend } from "../backend/backend.js";
+import { openSqliteBackend } from "../backend/sqlite.js";
 import { HOUR_MS } from "../domain/time.js";
 import { createApp } from "../http/app.js";
 import { createLogger } from "../log/logger.js";
 import { event } from "../store/contract.js";
-import type { UsageStore } from "../store/port.js";
-import { openSqliteStore } from "../store/sqlite/sqlite-store.js";
 import { level } from "./usage-view-contract.js";
 
-let store: UsageStore;
+let backend: Backend;
 let tokens: TokenStore;
 let app: ReturnType<typeof createApp>;
 
 beforeEach(async () => {
-  store = await openSqliteStore({ path: ":memory:", recentKeySlots: 1024 });
-  tokens = await openTokenStore(store);
+  backend = await openSqliteBackend({ path: ":memory:", recentKeySlots: 1024 });
+  tokens = backend.tokens;
   app = createApp({
-    store,
-    tokens,
+    backend,
     logger: createLogger("silent"),
     maxBodyBytes: 1 << 20,
     localReads: true,
@@ -30,7 +28,7 @@ beforeEach(async () => {
   });
 });
 afterEach(async () => {
-  await store.close();
+  await backend.close();
 });
 
 const get = (path: string, headers: Record<string, string> = {}) => app.request(`http://localhost${path}`, { headers });
@@ -53,8 +51,12 @@ async function adminHeaders(): Promise<Record<string, string>> {
 describe("GET /usage", () => {
   it("answers JSON in exactly the documented shape, byte counts as decimal strings", async () => {
     const big = 2n ** 60n + 3n;
-    await store.insertEvents([level("1", "s1", "a", big), level("2", "s2", "a", 5n), level("3", "s1", "b", 7n)]);
-    await store.petnames.set([{ account: "b", name: "Bee" }]);
+    await backend.events.insertEvents([
+      level("1", "s1", "a", big),
+      level("2", "s2", "a", 5n),
+      level("3", "s1", "b", 7n),
+    ]);
+    await backend.petnames.set([{ account: "b", name: "Bee" }]);
     const json = await getJson("/usage?format=json");
     expect(Object.keys(json).sort()).toEqual(["as_of", "metric", "next", "rows", "servers", "totals"]);
     expect(json.metric).toBe("storage.bytes");
@@ -72,7 +74,7 @@ describe("GET /usage", () => {
   });
 
   it("answers JSON to Accept: application/json and HTML to a browser", async () => {
-    await store.insertEvents([level("1", "s1", "a", 1n)]);
+    await backend.events.insertEvents([level("1", "s1", "a", 1n)]);
     const json = await get("/usage", { Accept: "application/json" });
     expect(json.headers.get("content-type")).toMatch(/application\/json/);
     const page = await get("/usage", { Accept: "text/html,application/xhtml+xml,*/*;q=0.8" });
@@ -81,8 +83,8 @@ describe("GET /usage", () => {
   });
 
   it("answers CSV with a header, one line per row and a totals line", async () => {
-    await store.insertEvents([level("1", "s1", "a", 1n), level("2", "s2", "b", 2n)]);
-    await store.petnames.set([{ account: "a", name: '=HYPERLINK("x"), "quoted"' }]);
+    await backend.events.insertEvents([level("1", "s1", "a", 1n), level("2", "s2", "b", 2n)]);
+    await backend.petnames.set([{ account: "a", name: '=HYPERLINK("x"), "quoted"' }]);
     const res = await get("/usage?format=csv");
     expect(res.headers.get("content-type")).toMatch(/^text\/csv/);
     expect(await res.text()).toBe(
@@ -91,7 +93,9 @@ describe("GET /usage", () => {
   });
 
   it("pages by cursor with next, a Link header and before, each account once", async () => {
-    await store.insertEvents(Array.from({ length: 25 }, (_, i) => level(`${i}`, "s1", `acct-${i}`, BigInt(i % 4))));
+    await backend.events.insertEvents(
+      Array.from({ length: 25 }, (_, i) => level(`${i}`, "s1", `acct-${i}`, BigInt(i % 4))),
+    );
     const seen: string[] = [];
     const cursors: string[] = [];
     let path = "/usage?format=json&limit=10";
@@ -115,13 +119,13 @@ describe("GET /usage", () => {
   });
 
   it("takes subsets, searches, sorts, restricts columns and reads history", async () => {
-    await store.insertEvents([
+    await backend.events.insertEvents([
       level("1", "s1", "a", 1n, { time: Date.now() - 5 * HOUR_MS }),
       level("2", "s2", "b", 2n, { time: Date.now() }),
       level("3", "s1", "c", 3n, { time: Date.now() }),
       event({ id: "4", server: "s1", account: "a", metric: "storage.files", kind: "level", value: 9n }),
     ]);
-    await store.petnames.set([{ account: "b", name: "Bob's Backups" }]);
+    await backend.petnames.set([{ account: "b", name: "Bob's Backups" }]);
     const accounts = async (q: string) =>
       ((await getJson(`/usage?format=json&${q}`)).rows as { account: string }[]).map((r) => r.account);
     expect(await accounts("account=a&account=b")).toEqual(["b", "a"]);
@@ -137,10 +141,9 @@ describe("GET /usage", () => {
   });
 
   it("marks a server stale when it has been silent longer than the interval", async () => {
-    await store.insertEvents([level("1", "s1", "a", 1n)]);
+    await backend.events.insertEvents([level("1", "s1", "a", 1n)]);
     const later = createApp({
-      store,
-      tokens,
+      backend,
       logger: createLogger("silent"),
       maxBodyBytes: 1 << 20,
       localReads: true,
@@ -175,7 +178,7 @@ describe("GET /usage", () => {
   });
 
   it("refuses a cursor from another sort", async () => {
-    await store.insertEvents([level("1", "s1", "a", 1n), level("2", "s1", "b", 2n)]);
+    await backend.events.insertEvents([level("1", "s1", "a", 1n), level("2", "s1", "b", 2n)]);
     const first = await getJson("/usage?format=json&limit=1");
     const res = await get(`/usage?format=json&limit=1&sort=account&after=${first.next}`);
     expect(res.status).toBe(400);
@@ -183,8 +186,8 @@ describe("GET /usage", () => {
 
   it("escapes a hostile petname everywhere it is shown", async () => {
     const evil = "<script>alert(1)</script>";
-    await store.insertEvents([level("1", "s1", "<b>acct</b>", 1n)]);
-    await store.petnames.set([{ account: "<b>acct</b>", name: evil }]);
+    await backend.events.insertEvents([level("1", "s1", "<b>acct</b>", 1n)]);
+    await backend.petnames.set([{ account: "<b>acct</b>", name: evil }]);
     for (const path of ["/usage", "/usage?q=script", `/usage/accounts/${encodeURIComponent("<b>acct</b>")}`]) {
       const text = await (await get(path, { Accept: "text/html" })).text();
       expect(text, path).not.toContain("<script>");
@@ -197,7 +200,7 @@ describe("GET /usage", () => {
 describe("GET /usage/accounts/<account>", () => {
   it("shows the account per server with its charts, and JSON with format=json", async () => {
     const now = Date.now();
-    await store.insertEvents([
+    await backend.events.insertEvents([
       level("1", "s1", "a/b c", 100n, { time: now - 3 * HOUR_MS }),
       level("2", "s1", "a/b c", 150n, { time: now - HOUR_MS }),
       level("3", "s2", "a/b c", 7n, { time: now - 10 * HOUR_MS }),
@@ -245,7 +248,7 @@ describe("petnames and invitations over HTTP", () => {
     const bulk = await send("PATCH", "/v1/petnames", { a: "A", b: "B" }, admin);
     expect(await bulk.json()).toEqual({ set: 2 });
     expect((await send("PATCH", "/v1/petnames", { c: "C", d: "" }, admin)).status).toBe(400);
-    expect(await store.petnames.get(["c"])).toEqual(new Map());
+    expect(await backend.petnames.get(["c"])).toEqual(new Map());
   });
 
   it("creates a one-time invitation, accepts it once, and refuses it after", async () => {
@@ -258,7 +261,7 @@ describe("petnames and invitations over HTTP", () => {
     expect(accepted.status).toBe(201);
     const { account, petname } = (await accepted.json()) as { account: string; petname: string };
     expect(petname).toBe("Guest");
-    expect(await store.petnames.get([account])).toEqual(new Map([[account, "Guest"]]));
+    expect(await backend.petnames.get([account])).toEqual(new Map([[account, "Guest"]]));
     const again = await send("POST", "/v1/invitations/accept", { code }, admin);
     expect(again.status).toBe(409);
     expect(((await again.json()) as { error: { message: string } }).error.message).toMatch(/already been used/);

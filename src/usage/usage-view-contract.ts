@@ -2,12 +2,13 @@
 
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Backend } from "../backend/backend.js";
 import { AppError } from "../domain/errors.js";
 import type { UsageEvent } from "../domain/event.js";
 import { HOUR_MS } from "../domain/time.js";
 import { event } from "../store/contract.js";
-import type { UsagePosition, UsageSort, UsageStore, UsageTablePage, UsageTableQuery } from "../store/port.js";
-import { comparePositions } from "./keyset.js";
+import { comparePositions } from "../store/keyset.js";
+import type { UsagePosition, UsageSort, UsageTablePage, UsageTableQuery, UsageTableReader } from "../store/port.js";
 
 const T0 = Date.UTC(2026, 10, 1, 0, 0, 0);
 const BYTES = "storage.bytes";
@@ -32,7 +33,7 @@ const q = (more: Partial<UsageTableQuery> = {}): UsageTableQuery => ({
 const brief = (page: UsageTablePage) => page.rows.map((r) => [r.account, r.total]);
 
 /** Every row of the table, page by page, following the keys a client would put in its cursors. */
-async function pageThrough(store: UsageStore, query: UsageTableQuery): Promise<UsageTablePage["rows"]> {
+async function pageThrough(store: UsageTableReader, query: UsageTableQuery): Promise<UsageTablePage["rows"]> {
   const rows: UsageTablePage["rows"] = [];
   let after: UsagePosition | undefined;
   for (let pages = 0; pages < 1000; pages++) {
@@ -51,13 +52,24 @@ export function positionOf(sort: UsageSort, row: UsageTablePage["rows"][number])
   return { value: row.byServer[sort.server] ?? null, account: row.account };
 }
 
-export function describeUsageViewContract(open: () => Promise<UsageStore>): void {
-  let store: UsageStore;
+export function describeUsageViewContract(open: () => Promise<Backend>): void {
+  let backend: Backend;
+  /** The stores the view reads and the events it is fed, by what each call needs. */
+  let store: {
+    insertEvents: Backend["events"]["insertEvents"];
+    usageTable: Backend["usageTable"]["usageTable"];
+  } & Pick<Backend, "petnames" | "maintenance">;
   beforeEach(async () => {
-    store = await open();
+    backend = await open();
+    store = {
+      insertEvents: (events) => backend.events.insertEvents(events),
+      usageTable: (query) => backend.usageTable.usageTable(query),
+      petnames: backend.petnames,
+      maintenance: backend.maintenance,
+    };
   });
   afterEach(async () => {
-    await store.close();
+    await backend.close();
   });
 
   describe("usageTable", () => {
@@ -155,7 +167,7 @@ export function describeUsageViewContract(open: () => Promise<UsageStore>): void
       await store.insertEvents(events);
       for (const sort of [{ by: "total" }, { by: "account" }, { by: "server", server: "s1" }] as UsageSort[]) {
         const all = (await store.usageTable(q({ sort, limit: 100 }))).rows.map((r) => r.account);
-        const paged = (await pageThrough(store, q({ sort, limit: 2 }))).map((r) => r.account);
+        const paged = (await pageThrough(backend.usageTable, q({ sort, limit: 2 }))).map((r) => r.account);
         expect(paged).toEqual(all);
         const third = (await store.usageTable(q({ sort, limit: 100 }))).rows[4];
         if (!third) throw new Error("no row");
@@ -243,7 +255,7 @@ export function describeUsageViewContract(open: () => Promise<UsageStore>): void
         level("3", "s2", "b", 5n),
       ]);
       const before = await store.usageTable(q());
-      await store.rebuildRollups();
+      await store.maintenance.rebuildRollups();
       expect(await store.usageTable(q())).toEqual(before);
     });
 
@@ -262,17 +274,17 @@ export function describeUsageViewContract(open: () => Promise<UsageStore>): void
         fc.asyncProperty(arb, fc.integer({ min: 1, max: 4 }), async (raw, limit) => {
           const fresh = await open();
           try {
-            await fresh.insertEvents(raw.map((r, i) => level(`e${i}`, r.server, r.account, r.value, r)));
-            const levels = await fresh.currentLevels({ metric: BYTES });
+            await fresh.events.insertEvents(raw.map((r, i) => level(`e${i}`, r.server, r.account, r.value, r)));
+            const levels = await fresh.usage.currentLevels({ metric: BYTES });
             const totals = new Map<string, bigint>();
             for (const l of levels) totals.set(l.account, (totals.get(l.account) ?? 0n) + l.value);
             const expected = [...totals]
               .map(([account, value]) => ({ account, value }))
               .sort(comparePositions)
               .map((p) => [p.account, p.value]);
-            const rows = await pageThrough(fresh, q({ limit }));
+            const rows = await pageThrough(fresh.usageTable, q({ limit }));
             expect(rows.map((r) => [r.account, r.total])).toEqual(expected);
-            const bySever = await pageThrough(fresh, q({ limit, sort: { by: "server", server: "s2" } }));
+            const bySever = await pageThrough(fresh.usageTable, q({ limit, sort: { by: "server", server: "s2" } }));
             expect(bySever.map((r) => r.account).sort()).toEqual([...totals.keys()].sort());
           } finally {
             await fresh.close();
@@ -303,16 +315,16 @@ export function describeUsageViewContract(open: () => Promise<UsageStore>): void
             const fresh = await open();
             let n = 0;
             const send = (changes: readonly { server: string; account: string; value: bigint }[]) =>
-              fresh.insertEvents(
+              fresh.events.insertEvents(
                 changes.map((c) => level(`e${n}`, c.server, c.account, c.value, { time: T0 + n++ * 1000 })),
               );
             try {
               await send(initial);
               const query = q({ sort, limit, accounts });
-              const whole = await fresh.usageTable({ ...query, limit: 1000 });
+              const whole = await fresh.usageTable.usageTable({ ...query, limit: 1000 });
               const rows: UsageTablePage["rows"] = [];
               const pages: UsageTablePage[] = [];
-              let page = await fresh.usageTable(query);
+              let page = await fresh.usageTable.usageTable(query);
               for (;;) {
                 pages.push(page);
                 rows.push(...page.rows);
@@ -321,7 +333,11 @@ export function describeUsageViewContract(open: () => Promise<UsageStore>): void
                 if (!page.more || !last) break;
                 await send(arriving[pages.length % arriving.length] ?? []);
                 expect(page.snapshot).toBeDefined();
-                page = await fresh.usageTable({ ...query, after: positionOf(sort, last), snapshot: page.snapshot });
+                page = await fresh.usageTable.usageTable({
+                  ...query,
+                  after: positionOf(sort, last),
+                  snapshot: page.snapshot,
+                });
               }
               expect(rows).toEqual(whole.rows);
               // And back: the page before the last one, read at the same snapshot, is the one read going forward.
@@ -329,7 +345,7 @@ export function describeUsageViewContract(open: () => Promise<UsageStore>): void
               const first = pages.at(-1)?.rows[0];
               if (before && first) {
                 await send(arriving[0] ?? []);
-                const back = await fresh.usageTable({
+                const back = await fresh.usageTable.usageTable({
                   ...query,
                   before: positionOf(sort, first),
                   snapshot: pages.at(-1)?.snapshot,

@@ -2,13 +2,13 @@
 
 import { randomUUID } from "node:crypto";
 import { describe } from "vitest";
-import { openPostgresStore } from "../store/postgres/postgres-store.js";
+import { openPostgresBackend } from "../backend/postgres.js";
 import { describeUsageViewContract } from "./usage-view-contract.js";
 
 const url = process.env.TALLY_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
 
 describe("usage view on PostgresUsageStore", () => {
   describeUsageViewContract(() =>
-    openPostgresStore({ url, schema: `tally_test_${randomUUID().replaceAll("-", "")}`, dropSchemaOnClose: true }),
+    openPostgresBackend({ url, schema: `tally_test_${randomUUID().replaceAll("-", "")}`, dropSchemaOnClose: true }),
   );
 });

@@ -1,7 +1,7 @@
 import { describe } from "vitest";
-import { openSqliteStore } from "../store/sqlite/sqlite-store.js";
+import { openSqliteBackend } from "../backend/sqlite.js";
 import { describeUsageViewContract } from "./usage-view-contract.js";
 
 describe("usage view on SqliteUsageStore", () => {
-  describeUsageViewContract(() => openSqliteStore({ path: ":memory:", recentKeySlots: 1024 }));
+  describeUsageViewContract(() => openSqliteBackend({ path: ":memory:", recentKeySlots: 1024 }));
 });

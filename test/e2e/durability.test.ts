@@ -4,9 +4,9 @@
 
 import { randomUUID } from "node:crypto";
 import { afterAll, expect, it } from "vitest";
+import { openBackend } from "../../src/backend/open-backend.js";
 import { type RawEvent, validateEvent } from "../../src/domain/event.js";
 import { computeRollups, type RollupRow } from "../../src/domain/rollup.js";
-import { openStore } from "../../src/store/open-store.js";
 import { type IngestAnswer, killAll, ndjson, prng, removeDir, runTally, TallyServer, tempDir } from "./helpers.js";
 
 const BATCHES = 60;
@@ -195,12 +195,13 @@ it("every acknowledged event survives SIGKILL exactly once, and retries end with
     return v.event;
   });
   const expected = lines(computeRollups(events));
-  const store = await openStore({ data: dir, store: undefined });
+  const backend = await openBackend({ data: dir, store: undefined });
+  const store = backend.maintenance;
   try {
     expect((await store.stats()).events).toBe(BATCHES * PER_BATCH);
     expect(lines(await store.allRollups())).toEqual(expected);
   } finally {
-    await store.close();
+    await backend.close();
   }
 
   // And `tally rebuild` derives them again from exactly the distinct events sent.

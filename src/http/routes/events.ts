@@ -6,7 +6,7 @@ import { serverGate } from "../../auth/principal.js";
 import { AppError } from "../../domain/errors.js";
 import { ingestEvents } from "../../ingest/ingest-events.js";
 import { parseEventBody } from "../../ingest/parse-body.js";
-import type { AppDeps } from "../app.js";
+import type { AppDeps } from "../deps.js";
 
 export function eventRoutes(app: Hono, deps: AppDeps): void {
   app.post(
@@ -20,7 +20,7 @@ export function eventRoutes(app: Hono, deps: AppDeps): void {
     async (c) => {
       const body = new Uint8Array(await c.req.arrayBuffer());
       const items = parseEventBody(body, c.req.header("content-type"), deps.maxBatchEvents);
-      return c.json(await ingestEvents(deps.store, items, serverGate(c.get("principal"))));
+      return c.json(await ingestEvents(deps.backend.events, items, serverGate(c.get("principal"))));
     },
   );
 }

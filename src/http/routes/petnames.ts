@@ -13,7 +13,7 @@ import {
   setPetname,
   validateAccount,
 } from "../../petnames/petname.js";
-import type { AppDeps } from "../app.js";
+import type { AppDeps } from "../deps.js";
 import { principalOf } from "./usage.js";
 
 const MAX_BODY = 16 * 1024;
@@ -41,7 +41,7 @@ async function jsonBody(c: Context, limit = MAX_BODY): Promise<Record<string, un
 }
 
 export function petnameRoutes(app: Hono, deps: AppDeps): void {
-  const { store } = deps;
+  const store = deps.backend.petnames;
 
   // Body: {"ACCOUNT": "NAME", …}: sets them all, or (one bad entry) none. What `tally petname import --url` sends.
   app.patch("/v1/petnames", async (c) => {
@@ -56,7 +56,7 @@ export function petnameRoutes(app: Hono, deps: AppDeps): void {
     const principal = principalOf(c);
     if (principal && !canReadAccount(principal, account))
       throw new AppError("FORBIDDEN", "this token may not read that account");
-    const name = (await store.petnames.get([account])).get(account);
+    const name = (await store.get([account])).get(account);
     if (name === undefined) throw new AppError("NOT_FOUND", `account "${account.slice(0, 80)}" has no petname`);
     return c.json({ account, petname: name });
   });

@@ -5,7 +5,7 @@ import { assertCanReadAccount } from "../../auth/principal.js";
 import { parseSwiftStatsQuery, QUERY_METHODS, type QueryMethod } from "../../swift-stats/query.js";
 import { render } from "../../swift-stats/render.js";
 import { runSwiftStatsQuery } from "../../swift-stats/run-query.js";
-import type { AppDeps } from "../app.js";
+import type { AppDeps } from "../deps.js";
 
 export function swiftStatsRoutes(app: Hono, deps: AppDeps): void {
   for (const method of QUERY_METHODS) app.get(`/${method}`, (c) => answer(c, deps, method));
@@ -19,6 +19,6 @@ async function answer(c: Context, deps: AppDeps, method: QueryMethod | null): Pr
     deps.maxQueryDays,
   );
   assertCanReadAccount(c.get("principal"), query.account);
-  const { contentType, body } = render(query, await runSwiftStatsQuery(deps.store, query));
+  const { contentType, body } = render(query, await runSwiftStatsQuery(deps.backend.usage, query));
   return c.body(body, 200, { "Content-Type": contentType });
 }

@@ -7,7 +7,7 @@ import { createToken } from "../../auth/create-token.js";
 import { revokeToken } from "../../auth/revoke-token.js";
 import { ROLES, tokenJson } from "../../auth/token.js";
 import { AppError, validation } from "../../domain/errors.js";
-import type { AppDeps } from "../app.js";
+import type { AppDeps } from "../deps.js";
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -20,7 +20,7 @@ const createBody = z.strictObject({
 
 export function tokenRoutes(app: Hono, deps: AppDeps): void {
   app.get("/v1/tokens", async (c) => {
-    const tokens = await deps.tokens.list();
+    const tokens = await deps.backend.tokens.list();
     return c.json({ tokens: tokens.map(tokenJson) });
   });
 
@@ -45,14 +45,14 @@ export function tokenRoutes(app: Hono, deps: AppDeps): void {
       const where = issue?.path.length ? issue.path.join(".") : "body";
       throw validation(`${where}: ${issue?.message ?? "is invalid"}`);
     }
-    const { token, secret } = await createToken(deps.tokens, parsed.data);
+    const { token, secret } = await createToken(deps.backend.tokens, parsed.data);
     deps.logger.info({ tokenId: token.id, role: token.role, by: c.get("principal").tokenId }, "token created");
     c.header("Cache-Control", "no-store");
     return c.json({ token: tokenJson(token), secret }, 201);
   });
 
   app.delete("/v1/tokens/:id", async (c) => {
-    const token = await revokeToken(deps.tokens, c.req.param("id"));
+    const token = await revokeToken(deps.backend.tokens, c.req.param("id"));
     deps.logger.info({ tokenId: token.id, by: c.get("principal").tokenId }, "token revoked");
     return c.json({ token: tokenJson(token) });
   });

@@ -9,7 +9,7 @@ import { accountUsageJson, parseHours, renderAccountUsage } from "../../usage/re
 import { renderUsageTable, type UsageViewDeps, usageTableCsv, usageTableJson } from "../../usage/render-usage-table.js";
 import { renderUsagePage } from "../../usage/usage-page.js";
 import { parseUsageRequest, type UsageFormat } from "../../usage/usage-request.js";
-import type { AppDeps } from "../app.js";
+import type { AppDeps } from "../deps.js";
 
 /** The principal the auth middleware set; none (no middleware) reads everything. */
 export function principalOf(c: Context): Principal | undefined {
@@ -32,7 +32,9 @@ export function chooseFormat(given: UsageFormat | null, accept: string | undefin
 
 export function usageRoutes(app: Hono, deps: AppDeps): void {
   const viewDeps: UsageViewDeps = {
-    store: deps.store,
+    usage: deps.backend.usage,
+    usageTable: deps.backend.usageTable,
+    petnames: deps.backend.petnames,
     staleAfterMs: deps.staleAfterMs ?? 15 * 60_000,
     demo: deps.demo ?? false,
   };

@@ -7,6 +7,7 @@
 // a batch always run in the same order, so concurrent batches wait for each other but never deadlock.
 
 import pg from "pg";
+import { migrate, SCHEMA_NAME } from "../../db/postgres-migrate.js";
 import { AppError } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
@@ -19,12 +20,10 @@ import {
   type RollupRow,
 } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
-import { PostgresPetnameStore } from "../../petnames/postgres-petname-store.js";
 import type {
   CurrentLevel,
   CurrentLevelQuery,
   InsertOutcome,
-  PetnameStore,
   RollupQuery,
   ServerInfo,
   StoreStats,
@@ -32,7 +31,7 @@ import type {
   UsageTablePage,
   UsageTableQuery,
 } from "../port.js";
-import { LOCK_ROLLUPS, migrate, SCHEMA_NAME } from "./migrations.js";
+import { LOCK_ROLLUPS, MIGRATIONS } from "./migrations.js";
 import { openUsageLog } from "./usage-snapshots.js";
 import { PostgresUsageTable } from "./usage-table.js";
 
@@ -97,7 +96,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   try {
     const client = await pool.connect();
     try {
-      await migrate(client, schema);
+      await migrate(client, schema, MIGRATIONS);
       await openUsageLog(client);
     } finally {
       client.release();
@@ -118,11 +117,10 @@ export class PostgresUsageStore implements UsageStore {
   private readonly kinds = new Map<string, MetricKind>();
   private readonly seriesIds = new Map<string, { readonly id: string; readonly kind: MetricKind }>();
   private closed = false;
-  readonly petnames: PetnameStore;
   private readonly usageView: PostgresUsageTable;
 
   constructor(
-    /** The pool, for the other PostgreSQL adapters of this process (tokens, petnames …) to share. */
+    /** The pool, for the backend to build the other PostgreSQL adapters of this process on. */
     readonly pool: pg.Pool,
     description: string,
     options: Pick<PostgresStoreOptions, "schema" | "dropSchemaOnClose" | "rebuildChunk"> = {},
@@ -131,7 +129,6 @@ export class PostgresUsageStore implements UsageStore {
     this.schema = options.schema ?? null;
     this.dropSchemaOnClose = options.dropSchemaOnClose === true && options.schema !== undefined;
     this.rebuildChunk = Math.max(1, options.rebuildChunk ?? DEFAULT_REBUILD_CHUNK);
-    this.petnames = new PostgresPetnameStore(pool);
     this.usageView = new PostgresUsageTable(pool);
   }
 

@@ -4,9 +4,9 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { comparePositions } from "../../usage/keyset.js";
 import { level, positionOf } from "../../usage/usage-view-contract.js";
 import { event } from "../contract.js";
+import { comparePositions } from "../keyset.js";
 import type { UsageSort, UsageStore, UsageTablePage, UsageTableQuery } from "../port.js";
 import { openPostgresStore, type PostgresUsageStore } from "./postgres-store.js";
 import { openUsageLog, SNAPSHOT_TTL_MS, snapshotToken } from "./usage-snapshots.js";

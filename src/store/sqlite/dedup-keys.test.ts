@@ -1,7 +1,8 @@
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { migrate } from "../../db/sqlite-migrate.js";
 import { DedupKeys } from "./dedup-keys.js";
-import { migrate, USAGE_MIGRATIONS } from "./migrations.js";
+import { USAGE_MIGRATIONS } from "./migrations.js";
 import { keyFingerprint } from "./recent-keys.js";
 
 describe("DedupKeys looking keys up on disk", () => {

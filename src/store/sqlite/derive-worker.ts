@@ -12,10 +12,11 @@
 
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
+import { migrate } from "../../db/sqlite-migrate.js";
 import { isHeld } from "../../domain/metric.js";
 import { isDamage, messageOf } from "./derived-damage.js";
 import { DerivedState, type DerivedStateOptions } from "./derived-state.js";
-import { DERIVED_MIGRATIONS, migrate } from "./migrations.js";
+import { DERIVED_MIGRATIONS } from "./migrations.js";
 import { KINDS, type PackedBlock, REFS } from "./packed-block.js";
 import { UsageSnapshots } from "./usage-snapshots.js";
 import { Meta } from "./values.js";

@@ -1,11 +1,9 @@
-// Versioned SQLite schema per component (usage, auth, …), tracked in schema_versions and applied on open.
+// The event log's schema and the derived database's, as versioned steps (db/sqlite-migrate.ts applies them).
 
 import type Database from "better-sqlite3";
+import type { Migration } from "../../db/sqlite-migrate.js";
 import type { MetricKind } from "../../domain/metric.js";
 import { BlockBuilder, blockColumns } from "./packed-block.js";
-
-/** SQL, or, for what SQL cannot do, a function of the connection; run in the transaction of the others. */
-export type Migration = string | ((db: Database.Database) => void);
 
 export const USAGE_MIGRATIONS: readonly Migration[] = [
   `
@@ -236,30 +234,6 @@ export const DERIVED_MIGRATIONS: readonly string[] = [
   DELETE FROM meta;
   `,
 ];
-
-/** Applies the component's migrations that the database has not seen yet, in one transaction. */
-export function migrate(db: Database.Database, component: string, migrations: readonly Migration[]): void {
-  db.exec("CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT");
-  const row = db.prepare("SELECT version FROM schema_versions WHERE component = ?").get(component) as
-    | { version: number | bigint }
-    | undefined;
-  const current = Number(row?.version ?? 0);
-  if (current > migrations.length) {
-    throw new Error(
-      `the ${component} schema is at version ${current}, newer than this Tally knows (${migrations.length})`,
-    );
-  }
-  db.transaction(() => {
-    for (let v = current; v < migrations.length; v++) {
-      const migration = migrations[v] as Migration;
-      if (typeof migration === "string") db.exec(migration);
-      else migration(db);
-    }
-    db.prepare(
-      "INSERT INTO schema_versions (component, version) VALUES (?, ?) ON CONFLICT (component) DO UPDATE SET version = excluded.version",
-    ).run(component, migrations.length);
-  })();
-}
 
 /**
  * The event log's blocks from JSON arrays of [id, server_id, account, metric, instance, time, value, dims] to

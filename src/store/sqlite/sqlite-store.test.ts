@@ -4,6 +4,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
+import { openSqliteBackend } from "../../backend/sqlite.js";
 import type { UsageEvent } from "../../domain/event.js";
 import { computeRollups, sortRollups } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
@@ -24,17 +25,17 @@ describe("SqliteUsageStore merging its dedup keys to disk after every few events
 
 describe("SqliteUsageStore keeping two series in memory", () => {
   describeUsageStoreContract(() => openSqliteStore({ path: ":memory:", seriesCacheSize: 2, derivedFlushEvents: 5 }));
-  describeUsageViewContract(() => openSqliteStore({ path: ":memory:", seriesCacheSize: 2 }));
+  describeUsageViewContract(() => openSqliteBackend({ path: ":memory:", seriesCacheSize: 2 }));
 });
 
 describe("SqliteUsageStore whose series share fingerprints", () => {
   describeUsageStoreContract(() => openSqliteStore({ path: ":memory:", seriesFingerprintBits: 1, seriesCacheSize: 3 }));
-  describeUsageViewContract(() => openSqliteStore({ path: ":memory:", seriesFingerprintBits: 1 }));
+  describeUsageViewContract(() => openSqliteBackend({ path: ":memory:", seriesFingerprintBits: 1 }));
 });
 
 describe("SqliteUsageStore writing its derived state after every few events", () => {
   describeUsageStoreContract(() => openSqliteStore({ path: ":memory:", derivedFlushEvents: 3 }));
-  describeUsageViewContract(() => openSqliteStore({ path: ":memory:", derivedFlushEvents: 2 }));
+  describeUsageViewContract(() => openSqliteBackend({ path: ":memory:", derivedFlushEvents: 2 }));
 });
 
 describe("SqliteUsageStore moving dedup keys to disk", () => {

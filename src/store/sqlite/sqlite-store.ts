@@ -18,18 +18,16 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { migrate } from "../../db/sqlite-migrate.js";
 import { AppError } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
 import { fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
-import { createLogger } from "../../log/logger.js";
-import { SqlitePetnameStore } from "../../petnames/sqlite-petname-store.js";
 import type {
   CurrentLevel,
   CurrentLevelQuery,
   InsertOutcome,
-  PetnameStore,
   RollupQuery,
   ServerInfo,
   StoreStats,
@@ -40,7 +38,7 @@ import type {
 import { DedupKeys } from "./dedup-keys.js";
 import { isDamage, messageOf, moveAside } from "./derived-damage.js";
 import { Deriver } from "./deriver.js";
-import { LATEST_READING, migrate, USAGE_MIGRATIONS } from "./migrations.js";
+import { LATEST_READING, USAGE_MIGRATIONS } from "./migrations.js";
 import {
   BlockBuilder,
   type BlockIds,
@@ -50,6 +48,7 @@ import {
   REFS,
   readBlock,
 } from "./packed-block.js";
+import { PETNAME_MIGRATIONS } from "./petname-tables.js";
 import { keyFingerprint } from "./recent-keys.js";
 import { SqliteUsageTable } from "./usage-table.js";
 import { big, bigOrNull, num } from "./values.js";
@@ -79,8 +78,11 @@ export interface StoreLog {
   error(fields: object, message: string): void;
 }
 
-/** For stores opened without a logger: made when first needed, and shared. */
-let stdoutLog: StoreLog | undefined;
+/** For stores opened without a logger (tests, tools): one JSON line on standard error. */
+const STDERR_LOG: StoreLog = {
+  warn: (fields, message) => process.stderr.write(`${JSON.stringify({ level: "warn", ...fields, msg: message })}\n`),
+  error: (fields, message) => process.stderr.write(`${JSON.stringify({ level: "error", ...fields, msg: message })}\n`),
+};
 
 type Row = Record<string, unknown>;
 
@@ -129,7 +131,7 @@ export function derivedPath(file: string): string {
 
 export class SqliteUsageStore implements UsageStore {
   readonly description: string;
-  /** The connection, for the other SQLite adapters of this process (tokens, petnames …) to share. */
+  /** The connection, for the backend to build the other SQLite adapters of this process on. */
   readonly db: Database.Database;
   private readonly dedup: DedupKeys;
   private deriver!: Deriver;
@@ -144,7 +146,6 @@ export class SqliteUsageStore implements UsageStore {
   private nextSeq = 1;
   private closed = false;
   private readonly sql;
-  readonly petnames: PetnameStore;
   private usageView!: SqliteUsageTable;
 
   /** Opens the event log; startDeriving, which openSqliteStore calls next, makes it a store. */
@@ -168,11 +169,11 @@ export class SqliteUsageStore implements UsageStore {
       this.db.pragma(`cache_size = -${(options.cacheMiB ?? 64) * 1024}`);
       this.db.pragma("temp_store = MEMORY");
       migrate(this.db, "usage", USAGE_MIGRATIONS);
+      migrate(this.db, "petnames", PETNAME_MIGRATIONS);
     } catch (error) {
       throw openError(file, error);
     }
     this.db.defaultSafeIntegers(true);
-    this.petnames = new SqlitePetnameStore(this.db);
     const db = this.db;
     this.sql = {
       blockStarts: db
@@ -264,9 +265,7 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   private get log(): StoreLog {
-    if (this.options.logger) return this.options.logger;
-    stdoutLog ??= createLogger("warn");
-    return stdoutLog;
+    return this.options.logger ?? STDERR_LOG;
   }
 
   /** Renames the derived database and its -wal and -shm out of the way, and says so. */

@@ -1,7 +1,8 @@
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { migrate } from "../../db/sqlite-migrate.js";
 import { level } from "../../usage/usage-view-contract.js";
-import { DERIVED_MIGRATIONS, migrate } from "./migrations.js";
+import { DERIVED_MIGRATIONS } from "./migrations.js";
 import { openSqliteStore, type SqliteUsageStore } from "./sqlite-store.js";
 import { checkSnapshot, SNAPSHOT_TTL_MS, UsageSnapshots } from "./usage-snapshots.js";
 import { Meta } from "./values.js";

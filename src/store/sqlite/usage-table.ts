@@ -19,7 +19,7 @@ import {
   sortedUnique,
   wholeTableTotals,
   withRows,
-} from "../../usage/keyset.js";
+} from "../keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
 import { checkSnapshot, type SnapshotHold } from "./usage-snapshots.js";
 import { Meta } from "./values.js";

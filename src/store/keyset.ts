@@ -1,7 +1,7 @@
 // Keyset paging over the usage table's order, shared by the store adapters: never OFFSET, always "after this key".
 
 import { compareUtf8 } from "../domain/rollup.js";
-import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../store/port.js";
+import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "./port.js";
 
 /** One row's place in the order: its sort value (null sorts last) and its account. */
 export type Keyed = UsagePosition;

@@ -1,0 +1,24 @@
+// What a backend gives the rest of Tally: every capability's store, built on one connection or pool, and one close.
+
+import type { TokenStore } from "../auth/token-store.js";
+import type { PetnameStore } from "../petnames/petname-store.js";
+import type { EventLog, StoreMaintenance, UsageReader, UsageTableReader } from "../store/port.js";
+
+export interface Backend {
+  /** Names the backend and where it keeps its data, without secrets, for the start-up log line. */
+  readonly description: string;
+  readonly events: EventLog;
+  readonly usage: UsageReader;
+  readonly usageTable: UsageTableReader;
+  readonly maintenance: StoreMaintenance;
+  readonly tokens: TokenStore;
+  readonly petnames: PetnameStore;
+  /** Closes every store, then the connection or pool they share. */
+  close(): Promise<void>;
+}
+
+/** What a backend's factory is given besides where the data is. */
+export interface BackendOptions {
+  /** Where a store says what it did on its own (a damaged derived database moved aside). */
+  readonly logger?: { warn(fields: object, message: string): void; error(fields: object, message: string): void };
+}

@@ -1,0 +1,36 @@
+// The shared backend: the event store, tokens and petnames on one PostgreSQL pool, for several Tally nodes.
+
+import { openPostgresTokenStore } from "../auth/postgres-token-store.js";
+import { PostgresPetnameStore } from "../petnames/postgres-petname-store.js";
+import {
+  openPostgresStore,
+  type PostgresStoreOptions,
+  type PostgresUsageStore,
+} from "../store/postgres/postgres-store.js";
+import type { Backend } from "./backend.js";
+
+export async function openPostgresBackend(options: PostgresStoreOptions): Promise<Backend> {
+  const store = await openPostgresStore(options);
+  try {
+    return await postgresBackendOn(store);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+/** The backend on an open store's pool (benchmarks also query that pool directly); closes with it. */
+export async function postgresBackendOn(store: PostgresUsageStore): Promise<Backend> {
+  const petnames = new PostgresPetnameStore(store.pool);
+  const tokens = await openPostgresTokenStore(store.pool);
+  return {
+    description: store.description,
+    events: store,
+    usage: store,
+    usageTable: store,
+    maintenance: store,
+    tokens,
+    petnames,
+    close: () => store.close(),
+  };
+}

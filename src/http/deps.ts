@@ -1,0 +1,24 @@
+// What the HTTP app is built from: the backend's stores and the settings its routes read.
+
+import type { Backend } from "../backend/backend.js";
+import type { LogStats } from "../log/fd-destination.js";
+import type { Logger } from "../log/logger.js";
+
+export interface AppDeps {
+  /** Every capability's store. */
+  readonly backend: Backend;
+  readonly logger: Logger;
+  /** Lines the log dropped, for /healthz; none when absent. */
+  readonly log?: LogStats;
+  readonly maxBodyBytes: number;
+  /** Lines or array elements in one POST /v1/events (default LIMITS.batchEvents). */
+  readonly maxBatchEvents?: number;
+  /** Reads without a token (loopback only; startServer refuses it on other addresses). */
+  readonly localReads: boolean;
+  /** The longest range a swift-stats query answers, in days. */
+  readonly maxQueryDays: number;
+  /** The usage table marks a server stale after this long without an event (default 15 minutes). */
+  readonly staleAfterMs?: number;
+  /** The data is simulated (tally serve --demo): the usage pages say so. */
+  readonly demo?: boolean;
+}
