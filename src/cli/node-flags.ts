@@ -3,8 +3,7 @@
 // tests start `tally serve` with these, and node-flags.test.ts checks that the two copies agree.
 //
 // --single-threaded-gc: V8 otherwise garbage-collects with helper threads (four here), which on a machine of
-// few cores take CPU from the two threads that do the work, the main one and the derivation worker. Measured on
-// 2 cores (npm run bench:ingest): the helpers spent 2.2–2.6 µs of CPU per event, and ingest went from
-// 133,000–137,000 to 146,000–156,000 events/s without them.
+// few cores take CPU from the two threads that do the work, the main one and the derivation worker (the README's
+// benchmark section has the figures).
 
 export const NODE_FLAGS: readonly string[] = ["--single-threaded-gc"];

@@ -151,7 +151,15 @@ export function openApiDocument(): Schema {
               description: "Healthy.",
               content: json({
                 type: "object",
-                properties: { status: { const: "ok" }, store: { type: "string" } },
+                properties: {
+                  status: { const: "ok" },
+                  store: { type: "string" },
+                  log: {
+                    type: "object",
+                    description: "Log lines dropped because the log could not be written (a full disk, a closed pipe).",
+                    properties: { dropped: { type: "integer" } },
+                  },
+                },
               }),
             },
             "503": errorResponse("The store does not answer."),

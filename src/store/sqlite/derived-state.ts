@@ -79,10 +79,7 @@ export interface DerivedStateOptions {
 const SERIES_CACHE_LIMIT = 400_000;
 /**
  * Events applied in memory before they are written: bounds both memory and the work of a restart after a crash.
- * Larger writes dirty fewer pages per row (a write rewrites every page it touches) and merge more counter rows:
- * measured on 2 cores, 50,000 wrote 660 MiB for the benchmark's 2,000,000 events where 12,500 wrote 1,029, and
- * took its worker 4% less CPU. (With the counter rows in a Map of objects, the garbage collector's copying of
- * them between writes cost more than that, and 12,500 was best.)
+ * Larger writes dirty fewer pages per row (a write rewrites every page it touches) and merge more counter rows.
  */
 const DEFAULT_FLUSH_EVENTS = 50_000;
 /** Series whose level changed, held between reads for the usage table's sums: about 100 bytes each. */
