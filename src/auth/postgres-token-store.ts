@@ -1,8 +1,9 @@
 // Tokens in the PostgreSQL database of the usage store, on its pool (and so in its schema).
 
 import type pg from "pg";
+import { postgresError } from "../db/postgres-errors.js";
 import { migrateComponent } from "../db/postgres-migrate.js";
-import { AppError } from "../domain/errors.js";
+import { AppError, messageOf } from "../domain/errors.js";
 import type { Role } from "./principal.js";
 import type { TokenRecord } from "./token.js";
 import type { StoredToken, TokenStore } from "./token-store.js";
@@ -72,7 +73,7 @@ export class PostgresTokenStore implements TokenStore {
       return true;
     } catch (error) {
       await client.query("ROLLBACK").catch(() => undefined);
-      throw unavailable(error);
+      throw postgresError(error);
     } finally {
       client.release();
     }
@@ -108,7 +109,7 @@ export class PostgresTokenStore implements TokenStore {
     try {
       return await this.pool.query<R>(sql, values);
     } catch (error) {
-      throw unavailable(error);
+      throw postgresError(error);
     }
   }
 
@@ -116,7 +117,7 @@ export class PostgresTokenStore implements TokenStore {
     try {
       return await this.pool.connect();
     } catch (error) {
-      throw unavailable(error);
+      throw postgresError(error);
     }
   }
 }
@@ -144,13 +145,4 @@ function fromRow(row: TokenRow): TokenRecord {
     createdAt: Number(row.created_at),
     revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
   };
-}
-
-function unavailable(error: unknown): AppError {
-  if (error instanceof AppError) return error;
-  return new AppError("UNAVAILABLE", `PostgreSQL: ${messageOf(error)}`);
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

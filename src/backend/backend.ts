@@ -2,7 +2,8 @@
 
 import type { TokenStore } from "../auth/token-store.js";
 import type { PetnameStore } from "../petnames/petname-store.js";
-import type { EventLog, StoreMaintenance, UsageReader, UsageTableReader } from "../store/port.js";
+import type { EventLog, StoreMaintenance, UsageReader, UsageStore, UsageTableReader } from "../store/port.js";
+import type { StoreLog } from "../store/sqlite/sqlite-store.js";
 
 export interface Backend {
   /** Names the backend and where it keeps its data, without secrets, for the start-up log line. */
@@ -20,5 +21,18 @@ export interface Backend {
 /** What a backend's factory is given besides where the data is. */
 export interface BackendOptions {
   /** Where a store says what it did on its own (a damaged derived database moved aside). */
-  readonly logger?: { warn(fields: object, message: string): void; error(fields: object, message: string): void };
+  readonly logger?: StoreLog;
+}
+
+/** A backend around an event store and the other stores built on its connection; closing it closes the store. */
+export function backendOf(store: UsageStore, others: Pick<Backend, "tokens" | "petnames">): Backend {
+  return {
+    description: store.description,
+    events: store,
+    usage: store,
+    usageTable: store,
+    maintenance: store,
+    ...others,
+    close: () => store.close(),
+  };
 }

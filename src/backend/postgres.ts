@@ -7,7 +7,7 @@ import {
   type PostgresStoreOptions,
   type PostgresUsageStore,
 } from "../store/postgres/postgres-store.js";
-import type { Backend } from "./backend.js";
+import { type Backend, backendOf } from "./backend.js";
 
 export async function openPostgresBackend(options: PostgresStoreOptions): Promise<Backend> {
   const store = await openPostgresStore(options);
@@ -21,16 +21,6 @@ export async function openPostgresBackend(options: PostgresStoreOptions): Promis
 
 /** The backend on an open store's pool (benchmarks also query that pool directly); closes with it. */
 export async function postgresBackendOn(store: PostgresUsageStore): Promise<Backend> {
-  const petnames = new PostgresPetnameStore(store.pool);
   const tokens = await openPostgresTokenStore(store.pool);
-  return {
-    description: store.description,
-    events: store,
-    usage: store,
-    usageTable: store,
-    maintenance: store,
-    tokens,
-    petnames,
-    close: () => store.close(),
-  };
+  return backendOf(store, { tokens, petnames: new PostgresPetnameStore(store.pool) });
 }

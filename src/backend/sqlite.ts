@@ -3,7 +3,7 @@
 import { SqliteTokenStore } from "../auth/sqlite-token-store.js";
 import { SqlitePetnameStore } from "../petnames/sqlite-petname-store.js";
 import { openSqliteStore, type SqliteStoreOptions, type SqliteUsageStore } from "../store/sqlite/sqlite-store.js";
-import type { Backend } from "./backend.js";
+import { type Backend, backendOf } from "./backend.js";
 
 export async function openSqliteBackend(options: SqliteStoreOptions): Promise<Backend> {
   const store = await openSqliteStore(options);
@@ -17,14 +17,5 @@ export async function openSqliteBackend(options: SqliteStoreOptions): Promise<Ba
 
 /** The backend on an open store's connection (benchmarks also read that connection directly); closes with it. */
 export function sqliteBackendOn(store: SqliteUsageStore): Backend {
-  return {
-    description: store.description,
-    events: store,
-    usage: store,
-    usageTable: store,
-    maintenance: store,
-    tokens: new SqliteTokenStore(store.db),
-    petnames: new SqlitePetnameStore(store.db),
-    close: () => store.close(),
-  };
+  return backendOf(store, { tokens: new SqliteTokenStore(store.db), petnames: new SqlitePetnameStore(store.db) });
 }

@@ -52,3 +52,15 @@ export const EXIT_CODE: Record<ErrorCode, number> = {
 export function validation(message: string, context: Record<string, unknown> = {}): AppError {
   return new AppError("VALIDATION", message, context);
 }
+
+/** An error's message, also for the plain objects a worker thread's errors arrive as. */
+export function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === "object" && error !== null) {
+    const { message, code } = error as { message?: unknown; code?: unknown };
+    if (typeof message === "string" && message !== "") return message;
+    if (typeof code === "string") return code;
+    return JSON.stringify(error);
+  }
+  return String(error);
+}

@@ -7,8 +7,9 @@
 // a batch always run in the same order, so concurrent batches wait for each other but never deadlock.
 
 import pg from "pg";
+import { postgresError } from "../../db/postgres-errors.js";
 import { migrate, SCHEMA_NAME } from "../../db/postgres-migrate.js";
-import { AppError } from "../../domain/errors.js";
+import { AppError, messageOf } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
 import {
@@ -742,7 +743,7 @@ export class PostgresUsageStore implements UsageStore {
   private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, ingest = false): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect().catch((error: unknown) => {
-        throw storeError(error);
+        throw postgresError(error);
       });
       let broken: Error | undefined;
       try {
@@ -757,7 +758,7 @@ export class PostgresUsageStore implements UsageStore {
         });
         const code = (error as { code?: unknown }).code;
         if (attempt < MAX_ATTEMPTS && typeof code === "string" && RETRYABLE.has(code)) continue;
-        throw storeError(error);
+        throw postgresError(error);
       } finally {
         client.release(broken);
       }
@@ -770,7 +771,7 @@ export class PostgresUsageStore implements UsageStore {
     try {
       return (await this.pool.query<R>(sql, values)).rows;
     } catch (error) {
-      throw storeError(error);
+      throw postgresError(error);
     }
   }
 
@@ -862,15 +863,4 @@ export function describeUrl(url: string, schema?: string): string {
     // Not a URL (a libpq key=value string, say): name the adapter only, since the string may hold a password.
   }
   return schema === undefined ? where : `${where} (schema ${schema})`;
-}
-
-/** Errors leave the store as AppErrors: PostgreSQL's code goes into the context, its message stays in the text. */
-function storeError(error: unknown): AppError {
-  if (error instanceof AppError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  return new AppError("UNAVAILABLE", `PostgreSQL: ${messageOf(error)}`, typeof code === "string" ? { code } : {});
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

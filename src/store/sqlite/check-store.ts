@@ -4,8 +4,8 @@
 
 import fs from "node:fs";
 import Database from "better-sqlite3";
-import { AppError } from "../../domain/errors.js";
-import { messageOf, moveAside } from "./derived-damage.js";
+import { AppError, messageOf } from "../../domain/errors.js";
+import { moveAside } from "./derived-damage.js";
 import { derivedPath, openSqliteStore } from "./sqlite-store.js";
 
 export interface FileCheck {

@@ -13,8 +13,9 @@
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { migrate } from "../../db/sqlite-migrate.js";
+import { messageOf } from "../../domain/errors.js";
 import { isHeld } from "../../domain/metric.js";
-import { isDamage, messageOf } from "./derived-damage.js";
+import { isDamage } from "./derived-damage.js";
 import { DerivedState, type DerivedStateOptions } from "./derived-state.js";
 import { DERIVED_MIGRATIONS } from "./migrations.js";
 import { KINDS, type PackedBlock, REFS } from "./packed-block.js";

@@ -15,18 +15,6 @@ export function isDamage(error: unknown): boolean {
   return typeof code === "string" && /^SQLITE_(CORRUPT|NOTADB)/.test(code);
 }
 
-/** An error's message, also for the plain objects a worker thread's errors arrive as. */
-export function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  if (typeof error === "object" && error !== null) {
-    const { message, code } = error as { message?: unknown; code?: unknown };
-    if (typeof message === "string" && message !== "") return message;
-    if (typeof code === "string") return code;
-    return JSON.stringify(error);
-  }
-  return String(error);
-}
-
 /**
  * Renames a database file, with its -wal and -shm, to FILE.damaged-<UTC time> (and -wal, -shm beside it), and returns
  * the new name. The log goes first: left beside a new, empty database, it would be read as that database's.

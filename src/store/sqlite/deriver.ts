@@ -6,9 +6,9 @@
 // is reported (start rejects with DerivedDamage; later, `damage` and onDamage): the store replaces it.
 
 import { Worker } from "node:worker_threads";
-import { AppError } from "../../domain/errors.js";
+import { AppError, messageOf } from "../../domain/errors.js";
 import type { DeriveWorkerOptions, FromWorker, ToWorker } from "./derive-worker.js";
-import { DerivedDamage, isDamage, messageOf } from "./derived-damage.js";
+import { DerivedDamage, isDamage } from "./derived-damage.js";
 import { forWorker, type LogBlock, type PackedBlock } from "./packed-block.js";
 
 /** The event log, as the deriver reads it back. */

@@ -19,7 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { migrate } from "../../db/sqlite-migrate.js";
-import { AppError } from "../../domain/errors.js";
+import { AppError, messageOf } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
 import { fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
@@ -36,7 +36,7 @@ import type {
   UsageTableQuery,
 } from "../port.js";
 import { DedupKeys } from "./dedup-keys.js";
-import { isDamage, messageOf, moveAside } from "./derived-damage.js";
+import { isDamage, moveAside } from "./derived-damage.js";
 import { Deriver } from "./deriver.js";
 import { LATEST_READING, USAGE_MIGRATIONS } from "./migrations.js";
 import {
