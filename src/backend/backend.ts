@@ -3,7 +3,7 @@
 import type { TokenStore } from "../auth/token-store.js";
 import type { PetnameStore } from "../petnames/petname-store.js";
 import type { EventLog, StoreMaintenance, UsageReader, UsageStore, UsageTableReader } from "../store/port.js";
-import type { StoreLog } from "../store/sqlite/sqlite-store.js";
+import type { StoreLog } from "../store/sqlite/derived-database.js";
 
 export interface Backend {
   /** Names the backend and where it keeps its data, without secrets, for the start-up log line. */

@@ -9,7 +9,8 @@ import { computeRollups, sortRollups } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
 import { event } from "../contract.js";
 import type { UsageStore } from "../port.js";
-import { derivedPath, openSqliteStore, type StoreLog } from "./sqlite-store.js";
+import type { StoreLog } from "./derived-database.js";
+import { derivedPath, openSqliteStore } from "./sqlite-store.js";
 
 const T0 = Date.UTC(2026, 10, 1);
 const PAGE = 4096;
