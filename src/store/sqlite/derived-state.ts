@@ -14,15 +14,15 @@
 
 import type Database from "better-sqlite3";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
-import { compareReadings, compareUtf8, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
+import { compareReadings, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { ClockCache } from "./clock-cache.js";
 import { CounterTable } from "./counter-table.js";
-import { LATEST_READING } from "./migrations.js";
+import { HeldReadings } from "./held-readings.js";
 import { fingerprint } from "./recent-keys.js";
 import { RowWriter } from "./row-writer.js";
 import type { UsageSnapshots } from "./usage-snapshots.js";
-import { formatCells, fromRank, parseCells, toRank } from "./usage-table.js";
+import { UsageSums } from "./usage-sums.js";
 import { big, Meta, num, toDb } from "./values.js";
 
 /** What derivation needs of one logged event (a UsageEvent is one). */
@@ -53,13 +53,6 @@ interface SeriesState {
   lastRow: HeldRow | null;
   /** Not in the series table yet: it has no readings or rollups on disk either. */
   isNew: boolean;
-}
-
-interface LevelDelta {
-  readonly metric: string;
-  readonly account: string;
-  readonly serverId: number;
-  delta: bigint;
 }
 
 type Row = Record<string, unknown>;
@@ -109,14 +102,8 @@ export class DerivedState {
   private readonly counters = new CounterTable();
   /** Held series' rollup rows to write, per series id, per hour. */
   private held = new Map<number, Map<number, HeldRow>>();
-  /** Readings not written yet, per series id, sorted. */
-  private readings = new Map<number, Reading[]>();
-  /**
-   * Changes of the latest level per series since the usage table was last written (its cells and sums), summed
-   * into the cells of their (metric, account, server) when it is: kept across the writes of the rest until a read,
-   * close, or usageFlushChanges of them. By series id, a number, as no string need be built for every reading.
-   */
-  private levels = new Map<number, LevelDelta>();
+  /** Held series' readings not written yet. */
+  private readonly readings: HeldReadings;
   /** The usage table's sums on disk lag the cursor, and the changes between are lost: the next write recomputes. */
   private usageStale = false;
   private pending = 0;
@@ -124,6 +111,8 @@ export class DerivedState {
   private applied = 1;
   private readonly sql;
   private readonly meta: Meta;
+  /** The usage table's cells and sums, and the level changes held for them. */
+  private readonly sums: UsageSums;
   private readonly flushEvents: number;
   private readonly usageFlushChanges: number;
   /** A mask of the series fingerprints' bits kept: 30, fewer in tests, which make fingerprints collide. */
@@ -131,7 +120,7 @@ export class DerivedState {
 
   constructor(
     private readonly db: Database.Database,
-    private readonly snapshots: UsageSnapshots,
+    snapshots: UsageSnapshots,
     options: DerivedStateOptions = {},
   ) {
     this.flushEvents = options.flushEvents ?? DEFAULT_FLUSH_EVENTS;
@@ -139,6 +128,8 @@ export class DerivedState {
     this.fingerprintMask = 2 ** Math.min(options.fingerprintBits ?? 30, 30) - 1;
     this.series = new ClockCache(options.seriesCacheSize ?? SERIES_CACHE_LIMIT);
     this.meta = new Meta(db);
+    this.sums = new UsageSums(db, snapshots);
+    this.readings = new HeldReadings(db);
     db.function("tally_add", { safeIntegers: true, deterministic: true }, (a: unknown, b: unknown) =>
       toDb(big(a) + big(b)),
     );
@@ -152,7 +143,6 @@ export class DerivedState {
         "SELECT time, id, value FROM readings WHERE series_id = ? ORDER BY time DESC, id DESC LIMIT 1",
       ),
       insertSeries: new RowWriter(db, "INSERT INTO series (id, server_id, account, metric, instance, kind)", 6),
-      insertReading: new RowWriter(db, "INSERT INTO readings (series_id, time, id, value)", 4),
       // Numbers are INTEGER when they fit 64 bits and decimal TEXT beyond. A sum that leaves 64 bits (SQLite would
       // make it a REAL), or one already beyond, is added exactly by tally_add instead.
       addCounter: new RowWriter(
@@ -173,51 +163,6 @@ export class DerivedState {
         `ON CONFLICT (series_id, hour) DO UPDATE SET count = excluded.count, last = excluded.last,
            max = excluded.max, integral = excluded.integral, last_time = excluded.last_time`,
       ),
-      readingAfter: db.prepare(
-        `SELECT time, id, value FROM readings WHERE series_id = ? AND (time > ? OR (time = ? AND id > ?))
-         ORDER BY time, id LIMIT 1`,
-      ),
-      readingBefore: db.prepare(
-        "SELECT time, id, value FROM readings WHERE series_id = ? AND time < ? ORDER BY time DESC, id DESC LIMIT 1",
-      ),
-      readingsBetween: db.prepare(
-        "SELECT time, id, value FROM readings WHERE series_id = ? AND time >= ? AND time < ? ORDER BY time, id",
-      ),
-      usageMetric: db.prepare("INSERT INTO usage_metrics (name) VALUES (?) ON CONFLICT (name) DO NOTHING"),
-      usageMetricId: db.prepare("SELECT id FROM usage_metrics WHERE name = ?").pluck(),
-      totalsOf: db
-        .prepare(
-          "SELECT t.account, t.rank, t.cells FROM json_each(?) j CROSS JOIN usage_totals t ON t.metric_id = ? AND t.account = j.value",
-        )
-        .raw(),
-      setCell: new RowWriter(
-        db,
-        "INSERT INTO usage_cells (metric_id, account, server_id, rank)",
-        4,
-        "ON CONFLICT (metric_id, account, server_id) DO UPDATE SET rank = excluded.rank",
-      ),
-      setTotal: new RowWriter(
-        db,
-        "INSERT INTO usage_totals (metric_id, account, rank, cells, changed)",
-        5,
-        `ON CONFLICT (metric_id, account) DO UPDATE SET rank = excluded.rank, cells = excluded.cells,
-           changed = excluded.changed`,
-      ),
-      logTotal: new RowWriter(db, "INSERT INTO usage_log (metric_id, seq, account, rank, cells)", 5),
-      serverTotalsOf: db.prepare("SELECT server_id, rank FROM usage_server_totals WHERE metric_id = ?").raw(),
-      setServerTotal: new RowWriter(
-        db,
-        "INSERT INTO usage_server_totals (metric_id, server_id, rank)",
-        3,
-        "ON CONFLICT (metric_id, server_id) DO UPDATE SET rank = excluded.rank",
-      ),
-      logServerTotal: new RowWriter(db, "INSERT INTO usage_server_log (metric_id, seq, server_id, rank)", 4),
-      latestLevels: db
-        .prepare(
-          `SELECT s.id, s.metric, s.account, s.server_id, r.value FROM series s ${LATEST_READING}
-           WHERE s.kind = 'level'`,
-        )
-        .raw(),
     };
     this.discard();
   }
@@ -241,7 +186,7 @@ export class DerivedState {
 
   /** Writes behind once enough events are held in memory; the usage table only once its changes are many. */
   flushIfFull(): void {
-    if (this.pending >= this.flushEvents) this.write(this.levels.size >= this.usageFlushChanges);
+    if (this.pending >= this.flushEvents) this.write(this.sums.size >= this.usageFlushChanges);
   }
 
   /** Writes everything held in memory and the cursors, in one transaction: before a read, and on close. */
@@ -251,19 +196,15 @@ export class DerivedState {
 
   /** Writes what memory holds, the usage table's changes too if `usage` (or if there are none), and the cursors. */
   private write(usage: boolean): void {
-    if (!this.usageStale && this.pending === 0 && this.dirty.size === 0 && this.levels.size === 0) return;
-    const withUsage = usage || this.levels.size === 0;
+    if (!this.usageStale && this.pending === 0 && this.dirty.size === 0 && this.sums.size === 0) return;
+    const withUsage = usage || this.sums.size === 0;
     this.db.transaction(() => {
       // First, before this write's readings: from the latest levels that the cursor on disk covers.
       if (this.usageStale) this.recomputeUsage();
       this.writeSeries();
       // Each in key order, so the writes walk the tables' pages once instead of jumping between them.
-      const { insertReading, addCounter, setHeld } = this.sql;
-      for (const seriesId of sortedKeys(this.readings)) {
-        for (const r of this.readings.get(seriesId) as Reading[])
-          insertReading.row(seriesId, r.time, r.id, toDb(r.value));
-      }
-      insertReading.end();
+      this.readings.write();
+      const { addCounter, setHeld } = this.sql;
       // A sum is bound as an INTEGER (a bigint), never as the REAL a number would be.
       this.counters.forEach((hourIndex, seriesId, count, sum) => {
         addCounter.row(hourIndex * HOUR_MS, seriesId, count, toDb(BigInt(sum)));
@@ -278,14 +219,14 @@ export class DerivedState {
       }
       setHeld.end();
       if (withUsage) {
-        this.writeLevels();
+        this.sums.write(this.applied);
         this.meta.set("usage_seq", this.applied);
       }
       this.meta.set("rollup_seq", this.applied);
     })();
     for (const s of this.dirty.values()) s.isNew = false;
     this.clearPending();
-    if (withUsage) this.levels = new Map();
+    if (withUsage) this.sums.forget();
   }
 
   /** Forgets what memory holds for the tables other than the usage table's. */
@@ -293,14 +234,14 @@ export class DerivedState {
     this.dirty = new Map();
     this.counters.clear();
     this.held = new Map();
-    this.readings = new Map();
+    this.readings.clear();
     this.pending = 0;
   }
 
   /** Forgets all derived state, on disk and in memory: every event must be applied again (a rebuild). */
   reset(): void {
     this.db.exec("DELETE FROM rollups; DELETE FROM counter_rollups; DELETE FROM readings; DELETE FROM series");
-    this.clearUsage();
+    this.sums.clear();
     this.meta.set("rollup_seq", 1);
     this.meta.set("usage_seq", 1);
     this.discard();
@@ -315,7 +256,7 @@ export class DerivedState {
     for (const writer of Object.values(this.sql)) if (writer instanceof RowWriter) writer.clear();
     this.series.clear();
     this.clearPending();
-    this.levels = new Map();
+    this.sums.discard();
     this.applied = this.meta.get("rollup_seq", 1);
     this.complete = this.sql.anySeries.get() === undefined;
     this.nextSeriesId = num(this.sql.maxSeriesId.get()) + 1;
@@ -323,30 +264,11 @@ export class DerivedState {
     this.usageStale = this.meta.get("usage_seq", 1) < this.applied;
   }
 
-  /**
-   * The usage table again from the latest level of every series on disk, which the cursor covers. Snapshots of
-   * the table being paged are forgotten: their pages are refused, and their readers start again.
-   */
+  /** The usage table again from the latest levels on disk, which the cursor covers; see UsageSums.recompute. */
   private recomputeUsage(): void {
-    // The changes of the events applied since the cursor on disk stay held, for after it.
-    const held = this.levels;
-    this.levels = new Map();
-    this.clearUsage();
-    for (const [id, metric, account, serverId, value] of this.sql.latestLevels.iterate() as IterableIterator<
-      [bigint, string, string, bigint, unknown]
-    >) {
-      this.moveLevel(num(id), metric, account, num(serverId), big(value));
-    }
-    this.writeLevels();
-    this.levels = held;
+    this.sums.recompute(this.applied);
     this.meta.set("usage_seq", this.meta.get("rollup_seq", 1));
     this.usageStale = false;
-  }
-
-  /** Empties the usage table, and forgets its snapshots (the rows they would read are gone). */
-  private clearUsage(): void {
-    this.db.exec("DELETE FROM usage_cells; DELETE FROM usage_totals; DELETE FROM usage_server_totals");
-    this.snapshots.reset();
   }
 
   private seriesFor(e: DerivedEvent, serverId: number): SeriesState {
@@ -414,76 +336,9 @@ export class DerivedState {
     insertSeries.end();
   }
 
-  /**
-   * The usage table's cells, account totals (with each account's cells beside them) and server totals, moved by
-   * the changes of latest levels. The changed accounts' totals rows, and the server totals, are read in one
-   * statement each per metric; the accounts' cells give each cell's old value, so the new rows are computed here
-   * and written without SQL callbacks. While snapshots are read, each totals row is copied as it was before it
-   * moves (usage-snapshots.ts).
-   */
-  private writeLevels(): void {
-    if (this.levels.size === 0) return;
-    const logging = this.snapshots.logging();
-    const seq = this.applied;
-    /** Per metric, per account: the changes of its cells, by server id. */
-    const changes = new Map<string, Map<string, Map<number, bigint>>>();
-    for (const d of this.levels.values()) {
-      const accounts = changes.get(d.metric) ?? new Map<string, Map<number, bigint>>();
-      changes.set(d.metric, accounts);
-      const cells = accounts.get(d.account) ?? new Map<number, bigint>();
-      accounts.set(d.account, cells);
-      cells.set(d.serverId, (cells.get(d.serverId) ?? 0n) + d.delta);
-    }
-    const { setCell, setTotal, logTotal, setServerTotal, logServerTotal } = this.sql;
-    for (const metric of [...changes.keys()].sort(compareUtf8)) {
-      this.sql.usageMetric.run(metric);
-      const metricId = this.sql.usageMetricId.get(metric) as bigint;
-      const serverChanges = new Map<number, bigint>();
-      const byAccount = changes.get(metric) as Map<string, Map<number, bigint>>;
-      const accounts = [...byAccount.keys()].sort(compareUtf8);
-      const before = new Map<string, [Uint8Array, string]>();
-      for (const [account, rank, cells] of this.sql.totalsOf.all(JSON.stringify(accounts), metricId) as [
-        string,
-        Uint8Array,
-        string,
-      ][]) {
-        before.set(account, [rank, cells]);
-      }
-      for (const account of accounts) {
-        const old = before.get(account);
-        if (logging) logTotal.row(metricId, seq, account, old?.[0] ?? null, old?.[1] ?? null);
-        const cells = old ? parseCells(old[1]) : new Map<number, bigint>();
-        let total = old ? fromRank(old[0]) : 0n;
-        for (const [serverId, delta] of byAccount.get(account) as Map<number, bigint>) {
-          const value = (cells.get(serverId) ?? 0n) + delta;
-          cells.set(serverId, value);
-          total += delta;
-          setCell.row(metricId, account, serverId, toRank(value));
-          serverChanges.set(serverId, (serverChanges.get(serverId) ?? 0n) + delta);
-        }
-        setTotal.row(metricId, account, toRank(total), formatCells(cells), seq);
-      }
-      const servers = new Map<number, Uint8Array>();
-      for (const [serverId, rank] of this.sql.serverTotalsOf.all(metricId) as [bigint, Uint8Array][]) {
-        servers.set(num(serverId), rank);
-      }
-      for (const serverId of [...serverChanges.keys()].sort((a, b) => a - b)) {
-        const old = servers.get(serverId) ?? null;
-        if (logging) logServerTotal.row(metricId, seq, serverId, old);
-        const total = (old ? fromRank(old) : 0n) + (serverChanges.get(serverId) as bigint);
-        setServerTotal.row(metricId, serverId, toRank(total));
-      }
-    }
-    setCell.end();
-    setTotal.end();
-    logTotal.end();
-    setServerTotal.end();
-    logServerTotal.end();
-  }
-
   /** Maintains a held series' rollups: arithmetic for a reading after the latest, recomputation otherwise. */
   private addReading(series: SeriesState, r: Reading): void {
-    this.keepReading(series.id, r);
+    this.readings.keep(series.id, r);
     const last =
       series.lastTime === null
         ? null
@@ -523,28 +378,11 @@ export class DerivedState {
     this.setHeld(series.id, row);
     series.lastRow = row;
     if (series.kind === "level")
-      this.moveLevel(series.id, series.metric, series.account, series.serverId, r.value - (series.lastValue ?? 0n));
+      this.sums.move(series.id, series.metric, series.account, series.serverId, r.value - (series.lastValue ?? 0n));
     series.lastTime = r.time;
     series.lastId = r.id;
     series.lastValue = r.value;
     this.dirty.set(series.key, series);
-  }
-
-  private moveLevel(seriesId: number, metric: string, account: string, serverId: number, delta: bigint): void {
-    const known = this.levels.get(seriesId);
-    if (known) known.delta += delta;
-    else this.levels.set(seriesId, { metric, account, serverId, delta });
-  }
-
-  private keepReading(seriesId: number, r: Reading): void {
-    const list = this.readings.get(seriesId);
-    if (!list) {
-      this.readings.set(seriesId, [r]);
-      return;
-    }
-    let i = list.length;
-    while (i > 0 && compareReadings(list[i - 1] as Reading, r) > 0) i--;
-    list.splice(i, 0, r);
   }
 
   private heldRowAt(seriesId: number, hour: number): HeldRow {
@@ -575,49 +413,18 @@ export class DerivedState {
 
   /** A reading arrived before the series' latest: recompute the whole hours from it to the next reading. */
   private recomputeHeld(series: SeriesState, r: Reading): void {
-    const next = this.firstReadingAfter(series, r) as Reading;
+    const next = this.readings.firstAfter(series, r) as Reading;
     this.writeHeldWindow(series, hourOf(r.time), hourOf(next.time));
   }
 
   /** Recomputes the rows of the hours fromHour..toHour of a held series from its readings. */
   private writeHeldWindow(series: SeriesState, fromHour: number, toHour: number): void {
     const endTime = toHour + HOUR_MS;
-    const carry = this.lastReadingBefore(series, fromHour);
-    const readings = this.readingsBetween(series, fromHour, endTime);
+    const carry = this.readings.lastBefore(series, fromHour);
+    const readings = this.readings.between(series, fromHour, endTime);
     // Ids are never empty, so the first reading after (endTime, "") is the first at or after endTime.
-    const next = this.firstReadingAfter(series, { time: endTime, id: "", value: 0n });
+    const next = this.readings.firstAfter(series, { time: endTime, id: "", value: 0n });
     for (const row of heldRows(carry, readings, fromHour, toHour, next?.time ?? null, true))
       this.setHeld(series.id, row);
   }
-
-  // The readings of a series are those on disk and those kept in memory; a new series has none on disk.
-
-  private firstReadingAfter(series: SeriesState, r: Reading): Reading | null {
-    const kept = this.readings.get(series.id)?.find((x) => compareReadings(x, r) > 0) ?? null;
-    if (series.isNew) return kept;
-    const row = this.sql.readingAfter.get(series.id, r.time, r.time, r.id) as Row | undefined;
-    const stored = row ? toReading(row) : null;
-    if (!stored || !kept) return stored ?? kept;
-    return compareReadings(stored, kept) <= 0 ? stored : kept;
-  }
-
-  private lastReadingBefore(series: SeriesState, time: number): Reading | null {
-    const kept = this.readings.get(series.id)?.findLast((x) => x.time < time) ?? null;
-    if (series.isNew) return kept;
-    const row = this.sql.readingBefore.get(series.id, time) as Row | undefined;
-    const stored = row ? toReading(row) : null;
-    if (!stored || !kept) return stored ?? kept;
-    return compareReadings(stored, kept) >= 0 ? stored : kept;
-  }
-
-  private readingsBetween(series: SeriesState, from: number, to: number): Reading[] {
-    const kept = (this.readings.get(series.id) ?? []).filter((x) => x.time >= from && x.time < to);
-    if (series.isNew) return kept;
-    const stored = (this.sql.readingsBetween.all(series.id, from, to) as Row[]).map(toReading);
-    return stored.length === 0 ? kept : [...stored, ...kept].sort(compareReadings);
-  }
-}
-
-function toReading(row: Row): Reading {
-  return { time: num(row.time), id: row.id as string, value: big(row.value) };
 }
