@@ -217,3 +217,17 @@ export function pageTotals(rows: readonly UsageTableRow[], columns: readonly str
   }
   return { byServer, total };
 }
+
+/** A function that computes its value the first time it is called, and gives that value every time after. */
+export function once<T>(compute: () => T): () => T {
+  let value: { readonly v: T } | null = null;
+  return () => {
+    value ??= { v: compute() };
+    return value.v;
+  };
+}
+
+/** A record with its keys in UTF-8 byte order. */
+export function sortRecord(record: Record<string, bigint>): Record<string, bigint> {
+  return Object.fromEntries(sortedUnique(Object.keys(record)).map((k) => [k, record[k] as bigint]));
+}

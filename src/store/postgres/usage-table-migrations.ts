@@ -1,6 +1,11 @@
 // The usage table's schema on PostgreSQL: totals per (metric, account), cells per (metric, account, server), the
 // statement trigger on `series` that keeps them, and the log of overwritten values that snapshots read
 // (usage-table.ts reads them).
+//
+// The trigger sees every row an UPDATE of series changed (transition tables), sums the differences of the
+// levels' latest values, and applies them in key order, so concurrent batches on several nodes lock the view's
+// rows in one global order and never deadlock. Per-server totals are split over a few shards (one per backend,
+// modulo 8) so that nodes ingesting for the same server do not queue on one row.
 
 import type { Migration } from "../../db/postgres-migrate.js";
 

@@ -1,10 +1,6 @@
 // The usage table on PostgreSQL: current level totals per (metric, account) and cells per (metric, account,
-// server), kept up to date by a statement trigger on `series` and paged by key over expression indexes.
-//
-// The trigger sees every row an UPDATE of series changed (transition tables), sums the differences of the
-// levels' latest values, and applies them in key order, so concurrent batches on several nodes lock the view's
-// rows in one global order and never deadlock. Per-server totals are split over a few shards (one per backend,
-// modulo 8) so that nodes ingesting for the same server do not queue on one row.
+// server), kept up to date by a statement trigger on `series` (usage-table-migrations.ts) and paged by key over
+// expression indexes.
 //
 // Each page is read in one REPEATABLE READ transaction, so that its rows, totals and columns agree; a page that
 // others follow also gives out its snapshot, and the pages read with it show the table as of that snapshot, from
@@ -17,31 +13,28 @@ import {
   type Keyed,
   likePattern,
   mergeInOrder,
+  once,
   pageInMemory,
   pageTotals,
   readSegments,
   type Segment,
   sortedUnique,
+  sortRecord,
   wholeTableTotals,
   withRows,
 } from "../keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
 import { type PageStart, pageStart, type Snapshot, START_PAGE, UsageSnapshots } from "./usage-snapshots.js";
-
-/** Builds a parameter list: each call adds a value and returns its $n placeholder. */
-class Params {
-  readonly values: unknown[] = [];
-  add(value: unknown): string {
-    this.values.push(value);
-    return `$${this.values.length}`;
-  }
-}
-
-interface Filter {
-  readonly metric: string;
-  readonly subset: string[] | null;
-  readonly like: string | null;
-}
+import {
+  type Filter,
+  Params,
+  type RawRow,
+  rowOf,
+  rowParts,
+  searched,
+  sinceSnapshot,
+  unmoved,
+} from "./usage-table-sql.js";
 
 /** What the segments of one page share: its transaction, filter and columns, and the snapshot it is read at. */
 interface Reader {
@@ -169,7 +162,7 @@ export class PostgresUsageTable {
   private async selectionTotals(read: Reader): Promise<UsageTablePage["totals"]> {
     const p = new Params();
     const { from, where } = this.source(read.filter, p, "usage_totals");
-    const conditions = [where, ...unmoved(read, p, "t")];
+    const conditions = [where, ...unmoved(read.at, p, "t")];
     const result = await read.client.query<{ server: string; total: string }>(
       `SELECT c.server, sum(c.value)::text AS total FROM ${from}
        JOIN usage_cells c ON c.metric = t.metric AND c.account = t.account
@@ -328,7 +321,7 @@ export class PostgresUsageTable {
             );
           }
         } else {
-          conditions.push(...unmoved(read, p, "t"));
+          conditions.push(...unmoved(read.at, p, "t"));
         }
         if (bound) {
           const op = direction === "forward" ? ">" : "<";
@@ -366,7 +359,7 @@ export class PostgresUsageTable {
       read: async (bound, direction, n) => {
         const p = new Params();
         const { from, where } = this.source(read.filter, p, "usage_totals");
-        const conditions = [where, ...unmoved(read, p, "t")];
+        const conditions = [where, ...unmoved(read.at, p, "t")];
         if (withoutServer !== null) {
           conditions.push(
             `NOT EXISTS (SELECT 1 FROM usage_cells c WHERE c.metric = t.metric AND c.account = t.account AND c.server = ${p.add(withoutServer)})`,
@@ -429,33 +422,6 @@ export class PostgresUsageTable {
   }
 }
 
-/** The search's condition on `alias`.account: its id or its petname contains the text. */
-function searched(filter: Filter, p: Params, alias: string): string[] {
-  if (filter.like === null) return [];
-  const like = p.add(filter.like);
-  return [
-    `(${alias}.account ILIKE ${like} OR ${alias}.account IN (SELECT account FROM petnames WHERE name ILIKE ${like}))`,
-  ];
-}
-
-/**
- * At a snapshot, only the accounts whose totals rows (`alias`) have not moved since, whose cells have not moved
- * either (every write of a cell writes its account's total): the others are read from the log.
- */
-function unmoved(read: Reader, p: Params, alias: string): string[] {
-  if (read.at === null) return [];
-  return [`pg_visible_in_snapshot(${alias}.changed, ${p.add(read.at.text)}::pg_snapshot)`];
-}
-
-/**
- * Log rows (`alias`) written by transactions the snapshot does not see: all have an id at least its xmin, which
- * the index finds.
- */
-function sinceSnapshot(p: Params, at: Snapshot, alias: string): string {
-  return `${alias}.xact >= ${p.add(at.xmin.toString())}::xid8
-    AND NOT pg_visible_in_snapshot(${alias}.xact, ${p.add(at.text)}::pg_snapshot)`;
-}
-
 /**
  * A server sort's segment at a snapshot: the unmoved rows the index gives, merged with the moved accounts' rows as
  * they were that belong to the segment. The table now: the segment alone.
@@ -470,47 +436,7 @@ function withMoved(
   return moved === null ? segment : withRows(segment, async () => (await moved()).filter(belongs).map(keyOf));
 }
 
-function once<T>(compute: () => Promise<T>): () => Promise<T> {
-  let value: Promise<T> | null = null;
-  return () => {
-    value ??= compute();
-    return value;
-  };
-}
-
-function sortRecord(record: Record<string, bigint>): Record<string, bigint> {
-  return Object.fromEntries(sortedUnique(Object.keys(record)).map((k) => [k, record[k] as bigint]));
-}
-
 /** One page row as its segment read it: the key it is ordered by, and the row (null: read once the page is known). */
 interface PageRow extends Keyed {
   readonly row: UsageTableRow | null;
-}
-
-/** An account's row as read: its total and its cells (by server, in decimal; only the columns' unless moved). */
-interface RawRow {
-  account: string;
-  total: string | null;
-  petname: string | null;
-  cells: Record<string, string> | null;
-}
-
-/**
- * The rest of a row beside its key, read in the statement that finds the key: a second statement over the
- * page's accounts (unnest, then a probe each) costs as much again. Correlated subqueries keep each lookup an
- * index probe.
- */
-function rowParts(p: Params, columns: readonly string[]): string {
-  return `(SELECT p.name FROM petnames p WHERE p.account = t.account) AS petname,
-    (SELECT json_object_agg(c.server, c.value::text) FROM usage_cells c
-     WHERE c.metric = t.metric AND c.account = t.account AND c.server = ANY(${p.add(columns)}::text[])) AS cells`;
-}
-
-function rowOf(r: RawRow, columns: readonly string[]): UsageTableRow {
-  const byServer: Record<string, bigint> = {};
-  for (const server of columns) {
-    const v = r.cells?.[server];
-    if (v !== undefined) byServer[server] = BigInt(v);
-  }
-  return { account: r.account, petname: r.petname, byServer, total: r.total === null ? 0n : BigInt(r.total) };
 }

@@ -6,8 +6,8 @@ import type Database from "better-sqlite3";
 import { compareUtf8 } from "../../domain/rollup.js";
 import { LATEST_READING } from "./migrations.js";
 import { RowWriter } from "./row-writer.js";
+import { formatCells, fromRank, parseCells, toRank } from "./usage-ranks.js";
 import type { UsageSnapshots } from "./usage-snapshots.js";
-import { formatCells, fromRank, parseCells, toRank } from "./usage-table.js";
 import { big, num } from "./values.js";
 
 interface LevelDelta {

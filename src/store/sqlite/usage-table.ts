@@ -1,9 +1,8 @@
 // The usage table on SQLite: current level totals per (metric, account) and cells per (metric, account, server),
 // written by the store's derived state together with the series they sum (derived-state.ts), paged by key.
 //
-// Values are exact integers of any size, so the tables hold them as a `rank`: a byte string whose byte order
-// is descending value order (see toRank). One index then answers "largest first, then by account", from
-// any point, and the value is decoded from the rank without reading the table.
+// Values are exact integers of any size, so the tables hold them as a `rank` (usage-ranks.ts): one index then
+// answers "largest first, then by account", from any point, and the value is decoded from the rank.
 
 import type Database from "better-sqlite3";
 import { validation } from "../../domain/errors.js";
@@ -12,90 +11,20 @@ import {
   type HistoryCell,
   type Keyed,
   likePattern,
+  once,
   pageInMemory,
   pageTotals,
   readSegments,
   type Segment,
   sortedUnique,
+  sortRecord,
   wholeTableTotals,
   withRows,
 } from "../keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
+import { fromRank, fromRankHex, parseCells, toRank } from "./usage-ranks.js";
 import { checkSnapshot, type SnapshotHold } from "./usage-snapshots.js";
 import { Meta } from "./values.js";
-
-/**
- * An account's cells as its totals row keeps them: `server_id:value` by server id, comma-separated, values in
- * decimal. The same form carries the changes a write adds (values may then be negative).
- */
-export function parseCells(text: string): Map<number, bigint> {
-  const cells = new Map<number, bigint>();
-  if (text === "") return cells;
-  for (const pair of text.split(",")) {
-    const colon = pair.indexOf(":");
-    cells.set(Number(pair.slice(0, colon)), decimal(pair.slice(colon + 1)));
-  }
-  return cells;
-}
-
-export function formatCells(cells: ReadonlyMap<number, bigint>): string {
-  return [...cells]
-    .sort(([a], [b]) => a - b)
-    .map(([id, value]) => `${id}:${value}`)
-    .join(",");
-}
-
-/** A decimal integer: through a double when it has at most 15 digits (exact, and several times cheaper). */
-const decimal = (text: string): bigint => (text.length <= 15 ? BigInt(Number(text)) : BigInt(text));
-
-/**
- * Encodes a non-negative integer so that byte order is descending numeric order: a length byte (255 minus the
- * number of bytes, so longer numbers come first), then the big-endian bytes, each complemented.
- */
-export function toRank(value: bigint): Buffer {
-  if (value < 0n) throw new Error(`a usage total went negative (${value}): the view is out of step with the series`);
-  const hex = value === 0n ? "" : value.toString(16);
-  const bytes = Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex");
-  const rank = Buffer.allocUnsafe(bytes.length + 1);
-  rank[0] = 255 - bytes.length;
-  for (let i = 0; i < bytes.length; i++) rank[i + 1] = 255 - (bytes[i] as number);
-  return rank;
-}
-
-/**
- * fromRank of SQLite's hex(rank) (upper-case). Complementing each hex digit d is 15 - d; within 12 digits (48 bits)
- * the value is built in floating point, which is exact there and much cheaper than a bigint from a digit string.
- */
-export function fromRankHex(hex: string): bigint {
-  if (hex.length <= 2) return 0n;
-  if (hex.length > 14) {
-    let digits = "0x";
-    for (let i = 2; i < hex.length; i++) digits += COMPLEMENT[hex.charCodeAt(i)] as string;
-    return BigInt(digits);
-  }
-  let value = 0;
-  for (let i = 2; i < hex.length; i++) {
-    const c = hex.charCodeAt(i);
-    value = value * 16 + 15 - (c <= 57 ? c - 48 : c - 55);
-  }
-  return BigInt(value);
-}
-
-/** The complement of each upper-case hex digit, by character code. */
-const COMPLEMENT: string[] = [];
-for (let d = 0; d < 16; d++) COMPLEMENT["0123456789ABCDEF".charCodeAt(d)] = (15 - d).toString(16);
-
-export function fromRank(rank: Uint8Array): bigint {
-  // Up to six bytes (48 bits) in floating point, exact there; longer ones through hex digits.
-  if (rank.length <= 7) {
-    let value = 0;
-    for (let i = 1; i < rank.length; i++) value = value * 256 + 255 - (rank[i] as number);
-    return BigInt(value);
-  }
-  let hex = "0x";
-  for (let i = 1; i < rank.length; i++) hex += (255 - (rank[i] as number)).toString(16).padStart(2, "0");
-  return BigInt(hex);
-}
 
 type DbNumber = bigint | number | string | null;
 const toBig = (v: DbNumber): bigint => (v === null ? 0n : typeof v === "bigint" ? v : BigInt(v));
@@ -467,18 +396,6 @@ function snapshotSegment(
 ): Segment<PageRow> {
   const { moved } = read;
   return moved === null ? segment : withRows(segment, () => moved().filter(belongs).map(keyed));
-}
-
-function once<T>(compute: () => T): () => T {
-  let value: { readonly v: T } | null = null;
-  return () => {
-    value ??= { v: compute() };
-    return value.v;
-  };
-}
-
-function sortRecord(record: Record<string, bigint>): Record<string, bigint> {
-  return Object.fromEntries(sortedUnique(Object.keys(record)).map((k) => [k, record[k] as bigint]));
 }
 
 /** One page row as its segment read it: the key it is ordered by, and the row. */

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { formatCells, fromRank, fromRankHex, parseCells, toRank } from "./usage-table.js";
+import { formatCells, fromRank, fromRankHex, parseCells, toRank } from "./usage-ranks.js";
 
 const values = fc.oneof(
   fc.constantFrom(0n, 1n, 255n, 256n, 2n ** 48n - 1n, 2n ** 48n, 2n ** 53n + 1n, 2n ** 64n, 2n ** 200n),
