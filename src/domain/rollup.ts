@@ -124,6 +124,37 @@ export function heldRows(
   return rows;
 }
 
+/**
+ * The row of the hour of reading `r`, which comes after `last`, the series' latest reading (null for a new series):
+ * `lastRow` is the row of `last`'s hour, needed only when `r` falls in that same hour. The row is left open at `r`,
+ * as heldRows leaves it with `open`; the row of `last`'s hour, when earlier, stays open at `last` until a read
+ * closes it, and the hours between them have no row (fillHeldGaps).
+ */
+export function appendReading(last: Reading | null, lastRow: HeldRow | null, r: Reading): HeldRow {
+  const hour = hourOf(r.time);
+  if (!last) return { hour, count: 1, last: r.value, max: r.value, integral: 0n, lastTime: r.time };
+  if (hourOf(last.time) === hour) {
+    if (!lastRow || lastRow.hour !== hour) throw new Error("appendReading needs the row of the latest reading's hour");
+    return {
+      hour,
+      count: lastRow.count + 1,
+      last: r.value,
+      max: r.value > lastRow.max ? r.value : lastRow.max,
+      integral: lastRow.integral + last.value * BigInt(r.time - last.time),
+      lastTime: r.time,
+    };
+  }
+  // The level held at last.value from the start of r's hour until r: not at all when r falls on the hour's start.
+  return {
+    hour,
+    count: 1,
+    last: r.value,
+    max: r.time === hour || r.value > last.value ? r.value : last.value,
+    integral: last.value * BigInt(r.time - hour),
+    lastTime: r.time,
+  };
+}
+
 /** The hours [from, to) of a range query, with what a store knows of each held series just outside it. */
 export interface HeldRange {
   readonly from: number;

@@ -26,7 +26,8 @@ export function event(overrides: Partial<UsageEvent> & { id: string }): UsageEve
 
 /**
  * Mixed events (levels, counters and states, on two servers and accounts, with and without an instance) over
- * `hours` hours, ids e0, e1 … in order. Some share a time, to exercise the tie-break on id.
+ * `hours` hours, ids e0, e1 … in order. Some share a time, to exercise the tie-break on id, and some fall on the
+ * first millisecond of an hour, where the level held before it does not count towards the hour's max.
  */
 export function arbitraryEvents(hours: number): fc.Arbitrary<UsageEvent[]> {
   const kinds: [string, MetricKind][] = [
@@ -39,14 +40,17 @@ export function arbitraryEvents(hours: number): fc.Arbitrary<UsageEvent[]> {
     account: fc.constantFrom("a", "b"),
     metric: fc.constantFrom(0, 1, 2),
     instance: fc.constantFrom("", "bucket"),
-    time: fc.integer({ min: 0, max: hours * HOUR_MS }),
+    time: fc.oneof(
+      fc.integer({ min: 0, max: hours * HOUR_MS }).map((t) => t - (t % 7)),
+      fc.integer({ min: 0, max: hours }).map((h) => h * HOUR_MS),
+    ),
     value: fc.bigInt({ min: 0n, max: 2n ** 70n }),
   });
   return fc.array(arbEvent, { minLength: 1, maxLength: 40 }).map((raw) =>
     raw.map((r, i) => {
       const [metric, kind] = kinds[r.metric] as [string, MetricKind];
       const value = kind === "state" ? r.value % 2n : r.value;
-      return event({ ...r, id: `e${i}`, metric, kind, value, time: T0 + r.time - (r.time % 7) });
+      return event({ ...r, id: `e${i}`, metric, kind, value, time: T0 + r.time });
     }),
   );
 }

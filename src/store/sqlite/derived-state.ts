@@ -14,7 +14,7 @@
 
 import type Database from "better-sqlite3";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
-import { compareReadings, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
+import { appendReading, compareReadings, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { ClockCache } from "./clock-cache.js";
 import { CounterTable } from "./counter-table.js";
@@ -349,32 +349,10 @@ export class DerivedState {
       return;
     }
     const hour = hourOf(r.time);
-    let row: HeldRow;
-    if (!last) {
-      row = { hour, count: 1, last: r.value, max: r.value, integral: 0n, lastTime: r.time };
-    } else if (hourOf(last.time) === hour) {
-      const prev = series.lastRow?.hour === hour ? series.lastRow : this.heldRowAt(series.id, hour);
-      row = {
-        hour,
-        count: prev.count + 1,
-        last: r.value,
-        max: r.value > prev.max ? r.value : prev.max,
-        integral: prev.integral + last.value * BigInt(r.time - last.time),
-        lastTime: r.time,
-      };
-    } else {
-      // The row of the latest reading's hour stays open: reads close it, now that a later reading follows. The
-      // hours in between are not kept either: reads fill them in (fillHeldGaps).
-      const held = last.value;
-      row = {
-        hour,
-        count: 1,
-        last: r.value,
-        max: r.value > held ? r.value : held,
-        integral: held * BigInt(r.time - hour),
-        lastTime: r.time,
-      };
-    }
+    let lastRow: HeldRow | null = null;
+    if (last && hourOf(last.time) === hour)
+      lastRow = series.lastRow?.hour === hour ? series.lastRow : this.heldRowAt(series.id, hour);
+    const row = appendReading(last, lastRow, r);
     this.setHeld(series.id, row);
     series.lastRow = row;
     if (series.kind === "level")
