@@ -61,6 +61,63 @@ export function withRows<K extends Keyed>(
   };
 }
 
+/**
+ * A segment at a snapshot: the rows its index gives (the accounts that have not moved since), merged with those of
+ * the accounts that moved, as they were at the snapshot, that belong to it. The table now (`moved` null): the
+ * segment alone.
+ */
+export function withMovedRows<K extends Keyed, R>(
+  moved: (() => Promise<readonly R[]> | readonly R[]) | null,
+  keyOf: (row: R) => K,
+  belongs: (row: R) => boolean,
+  segment: Segment<K>,
+): Segment<K> {
+  return moved === null ? segment : withRows(segment, async () => (await moved()).filter(belongs).map(keyOf));
+}
+
+/** The orders a store's usage table indexes give, and the totals of a selection that one page may not hold. */
+export interface UsageTableIndexes<K extends Keyed> {
+  /** Accounts by total, largest first. */
+  byTotal(): Segment<K>;
+  /** Accounts with a cell on `server`, by that cell, largest first. */
+  byCell(server: string): Segment<K>;
+  /** Accounts by id; with `withoutServer`, only those with no cell on that server (the tail of a server sort). */
+  byAccount(withoutServer: string | null): Segment<K>;
+  /** Sums over every selected account: the totals row of a subset or a search. */
+  selectionTotals(): Promise<UsageTablePage["totals"]> | UsageTablePage["totals"];
+}
+
+/**
+ * One page of the usage table in the query's order, its rows made from the keys read (`rowsOf`), with `columns`.
+ * A server sort reads the accounts with a cell on it, by value, then those without, by account. The totals row is
+ * the whole table's (from `serverTotals`) unless the query selects accounts; then the page's own sums when it holds
+ * the whole selection, else the selection's totals.
+ */
+export async function readUsagePage<K extends Keyed>(
+  query: UsageTableQuery,
+  indexes: UsageTableIndexes<K>,
+  rowsOf: (keys: K[]) => Promise<UsageTableRow[]> | UsageTableRow[],
+  serverTotals: ReadonlyMap<string, bigint>,
+  columns: string[],
+): Promise<UsageTablePage> {
+  const { sort } = query;
+  const segments =
+    sort.by === "server"
+      ? [indexes.byCell(sort.server), indexes.byAccount(sort.server)]
+      : [sort.by === "account" ? indexes.byAccount(null) : indexes.byTotal()];
+  const { keys, more } = await readSegments(segments, query);
+  const rows = await rowsOf(keys);
+  let totals: UsageTablePage["totals"];
+  if (query.accounts === undefined && query.search === undefined) {
+    totals = wholeTableTotals(serverTotals, columns);
+  } else if (!more && query.after === undefined && query.before === undefined) {
+    totals = pageTotals(rows, columns);
+  } else {
+    totals = await indexes.selectionTotals();
+  }
+  return { rows, servers: columns, totals, more };
+}
+
 /** Reads up to `limit` rows after `after` (or before `before`) across the segments, and whether more follow. */
 export async function readSegments<K extends Keyed>(
   segments: readonly Segment<K>[],

@@ -2,6 +2,7 @@
 // Tally nodes starting at once apply each migration exactly once.
 
 import type { Migration } from "../../db/postgres-migrate.js";
+import { HOUR_MS } from "../../domain/time.js";
 import { PETNAME_MIGRATIONS } from "./petname-tables.js";
 import { USAGE_VIEW_MIGRATIONS } from "./usage-table-migrations.js";
 
@@ -64,6 +65,17 @@ export const MIGRATIONS: readonly Migration[] = [
         last_event_time bigint NOT NULL,
         events bigint NOT NULL
       );
+    `,
+  },
+  {
+    // Held rows are kept open after their hour's latest reading, as on SQLite, and the hours wholly between two
+    // readings have no row: reads close and fill them (fillHeldGaps). Rows written before stay valid: every row
+    // but a series' latest is closed, and the latest is open at the series' latest reading.
+    version: 2,
+    sql: `
+      ALTER TABLE rollups ADD COLUMN last_time bigint;
+      UPDATE rollups r SET last_time = s.last_time FROM series s
+      WHERE s.id = r.series_id AND s.last_time IS NOT NULL AND r.hour = s.last_time - s.last_time % ${HOUR_MS};
     `,
   },
   // The usage table's and the petname tables it reads, numbered from 100 to stay clear of the store's own.

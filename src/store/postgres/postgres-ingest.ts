@@ -10,10 +10,17 @@ import type pg from "pg";
 import { AppError } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
-import { compareReadings, compareUtf8, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
+import {
+  appendReading,
+  compareReadings,
+  compareUtf8,
+  type HeldRow,
+  heldRows,
+  type Reading,
+} from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import type { InsertOutcome } from "../port.js";
-import { columns, compareIds } from "./columns.js";
+import { columns, compareIds, heldColumns, INSERT_HELD_ROWS } from "./columns.js";
 
 /** The part of a series the batch needs: its id and, for levels and states, its latest reading. */
 interface SeriesState {
@@ -266,7 +273,7 @@ export class PostgresIngest {
         // A new series: nothing stored yet.
         writes.push({
           seriesId: state.id,
-          rows: heldRows(null, readings, hourOf(first.time), hourOf(newest.time), null),
+          rows: heldRows(null, readings, hourOf(first.time), hourOf(newest.time), null, true),
         });
       } else if (compareReadings(first, last) > 0) {
         appended.push({ state: { ...state, last }, readings });
@@ -276,33 +283,44 @@ export class PostgresIngest {
     }
 
     if (appended.length > 0) {
-      const stored = await client.query<{ series_id: string; count: number; max: string; integral: string }>(
-        `SELECT r.series_id, r.count, r.max, r.integral
+      const stored = await client.query<{
+        series_id: string;
+        count: number;
+        last: string;
+        max: string;
+        integral: string;
+        last_time: string | null;
+      }>(
+        `SELECT r.series_id, r.count, r.last, r.max, r.integral, r.last_time
          FROM rollups r JOIN unnest($1::bigint[], $2::bigint[]) AS k (series_id, hour)
            ON r.series_id = k.series_id AND r.hour = k.hour`,
         columns(appended, (a) => [a.state.id, hourOf(a.state.last.time)]),
       );
       const rowOf = new Map(stored.rows.map((r) => [r.series_id, r]));
       for (const a of appended) {
-        const { last } = a.state;
-        const hour = hourOf(last.time);
-        const rows = heldRows(last, a.readings, hour, hourOf((a.readings.at(-1) as Reading).time), null);
-        const head = rows[0];
         const old = rowOf.get(a.state.id);
-        if (!old || !head || head.hour !== hour) {
+        if (!old || old.last_time === null || Number(old.last_time) !== a.state.last.time) {
           late.push(a); // Not what this series should look like; recompute it from its readings instead.
           continue;
         }
-        // heldRows held `last` from the start of its hour; the stored row already covers the hour up to `last`.
-        const merged: HeldRow = {
-          hour,
-          count: old.count + head.count,
-          last: head.last,
-          max: maxOf(BigInt(old.max), head.max),
-          integral: BigInt(old.integral) + head.integral - last.value * BigInt(last.time - hour),
-          lastTime: head.lastTime,
+        let last: Reading = a.state.last;
+        let row: HeldRow = {
+          hour: hourOf(last.time),
+          count: old.count,
+          last: BigInt(old.last),
+          max: BigInt(old.max),
+          integral: BigInt(old.integral),
+          lastTime: last.time,
         };
-        writes.push({ seriesId: a.state.id, rows: [merged, ...rows.slice(1)] });
+        const rows: HeldRow[] = [];
+        for (const r of a.readings) {
+          const next = appendReading(last, row, r);
+          if (next.hour !== row.hour) rows.push(row);
+          row = next;
+          last = r;
+        }
+        rows.push(row);
+        writes.push({ seriesId: a.state.id, rows });
       }
     }
 
@@ -313,11 +331,11 @@ export class PostgresIngest {
       .sort((a, b) => compareIds(a.seriesId, b.seriesId) || a.hour - b.hour);
     if (rows.length > 0) {
       await client.query(
-        `INSERT INTO rollups (series_id, hour, count, last, max, integral)
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::numeric[], $5::numeric[], $6::numeric[])
+        `${INSERT_HELD_ROWS}
          ON CONFLICT (series_id, hour) DO UPDATE
-         SET count = excluded.count, last = excluded.last, max = excluded.max, integral = excluded.integral`,
-        columns(rows, (r) => [r.seriesId, r.hour, r.count, r.last.toString(), r.max.toString(), r.integral.toString()]),
+         SET count = excluded.count, last = excluded.last, max = excluded.max, integral = excluded.integral,
+           last_time = excluded.last_time`,
+        columns(rows, (r) => [r.seriesId, ...heldColumns(r)]),
       );
     }
     if (latest.length > 0) {
@@ -393,7 +411,7 @@ export class PostgresIngest {
     return windows.map((w) => {
       const p = parts.get(w.seriesId) as { carry: Reading | null; readings: Reading[]; next: number | null };
       p.readings.sort(compareReadings);
-      return { seriesId: w.seriesId, rows: heldRows(p.carry, p.readings, w.fromHour, w.toHour, p.next) };
+      return { seriesId: w.seriesId, rows: heldRows(p.carry, p.readings, w.fromHour, w.toHour, p.next, true) };
     });
   }
 
@@ -425,8 +443,6 @@ export class PostgresIngest {
     );
   }
 }
-
-const maxOf = (a: bigint, b: bigint): bigint => (a > b ? a : b);
 
 function eventKey(e: { server: string; id: string }): string {
   return JSON.stringify([e.server, e.id]);

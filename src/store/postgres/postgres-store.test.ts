@@ -189,6 +189,54 @@ describe("PostgresUsageStore incremental rollups", () => {
   });
 });
 
+describe("PostgresUsageStore opening a schema written before held rows were kept open", () => {
+  it("reads, appends and recomputes the closed rows it finds as it would its own", async () => {
+    const schema = freshSchema();
+    const events = mixedEvents(120, 7);
+    const [early, late] = [events.filter((e) => e.time < T0 + 5 * HOUR_MS), events.slice(0, 30)];
+    const first = await openPostgresStore({ url, schema });
+    await first.insertEvents(early);
+    await first.close();
+
+    // Rewrite the rollups as that schema kept them: every hour of a held series closed, the latest hour open at
+    // the latest reading, which is what computeRollups gives, and no last_time column.
+    const pg = await import("pg");
+    const client = new pg.default.Client({ connectionString: url, options: `-c search_path=${schema}` });
+    await client.connect();
+    try {
+      await client.query("ALTER TABLE rollups DROP COLUMN last_time; DELETE FROM schema_migrations WHERE version = 2");
+      await client.query("DELETE FROM rollups");
+      for (const r of computeRollups(early)) {
+        await client.query(
+          `INSERT INTO rollups (series_id, hour, count, sum, last, max, integral)
+           SELECT id, $5, $6, $7, $8, $9, $10 FROM series
+           WHERE server = $1 AND account = $2 AND metric = $3 AND instance = $4`,
+          [r.server, r.account, r.metric, r.instance, r.hour, r.count, r.sum, r.last, r.max, r.integral].map((v) =>
+            typeof v === "bigint" ? v.toString() : v,
+          ),
+        );
+      }
+    } finally {
+      await client.end();
+    }
+
+    const store = await openPostgresStore({ url, schema, dropSchemaOnClose: true });
+    try {
+      expect(sortRollups(await store.allRollups())).toEqual(computeRollups(early));
+      for (const batch of batches(shuffled([...events.filter((e) => !early.includes(e)), ...late], 3), 4))
+        await store.insertEvents(batch);
+      expect(sortRollups(await store.allRollups())).toEqual(computeRollups(events));
+      const from = T0 + HOUR_MS;
+      const to = T0 + 7 * HOUR_MS;
+      expect(sortRollups(await store.rollups({ account: "a", from, to }))).toEqual(
+        computeRollups(events).filter((r) => r.account === "a" && r.hour >= from && r.hour < to),
+      );
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe("openPostgresStore", () => {
   it("applies its migrations once, however many nodes open the schema at once", async () => {
     const schema = freshSchema();

@@ -24,9 +24,10 @@ import type {
   UsageTablePage,
   UsageTableQuery,
 } from "../port.js";
-import { columns } from "./columns.js";
+import { columns, heldColumns, INSERT_HELD_ROWS } from "./columns.js";
 import { LOCK_ROLLUPS, MIGRATIONS } from "./migrations.js";
 import { type Learned, PostgresIngest } from "./postgres-ingest.js";
+import { countRollups, type Read, selectAllRollups, selectRollupRange } from "./rollup-reads.js";
 import { openUsageLog } from "./usage-snapshots.js";
 import { PostgresUsageTable } from "./usage-table.js";
 
@@ -143,22 +144,11 @@ export class PostgresUsageStore implements UsageStore {
   }
 
   async rollups(query: RollupQuery): Promise<RollupRow[]> {
-    const rows = await this.read<RollupDbRow>(
-      `${ROLLUP_SELECT}
-       WHERE s.account = $1 AND r.hour >= $2 AND r.hour < $3
-         AND ($4::text[] IS NULL OR s.metric = ANY($4::text[]))
-         AND ($5::text[] IS NULL OR s.server = ANY($5::text[]))
-       ORDER BY s.server, s.metric, s.instance, r.hour`,
-      [query.account, query.from, query.to, query.metrics ?? null, query.servers ?? null],
-    );
-    return rows.map(rollupFromDb);
+    return selectRollupRange(this.reader, query);
   }
 
   async allRollups(): Promise<RollupRow[]> {
-    const rows = await this.read<RollupDbRow>(
-      `${ROLLUP_SELECT} ORDER BY s.server, s.account, s.metric, s.instance, r.hour`,
-    );
-    return rows.map(rollupFromDb);
+    return selectAllRollups(this.reader);
   }
 
   async servers(): Promise<ServerInfo[]> {
@@ -201,11 +191,9 @@ export class PostgresUsageStore implements UsageStore {
          GROUP BY 1, 2`,
       );
       await this.rebuildHeld(client);
-      const counts = await client.query<{ events: string; rollups: string }>(
-        "SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM rollups) AS rollups",
-      );
-      const c = counts.rows[0];
-      return { events: Number(c?.events ?? 0), rollups: Number(c?.rollups ?? 0) };
+      const events = await client.query<{ n: string }>("SELECT count(*) AS n FROM events");
+      const rollups = await countRollups(async (sql, values) => (await client.query(sql, values)).rows);
+      return { events: Number(events.rows[0]?.n ?? 0), rollups };
     });
   }
 
@@ -215,16 +203,8 @@ export class PostgresUsageStore implements UsageStore {
     const flushRows = async (force: boolean) => {
       if (pendingRows.length === 0 || (!force && pendingRows.length < WRITE_ROWS)) return;
       await client.query(
-        `INSERT INTO rollups (series_id, hour, count, last, max, integral)
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::numeric[], $5::numeric[], $6::numeric[])`,
-        columns(pendingRows, ({ seriesId, row: r }) => [
-          seriesId,
-          r.hour,
-          r.count,
-          r.last.toString(),
-          r.max.toString(),
-          r.integral.toString(),
-        ]),
+        INSERT_HELD_ROWS,
+        columns(pendingRows, ({ seriesId, row }) => [seriesId, ...heldColumns(row)]),
       );
       pendingRows.length = 0;
     };
@@ -246,7 +226,8 @@ export class PostgresUsageStore implements UsageStore {
     let fromHour = 0;
     const emit = (toHour: number, nextTime: number | null) => {
       if (seriesId === null) return;
-      for (const row of heldRows(carry, readings, fromHour, toHour, nextTime)) pendingRows.push({ seriesId, row });
+      for (const row of heldRows(carry, readings, fromHour, toHour, nextTime, true))
+        pendingRows.push({ seriesId, row });
     };
     const endSeries = () => {
       const newest = readings.at(-1);
@@ -303,11 +284,11 @@ export class PostgresUsageStore implements UsageStore {
   }
 
   async stats(): Promise<StoreStats> {
-    const [r] = await this.read<{ events: string; series: string; rollups: string }>(
-      `SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM series) AS series,
-              (SELECT count(*) FROM rollups) AS rollups`,
+    const [r] = await this.read<{ events: string; series: string }>(
+      "SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM series) AS series",
     );
-    return { events: Number(r?.events ?? 0), series: Number(r?.series ?? 0), rollups: Number(r?.rollups ?? 0) };
+    const rollups = await countRollups(this.reader);
+    return { events: Number(r?.events ?? 0), series: Number(r?.series ?? 0), rollups };
   }
 
   async close(): Promise<void> {
@@ -352,6 +333,8 @@ export class PostgresUsageStore implements UsageStore {
     }
   }
 
+  private readonly reader: Read = (sql, values) => this.read(sql, values);
+
   /** A query outside a transaction, for the read side. */
   private async read<R extends pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<R[]> {
     this.assertOpen();
@@ -366,42 +349,6 @@ export class PostgresUsageStore implements UsageStore {
     if (this.closed) throw new AppError("UNAVAILABLE", "the store is closed");
   }
 }
-
-interface RollupDbRow {
-  server: string;
-  account: string;
-  metric: string;
-  instance: string;
-  kind: MetricKind;
-  hour: string;
-  count: number;
-  sum: string | null;
-  last: string | null;
-  max: string | null;
-  integral: string | null;
-}
-
-const ROLLUP_SELECT = `
-  SELECT s.server, s.account, s.metric, s.instance, s.kind, r.hour, r.count, r.sum, r.last, r.max, r.integral
-  FROM rollups r JOIN series s ON s.id = r.series_id`;
-
-function rollupFromDb(r: RollupDbRow): RollupRow {
-  return {
-    server: r.server,
-    account: r.account,
-    metric: r.metric,
-    instance: r.instance,
-    kind: r.kind,
-    hour: Number(r.hour),
-    count: r.count,
-    sum: bigOrNull(r.sum),
-    last: bigOrNull(r.last),
-    max: bigOrNull(r.max),
-    integral: bigOrNull(r.integral),
-  };
-}
-
-const bigOrNull = (value: string | null): bigint | null => (value === null ? null : BigInt(value));
 
 /** Where the store is, for the start-up log: host, port, database and schema, never the user or password. */
 export function describeUrl(url: string, schema?: string): string {

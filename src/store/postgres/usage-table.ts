@@ -15,13 +15,12 @@ import {
   mergeInOrder,
   once,
   pageInMemory,
-  pageTotals,
-  readSegments,
+  readUsagePage,
   type Segment,
   sortedUnique,
   sortRecord,
-  wholeTableTotals,
-  withRows,
+  type UsageTableIndexes,
+  withMovedRows,
 } from "../keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
 import { type PageStart, pageStart, type Snapshot, START_PAGE, UsageSnapshots } from "./usage-snapshots.js";
@@ -109,26 +108,13 @@ export class PostgresUsageTable {
       at,
       moved: at === null ? null : once(() => this.moved(client, filter, at, null)),
     };
-    let segments: Segment<PageRow>[];
-    if (query.sort.by === "server") {
-      const server = query.sort.server;
-      segments = [this.rankedSegment(read, server), this.accountSegment(read, server)];
-    } else if (query.sort.by === "account") {
-      segments = [this.accountSegment(read, null)];
-    } else {
-      segments = [this.rankedSegment(read, null)];
-    }
-    const { keys, more } = await readSegments(segments, query);
-    const rows = await this.complete(read, keys);
-    let totals: UsageTablePage["totals"];
-    if (filter.subset === null && filter.like === null) {
-      totals = wholeTableTotals(serverTotals, columns);
-    } else if (!more && query.after === undefined && query.before === undefined) {
-      totals = pageTotals(rows, columns);
-    } else {
-      totals = await this.selectionTotals(read);
-    }
-    return { rows, servers: columns, totals, more };
+    const indexes: UsageTableIndexes<PageRow> = {
+      byTotal: () => this.rankedSegment(read, null),
+      byCell: (server) => this.rankedSegment(read, server),
+      byAccount: (withoutServer) => this.accountSegment(read, withoutServer),
+      selectionTotals: () => this.selectionTotals(read),
+    };
+    return readUsagePage(query, indexes, (keys) => this.complete(read, keys), serverTotals, columns);
   }
 
   /**
@@ -349,7 +335,7 @@ export class PostgresUsageTable {
       value: BigInt(cell(r) ?? "0"),
       row: rowOf(r, read.columns),
     });
-    return withMoved(read, keyOf, (r) => cell(r) !== undefined, segment);
+    return withMovedRows(read.moved, keyOf, (r) => cell(r) !== undefined, segment);
   }
 
   /** By account; with `withoutServer`, only accounts with no cell on that server (the tail of a server sort). */
@@ -377,7 +363,7 @@ export class PostgresUsageTable {
     };
     if (withoutServer === null) return this.atSnapshot(read, "account", segment);
     const keyOf = (r: RawRow): PageRow => ({ account: r.account, value: null, row: rowOf(r, read.columns) });
-    return withMoved(read, keyOf, (r) => r.cells?.[withoutServer] === undefined, segment);
+    return withMovedRows(read.moved, keyOf, (r) => r.cells?.[withoutServer] === undefined, segment);
   }
 
   /** A total or account segment at a snapshot: its unmoved rows merged with the moved accounts' keys. */
@@ -420,20 +406,6 @@ export class PostgresUsageTable {
         : await this.pool.query<{ account: string; name: string }>("SELECT account, name FROM petnames");
     return pageInMemory(cells, new Map(named.rows.map((r) => [r.account, r.name])), query);
   }
-}
-
-/**
- * A server sort's segment at a snapshot: the unmoved rows the index gives, merged with the moved accounts' rows as
- * they were that belong to the segment. The table now: the segment alone.
- */
-function withMoved(
-  read: Reader,
-  keyOf: (r: RawRow) => PageRow,
-  belongs: (r: RawRow) => boolean,
-  segment: Segment<PageRow>,
-): Segment<PageRow> {
-  const { moved } = read;
-  return moved === null ? segment : withRows(segment, async () => (await moved()).filter(belongs).map(keyOf));
 }
 
 /** One page row as its segment read it: the key it is ordered by, and the row (null: read once the page is known). */

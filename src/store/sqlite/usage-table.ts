@@ -13,13 +13,12 @@ import {
   likePattern,
   once,
   pageInMemory,
-  pageTotals,
-  readSegments,
+  readUsagePage,
   type Segment,
   sortedUnique,
   sortRecord,
-  wholeTableTotals,
-  withRows,
+  type UsageTableIndexes,
+  withMovedRows,
 } from "../keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
 import { fromRank, fromRankHex, parseCells, toRank } from "./usage-ranks.js";
@@ -80,39 +79,28 @@ export class SqliteUsageTable {
       rowOf: rowReader(columnIds),
       moved: at === null ? null : once(() => this.moved(filter)),
     };
-    let segments: Segment<PageRow>[];
-    if (query.sort.by === "server") {
-      const serverId = serverIds.get(query.sort.server);
-      segments =
-        serverId === undefined
-          ? [this.accountSegment(read, null)]
-          : [this.cellSegment(read, serverId), this.accountSegment(read, serverId)];
-    } else if (query.sort.by === "account") {
-      segments = [this.accountSegment(read, null)];
-    } else {
-      segments = [this.totalSegment(read)];
-    }
-    const { keys, more } = await readSegments(segments, query);
-    const rows = keys.map((k) => k.row);
-
-    let totals: UsageTablePage["totals"];
-    if (filter.subset === null && filter.like === null) {
-      totals = wholeTableTotals(serverTotals, columns);
-    } else if (!more && query.after === undefined && query.before === undefined) {
-      totals = pageTotals(rows, columns);
-    } else {
-      totals = this.selectionTotals(read, new Map(columnIds));
-    }
+    const noCells: Segment<PageRow> = { owns: (p) => p.value !== null, read: () => [] };
+    const indexes: UsageTableIndexes<PageRow> = {
+      byTotal: () => this.totalSegment(read),
+      byCell: (server) => {
+        const id = serverIds.get(server);
+        return id === undefined ? noCells : this.cellSegment(read, id);
+      },
+      byAccount: (withoutServer) =>
+        this.accountSegment(read, withoutServer === null ? null : (serverIds.get(withoutServer) ?? null)),
+      selectionTotals: () => this.selectionTotals(read, new Map(columnIds)),
+    };
+    const page = await readUsagePage(query, indexes, (keys) => keys.map((k) => k.row), serverTotals, columns);
     let snapshot: string | undefined;
     if (at !== null) {
       snapshot = query.snapshot;
-    } else if (more || query.after !== undefined || query.before !== undefined) {
+    } else if (page.more || query.after !== undefined || query.before !== undefined) {
       // Pages follow: keep this moment readable for them, or, if the log started too late for it, read again.
       const seq = this.meta.get("usage_seq", 1);
       if (!(await this.hold(seq))) return this.current(query);
       snapshot = String(seq);
     }
-    return { rows, servers: columns, totals, more, snapshot };
+    return { ...page, snapshot };
   }
 
   /** Each server's total (as a rank) now, or at a snapshot: the first copy after it where the server moved since. */
@@ -207,7 +195,7 @@ export class SqliteUsageTable {
       const row = read.rowOf(r);
       return { account: row.account, value: row.total, row };
     };
-    return snapshotSegment(read, keyed, () => true, {
+    return withMovedRows(read.moved, keyed, () => true, {
       owns: () => true,
       read: (bound, direction, n) => {
         const { from, where, params } = this.source(read.filter, "usage_totals");
@@ -225,8 +213,8 @@ export class SqliteUsageTable {
   /** Accounts with a cell on one server, by that cell, largest first. */
   private cellSegment(read: Reader, serverId: number): Segment<PageRow> {
     const cell = (r: RawRow) => parseCells(r[2]).get(serverId);
-    return snapshotSegment(
-      read,
+    return withMovedRows(
+      read.moved,
       (r) => ({ account: r[0], value: cell(r) as bigint, row: read.rowOf(r) }),
       (r) => cell(r) !== undefined,
       {
@@ -252,7 +240,7 @@ export class SqliteUsageTable {
   private accountSegment(read: Reader, withoutServer: number | null): Segment<PageRow> {
     const keyed = (r: RawRow): PageRow => ({ account: r[0], value: null, row: read.rowOf(r) });
     const belongs = (r: RawRow) => withoutServer === null || !parseCells(r[2]).has(withoutServer);
-    return snapshotSegment(read, keyed, belongs, {
+    return withMovedRows(read.moved, keyed, belongs, {
       owns: (p) => p.value === null,
       read: (bound, direction, n) => {
         const { from, where, params } = this.source(read.filter, "usage_totals");
@@ -383,20 +371,6 @@ function after(bound: UsagePosition | null, direction: "forward" | "backward", p
 
 const order = (direction: "forward" | "backward") =>
   direction === "forward" ? "t.rank, t.account" : "t.rank DESC, t.account DESC";
-
-/**
- * A segment at a snapshot: the unmoved rows the index gives, merged with the moved accounts' rows as they were
- * that belong to the segment. The table now: the segment alone.
- */
-function snapshotSegment(
-  read: Reader,
-  keyed: (r: RawRow) => PageRow,
-  belongs: (r: RawRow) => boolean,
-  segment: Segment<PageRow>,
-): Segment<PageRow> {
-  const { moved } = read;
-  return moved === null ? segment : withRows(segment, () => moved().filter(belongs).map(keyed));
-}
 
 /** One page row as its segment read it: the key it is ordered by, and the row. */
 interface PageRow extends Keyed {
