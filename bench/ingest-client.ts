@@ -9,10 +9,11 @@ import http from "node:http";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { envInt, type IdKind, kindOf, ndjsonLine, Workload } from "./workload.js";
+import { envInt, type IdKind, kindOf, ndjsonLine, type Shape, Workload } from "./workload.js";
 
 export interface ClientJob {
   readonly ids: IdKind;
+  readonly shape: Shape;
   readonly events: number;
   readonly seed: number;
   readonly eventsPerHour: number;
@@ -75,7 +76,7 @@ function generate(job: ClientJob): {
   bytes: number;
   hours: number;
 } {
-  const workload = new Workload({ seed: job.seed, ids: job.ids, eventsPerHour: job.eventsPerHour });
+  const workload = new Workload({ seed: job.seed, ids: job.ids, eventsPerHour: job.eventsPerHour, shape: job.shape });
   const start = workload.clock;
   const batches: Batch[] = [];
   let counters = 0;

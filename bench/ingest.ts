@@ -6,6 +6,9 @@
 // flight. The same against PostgreSQL, with COPY into a bare table as the ceiling. Figures are printed, never
 // asserted; the run fails only if Tally did not store exactly what was sent.
 //
+// Shapes (bench/workload.ts SHAPES): `--shape NAME[,NAME…]` or BENCH_SHAPE, default mixed; `--shape all` runs
+// every one, and a table of all of them ends the report.
+//
 // Environment: BENCH_EVENTS (default 2,000,000), BENCH_PG_EVENTS (500,000; 0 skips PostgreSQL), BENCH_SEED (1),
 // BENCH_IDS (v4,v7), TALLY_BENCH_POSTGRES (postgres://postgres@127.0.0.1:5432/test), BENCH_CPU_PROF (a directory:
 // run the servers under --cpu-prof and leave the profiles there, one directory per run and one file per thread; summarise one with
@@ -31,7 +34,7 @@ import {
   threadCpuOf,
 } from "./harness.js";
 import type { ClientJob, ClientResult } from "./ingest-client.js";
-import { envInt, fmt, type IdKind } from "./workload.js";
+import { envInt, fmt, type IdKind, parseShapes, SHAPES, type Shape } from "./workload.js";
 
 const BATCH = 10_000;
 const IN_FLIGHT = 2;
@@ -45,14 +48,21 @@ const PG_URL = process.env.TALLY_BENCH_POSTGRES || "postgres://postgres@127.0.0.
 const CPU_PROF = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
 const KEEP = Boolean(process.env.BENCH_KEEP);
 const ID_KINDS = (process.env.BENCH_IDS || "v4,v7").split(",").map((s) => s.trim()) as IdKind[];
+const shapeFlag = process.argv.indexOf("--shape");
+const SHAPE_LIST = parseShapes(
+  (shapeFlag >= 0 ? process.argv[shapeFlag + 1] : undefined) ?? (process.env.BENCH_SHAPE || "mixed"),
+);
 
 interface RunFailure {
   readonly ids: IdKind;
+  readonly shape: Shape;
   readonly failed: string;
 }
 
 interface RunResult {
   readonly ids: IdKind;
+  readonly shape: Shape;
+  readonly store: "sqlite" | "postgres";
   readonly client: ClientResult;
   readonly peakRss: number;
   /** Server CPU seconds while it took the load: its main thread, its busiest other thread, the rest. */
@@ -148,19 +158,20 @@ function checkCounts(client: ClientResult, stored: RunResult["stored"]): string[
   return problems;
 }
 
-async function runSqlite(ids: IdKind): Promise<RunResult> {
+async function runSqlite(ids: IdKind, shape: Shape): Promise<RunResult> {
   const dir = tempDir("tally-bench-ingest-");
   const data = path.join(dir, "data");
-  progress(`SQLite, ${ID_LABEL[ids]}: ${fmt(EVENTS)} events, data in ${dir}`);
+  progress(`SQLite, ${shape}, ${ID_LABEL[ids]}: ${fmt(EVENTS)} events, data in ${dir}`);
   try {
     const server = await startTally({
       args: ["--data", data],
-      nodeArgs: CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", path.join(CPU_PROF, `sqlite-${ids}`)] : [],
+      nodeArgs: CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", path.join(CPU_PROF, `sqlite-${shape}-${ids}`)] : [],
     });
     let run: Awaited<ReturnType<typeof drive>>;
     try {
       run = await drive(server, data, {
         ids,
+        shape,
         events: EVENTS,
         seed: SEED,
         eventsPerHour: EVENTS_PER_HOUR,
@@ -168,13 +179,13 @@ async function runSqlite(ids: IdKind): Promise<RunResult> {
         inFlight: IN_FLIGHT,
         tallyUrl: server.url,
         baseline: { kind: "sqlite", path: path.join(dir, "raw.sqlite") },
-        label: `sqlite ${ids}`,
+        label: `sqlite ${shape} ${ids}`,
       });
     } finally {
       await server.stop();
     }
     const stored = await storedCounts(await openSqliteStore({ path: path.join(data, "tally.sqlite") }));
-    return { ids, ...run, stored, problems: checkCounts(run.client, stored) };
+    return { ids, shape, store: "sqlite", ...run, stored, problems: checkCounts(run.client, stored) };
   } finally {
     if (KEEP) progress(`kept ${dir}`);
     else fs.rmSync(dir, { recursive: true, force: true });
@@ -204,23 +215,24 @@ async function postgresAvailable(): Promise<string | null> {
   }
 }
 
-async function runPostgres(ids: IdKind): Promise<RunResult> {
-  const schema = `bench_${process.pid}_${ids}`;
+async function runPostgres(ids: IdKind, shape: Shape): Promise<RunResult> {
+  const schema = `bench_${process.pid}_${ids}_${shape.replaceAll("-", "_")}`;
   const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();
   const dir = tempDir("tally-bench-pg-");
-  progress(`PostgreSQL, ${ID_LABEL[ids]}: ${fmt(PG_EVENTS)} events, schema ${schema}`);
+  progress(`PostgreSQL, ${shape}, ${ID_LABEL[ids]}: ${fmt(PG_EVENTS)} events, schema ${schema}`);
   try {
     await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await admin.query(`CREATE SCHEMA ${schema}`);
     const server = await startTally({
       args: ["--store", withSearchPath(PG_URL, schema), "--data", path.join(dir, "data")],
-      nodeArgs: CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", path.join(CPU_PROF, `pg-${ids}`)] : [],
+      nodeArgs: CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", path.join(CPU_PROF, `pg-${shape}-${ids}`)] : [],
     });
     let run: Awaited<ReturnType<typeof drive>>;
     try {
       run = await drive(server, path.join(dir, "data"), {
         ids,
+        shape,
         events: PG_EVENTS,
         seed: SEED,
         eventsPerHour: EVENTS_PER_HOUR,
@@ -228,13 +240,13 @@ async function runPostgres(ids: IdKind): Promise<RunResult> {
         inFlight: IN_FLIGHT,
         tallyUrl: server.url,
         baseline: { kind: "postgres", url: PG_URL, schema },
-        label: `postgres ${ids}`,
+        label: `postgres ${shape} ${ids}`,
       });
     } finally {
       await server.stop();
     }
     const stored = await storedCounts(await openPostgresStore({ url: PG_URL, schema }));
-    return { ids, ...run, stored, problems: checkCounts(run.client, stored) };
+    return { ids, shape, store: "postgres", ...run, stored, problems: checkCounts(run.client, stored) };
   } finally {
     if (!KEEP) await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
     await admin.end();
@@ -243,13 +255,17 @@ async function runPostgres(ids: IdKind): Promise<RunResult> {
 }
 
 /** A run that fails (the server answered an error, say) is reported, and the next run still goes ahead. */
-async function attempt(ids: IdKind, run: (ids: IdKind) => Promise<RunResult>): Promise<RunResult | RunFailure> {
+async function attempt(
+  ids: IdKind,
+  shape: Shape,
+  run: (ids: IdKind, shape: Shape) => Promise<RunResult>,
+): Promise<RunResult | RunFailure> {
   try {
-    return await run(ids);
+    return await run(ids, shape);
   } catch (error) {
     const message = (error as Error).message.split("\n").slice(0, 4).join(" | ");
-    progress(`${ids}: failed: ${message}`);
-    return { ids, failed: message };
+    progress(`${shape} ${ids}: failed: ${message}`);
+    return { ids, shape, failed: message };
   }
 }
 
@@ -303,69 +319,102 @@ async function main(): Promise<void> {
   if (CPU_PROF) fs.mkdirSync(CPU_PROF, { recursive: true });
   const out: string[] = [];
   let failed = false;
-
-  const sqliteRuns: (RunResult | RunFailure)[] = [];
-  for (const ids of ID_KINDS) sqliteRuns.push(await attempt(ids, runSqlite));
-  failed ||= sqliteRuns.some((r) => "failed" in r || r.problems.length > 0);
-
-  let postgres: string;
-  const pgRuns: (RunResult | RunFailure)[] = [];
   const unavailable = PG_EVENTS === 0 ? "skipped (BENCH_PG_EVENTS=0)" : await postgresAvailable();
-  if (unavailable) {
-    postgres = `postgres: ${unavailable}`;
-  } else {
-    try {
-      for (const ids of ID_KINDS) pgRuns.push(await attempt(ids, runPostgres));
+  const summary: (RunResult | RunFailure)[][] = [];
+
+  out.push("");
+  out.push("Tally ingest benchmark");
+  out.push(`  machine:  ${machine()}`);
+  out.push(
+    `  load:     NDJSON batches of ${fmt(BATCH)} over HTTP/1.1 keep-alive, ${IN_FLIGHT} requests in flight, from a separate process`,
+  );
+  for (const shape of SHAPE_LIST) {
+    const sqliteRuns: (RunResult | RunFailure)[] = [];
+    for (const ids of ID_KINDS) sqliteRuns.push(await attempt(ids, shape, runSqlite));
+    failed ||= sqliteRuns.some((r) => "failed" in r || r.problems.length > 0);
+
+    let postgres: string;
+    const pgRuns: (RunResult | RunFailure)[] = [];
+    if (unavailable) {
+      postgres = `postgres: ${unavailable}`;
+    } else {
+      for (const ids of ID_KINDS) pgRuns.push(await attempt(ids, shape, runPostgres));
       postgres = report(
         `PostgreSQL (tally serve --store ${new URL(PG_URL).host}, fresh schema per run), batches of ${fmt(BATCH)}`,
         "COPY (pg-copy-streams, text format) into a bare table, one COPY per batch",
         pgRuns,
       );
       failed ||= pgRuns.some((r) => "failed" in r || r.problems.length > 0);
-    } catch (error) {
-      postgres = `postgres: adapter not available or failed: ${(error as Error).message.split("\n").slice(0, 6).join("\n  ")}`;
-      failed = true;
     }
-  }
+    summary.push(sqliteRuns, pgRuns);
 
-  const first = sqliteRuns.find((r): r is RunResult => !("failed" in r));
-  out.push("");
-  out.push("Tally ingest benchmark");
-  out.push(`  machine:  ${machine()}`);
-  if (first) {
-    const c = first.client;
+    out.push("");
+    out.push(`Shape ${shape}: ${SHAPES[shape].label}`);
+    const first = sqliteRuns.find((r): r is RunResult => !("failed" in r));
+    if (first) {
+      const c = first.client;
+      out.push(
+        `  workload: seed ${SEED}; 10 servers, 10,000 accounts (Zipf); ${((100 * c.counterEvents) / c.sent).toFixed(1)}% counters, ` +
+          `${((100 * c.levelEvents) / c.sent).toFixed(1)}% levels; ${(c.bytes / c.sent).toFixed(1)} bytes per NDJSON line; ` +
+          `${c.simulatedHours.toFixed(1)} simulated hours (${fmt(EVENTS_PER_HOUR)} events/hour)`,
+      );
+    }
     out.push(
-      `  workload: seed ${SEED}; 10 servers, 10,000 accounts (Zipf); ${((100 * c.counterEvents) / c.sent).toFixed(1)}% counters, ` +
-        `${((100 * c.levelEvents) / c.sent).toFixed(1)}% levels; ${(c.bytes / c.sent).toFixed(1)} bytes per NDJSON line; ` +
-        `${c.simulatedHours.toFixed(1)} simulated hours (${fmt(EVENTS_PER_HOUR)} events/hour); 25% of events up to 2 min late (1% up to 10 min)`,
+      report(
+        "SQLite (tally serve --data DIR, a fresh data dir per run)",
+        "raw prepared INSERTs into a bare table (better-sqlite3, WAL, synchronous=FULL, one transaction per batch)",
+        sqliteRuns,
+      ),
     );
-    out.push(
-      `  load:     NDJSON batches of ${fmt(BATCH)} over HTTP/1.1 keep-alive, ${IN_FLIGHT} requests in flight, from a separate process`,
-    );
+    const target = sqliteRuns.find((r): r is RunResult => r.ids === "v4" && !("failed" in r));
+    if (target) {
+      const rate = target.client.sent / target.client.httpSeconds;
+      const share = rate / (target.client.baselineRows / target.client.baselineSeconds);
+      out.push(
+        `target (SQLite, random ids, 2,000,000 events): >= ${fmt(TARGET_RATE)} events/s and >= ${TARGET_SHARE * 100}% of raw; ` +
+          `this run: ${fmt(rate)} events/s (${rate >= TARGET_RATE ? "met" : "below"}), ${(share * 100).toFixed(1)}% of raw (${share >= TARGET_SHARE ? "met" : "below"})` +
+          (target.client.sent < 2_000_000 ? ` — over only ${fmt(target.client.sent)} events` : ""),
+      );
+    }
+    out.push("");
+    out.push(postgres);
   }
-  out.push("");
-  out.push(
-    report(
-      "SQLite (tally serve --data DIR, a fresh data dir per run)",
-      "raw prepared INSERTs into a bare table (better-sqlite3, WAL, synchronous=FULL, one transaction per batch)",
-      sqliteRuns,
-    ),
-  );
-  const target = sqliteRuns.find((r): r is RunResult => r.ids === "v4" && !("failed" in r));
-  if (target) {
-    const rate = target.client.sent / target.client.httpSeconds;
-    const share = rate / (target.client.baselineRows / target.client.baselineSeconds);
-    out.push(
-      `target (SQLite, random ids, 2,000,000 events): >= ${fmt(TARGET_RATE)} events/s and >= ${TARGET_SHARE * 100}% of raw; ` +
-        `this run: ${fmt(rate)} events/s (${rate >= TARGET_RATE ? "met" : "below"}), ${(share * 100).toFixed(1)}% of raw (${share >= TARGET_SHARE ? "met" : "below"})` +
-        (target.client.sent < 2_000_000 ? ` — over only ${fmt(target.client.sent)} events` : ""),
-    );
-  }
-  out.push("");
-  out.push(postgres);
+  if (SHAPE_LIST.length > 1) out.push("", summaryTable(summary.flat()));
   if (CPU_PROF) out.push(`\nCPU profiles of the servers: ${CPU_PROF}`);
   process.stdout.write(`${out.join("\n")}\n`);
   if (failed) process.exitCode = 1;
+}
+
+/** Every shape on one line per store and kind of id: the rate, its share of raw inserts, and the peak RSS. */
+function summaryTable(runs: readonly (RunResult | RunFailure)[]): string {
+  const stores = [
+    ["SQLite", "sqlite"],
+    ["PostgreSQL", "postgres"],
+  ] as const;
+  const cols: string[] = [];
+  for (const [name] of stores) for (const ids of ID_KINDS) cols.push(`${name}, ${ID_LABEL[ids]}`);
+  const rows = SHAPE_LIST.map((shape) => {
+    const cells: string[] = [shape];
+    for (const [, store] of stores) {
+      for (const ids of ID_KINDS) {
+        const r = runs.find(
+          (x): x is RunResult => !("failed" in x) && x.shape === shape && x.ids === ids && x.store === store,
+        );
+        if (!r) {
+          cells.push("-");
+          continue;
+        }
+        const rate = r.client.sent / r.client.httpSeconds;
+        const share = (100 * rate) / (r.client.baselineRows / r.client.baselineSeconds);
+        cells.push(`${fmt(rate)} ev/s (${share.toFixed(1)}%), ${mib(r.peakRss)}`);
+      }
+    }
+    return cells;
+  });
+  return [
+    "Every shape: events/s (share of raw inserts of the same rows), server peak RSS",
+    table(["shape", ...cols], rows),
+  ].join("\n");
 }
 
 main().catch((error: unknown) => {

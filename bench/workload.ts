@@ -12,6 +12,31 @@ import crypto from "node:crypto";
 
 export type IdKind = "v4" | "v7";
 
+/**
+ * The shapes of stream a user sends: how many events are level readings, and how their times run. `late` is the
+ * mixed stream described above; `ordered` gives every event the moment it is emitted; `spread` a time at random
+ * over the hour before it (a backfill, or meters that batch their reports).
+ */
+export const SHAPES = {
+  mixed: { levelShare: 0.15, times: "late", label: "15% levels, some minutes late" },
+  "counters-spread": { levelShare: 0, times: "spread", label: "counters only, spread over the last hour" },
+  "third-levels-ordered": { levelShare: 1 / 3, times: "ordered", label: "a third levels, in time order" },
+  "third-levels-spread": { levelShare: 1 / 3, times: "spread", label: "a third levels, spread over the last hour" },
+  "levels-ordered": { levelShare: 1, times: "ordered", label: "levels only, in time order" },
+  "levels-spread": { levelShare: 1, times: "spread", label: "levels only, spread over the last hour" },
+} as const satisfies Record<string, { levelShare: number; times: "late" | "ordered" | "spread"; label: string }>;
+export type Shape = keyof typeof SHAPES;
+
+/** Parses a comma-separated list of shapes ("all" for every one). */
+export function parseShapes(text: string): Shape[] {
+  if (text.trim() === "all") return Object.keys(SHAPES) as Shape[];
+  const shapes = text.split(",").map((s) => s.trim());
+  for (const s of shapes) {
+    if (!(s in SHAPES)) throw new Error(`unknown shape "${s}": one of ${Object.keys(SHAPES).join(", ")}, or all`);
+  }
+  return shapes as Shape[];
+}
+
 export interface WorkloadOptions {
   readonly seed: number;
   readonly ids: IdKind;
@@ -19,8 +44,8 @@ export interface WorkloadOptions {
   readonly accounts?: number;
   /** Mean events per simulated hour: 40,000 puts 2,000,000 events over about two days. */
   readonly eventsPerHour?: number;
-  /** Share of events that are level readings. */
-  readonly levelShare?: number;
+  /** The stream's shape (SHAPES): the share of level readings and how the times run. */
+  readonly shape?: Shape;
   /** Simulated time of the first event, epoch ms. */
   readonly startMs?: number;
 }
@@ -138,6 +163,7 @@ export class Workload {
   private scan = 0;
   private readonly meanGapMs: number;
   private readonly readingProbability: number;
+  private readonly times: "late" | "ordered" | "spread";
   private now: number;
   private readonly pending: WorkloadEvent[] = [];
   private pendingAt = 0;
@@ -152,7 +178,9 @@ export class Workload {
     this.now = options.startMs ?? DEFAULT_START_MS;
     this.meanGapMs = 3_600_000 / (options.eventsPerHour ?? 40_000);
     // A reading emits two level events, a request COUNTERS_PER_REQUEST counter events on average.
-    const f = options.levelShare ?? 0.15;
+    const shape = SHAPES[options.shape ?? "mixed"];
+    this.times = shape.times;
+    const f = shape.levelShare;
     this.readingProbability = (COUNTERS_PER_REQUEST * f) / (2 - 2 * f + COUNTERS_PER_REQUEST * f);
     this.servers = Array.from({ length: servers }, (_, i) => `store-${hex(i, 2)}.dc${1 + (i % 3)}.example.org`);
     this.accounts = Array.from({ length: accounts }, (_, i) => `tenant-${String(i).padStart(6, "0")}`);
@@ -238,10 +266,12 @@ export class Workload {
     this.now += -Math.log(1 - this.rnd.next()) * this.meanGapMs * events;
   }
 
-  /** When the measurement was taken: now, or a little earlier for a quarter of the events. */
+  /** When the measurement was taken, by the shape: now, a little earlier for a quarter, or within the last hour. */
   private eventTime(): number {
-    const u = this.rnd.next();
     const now = Math.floor(this.now);
+    if (this.times === "ordered") return now;
+    if (this.times === "spread") return now - Math.floor(this.rnd.next() * 3_600_000);
+    const u = this.rnd.next();
     if (u < 0.01) return now - Math.floor(this.rnd.next() * 600_000);
     if (u < 0.25) return now - Math.floor(this.rnd.next() * 120_000);
     return now;
