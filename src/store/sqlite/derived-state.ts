@@ -46,6 +46,8 @@ interface SeriesState {
   readonly metric: string;
   readonly instance: string;
   readonly kind: MetricKind;
+  /** The hour of its first reading (held series only). */
+  firstHour: number | null;
   lastTime: number | null;
   lastId: string | null;
   lastValue: bigint | null;
@@ -136,11 +138,17 @@ export class DerivedState {
     this.sql = {
       anySeries: db.prepare("SELECT 1 FROM series LIMIT 1").pluck(),
       maxSeriesId: db.prepare("SELECT coalesce(max(id), 0) FROM series").pluck(),
-      seriesByKey: db
-        .prepare("SELECT id FROM series WHERE account = ? AND server_id = ? AND metric = ? AND instance = ?")
-        .pluck(),
-      latestReading: db.prepare(
-        "SELECT time, id, value FROM readings WHERE series_id = ? ORDER BY time DESC, id DESC LIMIT 1",
+      seriesByKey: db.prepare(
+        `SELECT s.id, l.first_hour, l.time, l.id AS reading_id, l.value FROM series s
+         LEFT JOIN latest l ON l.series_id = s.id
+         WHERE s.account = ? AND s.server_id = ? AND s.metric = ? AND s.instance = ?`,
+      ),
+      setLatest: new RowWriter(
+        db,
+        "INSERT INTO latest (series_id, first_hour, time, id, value)",
+        5,
+        `ON CONFLICT (series_id) DO UPDATE SET first_hour = excluded.first_hour, time = excluded.time, id = excluded.id,
+           value = excluded.value`,
       ),
       insertSeries: new RowWriter(db, "INSERT INTO series (id, server_id, account, metric, instance, kind)", 6),
       // Numbers are INTEGER when they fit 64 bits and decimal TEXT beyond. A sum that leaves 64 bits (SQLite would
@@ -154,13 +162,13 @@ export class DerivedState {
                  ELSE tally_add(sum, excluded.sum) END`,
       ),
       heldRow: db
-        .prepare("SELECT count, last, max, integral, last_time FROM rollups WHERE series_id = ? AND hour = ?")
+        .prepare("SELECT count, last, max, integral, last_time FROM rollups WHERE hour = ? AND series_id = ?")
         .raw(),
       setHeld: new RowWriter(
         db,
-        "INSERT INTO rollups (series_id, hour, count, last, max, integral, last_time)",
+        "INSERT INTO rollups (hour, series_id, count, last, max, integral, last_time)",
         7,
-        `ON CONFLICT (series_id, hour) DO UPDATE SET count = excluded.count, last = excluded.last,
+        `ON CONFLICT (hour, series_id) DO UPDATE SET count = excluded.count, last = excluded.last,
            max = excluded.max, integral = excluded.integral, last_time = excluded.last_time`,
       ),
     };
@@ -210,12 +218,11 @@ export class DerivedState {
         addCounter.row(hourIndex * HOUR_MS, seriesId, count, toDb(BigInt(sum)));
       });
       addCounter.end();
-      for (const seriesId of sortedKeys(this.held)) {
-        const rows = this.held.get(seriesId) as Map<number, HeldRow>;
-        for (const hour of sortedKeys(rows)) {
-          const row = rows.get(hour) as HeldRow;
-          setHeld.row(seriesId, hour, row.count, toDb(row.last), toDb(row.max), toDb(row.integral), row.lastTime);
-        }
+      const held: [number, number, HeldRow][] = [];
+      for (const [seriesId, rows] of this.held) for (const [hour, row] of rows) held.push([hour, seriesId, row]);
+      held.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      for (const [hour, seriesId, row] of held) {
+        setHeld.row(hour, seriesId, row.count, toDb(row.last), toDb(row.max), toDb(row.integral), row.lastTime);
       }
       setHeld.end();
       if (withUsage) {
@@ -240,7 +247,9 @@ export class DerivedState {
 
   /** Forgets all derived state, on disk and in memory: every event must be applied again (a rebuild). */
   reset(): void {
-    this.db.exec("DELETE FROM rollups; DELETE FROM counter_rollups; DELETE FROM readings; DELETE FROM series");
+    this.db.exec(
+      "DELETE FROM rollups; DELETE FROM counter_rollups; DELETE FROM readings; DELETE FROM latest; DELETE FROM series",
+    );
     this.sums.clear();
     this.meta.set("rollup_seq", 1);
     this.meta.set("usage_seq", 1);
@@ -295,23 +304,23 @@ export class DerivedState {
 
   /** A series not in memory: as stored, or new. */
   private loadSeries(key: string, e: DerivedEvent, serverId: number, mayBeStored: boolean): SeriesState {
+    // A stored held series goes on from its latest reading, on disk: everything it held in memory is written.
     const stored =
       this.complete && !mayBeStored
         ? undefined
-        : (this.sql.seriesByKey.get(e.account, serverId, e.metric, e.instance) as bigint | undefined);
-    // A stored held series goes on from its latest reading, on disk: everything it held in memory is written.
-    const last =
-      stored !== undefined && isHeld(e.kind) ? (this.sql.latestReading.get(stored) as Row | undefined) : undefined;
+        : (this.sql.seriesByKey.get(e.account, serverId, e.metric, e.instance) as Row | undefined);
+    const last = stored?.time === null ? undefined : stored;
     const state: SeriesState = {
       key,
-      id: stored !== undefined ? num(stored) : this.nextSeriesId++,
+      id: stored !== undefined ? num(stored.id) : this.nextSeriesId++,
       serverId,
       account: e.account,
       metric: e.metric,
       instance: e.instance,
       kind: e.kind,
+      firstHour: last ? num(last.first_hour) : null,
       lastTime: last ? num(last.time) : null,
-      lastId: last ? (last.id as string) : null,
+      lastId: last ? (last.reading_id as string) : null,
       lastValue: last ? big(last.value) : null,
       lastRow: null,
       isNew: stored === undefined,
@@ -334,11 +343,20 @@ export class DerivedState {
     const { insertSeries } = this.sql;
     for (const s of created) insertSeries.row(s.id, s.serverId, s.account, s.metric, s.instance, s.kind);
     insertSeries.end();
+    // The held series that moved: their latest readings, in id order.
+    const { setLatest } = this.sql;
+    const moved = [...this.dirty.values()].filter((s) => s.lastTime !== null).sort((a, b) => a.id - b.id);
+    for (const s of moved) setLatest.row(s.id, s.firstHour, s.lastTime, s.lastId, toDb(s.lastValue as bigint));
+    setLatest.end();
   }
 
   /** Maintains a held series' rollups: arithmetic for a reading after the latest, recomputation otherwise. */
   private addReading(series: SeriesState, r: Reading): void {
     this.readings.keep(series.id, r);
+    if (series.firstHour === null || r.time < series.firstHour) {
+      series.firstHour = hourOf(r.time);
+      this.dirty.set(series.key, series);
+    }
     const last =
       series.lastTime === null
         ? null
@@ -366,7 +384,7 @@ export class DerivedState {
   private heldRowAt(seriesId: number, hour: number): HeldRow {
     const kept = this.held.get(seriesId)?.get(hour);
     if (kept) return kept;
-    const [count, last, max, integral, lastTime] = this.sql.heldRow.get(seriesId, hour) as [
+    const [count, last, max, integral, lastTime] = this.sql.heldRow.get(hour, seriesId) as [
       bigint,
       unknown,
       unknown,

@@ -1,15 +1,23 @@
 // The readings of held (level and state) series as derivation sees them: those on disk in the derived database and
 // those applied since the last write, kept in memory per series, sorted, until they are written.
+//
+// On disk they are ordered by hour, then series, so that a write appends to the end of the table. A series'
+// readings around a time are found by looking at one hour after another, within the hours the series has readings
+// in (from its first reading's hour to its latest's): one lookup for a series read every hour.
 
 import type Database from "better-sqlite3";
 import { compareReadings, type Reading } from "../../domain/rollup.js";
+import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { RowWriter } from "./row-writer.js";
 import { big, num, toDb } from "./values.js";
 
-/** What the readings of a series need to know of it: a new series has none on disk. */
-interface HeldSeries {
+/** What the readings of a series need to know of it: the hours its readings span (none on disk for a new one). */
+export interface HeldSeries {
   readonly id: number;
   readonly isNew: boolean;
+  /** The hour of its first reading, and the time of its latest, in memory or on disk; null before the first. */
+  readonly firstHour: number | null;
+  readonly lastTime: number | null;
 }
 
 type Row = Record<string, unknown>;
@@ -21,16 +29,17 @@ export class HeldReadings {
 
   constructor(db: Database.Database) {
     this.sql = {
-      insert: new RowWriter(db, "INSERT INTO readings (series_id, time, id, value)", 4),
+      insert: new RowWriter(db, "INSERT INTO readings (hour, series_id, time, id, value)", 5),
       after: db.prepare(
-        `SELECT time, id, value FROM readings WHERE series_id = ? AND (time > ? OR (time = ? AND id > ?))
+        `SELECT time, id, value FROM readings WHERE hour = ? AND series_id = ? AND (time > ? OR (time = ? AND id > ?))
          ORDER BY time, id LIMIT 1`,
       ),
       before: db.prepare(
-        "SELECT time, id, value FROM readings WHERE series_id = ? AND time < ? ORDER BY time DESC, id DESC LIMIT 1",
+        `SELECT time, id, value FROM readings WHERE hour = ? AND series_id = ? AND time < ?
+         ORDER BY time DESC, id DESC LIMIT 1`,
       ),
       between: db.prepare(
-        "SELECT time, id, value FROM readings WHERE series_id = ? AND time >= ? AND time < ? ORDER BY time, id",
+        "SELECT time, id, value FROM readings WHERE hour = ? AND series_id = ? AND time >= ? AND time < ? ORDER BY time, id",
       ),
     };
   }
@@ -50,10 +59,11 @@ export class HeldReadings {
   /** Writes the readings kept, in key order, in the caller's transaction. */
   write(): void {
     const { insert } = this.sql;
-    // Sorted natively, as a typed array sorts: the writes walk the table's pages once.
-    for (const seriesId of Float64Array.from(this.kept.keys()).sort()) {
-      for (const r of this.kept.get(seriesId) as Reading[]) insert.row(seriesId, r.time, r.id, toDb(r.value));
-    }
+    const rows: [number, number, Reading][] = [];
+    for (const [seriesId, list] of this.kept) for (const r of list) rows.push([hourOf(r.time), seriesId, r]);
+    // A series' readings are sorted already, and sort is stable.
+    rows.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    for (const [hour, seriesId, r] of rows) insert.row(hour, seriesId, r.time, r.id, toDb(r.value));
     insert.end();
   }
 
@@ -65,26 +75,40 @@ export class HeldReadings {
 
   firstAfter(series: HeldSeries, r: Reading): Reading | null {
     const kept = this.kept.get(series.id)?.find((x) => compareReadings(x, r) > 0) ?? null;
-    if (series.isNew) return kept;
-    const row = this.sql.after.get(series.id, r.time, r.time, r.id) as Row | undefined;
-    const stored = row ? toReading(row) : null;
+    if (series.isNew || series.lastTime === null) return kept;
+    // Nothing stored lies beyond the kept reading found, or beyond the series' latest.
+    const until = hourOf(kept?.time ?? series.lastTime);
+    let stored: Reading | null = null;
+    for (let hour = hourOf(r.time); hour <= until && !stored; hour += HOUR_MS) {
+      const row = this.sql.after.get(hour, series.id, r.time, r.time, r.id) as Row | undefined;
+      if (row) stored = toReading(row);
+    }
     if (!stored || !kept) return stored ?? kept;
     return compareReadings(stored, kept) <= 0 ? stored : kept;
   }
 
   lastBefore(series: HeldSeries, time: number): Reading | null {
     const kept = this.kept.get(series.id)?.findLast((x) => x.time < time) ?? null;
-    if (series.isNew) return kept;
-    const row = this.sql.before.get(series.id, time) as Row | undefined;
-    const stored = row ? toReading(row) : null;
+    if (series.isNew || series.firstHour === null) return kept;
+    const until = kept === null ? series.firstHour : hourOf(kept.time);
+    let stored: Reading | null = null;
+    for (let hour = hourOf(time); hour >= until && !stored; hour -= HOUR_MS) {
+      const row = this.sql.before.get(hour, series.id, time) as Row | undefined;
+      if (row) stored = toReading(row);
+    }
     if (!stored || !kept) return stored ?? kept;
     return compareReadings(stored, kept) >= 0 ? stored : kept;
   }
 
+  /** The readings in [from, to), from hour-aligned `from`. */
   between(series: HeldSeries, from: number, to: number): Reading[] {
     const kept = (this.kept.get(series.id) ?? []).filter((x) => x.time >= from && x.time < to);
-    if (series.isNew) return kept;
-    const stored = (this.sql.between.all(series.id, from, to) as Row[]).map(toReading);
+    if (series.isNew || series.firstHour === null || series.lastTime === null) return kept;
+    const stored: Reading[] = [];
+    const last = Math.min(to - 1, series.lastTime);
+    for (let hour = Math.max(hourOf(from), series.firstHour); hour <= last; hour += HOUR_MS) {
+      for (const row of this.sql.between.all(hour, series.id, from, to) as Row[]) stored.push(toReading(row));
+    }
     return stored.length === 0 ? kept : [...stored, ...kept].sort(compareReadings);
   }
 }

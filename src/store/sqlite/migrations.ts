@@ -124,9 +124,8 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
   packEventBlocks,
 ];
 
-/** Joins `r`, the latest reading of series `s`: its last in (time, id) order, which is the series' current value. */
-export const LATEST_READING = `CROSS JOIN readings r ON r.series_id = s.id AND (r.time, r.id) =
-  (SELECT time, id FROM readings WHERE series_id = s.id ORDER BY time DESC, id DESC LIMIT 1)`;
+/** Joins `r`, the latest reading of held series `s`: its last in (time, id) order, which is its current value. */
+export const LATEST_READING = "CROSS JOIN latest r ON r.series_id = s.id";
 
 /**
  * The derived database: everything that is a function of the event log (series, readings, rollups, the usage
@@ -226,6 +225,50 @@ export const DERIVED_MIGRATIONS: readonly string[] = [
   DELETE FROM counter_rollups;
   DELETE FROM readings;
   DELETE FROM series;
+  DELETE FROM usage_cells;
+  DELETE FROM usage_totals;
+  DELETE FROM usage_server_totals;
+  DELETE FROM usage_log;
+  DELETE FROM usage_server_log;
+  DELETE FROM meta;
+  `,
+  // Readings and held rows by hour first, as counter rollups: a write adds rows for the latest hours, together at
+  // the end of each table, instead of a row on every page of it. A series' latest reading, and the hour of its
+  // first, move to a table of their own. Everything is derived again from the log.
+  `
+  DROP TABLE readings;
+  DROP TABLE rollups;
+  CREATE TABLE readings (
+    hour INTEGER NOT NULL,
+    series_id INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    value ANY NOT NULL,
+    PRIMARY KEY (hour, series_id, time, id)
+  ) STRICT, WITHOUT ROWID;
+  -- Each held row is open at last_time, its hour's latest reading (rollup.ts, fillHeldGaps).
+  CREATE TABLE rollups (
+    hour INTEGER NOT NULL,
+    series_id INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    last ANY NOT NULL,
+    max ANY NOT NULL,
+    integral ANY NOT NULL,
+    last_time INTEGER NOT NULL,
+    PRIMARY KEY (hour, series_id)
+  ) STRICT, WITHOUT ROWID;
+  -- Per held series: its latest reading (its current value) and the hour of its first, which bound the hours a
+  -- search for a series' readings or rows walks.
+  CREATE TABLE latest (
+    series_id INTEGER PRIMARY KEY,
+    first_hour INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    value ANY NOT NULL
+  ) STRICT;
+  DELETE FROM counter_rollups;
+  DELETE FROM series;
+  DELETE FROM usage_metrics;
   DELETE FROM usage_cells;
   DELETE FROM usage_totals;
   DELETE FROM usage_server_totals;

@@ -4,18 +4,21 @@
 import type Database from "better-sqlite3";
 import type { MetricKind } from "../../domain/metric.js";
 import { fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
-import { HOUR_MS } from "../../domain/time.js";
+import { HOUR_MS, hourOf } from "../../domain/time.js";
 import type { CurrentLevel, CurrentLevelQuery, RollupQuery } from "../port.js";
 import { LATEST_READING } from "./migrations.js";
 import { big, bigOrNull, num } from "./values.js";
 
 type Row = Record<string, unknown>;
 
-/** Counter rollups of a range up to this many hours are read by seeking each hour of each series. */
+/** Rollups of a range up to this many hours are read by seeking each hour of each series. */
 const MAX_SEEK_HOURS = 24 * 549;
-/** A counter rollup row in the columns of the rollups table (the first part of a compound SELECT names them). */
+/** A rollup row's columns, from a counter row `c` (the first part of a compound SELECT names them). */
 const COUNTER_COLUMNS =
   "v.name AS server, s.account, s.metric, s.instance, s.kind, c.hour, c.count, c.sum, NULL AS last, NULL AS max, NULL AS integral, NULL AS last_time";
+/** The same from a held row `r`. */
+const HELD_COLUMNS =
+  "v.name, s.account, s.metric, s.instance, s.kind, r.hour, r.count, NULL, r.last, r.max, r.integral, r.last_time";
 
 export function selectCurrentLevels(db: Database.Database, query: CurrentLevelQuery): CurrentLevel[] {
   const where = ["s.metric = ?"];
@@ -61,22 +64,61 @@ export function selectRollupRange(db: Database.Database, query: RollupQuery): Ro
   // Each held series' row just before the range and whether one follows it: the range's hours between readings.
   const edges = db
     .prepare(
-      `SELECT v.name AS server, s.account, s.metric, s.instance, s.kind, b.hour, b.last,
-         EXISTS (SELECT 1 FROM rollups a WHERE a.series_id = s.id AND a.hour >= ?) AS more
-       FROM series s JOIN servers v ON v.id = s.server_id
-       LEFT JOIN rollups b ON b.series_id = s.id
-         AND b.hour = (SELECT max(hour) FROM rollups WHERE series_id = s.id AND hour < ?)
+      `SELECT v.name AS server, s.account, s.metric, s.instance, s.kind, s.id, l.first_hour, l.time, l.value
+       FROM series s JOIN servers v ON v.id = s.server_id JOIN latest l ON l.series_id = s.id
        WHERE ${where.join(" AND ")} AND s.kind <> 'counter'`,
     )
-    .all(query.to, query.from, ...params) as Row[];
+    .all(...params) as Row[];
   const before = new Map<string, RollupRow>();
   const after = new Set<string>();
+  const lastBefore = latestRowBefore(db);
   for (const e of edges) {
-    const row = toRollupRow({ ...e, count: 0n, sum: null, max: e.last, integral: null });
-    if (e.hour !== null) before.set(seriesId(row), row);
-    if (num(e.more) === 1) after.add(seriesId(row));
+    const latestHour = hourOf(num(e.time));
+    // The row of the latest reading's hour holds the latest value; an earlier row is looked for.
+    const found =
+      latestHour < query.from
+        ? { hour: latestHour, last: e.value }
+        : lastBefore(num(e.id), num(e.first_hour), query.from);
+    const key = {
+      server: e.server as string,
+      account: e.account as string,
+      metric: e.metric as string,
+      instance: e.instance as string,
+    };
+    if (found) {
+      before.set(
+        seriesId(key),
+        toRollupRow({
+          ...e,
+          hour: found.hour,
+          count: 0n,
+          sum: null,
+          last: found.last,
+          max: found.last,
+          integral: null,
+        }),
+      );
+    }
+    if (latestHour >= query.to) after.add(seriesId(key));
   }
   return fillHeldGaps(stored.rows, { from: query.from, to: query.to, before, after }, stored.openAt);
+}
+
+/**
+ * Finds a held series' latest row before a time: its hour and `last`, looking at one hour after another, back to
+ * the hour of the series' first reading. One lookup for a series read every hour.
+ */
+export function latestRowBefore(
+  db: Database.Database,
+): (seriesId: number, firstHour: number, before: number) => { hour: number; last: unknown } | null {
+  const rowAt = db.prepare("SELECT last FROM rollups WHERE hour = ? AND series_id = ?").pluck();
+  return (seriesId, firstHour, before) => {
+    for (let hour = Math.ceil(before / HOUR_MS) * HOUR_MS - HOUR_MS; hour >= firstHour; hour -= HOUR_MS) {
+      const last = rowAt.get(hour, seriesId);
+      if (last !== undefined) return { hour, last };
+    }
+    return null;
+  };
 }
 
 /** Every rollup row, in the order computeRollups gives them, the hours between readings filled in. */
@@ -98,32 +140,30 @@ function selectRollups(
   range: { from: number; to: number } | null,
 ): { rows: RollupRow[]; openAt: Float64Array } {
   const first = range === null ? 0 : Math.ceil(range.from / HOUR_MS) * HOUR_MS;
-  const seek = range !== null && (range.to - first) / HOUR_MS <= MAX_SEEK_HOURS;
-  const held = range === null ? "" : "AND r.hour >= ? AND r.hour < ?";
-  let counters: string;
-  let counterParams: unknown[];
-  if (seek) {
-    counters = `WITH RECURSIVE hours (hour) AS (SELECT ? WHERE ? < ? UNION ALL SELECT hour + ${HOUR_MS} FROM hours WHERE hour + ${HOUR_MS} < ?)
+  let sql: string;
+  let values: unknown[];
+  if (range !== null && (range.to - first) / HOUR_MS <= MAX_SEEK_HOURS) {
+    // A held series is looked for only in the hours from its first reading's to its latest's.
+    sql = `WITH RECURSIVE hours (hour) AS (SELECT ? WHERE ? < ? UNION ALL SELECT hour + ${HOUR_MS} FROM hours WHERE hour + ${HOUR_MS} < ?)
       SELECT ${COUNTER_COLUMNS} FROM series s JOIN servers v ON v.id = s.server_id CROSS JOIN hours h
       CROSS JOIN counter_rollups c ON c.hour = h.hour AND c.series_id = s.id
-      WHERE ${where} AND s.kind = 'counter'`;
-    counterParams = [first, first, range.to, range.to, ...params];
+      WHERE ${where} AND s.kind = 'counter'
+      UNION ALL
+      SELECT ${HELD_COLUMNS} FROM series s JOIN servers v ON v.id = s.server_id CROSS JOIN latest l ON l.series_id = s.id
+      CROSS JOIN hours h CROSS JOIN rollups r ON r.hour = h.hour AND r.series_id = s.id
+      WHERE ${where} AND h.hour >= l.first_hour AND h.hour <= l.time`;
+    values = [first, first, range.to, range.to, ...params, ...params];
   } else {
-    counters = `SELECT ${COUNTER_COLUMNS} FROM counter_rollups c JOIN series s ON s.id = c.series_id
-      JOIN servers v ON v.id = s.server_id WHERE ${where}${range === null ? "" : " AND c.hour >= ? AND c.hour < ?"}`;
-    counterParams = range === null ? params : [...params, range.from, range.to];
+    const hours = (alias: string) => (range === null ? "" : ` AND ${alias}.hour >= ? AND ${alias}.hour < ?`);
+    const bounds = range === null ? [] : [range.from, range.to];
+    sql = `SELECT ${COUNTER_COLUMNS} FROM counter_rollups c JOIN series s ON s.id = c.series_id
+      JOIN servers v ON v.id = s.server_id WHERE ${where}${hours("c")}
+      UNION ALL
+      SELECT ${HELD_COLUMNS} FROM rollups r JOIN series s ON s.id = r.series_id JOIN servers v ON v.id = s.server_id
+      WHERE ${where}${hours("r")}`;
+    values = [...params, ...bounds, ...params, ...bounds];
   }
-  const rows = db
-    .prepare(
-      `${counters}
-       UNION ALL
-       SELECT v.name, s.account, s.metric, s.instance, s.kind, r.hour, r.count, r.sum, r.last, r.max, r.integral,
-         r.last_time
-       FROM rollups r JOIN series s ON s.id = r.series_id JOIN servers v ON v.id = s.server_id
-       WHERE ${where} ${held}
-       ORDER BY 1, 2, 3, 4, 6`,
-    )
-    .all(...counterParams, ...params, ...(range === null ? [] : [range.from, range.to])) as Row[];
+  const rows = db.prepare(`${sql} ORDER BY 1, 2, 3, 4, 6`).all(...values) as Row[];
   const openAt = new Float64Array(rows.length);
   rows.forEach((r, i) => {
     openAt[i] = r.last_time === null ? Number.NaN : num(r.last_time);
@@ -137,7 +177,7 @@ export function countRollups(db: Database.Database): number {
     db
       .prepare(
         `SELECT coalesce(sum(n), 0) FROM (
-           SELECT (max(hour) - min(hour)) / ${HOUR_MS} + 1 AS n FROM rollups GROUP BY series_id
+           SELECT (time - time % ${HOUR_MS} - first_hour) / ${HOUR_MS} + 1 AS n FROM latest
            UNION ALL SELECT count(*) FROM counter_rollups)`,
       )
       .pluck()

@@ -198,13 +198,26 @@ describe("SqliteUsageStore after a crash", () => {
     });
   });
 
+  /** Turns a derived database back into the layout of an earlier version, with rows that are wrong. */
+  const earlierLayout = (version: 1 | 2) => (derivedFile: string) => {
+    const old = new Database(derivedFile);
+    old.exec(`DROP TABLE latest; DROP TABLE readings; DROP TABLE rollups;
+      CREATE TABLE readings (series_id INTEGER NOT NULL, time INTEGER NOT NULL, id TEXT NOT NULL, value ANY NOT NULL,
+        PRIMARY KEY (series_id, time, id)) STRICT, WITHOUT ROWID;
+      CREATE TABLE rollups (series_id INTEGER NOT NULL, hour INTEGER NOT NULL, count INTEGER NOT NULL, sum ANY,
+        last ANY, max ANY, integral ANY${version === 2 ? ", last_time INTEGER" : ""},
+        PRIMARY KEY (series_id, hour)) STRICT, WITHOUT ROWID;
+      INSERT INTO rollups (series_id, hour, count, last, max, integral) VALUES (1, 0, 1, 5, 5, -1);
+      UPDATE schema_versions SET version = ${version} WHERE component = 'derived'`);
+    old.close();
+  };
+
   it("derives its tables again from the log when its derived database is from before open rows", async () => {
-    await expectDerivedAgain(sampleEvents(11), (derivedFile) => {
-      const old = new Database(derivedFile);
-      old.exec(`ALTER TABLE rollups DROP COLUMN last_time; UPDATE rollups SET integral = -1;
-        UPDATE schema_versions SET version = 1 WHERE component = 'derived'`);
-      old.close();
-    });
+    await expectDerivedAgain(sampleEvents(11), earlierLayout(1));
+  });
+
+  it("derives its tables again from the log when its derived database is from before rows by hour", async () => {
+    await expectDerivedAgain(sampleEvents(12), earlierLayout(2));
   });
 
   it("takes events while its derived database cannot be written, and derives them once it can", async () => {

@@ -21,6 +21,7 @@ import {
   withMovedRows,
 } from "../keyset.js";
 import type { UsagePosition, UsageTablePage, UsageTableQuery, UsageTableRow } from "../port.js";
+import { latestRowBefore } from "./rollup-reads.js";
 import { fromRank, fromRankHex, parseCells, toRank } from "./usage-ranks.js";
 import { checkSnapshot, type SnapshotHold } from "./usage-snapshots.js";
 import { Meta } from "./values.js";
@@ -273,18 +274,29 @@ export class SqliteUsageTable {
   private async history(query: UsageTableQuery, at: number): Promise<UsageTablePage> {
     const hour = hourOf(at);
     const subset = query.accounts ? JSON.stringify(sortedUnique(query.accounts)) : null;
-    const rows = this.all<{ account: string; server: string; value: DbNumber }>(
-      `SELECT s.account, v.name AS server,
-         (SELECT r.last FROM rollups r WHERE r.series_id = s.id AND r.hour < ? ORDER BY r.hour DESC LIMIT 1) AS value
-       FROM series s JOIN servers v ON v.id = s.server_id
+    const rows = this.all<{
+      account: string;
+      server: string;
+      id: bigint;
+      first_hour: bigint;
+      time: bigint;
+      value: DbNumber;
+    }>(
+      `SELECT s.account, v.name AS server, s.id, l.first_hour, l.time, l.value
+       FROM series s JOIN servers v ON v.id = s.server_id JOIN latest l ON l.series_id = s.id
        WHERE s.metric = ? AND s.kind = 'level'${subset === null ? "" : " AND s.account IN (SELECT value FROM json_each(?))"}`,
-      hour,
       query.metric,
       ...(subset === null ? [] : [subset]),
     );
+    const lastBefore = latestRowBefore(this.db);
     const cells: HistoryCell[] = [];
-    for (const r of rows)
-      if (r.value !== null) cells.push({ account: r.account, server: r.server, value: toBig(r.value) });
+    for (const r of rows) {
+      // A series read before the hour last of all holds its latest value; the others' row before it is looked for.
+      const value =
+        Number(r.time) < hour ? r.value : (lastBefore(Number(r.id), Number(r.first_hour), hour)?.last as DbNumber);
+      if (value !== undefined && value !== null)
+        cells.push({ account: r.account, server: r.server, value: toBig(value) });
+    }
     // A search looks at every petname; otherwise only the accounts found need theirs.
     const named =
       query.search === undefined
