@@ -145,7 +145,7 @@ describe.each(backends)("hostile input on %s", (_name, open) => {
   it("a batch with more lines than the limit is a 413 and stores nothing", async () => {
     const answer = await post(Array.from({ length: 1_001 }, (_, i) => line({ id: `l${i}` })).join("\n"));
     expect(answer.status).toBe(413);
-    expect(answer.body.error?.message).toMatch(/1001 lines; one request takes at most 1000/);
+    expect(answer.body.error?.message).toMatch(/more than 1000 lines; one request takes at most 1000/);
     expect(await requests("AUTH_a")).toBe(0);
   });
 

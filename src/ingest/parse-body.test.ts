@@ -331,7 +331,7 @@ describe("parseEventBody: the number of events", () => {
   it("refuses more lines or elements than the limit with 413, before reading them", () => {
     const tooMany = refusalOf(() => parseEventBody("1\n".repeat(11), "application/x-ndjson", 10));
     expect(tooMany.code).toBe("TOO_LARGE");
-    expect(tooMany.message).toMatch(/11 lines; one request takes at most 10/);
+    expect(tooMany.message).toMatch(/more than 10 lines; one request takes at most 10/);
     expect(parseEventBody("{}\n".repeat(10), "application/x-ndjson", 10)).toHaveLength(10);
     expect(refusalOf(() => parseEventBody(Buffer.from("\n".repeat(11)), "application/x-ndjson", 10)).code).toBe(
       "TOO_LARGE",

@@ -49,8 +49,7 @@ export function parseEventBody(
     );
   }
   if (type === "application/x-ndjson") {
-    const lines = lineCount(body);
-    if (lines > maxEvents) throw tooManyEvents(`${lines} lines`, maxEvents);
+    if (lineCount(body, maxEvents) > maxEvents) throw tooManyEvents(`more than ${maxEvents} lines`, maxEvents);
   } else if (typeof body !== "string" && body.length > 2 * maxEvents) {
     // Counted before parsing (an element takes two bytes at least, with its comma): JSON.parse of millions of tiny
     // elements is the cost the limit exists to spare.

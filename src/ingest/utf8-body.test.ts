@@ -24,6 +24,15 @@ describe("the bytes of a body", () => {
     }
   });
 
+  it("stop counting lines once they are more than asked for", () => {
+    expect(lineCount("a\nb\nc\nd", 2)).toBe(3);
+    expect(lineCount(Buffer.from("a\nb\nc\nd"), 3)).toBe(4);
+    expect(lineCount(Buffer.from("a\nb\nc\n"), 3)).toBe(3);
+    expect(lineCount(Buffer.from("\n".repeat(1_000_000)), 10)).toBe(11);
+    const inside = Buffer.from("x\ny\nz").subarray(2);
+    expect(lineCount(inside)).toBe(2);
+  });
+
   it("split a JSON array into its elements, whatever the strings and nesting hold", () => {
     expect(text(splitJsonArray(Buffer.from(' [ {"a":"],\\"{"} , [1,[2]] ,"x"]\n')))).toEqual([
       '{"a":"],\\"{"} ',

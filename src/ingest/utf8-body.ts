@@ -15,16 +15,20 @@ export function decodeUtf8(bytes: Uint8Array): string | null {
   }
 }
 
-/** Lines in a body, counted as an editor numbers them (a last line without its newline counts). */
-export function lineCount(body: string | Uint8Array): number {
-  // A plain loop: a native indexOf per line would cost a call per line on a body of millions of short lines.
+/**
+ * Lines in a body, counted as an editor numbers them (a last line without its newline counts), up to `max + 1`:
+ * counting stops there, so that a body of millions of tiny lines costs no more to refuse than one at the limit.
+ */
+export function lineCount(body: string | Uint8Array, max = Number.POSITIVE_INFINITY): number {
+  // indexOf finds each newline natively, many bytes at a time: a JavaScript loop would look at every byte.
+  const text = typeof body === "string" ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   let count = 0;
-  if (typeof body === "string") {
-    for (let i = 0; i < body.length; i++) if (body.charCodeAt(i) === 0x0a) count++;
-    return body.length > 0 && !body.endsWith("\n") ? count + 1 : count;
+  let from = 0;
+  for (let at = text.indexOf("\n", from); at >= 0 && count <= max; at = text.indexOf("\n", from)) {
+    count++;
+    from = at + 1;
   }
-  for (let i = 0; i < body.length; i++) if (body[i] === 0x0a) count++;
-  return body.length > 0 && body[body.length - 1] !== 0x0a ? count + 1 : count;
+  return count <= max && from < text.length ? count + 1 : count;
 }
 
 const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);

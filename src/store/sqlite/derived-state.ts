@@ -102,7 +102,7 @@ export class DerivedState {
    */
   private dirty = new Map<string, SeriesState>();
   private readonly counters = new CounterTable();
-  /** Held series' rollup rows to write, per series id, per hour. */
+  /** Held series' rollup rows to write, per hour, per series id: the order of the table. */
   private held = new Map<number, Map<number, HeldRow>>();
   /** Held series' readings not written yet. */
   private readonly readings: HeldReadings;
@@ -218,11 +218,12 @@ export class DerivedState {
         addCounter.row(hourIndex * HOUR_MS, seriesId, count, toDb(BigInt(sum)));
       });
       addCounter.end();
-      const held: [number, number, HeldRow][] = [];
-      for (const [seriesId, rows] of this.held) for (const [hour, row] of rows) held.push([hour, seriesId, row]);
-      held.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-      for (const [hour, seriesId, row] of held) {
-        setHeld.row(hour, seriesId, row.count, toDb(row.last), toDb(row.max), toDb(row.integral), row.lastTime);
+      for (const hour of sortedKeys(this.held)) {
+        const rows = this.held.get(hour) as Map<number, HeldRow>;
+        for (const seriesId of sortedKeys(rows)) {
+          const row = rows.get(seriesId) as HeldRow;
+          setHeld.row(hour, seriesId, row.count, toDb(row.last), toDb(row.max), toDb(row.integral), row.lastTime);
+        }
       }
       setHeld.end();
       if (withUsage) {
@@ -382,7 +383,7 @@ export class DerivedState {
   }
 
   private heldRowAt(seriesId: number, hour: number): HeldRow {
-    const kept = this.held.get(seriesId)?.get(hour);
+    const kept = this.held.get(hour)?.get(seriesId);
     if (kept) return kept;
     const [count, last, max, integral, lastTime] = this.sql.heldRow.get(hour, seriesId) as [
       bigint,
@@ -402,9 +403,9 @@ export class DerivedState {
   }
 
   private setHeld(seriesId: number, row: HeldRow): void {
-    const rows = this.held.get(seriesId);
-    if (rows) rows.set(row.hour, row);
-    else this.held.set(seriesId, new Map([[row.hour, row]]));
+    const rows = this.held.get(row.hour);
+    if (rows) rows.set(seriesId, row);
+    else this.held.set(row.hour, new Map([[seriesId, row]]));
   }
 
   /** A reading arrived before the series' latest: recompute the whole hours from it to the next reading. */
