@@ -1,5 +1,6 @@
 // Every route the app serves is in /openapi.json, and everything /openapi.json describes is served.
 
+import { createConfig, lintFromString } from "@redocly/openapi-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend } from "../backend/backend.js";
 import { openSqliteBackend } from "../backend/sqlite.js";
@@ -88,5 +89,16 @@ describe("GET /openapi.json", () => {
     expect(refs.length).toBeGreaterThan(0);
     const schemas = (doc.components as { schemas: Record<string, unknown> }).schemas;
     for (const ref of refs) expect(Object.keys(schemas)).toContain(ref);
+  });
+});
+
+describe("GET /openapi.json under Redocly's linter", () => {
+  it("has no error or warning from the recommended rules, every tag declared", async () => {
+    const res = await app.request("/openapi.json");
+    // Operations' tags must be declared, with a description, so that a viewer groups and explains them.
+    const config = await createConfig({ extends: ["recommended"], rules: { "operation-tag-defined": "error" } });
+    const problems = await lintFromString({ source: await res.text(), absoluteRef: "openapi.json", config });
+    const found = problems.map((p) => `${p.severity} ${p.ruleId}: ${p.message} at ${p.location[0]?.pointer ?? "#/"}`);
+    expect(found).toEqual([]);
   });
 });

@@ -127,6 +127,16 @@ const tokenSchema = {
   },
 };
 
+/** Every tag an operation uses, declared once so that a viewer can group and explain them. */
+const TAGS = [
+  { name: "usage", description: "The usage table and each account's page: HTML, JSON or CSV." },
+  { name: "petnames", description: "Readable names for accounts, and invitations to set one's own." },
+  { name: "ingest", description: "Usage events in, from meters and storage servers." },
+  { name: "swift-stats", description: "The queries of the swift-stats API: io_sum, io_detail, space_detail." },
+  { name: "tokens", description: "Access tokens and their roles (admin only)." },
+  { name: "operations", description: "Health and this description." },
+];
+
 export function openApiDocument(): Schema {
   return {
     openapi: "3.1.0",
@@ -136,7 +146,11 @@ export function openApiDocument(): Schema {
       description:
         "Storage usage accounting. Every route needs a token (X-Auth-Token or Authorization: Bearer) unless Tally " +
         "listens on loopback only with local reads on, where GET routes other than /v1/tokens answer without one.",
+      license: { name: "Apache-2.0", identifier: "Apache-2.0" },
     },
+    // Relative, so it names whichever address (or proxy) this document was fetched from: Tally cannot know it.
+    servers: [{ url: "/", description: "The Tally that serves this document." }],
+    tags: TAGS,
     security: [{ authToken: [] }, { bearer: [] }],
     paths: {
       ...USAGE_OPENAPI_PATHS,
@@ -240,6 +254,7 @@ export function openApiDocument(): Schema {
               name: "X-Query-Method",
               in: "header",
               required: true,
+              description: "Which query to answer, as swift-stats clients name it.",
               schema: { enum: ["io_sum", "io_detail", "space_detail"] },
             },
             ...swiftParameters,
@@ -306,7 +321,9 @@ export function openApiDocument(): Schema {
           operationId: "revokeToken",
           summary: "Revoke a token; it stops working at once (admin).",
           tags: ["tokens"],
-          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          parameters: [
+            { name: "id", in: "path", required: true, description: "The token's id.", schema: { type: "string" } },
+          ],
           responses: {
             "200": {
               description: "The token, revoked.",
@@ -320,8 +337,13 @@ export function openApiDocument(): Schema {
     },
     components: {
       securitySchemes: {
-        authToken: { type: "apiKey", in: "header", name: "X-Auth-Token" },
-        bearer: { type: "http", scheme: "bearer" },
+        authToken: {
+          type: "apiKey",
+          in: "header",
+          name: "X-Auth-Token",
+          description: "A token's secret (tly_…), from `tally token create` or POST /v1/tokens.",
+        },
+        bearer: { type: "http", scheme: "bearer", description: "The same secret as Authorization: Bearer." },
       },
       schemas: {
         Error: {
