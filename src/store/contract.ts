@@ -188,6 +188,62 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
       );
     });
 
+    it("gives the same rollups and ranges for levels read many times over days, in any order and batches", async () => {
+      // Two series read at times in clusters days apart, with hours and days without readings between them: the
+      // searches for a late reading's neighbours and for a range's edges must cross those hours.
+      const arbReadings = fc
+        .array(
+          fc.record({
+            instance: fc.constantFrom("", "b"),
+            day: fc.integer({ min: 0, max: 6 }),
+            offset: fc.integer({ min: 0, max: 5 * HOUR_MS }),
+            value: fc.bigInt({ min: 0n, max: 2n ** 60n }),
+          }),
+          { minLength: 1, maxLength: 60 },
+        )
+        .map((raw) =>
+          raw.map((r, i) =>
+            event({
+              id: `l${i}`,
+              metric: "storage.bytes",
+              kind: "level",
+              instance: r.instance,
+              value: r.value,
+              time: T0 + r.day * 24 * HOUR_MS + r.offset,
+            }),
+          ),
+        );
+      const arbCase = arbReadings.chain((events) =>
+        fc.tuple(
+          fc.constant(events),
+          fc.shuffledSubarray(events, { minLength: events.length, maxLength: events.length }),
+          fc.integer({ min: 1, max: 20 }),
+          fc.integer({ min: -2, max: 24 * 7 }),
+          fc.integer({ min: 0, max: 24 * 3 }),
+        ),
+      );
+      await fc.assert(
+        fc.asyncProperty(arbCase, async ([events, shuffled, batchSize, fromHour, hours]) => {
+          const fresh = await open();
+          try {
+            for (let i = 0; i < shuffled.length; i += batchSize) {
+              await fresh.insertEvents(shuffled.slice(i, i + batchSize));
+            }
+            const expected = computeRollups(events);
+            expect(sortRollups(await fresh.allRollups())).toEqual(expected);
+            const from = T0 + fromHour * HOUR_MS;
+            const to = from + hours * HOUR_MS;
+            expect(sortRollups(await fresh.rollups({ account: "a1", from, to }))).toEqual(
+              expected.filter((r) => r.hour >= from && r.hour < to),
+            );
+          } finally {
+            await fresh.close();
+          }
+        }),
+        { numRuns: 25 },
+      );
+    });
+
     it("answers any range of hours with the rows computeRollups gives for it, the hours between readings too", async () => {
       await fc.assert(
         fc.asyncProperty(
