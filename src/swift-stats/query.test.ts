@@ -48,6 +48,15 @@ describe("parseSwiftStatsQuery", () => {
     expect(() => parse("/", { ...h, "X-Query-Method": "io_everything" }, null)).toThrow(/X-Query-Method must be/);
   });
 
+  it("refuses an X-Query-Method that disagrees with the path, and accepts one that agrees", () => {
+    const h = { "X-Account-Id": "a", "X-Begin-Time": "2012-10-22 08:00:00", "X-End-Time": "2012-10-22 10:00:00" };
+    expect(() => parse("/io_sum", { ...h, "X-Query-Method": "space_detail" }, "io_sum")).toThrow(
+      /^X-Query-Method says "space_detail" but the path is \/io_sum/,
+    );
+    expect(() => parse("/io_sum", { ...h, "X-Query-Method": "" }, "io_sum")).toThrow(/X-Query-Method/);
+    expect(parse("/io_detail", { ...h, "X-Query-Method": " io_detail " }, "io_detail").method).toBe("io_detail");
+  });
+
   it("covers every hour that overlaps [begin, end)", () => {
     const q = (b: string, e: string) => {
       const r = parse(`/io_sum?account_id=a;begin_time=${b};end_time=${e}`);

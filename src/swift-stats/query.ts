@@ -62,7 +62,7 @@ export function parseSwiftStatsQuery(
     return distinct[0];
   };
 
-  const chosen = method ?? queryMethod(source.header("X-Query-Method"));
+  const chosen = chosenMethod(method, source.header("X-Query-Method"));
 
   const account = get(PARAMS.account);
   if (account === undefined || account === "") throw validation(`${names(PARAMS.account)} is missing`);
@@ -94,8 +94,15 @@ export function parseSwiftStatsQuery(
   return { method: chosen, account, begin, end, fromHour, toHour, format };
 }
 
-function queryMethod(raw: string | undefined): QueryMethod {
+/** The path's method, or X-Query-Method's for GET /; given both, they must agree, as any other parameter given twice. */
+function chosenMethod(path: QueryMethod | null, raw: string | undefined): QueryMethod {
   const m = raw?.trim();
+  if (path !== null) {
+    if (m === undefined || m === path) return path;
+    throw validation(
+      `X-Query-Method says "${m.slice(0, 20)}" but the path is /${path}: drop the header or make them agree`,
+    );
+  }
   if (m === undefined || m === "") {
     throw validation(`X-Query-Method is missing: GET / needs one of ${QUERY_METHODS.join(", ")}`);
   }

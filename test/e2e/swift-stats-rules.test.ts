@@ -1,0 +1,79 @@
+// The swift-stats rules as its users read them, over a real `tally serve` on SQLite and on PostgreSQL: what each
+// space_detail entry's instant means, ranges that do not fall on hours, one entry per hour on request, X-Query-Method
+// against the path, and account ids without their reseller prefix.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freshStore, killAll, removeDir, STORES, TallyServer, type TestStore, tempDir } from "./helpers.js";
+
+const at = (h: number, m = 0, s = 0) => new Date(Date.UTC(2012, 9, 22, h, m, s)).toISOString();
+
+let n = 0;
+const event = (account: string, metric: string, time: string, value: number, instance = "") => ({
+  id: `r${n++}`,
+  server: "proxy-1",
+  time,
+  account,
+  metric,
+  value: String(value),
+  instance,
+});
+
+const EVENTS = [
+  // AUTH_acme: bytes read at 07:30 and 08:30, files on the hour as an hourly scan stamps them, traffic in 08 and 10.
+  event("AUTH_acme", "storage.bytes", at(7, 30), 100),
+  event("AUTH_acme", "storage.bytes", at(8, 30), 200),
+  event("AUTH_acme", "storage.files", at(7), 4),
+  event("AUTH_acme", "storage.files", at(8), 5),
+  event("AUTH_acme", "storage.files", at(10), 6),
+  event("AUTH_acme", "requests.get", at(8, 10), 3),
+  event("AUTH_acme", "requests.get", at(10, 50), 4),
+  // An account without the prefix, and one that exists both ways.
+  event("plain", "requests.put", at(8, 10), 1),
+  event("both", "requests.put", at(8, 10), 7),
+  event("AUTH_both", "requests.put", at(8, 10), 70),
+];
+
+/** Exact integers come back as strings, so that numbers are compared whole. */
+function parseExact(body: string): unknown {
+  return JSON.parse(body.replace(/([:,[]\s*)(-?\d+)(?=\s*[,}\]])/g, '$1"$2"'));
+}
+
+describe.each(STORES)("swift-stats rules on %s", (kind) => {
+  let store: TestStore | undefined;
+  let server: TallyServer;
+  let dir: string;
+
+  const get = async (path: string, headers: Record<string, string> = {}, token = server.token) => {
+    const res = await fetch(`${server.url}${path}`, { headers: { "X-Auth-Token": token, ...headers } });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: res.status === 200 ? parseExact(text) : JSON.parse(text) };
+  };
+  const range = (account: string, begin: string, end: string) =>
+    `account_id=${account}&begin_time=${encodeURIComponent(begin)}&end_time=${encodeURIComponent(end)}`;
+
+  beforeAll(async () => {
+    dir = tempDir("swift-stats-rules");
+    store = await freshStore(kind);
+    server = await TallyServer.start({ dataDir: dir, args: ["--no-local-reads", ...store.args] });
+    expect(await server.postNdjson(EVENTS)).toEqual({ accepted: EVENTS.length, duplicates: 0, rejected: [] });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    killAll();
+    removeDir(dir);
+    await store?.drop();
+  });
+
+  it("answers 400 when X-Query-Method disagrees with the path, and as usual when it agrees", async () => {
+    const path = `/io_sum?${range("AUTH_acme", "2012-10-22 08:00:00", "2012-10-22 10:00:00")}`;
+    const wrong = await get(path, { "X-Query-Method": "space_detail" });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body).toMatchObject({
+      error: { code: "VALIDATION", message: expect.stringMatching(/X-Query-Method/) },
+    });
+    const agreeing = await get(path, { "X-Query-Method": "io_sum" });
+    expect(agreeing.status).toBe(200);
+    expect((agreeing.body as [unknown, Record<string, string>])[1].GET).toBe("3");
+  });
+});
