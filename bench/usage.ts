@@ -1,6 +1,7 @@
 // npm run bench:usage: loads many accounts on many servers through the store's ingest, then prints the latency of
 // the usage table over HTTP, measured from a separate client process (bench/usage-client.ts): the first page, a
-// deep page, a subset, and an account page. Figures only: it never
+// deep page, a subset, an account page, and swift-stats io_sum and io_detail for an account with 30 days of hourly
+// traffic. Figures only: it never
 // passes or fails on time. Beside them it prints the baseline: the bare SQL that finds a first page's keys, on the
 // store's own connection, without HTTP or rendering.
 //
@@ -83,6 +84,13 @@ function seeded(seed: number): () => number {
 
 const accountId = (i: number) => `a${i.toString(36)}`;
 
+/** The account swift-stats is asked about: 30 days of hourly requests and bytes on two servers, beside the rest. */
+const BUSY_ACCOUNT = "AUTH_busy";
+const BUSY_DAYS = 30;
+const BUSY_METRICS = ["requests.get", "requests.put", "requests.head", "bytes.in", "bytes.out"];
+/** The first hour of the busy account's traffic. */
+const BUSY_START = Date.UTC(2026, 0, 1);
+
 /**
  * Each account on perAccount servers, with sizes from bytes to terabytes; returns every account's total. With no
  * store, only the totals (of a store loaded before).
@@ -129,6 +137,26 @@ async function load(store: UsageStore | null, o: Options, label: string): Promis
       });
     }
     totals.set(account, total);
+    if (batch.length >= 50_000) await flush();
+  }
+  // One event per server, metric and hour of the busy account's 30 days.
+  const start = BUSY_START;
+  for (let hour = 0; hour < BUSY_DAYS * 24; hour++) {
+    for (const server of ["server-00", "server-01"]) {
+      for (const metric of BUSY_METRICS) {
+        batch.push({
+          id: `busy-${server}-${metric}-${hour}`,
+          server,
+          time: start + hour * 3_600_000 + Math.floor(random() * 3_600_000),
+          account: BUSY_ACCOUNT,
+          metric,
+          kind: "counter",
+          value: BigInt(1 + Math.floor(random() * 1_000_000)),
+          instance: "",
+          dims: null,
+        });
+      }
+    }
     if (batch.length >= 50_000) await flush();
   }
   await flush();
@@ -200,6 +228,7 @@ async function measure(
     { name: "search q= (scans every account)", route: `/usage?format=json&limit=100&q=${someone.slice(0, 4)}` },
     { name: "account page (JSON)", route: `/usage/accounts/${someone}?format=json` },
     { name: "account page (HTML)", route: `/usage/accounts/${someone}` },
+    ...swiftStatsCases(),
   ];
   process.stdout.write(`\n${label}: ${o.accounts} accounts on ${o.servers} servers (${o.perAccount} each)\n`);
   const line = (name: string, t: { median: number; p95: number }) =>
@@ -213,13 +242,29 @@ async function measure(
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
+/** io_sum and io_detail over the busy account's 30 days, hourly, as a billing system would ask for a month. */
+function swiftStatsCases(): UsageCase[] {
+  const text = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace("T", "%20");
+  const start = BUSY_START;
+  const range = `account_id=${BUSY_ACCOUNT}&begin_time=${text(start)}&end_time=${text(start + BUSY_DAYS * 86_400_000)}`;
+  return [
+    { name: `swift-stats io_sum, ${BUSY_DAYS} days`, route: `/io_sum?${range}` },
+    { name: `swift-stats io_detail, ${BUSY_DAYS} days hourly`, route: `/io_detail?${range}` },
+  ];
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (o.store !== "postgres") {
     const dir = o.sqliteDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "tally-bench-usage-"));
     fs.mkdirSync(dir, { recursive: true });
     const loadedFile = path.join(dir, "bench-loaded.json");
-    const sizes = JSON.stringify({ accounts: o.accounts, servers: o.servers, perAccount: o.perAccount });
+    const sizes = JSON.stringify({
+      accounts: o.accounts,
+      servers: o.servers,
+      perAccount: o.perAccount,
+      busyDays: BUSY_DAYS,
+    });
     const loaded = fs.existsSync(loadedFile) && fs.readFileSync(loadedFile, "utf8") === sizes;
     if (!loaded) for (const f of ["", "-wal", "-shm"]) fs.rmSync(path.join(dir, `tally.sqlite${f}`), { force: true });
     const store = await openSqliteStore({ path: path.join(dir, "tally.sqlite") });
