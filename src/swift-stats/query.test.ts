@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { zeroCounters } from "./fields.js";
 import { parseSwiftStatsQuery, type QueryMethod } from "./query.js";
+import { render } from "./render.js";
 
 const parse = (
   url: string,
@@ -26,8 +28,6 @@ describe("parseSwiftStatsQuery", () => {
     ).toEqual({
       method: "io_sum",
       account: "7f6a",
-      begin: H8,
-      end: H10,
       fromHour: H8,
       toHour: H10,
       format: "xml",
@@ -65,6 +65,19 @@ describe("parseSwiftStatsQuery", () => {
     expect(q("2012-10-22T08:00:00Z", "2012-10-22T10:00:00Z")).toEqual([0, 2]);
     expect(q("2012-10-22T08:30:00Z", "2012-10-22T10:00:01Z")).toEqual([0, 3]);
     expect(q("2012-10-22T08:30:00Z", "2012-10-22T08:30:00Z")).toEqual([0, 0]);
+  });
+
+  it("says in the answer's header the whole hours it widened a range to, not the range asked", () => {
+    const query = parse("/io_sum?account_id=a;begin_time=2012-10-22 08:30:00;end_time=2012-10-22 09:15:00");
+    const { body } = render(query, { method: "io_sum", data: zeroCounters() });
+    expect(JSON.parse(body)[0]).toEqual({
+      Account_ID: "a",
+      "Begin Time": "2012-10-22 08:00:00",
+      "End Time": "2012-10-22 10:00:00",
+    });
+    const xml = render({ ...query, format: "xml" }, { method: "io_sum", data: zeroCounters() }).body;
+    expect(xml).toContain("<Begin_Time>2012-10-22 08:00:00</Begin_Time>");
+    expect(xml).toContain("<End_Time>2012-10-22 10:00:00</End_Time>");
   });
 
   it.each([

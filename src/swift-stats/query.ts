@@ -12,10 +12,10 @@ export type Format = "json" | "xml";
 export interface SwiftStatsQuery {
   readonly method: QueryMethod;
   readonly account: string;
-  /** As asked, epoch ms: echoed in the answer's header. */
-  readonly begin: number;
-  readonly end: number;
-  /** The hours the answer covers, epoch ms: every hour that overlaps [begin, end); from inclusive, to exclusive. */
+  /**
+   * The range answered, epoch ms, from inclusive, to exclusive: the range asked widened to the whole hours it
+   * overlaps, since usage is kept by hour. The answer's header says this range, not the one asked.
+   */
   readonly fromHour: number;
   readonly toHour: number;
   readonly format: Format;
@@ -84,6 +84,7 @@ export function parseSwiftStatsQuery(
     throw validation(`${names(PARAMS.format)} must be json or xml, not "${rawFormat?.slice(0, 20)}"`);
   }
 
+  // An empty range stays empty rather than widening to an hour nobody asked for.
   const fromHour = hourOf(begin);
   const toHour = begin === end ? fromHour : hourOf(end - 1) + HOUR_MS;
   if (toHour - fromHour > maxDays * DAY_MS) {
@@ -91,7 +92,7 @@ export function parseSwiftStatsQuery(
       `${names(PARAMS.end)} is more than ${maxDays} days after ${names(PARAMS.begin)}: ask for a shorter range`,
     );
   }
-  return { method: chosen, account, begin, end, fromHour, toHour, format };
+  return { method: chosen, account, fromHour, toHour, format };
 }
 
 /** The path's method, or X-Query-Method's for GET /; given both, they must agree, as any other parameter given twice. */

@@ -7,8 +7,6 @@ const H8 = Date.UTC(2012, 9, 22, 8);
 const query = (format: "json" | "xml", account = "acc"): SwiftStatsQuery => ({
   method: "io_sum",
   account,
-  begin: H8,
-  end: H8 + 7_200_000,
   fromHour: H8,
   toHour: H8 + 7_200_000,
   format,

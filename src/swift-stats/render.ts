@@ -37,8 +37,8 @@ export function exactJson(value: Json): string {
 function header(query: SwiftStatsQuery): Record<string, string> {
   return {
     Account_ID: query.account,
-    "Begin Time": formatSwiftTime(query.begin),
-    "End Time": formatSwiftTime(query.end),
+    "Begin Time": formatSwiftTime(query.fromHour),
+    "End Time": formatSwiftTime(query.toHour),
   };
 }
 
@@ -72,8 +72,8 @@ function byHour<T>(rows: readonly [number, T][], fields: (value: T) => Json): Re
 function renderXml(query: SwiftStatsQuery, answer: SwiftStatsData): string {
   const lines = ['<?xml version="1.0" encoding="UTF-8"?>', `<${answer.method}>`, "  <header>"];
   lines.push(`    <Account_ID>${xmlEscape(query.account)}</Account_ID>`);
-  lines.push(`    <Begin_Time>${formatSwiftTime(query.begin)}</Begin_Time>`);
-  lines.push(`    <End_Time>${formatSwiftTime(query.end)}</End_Time>`);
+  lines.push(`    <Begin_Time>${formatSwiftTime(query.fromHour)}</Begin_Time>`);
+  lines.push(`    <End_Time>${formatSwiftTime(query.toHour)}</End_Time>`);
   lines.push("  </header>");
   const fields = <F extends string>(values: Record<F, bigint>, names: readonly F[], indent: string) => {
     for (const f of names) lines.push(`${indent}<${f}>${values[f]}</${f}>`);

@@ -28,8 +28,6 @@ const put = (
 const query = (method: SwiftStatsQuery["method"], from: number, to: number, account = "acc"): SwiftStatsQuery => ({
   method,
   account,
-  begin: from,
-  end: to,
   fromHour: from,
   toHour: to,
   format: "json",

@@ -65,6 +65,19 @@ describe.each(STORES)("swift-stats rules on %s", (kind) => {
     await store?.drop();
   });
 
+  it("widens a range that does not fall on hours to the whole hours, and says so in the header", async () => {
+    const res = await get(`/io_detail?${range("AUTH_acme", "2012-10-22 08:30:00", "2012-10-22 10:15:00")}`);
+    expect(res.status).toBe(200);
+    const [header, data] = res.body as [Record<string, string>, Record<string, Record<string, string>>];
+    expect(header).toEqual({
+      Account_ID: "AUTH_acme",
+      "Begin Time": "2012-10-22 08:00:00",
+      "End Time": "2012-10-22 11:00:00",
+    });
+    // The traffic of 08:10 and 10:50, which lie outside 08:30–10:15, is in: the whole hours were answered.
+    expect(Object.keys(data)).toEqual(["2012-10-22 08:00:00", "2012-10-22 10:00:00"]);
+  });
+
   it("answers 400 when X-Query-Method disagrees with the path, and as usual when it agrees", async () => {
     const path = `/io_sum?${range("AUTH_acme", "2012-10-22 08:00:00", "2012-10-22 10:00:00")}`;
     const wrong = await get(path, { "X-Query-Method": "space_detail" });
