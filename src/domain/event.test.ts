@@ -148,7 +148,14 @@ describe("validateEvent: every refusal names the field", () => {
       "dims has more than 32 entries",
     ],
     // Metrics and kinds.
-    [{ metric: "disk.iops" }, 'metric "disk.iops" is not a built-in metric: give its kind'],
+    [
+      { metric: "disk.iops" },
+      'metric "disk.iops" is not built in and has no stored kind: give its kind (in this event or another of the batch)',
+    ],
+    [
+      { metric: "constructor" },
+      'metric "constructor" is not built in and has no stored kind: give its kind (in this event or another of the batch)',
+    ],
     [{ metric: "Storage.Bytes" }, 'metric "Storage.Bytes" must be lower-case words separated by dots'],
     [{ metric: "storage..bytes" }, 'metric "storage..bytes" must be lower-case words separated by dots'],
     [{ metric: "9lives" }, 'metric "9lives" must be lower-case words separated by dots'],
@@ -244,7 +251,10 @@ describe("validateEvent with an envelope's field names (CloudEvents)", () => {
   it.each([
     [{ server: undefined }, "source is missing"],
     [{ account: 7 }, "subject must be a string, not a number"],
-    [{ metric: "com.example.usage" }, 'type "com.example.usage" is not a built-in metric: give its kind'],
+    [
+      { metric: "com.example.usage" },
+      'type "com.example.usage" is not built in and has no stored kind: give its data.kind (in this event or another of the batch)',
+    ],
     [{ metric: "Com.Example" }, 'type "Com.Example" must be lower-case words separated by dots'],
     [{ value: undefined }, "data.value is missing"],
     [{ value: -3 }, "data.value is negative; a counter cannot be"],

@@ -1,6 +1,6 @@
 // The usage event: one measurement on one server, and the rules that turn untrusted JSON into one.
 
-import { BUILTIN_METRICS, isMetricKind, type MetricKind } from "./metric.js";
+import { builtinKind, isMetricKind, type MetricKind } from "./metric.js";
 import { nameTextProblem } from "./text.js";
 import { parseEventTime } from "./time.js";
 import { describeType, parseExactInteger, truncate } from "./value.js";
@@ -55,8 +55,15 @@ const fail = (id: unknown, reason: string): Validated => ({
   reason,
 });
 
-/** Validates one event; the reason names the field that is wrong. `names` maps our field names to the envelope's. */
-export function validateEvent(raw: RawEvent, names: Readonly<Record<string, string>> = {}): Validated {
+/**
+ * Validates one event; the reason names the field that is wrong. `names` maps our field names to the envelope's.
+ * `kinds` gives the kind of metrics that are not built in, for events that leave it out (see ingest/metric-kinds.ts).
+ */
+export function validateEvent(
+  raw: RawEvent,
+  names: Readonly<Record<string, string>> = {},
+  kinds?: ReadonlyMap<string, MetricKind>,
+): Validated {
   // No closures here: this runs for every event, and each would be allocated at every call.
   const eid = raw.id;
   if (!isPlainText(eid, LIMITS.idBytes)) return textFailure(raw, "id", LIMITS.idBytes, names);
@@ -74,15 +81,20 @@ export function validateEvent(raw: RawEvent, names: Readonly<Record<string, stri
   const time = parseEventTime(raw.time);
   if (typeof time === "string") return fail(eid, `${fieldName(names, "time")} ${time}`);
 
-  let kind: MetricKind | undefined = BUILTIN_METRICS[metric];
+  let kind: MetricKind | undefined = builtinKind(metric);
   if (raw.kind !== undefined && raw.kind !== null) {
     const field = fieldName(names, "kind");
     if (!isMetricKind(raw.kind)) return fail(eid, `${field} must be "level", "counter" or "state"`);
     if (kind && raw.kind !== kind) return fail(eid, `${field} "${raw.kind}" contradicts ${metric}, a ${kind}`);
     kind = raw.kind;
   }
+  kind ??= kinds?.get(metric);
   if (!kind) {
-    return fail(eid, `${fieldName(names, "metric")} "${truncate(metric)}" is not a built-in metric: give its kind`);
+    return fail(
+      eid,
+      `${fieldName(names, "metric")} "${truncate(metric)}" is not built in and has no stored kind: ` +
+        `give its ${fieldName(names, "kind")} (in this event or another of the batch)`,
+    );
   }
 
   if (raw.value === undefined || raw.value === null) return fail(eid, `${fieldName(names, "value")} is missing`);

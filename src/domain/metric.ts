@@ -19,6 +19,11 @@ export const BUILTIN_METRICS: Readonly<Record<string, MetricKind>> = {
   "bytes.out": "counter",
 };
 
+/** A built-in metric's kind; only the table's own names count (not "constructor", which every object inherits). */
+export function builtinKind(metric: string): MetricKind | undefined {
+  return Object.hasOwn(BUILTIN_METRICS, metric) ? BUILTIN_METRICS[metric] : undefined;
+}
+
 /** Levels and states both hold their value until the next reading; only counters add up. */
 export function isHeld(kind: MetricKind): boolean {
   return kind !== "counter";

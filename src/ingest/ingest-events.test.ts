@@ -44,7 +44,12 @@ describe("ingestEvents", () => {
       rejected: [
         { index: 1, reason: "line 2 is not valid JSON" },
         { index: 2, id: "b", reason: "value is negative; a counter cannot be" },
-        { index: 4, id: "d", reason: 'metric "disk.iops" is not a built-in metric: give its kind' },
+        {
+          index: 4,
+          id: "d",
+          reason:
+            'metric "disk.iops" is not built in and has no stored kind: give its kind (in this event or another of the batch)',
+        },
       ],
     });
     expect((await store.stats()).events).toBe(3);

@@ -3,6 +3,7 @@
 import { LIMITS, type UsageEvent, validateEvent } from "../domain/event.js";
 import { truncate } from "../domain/value.js";
 import type { EventLog } from "../store/port.js";
+import { missingKinds } from "./metric-kinds.js";
 import type { BatchItem } from "./parse-body.js";
 
 export interface Rejection {
@@ -36,12 +37,13 @@ export async function ingestEvents(
   const events: UsageEvent[] = [];
   const positions: number[] = [];
   const rejected: Rejection[] = [];
+  const kinds = await missingKinds(store, items, gate);
   items.forEach((item, index) => {
     if ("error" in item) {
       rejected.push({ index, ...(item.id ? { id: item.id } : {}), reason: item.error });
       return;
     }
-    const v = validateEvent(item.raw, item.names);
+    const v = validateEvent(item.raw, item.names, kinds ?? undefined);
     const refused = v.ok && gate ? gate(v.event) : null;
     if (v.ok && refused !== null) {
       rejected.push({ index, id: v.event.id, reason: refused });

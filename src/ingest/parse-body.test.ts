@@ -223,7 +223,10 @@ describe("parseEventBody: CloudEvents", () => {
     [{ subject: undefined }, "refused: subject is missing"],
     [{ subject: ["a"] }, "refused: subject must be a string, not an array"],
     [{ type: undefined }, "refused: type is missing"],
-    [{ type: "com.example.usage" }, 'refused: type "com.example.usage" is not a built-in metric: give its kind'],
+    [
+      { type: "com.example.usage" },
+      'refused: type "com.example.usage" is not built in and has no stored kind: give its data.kind (in this event or another of the batch)',
+    ],
     [{ time: undefined }, "refused: time is missing"],
     [{ time: "2026-13-01T00:00:00Z" }, 'refused: time "2026-13-01T00:00:00Z" is not a valid calendar time'],
     [{ id: undefined }, "refused: id is missing"],

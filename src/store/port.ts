@@ -51,25 +51,29 @@ export interface StoreStats {
   readonly rollups: number;
 }
 
+/** The kind each metric was first stored with: insertEvents refuses an event of another kind. */
+export interface MetricKindReader {
+  metricKinds(): Promise<Record<string, MetricKind>>;
+}
+
 /** Events in: the one write path every meter, subscription and broker uses. */
-export interface EventLog {
+export interface EventLog extends MetricKindReader {
   /**
    * Commits the events in one transaction and only then resolves. Idempotent on (server, id): an event seen
-   * before, in this batch or any earlier one, counts as a duplicate and changes nothing.
+   * before, in this batch or any earlier one, counts as a duplicate and changes nothing. The first kind stored for
+   * a metric is the one it keeps; an event of another kind is rejected, naming both.
    */
   insertEvents(events: readonly UsageEvent[]): Promise<InsertOutcome>;
 }
 
 /** Rollups and current levels out: what views, records and charging read. */
-export interface UsageReader {
+export interface UsageReader extends MetricKindReader {
   /** Latest reading of a level or state per (server, account, instance). */
   currentLevels(query: CurrentLevelQuery): Promise<CurrentLevel[]>;
   /** Rollup rows for one account over a range of hours, ordered by server, metric, instance and hour. */
   rollups(query: RollupQuery): Promise<RollupRow[]>;
   /** Every server that has sent events, by id. */
   servers(): Promise<ServerInfo[]>;
-  /** The kind each metric was first stored with. */
-  metricKinds(): Promise<Record<string, MetricKind>>;
 }
 
 /** The usage table: maintained totals per account and cells per (account, server), paged by key. */

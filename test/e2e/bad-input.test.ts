@@ -130,7 +130,8 @@ const BAD_EVENTS: readonly BadEventCase[] = [
   {
     name: "an unknown metric without a kind",
     spoil: set("metric", "disk.iops"),
-    reason: /^metric "disk\.iops" is not a built-in metric: give its kind$/,
+    reason:
+      /^metric "disk\.iops" is not built in and has no stored kind: give its kind \(in this event or another of the batch\)$/,
   },
   {
     name: "a metric name that is not lower-case words",
@@ -523,7 +524,7 @@ const BAD_CLOUDEVENTS: readonly CloudEventCase[] = [
   {
     name: "an unknown type",
     spoil: set("type", "com.example.usage"),
-    reason: /^type "com\.example\.usage" is not a built-in metric: give its kind$/,
+    reason: /^type "com\.example\.usage" is not built in and has no stored kind: give its data\.kind \(in this/,
   },
   { name: "no time", spoil: drop("time"), reason: /^time is missing$/ },
   {

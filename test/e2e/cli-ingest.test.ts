@@ -132,7 +132,8 @@ describe.each(STORES)("tally ingest on %s", (kind) => {
     expect(run.stdout).toMatch(summary(25_000, 24_998, 0, 2));
     expect(run.stderr).toBe(
       'line 12345: time "yesterday" is not an RFC 3339 time (like 2026-11-23T12:00:00Z) (id bad-time)\n' +
-        'line 20001: metric "disk.iops" is not a built-in metric: give its kind (id bad-metric)\n',
+        'line 20001: metric "disk.iops" is not built in and has no stored kind: give its kind ' +
+        "(in this event or another of the batch) (id bad-metric)\n",
     );
     expect(run.code).toBe(2);
   });
