@@ -6,6 +6,7 @@ import { loadConfig } from "../config/config.js";
 import { AppError, EXIT_CODE } from "../domain/errors.js";
 import { ingestEvents } from "../ingest/ingest-events.js";
 import { parseEventBody } from "../ingest/parse-body.js";
+import { startProgress } from "./progress.js";
 
 const BATCH = 10_000;
 const SHOWN_REJECTIONS = 20;
@@ -21,9 +22,10 @@ export async function ingestCommand(file: string, flags: { data?: string; store?
         .once("error", (e: Error) => reject(new AppError("VALIDATION", `cannot read ${file}: ${e.message}`)));
   });
   await opened;
-  const total = file === "-" ? 0 : fs.statSync(file).size;
-  const progress = process.stderr.isTTY ? new Progress(total) : undefined;
+  // Standard input has no size to measure against: its bar shows the count alone.
+  const total = file === "-" ? undefined : fs.statSync(file).size;
   const backend = await openBackend(config);
+  const progress = startProgress({ label: "ingesting", total, unit: "events" });
   const started = performance.now();
   let accepted = 0;
   let duplicates = 0;
@@ -43,15 +45,14 @@ export async function ingestCommand(file: string, flags: { data?: string; store?
       rejected += result.rejected_omitted ?? 0;
       for (const r of result.rejected) {
         if (rejected++ < SHOWN_REJECTIONS) {
-          progress?.clear();
           // The reason's own line number counts lines of the batch, not of the file: say the file's once.
           const reason = r.reason.replace(/^line \d+ is /, "");
-          process.stderr.write(`line ${lineNumbers[r.index]}: ${reason}${r.id ? ` (id ${r.id})` : ""}\n`);
+          progress.log(`line ${lineNumbers[r.index]}: ${reason}${r.id ? ` (id ${r.id})` : ""}\n`);
         }
       }
       lines = [];
       lineNumbers = [];
-      progress?.update(bytes, accepted + duplicates + rejected);
+      progress.update(bytes, accepted + duplicates + rejected);
     };
     for await (const line of byteLines(input)) {
       lineNumber++;
@@ -63,7 +64,7 @@ export async function ingestCommand(file: string, flags: { data?: string; store?
     }
     await flush();
   } finally {
-    progress?.clear();
+    progress.stop();
     await backend.close();
   }
   const seconds = (performance.now() - started) / 1000;
@@ -94,27 +95,4 @@ async function* byteLines(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> 
 
 function isBlank(line: Buffer): boolean {
   return line.every((b) => b === 0x20 || b === 0x09 || b === 0x0d);
-}
-
-/** A one-line progress bar on standard error, for terminals only. */
-class Progress {
-  private lastDraw = 0;
-  constructor(private readonly total: number) {}
-
-  update(bytes: number, events: number): void {
-    const now = Date.now();
-    if (now - this.lastDraw < 100) return;
-    this.lastDraw = now;
-    const width = 30;
-    const share = this.total > 0 ? Math.min(1, bytes / this.total) : 0;
-    const bar =
-      this.total > 0
-        ? `[${"#".repeat(Math.round(share * width)).padEnd(width, ".")}] ${(share * 100).toFixed(0)}% `
-        : "";
-    process.stderr.write(`\r${bar}${events} events`);
-  }
-
-  clear(): void {
-    process.stderr.write("\r\x1b[K");
-  }
 }
