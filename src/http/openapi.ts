@@ -34,9 +34,9 @@ const space = {
   type: "object",
   required: ["Space", "Container", "Object"],
   properties: {
-    Space: { ...exactInteger, description: "Bytes stored at the end of the hour (storage.bytes)." },
-    Container: { ...exactInteger, description: "Containers at the end of the hour (storage.containers)." },
-    Object: { ...exactInteger, description: "Objects (files) at the end of the hour (storage.files)." },
+    Space: { ...exactInteger, description: "Bytes stored at the entry's instant (storage.bytes)." },
+    Container: { ...exactInteger, description: "Containers at the entry's instant (storage.containers)." },
+    Object: { ...exactInteger, description: "Objects (files) at the entry's instant (storage.files)." },
   },
 };
 
@@ -243,7 +243,7 @@ export function openApiDocument(): Schema {
       },
       "/io_sum": swiftOperation("io_sum", "Requests by method and bytes in and out over a range (swift-stats)."),
       "/io_detail": swiftOperation("io_detail", "The io_sum counters hour by hour, for hours with traffic."),
-      "/space_detail": swiftOperation("space_detail", "Bytes, containers and objects at the end of each hour."),
+      "/space_detail": swiftOperation("space_detail", "Bytes, containers and objects at each hour's start."),
       "/": {
         get: {
           operationId: "swiftStatsByHeader",

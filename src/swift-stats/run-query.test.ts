@@ -98,7 +98,7 @@ describe.each(ADAPTERS)("swift-stats queries over %s", (_name, open) => {
   describe("space_detail", () => {
     const now = H(23);
 
-    it("gives the level at the end of each hour, summed, carried into hours without readings", async () => {
+    it("gives the level at each hour's start, summed, carried into hours without readings", async () => {
       await store.insertEvents([
         put("s1", "acc", "storage.bytes", "level", H(6, 10), 100n, "c1"),
         put("s1", "acc", "storage.bytes", "level", H(8, 20), 150n, "c1"),
@@ -110,18 +110,41 @@ describe.each(ADAPTERS)("swift-stats queries over %s", (_name, open) => {
         put("s1", "other", "storage.bytes", "level", H(8), 999n),
       ]);
       const result = await runSwiftStatsQuery(store, { ...query("space_detail", H(8), H(11)) }, now);
+      // 08:20 and 08:40 count from 09:00 on; the reading made at 09:00 counts at 09:00.
       expect(result.data).toEqual([
-        [H(8), { Space: 120n, Container: 1n, Object: 3n }],
+        [H(8), { Space: 100n, Container: 1n, Object: 3n }],
         [H(9), { Space: 120n + 2n ** 64n, Container: 1n, Object: 3n }],
         [H(10), { Space: 120n + 2n ** 64n, Container: 1n, Object: 3n }],
       ]);
     });
 
-    it("starts at the account's first reading and stops at the current hour", async () => {
+    it("starts at the first instant at or after the account's first reading and stops now", async () => {
       await store.insertEvents([put("s1", "acc", "storage.bytes", "level", H(9, 30), 7n)]);
       const result = await spaceDetail(store, query("space_detail", H(6), H(14)), H(11, 15));
-      expect(result.map(([h]) => (h - H(0)) / HOUR_MS)).toEqual([9, 10, 11]);
+      expect(result.map(([h]) => (h - H(0)) / HOUR_MS)).toEqual([10, 11]);
       expect(result.every(([, s]) => s.Space === 7n)).toBe(true);
+    });
+
+    it("counts an hourly scan's reading made on the hour at that hour, at the range's ends too", async () => {
+      await store.insertEvents([
+        put("s1", "acc", "storage.files", "level", H(7), 4n, "c1"),
+        put("s1", "acc", "storage.files", "level", H(8), 5n, "c1"),
+        put("s1", "acc", "storage.files", "level", H(9), 5n, "c1"),
+        put("s1", "acc", "storage.files", "level", H(11), 6n, "c1"),
+        put("s1", "acc", "storage.bytes", "level", H(7, 30), 100n, "c1"),
+        put("s1", "acc", "storage.bytes", "level", H(8, 30), 200n, "c1"),
+      ]);
+      const hours = async (from: number, to: number) =>
+        (await spaceDetail(store, query("space_detail", from, to), now)).map(([h, s]) => [(h - H(0)) / HOUR_MS, s]);
+      expect(await hours(H(6), H(9))).toEqual([
+        [7, { Space: 0n, Container: 0n, Object: 4n }],
+        [8, { Space: 100n, Container: 0n, Object: 5n }],
+      ]);
+      expect(await hours(H(8), H(9))).toEqual([[8, { Space: 100n, Container: 0n, Object: 5n }]]);
+      expect(await hours(H(10), H(12))).toEqual([
+        [10, { Space: 200n, Container: 0n, Object: 5n }],
+        [11, { Space: 200n, Container: 0n, Object: 6n }],
+      ]);
     });
   });
 });

@@ -1,22 +1,24 @@
-// space_detail: an account's bytes, containers and objects as they stood at the end of each hour of the range,
-// summed over servers and instances.
+// space_detail: an account's bytes, containers and objects as they stood at each hour's start (as an hourly scan
+// would have recorded them), summed over servers and instances.
 
-import { HOUR_MS, hourOf } from "../domain/time.js";
+import type { RollupRow } from "../domain/rollup.js";
+import { HOUR_MS } from "../domain/time.js";
 import type { UsageReader } from "../store/port.js";
 import { SPACE_METRICS, type Space, type SpaceField, zeroSpace } from "./fields.js";
+import { type LatestReading, levelAt } from "./level-at.js";
 import type { SwiftStatsQuery } from "./query.js";
 
 interface Series {
   readonly field: SpaceField;
-  /** Rollup `last` by hour: rows exist for every hour from a series' first reading to its latest. */
-  readonly byHour: Map<number, bigint>;
-  /** The latest reading of the series: it holds for every hour after its own. */
-  latest: { readonly hour: number; readonly value: bigint } | null;
+  /** Rollup rows by hour: rows exist for every hour from a series' first reading to its latest. */
+  readonly byHour: Map<number, RollupRow>;
+  latest: LatestReading | null;
 }
 
 /**
- * [hour start (epoch ms), space] in time order, for every hour of the range from the account's first reading on,
- * up to the current hour (later hours have not happened: their level is not known).
+ * [instant (epoch ms), space] in time order: for each hour's start T of the range, the latest reading at or before T
+ * of every series, from the account's first reading on, up to now (later instants have not happened: their level
+ * is not known).
  */
 export async function spaceDetail(
   store: UsageReader,
@@ -24,8 +26,10 @@ export async function spaceDetail(
   now: number = Date.now(),
 ): Promise<[number, Space][]> {
   const metrics = Object.keys(SPACE_METRICS);
+  // The hour before the range too: its row holds the level just before the range's first instant.
+  const from = Math.max(0, query.fromHour - HOUR_MS);
   const [rows, ...latest] = await Promise.all([
-    store.rollups({ account: query.account, from: query.fromHour, to: query.toHour, metrics }),
+    store.rollups({ account: query.account, from, to: query.toHour, metrics }),
     ...metrics.map((metric) => store.currentLevels({ metric, accounts: [query.account] })),
   ]);
   const series = new Map<string, Series>();
@@ -40,32 +44,29 @@ export async function spaceDetail(
   };
   for (const row of rows) {
     if (row.last !== null && SPACE_METRICS[row.metric])
-      seriesOf(row.server, row.metric, row.instance).byHour.set(row.hour, row.last);
+      seriesOf(row.server, row.metric, row.instance).byHour.set(row.hour, row);
   }
   for (const levels of latest) {
     for (const l of levels) {
       if (l.account !== query.account || !SPACE_METRICS[l.metric]) continue;
-      seriesOf(l.server, l.metric, l.instance).latest = { hour: hourOf(l.time), value: l.value };
+      seriesOf(l.server, l.metric, l.instance).latest = { time: l.time, value: l.value };
     }
   }
 
   const answer: [number, Space][] = [];
-  const end = Math.min(query.toHour, hourOf(now) + HOUR_MS);
   const held = new Map<string, bigint>();
-  for (let hour = query.fromHour; hour < end; hour += HOUR_MS) {
+  for (let at = query.fromHour; at < query.toHour && at <= now; at += HOUR_MS) {
     const space = zeroSpace();
     let known = false;
     for (const [key, s] of series) {
-      let value = s.byHour.get(hour);
-      if (value === undefined && s.latest && hour > s.latest.hour) value = s.latest.value;
-      // Defensive: a missing row between two readings holds the previous hour's value.
-      value ??= held.get(key);
+      // Defensive: a row missing between two readings leaves the level of the instant before.
+      const value = levelAt(at, s.byHour.get(at - HOUR_MS), s.byHour.get(at), s.latest) ?? held.get(key);
       if (value === undefined) continue;
       held.set(key, value);
       known = true;
       space[s.field] += value;
     }
-    if (known) answer.push([hour, space]);
+    if (known) answer.push([at, space]);
   }
   return answer;
 }

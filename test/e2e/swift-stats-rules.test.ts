@@ -65,6 +65,19 @@ describe.each(STORES)("swift-stats rules on %s", (kind) => {
     await store?.drop();
   });
 
+  it("labels each space_detail entry with an instant and gives the latest reading at or before it", async () => {
+    const res = await get(`/space_detail?${range("AUTH_acme", "2012-10-22 06:00:00", "2012-10-22 12:00:00")}`);
+    expect(res.status).toBe(200);
+    // Bytes read at 07:30 and 08:30 count from 08:00 and 09:00; files scanned at 07:00, 08:00 and 10:00 count then.
+    expect((res.body as unknown[])[1]).toEqual({
+      "2012-10-22 07:00:00": { Space: "0", Container: "0", Object: "4" },
+      "2012-10-22 08:00:00": { Space: "100", Container: "0", Object: "5" },
+      "2012-10-22 09:00:00": { Space: "200", Container: "0", Object: "5" },
+      "2012-10-22 10:00:00": { Space: "200", Container: "0", Object: "6" },
+      "2012-10-22 11:00:00": { Space: "200", Container: "0", Object: "6" },
+    });
+  });
+
   it("widens a range that does not fall on hours to the whole hours, and says so in the header", async () => {
     const res = await get(`/io_detail?${range("AUTH_acme", "2012-10-22 08:30:00", "2012-10-22 10:15:00")}`);
     expect(res.status).toBe(200);

@@ -122,7 +122,8 @@ function expectedSpace(from: number, to: number): Map<number, Record<string, big
     for (const e of EVENTS) {
       const t = Date.parse(e.time);
       const field = LEVELS[e.metric];
-      if (!field || e.account !== ACCOUNT || t >= hour + HOUR) continue;
+      // The level at the hour's start: the latest reading at or before it.
+      if (!field || e.account !== ACCOUNT || t > hour) continue;
       const key = `${e.server}|${e.metric}|${e.instance ?? ""}`;
       if ((latest.get(key)?.t ?? -1) <= t) latest.set(key, { t, v: BigInt(e.value), field });
     }
@@ -257,7 +258,7 @@ describe.each(STORES)("on %s", (kind) => {
       expect((await curl(...seedQuery("io_detail"))).body).toBe(res.body);
     });
 
-    it("space_detail gives the level at the end of each hour, summed over servers and instances", async () => {
+    it("space_detail gives the level at each hour's start, summed over servers and instances", async () => {
       const res = await curl(...seedHeaders("space_detail"));
       expect(res.status).toBe(200);
       expect(parseExact(res.body)).toEqual([header, asStrings(expectedSpace(at(8), at(10)))]);
