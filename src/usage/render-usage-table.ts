@@ -7,6 +7,7 @@ import { hourOf, isoTime } from "../domain/time.js";
 import type { PetnameStore } from "../petnames/petname-store.js";
 import { sortedUnique } from "../store/keyset.js";
 import type { UsageReader, UsageTablePage, UsageTableReader, UsageTableRow } from "../store/port.js";
+import { assertMetricKind } from "./metric-kind-check.js";
 import { encodeCursor, type UsageRequest } from "./usage-request.js";
 
 export interface UsageViewDeps {
@@ -57,6 +58,8 @@ export async function renderUsageTable(
   scope: string | null = null,
 ): Promise<UsageTableView> {
   const now = deps.now?.() ?? Date.now();
+  // A counter, a state or an unknown name would read as an empty table: say what the table can show instead.
+  await assertMetricKind(deps.usage, request.metric, "level");
   const known = await deps.usage.servers();
   if (request.sort.by === "server") {
     const server = request.sort.server;

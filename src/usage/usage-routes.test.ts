@@ -177,6 +177,57 @@ describe("GET /usage", () => {
     expect(await page.text()).toContain("limit must be a whole number");
   });
 
+  it("refuses a counter, a state or an unknown metric in the format asked, naming it and the level metrics", async () => {
+    await backend.events.insertEvents([
+      level("1", "s1", "a", 1n),
+      event({ id: "2", server: "s1", account: "a", metric: "requests.get", kind: "counter" }),
+      event({ id: "3", server: "s1", account: "a", metric: "vm.running", kind: "state" }),
+      event({ id: "4", server: "s1", account: "a", metric: "disk.used", kind: "level", value: 5n }),
+    ]);
+    const levels = "disk.used, storage.bytes, storage.containers, storage.files, storage.reserved";
+    const cases = [
+      [
+        "requests.get",
+        `metric "requests.get" is a counter, not a level; the usage table shows level metrics: ${levels}`,
+      ],
+      [
+        "vm.running",
+        `metric "vm.running" is a state, not a level (see /usage/states?metric=vm.running); ` +
+          `the usage table shows level metrics: ${levels}`,
+      ],
+      [
+        "nope.metric",
+        `metric "nope.metric" is neither built in nor stored; the usage table shows level metrics: ${levels}`,
+      ],
+    ] as const;
+    for (const [metric, message] of cases) {
+      for (const [query, accept] of [
+        ["format=json", ""],
+        ["", "application/json"],
+        ["format=csv", ""],
+        ["", "text/csv"],
+      ] as const) {
+        const res = await get(`/usage?metric=${metric}&${query}`, accept ? { Accept: accept } : {});
+        expect(res.status, `${metric} ${query}${accept}`).toBe(400);
+        expect(await res.json()).toEqual({ error: { code: "VALIDATION", message } });
+      }
+      for (const [query, accept] of [
+        ["format=html", ""],
+        ["", "text/html"],
+      ] as const) {
+        const page = await get(`/usage?metric=${metric}&${query}`, accept ? { Accept: accept } : {});
+        expect(page.status).toBe(400);
+        expect(page.headers.get("content-type")).toMatch(/text\/html/);
+        expect(await page.text()).toContain(message.replaceAll('"', "&quot;"));
+      }
+    }
+    // A custom level is a level: the table shows it.
+    expect((await getJson("/usage?format=json&metric=disk.used")).totals).toEqual({
+      by_server: { s1: "5" },
+      total: "5",
+    });
+  });
+
   it("refuses a cursor from another sort", async () => {
     await backend.events.insertEvents([level("1", "s1", "a", 1n), level("2", "s1", "b", 2n)]);
     const first = await getJson("/usage?format=json&limit=1");
