@@ -72,6 +72,11 @@ const swiftParameters = [
     ["begin_time", "X-Begin-Time", "Start, inclusive: 2012-10-22 08:00:00 (UTC) or RFC 3339."],
     ["end_time", "X-End-Time", "End, exclusive: 2012-10-22 10:00:00 (UTC) or RFC 3339."],
     ["format", "X-Format", "json (default) or xml."],
+    [
+      "fill",
+      "X-Fill",
+      "none (default): only hours with data. zero (io_detail): every hour up to now, zeros without traffic. previous (space_detail): every hour up to now, levels carried forward, zeros before the first reading.",
+    ],
   ].flatMap(([query, header, description]) => [
     {
       name: query,
@@ -242,7 +247,10 @@ export function openApiDocument(): Schema {
         },
       },
       "/io_sum": swiftOperation("io_sum", "Requests by method and bytes in and out over a range (swift-stats)."),
-      "/io_detail": swiftOperation("io_detail", "The io_sum counters hour by hour, for hours with traffic."),
+      "/io_detail": swiftOperation(
+        "io_detail",
+        "The io_sum counters hour by hour: hours with traffic, or all with fill=zero.",
+      ),
       "/space_detail": swiftOperation("space_detail", "Bytes, containers and objects at each hour's start."),
       "/": {
         get: {

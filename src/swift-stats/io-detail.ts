@@ -1,11 +1,17 @@
-// io_detail: the same counters as io_sum, hour by hour, for the hours of the range that had traffic.
+// io_detail: the same counters as io_sum, hour by hour: the hours of the range that had traffic, or with fill=zero
+// every hour of it up to now.
 
+import { HOUR_MS } from "../domain/time.js";
 import type { UsageReader } from "../store/port.js";
 import { COUNTER_METRICS, type Counters, zeroCounters } from "./fields.js";
 import type { SwiftStatsQuery } from "./query.js";
 
 /** [hour start (epoch ms), counters] in time order. */
-export async function ioDetail(store: UsageReader, query: SwiftStatsQuery): Promise<[number, Counters][]> {
+export async function ioDetail(
+  store: UsageReader,
+  query: SwiftStatsQuery,
+  now: number = Date.now(),
+): Promise<[number, Counters][]> {
   const rows = await store.rollups({
     account: query.account,
     from: query.fromHour,
@@ -13,6 +19,11 @@ export async function ioDetail(store: UsageReader, query: SwiftStatsQuery): Prom
     metrics: Object.keys(COUNTER_METRICS),
   });
   const hours = new Map<number, Counters>();
+  // Hours that have not begun are left out even so: a zero there would say they passed without traffic.
+  if (query.fill === "zero") {
+    for (let hour = query.fromHour; hour < query.toHour && hour <= now; hour += HOUR_MS)
+      hours.set(hour, zeroCounters());
+  }
   for (const row of rows) {
     const field = COUNTER_METRICS[row.metric];
     if (!field) continue;

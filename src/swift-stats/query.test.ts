@@ -31,6 +31,7 @@ describe("parseSwiftStatsQuery", () => {
       fromHour: H8,
       toHour: H10,
       format: "xml",
+      fill: "none",
     });
   });
 
@@ -65,6 +66,20 @@ describe("parseSwiftStatsQuery", () => {
     expect(q("2012-10-22T08:00:00Z", "2012-10-22T10:00:00Z")).toEqual([0, 2]);
     expect(q("2012-10-22T08:30:00Z", "2012-10-22T10:00:01Z")).toEqual([0, 3]);
     expect(q("2012-10-22T08:30:00Z", "2012-10-22T08:30:00Z")).toEqual([0, 0]);
+  });
+
+  it("takes fill=zero for io_detail and fill=previous for space_detail, in the query string or X-Fill", () => {
+    const r = "account_id=a;begin_time=2012-10-22T08:00:00Z;end_time=2012-10-22T10:00:00Z";
+    expect(parse(`/io_detail?${r};fill=zero`, {}, "io_detail").fill).toBe("zero");
+    expect(parse(`/space_detail?${r}`, { "X-Fill": "Previous" }, "space_detail").fill).toBe("previous");
+    expect(parse(`/io_sum?${r};fill=none`).fill).toBe("none");
+    expect(parse(`/io_detail?${r}`, {}, "io_detail").fill).toBe("none");
+    expect(() => parse(`/io_sum?${r};fill=zero`)).toThrow(/^fill \(or X-Fill\) applies to io_detail and space_detail/);
+    expect(() => parse(`/space_detail?${r};fill=zero`, {}, "space_detail")).toThrow(
+      /^fill \(or X-Fill\) must be none or previous for space_detail, not "zero"/,
+    );
+    expect(() => parse(`/io_detail?${r};fill=yes`, {}, "io_detail")).toThrow(/must be none or zero for io_detail/);
+    expect(() => parse(`/io_detail?${r};fill=zero`, { "X-Fill": "none" }, "io_detail")).toThrow(/more than once/);
   });
 
   it("says in the answer's header the whole hours it widened a range to, not the range asked", () => {

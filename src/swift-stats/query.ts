@@ -8,6 +8,11 @@ import { parseSwiftTime } from "./swift-time.js";
 export const QUERY_METHODS = ["io_sum", "io_detail", "space_detail"] as const;
 export type QueryMethod = (typeof QUERY_METHODS)[number];
 export type Format = "json" | "xml";
+/** Hours with nothing to show: left out (none), or given as zeros (zero, io_detail) or the levels held (previous). */
+export type Fill = "none" | "zero" | "previous";
+
+/** The fill each method takes besides none: io_sum has no hours to fill. */
+const FILLS: Record<QueryMethod, Fill | null> = { io_sum: null, io_detail: "zero", space_detail: "previous" };
 
 export interface SwiftStatsQuery {
   readonly method: QueryMethod;
@@ -19,6 +24,7 @@ export interface SwiftStatsQuery {
   readonly fromHour: number;
   readonly toHour: number;
   readonly format: Format;
+  readonly fill: Fill;
 }
 
 /** What the parser needs of a request: its raw URL and its headers. */
@@ -40,6 +46,7 @@ const PARAMS = {
   begin: { query: "begin_time", header: "X-Begin-Time" },
   end: { query: "end_time", header: "X-End-Time" },
   format: { query: "format", header: "X-Format" },
+  fill: { query: "fill", header: "X-Fill" },
 } as const satisfies Record<string, Param>;
 
 /**
@@ -84,6 +91,8 @@ export function parseSwiftStatsQuery(
     throw validation(`${names(PARAMS.format)} must be json or xml, not "${rawFormat?.slice(0, 20)}"`);
   }
 
+  const fill = fillOf(chosen, get(PARAMS.fill));
+
   // An empty range stays empty rather than widening to an hour nobody asked for.
   const fromHour = hourOf(begin);
   const toHour = begin === end ? fromHour : hourOf(end - 1) + HOUR_MS;
@@ -92,7 +101,7 @@ export function parseSwiftStatsQuery(
       `${names(PARAMS.end)} is more than ${maxDays} days after ${names(PARAMS.begin)}: ask for a shorter range`,
     );
   }
-  return { method: chosen, account, fromHour, toHour, format };
+  return { method: chosen, account, fromHour, toHour, format, fill };
 }
 
 /** The path's method, or X-Query-Method's for GET /; given both, they must agree, as any other parameter given twice. */
@@ -111,6 +120,17 @@ function chosenMethod(path: QueryMethod | null, raw: string | undefined): QueryM
     throw validation(`X-Query-Method must be one of ${QUERY_METHODS.join(", ")}, not "${m.slice(0, 20)}"`);
   }
   return m as QueryMethod;
+}
+
+function fillOf(method: QueryMethod, raw: string | undefined): Fill {
+  const fill = (raw ?? "none").toLowerCase();
+  if (fill === "none") return "none";
+  const allowed = FILLS[method];
+  if (allowed === null) throw validation(`${names(PARAMS.fill)} applies to io_detail and space_detail, not ${method}`);
+  if (fill !== allowed) {
+    throw validation(`${names(PARAMS.fill)} must be none or ${allowed} for ${method}, not "${raw?.slice(0, 20)}"`);
+  }
+  return allowed;
 }
 
 function time(p: Param, raw: string | undefined): number {

@@ -10,6 +10,7 @@ const query = (format: "json" | "xml", account = "acc"): SwiftStatsQuery => ({
   fromHour: H8,
   toHour: H8 + 7_200_000,
   format,
+  fill: "none",
 });
 
 describe("render", () => {

@@ -25,13 +25,13 @@ const put = (
   instance = "",
 ) => event({ id: `e${n++}`, server, account, metric, kind, time, value, instance });
 
-const query = (method: SwiftStatsQuery["method"], from: number, to: number, account = "acc"): SwiftStatsQuery => ({
-  method,
-  account,
-  fromHour: from,
-  toHour: to,
-  format: "json",
-});
+const query = (
+  method: SwiftStatsQuery["method"],
+  from: number,
+  to: number,
+  account = "acc",
+  fill: SwiftStatsQuery["fill"] = "none",
+): SwiftStatsQuery => ({ method, account, fromHour: from, toHour: to, format: "json", fill });
 
 const pgUrl = process.env.TALLY_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
 const ADAPTERS: [string, () => Promise<UsageStore>][] = [
@@ -89,6 +89,23 @@ describe.each(ADAPTERS)("swift-stats queries over %s", (_name, open) => {
       ]);
     });
 
+    it("gives every hour of the range up to now with fill=zero, zeros where there was no traffic", async () => {
+      const detail = await runSwiftStatsQuery(store, query("io_detail", H(6), H(14), "acc", "zero"), H(11, 30));
+      expect(detail.data).toEqual([
+        [H(6), zeroCounters()],
+        [H(7), { ...zeroCounters(), GET: 100n }],
+        [H(8), { ...zeroCounters(), GET: 5n }],
+        [H(9), { ...zeroCounters(), PUT: 1n, Bytes_In: 2n ** 64n, Bytes_Out: 10n }],
+        [H(10), { ...zeroCounters(), DELETE: 7n }],
+        [H(11), zeroCounters()],
+      ]);
+      const nobody = await runSwiftStatsQuery(store, query("io_detail", H(8), H(10), "nobody", "zero"), H(23));
+      expect(nobody.data).toEqual([
+        [H(8), zeroCounters()],
+        [H(9), zeroCounters()],
+      ]);
+    });
+
     it("answers zeros for an account with nothing", async () => {
       expect((await runSwiftStatsQuery(store, query("io_sum", H(8), H(10), "nobody"))).data).toEqual(zeroCounters());
       expect((await runSwiftStatsQuery(store, query("io_detail", H(8), H(10), "nobody"))).data).toEqual([]);
@@ -123,6 +140,22 @@ describe.each(ADAPTERS)("swift-stats queries over %s", (_name, open) => {
       const result = await spaceDetail(store, query("space_detail", H(6), H(14)), H(11, 15));
       expect(result.map(([h]) => (h - H(0)) / HOUR_MS)).toEqual([10, 11]);
       expect(result.every(([, s]) => s.Space === 7n)).toBe(true);
+    });
+
+    it("gives every instant of the range up to now with fill=previous, zeros before the first reading", async () => {
+      await store.insertEvents([
+        put("s1", "acc", "storage.bytes", "level", H(7, 30), 100n),
+        put("s1", "acc", "storage.bytes", "level", H(8, 30), 200n),
+      ]);
+      const result = await spaceDetail(store, query("space_detail", H(6), H(14), "acc", "previous"), H(11, 15));
+      expect(result.map(([h, s]) => [(h - H(0)) / HOUR_MS, s.Space])).toEqual([
+        [6, 0n],
+        [7, 0n],
+        [8, 100n],
+        [9, 200n],
+        [10, 200n],
+        [11, 200n],
+      ]);
     });
 
     it("counts an hourly scan's reading made on the hour at that hour, at the range's ends too", async () => {

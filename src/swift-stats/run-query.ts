@@ -16,7 +16,7 @@ export async function runSwiftStatsQuery(
     case "io_sum":
       return { method: "io_sum", data: await ioSum(store, query) };
     case "io_detail":
-      return { method: "io_detail", data: await ioDetail(store, query) };
+      return { method: "io_detail", data: await ioDetail(store, query, now) };
     case "space_detail":
       return { method: "space_detail", data: await spaceDetail(store, query, now) };
   }

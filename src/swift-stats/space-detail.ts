@@ -17,8 +17,8 @@ interface Series {
 
 /**
  * [instant (epoch ms), space] in time order: for each hour's start T of the range, the latest reading at or before T
- * of every series, from the account's first reading on, up to now (later instants have not happened: their level
- * is not known).
+ * of every series, from the account's first reading on (from the range's start with fill=previous), up to now
+ * (later instants have not happened: their level is not known).
  */
 export async function spaceDetail(
   store: UsageReader,
@@ -66,7 +66,8 @@ export async function spaceDetail(
       known = true;
       space[s.field] += value;
     }
-    if (known) answer.push([at, space]);
+    // With fill=previous, instants before the account's first reading are zeros: nothing was stored yet.
+    if (known || query.fill === "previous") answer.push([at, space]);
   }
   return answer;
 }

@@ -78,6 +78,26 @@ describe.each(STORES)("swift-stats rules on %s", (kind) => {
     });
   });
 
+  it("gives one entry per hour on request: io_detail with fill=zero, space_detail with fill=previous", async () => {
+    const hours = ["06", "07", "08", "09", "10", "11"].map((h) => `2012-10-22 ${h}:00:00`);
+    const sixHours = range("AUTH_acme", "2012-10-22 06:00:00", "2012-10-22 12:00:00");
+    const io = await get(`/io_detail?${sixHours}&fill=zero`);
+    expect(io.status).toBe(200);
+    const ioData = (io.body as [unknown, Record<string, Record<string, string>>])[1];
+    expect(Object.keys(ioData)).toEqual(hours);
+    expect(Object.values(ioData).map((c) => c.GET)).toEqual(["0", "0", "3", "0", "4", "0"]);
+    const space = await get(`/space_detail?${sixHours}`, { "X-Fill": "previous" });
+    const spaceData = (space.body as [unknown, Record<string, Record<string, string>>])[1];
+    expect(Object.keys(spaceData)).toEqual(hours);
+    expect(spaceData["2012-10-22 06:00:00"]).toEqual({ Space: "0", Container: "0", Object: "0" });
+    // Without fill, hours without traffic and instants before the first reading are left out, as before.
+    const sparse = (await get(`/io_detail?${sixHours}`)).body as [unknown, object];
+    expect(Object.keys(sparse[1])).toEqual(["2012-10-22 08:00:00", "2012-10-22 10:00:00"]);
+    const wrong = await get(`/space_detail?${sixHours}&fill=zero`);
+    expect(wrong.status).toBe(400);
+    expect(wrong.body).toMatchObject({ error: { message: expect.stringMatching(/^fill .*previous/) } });
+  });
+
   it("widens a range that does not fall on hours to the whole hours, and says so in the header", async () => {
     const res = await get(`/io_detail?${range("AUTH_acme", "2012-10-22 08:30:00", "2012-10-22 10:15:00")}`);
     expect(res.status).toBe(200);
