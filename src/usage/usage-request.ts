@@ -99,7 +99,7 @@ export function parseUsageRequest(params: URLSearchParams): UsageRequest {
 }
 
 /** A list from repeated `single=` parameters and comma-separated `plural=` ones; undefined when neither is given. */
-function listParam(params: URLSearchParams, single: string, plural: string): string[] | undefined {
+export function listParam(params: URLSearchParams, single: string, plural: string): string[] | undefined {
   const given = [...params.getAll(single), ...params.getAll(plural).flatMap((v) => v.split(","))]
     .map((v) => v.trim())
     .filter((v) => v !== "");

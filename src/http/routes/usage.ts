@@ -1,4 +1,5 @@
-// GET /usage (HTML, JSON, CSV) and GET /usage/accounts/<account>: validate, call the use case, render.
+// GET /usage (HTML, JSON, CSV), /usage/states (the same) and /usage/accounts/<account>: validate, call the use case,
+// render.
 
 import type { Context, Hono } from "hono";
 import { accountScope, canRead, canReadAccount, type Principal } from "../../auth/principal.js";
@@ -6,7 +7,9 @@ import { AppError, type ErrorCode, HTTP_STATUS } from "../../domain/errors.js";
 import { renderAccountPage } from "../../usage/account-page.js";
 import { html, layout, PAGE_CSP } from "../../usage/html.js";
 import { accountUsageJson, parseHours, renderAccountUsage } from "../../usage/render-account-usage.js";
+import { parseStateRequest, renderStateTable, stateTableCsv, stateTableJson } from "../../usage/render-state-table.js";
 import { renderUsageTable, type UsageViewDeps, usageTableCsv, usageTableJson } from "../../usage/render-usage-table.js";
+import { renderStatePage } from "../../usage/state-page.js";
 import { renderUsagePage } from "../../usage/usage-page.js";
 import { parseUsageRequest, type UsageFormat } from "../../usage/usage-request.js";
 import type { AppDeps } from "../deps.js";
@@ -41,12 +44,7 @@ export function usageRoutes(app: Hono, deps: AppDeps): void {
 
   app.get("/usage", async (c) => {
     const params = new URL(c.req.url).searchParams;
-    // Known before the rest is read, so that an error in another parameter answers in the format asked for.
-    const asked = params.get("format");
-    const format = chooseFormat(
-      asked === "json" || asked === "csv" || asked === "html" ? asked : null,
-      c.req.header("accept"),
-    );
+    const format = formatAsked(params, c.req.header("accept"));
     try {
       const request = parseUsageRequest(params);
       const principal = principalOf(c);
@@ -66,6 +64,33 @@ export function usageRoutes(app: Hono, deps: AppDeps): void {
         return c.body(usageTableCsv(view), 200, { "Content-Type": "text/csv; charset=utf-8" });
       }
       return htmlPage(c, renderUsagePage(view));
+    } catch (error) {
+      if (format === "html" && asPage(error)) return htmlError(c, error, viewDeps.demo);
+      throw error;
+    }
+  });
+
+  app.get("/usage/states", async (c) => {
+    const params = new URL(c.req.url).searchParams;
+    const format = formatAsked(params, c.req.header("accept"));
+    try {
+      const request = parseStateRequest(params);
+      const principal = principalOf(c);
+      if (principal && !canRead(principal)) throw new AppError("FORBIDDEN", "this token may not read usage");
+      const view = await renderStateTable(viewDeps, request);
+      if (view.next) {
+        const next = new URL(c.req.url);
+        next.searchParams.set("after", view.next);
+        c.header("Link", `<${next.pathname}${next.search}>; rel="next"`);
+      }
+      if (viewDeps.demo) c.header("X-Tally-Demo", "true");
+      c.header("Cache-Control", "no-store");
+      if (format === "json") return c.json(stateTableJson(view));
+      if (format === "csv") {
+        c.header("Content-Disposition", 'attachment; filename="states.csv"');
+        return c.body(stateTableCsv(view), 200, { "Content-Type": "text/csv; charset=utf-8" });
+      }
+      return htmlPage(c, renderStatePage(view));
     } catch (error) {
       if (format === "html" && asPage(error)) return htmlError(c, error, viewDeps.demo);
       throw error;
@@ -97,6 +122,12 @@ export function usageRoutes(app: Hono, deps: AppDeps): void {
       throw error;
     }
   });
+}
+
+/** Known before the rest is read, so that an error in another parameter answers in the format asked for. */
+function formatAsked(params: URLSearchParams, accept: string | undefined): UsageFormat {
+  const asked = params.get("format");
+  return chooseFormat(asked === "json" || asked === "csv" || asked === "html" ? asked : null, accept);
 }
 
 function htmlPage(c: Context, body: string, status: 200 | (typeof HTTP_STATUS)[ErrorCode] = 200) {
@@ -206,9 +237,77 @@ export const USAGE_OPENAPI_PATHS = {
             "text/csv": { schema: { type: "string" } },
           },
         },
-        "400": errorResponse("A parameter is malformed."),
+        "400": errorResponse(
+          "A parameter is malformed, or metric is not a level metric (a counter, a state or an unknown name): " +
+            "the message names it and lists the level metrics there are.",
+        ),
         "410": errorResponse(
           "The cursor's snapshot has expired (an hour after its first page): start again without a cursor.",
+        ),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
+  "/usage/states": {
+    get: {
+      operationId: "stateTable",
+      summary: "Which accounts have a state metric on, per server (HTML, JSON or CSV).",
+      description:
+        "From the latest reading of each (server, account, instance) of a state metric: per account and server with " +
+        "a reading, how many of the account's instances there are on now (0: all off). Rows by account, paged with " +
+        "`after` (the `next` of the previous page).",
+      tags: ["usage"],
+      parameters: [
+        { ...query("metric", "A state metric, such as power.on."), required: true },
+        query("format", "html, json or csv; otherwise the Accept header decides (HTML by default).", {
+          enum: ["html", "json", "csv"],
+        }),
+        query("limit", "Rows per page, 1 to 10000 (default 1000).", { type: "integer", minimum: 1, maximum: 10000 }),
+        query("after", "An account id (`next` of the previous page): the rows after it."),
+        query("account", "Only this account; repeat for a subset of up to 10000."),
+        query("accounts", "Only these accounts, comma-separated."),
+        query("server", "Only this server's column; repeat for more."),
+        query("servers", "Only these servers' columns, comma-separated."),
+      ],
+      responses: {
+        "200": {
+          description: "One page of the states.",
+          content: {
+            "application/json": {
+              schema: {
+                type: "object",
+                required: ["as_of", "metric", "servers", "rows", "totals", "next"],
+                properties: {
+                  as_of: { type: "string", format: "date-time" },
+                  metric: { type: "string" },
+                  servers: { type: "array", items: { type: "string" } },
+                  rows: {
+                    type: "array",
+                    items: {
+                      type: "object",
+                      properties: {
+                        account: { type: "string" },
+                        petname: { type: ["string", "null"] },
+                        on_by_server: { type: "object", additionalProperties: { type: "integer", minimum: 0 } },
+                      },
+                    },
+                  },
+                  totals: {
+                    type: "object",
+                    properties: {
+                      accounts_on_by_server: { type: "object", additionalProperties: { type: "integer", minimum: 0 } },
+                    },
+                  },
+                  next: { type: ["string", "null"] },
+                },
+              },
+            },
+            "text/html": { schema: { type: "string" } },
+            "text/csv": { schema: { type: "string" } },
+          },
+        },
+        "400": errorResponse(
+          "A parameter is malformed, or metric is missing or not a state metric: the message lists the state metrics.",
         ),
         ...AUTH_ERRORS,
       },
