@@ -43,3 +43,19 @@ describe("server limits", () => {
     expect(() => loadConfig({}, { TALLY_KEEP_ALIVE_TIMEOUT_SECONDS: "9999999" })).toThrow(/at most 86400/);
   });
 });
+
+describe("the Swift reseller prefix", () => {
+  it("is AUTH_ unless set, and empty when set empty", () => {
+    expect(loadConfig({}, {}).swiftResellerPrefix).toBe("AUTH_");
+    expect(loadConfig({}, { TALLY_SWIFT_RESELLER_PREFIX: "KEY_" }).swiftResellerPrefix).toBe("KEY_");
+    expect(loadConfig({}, { TALLY_SWIFT_RESELLER_PREFIX: "" }).swiftResellerPrefix).toBe("");
+  });
+
+  it("refuses spaces, control characters and a long prefix", () => {
+    expect(() => loadConfig({}, { TALLY_SWIFT_RESELLER_PREFIX: "AUTH _" })).toThrow(
+      /TALLY_SWIFT_RESELLER_PREFIX\) must not contain spaces or control characters/,
+    );
+    expect(() => loadConfig({}, { TALLY_SWIFT_RESELLER_PREFIX: "A\u0001" })).toThrow(/control characters/);
+    expect(() => loadConfig({}, { TALLY_SWIFT_RESELLER_PREFIX: "A".repeat(65) })).toThrow(/at most 64/);
+  });
+});

@@ -4,6 +4,7 @@ import path from "node:path";
 import { z } from "zod";
 import { AppError } from "../domain/errors.js";
 import { LIMITS } from "../domain/event.js";
+import { DEFAULT_RESELLER_PREFIX } from "../swift-stats/resolve-account.js";
 
 const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
@@ -45,6 +46,13 @@ const schema = z.object({
     .default(true),
   /** The longest range the swift-stats queries answer, in days. */
   maxQueryDays: z.coerce.number().int().min(1, "must be at least 1").max(36_600, "must be at most 36600").default(366),
+  /** The Swift reseller prefix a swift-stats account_id may lack (AUTH_x asked as x); empty turns that off. */
+  swiftResellerPrefix: z
+    .string()
+    .max(64, "must be at most 64 characters")
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused here
+    .regex(/^[^\s\u0000-\u001f\u007f]*$/, "must not contain spaces or control characters")
+    .default(DEFAULT_RESELLER_PREFIX),
   /** The usage table marks a server stale when it has sent nothing for this long. */
   staleAfterSeconds: z.coerce.number().int().min(1, "must be at least 1").default(900),
   /**
@@ -91,6 +99,8 @@ export function loadConfig(
     logLevel: env.TALLY_LOG_LEVEL,
     localReads: flags.localReads ?? (env.TALLY_LOCAL_READS?.toLowerCase() || undefined),
     maxQueryDays: env.TALLY_MAX_QUERY_DAYS || undefined,
+    // Set but empty means no prefix, not the default.
+    swiftResellerPrefix: env.TALLY_SWIFT_RESELLER_PREFIX,
     staleAfterSeconds: flags.staleAfterSeconds ?? (env.TALLY_STALE_AFTER_SECONDS || defaults.staleAfterSeconds),
     requestTimeoutSeconds: env.TALLY_REQUEST_TIMEOUT_SECONDS || undefined,
     headersTimeoutSeconds: env.TALLY_HEADERS_TIMEOUT_SECONDS || undefined,

@@ -17,6 +17,8 @@ export interface AppDeps {
   readonly localReads: boolean;
   /** The longest range a swift-stats query answers, in days. */
   readonly maxQueryDays: number;
+  /** The Swift reseller prefix an account_id may lack (default AUTH_; empty: none). */
+  readonly swiftResellerPrefix?: string;
   /** The usage table marks a server stale after this long without an event (default 15 minutes). */
   readonly staleAfterMs?: number;
   /** The data is simulated (tally serve --demo): the usage pages say so. */

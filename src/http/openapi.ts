@@ -95,12 +95,23 @@ const swiftParameters = [
   ]),
 ];
 
+/** Which account was answered: account_id may lack the Swift reseller prefix (see the README). */
+const swiftAccountHeader = {
+  "X-Account-Id": {
+    description: "The account answered, percent-encoded: account_id, or with the reseller prefix (AUTH_) added.",
+    schema: { type: "string" },
+  },
+};
+
 const swiftResponses = (name: string) => ({
   "200": {
     description: "The answer.",
+    headers: swiftAccountHeader,
     content: { ...json(SWIFT_ANSWERS[name] as Schema), "application/xml": { schema: { type: "string" } } },
   },
-  "400": errorResponse("A parameter is missing or malformed, begin_time is after end_time, or the range is too long."),
+  "400": errorResponse(
+    "A parameter is missing or malformed, begin_time is after end_time, the range is too long, X-Query-Method disagrees with the path, or fill does not apply to the query.",
+  ),
   ...AUTH_ERRORS,
 });
 
@@ -271,6 +282,7 @@ export function openApiDocument(): Schema {
             ...swiftResponses("io_sum"),
             "200": {
               description: "The answer of the query named (see /io_sum, /io_detail, /space_detail).",
+              headers: swiftAccountHeader,
               content: {
                 ...json({ oneOf: Object.values(SWIFT_ANSWERS) }),
                 "application/xml": { schema: { type: "string" } },

@@ -58,6 +58,37 @@ describe.each(STORES)("swift-stats rules on %s", (kind) => {
     expect(await server.postNdjson(EVENTS)).toEqual({ accepted: EVENTS.length, duplicates: 0, rejected: [] });
   });
 
+  it("takes the reseller prefix from TALLY_SWIFT_RESELLER_PREFIX; empty, it answers account ids as given", async () => {
+    const otherDir = tempDir("swift-stats-prefix");
+    const otherStore = await freshStore(kind);
+    try {
+      for (const [prefix, expected] of [
+        ["", "acme"],
+        ["KEY_", "KEY_acme"],
+      ] as const) {
+        const other = await TallyServer.start({
+          dataDir: otherDir,
+          env: { TALLY_SWIFT_RESELLER_PREFIX: prefix },
+          args: ["--no-local-reads", ...otherStore.args],
+        });
+        try {
+          await other.postNdjson([
+            event("AUTH_acme", "requests.get", at(8), 1),
+            event("KEY_acme", "requests.get", at(8), 2),
+          ]);
+          const res = await fetch(`${other.url}/io_sum?${range("acme", at(8), at(9))}`, { headers: other.headers() });
+          expect(res.status).toBe(200);
+          expect(res.headers.get("X-Account-Id")).toBe(expected);
+        } finally {
+          await other.stop();
+        }
+      }
+    } finally {
+      removeDir(otherDir);
+      await otherStore.drop();
+    }
+  });
+
   afterAll(async () => {
     await server?.stop();
     killAll();
@@ -109,6 +140,37 @@ describe.each(STORES)("swift-stats rules on %s", (kind) => {
     });
     // The traffic of 08:10 and 10:50, which lie outside 08:30–10:15, is in: the whole hours were answered.
     expect(Object.keys(data)).toEqual(["2012-10-22 08:00:00", "2012-10-22 10:00:00"]);
+  });
+
+  it("answers an account_id without the reseller prefix for the prefixed one when only it is known", async () => {
+    const ask = (account: string, token?: string) =>
+      get(`/io_sum?${range(account, "2012-10-22 08:00:00", "2012-10-22 11:00:00")}`, {}, token);
+    const answered = async (account: string, token?: string) => {
+      const res = await ask(account, token);
+      expect(res.status).toBe(200);
+      const [header, data] = res.body as [Record<string, string>, Record<string, string>];
+      // The response's X-Account-Id carries the account answered, percent-encoded.
+      const name = decodeURIComponent(res.headers.get("X-Account-Id") ?? "");
+      expect(header.Account_ID).toBe(name);
+      return [name, data.GET, data.PUT];
+    };
+    expect(await answered("acme")).toEqual(["AUTH_acme", "7", "0"]);
+    expect(await answered("AUTH_acme")).toEqual(["AUTH_acme", "7", "0"]);
+    expect(await answered("plain")).toEqual(["plain", "0", "1"]);
+    expect(await answered("both")).toEqual(["both", "0", "7"]);
+    expect(await answered("zoë")).toEqual(["zoë", "0", "0"]);
+    // A token for one account names it exactly, and is answered for it alone: AUTH_acme's usage is not looked at.
+    const tokenFor = async (account: string) => {
+      const res = await fetch(`${server.url}/v1/tokens`, {
+        method: "POST",
+        headers: server.headers({ "Content-Type": "application/json" }),
+        body: JSON.stringify({ role: "account", account }),
+      });
+      return ((await res.json()) as { secret: string }).secret;
+    };
+    expect(await answered("acme", await tokenFor("acme"))).toEqual(["acme", "0", "0"]);
+    expect(await answered("AUTH_acme", await tokenFor("AUTH_acme"))).toEqual(["AUTH_acme", "7", "0"]);
+    expect((await ask("acme", await tokenFor("AUTH_acme"))).status).toBe(403);
   });
 
   it("answers 400 when X-Query-Method disagrees with the path, and as usual when it agrees", async () => {
