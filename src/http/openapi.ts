@@ -97,10 +97,7 @@ const swiftParameters = [
 
 /** Which account was answered: account_id may lack the Swift reseller prefix (see the README). */
 const swiftAccountHeader = {
-  "X-Account-Id": {
-    description: "The account answered, percent-encoded: account_id, or with the reseller prefix (AUTH_) added.",
-    schema: { type: "string" },
-  },
+  "X-Account-Id": { description: "The account answered, percent-encoded.", schema: { type: "string" } },
 };
 
 const swiftResponses = (name: string) => ({
@@ -109,9 +106,7 @@ const swiftResponses = (name: string) => ({
     headers: swiftAccountHeader,
     content: { ...json(SWIFT_ANSWERS[name] as Schema), "application/xml": { schema: { type: "string" } } },
   },
-  "400": errorResponse(
-    "A parameter is missing or malformed, begin_time is after end_time, the range is too long, X-Query-Method disagrees with the path, or fill does not apply to the query.",
-  ),
+  "400": errorResponse("A parameter is missing, malformed or contradicts another, or the range is too long."),
   ...AUTH_ERRORS,
 });
 
