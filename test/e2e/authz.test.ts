@@ -108,6 +108,11 @@ const ROUTES: Record<string, RouteCase> = {
     right: adminOnly(200),
   },
   "get /usage": { request: () => ({ path: "/usage?format=json" }), right: { ...ownUsage, "account-other": 200 } },
+  // No state metric is stored here: the read roles pass, and are then told the metric is not a state.
+  "get /usage/states": {
+    request: () => ({ path: "/usage/states?metric=power.on&format=json" }),
+    right: { ...every(403), admin: 400, read: 400 },
+  },
   "get /usage/accounts/{account}": {
     request: () => ({ path: `/usage/accounts/${OWN}?format=json` }),
     right: ownUsage,
