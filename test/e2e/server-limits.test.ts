@@ -126,6 +126,9 @@ it("cuts a request whose body is trickled, and answers others meanwhile", async 
   expect(await others).toBeGreaterThan(0);
   expect((await tally.get("/healthz")).status).toBe(200);
   expect(await tally.stop()).toEqual({ code: 0, signal: null });
+  // Logged as what it is, a client cut, not as a fault of the server's.
+  expect(tally.output).toMatch(/request cut: the client went away or sent too slowly/);
+  expect(tally.output).not.toMatch(/unexpected error/);
 });
 
 it("cuts a client that trickles its headers", async () => {
