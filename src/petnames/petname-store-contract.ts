@@ -278,4 +278,74 @@ export function describePetnameStoreContract(open: () => Promise<OpenedPetnameSt
       expect(await store.get(["acct-1"])).toEqual(new Map([["acct-1", "New name"]]));
     });
   });
+
+  describe("invitations bound to an account", () => {
+    const bound = (code: string, petname: string, account: string, expiresAt?: number): NewInvitation => ({
+      ...invitation(code, petname, expiresAt),
+      account,
+    });
+
+    it("are found open with their account, accepted for it only, and name it", async () => {
+      await store.createInvitation(bound("bound", "Alice", "AUTH_alice"));
+      await store.createInvitation(invitation("free", "Someone"));
+      expect(await store.findOpenInvitation(hashCode("bound"), T0)).toEqual({
+        account: "AUTH_alice",
+        petname: "Alice",
+        expiresAt: T0 + 60_000,
+      });
+      expect(await store.findOpenInvitation(hashCode("free"), T0)).toEqual({
+        account: null,
+        petname: "Someone",
+        expiresAt: T0 + 60_000,
+      });
+      const other = await rejection(store.acceptInvitation(hashCode("bound"), "AUTH_mallory", T0));
+      expect(other.code).toBe("CONFLICT");
+      expect(other.message).toMatch(/bound to another account/);
+      expect(await store.get(["AUTH_mallory", "AUTH_alice"])).toEqual(new Map());
+      expect(await store.acceptInvitation(hashCode("bound"), "AUTH_alice", T0 + 1)).toEqual({
+        account: "AUTH_alice",
+        name: "Alice",
+      });
+      expect(await store.get(["AUTH_alice"])).toEqual(new Map([["AUTH_alice", "Alice"]]));
+      expect((await rejection(store.findOpenInvitation(hashCode("bound"), T0 + 2))).code).toBe("CONFLICT");
+    });
+
+    it("keep an account id exactly as given, and leave its look-alikes unnamed", async () => {
+      const account = "AUTH_Zo\u00eb's \u{1F600}";
+      await store.createInvitation(bound("exact", "Zoe", account));
+      expect((await store.findOpenInvitation(hashCode("exact"), T0)).account).toBe(account);
+      expect((await store.acceptInvitation(hashCode("exact"), account, T0)).account).toBe(account);
+      expect(await store.get([account, account.normalize("NFD"), account.toLowerCase()])).toEqual(
+        new Map([[account, "Zoe"]]),
+      );
+    });
+
+    it("are looked up without being used, and refused by the look-up as by an accept", async () => {
+      await store.createInvitation(bound("code-1", "Dana", "AUTH_dana", T0 + 1000));
+      await store.findOpenInvitation(hashCode("code-1"), T0);
+      await store.findOpenInvitation(hashCode("code-1"), T0 + 999);
+      expect(await store.get(["AUTH_dana"])).toEqual(new Map());
+      expect((await rejection(store.findOpenInvitation(hashCode("nope"), T0))).code).toBe("NOT_FOUND");
+      expect((await rejection(store.findOpenInvitation("code-1", T0))).code).toBe("NOT_FOUND");
+      const expired = await rejection(store.findOpenInvitation(hashCode("code-1"), T0 + 1000));
+      expect(expired.code).toBe("CONFLICT");
+      expect(expired.message).toMatch(/expired/);
+      expect((await store.acceptInvitation(hashCode("code-1"), "AUTH_dana", T0 + 10)).account).toBe("AUTH_dana");
+      const used = await rejection(store.findOpenInvitation(hashCode("code-1"), T0 + 20));
+      expect(used.code).toBe("CONFLICT");
+      expect(used.message).toMatch(/already been used/);
+    });
+
+    it("let exactly one of two concurrent accepts for the bound account succeed", async () => {
+      await store.createInvitation(bound("race", "Racer", "AUTH_racer"));
+      await Promise.all(Array.from({ length: 4 }, () => store.get(["warm-up"])));
+      const accept = () =>
+        store.acceptInvitation(hashCode("race"), "AUTH_racer", T0).then(
+          (p) => p.account,
+          (error: unknown) => (error instanceof AppError ? error.code : String(error)),
+        );
+      expect((await Promise.all([accept(), accept()])).sort()).toEqual(["AUTH_racer", "CONFLICT"]);
+      expect(await store.get(["AUTH_racer"])).toEqual(new Map([["AUTH_racer", "Racer"]]));
+    });
+  });
 }

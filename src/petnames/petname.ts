@@ -132,15 +132,18 @@ export interface CreatedInvitation {
   /** The one-time code: shown once, stored only as a hash. */
   readonly code: string;
   readonly petname: string;
+  /** The existing account it is for, or null: accepting it names a new account. */
+  readonly account: string | null;
   readonly expiresAt: number;
 }
 
 export async function createInvitation(
   store: PetnameStore,
   petname: unknown,
-  options: { ttlMs?: number; now?: number } = {},
+  options: { account?: unknown; ttlMs?: number; now?: number } = {},
 ): Promise<CreatedInvitation> {
   const name = validatePetname(petname);
+  const account = options.account === undefined || options.account === null ? null : validateAccount(options.account);
   const ttl = options.ttlMs ?? DEFAULT_INVITATION_TTL_MS;
   if (!Number.isSafeInteger(ttl) || ttl < 1000 || ttl > 366 * 24 * 3_600_000) {
     throw validation("an invitation must expire between a second and a year from now");
@@ -150,18 +153,16 @@ export async function createInvitation(
   await store.createInvitation({
     codeHash: hashCode(code),
     petname: name,
+    account,
     createdAt: now,
     expiresAt: now + ttl,
   });
-  return { code, petname: name, expiresAt: now + ttl };
+  return { code, petname: name, account, expiresAt: now + ttl };
 }
 
-/** Uses a code once: a new account id, named with the invitation's petname. */
-export async function acceptInvitation(store: PetnameStore, code: unknown, now = Date.now()): Promise<Petname> {
-  if (typeof code !== "string" || code.trim() === "") throw validation("code must be a non-empty string");
-  if (code.length > 200) throw new AppError("NOT_FOUND", "unknown invitation code");
-  const account = `acct-${randomBytes(10).toString("hex")}`;
-  return store.acceptInvitation(hashCode(code.trim()), account, now);
+/** A fresh account id, for an invitation that names no existing account. */
+export function newAccountId(): string {
+  return `acct-${randomBytes(10).toString("hex")}`;
 }
 
 export function hashCode(code: string): string {

@@ -2,12 +2,19 @@
 // and shows them: store/postgres/petname-tables.ts).
 
 import type pg from "pg";
-import { AppError } from "../domain/errors.js";
 import { compareUtf8 } from "../domain/rollup.js";
-import type { NewInvitation, Petname, PetnameStore } from "./petname-store.js";
+import {
+  acceptedAccount,
+  fromInvitationRow,
+  INVITATION_COLUMNS,
+  type InvitationRow,
+  openAt,
+} from "./invitation-rules.js";
+import type { NewInvitation, OpenInvitation, Petname, PetnameStore } from "./petname-store.js";
 
 const UPSERT = `INSERT INTO petnames (account, name, updated_at) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
   ON CONFLICT (account) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at`;
+const INVITATION = `SELECT ${INVITATION_COLUMNS} FROM invitations WHERE code_hash = $1`;
 
 export class PostgresPetnameStore implements PetnameStore {
   constructor(private readonly pool: pg.Pool) {}
@@ -37,9 +44,14 @@ export class PostgresPetnameStore implements PetnameStore {
 
   async createInvitation(invitation: NewInvitation): Promise<void> {
     await this.pool.query(
-      "INSERT INTO invitations (code_hash, petname, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-      [invitation.codeHash, invitation.petname, invitation.createdAt, invitation.expiresAt],
+      "INSERT INTO invitations (code_hash, petname, account, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+      [invitation.codeHash, invitation.petname, invitation.account ?? null, invitation.createdAt, invitation.expiresAt],
     );
+  }
+
+  async findOpenInvitation(codeHash: string, now: number): Promise<OpenInvitation> {
+    const found = await this.pool.query<InvitationRow>(INVITATION, [codeHash]);
+    return openAt(fromInvitationRow(found.rows[0]), now);
   }
 
   async acceptInvitation(codeHash: string, account: string, now: number): Promise<Petname> {
@@ -47,25 +59,17 @@ export class PostgresPetnameStore implements PetnameStore {
     try {
       await client.query("BEGIN");
       // The row lock makes a second, concurrent accept of the same code wait, then see it used.
-      const found = await client.query<{ petname: string; expires_at: string; accepted_at: string | null }>(
-        "SELECT petname, expires_at, accepted_at FROM invitations WHERE code_hash = $1 FOR UPDATE",
-        [codeHash],
-      );
-      const invitation = found.rows[0];
-      if (!invitation) throw new AppError("NOT_FOUND", "unknown invitation code");
-      if (invitation.accepted_at !== null) throw new AppError("CONFLICT", "this invitation code has already been used");
-      if (Number(invitation.expires_at) <= now) {
-        const when = new Date(Number(invitation.expires_at)).toISOString();
-        throw new AppError("CONFLICT", `this invitation code expired at ${when}`);
-      }
+      const found = await client.query<InvitationRow>(`${INVITATION} FOR UPDATE`, [codeHash]);
+      const invitation = openAt(fromInvitationRow(found.rows[0]), now);
+      const accepted = acceptedAccount(invitation, account);
       await client.query("UPDATE invitations SET accepted_at = $1, account = $2 WHERE code_hash = $3", [
         now,
-        account,
+        accepted,
         codeHash,
       ]);
-      await client.query(UPSERT, [[account], [invitation.petname], [now]]);
+      await client.query(UPSERT, [[accepted], [invitation.petname], [now]]);
       await client.query("COMMIT");
-      return { account, name: invitation.petname };
+      return { account: accepted, name: invitation.petname };
     } catch (error) {
       await client.query("ROLLBACK").catch(() => undefined);
       throw error;

@@ -2,8 +2,15 @@
 // shows them: store/sqlite/petname-tables.ts).
 
 import type Database from "better-sqlite3";
-import { AppError } from "../domain/errors.js";
-import type { NewInvitation, Petname, PetnameStore } from "./petname-store.js";
+import {
+  acceptedAccount,
+  fromInvitationRow,
+  INVITATION_COLUMNS,
+  type InvitationRow,
+  openAt,
+  type StoredInvitation,
+} from "./invitation-rules.js";
+import type { NewInvitation, OpenInvitation, Petname, PetnameStore } from "./petname-store.js";
 
 export class SqlitePetnameStore implements PetnameStore {
   private readonly sql;
@@ -19,10 +26,10 @@ export class SqlitePetnameStore implements PetnameStore {
       ),
       remove: db.prepare("DELETE FROM petnames WHERE account = ?"),
       insertInvitation: db.prepare(
-        "INSERT INTO invitations (code_hash, petname, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO invitations (code_hash, petname, account, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
       ),
-      invitation: db.prepare<[string], { petname: string; expires_at: bigint | number; accepted_at: unknown }>(
-        "SELECT petname, expires_at, accepted_at FROM invitations WHERE code_hash = ?",
+      invitation: db.prepare<[string], InvitationRow>(
+        `SELECT ${INVITATION_COLUMNS} FROM invitations WHERE code_hash = ?`,
       ),
       useInvitation: db.prepare(
         "UPDATE invitations SET accepted_at = ?, account = ? WHERE code_hash = ? AND accepted_at IS NULL",
@@ -47,21 +54,25 @@ export class SqlitePetnameStore implements PetnameStore {
   }
 
   async createInvitation(invitation: NewInvitation): Promise<void> {
-    this.sql.insertInvitation.run(invitation.codeHash, invitation.petname, invitation.createdAt, invitation.expiresAt);
+    const { codeHash, petname, account, createdAt, expiresAt } = invitation;
+    this.sql.insertInvitation.run(codeHash, petname, account ?? null, createdAt, expiresAt);
+  }
+
+  async findOpenInvitation(codeHash: string, now: number): Promise<OpenInvitation> {
+    return openAt(this.invitation(codeHash), now);
   }
 
   async acceptInvitation(codeHash: string, account: string, now: number): Promise<Petname> {
     return this.db.transaction(() => {
-      const invitation = this.sql.invitation.get(codeHash);
-      if (!invitation) throw new AppError("NOT_FOUND", "unknown invitation code");
-      if (invitation.accepted_at !== null) throw new AppError("CONFLICT", "this invitation code has already been used");
-      if (Number(invitation.expires_at) <= now) {
-        const when = new Date(Number(invitation.expires_at)).toISOString();
-        throw new AppError("CONFLICT", `this invitation code expired at ${when}`);
-      }
-      this.sql.useInvitation.run(now, account, codeHash);
-      this.sql.set.run(account, invitation.petname, now);
-      return { account, name: invitation.petname };
+      const invitation = openAt(this.invitation(codeHash), now);
+      const accepted = acceptedAccount(invitation, account);
+      this.sql.useInvitation.run(now, accepted, codeHash);
+      this.sql.set.run(accepted, invitation.petname, now);
+      return { account: accepted, name: invitation.petname };
     })();
+  }
+
+  private invitation(codeHash: string): StoredInvitation | undefined {
+    return fromInvitationRow(this.sql.invitation.get(codeHash));
   }
 }

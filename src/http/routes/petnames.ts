@@ -2,10 +2,11 @@
 
 import type { Context, Hono } from "hono";
 import { canReadAccount } from "../../auth/principal.js";
+import { tokenJson } from "../../auth/token.js";
 import { AppError, validation } from "../../domain/errors.js";
 import { isoTime } from "../../domain/time.js";
+import { acceptInvitation } from "../../petnames/accept-invitation.js";
 import {
-  acceptInvitation,
   createInvitation,
   importPetnames,
   parseDuration,
@@ -76,7 +77,8 @@ export function petnameRoutes(app: Hono, deps: AppDeps): void {
     return c.json({ account, removed: true });
   });
 
-  // Body: {"petname": "NAME", "expires_in": "7d"}; answers with the one-time code, shown only here.
+  // Body: {"petname": "NAME", "account": "AUTH_x", "expires_in": "7d"}; answers with the one-time code, shown
+  // only here. Without an account, accepting names a new one.
   app.post("/v1/invitations", async (c) => {
     requireAdmin(c);
     const body = await jsonBody(c);
@@ -85,18 +87,38 @@ export function petnameRoutes(app: Hono, deps: AppDeps): void {
       throw validation('expires_in must be a duration like "7d" or a number of seconds');
     }
     const ttlMs = expires === undefined ? undefined : parseDuration(String(expires));
-    const invitation = await createInvitation(store, body.petname, ttlMs === undefined ? {} : { ttlMs });
+    const invitation = await createInvitation(store, body.petname, { account: body.account, ttlMs });
+    c.header("Cache-Control", "no-store");
     return c.json(
-      { code: invitation.code, petname: invitation.petname, expires_at: isoTime(invitation.expiresAt) },
+      {
+        code: invitation.code,
+        petname: invitation.petname,
+        account: invitation.account,
+        expires_at: isoTime(invitation.expiresAt),
+      },
       201,
     );
   });
 
-  // Body: {"code": "…"}. The code is the credential: whoever holds it may accept it, once.
+  // Body: {"code": "…"}. The code is the credential: whoever holds it may accept it, once, for a token that reads
+  // the invitation's account.
   app.post("/v1/invitations/accept", async (c) => {
     const body = await jsonBody(c);
-    const accepted = await acceptInvitation(store, body.code);
-    return c.json({ account: accepted.account, petname: accepted.name }, 201);
+    const accepted = await acceptInvitation(deps.backend, body.code);
+    deps.logger.info(
+      { tokenId: accepted.token.id, account: accepted.account, by: principalOf(c)?.tokenId ?? null },
+      "invitation accepted",
+    );
+    c.header("Cache-Control", "no-store");
+    return c.json(
+      {
+        account: accepted.account,
+        petname: accepted.petname,
+        token: tokenJson(accepted.token),
+        secret: accepted.secret,
+      },
+      201,
+    );
   });
 }
 
@@ -189,7 +211,7 @@ export const PETNAME_OPENAPI_PATHS = {
   "/v1/invitations": {
     post: {
       operationId: "createInvitation",
-      summary: "Create a one-time invitation code that names the account it creates (admin).",
+      summary: "Create a one-time invitation code for an existing account, or for a new one when accepted (admin).",
       tags: ["petnames"],
       requestBody: {
         required: true,
@@ -200,6 +222,11 @@ export const PETNAME_OPENAPI_PATHS = {
               required: ["petname"],
               properties: {
                 petname: { type: "string", maxLength: 100 },
+                account: {
+                  type: "string",
+                  description: "The existing account (as events name it) the invitation is for; absent: a new one.",
+                  examples: ["AUTH_alice"],
+                },
                 expires_in: {
                   type: "string",
                   description: "7d (the default), 12h, 30m, or seconds.",
@@ -220,13 +247,14 @@ export const PETNAME_OPENAPI_PATHS = {
                 properties: {
                   code: { type: "string" },
                   petname: { type: "string" },
+                  account: { type: ["string", "null"], description: "The account it is for; null: a new one." },
                   expires_at: { type: "string", format: "date-time" },
                 },
               },
             },
           },
         },
-        "400": errorResponse("The petname or expiry is not valid."),
+        "400": errorResponse("The petname, account or expiry is not valid; nothing was created."),
         ...AUTH_ERRORS,
       },
     },
@@ -234,7 +262,8 @@ export const PETNAME_OPENAPI_PATHS = {
   "/v1/invitations/accept": {
     post: {
       operationId: "acceptInvitation",
-      summary: "Use an invitation code, once: a new account id, named with the invitation's petname.",
+      summary:
+        "Use an invitation code, once: its account (or a new one) gets the petname, and the caller a token for it.",
       tags: ["petnames"],
       requestBody: {
         required: true,
@@ -245,7 +274,22 @@ export const PETNAME_OPENAPI_PATHS = {
         },
       },
       responses: {
-        "201": petnameAnswer,
+        "201": {
+          description: "The account, its petname, and a token of role account for it whose secret is shown only here.",
+          content: {
+            "application/json": {
+              schema: {
+                type: "object",
+                properties: {
+                  account: { type: "string" },
+                  petname: { type: "string" },
+                  token: { $ref: "#/components/schemas/Token" },
+                  secret: { type: "string", examples: ["tly_…"] },
+                },
+              },
+            },
+          },
+        },
         "404": errorResponse("No invitation has this code."),
         "409": errorResponse("The code was used already, or has expired."),
         ...AUTH_ERRORS,
