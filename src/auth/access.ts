@@ -5,7 +5,8 @@ import type { Principal, Role } from "./principal.js";
 
 /**
  * - `any`: every valid token (health checks, the API description); a read, so the loopback exception applies.
- * - `holder`: every valid token, for a write whose real credential is in the request (an invitation code).
+ * - `holder`: a write whose credential is in the request (an invitation code): no token is needed, and a token
+ *   that is presented must be valid, as everywhere.
  * - `read`: usage of every account: admin and read.
  * - `account-read`: usage of one account; account tokens too, and the route (or the account check below) keeps
  *   them to their own account.

@@ -47,6 +47,9 @@ async function check(c: Context, deps: AuthDeps): Promise<void> {
   if (secret !== null) {
     // A token that is presented is checked, even where none is needed: a bad token is never downgraded.
     principal = await authenticate(deps.tokens, secret);
+  } else if (access === "holder") {
+    // The request carries its own credential (an invitation code), which the route checks: no one is assumed.
+    return;
   } else if (deps.localReads && allowsLocal(access) && isLoopbackHost(new URL(c.req.url).hostname)) {
     // The Host check keeps a web page from reaching here through DNS rebinding.
     principal = LOCAL_PRINCIPAL;
@@ -98,7 +101,7 @@ function unauthorized(message: string): AppError {
 
 const NEEDS: Record<Access, string> = {
   any: "a token",
-  holder: "a token",
+  holder: "a valid token or none",
   read: "an admin or read token",
   "account-read": "an admin, read or account token",
   ingest: "an admin or ingest token",

@@ -155,8 +155,9 @@ export function openApiDocument(): Schema {
       title: "Tally",
       version: "0.1.0",
       description:
-        "Storage usage accounting. Every route needs a token (X-Auth-Token or Authorization: Bearer) unless Tally " +
-        "listens on loopback only with local reads on, where GET routes other than /v1/tokens answer without one.",
+        "Storage usage accounting. Every route needs a token (X-Auth-Token or Authorization: Bearer), except accepting " +
+        "an invitation (its code is the credential), and GET routes other than /v1/tokens when Tally listens on " +
+        "loopback only with local reads on.",
       license: { name: "Apache-2.0", identifier: "Apache-2.0" },
     },
     // Relative, so it names whichever address (or proxy) this document was fetched from: Tally cannot know it.

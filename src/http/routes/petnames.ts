@@ -265,6 +265,8 @@ export const PETNAME_OPENAPI_PATHS = {
       summary:
         "Use an invitation code, once: its account (or a new one) gets the petname, and the caller a token for it.",
       tags: ["petnames"],
+      // The code is the credential: no token is needed, and one that is sent must be valid.
+      security: [{}, { authToken: [] }, { bearer: [] }],
       requestBody: {
         required: true,
         content: {
