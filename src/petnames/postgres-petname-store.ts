@@ -2,6 +2,7 @@
 // and shows them: store/postgres/petname-tables.ts).
 
 import type pg from "pg";
+import { postgresError } from "../db/postgres-errors.js";
 import { compareUtf8 } from "../domain/rollup.js";
 import {
   acceptedAccount,
@@ -21,7 +22,7 @@ export class PostgresPetnameStore implements PetnameStore {
 
   async get(accounts: readonly string[]): Promise<Map<string, string>> {
     if (accounts.length === 0) return new Map();
-    const result = await this.pool.query<{ account: string; name: string }>(
+    const result = await this.query<{ account: string; name: string }>(
       "SELECT account, name FROM petnames WHERE account = ANY($1::text[])",
       [accounts],
     );
@@ -34,28 +35,30 @@ export class PostgresPetnameStore implements PetnameStore {
     const last = new Map(petnames.map((p) => [p.account, p.name]));
     const accounts = [...last.keys()].sort(compareUtf8);
     const now = Date.now();
-    await this.pool.query(UPSERT, [accounts, accounts.map((a) => last.get(a)), accounts.map(() => now)]);
+    await this.query(UPSERT, [accounts, accounts.map((a) => last.get(a)), accounts.map(() => now)]);
   }
 
   async remove(account: string): Promise<boolean> {
-    const result = await this.pool.query("DELETE FROM petnames WHERE account = $1", [account]);
+    const result = await this.query("DELETE FROM petnames WHERE account = $1", [account]);
     return (result.rowCount ?? 0) > 0;
   }
 
   async createInvitation(invitation: NewInvitation): Promise<void> {
-    await this.pool.query(
+    await this.query(
       "INSERT INTO invitations (code_hash, petname, account, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
       [invitation.codeHash, invitation.petname, invitation.account ?? null, invitation.createdAt, invitation.expiresAt],
     );
   }
 
   async findOpenInvitation(codeHash: string, now: number): Promise<OpenInvitation> {
-    const found = await this.pool.query<InvitationRow>(INVITATION, [codeHash]);
+    const found = await this.query<InvitationRow>(INVITATION, [codeHash]);
     return openAt(fromInvitationRow(found.rows[0]), now);
   }
 
   async acceptInvitation(codeHash: string, account: string, now: number): Promise<Petname> {
-    const client = await this.pool.connect();
+    const client = await this.pool.connect().catch((error: unknown) => {
+      throw postgresError(error);
+    });
     try {
       await client.query("BEGIN");
       // The row lock makes a second, concurrent accept of the same code wait, then see it used.
@@ -72,9 +75,18 @@ export class PostgresPetnameStore implements PetnameStore {
       return { account: accepted, name: invitation.petname };
     } catch (error) {
       await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
+      throw postgresError(error);
     } finally {
       client.release();
+    }
+  }
+
+  /** One statement; a failure of PostgreSQL's is UNAVAILABLE (503), as in the other PostgreSQL adapters. */
+  private async query<R extends pg.QueryResultRow>(sql: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(sql, values);
+    } catch (error) {
+      throw postgresError(error);
     }
   }
 }
