@@ -1,24 +1,35 @@
 // Durability: SIGKILL `tally serve` in the middle of a stream of batches, twice, restart it on the same data, and
 // check that every acknowledged event is there exactly once and that a client retrying the rest ends with every
-// event exactly once, rollups included.
+// event exactly once, rollups included; on SQLite and on PostgreSQL.
 
 import { randomUUID } from "node:crypto";
-import { afterAll, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { openBackend } from "../../src/backend/open-backend.js";
 import { type RawEvent, validateEvent } from "../../src/domain/event.js";
 import { computeRollups, type RollupRow } from "../../src/domain/rollup.js";
-import { type IngestAnswer, killAll, ndjson, prng, removeDir, runTally, TallyServer, tempDir } from "./helpers.js";
+import {
+  freshStore,
+  type IngestAnswer,
+  killAll,
+  ndjson,
+  prng,
+  removeDir,
+  runTally,
+  STORES,
+  TallyServer,
+  tempDir,
+} from "./helpers.js";
 
 const BATCHES = 60;
 const PER_BATCH = 2_000;
 const IN_FLIGHT = 2;
 const START = Date.UTC(2026, 10, 1);
 
-const dir = tempDir("durability");
+const dirs: string[] = [];
 
 afterAll(() => {
   killAll();
-  removeDir(dir);
+  for (const dir of dirs) removeDir(dir);
 });
 
 /** 60 batches of 2,000 events with random (UUIDv4) ids: counters and levels over a few servers, accounts and hours. */
@@ -107,108 +118,122 @@ const lines = (rows: readonly RollupRow[]) =>
     [r.server, r.account, r.metric, r.instance, r.kind, r.hour, r.count, r.sum, r.last, r.max, r.integral].join(" "),
   );
 
-it("every acknowledged event survives SIGKILL exactly once, and retries end with every event exactly once", {
-  timeout: 300_000,
-}, async () => {
-  const batches = makeBatches();
-  const bodies = batches.map((b) => ndjson(b));
-  const all = Array.from({ length: BATCHES }, (_, b) => b);
-  const everAcked = new Set<number>();
+describe.each(STORES)("on %s", (kind) => {
+  it("every acknowledged event survives SIGKILL exactly once, and retries end with every event exactly once", {
+    timeout: 300_000,
+  }, async () => {
+    const dir = tempDir(`durability-${kind}`);
+    dirs.push(dir);
+    const testStore = await freshStore(kind);
+    const start = () => TallyServer.start({ dataDir: dir, args: testStore.args });
+    try {
+      const batches = makeBatches();
+      const bodies = batches.map((b) => ndjson(b));
+      const all = Array.from({ length: BATCHES }, (_, b) => b);
+      const everAcked = new Set<number>();
 
-  /** After a restart: every batch acknowledged so far is stored, whole, exactly once. */
-  const checkAcked = async (tally: TallyServer) => {
-    for (const b of everAcked) {
-      expect(await tally.postNdjson(bodies[b] as string)).toEqual({ accepted: 0, duplicates: PER_BATCH, rejected: [] });
+      /** After a restart: every batch acknowledged so far is stored, whole, exactly once. */
+      const checkAcked = async (tally: TallyServer) => {
+        for (const b of everAcked) {
+          expect(await tally.postNdjson(bodies[b] as string)).toEqual({
+            accepted: 0,
+            duplicates: PER_BATCH,
+            rejected: [],
+          });
+        }
+      };
+
+      /** Batches whose fate is unknown to the client: sent, but the server died before answering. */
+      const inDoubt = new Set<number>();
+      /** Batches the client never saw an answer for, though the server had committed them. */
+      const answerLost = new Set<number>();
+
+      /** A retried batch is committed whole or not at all: never half of it, and never twice. */
+      const expectRetried = (b: number, answer: IngestAnswer) => {
+        expect(answer.rejected).toEqual([]);
+        expect(answer.accepted + answer.duplicates).toBe(PER_BATCH);
+        if (answerLost.has(b)) expect(answer.accepted).toBe(0);
+        else if (inDoubt.has(b)) expect([0, PER_BATCH]).toContain(answer.accepted);
+        else expect(answer.accepted).toBe(PER_BATCH);
+        everAcked.add(b);
+      };
+
+      // First run. The last batch is committed, but its answer is dropped, as if the network had lost it; then the
+      // stream, killed after 20 batches were acknowledged, with more in flight.
+      let tally = await start();
+      const last = BATCHES - 1;
+      await tally.postNdjson(bodies[last] as string);
+      answerLost.add(last);
+      const first = await stream(
+        tally,
+        bodies,
+        all.filter((b) => b !== last),
+        { after: 20, delayMs: 0 },
+      );
+      expect(first.acked.size).toBeGreaterThanOrEqual(20);
+      for (const [b, answer] of first.acked) {
+        expect(answer).toEqual({ accepted: PER_BATCH, duplicates: 0, rejected: [] });
+        everAcked.add(b);
+      }
+      for (const b of first.lost) inDoubt.add(b);
+
+      // Second run: the acknowledged batches are all there; the client retries the rest and is killed again.
+      tally = await start();
+      await checkAcked(tally);
+      const second = await stream(
+        tally,
+        bodies,
+        all.filter((b) => !everAcked.has(b)),
+        { after: 15, delayMs: 25 },
+      );
+      for (const [b, answer] of second.acked) expectRetried(b, answer);
+      for (const b of second.lost) inDoubt.add(b);
+
+      // Third run: the client retries whatever is left, then sends the whole stream once more.
+      tally = await start();
+      await checkAcked(tally);
+      const third = await stream(
+        tally,
+        bodies,
+        all.filter((b) => !everAcked.has(b)),
+      );
+      expect(third.lost).toEqual([]);
+      for (const [b, answer] of third.acked) expectRetried(b, answer);
+      expect(everAcked.size).toBe(BATCHES);
+      const again = await stream(tally, bodies, all);
+      let duplicates = 0;
+      for (const answer of again.acked.values()) {
+        expect(answer.accepted).toBe(0);
+        duplicates += answer.duplicates;
+      }
+      expect(duplicates).toBe(BATCHES * PER_BATCH);
+      expect(await tally.stop()).toEqual({ code: 0, signal: null });
+
+      // The rollups kept through two crashes are exactly those of every event once, counter sums included.
+      const events = batches.flat().map((raw) => {
+        const v = validateEvent(raw as unknown as RawEvent);
+        if (!v.ok) throw new Error(v.reason);
+        return v.event;
+      });
+      const expected = lines(computeRollups(events));
+      const backend = await openBackend({ data: dir, store: testStore.url });
+      const store = backend.maintenance;
+      try {
+        expect((await store.stats()).events).toBe(BATCHES * PER_BATCH);
+        expect(lines(await store.allRollups())).toEqual(expected);
+      } finally {
+        await backend.close();
+      }
+
+      // And `tally rebuild` derives them again from exactly the distinct events sent.
+      const rebuilt = await runTally(["rebuild", "--data", dir, ...testStore.args]);
+      expect(rebuilt.stderr).toBe("");
+      expect(rebuilt.code).toBe(0);
+      expect(rebuilt.stdout).toMatch(
+        new RegExp(`^rebuilt ${expected.length} hourly rollups from ${BATCHES * PER_BATCH} events in [0-9.]+ s\\n$`),
+      );
+    } finally {
+      await testStore.drop();
     }
-  };
-
-  /** Batches whose fate is unknown to the client: sent, but the server died before answering. */
-  const inDoubt = new Set<number>();
-  /** Batches the client never saw an answer for, though the server had committed them. */
-  const answerLost = new Set<number>();
-
-  /** A retried batch is committed whole or not at all: never half of it, and never twice. */
-  const expectRetried = (b: number, answer: IngestAnswer) => {
-    expect(answer.rejected).toEqual([]);
-    expect(answer.accepted + answer.duplicates).toBe(PER_BATCH);
-    if (answerLost.has(b)) expect(answer.accepted).toBe(0);
-    else if (inDoubt.has(b)) expect([0, PER_BATCH]).toContain(answer.accepted);
-    else expect(answer.accepted).toBe(PER_BATCH);
-    everAcked.add(b);
-  };
-
-  // First run. The last batch is committed, but its answer is dropped, as if the network had lost it; then the
-  // stream, killed after 20 batches were acknowledged, with more in flight.
-  let tally = await TallyServer.start({ dataDir: dir });
-  const last = BATCHES - 1;
-  await tally.postNdjson(bodies[last] as string);
-  answerLost.add(last);
-  const first = await stream(
-    tally,
-    bodies,
-    all.filter((b) => b !== last),
-    { after: 20, delayMs: 0 },
-  );
-  expect(first.acked.size).toBeGreaterThanOrEqual(20);
-  for (const [b, answer] of first.acked) {
-    expect(answer).toEqual({ accepted: PER_BATCH, duplicates: 0, rejected: [] });
-    everAcked.add(b);
-  }
-  for (const b of first.lost) inDoubt.add(b);
-
-  // Second run: the acknowledged batches are all there; the client retries the rest and is killed again.
-  tally = await TallyServer.start({ dataDir: dir });
-  await checkAcked(tally);
-  const second = await stream(
-    tally,
-    bodies,
-    all.filter((b) => !everAcked.has(b)),
-    { after: 15, delayMs: 25 },
-  );
-  for (const [b, answer] of second.acked) expectRetried(b, answer);
-  for (const b of second.lost) inDoubt.add(b);
-
-  // Third run: the client retries whatever is left, then sends the whole stream once more.
-  tally = await TallyServer.start({ dataDir: dir });
-  await checkAcked(tally);
-  const third = await stream(
-    tally,
-    bodies,
-    all.filter((b) => !everAcked.has(b)),
-  );
-  expect(third.lost).toEqual([]);
-  for (const [b, answer] of third.acked) expectRetried(b, answer);
-  expect(everAcked.size).toBe(BATCHES);
-  const again = await stream(tally, bodies, all);
-  let duplicates = 0;
-  for (const answer of again.acked.values()) {
-    expect(answer.accepted).toBe(0);
-    duplicates += answer.duplicates;
-  }
-  expect(duplicates).toBe(BATCHES * PER_BATCH);
-  expect(await tally.stop()).toEqual({ code: 0, signal: null });
-
-  // The rollups kept through two crashes are exactly those of every event once, counter sums included.
-  const events = batches.flat().map((raw) => {
-    const v = validateEvent(raw as unknown as RawEvent);
-    if (!v.ok) throw new Error(v.reason);
-    return v.event;
   });
-  const expected = lines(computeRollups(events));
-  const backend = await openBackend({ data: dir, store: undefined });
-  const store = backend.maintenance;
-  try {
-    expect((await store.stats()).events).toBe(BATCHES * PER_BATCH);
-    expect(lines(await store.allRollups())).toEqual(expected);
-  } finally {
-    await backend.close();
-  }
-
-  // And `tally rebuild` derives them again from exactly the distinct events sent.
-  const rebuilt = await runTally(["rebuild", "--data", dir]);
-  expect(rebuilt.stderr).toBe("");
-  expect(rebuilt.code).toBe(0);
-  expect(rebuilt.stdout).toMatch(
-    new RegExp(`^rebuilt ${expected.length} hourly rollups from ${BATCHES * PER_BATCH} events in [0-9.]+ s\\n$`),
-  );
 });
