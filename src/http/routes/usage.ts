@@ -56,14 +56,11 @@ export function usageRoutes(app: Hono, deps: AppDeps): void {
         next.searchParams.set("after", view.next);
         c.header("Link", `<${next.pathname}${next.search}>; rel="next"`);
       }
-      if (viewDeps.demo) c.header("X-Tally-Demo", "true");
-      c.header("Cache-Control", "no-store");
-      if (format === "json") return c.json(usageTableJson(view));
-      if (format === "csv") {
-        c.header("Content-Disposition", 'attachment; filename="usage.csv"');
-        return c.body(usageTableCsv(view), 200, { "Content-Type": "text/csv; charset=utf-8" });
-      }
-      return htmlPage(c, renderUsagePage(view));
+      return tableAnswer(c, format, viewDeps.demo, {
+        json: () => usageTableJson(view),
+        csv: ["usage.csv", () => usageTableCsv(view)],
+        html: () => renderUsagePage(view),
+      });
     } catch (error) {
       if (format === "html" && asPage(error)) return htmlError(c, error, viewDeps.demo);
       throw error;
@@ -83,14 +80,11 @@ export function usageRoutes(app: Hono, deps: AppDeps): void {
         next.searchParams.set("after", view.next);
         c.header("Link", `<${next.pathname}${next.search}>; rel="next"`);
       }
-      if (viewDeps.demo) c.header("X-Tally-Demo", "true");
-      c.header("Cache-Control", "no-store");
-      if (format === "json") return c.json(stateTableJson(view));
-      if (format === "csv") {
-        c.header("Content-Disposition", 'attachment; filename="states.csv"');
-        return c.body(stateTableCsv(view), 200, { "Content-Type": "text/csv; charset=utf-8" });
-      }
-      return htmlPage(c, renderStatePage(view));
+      return tableAnswer(c, format, viewDeps.demo, {
+        json: () => stateTableJson(view),
+        csv: ["states.csv", () => stateTableCsv(view)],
+        html: () => renderStatePage(view),
+      });
     } catch (error) {
       if (format === "html" && asPage(error)) return htmlError(c, error, viewDeps.demo);
       throw error;
@@ -128,6 +122,23 @@ export function usageRoutes(app: Hono, deps: AppDeps): void {
 function formatAsked(params: URLSearchParams, accept: string | undefined): UsageFormat {
   const asked = params.get("format");
   return chooseFormat(asked === "json" || asked === "csv" || asked === "html" ? asked : null, accept);
+}
+
+/** A table view in the format asked for: JSON, CSV as a download named `csv[0]`, or a page. Never cached. */
+function tableAnswer(
+  c: Context,
+  format: UsageFormat,
+  demo: boolean,
+  view: { json: () => unknown; csv: [string, () => string]; html: () => string },
+) {
+  if (demo) c.header("X-Tally-Demo", "true");
+  c.header("Cache-Control", "no-store");
+  if (format === "json") return c.json(view.json());
+  if (format === "csv") {
+    c.header("Content-Disposition", `attachment; filename="${view.csv[0]}"`);
+    return c.body(view.csv[1](), 200, { "Content-Type": "text/csv; charset=utf-8" });
+  }
+  return htmlPage(c, view.html());
 }
 
 function htmlPage(c: Context, body: string, status: 200 | (typeof HTTP_STATUS)[ErrorCode] = 200) {
