@@ -1,22 +1,15 @@
 // A custom metric's kind is given once: on SQLite and PostgreSQL alike, later events of it may leave the kind out.
 // PostgreSQL must be reachable (TALLY_TEST_POSTGRES): these tests fail rather than skip without it.
 
-import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { event } from "../store/contract.js";
 import type { UsageStore } from "../store/port.js";
 import { openPostgresStore } from "../store/postgres/postgres-store.js";
-import { openSqliteStore } from "../store/sqlite/sqlite-store.js";
+import { freshSchema, TEST_POSTGRES_URL, TEST_STORES } from "../store/test-stores.js";
 import { ingestEvents } from "./ingest-events.js";
 import { parseEventBody } from "./parse-body.js";
 
-const url = process.env.TALLY_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
-const freshSchema = () => `tally_test_${randomUUID().replaceAll("-", "")}`;
-
-const STORES: [string, () => Promise<UsageStore>][] = [
-  ["SQLite", () => openSqliteStore({ path: ":memory:", recentKeySlots: 1024 })],
-  ["PostgreSQL", () => openPostgresStore({ url, schema: freshSchema(), dropSchemaOnClose: true })],
-];
+const url = TEST_POSTGRES_URL;
 
 const line = (id: string, metric: string, overrides: Record<string, unknown> = {}) =>
   JSON.stringify({
@@ -32,7 +25,7 @@ const line = (id: string, metric: string, overrides: Record<string, unknown> = {
 const noKind = (metric: string) =>
   `metric "${metric}" is not built in and has no stored kind: give its kind (in this event or another of the batch)`;
 
-describe.each(STORES)("kinds left out of events, on %s", (_name, open) => {
+describe.each(TEST_STORES)("kinds left out of events, on %s", (_name, open) => {
   let store: UsageStore;
   beforeEach(async () => {
     store = await open();

@@ -1,10 +1,8 @@
-import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { MetricKind } from "../domain/metric.js";
 import { event } from "../store/contract.js";
 import type { UsageStore } from "../store/port.js";
-import { openPostgresStore } from "../store/postgres/postgres-store.js";
-import { openSqliteStore } from "../store/sqlite/sqlite-store.js";
+import { TEST_STORES } from "../store/test-stores.js";
 import type { SwiftStatsQuery } from "./query.js";
 import { resolveSwiftAccount } from "./resolve-account.js";
 
@@ -22,21 +20,7 @@ const query = (account: string, from = H(8), to = H(10)): SwiftStatsQuery => ({
   fill: "none",
 });
 
-const pgUrl = process.env.TALLY_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
-const ADAPTERS: [string, () => Promise<UsageStore>][] = [
-  ["SQLite", () => openSqliteStore({ path: ":memory:", recentKeySlots: 64 })],
-  [
-    "PostgreSQL",
-    () =>
-      openPostgresStore({
-        url: pgUrl,
-        schema: `tally_test_${randomUUID().replaceAll("-", "")}`,
-        dropSchemaOnClose: true,
-      }),
-  ],
-];
-
-describe.each(ADAPTERS)("resolveSwiftAccount over %s", (_name, open) => {
+describe.each(TEST_STORES)("resolveSwiftAccount over %s", (_name, open) => {
   let store: UsageStore;
   const anyone = () => true;
   const resolve = (

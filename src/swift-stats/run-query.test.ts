@@ -1,11 +1,9 @@
-import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { MetricKind } from "../domain/metric.js";
 import { HOUR_MS } from "../domain/time.js";
 import { event } from "../store/contract.js";
 import type { UsageStore } from "../store/port.js";
-import { openPostgresStore } from "../store/postgres/postgres-store.js";
-import { openSqliteStore } from "../store/sqlite/sqlite-store.js";
+import { TEST_STORES } from "../store/test-stores.js";
 import { zeroCounters } from "./fields.js";
 import type { SwiftStatsQuery } from "./query.js";
 import { runSwiftStatsQuery } from "./run-query.js";
@@ -33,22 +31,7 @@ const query = (
   fill: SwiftStatsQuery["fill"] = "none",
 ): SwiftStatsQuery => ({ method, account, fromHour: from, toHour: to, format: "json", fill });
 
-const pgUrl = process.env.TALLY_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
-const ADAPTERS: [string, () => Promise<UsageStore>][] = [
-  ["SQLite", () => openSqliteStore({ path: ":memory:", recentKeySlots: 64 })],
-  // PostgreSQL must be reachable: this fails rather than skips without it.
-  [
-    "PostgreSQL",
-    () =>
-      openPostgresStore({
-        url: pgUrl,
-        schema: `tally_test_${randomUUID().replaceAll("-", "")}`,
-        dropSchemaOnClose: true,
-      }),
-  ],
-];
-
-describe.each(ADAPTERS)("swift-stats queries over %s", (_name, open) => {
+describe.each(TEST_STORES)("swift-stats queries over %s", (_name, open) => {
   beforeEach(async () => {
     store = await open();
   });
