@@ -12,10 +12,13 @@ import { AppError } from "./domain/errors.js";
 import { createApp } from "./http/app.js";
 import type { LogStats } from "./log/fd-destination.js";
 import type { Logger } from "./log/logger.js";
+import { Metrics } from "./metrics/metrics.js";
 
 export interface RunningServer {
   readonly url: string;
   readonly backend: Backend;
+  /** The process's metrics, served at /metrics. */
+  readonly metrics: Metrics;
   /** Stops accepting connections, finishes the requests in flight, then closes the backend. */
   close(): Promise<void>;
 }
@@ -40,8 +43,10 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     await backend.close();
     throw error;
   }
+  const metrics = new Metrics();
   const app = createApp({
     backend,
+    metrics,
     logger,
     log: options.log,
     maxBodyBytes: config.maxBodyBytes,
@@ -87,6 +92,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   return {
     url,
     backend,
+    metrics,
     close: () => {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {

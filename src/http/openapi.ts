@@ -193,6 +193,18 @@ export function openApiDocument(): Schema {
           },
         },
       },
+      "/metrics": {
+        get: {
+          operationId: "metrics",
+          summary: "Prometheus metrics: events by source and outcome, ingest, store and HTTP latencies, process.",
+          description: "For admin and read tokens. Prometheus text exposition format 0.0.4.",
+          tags: ["operations"],
+          responses: {
+            "200": { description: "The metrics.", content: { "text/plain": { schema: { type: "string" } } } },
+            ...AUTH_ERRORS,
+          },
+        },
+      },
       "/openapi.json": {
         get: {
           operationId: "openapi",
