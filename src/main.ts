@@ -28,6 +28,8 @@ export interface ServerOptions {
   readonly demo?: boolean;
   /** The log's drop count, for /healthz. */
   readonly log?: LogStats;
+  /** What keeps the node from doing all its work (a broker it cannot reach), for /healthz; none when empty. */
+  readonly problems?: () => readonly string[];
 }
 
 export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
@@ -56,6 +58,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     swiftResellerPrefix: config.swiftResellerPrefix,
     staleAfterMs: config.staleAfterSeconds * 1000,
     demo: options.demo ?? false,
+    ...(options.problems ? { problems: options.problems } : {}),
   });
   const server = createAdaptorServer({
     fetch: app.fetch,

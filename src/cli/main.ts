@@ -3,6 +3,7 @@
 
 import { Command } from "commander";
 import { AppError, EXIT_CODE } from "../domain/errors.js";
+import { streamOptions } from "./consume-flags.js";
 import { doctorCommand } from "./doctor.js";
 import { ingestCommand } from "./ingest.js";
 import { registerInviteCommands } from "./invite.js";
@@ -29,7 +30,18 @@ const storeOptions = (cmd: Command) =>
       "sqlite:PATH or postgres://… (TALLY_STORE, default the SQLite file in the data directory)",
     );
 
-storeOptions(program.command("serve").description("serve the HTTP API"))
+streamOptions(storeOptions(program.command("serve").description("serve the HTTP API")))
+  .option(
+    "--consume <url>",
+    "also store the events of a NATS JetStream stream: nats://HOST:PORT (several, comma-separated, for a cluster; repeat for more brokers)",
+    collect,
+    [],
+  )
+  .option(
+    "--durable <name>",
+    "with --consume: the durable consumer, shared by every node that names it (default tally)",
+  )
+  .option("--batch <n>", "with --consume: messages pulled and committed together (default 1000)")
   .option("--listen <host:port>", "address to listen on (TALLY_LISTEN, default 127.0.0.1:8124)")
   .option("--local-reads", "allow reads without a token; loopback only (TALLY_LOCAL_READS, the default)")
   .option("--no-local-reads", "require a token for every request (needed to listen on a non-loopback address)")
@@ -43,8 +55,11 @@ storeOptions(program.command("serve").description("serve the HTTP API"))
   )
   .action(run(serveCommand));
 
-storeOptions(program.command("ingest").description("store NDJSON events from FILE, or - for standard input"))
+streamOptions(
+  storeOptions(program.command("ingest").description("store NDJSON events from FILE, or - for standard input")),
+)
   .argument("<file>", "an NDJSON file, or - for standard input")
+  .option("--to <url>", "publish the events to NATS JetStream at nats://HOST:PORT instead of storing them")
   .action(run(ingestCommand));
 
 storeOptions(program.command("rebuild").description("derive every hourly rollup again from the stored events")).action(

@@ -26,4 +26,6 @@ export interface AppDeps {
   readonly demo?: boolean;
   /** The process's Prometheus metrics, which the broker consumer shares; a registry of the app's own when absent. */
   readonly metrics?: Metrics;
+  /** What keeps the node from doing all its work (a broker it cannot reach): /healthz says degraded. */
+  readonly problems?: () => readonly string[];
 }

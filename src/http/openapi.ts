@@ -178,7 +178,15 @@ export function openApiDocument(): Schema {
               content: json({
                 type: "object",
                 properties: {
-                  status: { const: "ok" },
+                  status: {
+                    enum: ["ok", "degraded"],
+                    description: "degraded: the node serves, but something it was asked to do fails (see problems).",
+                  },
+                  problems: {
+                    type: "array",
+                    items: { type: "string" },
+                    description: "What fails, such as a JetStream broker that cannot be reached; absent when ok.",
+                  },
                   store: { type: "string" },
                   log: {
                     type: "object",
