@@ -3,12 +3,14 @@
 
 import { Command } from "commander";
 import { AppError, EXIT_CODE } from "../domain/errors.js";
+import { backupCommand, restoreCommand } from "./backup.js";
 import { streamOptions } from "./consume-flags.js";
 import { doctorCommand } from "./doctor.js";
 import { ingestCommand } from "./ingest.js";
 import { registerInviteCommands } from "./invite.js";
 import { registerPetnameCommands } from "./petname.js";
 import { rebuildCommand } from "./rebuild.js";
+import { remoteOptions } from "./remote.js";
 import { serveCommand } from "./serve.js";
 import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from "./token.js";
 
@@ -76,6 +78,26 @@ storeOptions(
   .option("--repair", "move a damaged derived database aside and derive it again from the event log")
   .option("--json", "print JSON")
   .action(run(doctorCommand));
+
+remoteOptions(
+  storeOptions(
+    program
+      .command("backup")
+      .description(
+        "copy a SQLite store to DIR (new or empty), consistently, while tally serve runs with --url; PostgreSQL: pg_dump",
+      ),
+  ),
+)
+  .argument("<dir>", "the directory for the copy")
+  .action(run(backupCommand));
+
+storeOptions(
+  program
+    .command("restore")
+    .description("put a backup DIR in place as the store of --data (or --store sqlite:PATH), which must not exist yet"),
+)
+  .argument("<dir>", "a directory written by tally backup")
+  .action(run(restoreCommand));
 
 const token = program
   .command("token")

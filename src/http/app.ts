@@ -8,6 +8,7 @@ import type { AppDeps } from "./deps.js";
 import { errorBody, handleError } from "./errors.js";
 import { openApiRoutes } from "./openapi.js";
 import { requestId } from "./request-id.js";
+import { backupRoutes } from "./routes/backup.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { metricsRoutes } from "./routes/metrics.js";
@@ -31,6 +32,7 @@ export function createApp(deps: AppDeps): Hono {
   swiftStatsRoutes(app, deps);
   usageRoutes(app, deps);
   petnameRoutes(app, deps);
+  backupRoutes(app, deps);
   metricsRoutes(app, metrics);
   openApiRoutes(app);
   app.notFound((c) => c.json(errorBody(new AppError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`)), 404));

@@ -1,6 +1,7 @@
 // GET /openapi.json: the OpenAPI 3.1 description of every route; openapi.test.ts checks none is missing.
 
 import type { Hono } from "hono";
+import { BACKUP_OPENAPI_PATHS } from "./routes/backup.js";
 import { PETNAME_OPENAPI_PATHS } from "./routes/petnames.js";
 import { USAGE_OPENAPI_PATHS } from "./routes/usage.js";
 
@@ -167,6 +168,7 @@ export function openApiDocument(): Schema {
     paths: {
       ...USAGE_OPENAPI_PATHS,
       ...PETNAME_OPENAPI_PATHS,
+      ...BACKUP_OPENAPI_PATHS,
       "/healthz": {
         get: {
           operationId: "health",
