@@ -26,7 +26,11 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: "GET", path: "/healthz", access: "any" },
   { method: "GET", path: "/openapi.json", access: "any" },
   { method: "POST", path: "/v1/events", access: "ingest" },
+  // Counts of every account and server together: what a read token sees anyway.
+  { method: "GET", path: "/metrics", access: "read" },
   { path: /^\/v1\/tokens(\/.*)?$/, access: "admin" },
+  // A copy of the store holds every event and every token's hash.
+  { method: "GET", path: /^\/v1\/backup(\/.*)?$/, access: "admin" },
   { method: "GET", path: /^\/(io_sum|io_detail|space_detail)?$/, access: "account-read" },
   // The usage table shows an account token its own row only; the account page checks the account in its path.
   { method: "GET", path: "/usage", access: "account-read" },

@@ -1,6 +1,7 @@
 // What a backend gives the rest of Tally: every capability's store, built on one connection or pool, and one close.
 
 import type { TokenStore } from "../auth/token-store.js";
+import type { StoreBackup } from "../backup/store-backup.js";
 import type { PetnameStore } from "../petnames/petname-store.js";
 import type { EventLog, StoreMaintenance, UsageReader, UsageStore, UsageTableReader } from "../store/port.js";
 import type { StoreLog } from "../store/sqlite/derived-database.js";
@@ -14,6 +15,8 @@ export interface Backend {
   readonly maintenance: StoreMaintenance;
   readonly tokens: TokenStore;
   readonly petnames: PetnameStore;
+  /** Copies of the store taken while it serves (tally backup). */
+  readonly backup: StoreBackup;
   /** Closes every store, then the connection or pool they share. */
   close(): Promise<void>;
 }
@@ -25,7 +28,7 @@ export interface BackendOptions {
 }
 
 /** A backend around an event store and the other stores built on its connection; closing it closes the store. */
-export function backendOf(store: UsageStore, others: Pick<Backend, "tokens" | "petnames">): Backend {
+export function backendOf(store: UsageStore, others: Pick<Backend, "tokens" | "petnames" | "backup">): Backend {
   return {
     description: store.description,
     events: store,

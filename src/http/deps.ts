@@ -3,6 +3,7 @@
 import type { Backend } from "../backend/backend.js";
 import type { LogStats } from "../log/fd-destination.js";
 import type { Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics/metrics.js";
 
 export interface AppDeps {
   /** Every capability's store. */
@@ -23,4 +24,8 @@ export interface AppDeps {
   readonly staleAfterMs?: number;
   /** The data is simulated (tally serve --demo): the usage pages say so. */
   readonly demo?: boolean;
+  /** The process's Prometheus metrics, which the broker consumer shares; a registry of the app's own when absent. */
+  readonly metrics?: Metrics;
+  /** What keeps the node from doing all its work (a broker it cannot reach): /healthz says degraded. */
+  readonly problems?: () => readonly string[];
 }
