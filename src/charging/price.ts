@@ -241,7 +241,8 @@ function priceLine(
   agreementAt: AgreementAt,
   windows: WindowCache,
 ): Line {
-  const sorted = [...hours.keys()].sort((a, b) => a - b);
+  // Slices run from the first hour with usage to the last: a state off or a level of zero at either end is not shown.
+  const sorted = [...hours.keys()].filter((h) => hours.get(h) !== 0n).sort((a, b) => a - b);
   const first = sorted[0] as number;
   const last = sorted.at(-1) as number;
   const size = new Ratio(resource.unit.size);
