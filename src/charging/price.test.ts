@@ -111,7 +111,7 @@ describe("pricing each cost policy", () => {
     expect(dec.lines.map((l) => [l.instance, l.quantity, l.credits])).toEqual([["vm-a", "6", "3.00"]]);
     expect(dec.lines[0]?.slices[0]).toMatchObject({
       start: "2026-12-01T00:00:00.000Z",
-      end: "2026-12-01T07:00:00.000Z",
+      end: "2026-12-01T06:00:00.000Z",
     });
   });
   it("onoff: an OFF without an ON charges nothing and is reported", () => {
