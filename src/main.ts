@@ -12,6 +12,7 @@ import { AppError } from "./domain/errors.js";
 import { createApp } from "./http/app.js";
 import type { LogStats } from "./log/fd-destination.js";
 import type { Logger } from "./log/logger.js";
+import { loadStarConfig } from "./records/star-config.js";
 
 export interface RunningServer {
   readonly url: string;
@@ -29,6 +30,8 @@ export interface ServerOptions {
 
 export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   assertLocalReadsAllowed(config);
+  // Read before the store opens: a mistake in the file stops the start with its message.
+  const starConfig = config.starConfig ? loadStarConfig(config.starConfig) : undefined;
   const backend = await openBackend(config, { logger });
   try {
     const file = await ensureFirstAdminToken(backend.tokens, config.data);
@@ -51,6 +54,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     swiftResellerPrefix: config.swiftResellerPrefix,
     staleAfterMs: config.staleAfterSeconds * 1000,
     demo: options.demo ?? false,
+    ...(starConfig ? { starConfig } : {}),
   });
   const server = createAdaptorServer({
     fetch: app.fetch,

@@ -26,6 +26,8 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: "GET", path: "/healthz", access: "any" },
   { method: "GET", path: "/openapi.json", access: "any" },
   { method: "POST", path: "/v1/events", access: "ingest" },
+  // Imported StAR records become events of their storage systems: the route keeps ingest tokens to their servers.
+  { method: "POST", path: "/v1/records/star", access: "ingest" },
   { path: /^\/v1\/tokens(\/.*)?$/, access: "admin" },
   { method: "GET", path: /^\/(io_sum|io_detail|space_detail)?$/, access: "account-read" },
   // The usage table shows an account token its own row only; the account page checks the account in its path.

@@ -9,6 +9,7 @@ import { openApiRoutes } from "./openapi.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { petnameRoutes } from "./routes/petnames.js";
+import { recordRoutes } from "./routes/records.js";
 import { swiftStatsRoutes } from "./routes/swift-stats.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { usageRoutes } from "./routes/usage.js";
@@ -25,6 +26,7 @@ export function createApp(deps: AppDeps): Hono {
   swiftStatsRoutes(app, deps);
   usageRoutes(app, deps);
   petnameRoutes(app, deps);
+  recordRoutes(app, deps);
   openApiRoutes(app);
   app.notFound((c) => c.json(errorBody(new AppError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`)), 404));
   app.onError(handleError(deps.logger));

@@ -3,6 +3,7 @@
 import type { Backend } from "../backend/backend.js";
 import type { LogStats } from "../log/fd-destination.js";
 import type { Logger } from "../log/logger.js";
+import type { StarConfig } from "../records/star-config.js";
 
 export interface AppDeps {
   /** Every capability's store. */
@@ -23,4 +24,6 @@ export interface AppDeps {
   readonly staleAfterMs?: number;
   /** The data is simulated (tally serve --demo): the usage pages say so. */
   readonly demo?: boolean;
+  /** Identities of accounts and places of servers for StAR records (default: none configured). */
+  readonly starConfig?: StarConfig;
 }

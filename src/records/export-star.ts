@@ -23,7 +23,6 @@ export const RECORD_METRICS = {
   "storage.logical_bytes": "logicalCapacityUsed",
 } as const;
 type RecordMetric = keyof typeof RECORD_METRICS;
-type ValueField = (typeof RECORD_METRICS)[RecordMetric];
 const METRIC_NAMES = Object.keys(RECORD_METRICS) as RecordMetric[];
 
 export interface ExportOptions {
