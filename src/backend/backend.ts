@@ -2,6 +2,7 @@
 
 import type { TokenStore } from "../auth/token-store.js";
 import type { PetnameStore } from "../petnames/petname-store.js";
+import type { StarRecordStore } from "../records/star-record-store.js";
 import type { EventLog, StoreMaintenance, UsageReader, UsageStore, UsageTableReader } from "../store/port.js";
 import type { StoreLog } from "../store/sqlite/derived-database.js";
 
@@ -14,6 +15,8 @@ export interface Backend {
   readonly maintenance: StoreMaintenance;
   readonly tokens: TokenStore;
   readonly petnames: PetnameStore;
+  /** Imported StAR records, remembered so that a later version replaces one exactly. */
+  readonly records: StarRecordStore;
   /** Closes every store, then the connection or pool they share. */
   close(): Promise<void>;
 }
@@ -25,7 +28,7 @@ export interface BackendOptions {
 }
 
 /** A backend around an event store and the other stores built on its connection; closing it closes the store. */
-export function backendOf(store: UsageStore, others: Pick<Backend, "tokens" | "petnames">): Backend {
+export function backendOf(store: UsageStore, others: Pick<Backend, "tokens" | "petnames" | "records">): Backend {
   return {
     description: store.description,
     events: store,

@@ -2,6 +2,7 @@
 
 import { openPostgresTokenStore } from "../auth/postgres-token-store.js";
 import { PostgresPetnameStore } from "../petnames/postgres-petname-store.js";
+import { openPostgresStarRecordStore } from "../records/postgres-star-record-store.js";
 import {
   openPostgresStore,
   type PostgresStoreOptions,
@@ -22,5 +23,6 @@ export async function openPostgresBackend(options: PostgresStoreOptions): Promis
 /** The backend on an open store's pool (benchmarks also query that pool directly); closes with it. */
 export async function postgresBackendOn(store: PostgresUsageStore): Promise<Backend> {
   const tokens = await openPostgresTokenStore(store.pool);
-  return backendOf(store, { tokens, petnames: new PostgresPetnameStore(store.pool) });
+  const records = await openPostgresStarRecordStore(store.pool);
+  return backendOf(store, { tokens, petnames: new PostgresPetnameStore(store.pool), records });
 }
