@@ -165,6 +165,8 @@ function accountGroups(
         integral += level.value * BigInt(end - level.time);
       }
       held = last;
+      // A series that stood at 0 all interval (a record's end, usage deleted) has nothing to report.
+      if (last === 0n && integral === 0n) continue;
       const value = options.capacity === "end" ? last : integral / BigInt(step);
       const key = JSON.stringify([start, level.server, place, subject, path ?? null]);
       let group = groups.get(key);

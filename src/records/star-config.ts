@@ -94,7 +94,8 @@ export function subjectOf(config: StarConfig, account: string, dims: KeptDims): 
   const m = config.accounts[account];
   if (!m && config.unmapped === "skip" && dims.group === undefined) return null;
   const group = dims.group ?? m?.group ?? (!m && config.unmapped === "group" ? account : undefined);
-  const localUser = m ? m.local_user : config.unmapped === "local_user" ? account : undefined;
+  // An account read from a record's Group (import names it so) is that group: no LocalUser beside it.
+  const localUser = m ? m.local_user : config.unmapped === "local_user" && group !== account ? account : undefined;
   const attributes: GroupAttribute[] = [];
   const role = dims.role ?? m?.role;
   if (role !== undefined) attributes.push({ type: "role", value: role });
