@@ -13,6 +13,7 @@ import { createApp } from "./http/app.js";
 import type { LogStats } from "./log/fd-destination.js";
 import type { Logger } from "./log/logger.js";
 import { Metrics } from "./metrics/metrics.js";
+import { loadStarConfig } from "./records/star-config.js";
 
 export interface RunningServer {
   readonly url: string;
@@ -34,6 +35,8 @@ export interface ServerOptions {
 
 export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   assertLocalReadsAllowed(config);
+  // Read before the store opens: a mistake in the file stops the start with its message.
+  const starConfig = config.starConfig ? loadStarConfig(config.starConfig) : undefined;
   const backend = await openBackend(config, { logger });
   try {
     const file = await ensureFirstAdminToken(backend.tokens, config.data);
@@ -59,6 +62,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     staleAfterMs: config.staleAfterSeconds * 1000,
     demo: options.demo ?? false,
     ...(options.problems ? { problems: options.problems } : {}),
+    ...(starConfig ? { starConfig } : {}),
   });
   const server = createAdaptorServer({
     fetch: app.fetch,

@@ -28,6 +28,8 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: "POST", path: "/v1/events", access: "ingest" },
   // Counts of every account and server together: what a read token sees anyway.
   { method: "GET", path: "/metrics", access: "read" },
+  // Imported StAR records become events of their storage systems: the route keeps ingest tokens to their servers.
+  { method: "POST", path: "/v1/records/star", access: "ingest" },
   { path: /^\/v1\/tokens(\/.*)?$/, access: "admin" },
   // A copy of the store holds every event and every token's hash.
   { method: "GET", path: /^\/v1\/backup(\/.*)?$/, access: "admin" },

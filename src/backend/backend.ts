@@ -3,6 +3,7 @@
 import type { TokenStore } from "../auth/token-store.js";
 import type { StoreBackup } from "../backup/store-backup.js";
 import type { PetnameStore } from "../petnames/petname-store.js";
+import type { StarRecordStore } from "../records/star-record-store.js";
 import type { EventLog, StoreMaintenance, UsageReader, UsageStore, UsageTableReader } from "../store/port.js";
 import type { StoreLog } from "../store/sqlite/derived-database.js";
 
@@ -17,6 +18,8 @@ export interface Backend {
   readonly petnames: PetnameStore;
   /** Copies of the store taken while it serves (tally backup). */
   readonly backup: StoreBackup;
+  /** Imported StAR records, remembered so that a later version replaces one exactly. */
+  readonly records: StarRecordStore;
   /** Closes every store, then the connection or pool they share. */
   close(): Promise<void>;
 }
@@ -27,8 +30,11 @@ export interface BackendOptions {
   readonly logger?: StoreLog;
 }
 
+/** What the event store itself gives a backend. */
+type UsageStoreParts = Pick<Backend, "description" | "events" | "usage" | "usageTable" | "maintenance" | "close">;
+
 /** A backend around an event store and the other stores built on its connection; closing it closes the store. */
-export function backendOf(store: UsageStore, others: Pick<Backend, "tokens" | "petnames" | "backup">): Backend {
+export function backendOf(store: UsageStore, others: Omit<Backend, keyof UsageStoreParts>): Backend {
   return {
     description: store.description,
     events: store,

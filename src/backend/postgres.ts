@@ -3,6 +3,7 @@
 import { openPostgresTokenStore } from "../auth/postgres-token-store.js";
 import { POSTGRES_BACKUP } from "../backup/postgres-backup.js";
 import { PostgresPetnameStore } from "../petnames/postgres-petname-store.js";
+import { openPostgresStarRecordStore } from "../records/postgres-star-record-store.js";
 import {
   openPostgresStore,
   type PostgresStoreOptions,
@@ -23,5 +24,11 @@ export async function openPostgresBackend(options: PostgresStoreOptions): Promis
 /** The backend on an open store's pool (benchmarks also query that pool directly); closes with it. */
 export async function postgresBackendOn(store: PostgresUsageStore): Promise<Backend> {
   const tokens = await openPostgresTokenStore(store.pool);
-  return backendOf(store, { tokens, petnames: new PostgresPetnameStore(store.pool), backup: POSTGRES_BACKUP });
+  const records = await openPostgresStarRecordStore(store.pool);
+  return backendOf(store, {
+    tokens,
+    petnames: new PostgresPetnameStore(store.pool),
+    records,
+    backup: POSTGRES_BACKUP,
+  });
 }

@@ -3,6 +3,7 @@
 import { SqliteTokenStore } from "../auth/sqlite-token-store.js";
 import { SqliteStoreBackup } from "../backup/sqlite-backup.js";
 import { SqlitePetnameStore } from "../petnames/sqlite-petname-store.js";
+import { SqliteStarRecordStore } from "../records/sqlite-star-record-store.js";
 import {
   derivedPath,
   openSqliteStore,
@@ -27,5 +28,6 @@ export function sqliteBackendOn(store: SqliteUsageStore): Backend {
     tokens: new SqliteTokenStore(store.db),
     petnames: new SqlitePetnameStore(store.db),
     backup: new SqliteStoreBackup(store.db, { log: store.db.name, derived: derivedPath(store.db.name) }),
+    records: new SqliteStarRecordStore(store.db),
   });
 }

@@ -4,7 +4,15 @@
 
 import { validation } from "../domain/errors.js";
 import type { UsageEvent } from "../domain/event.js";
-import { compareReadings, computeRollups, heldRows, type Reading, type RollupRow } from "../domain/rollup.js";
+import {
+  compareReadings,
+  computeRollups,
+  heldRows,
+  keptDims,
+  type Reading,
+  type RollupRow,
+  seriesId,
+} from "../domain/rollup.js";
 import { HOUR_MS, hourOf, isoTime } from "../domain/time.js";
 import { occurrences as occurrencesOf, openIntervals } from "./cron.js";
 import { Decimal } from "./decimal.js";
@@ -147,7 +155,7 @@ export function usageRows(events: readonly UsageEvent[], until: number): RollupR
   const held = new Map<string, UsageEvent[]>();
   for (const e of events) {
     if (e.kind === "counter") continue;
-    const id = JSON.stringify([e.server, e.metric, e.instance]);
+    const id = seriesId(e);
     const list = held.get(id) ?? [];
     held.set(id, list);
     list.push(e);
@@ -162,6 +170,7 @@ export function usageRows(events: readonly UsageEvent[], until: number): RollupR
         account: first.account,
         metric: first.metric,
         instance: first.instance,
+        dims: keptDims(first.dims),
         kind: first.kind,
         hour: r.hour,
         count: r.count,
@@ -338,7 +347,7 @@ function offWithoutOn(events: readonly UsageEvent[], from: number, to: number, p
   const series = new Map<string, UsageEvent[]>();
   for (const e of events) {
     if (e.kind !== "state" || !charged.has(e.metric)) continue;
-    const id = JSON.stringify([e.server, e.metric, e.instance]);
+    const id = seriesId(e);
     series.set(id, [...(series.get(id) ?? []), e]);
   }
   const notes: string[] = [];

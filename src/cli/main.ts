@@ -10,6 +10,7 @@ import { ingestCommand } from "./ingest.js";
 import { registerInviteCommands } from "./invite.js";
 import { registerPetnameCommands } from "./petname.js";
 import { rebuildCommand } from "./rebuild.js";
+import { registerRecordCommands } from "./records.js";
 import { remoteOptions } from "./remote.js";
 import { serveCommand } from "./serve.js";
 import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from "./token.js";
@@ -51,6 +52,7 @@ streamOptions(storeOptions(program.command("serve").description("serve the HTTP 
     "--stale-after <seconds>",
     "mark a server stale after this long without events (TALLY_STALE_AFTER_SECONDS, default 900)",
   )
+  .option("--star-config <file>", "StAR records: identities of accounts, places of servers (TALLY_STAR_CONFIG)")
   .option(
     "--demo",
     "simulated servers and accounts, live, in a data directory of their own (default a new temporary one)",
@@ -134,6 +136,7 @@ tokenOptions(token.command("revoke").description("revoke a token by id; it stops
 
 registerPetnameCommands(program, storeOptions, run);
 registerInviteCommands(program, storeOptions, run);
+registerRecordCommands(program, storeOptions, run);
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

@@ -66,6 +66,8 @@ const schema = z.object({
   keepAliveTimeoutSeconds: seconds.default(5),
   /** Connections beyond this many are closed as they arrive. */
   maxConnections: z.coerce.number().int().min(1, "must be at least 1").default(1024),
+  /** The StAR records configuration file: identities of accounts, places of servers (src/records/star-config.ts). */
+  starConfig: z.string().min(1, "must name a file").optional(),
 });
 
 /** Node refuses a headers timeout above the request timeout; an equal one would make it meaningless. */
@@ -82,6 +84,7 @@ export interface ConfigFlags {
   readonly store?: string | undefined;
   readonly localReads?: boolean | undefined;
   readonly staleAfterSeconds?: string | number | undefined;
+  readonly starConfig?: string | undefined;
 }
 
 /** `defaults` replace the built-in defaults (the demo's shorter stale interval), never flags or variables. */
@@ -106,6 +109,7 @@ export function loadConfig(
     headersTimeoutSeconds: env.TALLY_HEADERS_TIMEOUT_SECONDS || undefined,
     keepAliveTimeoutSeconds: env.TALLY_KEEP_ALIVE_TIMEOUT_SECONDS || undefined,
     maxConnections: env.TALLY_MAX_CONNECTIONS || undefined,
+    starConfig: flags.starConfig ?? (env.TALLY_STAR_CONFIG || undefined),
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -13,6 +13,7 @@ import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { petnameRoutes } from "./routes/petnames.js";
+import { recordRoutes } from "./routes/records.js";
 import { swiftStatsRoutes } from "./routes/swift-stats.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { usageRoutes } from "./routes/usage.js";
@@ -34,6 +35,7 @@ export function createApp(deps: AppDeps): Hono {
   petnameRoutes(app, deps);
   backupRoutes(app, deps);
   metricsRoutes(app, metrics);
+  recordRoutes(app, deps);
   openApiRoutes(app);
   app.notFound((c) => c.json(errorBody(new AppError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`)), 404));
   app.onError(handleError(deps.logger));

@@ -4,6 +4,7 @@ import type { Backend } from "../backend/backend.js";
 import type { LogStats } from "../log/fd-destination.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
+import type { StarConfig } from "../records/star-config.js";
 
 export interface AppDeps {
   /** Every capability's store. */
@@ -28,4 +29,6 @@ export interface AppDeps {
   readonly metrics?: Metrics;
   /** What keeps the node from doing all its work (a broker it cannot reach): /healthz says degraded. */
   readonly problems?: () => readonly string[];
+  /** Identities of accounts and places of servers for StAR records (default: none configured). */
+  readonly starConfig?: StarConfig;
 }

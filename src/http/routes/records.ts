@@ -1,0 +1,40 @@
+// StAR records over HTTP: GET /v1/records/star (export), POST /v1/records/star (import), GET /v1/records/summary.
+
+import type { Hono } from "hono";
+import { parseExportRequest, renderStarExport, STAR_CONTENT_TYPE } from "../../records/export-request.js";
+import { DEFAULT_STAR_CONFIG } from "../../records/star-config.js";
+import type { AppDeps } from "../deps.js";
+
+export function recordRoutes(app: Hono, deps: AppDeps): void {
+  app.get("/v1/records/star", async (c) => {
+    const request = parseExportRequest(
+      {
+        from: c.req.query("from"),
+        to: c.req.query("to"),
+        period: c.req.query("period"),
+        capacity: c.req.query("capacity"),
+        site: c.req.query("site"),
+        format: c.req.query("format"),
+      },
+      deps.maxQueryDays,
+    );
+    const chunks = renderStarExport(deps.backend.usage, request, deps.starConfig ?? DEFAULT_STAR_CONFIG, Date.now());
+    // The first piece is read before answering, so that a failure to read the store is an error status, not a cut.
+    const first = await chunks.next();
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        if (!first.done) controller.enqueue(encoder.encode(first.value));
+      },
+      async pull(controller) {
+        const next = await chunks.next();
+        if (next.done) controller.close();
+        else controller.enqueue(encoder.encode(next.value));
+      },
+      async cancel() {
+        await chunks.return(undefined);
+      },
+    });
+    return c.body(body, 200, { "Content-Type": STAR_CONTENT_TYPE[request.format] });
+  });
+}

@@ -1,0 +1,158 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { UsageEvent } from "../domain/event.js";
+import { HOUR_MS } from "../domain/time.js";
+import { event } from "../store/contract.js";
+import type { UsageStore } from "../store/port.js";
+import { TEST_STORES } from "../store/test-stores.js";
+import { type ExportOptions, exportStarRecords } from "./export-star.js";
+import type { StarRecord } from "./star.js";
+import { parseStarConfig } from "./star-config.js";
+
+const DAY = 24 * HOUR_MS;
+const D0 = Date.UTC(2026, 10, 1);
+const at = (day: number, hour: number) => D0 + day * DAY + hour * HOUR_MS;
+let n = 0;
+const level = (account: string, metric: string, time: number, value: bigint, more: Partial<UsageEvent> = {}) =>
+  event({ id: `e${n++}`, account, metric, kind: "level", time, value, ...more });
+
+async function all(store: UsageStore, options: Partial<ExportOptions> = {}): Promise<StarRecord[]> {
+  const out: StarRecord[] = [];
+  for await (const r of exportStarRecords(store, {
+    from: at(0, 0),
+    to: at(2, 0),
+    period: "day",
+    capacity: "end",
+    config: parseStarConfig({}),
+    now: Date.UTC(2026, 10, 5),
+    ...options,
+  })) {
+    out.push(r);
+  }
+  return out;
+}
+
+describe.each(TEST_STORES)("StAR export over %s", (_name, open) => {
+  let store: UsageStore;
+  beforeEach(async () => {
+    store = await open();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  it("gives one record per day and identity: the level at the end or its time-weighted average, files, reserved", async () => {
+    await store.insertEvents([
+      level("AUTH_a", "storage.bytes", at(0, 6), 100n),
+      level("AUTH_a", "storage.bytes", at(0, 18), 300n),
+      level("AUTH_a", "storage.files", at(0, 6), 10n),
+      level("AUTH_a", "storage.reserved", at(0, 0), 2n ** 70n),
+    ]);
+    const end = await all(store);
+    expect(end).toHaveLength(2);
+    expect(end[0]).toMatchObject({
+      storageSystem: "s1",
+      startTime: at(0, 0),
+      endTime: at(1, 0),
+      resourceCapacityUsed: 300n,
+      fileCount: 10n,
+      resourceCapacityAllocated: 2n ** 70n,
+      subject: { localUser: "AUTH_a" },
+      createTime: Date.UTC(2026, 10, 5),
+    });
+    expect(end[1]).toMatchObject({ startTime: at(1, 0), resourceCapacityUsed: 300n, fileCount: 10n });
+    const average = await all(store, { capacity: "average" });
+    // 100 for 12 hours, 300 for the last 6: 3,000 byte-days / 24.
+    expect(average[0]).toMatchObject({ resourceCapacityUsed: 125n, fileCount: 7n });
+    expect(average[1]).toMatchObject({ resourceCapacityUsed: 300n });
+    // The same interval gives the same ids, whenever it is exported.
+    const again = await all(store, { now: Date.now() });
+    expect(again.map((r) => r.recordId)).toEqual(end.map((r) => r.recordId));
+    expect(new Set(end.map((r) => r.recordId)).size).toBe(2);
+    const hours = await all(store, { period: "hour", from: at(0, 17), to: at(0, 20) });
+    expect(hours.map((r) => r.resourceCapacityUsed)).toEqual([100n, 300n, 300n]);
+  });
+
+  it("maps accounts to identities, sums accounts of one identity, and takes places from dims or the servers", async () => {
+    await store.insertEvents([
+      level("AUTH_c", "storage.bytes", at(0, 1), 5n),
+      level("AUTH_d", "storage.bytes", at(0, 2), 7n, { server: "s2" }),
+      level("AUTH_e", "storage.bytes", at(0, 2), 11n, { server: "s2" }),
+      level("AUTH_u", "storage.bytes", at(0, 3), 1n, { instance: "/home/u" }),
+      level("AUTH_u", "storage.bytes", at(0, 3), 2n, { instance: "bucket" }),
+      level("AUTH_u", "storage.logical_bytes", at(0, 3), 1n, { instance: "bucket" }),
+    ]);
+    const config = parseStarConfig({
+      site: "SITE-A",
+      servers: { s2: { site: "SITE-B", share: "pool-1", media: "tape", class: "custodial" } },
+      accounts: {
+        AUTH_d: { group: "cms", role: "production", authority: "/O=Grid/CN=voms" },
+        AUTH_e: { group: "cms", role: "production", authority: "/O=Grid/CN=voms" },
+        AUTH_c: { group: "atlas", subgroup: "uk", local_user: "c", local_group: "g", user_identity: "/CN=c" },
+      },
+    });
+    const records = await all(store, { config, to: at(1, 0) });
+    const bySubject = Object.fromEntries(records.map((r) => [JSON.stringify(r.subject), r]));
+    expect(
+      bySubject[
+        JSON.stringify({
+          group: "cms",
+          groupAttributes: [
+            { type: "role", value: "production" },
+            { type: "authority", value: "/O=Grid/CN=voms" },
+          ],
+        })
+      ],
+    ).toMatchObject({
+      storageSystem: "s2",
+      site: "SITE-B",
+      storageShare: "pool-1",
+      storageMedia: "tape",
+      storageClass: "custodial",
+      resourceCapacityUsed: 18n,
+    });
+    expect(
+      bySubject[
+        JSON.stringify({
+          localUser: "c",
+          localGroup: "g",
+          userIdentity: "/CN=c",
+          group: "atlas",
+          groupAttributes: [{ type: "subgroup", value: "uk" }],
+        })
+      ],
+    ).toMatchObject({ site: "SITE-A", resourceCapacityUsed: 5n });
+    const u = records.filter((r) => r.subject?.localUser === "AUTH_u");
+    expect(u.map((r) => [r.directoryPath, r.resourceCapacityUsed, r.logicalCapacityUsed])).toEqual(
+      expect.arrayContaining([
+        ["/home/u", 1n, undefined],
+        [undefined, 2n, 1n],
+      ]),
+    );
+    expect(records).toHaveLength(4);
+    expect(await all(store, { config, to: at(1, 0), site: "SITE-B" })).toHaveLength(1);
+    const skip = parseStarConfig({ unmapped: "skip", accounts: { AUTH_c: {} } });
+    expect((await all(store, { config: skip, to: at(1, 0) })).map((r) => r.subject)).toEqual([{}]);
+    const group = parseStarConfig({ unmapped: "group" });
+    expect((await all(store, { config: group, to: at(1, 0) }))[0]?.subject).toEqual({ group: "AUTH_c" });
+  });
+
+  it("holds a level across days without readings and leaves out series that had ended or not begun", async () => {
+    await store.insertEvents([
+      level("held", "storage.bytes", at(-3, 0), 9n),
+      level("held", "storage.bytes", at(5, 0), 1n),
+      level("gone", "storage.bytes", at(-3, 0), 9n),
+      level("gone", "storage.bytes", at(-2, 0), 0n),
+      level("later", "storage.bytes", at(4, 0), 9n),
+    ]);
+    const records = await all(store, { capacity: "average" });
+    expect(records.map((r) => [r.subject?.localUser, r.resourceCapacityUsed])).toEqual([
+      ["held", 9n],
+      ["held", 9n],
+    ]);
+  });
+
+  it("refuses ranges off the period's boundaries", async () => {
+    await expect(all(store, { from: at(0, 1) })).rejects.toThrow("from must fall on a day boundary (00:00 UTC)");
+    await expect(all(store, { to: at(0, 0) })).rejects.toThrow("to must be after from");
+  });
+});

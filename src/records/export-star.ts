@@ -1,0 +1,215 @@
+// Export: usage read through the UsageReader port, turned into one StAR record per interval × server × place ×
+// identity (× directory, where the series' instance is a path).
+
+import { createHash } from "node:crypto";
+import { validation } from "../domain/errors.js";
+import type { RollupRow } from "../domain/rollup.js";
+import { compareUtf8 } from "../domain/rollup.js";
+import { HOUR_MS } from "../domain/time.js";
+import type { CurrentLevel, UsageReader } from "../store/port.js";
+import type { StarRecord, SubjectIdentity } from "./star.js";
+import { type KeptDims, placeOf, type StarConfig, subjectOf } from "./star-config.js";
+
+export type StarPeriod = "hour" | "day";
+export type CapacityMode = "end" | "average";
+
+export const PERIOD_MS: Record<StarPeriod, number> = { hour: HOUR_MS, day: 24 * HOUR_MS };
+
+/** The level metrics a record is made of, and the field each fills. */
+export const RECORD_METRICS = {
+  "storage.bytes": "resourceCapacityUsed",
+  "storage.files": "fileCount",
+  "storage.reserved": "resourceCapacityAllocated",
+  "storage.logical_bytes": "logicalCapacityUsed",
+} as const;
+type RecordMetric = keyof typeof RECORD_METRICS;
+const METRIC_NAMES = Object.keys(RECORD_METRICS) as RecordMetric[];
+
+export interface ExportOptions {
+  /** Epoch ms, on a period boundary (UTC). */
+  readonly from: number;
+  readonly to: number;
+  readonly period: StarPeriod;
+  readonly capacity: CapacityMode;
+  /** Only records of this Site. */
+  readonly site?: string | undefined;
+  readonly config: StarConfig;
+  /** The records' createTime. */
+  readonly now: number;
+  /** Accounts read at once (PostgreSQL answers them in parallel). */
+  readonly concurrency?: number;
+}
+
+/** Checks an export's range: whole periods, from before to, at most `maxPeriods` of them. */
+export function checkExportRange(from: number, to: number, period: StarPeriod, maxPeriods: number): void {
+  const step = PERIOD_MS[period];
+  const what = period === "day" ? "a day boundary (00:00 UTC)" : "an hour boundary";
+  if (from % step !== 0) throw validation(`from must fall on ${what} for period ${period}`);
+  if (to % step !== 0) throw validation(`to must fall on ${what} for period ${period}`);
+  if (to <= from) throw validation("to must be after from");
+  if ((to - from) / step > maxPeriods) throw validation(`the range holds more than ${maxPeriods} ${period}s`);
+}
+
+/** A series' kept dims (the rollups carry them as `dims`; {} when none). */
+export function dimsOf(x: RollupRow | CurrentLevel): KeptDims {
+  return (x as { dims?: Readonly<Record<string, string>> | null }).dims ?? {};
+}
+
+const seriesKey = (server: string, metric: string, instance: string, dims: KeptDims) =>
+  JSON.stringify([server, metric, instance, Object.entries(dims).sort(([a], [b]) => compareUtf8(a, b))]);
+
+interface Group {
+  readonly start: number;
+  readonly record: {
+    -readonly [K in keyof StarRecord]: StarRecord[K];
+  };
+}
+
+/**
+ * The records of [from, to), account by account. Accounts the configuration maps (whose identity others may share)
+ * are read first and their records come last, summed with any other account of the same identity; every other
+ * account's identity holds its own id, so its records go out as soon as it is read.
+ */
+export async function* exportStarRecords(reader: UsageReader, options: ExportOptions): AsyncGenerator<StarRecord> {
+  checkExportRange(options.from, options.to, options.period, Number.MAX_SAFE_INTEGER);
+  const levels = new Map<string, CurrentLevel[]>();
+  for (const metric of METRIC_NAMES) {
+    for (const level of await reader.currentLevels({ metric })) {
+      const list = levels.get(level.account);
+      if (list) list.push(level);
+      else levels.set(level.account, [level]);
+    }
+  }
+  const mapped = Object.keys(options.config.accounts);
+  const others = [...levels.keys()].filter((a) => options.config.accounts[a] === undefined).sort(compareUtf8);
+  const accounts = [...mapped.filter((a) => levels.has(a)).sort(compareUtf8), ...others];
+  const shared = new Map<string, Group>();
+  const concurrency = options.concurrency ?? 8;
+  for (let i = 0; i < accounts.length; i += concurrency) {
+    const chunk = accounts.slice(i, i + concurrency);
+    const rows = await Promise.all(
+      chunk.map((account) => reader.rollups({ account, from: options.from, to: options.to, metrics: METRIC_NAMES })),
+    );
+    for (let j = 0; j < chunk.length; j++) {
+      const account = chunk[j] as string;
+      const own = accountGroups(account, levels.get(account) ?? [], rows[j] ?? [], options);
+      for (const [key, group] of own) {
+        const into = shared.get(key);
+        if (into) addValues(into, group);
+        else if (options.config.accounts[account] !== undefined || !holdsAccount(group.record.subject, account)) {
+          shared.set(key, group);
+        } else yield group.record;
+      }
+    }
+  }
+  yield* [...shared.values()].sort((a, b) => a.start - b.start).map((g) => g.record);
+}
+
+/** Whether an identity names the account itself, so that no other account can share it. */
+function holdsAccount(subject: SubjectIdentity | undefined, account: string): boolean {
+  return subject?.localUser === account;
+}
+
+function addValues(into: Group, from: Group): void {
+  for (const field of Object.values(RECORD_METRICS)) {
+    const v = from.record[field];
+    if (v !== undefined) into.record[field] = (into.record[field] ?? 0n) + v;
+  }
+}
+
+/** One account's groups: per interval, server, place, identity and directory, the sum of its series' values. */
+function accountGroups(
+  account: string,
+  levels: readonly CurrentLevel[],
+  rows: readonly RollupRow[],
+  options: ExportOptions,
+): Map<string, Group> {
+  const bySeries = new Map<string, RollupRow[]>();
+  for (const r of rows) {
+    const key = seriesKey(r.server, r.metric, r.instance, dimsOf(r));
+    const list = bySeries.get(key);
+    if (list) list.push(r);
+    else bySeries.set(key, [r]);
+  }
+  const groups = new Map<string, Group>();
+  const step = PERIOD_MS[options.period];
+  for (const level of levels) {
+    const dims = dimsOf(level);
+    const place = placeOf(options.config, level.server, dims);
+    if (options.site !== undefined && place.site !== options.site) continue;
+    const subject = subjectOf(options.config, account, dims);
+    if (subject === null) continue;
+    const path = level.instance.startsWith("/") ? level.instance : undefined;
+    const field = RECORD_METRICS[level.metric as RecordMetric];
+    const series = (bySeries.get(seriesKey(level.server, level.metric, level.instance, dims)) ?? []).sort(
+      (a, b) => a.hour - b.hour,
+    );
+    let held: bigint | null = level.time < options.from ? level.value : null;
+    let next = 0;
+    for (let start = options.from; start < options.to; start += step) {
+      const end = start + step;
+      let integral = 0n;
+      let last = held;
+      let rowsIn = false;
+      for (let r = series[next]; r && r.hour < end; r = series[++next]) {
+        integral += r.integral ?? 0n;
+        last = r.last;
+        rowsIn = true;
+      }
+      if (last === null) continue;
+      if (!rowsIn) {
+        if (last === 0n) continue;
+        integral = last * BigInt(step);
+      } else if (level.time >= start && level.time < end) {
+        // After the series' latest reading its level holds, though no rollup counts that time yet.
+        integral += level.value * BigInt(end - level.time);
+      }
+      held = last;
+      // A series that stood at 0 all interval (a record's end, usage deleted) has nothing to report.
+      if (last === 0n && integral === 0n) continue;
+      const value = options.capacity === "end" ? last : integral / BigInt(step);
+      const key = JSON.stringify([start, level.server, place, subject, path ?? null]);
+      let group = groups.get(key);
+      if (!group) {
+        group = { start, record: newRecord(start, end, level.server, place, subject, path, key, options.now) };
+        groups.set(key, group);
+      }
+      group.record[field] = (group.record[field] ?? 0n) + value;
+    }
+  }
+  return groups;
+}
+
+function newRecord(
+  start: number,
+  end: number,
+  server: string,
+  place: ReturnType<typeof placeOf>,
+  subject: SubjectIdentity,
+  path: string | undefined,
+  key: string,
+  now: number,
+): Group["record"] {
+  const record: Group["record"] = {
+    recordId: recordIdOf(server, start, key, end),
+    createTime: now,
+    storageSystem: server,
+    startTime: start,
+    endTime: end,
+    resourceCapacityUsed: 0n,
+    subject,
+  };
+  if (place.site !== undefined) record.site = place.site;
+  if (place.share !== undefined) record.storageShare = place.share;
+  if (place.media !== undefined) record.storageMedia = place.media;
+  if (place.class !== undefined) record.storageClass = place.class;
+  if (path !== undefined) record.directoryPath = path;
+  return record;
+}
+
+/** Stable: the same interval, server, place, identity and directory give the same id in every export. */
+function recordIdOf(server: string, start: number, key: string, end: number): string {
+  const hash = createHash("sha256").update(`${key}\n${end}`).digest("hex").slice(0, 24);
+  const compact = new Date(start).toISOString().replace(/[-:]/g, "").replace(".000", "");
+  return `${server}/${compact}/${hash}`;
+}
