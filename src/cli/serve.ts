@@ -9,6 +9,7 @@ import { AppError } from "../domain/errors.js";
 import { stdoutDestination } from "../log/fd-destination.js";
 import { createLogger } from "../log/logger.js";
 import { startServer } from "../main.js";
+import { removeServerNote, writeServerNote } from "./server-note.js";
 
 export interface ServeFlags extends ConfigFlags {
   /** Simulated servers and accounts, in a data directory of their own. */
@@ -39,6 +40,12 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   const log = stdoutDestination();
   const logger = createLogger(config.logLevel, log);
   const server = await startServer(config, logger, { demo: demoDir !== null, log });
+  // The other commands find the server by this note and go through it; a note left by a killed server names a dead pid.
+  try {
+    writeServerNote(config, server.url);
+  } catch (error) {
+    logger.warn({ err: error }, "cannot note the server's address in the data directory; commands will need --url");
+  }
   let demo: RunningDemo | null = null;
   if (demoDir) {
     logger.info({ data: demoDir.dir }, `demo mode: simulated data in ${demoDir.dir}; open ${server.url}/usage`);
@@ -47,6 +54,7 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, `stopping on ${signal}`);
+      removeServerNote(config);
       // A connection whose request body was left unread (a 413) holds close() open without keeping the event loop
       // alive, so Node would exit with code 13 before the store is closed. Hold the loop until close() settles.
       const hold = setInterval(() => {}, 60_000);
