@@ -6,6 +6,7 @@ import { AppError, EXIT_CODE } from "../domain/errors.js";
 import { doctorCommand } from "./doctor.js";
 import { ingestCommand } from "./ingest.js";
 import { registerInviteCommands } from "./invite.js";
+import { registerMeterCommands } from "./meter.js";
 import { registerPetnameCommands } from "./petname.js";
 import { rebuildCommand } from "./rebuild.js";
 import { remoteOptions } from "./remote.js";
@@ -99,6 +100,7 @@ tokenOptions(token.command("revoke").description("revoke a token by id; it stops
 
 registerPetnameCommands(program, storeOptions, run);
 registerInviteCommands(program, storeOptions, run);
+registerMeterCommands(program, storeOptions, run);
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
