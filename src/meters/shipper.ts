@@ -42,7 +42,7 @@ export class Shipper {
   /** Flushes at every multiple of the interval and at every hour, so that no flush's counts straddle two hours. */
   start(): void {
     const tick = () => {
-      const boundary = this.nextBoundary(this.intervalStart);
+      const boundary = nextFlushBoundary(this.intervalStart, this.options.flushMs);
       this.timer = setTimeout(
         () => {
           try {
@@ -167,13 +167,13 @@ export class Shipper {
       }
     }
   }
+}
 
-  private nextBoundary(from: number): number {
-    const step = this.options.flushMs;
-    const next = (Math.floor(from / step) + 1) * step;
-    const hour = (Math.floor(from / HOUR_MS) + 1) * HOUR_MS;
-    return Math.min(next, hour);
-  }
+/** The next multiple of the interval after `from`, or the next hour if that comes first. */
+export function nextFlushBoundary(from: number, step: number): number {
+  const next = (Math.floor(from / step) + 1) * step;
+  const hour = (Math.floor(from / HOUR_MS) + 1) * HOUR_MS;
+  return Math.min(next, hour);
 }
 
 function safeDescribe(sink: EventSink): string {
