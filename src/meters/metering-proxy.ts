@@ -56,7 +56,10 @@ export async function startMeteringProxy(options: ProxyOptions): Promise<Running
     port: upstream.port === "" ? (upstream.protocol === "https:" ? 443 : 80) : Number(upstream.port),
   };
 
+  let closing = false;
   const forward = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
+    // While stopping, each connection is closed after its answer, so kept-alive clients go elsewhere.
+    if (closing) res.shouldKeepAlive = false;
     const method = req.method ?? "GET";
     const url = req.url ?? "/";
     const account = attribute(url, req.headers);
@@ -64,6 +67,7 @@ export async function startMeteringProxy(options: ProxyOptions): Promise<Running
     const headers = forwardedHeaders(req, expectContinue);
     const hasBody = req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
     let answered = false;
+    let clientGone = false;
     let current: http.ClientRequest | undefined;
 
     const send = (retried: boolean): http.ClientRequest => {
@@ -93,7 +97,7 @@ export async function startMeteringProxy(options: ProxyOptions): Promise<Running
           send(true).end();
           return;
         }
-        if (answered || res.headersSent) {
+        if (answered || res.headersSent || clientGone) {
           res.destroy();
           return;
         }
@@ -118,7 +122,10 @@ export async function startMeteringProxy(options: ProxyOptions): Promise<Running
     }
     // The client went away before its answer was complete: the upstream exchange is cut too.
     res.once("close", () => {
-      if (!res.writableFinished) current?.destroy();
+      if (!res.writableFinished) {
+        clientGone = true;
+        current?.destroy();
+      }
     });
   };
 
@@ -151,20 +158,24 @@ export async function startMeteringProxy(options: ProxyOptions): Promise<Running
   }
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  let closing: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
   return {
     url: `http://${host}:${address.port}`,
     close: (graceMs) => {
-      closing ??= new Promise<void>((resolve) => {
+      stopped ??= new Promise<void>((resolve) => {
+        closing = true;
         const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+        // A connection becomes idle when its answer is done: close it then rather than wait for its next request.
+        const idle = setInterval(() => server.closeIdleConnections(), 50);
         server.close(() => {
           clearTimeout(cut);
+          clearInterval(idle);
           agent.destroy();
           resolve();
         });
         server.closeIdleConnections();
       });
-      return closing;
+      return stopped;
     },
   };
 }
