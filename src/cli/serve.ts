@@ -39,13 +39,15 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   // A log that cannot be written (a full disk, a reader that stopped) costs lines, counted in /healthz, not service.
   const log = stdoutDestination();
   const logger = createLogger(config.logLevel, log);
-  const server = await startServer(config, logger, { demo: demoDir !== null, log });
   // The other commands find the server by this note and go through it; a note left by a killed server names a dead pid.
-  try {
-    writeServerNote(config, server.url);
-  } catch (error) {
-    logger.warn({ err: error }, "cannot note the server's address in the data directory; commands will need --url");
-  }
+  const note = (url: string) => {
+    try {
+      writeServerNote(config, url);
+    } catch (error) {
+      logger.warn({ err: error }, "cannot note the server's address in the data directory; commands will need --url");
+    }
+  };
+  const server = await startServer(config, logger, { demo: demoDir !== null, log, onListening: note });
   let demo: RunningDemo | null = null;
   if (demoDir) {
     logger.info({ data: demoDir.dir }, `demo mode: simulated data in ${demoDir.dir}; open ${server.url}/usage`);
