@@ -31,6 +31,8 @@ export interface ServerOptions {
   readonly log?: LogStats;
   /** What keeps the node from doing all its work (a broker it cannot reach), for /healthz; none when empty. */
   readonly problems?: () => readonly string[];
+  /** Called with the server's URL once it listens, before it logs so (tally serve notes its address here). */
+  readonly onListening?: (url: string) => void;
 }
 
 export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
@@ -94,6 +96,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
+  options.onListening?.(url);
   logger.info({ url, store: backend.description }, `tally listening on ${url} with store ${backend.description}`);
   let closing: Promise<void> | undefined;
   return {

@@ -1,30 +1,40 @@
-// tally ingest FILE|-: NDJSON into the store through the same parse and ingest code as POST /v1/events.
+// tally ingest FILE|-: NDJSON into the store through the same parse and ingest code as POST /v1/events, or, while
+// `tally serve` holds the store (or with --url), through that server's POST /v1/events with the admin token.
 
+import type { Backend } from "../backend/backend.js";
 import { openBackend } from "../backend/open-backend.js";
 import { loadConfig } from "../config/config.js";
 import { EXIT_CODE } from "../domain/errors.js";
-import { ingestEvents } from "../ingest/ingest-events.js";
+import { type IngestResult, ingestEvents } from "../ingest/ingest-events.js";
 import { parseEventBody } from "../ingest/parse-body.js";
 import type { StreamFlags } from "./consume-flags.js";
 import { byteLines, isBlank, openInput } from "./input-lines.js";
 import { startProgress } from "./progress.js";
 import { publishCommand } from "./publish.js";
+import { type RemoteFlags, remote, throughRunningServer } from "./remote.js";
 
 const BATCH = 10_000;
 const SHOWN_REJECTIONS = 20;
 
-export interface IngestFlags extends StreamFlags {
-  data?: string;
-  store?: string;
+export interface IngestFlags extends StreamFlags, RemoteFlags {
   /** Publish to JetStream at this URL instead of storing. */
   to?: string;
 }
 
-export async function ingestCommand(file: string, flags: IngestFlags): Promise<number> {
-  if (flags.to !== undefined) return publishCommand(file, flags.to, flags);
+export async function ingestCommand(file: string, given: IngestFlags): Promise<number> {
+  if (given.to !== undefined) return publishCommand(file, given.to, given);
+  const flags = throughRunningServer(given);
   const config = loadConfig(flags);
   const { input, total } = await openInput(file);
-  const backend = await openBackend(config);
+  const backend: Backend | null = flags.url === undefined ? await openBackend(config) : null;
+  // A batch of at most BATCH lines stays under the server's body limit unless its lines are very long.
+  const store = (body: Buffer): Promise<IngestResult> =>
+    backend !== null
+      ? ingestEvents(backend.events, parseEventBody(body, "application/x-ndjson"))
+      : remote<IngestResult>(flags, "POST", "/v1/events", undefined, {
+          bytes: body,
+          contentType: "application/x-ndjson",
+        });
   const progress = startProgress({ label: "ingesting", total, unit: "events" });
   const started = performance.now();
   let accepted = 0;
@@ -39,7 +49,7 @@ export async function ingestCommand(file: string, flags: IngestFlags): Promise<n
       if (lines.length === 0) return;
       // Bytes, not decoded text: a line that is not UTF-8 is refused, never read as U+FFFD.
       const body = Buffer.concat(lines.flatMap((line, i) => (i === 0 ? [line] : [NEWLINE, line])));
-      const result = await ingestEvents(backend.events, parseEventBody(body, "application/x-ndjson"));
+      const result = await store(body);
       accepted += result.accepted;
       duplicates += result.duplicates;
       rejected += result.rejected_omitted ?? 0;
@@ -65,7 +75,7 @@ export async function ingestCommand(file: string, flags: IngestFlags): Promise<n
     await flush();
   } finally {
     progress.stop();
-    await backend.close();
+    await backend?.close();
   }
   const seconds = (performance.now() - started) / 1000;
   const rate = Math.round((accepted + duplicates + rejected) / Math.max(seconds, 1e-3));

@@ -6,7 +6,7 @@ import { isoTime } from "../domain/time.js";
 import { acceptInvitation } from "../petnames/accept-invitation.js";
 import { createInvitation, parseDuration } from "../petnames/petname.js";
 import type { Run } from "./petname.js";
-import { type RemoteFlags, remote, remoteOptions, withBackend } from "./remote.js";
+import { type RemoteFlags, remote, remoteOptions, throughRunningServer, withBackend } from "./remote.js";
 
 export interface InviteFlags extends RemoteFlags {
   petname: string;
@@ -29,7 +29,8 @@ interface AcceptedJson {
   secret: string;
 }
 
-export async function inviteCreateCommand(flags: InviteFlags): Promise<number> {
+export async function inviteCreateCommand(given: InviteFlags): Promise<number> {
+  const flags = throughRunningServer(given);
   const expiresIn = flags.expiresIn ?? "7d";
   const invitation: InvitationJson = flags.url
     ? await remote<InvitationJson>(flags, "POST", "/v1/invitations", {
@@ -61,7 +62,8 @@ export async function inviteCreateCommand(flags: InviteFlags): Promise<number> {
   return 0;
 }
 
-export async function inviteAcceptCommand(code: string, flags: RemoteFlags & { json?: boolean }): Promise<number> {
+export async function inviteAcceptCommand(code: string, given: RemoteFlags & { json?: boolean }): Promise<number> {
+  const flags = throughRunningServer(given);
   const accepted: AcceptedJson = flags.url
     ? await remote<AcceptedJson>(flags, "POST", "/v1/invitations/accept", { code })
     : await withBackend(flags, async (backend) => {

@@ -8,6 +8,7 @@ import { streamOptions } from "./consume-flags.js";
 import { doctorCommand } from "./doctor.js";
 import { ingestCommand } from "./ingest.js";
 import { registerInviteCommands } from "./invite.js";
+import { registerMeterCommands } from "./meter.js";
 import { registerPetnameCommands } from "./petname.js";
 import { rebuildCommand } from "./rebuild.js";
 import { registerRecordCommands } from "./records.js";
@@ -60,7 +61,9 @@ streamOptions(storeOptions(program.command("serve").description("serve the HTTP 
   .action(run(serveCommand));
 
 streamOptions(
-  storeOptions(program.command("ingest").description("store NDJSON events from FILE, or - for standard input")),
+  remoteOptions(
+    storeOptions(program.command("ingest").description("store NDJSON events from FILE, or - for standard input")),
+  ),
 )
   .argument("<file>", "an NDJSON file, or - for standard input")
   .option("--to <url>", "publish the events to NATS JetStream at nats://HOST:PORT instead of storing them")
@@ -106,14 +109,13 @@ const token = program
   .description("create, list and revoke API tokens")
   .addHelpText(
     "after",
-    "\nWith SQLite these open the data directory directly, which fails while `tally serve` runs on it;\n" +
-      "then pass --url http://HOST:PORT to go through the running server with the admin token\n" +
-      "(read from --token-file, default DATA/admin-token).",
+    "\nWhile `tally serve` runs on the data directory these go through it with the admin token\n" +
+      "(--token-file, default DATA/admin-token); otherwise they open the store. --url http://HOST:PORT names a server.",
   );
 const tokenOptions = (cmd: Command) =>
   storeOptions(cmd)
-    .option("--url <url>", "manage the tokens of a running Tally through its /v1/tokens instead")
-    .option("--token-file <file>", "with --url: file holding an admin token (default DATA/admin-token)")
+    .option("--url <url>", "go through this Tally (default: the one running on the data directory, if any)")
+    .option("--token-file <file>", "file holding an admin token for the server (default DATA/admin-token)")
     .option("--json", "print JSON");
 
 tokenOptions(token.command("create").description("create a token and print its secret, once"))
@@ -137,6 +139,7 @@ tokenOptions(token.command("revoke").description("revoke a token by id; it stops
 registerPetnameCommands(program, storeOptions, run);
 registerInviteCommands(program, storeOptions, run);
 registerRecordCommands(program, storeOptions, run);
+registerMeterCommands(program, storeOptions, run);
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

@@ -1,19 +1,20 @@
-// tally petname set|rm|import: the petname database, in the store directly or through a running server (--url).
+// tally petname set|rm|import: the petname database, in the store directly or through a running server.
 //
-// The SQLite store is opened by one process at a time, so while `tally serve` runs on the same data directory
-// the direct form fails with "in use"; --url then goes through the server's /v1/petnames with an admin token.
+// The SQLite store is opened by one process at a time, so while `tally serve` runs on the same data directory these
+// go through the server's /v1/petnames with an admin token: the server found by its note, or the one --url names.
 
 import fs from "node:fs";
 import type { Command } from "commander";
 import { AppError } from "../domain/errors.js";
 import { importPetnames, parsePetnameFile, removePetname, setPetname } from "../petnames/petname.js";
-import { type RemoteFlags, remote, remoteOptions, withBackend } from "./remote.js";
+import { type RemoteFlags, remote, remoteOptions, throughRunningServer, withBackend } from "./remote.js";
 
 export type Run = <A extends unknown[]>(
   action: (...args: A) => Promise<number | undefined>,
 ) => (...args: A) => Promise<void>;
 
-export async function petnameSetCommand(account: string, name: string, flags: RemoteFlags): Promise<number> {
+export async function petnameSetCommand(account: string, name: string, given: RemoteFlags): Promise<number> {
+  const flags = throughRunningServer(given);
   const saved = flags.url
     ? await remote<{ account: string; petname: string }>(flags, "PUT", petnamePath(account), { petname: name })
     : await withBackend(flags, async ({ petnames }) => {
@@ -24,7 +25,8 @@ export async function petnameSetCommand(account: string, name: string, flags: Re
   return 0;
 }
 
-export async function petnameRemoveCommand(account: string, flags: RemoteFlags): Promise<number> {
+export async function petnameRemoveCommand(account: string, given: RemoteFlags): Promise<number> {
+  const flags = throughRunningServer(given);
   if (flags.url) await remote(flags, "DELETE", petnamePath(account));
   else await withBackend(flags, ({ petnames }) => removePetname(petnames, account));
   process.stdout.write(`removed the petname of ${account}\n`);
@@ -32,7 +34,8 @@ export async function petnameRemoveCommand(account: string, flags: RemoteFlags):
 }
 
 /** FILE is CSV (account,name) or a JSON object; - reads standard input. All entries, or none. */
-export async function petnameImportCommand(file: string, flags: RemoteFlags): Promise<number> {
+export async function petnameImportCommand(file: string, given: RemoteFlags): Promise<number> {
+  const flags = throughRunningServer(given);
   let text: string;
   try {
     text = file === "-" ? fs.readFileSync(0, "utf8") : fs.readFileSync(file, "utf8");
@@ -61,8 +64,8 @@ export function registerPetnameCommands(program: Command, storeOptions: (cmd: Co
     .addHelpText(
       "after",
       "\nNames are untrusted text (at most 100 characters) and are escaped wherever they are shown.\n" +
-        "With SQLite these open the data directory directly, which fails while `tally serve` runs on it;\n" +
-        "then pass --url http://HOST:PORT to go through the running server with the admin token.",
+        "While `tally serve` runs on the data directory these go through it with the admin token\n" +
+        "(DATA/admin-token); otherwise they open the store. --url http://HOST:PORT names a server.",
     );
   const options = (cmd: Command) => remoteOptions(storeOptions(cmd));
   options(petname.command("set").description("give ACCOUNT the petname NAME"))

@@ -2,10 +2,21 @@
 
 import { openBackend } from "../backend/open-backend.js";
 import { loadConfig } from "../config/config.js";
+import { AppError } from "../domain/errors.js";
 import { startProgress } from "./progress.js";
+import { findRunningServer } from "./server-note.js";
 
 export async function rebuildCommand(flags: { data?: string; store?: string }): Promise<number> {
-  const backend = await openBackend(loadConfig(flags));
+  const config = loadConfig(flags);
+  // A rebuild replaces every rollup under the server's feet, and has no HTTP route: say which server to stop.
+  const running = findRunningServer(config);
+  if (running !== null) {
+    throw new AppError(
+      "UNAVAILABLE",
+      `tally serve (pid ${running.pid}, ${running.url}) holds this store; stop it, then run tally rebuild`,
+    );
+  }
+  const backend = await openBackend(config);
   try {
     const started = performance.now();
     // The store reports no progress within a rebuild, so the terminal shows that it runs and for how long.

@@ -1,5 +1,6 @@
-// Shared by the admin commands (token, petname, invite): open the store directly, or go through a running
-// Tally with --url and an admin token, since a SQLite store is opened by one process at a time.
+// Shared by the commands that need the store (token, petname, invite, ingest, meter): open it directly, or go
+// through a running Tally with an admin token, since a SQLite store is opened by one process at a time. The running
+// server is found by the note it keeps in its data directory, or named with --url.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -9,19 +10,32 @@ import type { Backend } from "../backend/backend.js";
 import { openBackend } from "../backend/open-backend.js";
 import { loadConfig } from "../config/config.js";
 import { AppError, type ErrorCode, HTTP_STATUS } from "../domain/errors.js";
+import { findRunningServer, SERVER_NOTE_FILE, type ServerNote } from "./server-note.js";
 
 export interface RemoteFlags {
   data?: string;
   store?: string;
   url?: string;
   tokenFile?: string;
+  /** Set by throughRunningServer when the url came from the server's note rather than --url. */
+  found?: ServerNote;
+}
+
+/** The flags with url set to the running server's when no --url was given and a `tally serve` holds the store. */
+export function throughRunningServer<F extends RemoteFlags>(flags: F): F {
+  if (flags.url !== undefined) return flags;
+  const note = findRunningServer(loadConfig(flags));
+  return note === null ? flags : { ...flags, url: note.url, found: note };
 }
 
 /** Opens the backend for one piece of work; says to use --url when a running server holds it. */
 export async function withBackend<T>(flags: RemoteFlags, work: (backend: Backend) => Promise<T>): Promise<T> {
   const backend = await openBackend(loadConfig(flags)).catch((error: unknown) => {
     if (error instanceof AppError && error.code === "UNAVAILABLE" && /in use/.test(error.message)) {
-      throw new AppError("UNAVAILABLE", `${error.message}; while it runs, pass --url to go through it`);
+      throw new AppError(
+        "UNAVAILABLE",
+        `${error.message}, and no running tally serve noted its address in the data directory; pass --url to go through the server that holds it`,
+      );
     }
     throw error;
   });
@@ -32,8 +46,20 @@ export async function withBackend<T>(flags: RemoteFlags, work: (backend: Backend
   }
 }
 
+/** A body sent as it is, not as JSON. */
+export interface RawBody {
+  readonly bytes: Uint8Array;
+  readonly contentType: string;
+}
+
 /** Calls a running Tally with an admin token read from --token-file (default: the data directory's admin-token). */
-export async function remote<T>(flags: RemoteFlags, method: string, route: string, body?: unknown): Promise<T> {
+export async function remote<T>(
+  flags: RemoteFlags,
+  method: string,
+  route: string,
+  body?: unknown,
+  raw?: RawBody,
+): Promise<T> {
   const file = flags.tokenFile ?? path.join(loadConfig(flags).data, ADMIN_TOKEN_FILE);
   let secret: string;
   try {
@@ -44,13 +70,23 @@ export async function remote<T>(flags: RemoteFlags, method: string, route: strin
   const url = new URL(route, flags.url);
   let response: Response;
   try {
+    const sent =
+      raw !== undefined
+        ? { type: raw.contentType, bytes: raw.bytes }
+        : body === undefined
+          ? null
+          : { type: "application/json", bytes: JSON.stringify(body) };
     response = await fetch(url, {
       method,
-      headers: { "X-Auth-Token": secret, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      headers: { "X-Auth-Token": secret, ...(sent === null ? {} : { "Content-Type": sent.type }) },
+      ...(sent === null ? {} : { body: sent.bytes }),
     });
   } catch (error) {
-    throw new AppError("UNAVAILABLE", `cannot reach ${url.origin}: ${(error as Error).message}`);
+    const reason = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
+    const noted = flags.found
+      ? ` (the tally serve with pid ${flags.found.pid} noted it in ${path.join(loadConfig(flags).data, SERVER_NOTE_FILE)})`
+      : "";
+    throw new AppError("UNAVAILABLE", `cannot reach ${url.origin}${noted}: ${reason}`);
   }
   const answer = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
   if (!response.ok) {
@@ -63,6 +99,6 @@ export async function remote<T>(flags: RemoteFlags, method: string, route: strin
 
 export function remoteOptions(cmd: Command): Command {
   return cmd
-    .option("--url <url>", "go through a running Tally instead of opening the store (needed while it runs on SQLite)")
-    .option("--token-file <file>", "with --url: file holding an admin token (default DATA/admin-token)");
+    .option("--url <url>", "go through this Tally (default: the one running on the data directory, if any)")
+    .option("--token-file <file>", "file holding an admin token for the server (default DATA/admin-token)");
 }

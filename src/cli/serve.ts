@@ -11,6 +11,7 @@ import { stdoutDestination } from "../log/fd-destination.js";
 import { createLogger } from "../log/logger.js";
 import { startServer } from "../main.js";
 import { type ConsumeFlags, consumerSettings } from "./consume-flags.js";
+import { removeServerNote, writeServerNote } from "./server-note.js";
 
 export interface ServeFlags extends ConfigFlags, ConsumeFlags {
   /** Simulated servers and accounts, in a data directory of their own. */
@@ -42,10 +43,19 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   // A log that cannot be written (a full disk, a reader that stopped) costs lines, counted in /healthz, not service.
   const log = stdoutDestination();
   const logger = createLogger(config.logLevel, log);
+  // The other commands find the server by this note and go through it; a note left by a killed server names a dead pid.
+  const note = (url: string) => {
+    try {
+      writeServerNote(config, url);
+    } catch (error) {
+      logger.warn({ err: error }, "cannot note the server's address in the data directory; commands will need --url");
+    }
+  };
   const server = await startServer(config, logger, {
     demo: demoDir !== null,
     log,
     problems: () => consumers.flatMap((c) => (c.problem === null ? [] : [c.problem])),
+    onListening: note,
   });
   for (const settings of brokers) {
     const consumer = new JetStreamConsumer(settings, {
@@ -65,6 +75,7 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, `stopping on ${signal}`);
+      removeServerNote(config);
       // A connection whose request body was left unread (a 413) holds close() open without keeping the event loop
       // alive, so Node would exit with code 13 before the store is closed. Hold the loop until close() settles.
       const hold = setInterval(() => {}, 60_000);

@@ -1,7 +1,7 @@
-// tally token create|list|revoke: manage API tokens, in the store directly or through a running server (--url).
+// tally token create|list|revoke: manage API tokens, in the store directly or through a running server.
 //
-// The SQLite store is opened by one process at a time, so while `tally serve` runs on the same data directory
-// the direct form fails with "in use"; --url then goes through the server's /v1/tokens with an admin token.
+// The SQLite store is opened by one process at a time, so while `tally serve` runs on the same data directory these
+// go through the server's /v1/tokens with an admin token: the server found by its note, or the one --url names.
 
 import { createToken } from "../auth/create-token.js";
 import type { Role } from "../auth/principal.js";
@@ -9,7 +9,7 @@ import { revokeToken } from "../auth/revoke-token.js";
 import { isRole, ROLES, tokenJson } from "../auth/token.js";
 import type { TokenStore } from "../auth/token-store.js";
 import { validation } from "../domain/errors.js";
-import { remote, withBackend } from "./remote.js";
+import { remote, throughRunningServer, withBackend } from "./remote.js";
 
 export interface TokenFlags {
   data?: string;
@@ -28,7 +28,8 @@ export interface CreateFlags extends TokenFlags {
 
 type TokenJson = ReturnType<typeof tokenJson>;
 
-export async function tokenCreateCommand(flags: CreateFlags): Promise<number> {
+export async function tokenCreateCommand(given: CreateFlags): Promise<number> {
+  const flags = throughRunningServer(given);
   if (!isRole(flags.role)) throw validation(`--role must be one of ${ROLES.join(", ")}`);
   const spec = {
     role: flags.role as Role,
@@ -52,7 +53,8 @@ export async function tokenCreateCommand(flags: CreateFlags): Promise<number> {
   return 0;
 }
 
-export async function tokenListCommand(flags: TokenFlags): Promise<number> {
+export async function tokenListCommand(given: TokenFlags): Promise<number> {
+  const flags = throughRunningServer(given);
   const tokens = flags.url
     ? (await remote<{ tokens: TokenJson[] }>(flags, "GET", "/v1/tokens")).tokens
     : await local(flags, async (store) => (await store.list()).map(tokenJson));
@@ -83,7 +85,8 @@ export async function tokenListCommand(flags: TokenFlags): Promise<number> {
   return 0;
 }
 
-export async function tokenRevokeCommand(id: string, flags: TokenFlags): Promise<number> {
+export async function tokenRevokeCommand(id: string, given: TokenFlags): Promise<number> {
+  const flags = throughRunningServer(given);
   const token = flags.url
     ? (await remote<{ token: TokenJson }>(flags, "DELETE", `/v1/tokens/${encodeURIComponent(id)}`)).token
     : await local(flags, async (store) => tokenJson(await revokeToken(store, id)));
