@@ -4,6 +4,7 @@
 import { Command } from "commander";
 import { AppError, EXIT_CODE } from "../domain/errors.js";
 import { doctorCommand } from "./doctor.js";
+import { registerImportSwiftLog } from "./import-swift-log.js";
 import { ingestCommand } from "./ingest.js";
 import { registerInviteCommands } from "./invite.js";
 import { registerPetnameCommands } from "./petname.js";
@@ -96,6 +97,7 @@ tokenOptions(token.command("revoke").description("revoke a token by id; it stops
   .action(run(tokenRevokeCommand));
 
 registerPetnameCommands(program, storeOptions, run);
+registerImportSwiftLog(program.command("import").description("import usage from other formats"), storeOptions, run);
 registerInviteCommands(program, storeOptions, run);
 
 function collect(value: string, previous: string[]): string[] {
