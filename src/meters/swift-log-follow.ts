@@ -119,7 +119,9 @@ async function followFile(
     if (Date.now() - lastFlush >= options.flushMs) await flush();
     const now = statOrNull(file);
     if (now === null || now.ino !== identity.ino || now.dev !== identity.dev) {
-      // Rotated: what the old file holds after the last read is its end, an unfinished last line included.
+      // Rotated: the writer may still finish a line or two in the old file before it opens the new one.
+      await readAll();
+      await sleep(poll, new AbortController().signal);
       await readAll();
       await stream.end(true);
       options.onFlushed?.();
