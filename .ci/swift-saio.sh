@@ -70,7 +70,6 @@ pipeline = $name-server
 use = egg:swift#$name
 
 [$name-updater]
-interval = 2
 [$name-auditor]
 [$name-replicator]
 CONF
@@ -173,9 +172,6 @@ start() {
     "swift-$s-server" "$ETC/$s-server.conf" -v > "$LOG/$s.log" 2>&1 &
     echo $! > "$RUN/$s.pid"
   done
-  # The container updater keeps X-Account-Bytes-Used current; every 2 s with this configuration.
-  swift-container-updater "$ETC/container-server.conf" -v > "$LOG/container-updater.log" 2>&1 &
-  echo $! > "$RUN/container-updater.pid"
   for _ in $(seq 1 150); do
     if healthy; then echo "swift up on 127.0.0.1:$PROXY_PORT"; print_env; return 0; fi
     sleep 0.2
@@ -212,6 +208,7 @@ print_env() {
   echo "SWIFT_SAIO_URL=http://127.0.0.1:$PROXY_PORT"
   echo "SWIFT_SAIO_DIR=$SAIO"
   echo "SWIFT_SAIO_ACCESS_LOG=$ACCESS_LOG"
+  # X-Account-Bytes-Used lags until the container updater has run: `swift-container-updater $ETC/container-server.conf once`.
   echo "SWIFT_SAIO_CONTAINER_CONF=$ETC/container-server.conf"
 }
 

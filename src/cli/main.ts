@@ -7,6 +7,7 @@ import { doctorCommand } from "./doctor.js";
 import { registerImportSwiftLog } from "./import-swift-log.js";
 import { ingestCommand } from "./ingest.js";
 import { registerInviteCommands } from "./invite.js";
+import { registerMeterScan } from "./meter-scan.js";
 import { registerPetnameCommands } from "./petname.js";
 import { rebuildCommand } from "./rebuild.js";
 import { serveCommand } from "./serve.js";
@@ -97,6 +98,11 @@ tokenOptions(token.command("revoke").description("revoke a token by id; it stops
   .action(run(tokenRevokeCommand));
 
 registerPetnameCommands(program, storeOptions, run);
+registerMeterScan(
+  program.command("meter").description("meters: measure usage and send it through the ingest path"),
+  storeOptions,
+  run,
+);
 registerImportSwiftLog(program.command("import").description("import usage from other formats"), storeOptions, run);
 registerInviteCommands(program, storeOptions, run);
 
