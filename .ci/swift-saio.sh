@@ -172,11 +172,12 @@ start() {
     "swift-$s-server" "$ETC/$s-server.conf" -v > "$LOG/$s.log" 2>&1 &
     echo $! > "$RUN/$s.pid"
   done
-  for _ in $(seq 1 150); do
+  # About 15 s on an idle machine; a busy one can take several times that.
+  for _ in $(seq 1 600); do
     if healthy; then echo "swift up on 127.0.0.1:$PROXY_PORT"; print_env; return 0; fi
     sleep 0.2
   done
-  echo "swift did not come up within 30 s; see $LOG"; tail -n 20 "$LOG"/*.log; exit 1
+  echo "swift did not come up within 2 minutes; see $LOG"; tail -n 20 "$LOG"/*.log; exit 1
 }
 
 stop() {
