@@ -6,9 +6,11 @@ import { AppError, EXIT_CODE } from "../domain/errors.js";
 import { backupCommand, restoreCommand } from "./backup.js";
 import { streamOptions } from "./consume-flags.js";
 import { doctorCommand } from "./doctor.js";
+import { registerImportSwiftLog } from "./import-swift-log.js";
 import { ingestCommand } from "./ingest.js";
 import { registerInviteCommands } from "./invite.js";
 import { registerMeterCommands } from "./meter.js";
+import { registerMeterScan } from "./meter-scan.js";
 import { registerPetnameCommands } from "./petname.js";
 import { rebuildCommand } from "./rebuild.js";
 import { registerRecordCommands } from "./records.js";
@@ -139,7 +141,10 @@ tokenOptions(token.command("revoke").description("revoke a token by id; it stops
 registerPetnameCommands(program, storeOptions, run);
 registerInviteCommands(program, storeOptions, run);
 registerRecordCommands(program, storeOptions, run);
-registerMeterCommands(program, storeOptions, run);
+const meter = program.command("meter").description("meters that measure a storage server and send Tally its usage");
+registerMeterCommands(meter, storeOptions, run);
+registerMeterScan(meter, storeOptions, run);
+registerImportSwiftLog(program.command("import").description("import usage from other formats"), storeOptions, run);
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

@@ -171,8 +171,7 @@ function nameProblem(name: string): string | null {
   return problem === null ? null : problem;
 }
 
-export function registerMeterCommands(program: Command, storeOptions: (cmd: Command) => Command, run: Run): void {
-  const meter = program.command("meter").description("meters that measure a storage server and send Tally its usage");
+export function registerMeterCommands(meter: Command, storeOptions: (cmd: Command) => Command, run: Run): void {
   remoteOptions(
     storeOptions(
       meter
