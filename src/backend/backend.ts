@@ -1,19 +1,31 @@
 // What a backend gives the rest of Tally: every capability's store, built on one connection or pool, and one close.
 
 import type { TokenStore } from "../auth/token-store.js";
+import type { FeedStore } from "../feeds/feed-store.js";
 import type { PetnameStore } from "../petnames/petname-store.js";
-import type { EventLog, StoreMaintenance, UsageReader, UsageStore, UsageTableReader } from "../store/port.js";
+import type {
+  EventFeedReader,
+  EventLog,
+  StoreMaintenance,
+  UsageReader,
+  UsageStore,
+  UsageTableReader,
+} from "../store/port.js";
 import type { StoreLog } from "../store/sqlite/derived-database.js";
 
 export interface Backend {
   /** Names the backend and where it keeps its data, without secrets, for the start-up log line. */
   readonly description: string;
   readonly events: EventLog;
+  /** The stored events in commit order, for the feeds this node serves. */
+  readonly eventFeed: EventFeedReader;
   readonly usage: UsageReader;
   readonly usageTable: UsageTableReader;
   readonly maintenance: StoreMaintenance;
   readonly tokens: TokenStore;
   readonly petnames: PetnameStore;
+  /** The feeds this node shares and the subscriptions it pulls. */
+  readonly feeds: FeedStore;
   /** Closes every store, then the connection or pool they share. */
   close(): Promise<void>;
 }
@@ -25,10 +37,11 @@ export interface BackendOptions {
 }
 
 /** A backend around an event store and the other stores built on its connection; closing it closes the store. */
-export function backendOf(store: UsageStore, others: Pick<Backend, "tokens" | "petnames">): Backend {
+export function backendOf(store: UsageStore, others: Pick<Backend, "tokens" | "petnames" | "feeds">): Backend {
   return {
     description: store.description,
     events: store,
+    eventFeed: store,
     usage: store,
     usageTable: store,
     maintenance: store,

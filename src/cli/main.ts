@@ -4,6 +4,7 @@
 import { Command } from "commander";
 import { AppError, EXIT_CODE } from "../domain/errors.js";
 import { doctorCommand } from "./doctor.js";
+import { registerFeedCommands } from "./feeds.js";
 import { ingestCommand } from "./ingest.js";
 import { registerInviteCommands } from "./invite.js";
 import { registerPetnameCommands } from "./petname.js";
@@ -37,6 +38,7 @@ storeOptions(program.command("serve").description("serve the HTTP API"))
     "--stale-after <seconds>",
     "mark a server stale after this long without events (TALLY_STALE_AFTER_SECONDS, default 900)",
   )
+  .option("--public-url <url>", "the base URL of the subscription URLs this node prints (TALLY_PUBLIC_URL)")
   .option(
     "--demo",
     "simulated servers and accounts, live, in a data directory of their own (default a new temporary one)",
@@ -97,6 +99,7 @@ tokenOptions(token.command("revoke").description("revoke a token by id; it stops
 
 registerPetnameCommands(program, storeOptions, run);
 registerInviteCommands(program, storeOptions, run);
+registerFeedCommands(program, storeOptions, run);
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

@@ -64,6 +64,11 @@ const schema = z.object({
   headersTimeoutSeconds: seconds.default(10),
   /** How long an idle connection is kept for its next request. */
   keepAliveTimeoutSeconds: seconds.default(5),
+  /** The base of the subscription URLs this node prints: how subscribers reach it (behind a proxy, say). */
+  publicUrl: z
+    .string()
+    .regex(/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/, "must be an http or https URL, like https://tally.example.org")
+    .optional(),
   /** Connections beyond this many are closed as they arrive. */
   maxConnections: z.coerce.number().int().min(1, "must be at least 1").default(1024),
 });
@@ -82,6 +87,7 @@ export interface ConfigFlags {
   readonly store?: string | undefined;
   readonly localReads?: boolean | undefined;
   readonly staleAfterSeconds?: string | number | undefined;
+  readonly publicUrl?: string | undefined;
 }
 
 /** `defaults` replace the built-in defaults (the demo's shorter stale interval), never flags or variables. */
@@ -106,6 +112,7 @@ export function loadConfig(
     headersTimeoutSeconds: env.TALLY_HEADERS_TIMEOUT_SECONDS || undefined,
     keepAliveTimeoutSeconds: env.TALLY_KEEP_ALIVE_TIMEOUT_SECONDS || undefined,
     maxConnections: env.TALLY_MAX_CONNECTIONS || undefined,
+    publicUrl: flags.publicUrl ?? (env.TALLY_PUBLIC_URL || undefined),
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

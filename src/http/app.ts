@@ -7,6 +7,7 @@ import type { AppDeps } from "./deps.js";
 import { errorBody, handleError } from "./errors.js";
 import { openApiRoutes } from "./openapi.js";
 import { eventRoutes } from "./routes/events.js";
+import { feedRoutes } from "./routes/feeds.js";
 import { healthRoutes } from "./routes/health.js";
 import { petnameRoutes } from "./routes/petnames.js";
 import { swiftStatsRoutes } from "./routes/swift-stats.js";
@@ -25,6 +26,7 @@ export function createApp(deps: AppDeps): Hono {
   swiftStatsRoutes(app, deps);
   usageRoutes(app, deps);
   petnameRoutes(app, deps);
+  feedRoutes(app, deps);
   openApiRoutes(app);
   app.notFound((c) => c.json(errorBody(new AppError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`)), 404));
   app.onError(handleError(deps.logger));

@@ -2,7 +2,7 @@
 
 import { LIMITS, type UsageEvent, validateEvent } from "../domain/event.js";
 import { truncate } from "../domain/value.js";
-import type { EventLog } from "../store/port.js";
+import type { EventLog, InsertOptions } from "../store/port.js";
 import { missingKinds } from "./metric-kinds.js";
 import type { BatchItem } from "./parse-body.js";
 
@@ -33,6 +33,7 @@ export async function ingestEvents(
   store: EventLog,
   items: readonly BatchItem[],
   gate?: EventGate,
+  options?: InsertOptions,
 ): Promise<IngestResult> {
   const events: UsageEvent[] = [];
   const positions: number[] = [];
@@ -54,7 +55,7 @@ export async function ingestEvents(
       rejected.push({ index, ...(v.id !== undefined ? { id: v.id } : {}), reason: v.reason });
     }
   });
-  const outcome = await store.insertEvents(events);
+  const outcome = await store.insertEvents(events, options);
   for (const r of outcome.rejected) {
     const event = events[r.index] as UsageEvent;
     rejected.push({ index: positions[r.index] as number, id: event.id, reason: r.reason });
