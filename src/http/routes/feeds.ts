@@ -8,6 +8,7 @@ import { DEFAULT_PAGE_EVENTS, feedEventJson, MAX_PAGE_EVENTS, MAX_WAIT_MS, readF
 import { feedJson, revokeFeed, shareFeed } from "../../feeds/share-feed.js";
 import { subscribe, subscriptionJson, unsubscribe } from "../../feeds/subscribe.js";
 import type { AppDeps } from "../deps.js";
+import { errorBody } from "../errors.js";
 
 const MAX_BODY = 64 * 1024;
 
@@ -64,6 +65,11 @@ export function feedRoutes(app: Hono, deps: AppDeps): void {
   const { feeds, eventFeed } = deps.backend;
 
   app.get("/v1/feed/:capability", async (c) => {
+    if (deps.stopping?.aborted) {
+      // A subscriber reads again at once on the same connection, which would keep the node from ever stopping.
+      const error = new AppError("UNAVAILABLE", "this node is stopping; read again later");
+      return c.json(errorBody(error), 503, { Connection: "close" });
+    }
     const format = c.req.query("format");
     if (format !== undefined && format !== "json" && format !== "ndjson") {
       throw validation(`format "${format.slice(0, 20)}" must be json or ndjson`);
@@ -77,6 +83,7 @@ export function feedRoutes(app: Hono, deps: AppDeps): void {
     const signals = deps.stopping ? [c.req.raw.signal, deps.stopping] : [c.req.raw.signal];
     const page = await readFeed({ feeds, eventFeed }, request, AbortSignal.any(signals));
     c.header("Cache-Control", "no-store");
+    if (deps.stopping?.aborted) c.header("Connection", "close");
     const json = format === "json" || (format === undefined && /application\/json/.test(c.req.header("accept") ?? ""));
     if (json) {
       return c.json({
