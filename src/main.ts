@@ -9,6 +9,7 @@ import type { Backend } from "./backend/backend.js";
 import { openBackend } from "./backend/open-backend.js";
 import type { Config } from "./config/config.js";
 import { AppError } from "./domain/errors.js";
+import { Puller } from "./feeds/puller.js";
 import { createApp } from "./http/app.js";
 import type { LogStats } from "./log/fd-destination.js";
 import type { Logger } from "./log/logger.js";
@@ -51,9 +52,15 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     throw error;
   }
   const metrics = new Metrics();
+  // Subscriptions are pulled while the node serves; a failing upstream is retried and never stops it.
+  const puller = new Puller({ feeds: backend.feeds, events: backend.events, logger, observer: metrics });
+  const stopping = new AbortController();
   const app = createApp({
+    stopping: stopping.signal,
     backend,
     metrics,
+    publicUrl: config.publicUrl,
+    subscriptionsChanged: () => puller.rescan(),
     logger,
     log: options.log,
     maxBodyBytes: config.maxBodyBytes,
@@ -98,6 +105,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   const url = `http://${host}:${address.port}`;
   options.onListening?.(url);
   logger.info({ url, store: backend.description }, `tally listening on ${url} with store ${backend.description}`);
+  puller.start();
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -105,6 +113,8 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     metrics,
     close: () => {
       closing ??= (async () => {
+        stopping.abort();
+        await puller.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           // Idle keep-alive connections would hold close() open; busy ones finish their request first.

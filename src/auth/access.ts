@@ -5,8 +5,8 @@ import type { Principal, Role } from "./principal.js";
 
 /**
  * - `any`: every valid token (health checks, the API description); a read, so the loopback exception applies.
- * - `holder`: a write whose credential is in the request (an invitation code): no token is needed, and a token
- *   that is presented must be valid, as everywhere.
+ * - `holder`: a request whose credential is in it (an invitation code, a feed capability): no token is needed,
+ *   and a token that is presented must be valid, as everywhere.
  * - `read`: usage of every account: admin and read.
  * - `account-read`: usage of one account; account tokens too, and the route (or the account check below) keeps
  *   them to their own account.
@@ -40,6 +40,9 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   // An account token may read its own petname (the route checks the account); changing petnames is for admins.
   { method: "GET", path: /^\/v1\/petnames\/.+$/, access: "account-read" },
   { method: "POST", path: "/v1/invitations/accept", access: "holder" },
+  // A feed's capability is in its URL; sharing, listing and revoking feeds, and subscribing, are for admins.
+  { method: "GET", path: /^\/v1\/feed\/[^/]+$/, access: "holder" },
+  { path: /^\/v1\/(feeds|subscriptions)(\/.*)?$/, access: "admin" },
 ];
 
 const ADMITS: Record<Access, readonly Role[]> = {

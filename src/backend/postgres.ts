@@ -2,6 +2,7 @@
 
 import { openPostgresTokenStore } from "../auth/postgres-token-store.js";
 import { POSTGRES_BACKUP } from "../backup/postgres-backup.js";
+import { openPostgresFeedStore } from "../feeds/postgres-feed-store.js";
 import { PostgresPetnameStore } from "../petnames/postgres-petname-store.js";
 import { openPostgresStarRecordStore } from "../records/postgres-star-record-store.js";
 import {
@@ -25,10 +26,12 @@ export async function openPostgresBackend(options: PostgresStoreOptions): Promis
 export async function postgresBackendOn(store: PostgresUsageStore): Promise<Backend> {
   const tokens = await openPostgresTokenStore(store.pool);
   const records = await openPostgresStarRecordStore(store.pool);
+  const feeds = await openPostgresFeedStore(store.pool);
   return backendOf(store, {
     tokens,
     petnames: new PostgresPetnameStore(store.pool),
     records,
+    feeds,
     backup: POSTGRES_BACKUP,
   });
 }

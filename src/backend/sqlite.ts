@@ -2,6 +2,7 @@
 
 import { SqliteTokenStore } from "../auth/sqlite-token-store.js";
 import { SqliteStoreBackup } from "../backup/sqlite-backup.js";
+import { SqliteFeedStore } from "../feeds/sqlite-feed-store.js";
 import { SqlitePetnameStore } from "../petnames/sqlite-petname-store.js";
 import { SqliteStarRecordStore } from "../records/sqlite-star-record-store.js";
 import {
@@ -29,5 +30,6 @@ export function sqliteBackendOn(store: SqliteUsageStore): Backend {
     petnames: new SqlitePetnameStore(store.db),
     backup: new SqliteStoreBackup(store.db, { log: store.db.name, derived: derivedPath(store.db.name) }),
     records: new SqliteStarRecordStore(store.db),
+    feeds: new SqliteFeedStore(store.db),
   });
 }

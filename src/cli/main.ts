@@ -6,6 +6,7 @@ import { AppError, EXIT_CODE } from "../domain/errors.js";
 import { backupCommand, restoreCommand } from "./backup.js";
 import { streamOptions } from "./consume-flags.js";
 import { doctorCommand } from "./doctor.js";
+import { registerFeedCommands } from "./feeds.js";
 import { registerImportSwiftLog } from "./import-swift-log.js";
 import { ingestCommand } from "./ingest.js";
 import { registerInviteCommands } from "./invite.js";
@@ -56,6 +57,7 @@ streamOptions(storeOptions(program.command("serve").description("serve the HTTP 
     "mark a server stale after this long without events (TALLY_STALE_AFTER_SECONDS, default 900)",
   )
   .option("--star-config <file>", "StAR records: identities of accounts, places of servers (TALLY_STAR_CONFIG)")
+  .option("--public-url <url>", "the base URL of the subscription URLs this node prints (TALLY_PUBLIC_URL)")
   .option(
     "--demo",
     "simulated servers and accounts, live, in a data directory of their own (default a new temporary one)",
@@ -145,6 +147,7 @@ const meter = program.command("meter").description("meters that measure a storag
 registerMeterCommands(meter, storeOptions, run);
 registerMeterScan(meter, storeOptions, run);
 registerImportSwiftLog(program.command("import").description("import usage from other formats"), storeOptions, run);
+registerFeedCommands(program, storeOptions, run);
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

@@ -64,6 +64,11 @@ const schema = z.object({
   headersTimeoutSeconds: seconds.default(10),
   /** How long an idle connection is kept for its next request. */
   keepAliveTimeoutSeconds: seconds.default(5),
+  /** The base of the subscription URLs this node prints: how subscribers reach it (behind a proxy, say). */
+  publicUrl: z
+    .string()
+    .regex(/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/, "must be an http or https URL, like https://tally.example.org")
+    .optional(),
   /** Connections beyond this many are closed as they arrive. */
   maxConnections: z.coerce.number().int().min(1, "must be at least 1").default(1024),
   /** The StAR records configuration file: identities of accounts, places of servers (src/records/star-config.ts). */
@@ -85,6 +90,7 @@ export interface ConfigFlags {
   readonly localReads?: boolean | undefined;
   readonly staleAfterSeconds?: string | number | undefined;
   readonly starConfig?: string | undefined;
+  readonly publicUrl?: string | undefined;
 }
 
 /** `defaults` replace the built-in defaults (the demo's shorter stale interval), never flags or variables. */
@@ -110,6 +116,7 @@ export function loadConfig(
     keepAliveTimeoutSeconds: env.TALLY_KEEP_ALIVE_TIMEOUT_SECONDS || undefined,
     maxConnections: env.TALLY_MAX_CONNECTIONS || undefined,
     starConfig: flags.starConfig ?? (env.TALLY_STAR_CONFIG || undefined),
+    publicUrl: flags.publicUrl ?? (env.TALLY_PUBLIC_URL || undefined),
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

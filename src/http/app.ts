@@ -10,6 +10,7 @@ import { openApiRoutes } from "./openapi.js";
 import { requestId } from "./request-id.js";
 import { backupRoutes } from "./routes/backup.js";
 import { eventRoutes } from "./routes/events.js";
+import { feedRoutes } from "./routes/feeds.js";
 import { healthRoutes } from "./routes/health.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { petnameRoutes } from "./routes/petnames.js";
@@ -36,6 +37,7 @@ export function createApp(deps: AppDeps): Hono {
   backupRoutes(app, deps);
   metricsRoutes(app, metrics);
   recordRoutes(app, deps);
+  feedRoutes(app, deps);
   openApiRoutes(app);
   app.notFound((c) => c.json(errorBody(new AppError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`)), 404));
   app.onError(handleError(deps.logger));

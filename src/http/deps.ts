@@ -23,6 +23,12 @@ export interface AppDeps {
   readonly swiftResellerPrefix?: string;
   /** The usage table marks a server stale after this long without an event (default 15 minutes). */
   readonly staleAfterMs?: number;
+  /** The base of the subscription URLs this node prints (TALLY_PUBLIC_URL); the request's origin when absent. */
+  readonly publicUrl?: string | undefined;
+  /** Aborted when the node stops: long-polling feed reads answer at once instead of holding the stop up. */
+  readonly stopping?: AbortSignal;
+  /** Tells the puller that subscriptions were added or removed. */
+  readonly subscriptionsChanged?: () => Promise<void>;
   /** The data is simulated (tally serve --demo): the usage pages say so. */
   readonly demo?: boolean;
   /** The process's Prometheus metrics, which the broker consumer shares; a registry of the app's own when absent. */

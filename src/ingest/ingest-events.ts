@@ -2,7 +2,7 @@
 
 import { LIMITS, type UsageEvent, validateEvent } from "../domain/event.js";
 import { truncate } from "../domain/value.js";
-import type { EventLog } from "../store/port.js";
+import type { EventLog, EventSource } from "../store/port.js";
 import type { IngestObserver, IngestSource } from "./ingest-observer.js";
 import { missingKinds } from "./metric-kinds.js";
 import type { BatchItem } from "./parse-body.js";
@@ -34,6 +34,8 @@ export interface IngestOptions {
   /** Who sent the batch, for the metrics (default http). */
   readonly source?: IngestSource;
   readonly observer?: IngestObserver;
+  /** Where in its source the batch ends (a subscription's cursor): committed with its events, which count as received. */
+  readonly position?: EventSource | undefined;
 }
 
 export async function ingestEvents(
@@ -64,7 +66,7 @@ export async function ingestEvents(
     }
   });
   const storeStarted = performance.now();
-  const outcome = await store.insertEvents(events);
+  const outcome = await store.insertEvents(events, options.position ? { source: options.position } : undefined);
   const storeSeconds = (performance.now() - storeStarted) / 1000;
   for (const r of outcome.rejected) {
     const event = events[r.index] as UsageEvent;

@@ -58,14 +58,54 @@ export interface MetricKindReader {
   metricKinds(): Promise<Record<string, MetricKind>>;
 }
 
+/** Where a batch came from when this node did not measure it: a subscription, and its position in that feed. */
+export interface EventSource {
+  /** The subscription's id; its events are relayed, not origin, in this node's feeds. */
+  readonly name: string;
+  /** The feed cursor after the batch, committed with it: a restart resumes exactly there. */
+  readonly position: string;
+}
+
+export interface InsertOptions {
+  readonly source?: EventSource | undefined;
+}
+
 /** Events in: the one write path every meter, subscription and broker uses. */
 export interface EventLog extends MetricKindReader {
   /**
    * Commits the events in one transaction and only then resolves. Idempotent on (server, id): an event seen
    * before, in this batch or any earlier one, counts as a duplicate and changes nothing. The first kind stored for
-   * a metric is the one it keeps; an event of another kind is rejected, naming both.
+   * a metric is the one it keeps; an event of another kind is rejected, naming both. With a source, its position
+   * is committed in the same transaction (also for an empty batch), and the events are marked as received.
    */
-  insertEvents(events: readonly UsageEvent[]): Promise<InsertOutcome>;
+  insertEvents(events: readonly UsageEvent[], options?: InsertOptions): Promise<InsertOutcome>;
+  /** The position last committed for a source, or null if none. */
+  sourcePosition(name: string): Promise<string | null>;
+}
+
+/** Which stored events a feed passes on. */
+export interface FeedFilter {
+  /** Only the events this node measured itself, not those received from its subscriptions. */
+  readonly originOnly: boolean;
+  /** Only the events of these servers; null for every server. */
+  readonly servers: readonly string[] | null;
+}
+
+export interface FeedPage {
+  /** Batches in the order they committed; within a batch, in the order the adapter stored them. */
+  readonly events: UsageEvent[];
+  /** The cursor after this page (past events the filter skipped); the one asked for when nothing is new. */
+  readonly next: string | null;
+  /** Whether events the page left out are already readable after `next`. */
+  readonly more: boolean;
+  /** Events stored after `next`, before the filter: an upper bound on what is still to come, for the lag. */
+  readonly remaining: number;
+}
+
+/** The events in the order the store committed them, for feeds: a reader never skips an event committed late. */
+export interface EventFeedReader {
+  /** Events stored after `cursor` (null: from the first), at most `limit`. A cursor is opaque, per adapter. */
+  eventsAfter(cursor: string | null, limit: number, filter: FeedFilter): Promise<FeedPage>;
 }
 
 /** Rollups and current levels out: what views, records and charging read. */
@@ -94,7 +134,7 @@ export interface StoreMaintenance {
 }
 
 /** One adapter's event store: every port above, on one connection or pool. */
-export interface UsageStore extends EventLog, UsageReader, UsageTableReader, StoreMaintenance {
+export interface UsageStore extends EventLog, EventFeedReader, UsageReader, UsageTableReader, StoreMaintenance {
   /** Names the adapter and where it keeps its data, without secrets, for the start-up log line. */
   readonly description: string;
   close(): Promise<void>;

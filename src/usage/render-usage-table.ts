@@ -4,6 +4,8 @@
 import { validation } from "../domain/errors.js";
 import { compareUtf8 } from "../domain/rollup.js";
 import { hourOf, isoTime } from "../domain/time.js";
+import type { FeedStore } from "../feeds/feed-store.js";
+import { subscriptionJson } from "../feeds/subscribe.js";
 import type { PetnameStore } from "../petnames/petname-store.js";
 import { sortedUnique } from "../store/keyset.js";
 import type { UsageReader, UsageTablePage, UsageTableReader, UsageTableRow } from "../store/port.js";
@@ -14,6 +16,8 @@ export interface UsageViewDeps {
   readonly usage: UsageReader;
   readonly usageTable: UsageTableReader;
   readonly petnames: PetnameStore;
+  /** The subscriptions, whose health the page shows (to readers of every account only). */
+  readonly feeds?: FeedStore;
   /** A server not heard from for longer than this is marked stale. */
   readonly staleAfterMs: number;
   /** The data is simulated (tally serve --demo): pages say so. */
@@ -46,7 +50,11 @@ export interface UsageTableView {
   readonly staleAfterMs: number;
   /** Set when the caller may only see one account. */
   readonly scope: string | null;
+  /** The feeds this node pulls, with their health; empty for a caller limited to one account. */
+  readonly subscriptions: SubscriptionView[];
 }
+
+export type SubscriptionView = ReturnType<typeof subscriptionJson>;
 
 /**
  * `scope` limits the table to one account (a principal of role "account"); every other account is left out of
@@ -129,6 +137,8 @@ export async function renderUsageTable(
     demo: deps.demo,
     staleAfterMs: deps.staleAfterMs,
     scope,
+    subscriptions:
+      scope === null && deps.feeds ? (await deps.feeds.listSubscriptions()).map((s) => subscriptionJson(s, now)) : [],
   };
 }
 
@@ -151,6 +161,7 @@ export function usageTableJson(view: UsageTableView) {
     })),
     totals: { by_server: decimalRecord(view.totals.byServer), total: view.totals.total.toString() },
     next: view.next,
+    subscriptions: view.subscriptions,
   };
 }
 

@@ -147,6 +147,25 @@ ${state(view).metric ? html`<input type="hidden" name="metric" value="${view.met
 <button type="submit">Go</button>
 </form>
 <p class="meta">Sizes are rounded; hover over one for the exact count. Servers silent for more than ${staleMinutes} min are marked stale.</p>
-`;
+${subscriptionsSection(view)}`;
   return layout({ title: "Usage", demo: view.demo, body });
+}
+
+/** The feeds this node pulls and how each is doing: an aggregator's columns are only as fresh as these. */
+function subscriptionsSection(view: UsageTableView): Html | string {
+  if (view.subscriptions.length === 0) return "";
+  const rows = view.subscriptions.map(
+    (s) =>
+      html`<tr${s.state === "failing" ? raw(' class="stale"') : ""}><th scope="row">${s.name}</th><td>${s.state}</td><td class="num">${s.lagEvents === null ? "-" : String(s.lagEvents)}</td><td class="num">${String(s.lagSeconds)} s</td><td>${s.lastSuccess === null ? "never" : html`${isoMinute(Date.parse(s.lastSuccess))} UTC (${ago(view.now - Date.parse(s.lastSuccess))})`}</td><td><code>${s.url}</code></td><td>${s.state === "failing" ? (s.lastError ?? "") : ""}</td></tr>`,
+  );
+  return html`<h2>Subscriptions</h2>
+<div class="scroll">
+<table class="subscriptions">
+<thead><tr><th scope="col">Name</th><th scope="col">State</th><th scope="col">Lag (events)</th><th scope="col">Lag (time)</th><th scope="col">Last success</th><th scope="col">Feed</th><th scope="col">Last error</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+</div>
+`;
 }

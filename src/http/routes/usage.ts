@@ -38,6 +38,7 @@ export function usageRoutes(app: Hono, deps: AppDeps): void {
     usage: deps.backend.usage,
     usageTable: deps.backend.usageTable,
     petnames: deps.backend.petnames,
+    feeds: deps.backend.feeds,
     staleAfterMs: deps.staleAfterMs ?? 15 * 60_000,
     demo: deps.demo ?? false,
   };

@@ -3,6 +3,7 @@
 
 import type { Migration } from "../../db/postgres-migrate.js";
 import { HOUR_MS } from "../../domain/time.js";
+import { EVENT_FEED_MIGRATIONS } from "./event-feed.js";
 import { PETNAME_MIGRATIONS } from "./petname-tables.js";
 import { USAGE_VIEW_MIGRATIONS } from "./usage-table-migrations.js";
 
@@ -91,6 +92,8 @@ export const MIGRATIONS: readonly Migration[] = [
   // The usage table's and the petname tables it reads, numbered from 100 to stay clear of the store's own.
   ...USAGE_VIEW_MIGRATIONS,
   ...PETNAME_MIGRATIONS,
+  // The feed's order and sources, from 200.
+  ...EVENT_FEED_MIGRATIONS,
 ];
 
 /** The rollup rebuild's advisory lock; see LOCK_MIGRATIONS for the second key. */

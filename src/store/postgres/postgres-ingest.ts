@@ -45,7 +45,13 @@ export class PostgresIngest {
   }
 
   /** One batch in the caller's transaction; what it learns goes in `learned`, to keep once the batch commits. */
-  async insert(client: pg.PoolClient, events: readonly UsageEvent[], learned: Learned): Promise<InsertOutcome> {
+  /** `source`: the subscription the events came from, or null for events measured here. */
+  async insert(
+    client: pg.PoolClient,
+    events: readonly UsageEvent[],
+    learned: Learned,
+    source: string | null = null,
+  ): Promise<InsertOutcome> {
     // 1. Kinds: the first kind a metric was stored with wins, and within a batch the first event's.
     const kinds = await this.resolveKinds(client, events, learned.kinds);
     const rejected: { index: number; reason: string }[] = [];
@@ -70,8 +76,8 @@ export class PostgresIngest {
     // 3. Events: the primary key drops what any node stored before.
     candidates.sort((a, b) => compareUtf8(a.server, b.server) || compareUtf8(a.id, b.id));
     const inserted = await client.query<{ server: string; id: string }>(
-      `INSERT INTO events (series_id, server, id, time, value, dims)
-       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::numeric[], $6::jsonb[])
+      `INSERT INTO events (series_id, server, id, time, value, dims, source)
+       SELECT *, $7::text FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::numeric[], $6::jsonb[])
        ON CONFLICT (server, id) DO NOTHING
        RETURNING server, id`,
       columns(candidates, (e) => [
@@ -81,7 +87,7 @@ export class PostgresIngest {
         e.time,
         e.value.toString(),
         e.dims ? JSON.stringify(e.dims) : null,
-      ]),
+      ]).concat([source]),
     );
     const stored = new Set(inserted.rows.map((r) => eventKey(r)));
     const accepted = candidates.filter((e) => stored.has(eventKey(e)));

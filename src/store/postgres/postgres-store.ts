@@ -16,6 +16,9 @@ import { HOUR_MS, hourOf } from "../../domain/time.js";
 import type {
   CurrentLevel,
   CurrentLevelQuery,
+  FeedFilter,
+  FeedPage,
+  InsertOptions,
   InsertOutcome,
   RollupQuery,
   ServerInfo,
@@ -25,6 +28,7 @@ import type {
   UsageTableQuery,
 } from "../port.js";
 import { columns, heldColumns, INSERT_HELD_ROWS } from "./columns.js";
+import { recordSourcePosition, selectEventsAfter, selectSourcePosition } from "./event-feed.js";
 import { LOCK_ROLLUPS, MIGRATIONS } from "./migrations.js";
 import { type Learned, PostgresIngest } from "./postgres-ingest.js";
 import { rekeyByDims } from "./rekey-by-dims.js";
@@ -104,18 +108,29 @@ export class PostgresUsageStore implements UsageStore {
     this.usageView = new PostgresUsageTable(pool);
   }
 
-  async insertEvents(events: readonly UsageEvent[]): Promise<InsertOutcome> {
+  async insertEvents(events: readonly UsageEvent[], options: InsertOptions = {}): Promise<InsertOutcome> {
     this.assertOpen();
-    if (events.length === 0) return { accepted: 0, duplicates: 0, rejected: [] };
+    const { source } = options;
+    if (events.length === 0 && !source) return { accepted: 0, duplicates: 0, rejected: [] };
     const learned: Learned = { kinds: new Map(), series: new Map() };
     const outcome = await this.transaction(async (client) => {
       learned.kinds.clear();
       learned.series.clear();
-      return this.ingest.insert(client, events, learned);
+      const result = await this.ingest.insert(client, events, learned, source?.name ?? null);
+      if (source) await recordSourcePosition(client, source);
+      return result;
     }, true);
     this.ingest.remember(learned);
     this.usageView.snapshots.wrote();
     return outcome;
+  }
+
+  async sourcePosition(name: string): Promise<string | null> {
+    return selectSourcePosition(this.reader, name);
+  }
+
+  async eventsAfter(cursor: string | null, limit: number, filter: FeedFilter): Promise<FeedPage> {
+    return selectEventsAfter(this.reader, cursor, limit, filter);
   }
 
   async currentLevels(query: CurrentLevelQuery): Promise<CurrentLevel[]> {

@@ -25,6 +25,9 @@ import type { RollupRow } from "../../domain/rollup.js";
 import type {
   CurrentLevel,
   CurrentLevelQuery,
+  FeedFilter,
+  FeedPage,
+  InsertOptions,
   InsertOutcome,
   RollupQuery,
   ServerInfo,
@@ -35,6 +38,7 @@ import type {
 } from "../port.js";
 import { DedupKeys } from "./dedup-keys.js";
 import { DerivedDatabase, STDERR_LOG, type StoreLog } from "./derived-database.js";
+import { SqliteEventFeed } from "./event-feed.js";
 import { USAGE_MIGRATIONS } from "./migrations.js";
 import {
   BlockBuilder,
@@ -114,6 +118,7 @@ export class SqliteUsageStore implements UsageStore {
   readonly db: Database.Database;
   private readonly dedup: DedupKeys;
   private derived!: DerivedDatabase;
+  private readonly feed: SqliteEventFeed;
   private readonly serverIds = new Map<string, number>();
   private readonly kinds = new Map<string, MetricKind>();
   private readonly blockCache = new Map<number, LogBlock>();
@@ -174,6 +179,7 @@ export class SqliteUsageStore implements UsageStore {
       insertMetric: db.prepare("INSERT INTO metrics (name, kind) VALUES (?, ?)"),
     };
     this.dedup = new DedupKeys(this.db, options.recentKeySlots ?? DEFAULT_RECENT_SLOTS);
+    this.feed = new SqliteEventFeed(this.db);
     this.resetCaches();
   }
 
@@ -212,12 +218,17 @@ export class SqliteUsageStore implements UsageStore {
     }
   }
 
-  async insertEvents(events: readonly UsageEvent[]): Promise<InsertOutcome> {
+  async insertEvents(events: readonly UsageEvent[], options: InsertOptions = {}): Promise<InsertOutcome> {
     this.assertOpen();
-    if (events.length === 0) return { accepted: 0, duplicates: 0, rejected: [] };
+    const { source } = options;
+    if (events.length === 0 && !source) return { accepted: 0, duplicates: 0, rejected: [] };
     let batch: CommittedBatch;
     try {
-      batch = this.db.transaction(() => this.insertBatch(events))();
+      batch = this.db.transaction(() => {
+        const b = this.insertBatch(events);
+        if (source) this.feed.recordSource(source, b.firstSeq, b.block.count);
+        return b;
+      })();
     } catch (error) {
       // The transaction rolled back: drop what the caches learned from it.
       this.resetCaches();
@@ -330,6 +341,16 @@ export class SqliteUsageStore implements UsageStore {
     this.serverIds.clear();
     this.kinds.clear();
     this.dedup.load();
+  }
+
+  async sourcePosition(name: string): Promise<string | null> {
+    this.assertOpen();
+    return this.feed.sourcePosition(name);
+  }
+
+  async eventsAfter(cursor: string | null, limit: number, filter: FeedFilter): Promise<FeedPage> {
+    this.assertOpen();
+    return this.feed.eventsAfter(cursor, limit, filter);
   }
 
   async currentLevels(query: CurrentLevelQuery): Promise<CurrentLevel[]> {

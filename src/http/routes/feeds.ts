@@ -1,0 +1,150 @@
+// Feeds and subscriptions over HTTP: GET /v1/feed/<capability> (the capability is the credential), the admin's
+// /v1/feeds (share, list, revoke) and /v1/subscriptions (subscribe, list with health, unsubscribe).
+
+import type { Context, Hono } from "hono";
+import { AppError, validation } from "../../domain/errors.js";
+import { feedUrl } from "../../feeds/capability.js";
+import { DEFAULT_PAGE_EVENTS, feedEventJson, MAX_PAGE_EVENTS, MAX_WAIT_MS, readFeed } from "../../feeds/read-feed.js";
+import { feedJson, revokeFeed, shareFeed } from "../../feeds/share-feed.js";
+import { subscribe, subscriptionJson, unsubscribe } from "../../feeds/subscribe.js";
+import type { AppDeps } from "../deps.js";
+import { errorBody } from "../errors.js";
+
+const MAX_BODY = 64 * 1024;
+
+async function jsonObject(c: Context): Promise<Record<string, unknown>> {
+  const text = await c.req.text();
+  if (Buffer.byteLength(text) > MAX_BODY) throw new AppError("TOO_LARGE", `the body is larger than ${MAX_BODY} bytes`);
+  if (text.trim() === "") return {};
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw validation(`the body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json))
+    throw validation("the body must be a JSON object");
+  return json as Record<string, unknown>;
+}
+
+function optional<T>(
+  body: Record<string, unknown>,
+  key: string,
+  check: (v: unknown) => v is T,
+  what: string,
+): T | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (!check(v)) throw validation(`${key} must be ${what}`);
+  return v;
+}
+
+const isString = (v: unknown): v is string => typeof v === "string";
+const isBoolean = (v: unknown): v is boolean => typeof v === "boolean";
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
+
+/** wait=30s, 30 or 500ms: how long a caught-up reader is held, at most MAX_WAIT_MS. */
+export function parseWait(text: string | undefined): number {
+  if (text === undefined || text === "") return 0;
+  const m = /^(\d{1,6})(ms|s)?$/.exec(text);
+  if (!m) throw validation(`wait "${text.slice(0, 20)}" must be seconds like 30s, or milliseconds like 500ms`);
+  const ms = Number(m[1]) * (m[2] === "ms" ? 1 : 1000);
+  if (ms > MAX_WAIT_MS) throw validation(`wait must be at most ${MAX_WAIT_MS / 1000}s`);
+  return ms;
+}
+
+function parseLimit(text: string | undefined): number {
+  if (text === undefined || text === "") return DEFAULT_PAGE_EVENTS;
+  if (!/^\d{1,6}$/.test(text) || Number(text) < 1 || Number(text) > MAX_PAGE_EVENTS) {
+    throw validation(`limit must be an integer from 1 to ${MAX_PAGE_EVENTS}`);
+  }
+  return Number(text);
+}
+
+export function feedRoutes(app: Hono, deps: AppDeps): void {
+  const { feeds, eventFeed } = deps.backend;
+
+  app.get("/v1/feed/:capability", async (c) => {
+    if (deps.stopping?.aborted) {
+      // A subscriber reads again at once on the same connection, which would keep the node from ever stopping.
+      const error = new AppError("UNAVAILABLE", "this node is stopping; read again later");
+      return c.json(errorBody(error), 503, { Connection: "close" });
+    }
+    const format = c.req.query("format");
+    if (format !== undefined && format !== "json" && format !== "ndjson") {
+      throw validation(`format "${format.slice(0, 20)}" must be json or ndjson`);
+    }
+    const request = {
+      capability: c.req.param("capability"),
+      after: c.req.query("after") || null,
+      limit: parseLimit(c.req.query("limit")),
+      waitMs: parseWait(c.req.query("wait")),
+    };
+    const signals = deps.stopping ? [c.req.raw.signal, deps.stopping] : [c.req.raw.signal];
+    const page = await readFeed({ feeds, eventFeed }, request, AbortSignal.any(signals));
+    c.header("Cache-Control", "no-store");
+    if (deps.stopping?.aborted) c.header("Connection", "close");
+    const json = format === "json" || (format === undefined && /application\/json/.test(c.req.header("accept") ?? ""));
+    if (json) {
+      return c.json({
+        events: page.events.map(feedEventJson),
+        next: page.next,
+        more: page.more,
+        remaining: page.remaining,
+      });
+    }
+    // NDJSON: one event a line, the page's cursor and state in headers.
+    if (page.next !== null) c.header("Tally-Feed-Next", page.next);
+    c.header("Tally-Feed-More", String(page.more));
+    c.header("Tally-Feed-Remaining", String(page.remaining));
+    c.header("Content-Type", "application/x-ndjson");
+    return c.body(page.events.map((e) => `${JSON.stringify(feedEventJson(e))}\n`).join(""));
+  });
+
+  app.get("/v1/feeds", async (c) => c.json({ feeds: (await feeds.listFeeds()).map(feedJson) }));
+
+  app.post("/v1/feeds", async (c) => {
+    const body = await jsonObject(c);
+    for (const key of Object.keys(body)) {
+      if (!["note", "servers", "relay"].includes(key))
+        throw validation(`unknown field ${key}: a feed takes note, servers and relay`);
+    }
+    const { feed, capability } = await shareFeed(feeds, {
+      note: optional(body, "note", isString, "a string"),
+      servers: optional(body, "servers", isStrings, "an array of server names"),
+      relay: optional(body, "relay", isBoolean, "true or false"),
+    });
+    deps.logger.info({ feedId: feed.id, by: c.get("principal")?.tokenId }, "feed shared");
+    c.header("Cache-Control", "no-store");
+    const base = deps.publicUrl ?? new URL(c.req.url).origin;
+    return c.json({ feed: feedJson(feed), capability, url: feedUrl(base, capability) }, 201);
+  });
+
+  app.delete("/v1/feeds/:id", async (c) => {
+    const feed = await revokeFeed(feeds, c.req.param("id"));
+    deps.logger.info({ feedId: feed.id, by: c.get("principal")?.tokenId }, "feed revoked");
+    return c.json({ feed: feedJson(feed) });
+  });
+
+  app.get("/v1/subscriptions", async (c) => {
+    const now = Date.now();
+    return c.json({ subscriptions: (await feeds.listSubscriptions()).map((s) => subscriptionJson(s, now)) });
+  });
+
+  app.post("/v1/subscriptions", async (c) => {
+    const body = await jsonObject(c);
+    const url = optional(body, "url", isString, "a string");
+    if (url === undefined) throw validation("url is required: the feed URL that tally feed share printed");
+    const created = await subscribe(feeds, { url, name: optional(body, "name", isString, "a string") });
+    await deps.subscriptionsChanged?.();
+    deps.logger.info({ subscription: created.name, by: c.get("principal")?.tokenId }, "subscribed");
+    return c.json({ subscription: subscriptionJson(created) }, 201);
+  });
+
+  app.delete("/v1/subscriptions/:name", async (c) => {
+    const removed = await unsubscribe(feeds, c.req.param("name"));
+    await deps.subscriptionsChanged?.();
+    deps.logger.info({ subscription: removed.name, by: c.get("principal")?.tokenId }, "unsubscribed");
+    return c.json({ subscription: subscriptionJson(removed) });
+  });
+}
