@@ -180,6 +180,45 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
       expect(table.rows.map((r) => [r.account, r.total])).toEqual([["a1", 42n]]);
     });
 
+    it("sums counters per metric and hour as their rollups add up, exactly beyond 64 bits", async () => {
+      const arbCase = fc.tuple(
+        arbitraryEvents(6),
+        fc.integer({ min: -1, max: 6 }),
+        fc.integer({ min: 0, max: 7 }),
+        fc.boolean(),
+      );
+      await fc.assert(
+        fc.asyncProperty(arbCase, async ([events, fromHour, hours, byHour]) => {
+          const fresh = await open();
+          try {
+            await fresh.insertEvents(events);
+            const from = T0 + fromHour * HOUR_MS;
+            const to = from + hours * HOUR_MS;
+            const expected = new Map<string, bigint>();
+            for (const r of computeRollups(events)) {
+              if (r.account !== "a" || r.kind !== "counter" || r.hour < from || r.hour >= to) continue;
+              const key = `${r.metric} ${byHour ? r.hour : null}`;
+              expected.set(key, (expected.get(key) ?? 0n) + (r.sum as bigint));
+            }
+            const query = { account: "a", from, to, metrics: ["requests.put", "storage.bytes"], byHour };
+            const sums = await fresh.counterSums(query);
+            expect(new Map(sums.map((s) => [`${s.metric} ${s.hour}`, s.sum]))).toEqual(expected);
+          } finally {
+            await fresh.close();
+          }
+        }),
+        { numRuns: 12 },
+      );
+    });
+
+    it("sums counters exactly when their sum leaves 64 bits", async () => {
+      const big = 2n ** 62n + 7n;
+      const events = [1, 2, 3].map((i) => event({ id: `c${i}`, account: "a", value: big, instance: `b${i}` }));
+      await store.insertEvents(events);
+      const query = { account: "a", from: T0, to: T0 + HOUR_MS, metrics: ["requests.get"], byHour: false };
+      expect(await store.counterSums(query)).toEqual([{ metric: "requests.get", hour: null, sum: 3n * big }]);
+    });
+
     it("keeps apart the rollups of series and hours centuries apart", async () => {
       // Hours 2^21 apart (239 years) and in the year 9999, of series created one after the other: what a key
       // packing a series and an hour into one number would confuse.

@@ -38,6 +38,25 @@ export interface RollupQuery {
   readonly servers?: readonly string[];
 }
 
+export interface CounterSumQuery {
+  readonly account: string;
+  /** Hours from (inclusive) and to (exclusive), epoch ms. */
+  readonly from: number;
+  readonly to: number;
+  /** Counter metrics; others have no sums. */
+  readonly metrics: readonly string[];
+  readonly servers?: readonly string[];
+  /** A sum per metric and hour instead of one per metric over the range. */
+  readonly byHour: boolean;
+}
+
+export interface CounterSum {
+  readonly metric: string;
+  /** The hour summed (byHour), or null for the whole range. */
+  readonly hour: number | null;
+  readonly sum: bigint;
+}
+
 export interface ServerInfo {
   readonly server: string;
   /** Wall-clock time Tally last stored an event from this server. */
@@ -114,6 +133,11 @@ export interface UsageReader extends MetricKindReader {
   currentLevels(query: CurrentLevelQuery): Promise<CurrentLevel[]>;
   /** Rollup rows for one account over a range of hours, ordered by server, metric, instance and hour. */
   rollups(query: RollupQuery): Promise<RollupRow[]>;
+  /**
+   * Counter sums of one account over a range, across servers, instances and dims, per metric (and hour): what
+   * the rollups give, summed by the store instead of read row by row. Ordered by metric, then hour.
+   */
+  counterSums(query: CounterSumQuery): Promise<CounterSum[]>;
   /** Every server that has sent events, by id. */
   servers(): Promise<ServerInfo[]>;
 }

@@ -5,16 +5,17 @@ import { COUNTER_METRICS, type Counters, zeroCounters } from "./fields.js";
 import type { SwiftStatsQuery } from "./query.js";
 
 export async function ioSum(store: UsageReader, query: SwiftStatsQuery): Promise<Counters> {
-  const rows = await store.rollups({
+  const sums = await store.counterSums({
     account: query.account,
     from: query.fromHour,
     to: query.toHour,
     metrics: Object.keys(COUNTER_METRICS),
+    byHour: false,
   });
   const sum = zeroCounters();
-  for (const row of rows) {
-    const field = COUNTER_METRICS[row.metric];
-    if (field) sum[field] += row.sum ?? 0n;
+  for (const s of sums) {
+    const field = COUNTER_METRICS[s.metric];
+    if (field) sum[field] += s.sum;
   }
   return sum;
 }

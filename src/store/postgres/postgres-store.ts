@@ -14,6 +14,8 @@ import type { MetricKind } from "../../domain/metric.js";
 import { dimsOfKey, type HeldRow, heldRows, type Reading, type RollupRow } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import type {
+  CounterSum,
+  CounterSumQuery,
   CurrentLevel,
   CurrentLevelQuery,
   FeedFilter,
@@ -163,6 +165,19 @@ export class PostgresUsageStore implements UsageStore {
 
   async rollups(query: RollupQuery): Promise<RollupRow[]> {
     return selectRollupRange(this.reader, query);
+  }
+
+  async counterSums(query: CounterSumQuery): Promise<CounterSum[]> {
+    const group = query.byHour ? "s.metric, r.hour" : "s.metric";
+    const rows = await this.read<{ metric: string; hour: string | null; sum: string }>(
+      `SELECT s.metric, ${query.byHour ? "r.hour" : "NULL AS hour"}, sum(r.sum) AS sum
+       FROM series s JOIN rollups r ON r.series_id = s.id
+       WHERE s.account = $1 AND s.kind = 'counter' AND s.metric = ANY($4::text[])
+         AND ($5::text[] IS NULL OR s.server = ANY($5::text[])) AND r.hour >= $2 AND r.hour < $3
+       GROUP BY ${group} ORDER BY ${group}`,
+      [query.account, query.from, query.to, query.metrics, query.servers ?? null],
+    );
+    return rows.map((r) => ({ metric: r.metric, hour: r.hour === null ? null : Number(r.hour), sum: BigInt(r.sum) }));
   }
 
   async allRollups(): Promise<RollupRow[]> {

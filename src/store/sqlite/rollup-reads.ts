@@ -5,7 +5,7 @@ import type Database from "better-sqlite3";
 import type { MetricKind } from "../../domain/metric.js";
 import { dimsOfKey, fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
-import type { CurrentLevel, CurrentLevelQuery, RollupQuery } from "../port.js";
+import type { CounterSum, CounterSumQuery, CurrentLevel, CurrentLevelQuery, RollupQuery } from "../port.js";
 import { LATEST_READING } from "./migrations.js";
 import { big, bigOrNull, num } from "./values.js";
 
@@ -19,6 +19,10 @@ const COUNTER_COLUMNS =
 /** The same from a held row `r`. */
 const HELD_COLUMNS =
   "v.name, s.account, s.metric, s.instance, s.dims, s.kind, r.hour, r.count, NULL, r.last, r.max, r.integral, r.last_time";
+
+/** The hours [first, to) as a table `hours`, from four values: hoursValues. */
+const HOURS = `WITH RECURSIVE hours (hour) AS (SELECT ? WHERE ? < ? UNION ALL SELECT hour + ${HOUR_MS} FROM hours WHERE hour + ${HOUR_MS} < ?)`;
+const hoursValues = (first: number, to: number) => [first, first, to, to];
 
 export function selectCurrentLevels(db: Database.Database, query: CurrentLevelQuery): CurrentLevel[] {
   const where = ["s.metric = ?"];
@@ -146,7 +150,7 @@ function selectRollups(
   let values: unknown[];
   if (range !== null && (range.to - first) / HOUR_MS <= MAX_SEEK_HOURS) {
     // A held series is looked for only in the hours from its first reading's to its latest's.
-    sql = `WITH RECURSIVE hours (hour) AS (SELECT ? WHERE ? < ? UNION ALL SELECT hour + ${HOUR_MS} FROM hours WHERE hour + ${HOUR_MS} < ?)
+    sql = `${HOURS}
       SELECT ${COUNTER_COLUMNS} FROM series s JOIN servers v ON v.id = s.server_id CROSS JOIN hours h
       CROSS JOIN counter_rollups c ON c.hour = h.hour AND c.series_id = s.id
       WHERE ${where} AND s.kind = 'counter'
@@ -154,7 +158,7 @@ function selectRollups(
       SELECT ${HELD_COLUMNS} FROM series s JOIN servers v ON v.id = s.server_id CROSS JOIN latest l ON l.series_id = s.id
       CROSS JOIN hours h CROSS JOIN rollups r ON r.hour = h.hour AND r.series_id = s.id
       WHERE ${where} AND h.hour >= l.first_hour AND h.hour <= l.time`;
-    values = [first, first, range.to, range.to, ...params, ...params];
+    values = [...hoursValues(first, range.to), ...params, ...params];
   } else {
     const hours = (alias: string) => (range === null ? "" : ` AND ${alias}.hour >= ? AND ${alias}.hour < ?`);
     const bounds = range === null ? [] : [range.from, range.to];
@@ -171,6 +175,49 @@ function selectRollups(
     openAt[i] = r.last_time === null ? Number.NaN : num(r.last_time);
   });
   return { rows: rows.map(toRollupRow), openAt };
+}
+
+/**
+ * Counter sums of one account, summed by SQLite where they fit 64 bits: sum() refuses to overflow, and a value
+ * kept as decimal text (beyond 64 bits) is added here, exactly, as are the sums when sum() overflows.
+ */
+export function selectCounterSums(db: Database.Database, query: CounterSumQuery): CounterSum[] {
+  const where = ["s.account = ?", "s.kind = 'counter'", "s.metric IN (SELECT value FROM json_each(?))"];
+  const params: unknown[] = [query.account, JSON.stringify(query.metrics)];
+  if (query.servers) {
+    where.push("v.name IN (SELECT value FROM json_each(?))");
+    params.push(JSON.stringify(query.servers));
+  }
+  const first = Math.ceil(query.from / HOUR_MS) * HOUR_MS;
+  const seek = (query.to - first) / HOUR_MS <= MAX_SEEK_HOURS;
+  const rows = seek
+    ? `${HOURS} SELECT s.metric, c.hour, c.sum FROM series s JOIN servers v ON v.id = s.server_id CROSS JOIN hours h
+       CROSS JOIN counter_rollups c ON c.hour = h.hour AND c.series_id = s.id WHERE ${where.join(" AND ")}`
+    : `SELECT s.metric, c.hour, c.sum FROM counter_rollups c JOIN series s ON s.id = c.series_id
+       JOIN servers v ON v.id = s.server_id WHERE ${where.join(" AND ")} AND c.hour >= ? AND c.hour < ?`;
+  const values = seek ? [...hoursValues(first, query.to), ...params] : [...params, query.from, query.to];
+  const group = query.byHour ? "metric, hour" : "metric";
+  const summed = (sql: string) => db.prepare(sql).all(...values) as Row[];
+  let found: Row[];
+  try {
+    found = summed(
+      `SELECT metric, ${query.byHour ? "hour" : "NULL AS hour"},
+         sum(sum) FILTER (WHERE typeof(sum) = 'integer') AS small,
+         json_group_array(sum) FILTER (WHERE typeof(sum) = 'text') AS big
+       FROM (${rows}) GROUP BY ${group} ORDER BY ${group}`,
+    );
+  } catch (error) {
+    if (!String((error as Error).message).includes("integer overflow")) throw error;
+    found = summed(
+      `SELECT metric, ${query.byHour ? "hour" : "NULL AS hour"}, NULL AS small, json_group_array(CAST(sum AS TEXT)) AS big
+       FROM (${rows}) GROUP BY ${group} ORDER BY ${group}`,
+    );
+  }
+  return found.map((r) => {
+    let sum = r.small === null ? 0n : big(r.small);
+    for (const value of JSON.parse((r.big as string | null) ?? "[]") as string[]) sum += BigInt(value);
+    return { metric: r.metric as string, hour: r.hour === null ? null : num(r.hour), sum };
+  });
 }
 
 /** How many rollup rows there are once the hours between readings are filled in, without filling them. */

@@ -23,6 +23,8 @@ import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
 import type { RollupRow } from "../../domain/rollup.js";
 import type {
+  CounterSum,
+  CounterSumQuery,
   CurrentLevel,
   CurrentLevelQuery,
   FeedFilter,
@@ -51,7 +53,13 @@ import {
 } from "./packed-block.js";
 import { PETNAME_MIGRATIONS } from "./petname-tables.js";
 import { keyFingerprint } from "./recent-keys.js";
-import { countRollups, selectAllRollups, selectCurrentLevels, selectRollupRange } from "./rollup-reads.js";
+import {
+  countRollups,
+  selectAllRollups,
+  selectCounterSums,
+  selectCurrentLevels,
+  selectRollupRange,
+} from "./rollup-reads.js";
 import { num } from "./values.js";
 
 export interface SqliteStoreOptions {
@@ -359,6 +367,10 @@ export class SqliteUsageStore implements UsageStore {
 
   async rollups(query: RollupQuery): Promise<RollupRow[]> {
     return this.derived.read(() => selectRollupRange(this.db, query));
+  }
+
+  async counterSums(query: CounterSumQuery): Promise<CounterSum[]> {
+    return this.derived.read(() => selectCounterSums(this.db, query));
   }
 
   async allRollups(): Promise<RollupRow[]> {
