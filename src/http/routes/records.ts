@@ -1,7 +1,12 @@
 // StAR records over HTTP: GET /v1/records/star (export), POST /v1/records/star (import), GET /v1/records/summary.
 
 import type { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { serverGate } from "../../auth/principal.js";
+import { AppError } from "../../domain/errors.js";
 import { parseExportRequest, renderStarExport, STAR_CONTENT_TYPE } from "../../records/export-request.js";
+import { importStarRecords } from "../../records/import-star.js";
+import { parseStarDocument } from "../../records/parse-star.js";
 import { DEFAULT_STAR_CONFIG } from "../../records/star-config.js";
 import type { AppDeps } from "../deps.js";
 
@@ -37,4 +42,29 @@ export function recordRoutes(app: Hono, deps: AppDeps): void {
     });
     return c.body(body, 200, { "Content-Type": STAR_CONTENT_TYPE[request.format] });
   });
+
+  app.post(
+    "/v1/records/star",
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: () => {
+        throw new AppError("TOO_LARGE", `the body is larger than the limit of ${deps.maxBodyBytes} bytes`);
+      },
+    }),
+    async (c) => {
+      const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+      if (type !== "application/xml" && type !== "text/xml") {
+        throw new AppError(
+          "UNSUPPORTED_MEDIA_TYPE",
+          `content type "${type || "(none)"}" is not accepted; send application/xml or text/xml`,
+        );
+      }
+      const parsed = parseStarDocument(new Uint8Array(await c.req.arrayBuffer()), { maxBytes: deps.maxBodyBytes });
+      const result = await importStarRecords(deps.backend, parsed, {
+        config: deps.starConfig ?? DEFAULT_STAR_CONFIG,
+        gate: serverGate(c.get("principal")),
+      });
+      return c.json(result);
+    },
+  );
 }
