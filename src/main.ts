@@ -12,11 +12,14 @@ import { AppError } from "./domain/errors.js";
 import { createApp } from "./http/app.js";
 import type { LogStats } from "./log/fd-destination.js";
 import type { Logger } from "./log/logger.js";
+import { Metrics } from "./metrics/metrics.js";
 import { loadStarConfig } from "./records/star-config.js";
 
 export interface RunningServer {
   readonly url: string;
   readonly backend: Backend;
+  /** The process's metrics, served at /metrics. */
+  readonly metrics: Metrics;
   /** Stops accepting connections, finishes the requests in flight, then closes the backend. */
   close(): Promise<void>;
 }
@@ -26,6 +29,8 @@ export interface ServerOptions {
   readonly demo?: boolean;
   /** The log's drop count, for /healthz. */
   readonly log?: LogStats;
+  /** What keeps the node from doing all its work (a broker it cannot reach), for /healthz; none when empty. */
+  readonly problems?: () => readonly string[];
 }
 
 export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
@@ -43,8 +48,10 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     await backend.close();
     throw error;
   }
+  const metrics = new Metrics();
   const app = createApp({
     backend,
+    metrics,
     logger,
     log: options.log,
     maxBodyBytes: config.maxBodyBytes,
@@ -55,6 +62,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     staleAfterMs: config.staleAfterSeconds * 1000,
     demo: options.demo ?? false,
     ...(starConfig ? { starConfig } : {}),
+    ...(options.problems ? { problems: options.problems } : {}),
   });
   const server = createAdaptorServer({
     fetch: app.fetch,
@@ -91,6 +99,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   return {
     url,
     backend,
+    metrics,
     close: () => {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {

@@ -28,7 +28,11 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: "POST", path: "/v1/events", access: "ingest" },
   // Imported StAR records become events of their storage systems: the route keeps ingest tokens to their servers.
   { method: "POST", path: "/v1/records/star", access: "ingest" },
+  // Counts of every account and server together: what a read token sees anyway.
+  { method: "GET", path: "/metrics", access: "read" },
   { path: /^\/v1\/tokens(\/.*)?$/, access: "admin" },
+  // A copy of the store holds every event and every token's hash.
+  { method: "GET", path: /^\/v1\/backup(\/.*)?$/, access: "admin" },
   { method: "GET", path: /^\/(io_sum|io_detail|space_detail)?$/, access: "account-read" },
   // The usage table shows an account token its own row only; the account page checks the account in its path.
   { method: "GET", path: "/usage", access: "account-read" },

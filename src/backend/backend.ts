@@ -1,6 +1,7 @@
 // What a backend gives the rest of Tally: every capability's store, built on one connection or pool, and one close.
 
 import type { TokenStore } from "../auth/token-store.js";
+import type { StoreBackup } from "../backup/store-backup.js";
 import type { PetnameStore } from "../petnames/petname-store.js";
 import type { StarRecordStore } from "../records/star-record-store.js";
 import type { EventLog, StoreMaintenance, UsageReader, UsageStore, UsageTableReader } from "../store/port.js";
@@ -17,6 +18,8 @@ export interface Backend {
   readonly petnames: PetnameStore;
   /** Imported StAR records, remembered so that a later version replaces one exactly. */
   readonly records: StarRecordStore;
+  /** Copies of the store taken while it serves (tally backup). */
+  readonly backup: StoreBackup;
   /** Closes every store, then the connection or pool they share. */
   close(): Promise<void>;
 }
@@ -28,7 +31,10 @@ export interface BackendOptions {
 }
 
 /** A backend around an event store and the other stores built on its connection; closing it closes the store. */
-export function backendOf(store: UsageStore, others: Pick<Backend, "tokens" | "petnames" | "records">): Backend {
+export function backendOf(
+  store: UsageStore,
+  others: Pick<Backend, "tokens" | "petnames" | "records" | "backup">,
+): Backend {
   return {
     description: store.description,
     events: store,

@@ -5,6 +5,7 @@ import path from "node:path";
 import type { Config } from "../config/config.js";
 import { validation } from "../domain/errors.js";
 import { checkSqliteStore, type StoreCheck } from "../store/sqlite/check-store.js";
+import { derivedPath } from "../store/sqlite/sqlite-store.js";
 import type { Backend, BackendOptions } from "./backend.js";
 import { openPostgresBackend } from "./postgres.js";
 import { openSqliteBackend } from "./sqlite.js";
@@ -31,6 +32,16 @@ export async function checkBackend(config: Location, options: { readonly repair?
 
 function postgresUrl({ store }: Location): string | null {
   return store?.startsWith("postgres://") || store?.startsWith("postgresql://") ? store : null;
+}
+
+/** Where a SQLite store's two files are (tally restore puts a backup there); a PostgreSQL store has none. */
+export function sqliteStoreFiles(config: Location): { readonly log: string; readonly derived: string } {
+  if (postgresUrl(config))
+    throw validation(
+      "tally restore restores a SQLite store; a PostgreSQL store is restored with pg_restore (see the README)",
+    );
+  const log = path.resolve(sqliteFile(config));
+  return { log, derived: derivedPath(log) };
 }
 
 function sqliteFile({ store, data }: Location): string {

@@ -1,6 +1,7 @@
 // The shared backend: the event store, tokens and petnames on one PostgreSQL pool, for several Tally nodes.
 
 import { openPostgresTokenStore } from "../auth/postgres-token-store.js";
+import { POSTGRES_BACKUP } from "../backup/postgres-backup.js";
 import { PostgresPetnameStore } from "../petnames/postgres-petname-store.js";
 import { openPostgresStarRecordStore } from "../records/postgres-star-record-store.js";
 import {
@@ -24,5 +25,10 @@ export async function openPostgresBackend(options: PostgresStoreOptions): Promis
 export async function postgresBackendOn(store: PostgresUsageStore): Promise<Backend> {
   const tokens = await openPostgresTokenStore(store.pool);
   const records = await openPostgresStarRecordStore(store.pool);
-  return backendOf(store, { tokens, petnames: new PostgresPetnameStore(store.pool), records });
+  return backendOf(store, {
+    tokens,
+    petnames: new PostgresPetnameStore(store.pool),
+    records,
+    backup: POSTGRES_BACKUP,
+  });
 }

@@ -1,9 +1,15 @@
 // The embedded backend: the event store, tokens and petnames on one SQLite connection.
 
 import { SqliteTokenStore } from "../auth/sqlite-token-store.js";
+import { SqliteStoreBackup } from "../backup/sqlite-backup.js";
 import { SqlitePetnameStore } from "../petnames/sqlite-petname-store.js";
 import { SqliteStarRecordStore } from "../records/sqlite-star-record-store.js";
-import { openSqliteStore, type SqliteStoreOptions, type SqliteUsageStore } from "../store/sqlite/sqlite-store.js";
+import {
+  derivedPath,
+  openSqliteStore,
+  type SqliteStoreOptions,
+  type SqliteUsageStore,
+} from "../store/sqlite/sqlite-store.js";
 import { type Backend, backendOf } from "./backend.js";
 
 export async function openSqliteBackend(options: SqliteStoreOptions): Promise<Backend> {
@@ -22,5 +28,6 @@ export function sqliteBackendOn(store: SqliteUsageStore): Backend {
     tokens: new SqliteTokenStore(store.db),
     petnames: new SqlitePetnameStore(store.db),
     records: new SqliteStarRecordStore(store.db),
+    backup: new SqliteStoreBackup(store.db, { log: store.db.name, derived: derivedPath(store.db.name) }),
   });
 }

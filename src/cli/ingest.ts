@@ -1,29 +1,29 @@
 // tally ingest FILE|-: NDJSON into the store through the same parse and ingest code as POST /v1/events.
 
-import fs from "node:fs";
 import { openBackend } from "../backend/open-backend.js";
 import { loadConfig } from "../config/config.js";
-import { AppError, EXIT_CODE } from "../domain/errors.js";
+import { EXIT_CODE } from "../domain/errors.js";
 import { ingestEvents } from "../ingest/ingest-events.js";
 import { parseEventBody } from "../ingest/parse-body.js";
+import type { StreamFlags } from "./consume-flags.js";
+import { byteLines, isBlank, openInput } from "./input-lines.js";
 import { startProgress } from "./progress.js";
+import { publishCommand } from "./publish.js";
 
 const BATCH = 10_000;
 const SHOWN_REJECTIONS = 20;
 
-export async function ingestCommand(file: string, flags: { data?: string; store?: string }): Promise<number> {
+export interface IngestFlags extends StreamFlags {
+  data?: string;
+  store?: string;
+  /** Publish to JetStream at this URL instead of storing. */
+  to?: string;
+}
+
+export async function ingestCommand(file: string, flags: IngestFlags): Promise<number> {
+  if (flags.to !== undefined) return publishCommand(file, flags.to, flags);
   const config = loadConfig(flags);
-  const input = file === "-" ? process.stdin : fs.createReadStream(file);
-  const opened = new Promise<void>((resolve, reject) => {
-    if (file === "-") resolve();
-    else
-      input
-        .once("open", () => resolve())
-        .once("error", (e: Error) => reject(new AppError("VALIDATION", `cannot read ${file}: ${e.message}`)));
-  });
-  await opened;
-  // Standard input has no size to measure against: its bar shows the count alone.
-  const total = file === "-" ? undefined : fs.statSync(file).size;
+  const { input, total } = await openInput(file);
   const backend = await openBackend(config);
   const progress = startProgress({ label: "ingesting", total, unit: "events" });
   const started = performance.now();
@@ -78,21 +78,3 @@ export async function ingestCommand(file: string, flags: { data?: string; store?
 }
 
 const NEWLINE = Buffer.from("\n");
-
-/** The lines of a stream as bytes, without their newlines. */
-async function* byteLines(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let rest = Buffer.alloc(0);
-  for await (const chunk of input) {
-    let data = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
-    for (let nl = data.indexOf(0x0a); nl !== -1; nl = data.indexOf(0x0a)) {
-      yield data.subarray(0, nl);
-      data = data.subarray(nl + 1);
-    }
-    rest = Buffer.from(data);
-  }
-  if (rest.length > 0) yield rest;
-}
-
-function isBlank(line: Buffer): boolean {
-  return line.every((b) => b === 0x20 || b === 0x09 || b === 0x0d);
-}

@@ -3,12 +3,15 @@
 
 import { Command } from "commander";
 import { AppError, EXIT_CODE } from "../domain/errors.js";
+import { backupCommand, restoreCommand } from "./backup.js";
+import { streamOptions } from "./consume-flags.js";
 import { doctorCommand } from "./doctor.js";
 import { ingestCommand } from "./ingest.js";
 import { registerInviteCommands } from "./invite.js";
 import { registerPetnameCommands } from "./petname.js";
 import { rebuildCommand } from "./rebuild.js";
 import { registerRecordCommands } from "./records.js";
+import { remoteOptions } from "./remote.js";
 import { serveCommand } from "./serve.js";
 import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from "./token.js";
 
@@ -30,7 +33,18 @@ const storeOptions = (cmd: Command) =>
       "sqlite:PATH or postgres://… (TALLY_STORE, default the SQLite file in the data directory)",
     );
 
-storeOptions(program.command("serve").description("serve the HTTP API"))
+streamOptions(storeOptions(program.command("serve").description("serve the HTTP API")))
+  .option(
+    "--consume <url>",
+    "also store the events of a NATS JetStream stream: nats://HOST:PORT (several, comma-separated, for a cluster; repeat for more brokers)",
+    collect,
+    [],
+  )
+  .option(
+    "--durable <name>",
+    "with --consume: the durable consumer, shared by every node that names it (default tally)",
+  )
+  .option("--batch <n>", "with --consume: messages pulled and committed together (default 1000)")
   .option("--listen <host:port>", "address to listen on (TALLY_LISTEN, default 127.0.0.1:8124)")
   .option("--local-reads", "allow reads without a token; loopback only (TALLY_LOCAL_READS, the default)")
   .option("--no-local-reads", "require a token for every request (needed to listen on a non-loopback address)")
@@ -45,8 +59,11 @@ storeOptions(program.command("serve").description("serve the HTTP API"))
   )
   .action(run(serveCommand));
 
-storeOptions(program.command("ingest").description("store NDJSON events from FILE, or - for standard input"))
+streamOptions(
+  storeOptions(program.command("ingest").description("store NDJSON events from FILE, or - for standard input")),
+)
   .argument("<file>", "an NDJSON file, or - for standard input")
+  .option("--to <url>", "publish the events to NATS JetStream at nats://HOST:PORT instead of storing them")
   .action(run(ingestCommand));
 
 storeOptions(program.command("rebuild").description("derive every hourly rollup again from the stored events")).action(
@@ -63,6 +80,26 @@ storeOptions(
   .option("--repair", "move a damaged derived database aside and derive it again from the event log")
   .option("--json", "print JSON")
   .action(run(doctorCommand));
+
+remoteOptions(
+  storeOptions(
+    program
+      .command("backup")
+      .description(
+        "copy a SQLite store to DIR (new or empty), consistently, while tally serve runs with --url; PostgreSQL: pg_dump",
+      ),
+  ),
+)
+  .argument("<dir>", "the directory for the copy")
+  .action(run(backupCommand));
+
+storeOptions(
+  program
+    .command("restore")
+    .description("put a backup DIR in place as the store of --data (or --store sqlite:PATH), which must not exist yet"),
+)
+  .argument("<dir>", "a directory written by tally backup")
+  .action(run(restoreCommand));
 
 const token = program
   .command("token")

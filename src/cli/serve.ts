@@ -2,6 +2,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
+import { JetStreamConsumer } from "../broker/jetstream-consumer.js";
 import { type ConfigFlags, loadConfig } from "../config/config.js";
 import { assertNotDemoDir, prepareDemoDir } from "../demo/demo-data.js";
 import { type RunningDemo, startDemo } from "../demo/simulator.js";
@@ -9,8 +10,9 @@ import { AppError } from "../domain/errors.js";
 import { stdoutDestination } from "../log/fd-destination.js";
 import { createLogger } from "../log/logger.js";
 import { startServer } from "../main.js";
+import { type ConsumeFlags, consumerSettings } from "./consume-flags.js";
 
-export interface ServeFlags extends ConfigFlags {
+export interface ServeFlags extends ConfigFlags, ConsumeFlags {
   /** Simulated servers and accounts, in a data directory of their own. */
   readonly demo?: boolean;
   readonly staleAfter?: string;
@@ -35,10 +37,26 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
     config = loadConfig({ ...flags, staleAfterSeconds });
     if (!config.store?.startsWith("postgres")) assertNotDemoDir(config.data);
   }
+  const brokers = consumerSettings(flags);
+  const consumers: JetStreamConsumer[] = [];
   // A log that cannot be written (a full disk, a reader that stopped) costs lines, counted in /healthz, not service.
   const log = stdoutDestination();
   const logger = createLogger(config.logLevel, log);
-  const server = await startServer(config, logger, { demo: demoDir !== null, log });
+  const server = await startServer(config, logger, {
+    demo: demoDir !== null,
+    log,
+    problems: () => consumers.flatMap((c) => (c.problem === null ? [] : [c.problem])),
+  });
+  for (const settings of brokers) {
+    const consumer = new JetStreamConsumer(settings, {
+      events: server.backend.events,
+      logger,
+      observer: server.metrics,
+      gauges: (pending) => server.metrics.consumer(settings.stream, settings.durable, pending),
+    });
+    consumers.push(consumer);
+    consumer.start();
+  }
   let demo: RunningDemo | null = null;
   if (demoDir) {
     logger.info({ data: demoDir.dir }, `demo mode: simulated data in ${demoDir.dir}; open ${server.url}/usage`);
@@ -50,7 +68,8 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
       // A connection whose request body was left unread (a 413) holds close() open without keeping the event loop
       // alive, so Node would exit with code 13 before the store is closed. Hold the loop until close() settles.
       const hold = setInterval(() => {}, 60_000);
-      (demo?.stop() ?? Promise.resolve())
+      // Consumers first: the batch being stored is committed and acknowledged before the store closes.
+      Promise.all([demo?.stop(), ...consumers.map((c) => c.stop())])
         .then(() => server.close())
         .then(resolve, (error) => {
           logger.error({ err: error }, "error while stopping");

@@ -46,7 +46,15 @@ describe("compareUtf8", () => {
 
 describe("held rows kept open", () => {
   const T0 = Date.UTC(2026, 0, 1);
-  const key = { server: "s", account: "a", metric: "storage.bytes", instance: "", kind: "level" as const, sum: null };
+  const key = {
+    server: "s",
+    account: "a",
+    metric: "storage.bytes",
+    instance: "",
+    dims: {},
+    kind: "level" as const,
+    sum: null,
+  };
   const readingsOf = fc
     .uniqueArray(fc.integer({ min: 0, max: 6 * HOUR_MS }), { minLength: 1, maxLength: 30 })
     .chain((times) =>

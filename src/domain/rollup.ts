@@ -10,6 +10,42 @@ export interface SeriesKey {
   readonly account: string;
   readonly metric: string;
   readonly instance: string;
+  /** The event's kept dims (ROLLUP_DIMS): events that differ in them are different series. */
+  readonly dims: Dims;
+}
+
+export type Dims = Readonly<Record<string, string>>;
+
+/**
+ * The dims that reach rollups and current levels, in the order their canonical text lists them. Other dims stay
+ * with the stored events only: each kept dim multiplies the series an account can have.
+ */
+export const ROLLUP_DIMS = ["site", "share", "media", "storage_class", "group", "role"] as const;
+
+const NO_DIMS: Dims = Object.freeze({});
+
+/** The kept dims of an event's dims, as a new object in ROLLUP_DIMS order ({} when none). */
+export function keptDims(dims: Dims | null): Dims {
+  if (dims === null) return NO_DIMS;
+  let kept: Record<string, string> | null = null;
+  for (const key of ROLLUP_DIMS) {
+    const value = dims[key];
+    if (value === undefined) continue;
+    kept ??= {};
+    kept[key] = value;
+  }
+  return kept ?? NO_DIMS;
+}
+
+/** Kept dims as the text stores key series by: "" for none, else JSON in ROLLUP_DIMS order. */
+export function dimsKey(dims: Dims | null): string {
+  const kept = keptDims(dims);
+  return kept === NO_DIMS ? "" : JSON.stringify(kept);
+}
+
+/** The kept dims a stored key stands for. */
+export function dimsOfKey(key: string): Dims {
+  return key === "" ? NO_DIMS : (JSON.parse(key) as Dims);
 }
 
 /**
@@ -215,8 +251,9 @@ function closeHour(r: RollupRow, lastTime: number): RollupRow {
   return { ...r, integral };
 }
 
-export function seriesId(key: SeriesKey): string {
-  return JSON.stringify([key.server, key.account, key.metric, key.instance]);
+/** A series' identity as one string; an event's dims may hold more than the kept ones. */
+export function seriesId(key: Omit<SeriesKey, "dims"> & { readonly dims: Dims | null }): string {
+  return JSON.stringify([key.server, key.account, key.metric, key.instance, dimsKey(key.dims)]);
 }
 
 /** The rollups of a set of events, from scratch: the reference every adapter is tested against. */
@@ -231,7 +268,13 @@ export function computeRollups(events: readonly UsageEvent[]): RollupRow[] {
   const rows: RollupRow[] = [];
   for (const list of bySeries.values()) {
     const first = list[0] as UsageEvent;
-    const key = { server: first.server, account: first.account, metric: first.metric, instance: first.instance };
+    const key = {
+      server: first.server,
+      account: first.account,
+      metric: first.metric,
+      instance: first.instance,
+      dims: keptDims(first.dims),
+    };
     if (!isHeld(first.kind)) {
       const hours = new Map<number, { sum: bigint; count: number }>();
       for (const e of list) {
@@ -271,6 +314,7 @@ export function sortRollups<T extends RollupRow>(rows: T[]): T[] {
       compareUtf8(a.account, b.account) ||
       compareUtf8(a.metric, b.metric) ||
       compareUtf8(a.instance, b.instance) ||
+      (a.dims === b.dims ? 0 : compareUtf8(dimsKey(a.dims), dimsKey(b.dims))) ||
       a.hour - b.hour,
   );
 }

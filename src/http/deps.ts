@@ -3,6 +3,7 @@
 import type { Backend } from "../backend/backend.js";
 import type { LogStats } from "../log/fd-destination.js";
 import type { Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics/metrics.js";
 import type { StarConfig } from "../records/star-config.js";
 
 export interface AppDeps {
@@ -26,4 +27,8 @@ export interface AppDeps {
   readonly demo?: boolean;
   /** Identities of accounts and places of servers for StAR records (default: none configured). */
   readonly starConfig?: StarConfig;
+  /** The process's Prometheus metrics, which the broker consumer shares; a registry of the app's own when absent. */
+  readonly metrics?: Metrics;
+  /** What keeps the node from doing all its work (a broker it cannot reach): /healthz says degraded. */
+  readonly problems?: () => readonly string[];
 }

@@ -1,6 +1,7 @@
 // GET /openapi.json: the OpenAPI 3.1 description of every route; openapi.test.ts checks none is missing.
 
 import type { Hono } from "hono";
+import { BACKUP_OPENAPI_PATHS } from "./routes/backup.js";
 import { PETNAME_OPENAPI_PATHS } from "./routes/petnames.js";
 import { USAGE_OPENAPI_PATHS } from "./routes/usage.js";
 
@@ -167,6 +168,7 @@ export function openApiDocument(): Schema {
     paths: {
       ...USAGE_OPENAPI_PATHS,
       ...PETNAME_OPENAPI_PATHS,
+      ...BACKUP_OPENAPI_PATHS,
       "/healthz": {
         get: {
           operationId: "health",
@@ -178,7 +180,15 @@ export function openApiDocument(): Schema {
               content: json({
                 type: "object",
                 properties: {
-                  status: { const: "ok" },
+                  status: {
+                    enum: ["ok", "degraded"],
+                    description: "degraded: the node serves, but something it was asked to do fails (see problems).",
+                  },
+                  problems: {
+                    type: "array",
+                    items: { type: "string" },
+                    description: "What fails, such as a JetStream broker that cannot be reached; absent when ok.",
+                  },
                   store: { type: "string" },
                   log: {
                     type: "object",
@@ -189,6 +199,18 @@ export function openApiDocument(): Schema {
               }),
             },
             "503": errorResponse("The store does not answer."),
+            ...AUTH_ERRORS,
+          },
+        },
+      },
+      "/metrics": {
+        get: {
+          operationId: "metrics",
+          summary: "Prometheus metrics: events by source and outcome, ingest, store and HTTP latencies, process.",
+          description: "For admin and read tokens. Prometheus text exposition format 0.0.4.",
+          tags: ["operations"],
+          responses: {
+            "200": { description: "The metrics.", content: { "text/plain": { schema: { type: "string" } } } },
             ...AUTH_ERRORS,
           },
         },

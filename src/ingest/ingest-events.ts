@@ -3,6 +3,7 @@
 import { LIMITS, type UsageEvent, validateEvent } from "../domain/event.js";
 import { truncate } from "../domain/value.js";
 import type { EventLog } from "../store/port.js";
+import type { IngestObserver, IngestSource } from "./ingest-observer.js";
 import { missingKinds } from "./metric-kinds.js";
 import type { BatchItem } from "./parse-body.js";
 
@@ -29,11 +30,19 @@ const ECHOED_ID_LENGTH = LIMITS.idBytes;
 /** Why the sender may not send this event (e.g. an ingest token limited to other servers), or null when it may. */
 export type EventGate = (event: UsageEvent) => string | null;
 
+export interface IngestOptions {
+  /** Who sent the batch, for the metrics (default http). */
+  readonly source?: IngestSource;
+  readonly observer?: IngestObserver;
+}
+
 export async function ingestEvents(
   store: EventLog,
   items: readonly BatchItem[],
   gate?: EventGate,
+  options: IngestOptions = {},
 ): Promise<IngestResult> {
+  const started = performance.now();
   const events: UsageEvent[] = [];
   const positions: number[] = [];
   const rejected: Rejection[] = [];
@@ -54,7 +63,9 @@ export async function ingestEvents(
       rejected.push({ index, ...(v.id !== undefined ? { id: v.id } : {}), reason: v.reason });
     }
   });
+  const storeStarted = performance.now();
   const outcome = await store.insertEvents(events);
+  const storeSeconds = (performance.now() - storeStarted) / 1000;
   for (const r of outcome.rejected) {
     const event = events[r.index] as UsageEvent;
     rejected.push({ index: positions[r.index] as number, id: event.id, reason: r.reason });
@@ -66,6 +77,14 @@ export async function ingestEvents(
       r.id !== undefined && r.id.length > ECHOED_ID_LENGTH ? { ...r, id: truncate(r.id, ECHOED_ID_LENGTH) } : r,
     );
   const omitted = rejected.length - listed.length;
+  options.observer?.ingested({
+    source: options.source ?? "http",
+    accepted: outcome.accepted,
+    duplicates: outcome.duplicates,
+    rejected: rejected.length,
+    seconds: (performance.now() - started) / 1000,
+    storeSeconds,
+  });
   return {
     accepted: outcome.accepted,
     duplicates: outcome.duplicates,

@@ -25,7 +25,7 @@ export function event(overrides: Partial<UsageEvent> & { id: string }): UsageEve
 }
 
 /**
- * Mixed events (levels, counters and states, on two servers and accounts, with and without an instance) over
+ * Mixed events (levels, counters and states, on two servers and accounts, with and without an instance and dims) over
  * `hours` hours, ids e0, e1 … in order. Some share a time, to exercise the tie-break on id, and some fall on the
  * first millisecond of an hour, where the level held before it does not count towards the hour's max.
  */
@@ -40,6 +40,14 @@ export function arbitraryEvents(hours: number): fc.Arbitrary<UsageEvent[]> {
     account: fc.constantFrom("a", "b"),
     metric: fc.constantFrom(0, 1, 2),
     instance: fc.constantFrom("", "bucket"),
+    // Kept dims make series of their own; other dims do not.
+    dims: fc.constantFrom<UsageEvent["dims"]>(
+      null,
+      { media: "tape" },
+      { note: "x", media: "tape" },
+      { site: "S", media: "disk" },
+      { note: "y" },
+    ),
     time: fc.oneof(
       fc.integer({ min: 0, max: hours * HOUR_MS }).map((t) => t - (t % 7)),
       fc.integer({ min: 0, max: hours }).map((h) => h * HOUR_MS),
@@ -145,6 +153,31 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
         [HOUR_MS, 0, 100n, 100n, 100n * 3_600_000n],
         [2 * HOUR_MS, 1, 40n, 100n, 100n * 60_000n],
       ]);
+    });
+
+    it("keys series by their kept dims, in rollups, current levels and the usage table", async () => {
+      const level = (id: string, time: number, value: bigint, dims: UsageEvent["dims"]) =>
+        event({ id, metric: "storage.bytes", kind: "level", time: T0 + time, value, dims });
+      const events = [
+        level("1", 0, 5n, null),
+        level("2", 1, 10n, { media: "disk", note: "dropped" }),
+        level("3", 2, 20n, { note: "x", media: "tape" }),
+        level("4", 3, 25n, { media: "tape" }),
+        level("5", 4, 7n, { note: "only" }),
+        event({ id: "6", time: T0, value: 3n, dims: { site: "DESY" } }),
+      ];
+      await store.insertEvents(events);
+      expect(sortRollups(await store.allRollups())).toEqual(computeRollups(events));
+      const levels = await store.currentLevels({ metric: "storage.bytes" });
+      expect(levels.map((l) => [l.dims, l.value])).toEqual([
+        [{}, 7n],
+        [{ media: "disk" }, 10n],
+        [{ media: "tape" }, 25n],
+      ]);
+      const counters = await store.rollups({ account: "a1", from: T0, to: T0 + HOUR_MS, metrics: ["requests.get"] });
+      expect(counters.map((r) => [r.dims, r.sum])).toEqual([[{ site: "DESY" }, 3n]]);
+      const table = await store.usageTable({ metric: "storage.bytes", sort: { by: "total" }, limit: 10 });
+      expect(table.rows.map((r) => [r.account, r.total])).toEqual([["a1", 42n]]);
     });
 
     it("keeps apart the rollups of series and hours centuries apart", async () => {

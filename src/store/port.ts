@@ -2,7 +2,7 @@
 
 import type { UsageEvent } from "../domain/event.js";
 import type { MetricKind } from "../domain/metric.js";
-import type { RollupRow } from "../domain/rollup.js";
+import type { Dims, RollupRow } from "../domain/rollup.js";
 
 export interface InsertOutcome {
   readonly accepted: number;
@@ -16,6 +16,8 @@ export interface CurrentLevel {
   readonly account: string;
   readonly metric: string;
   readonly instance: string;
+  /** The kept dims of the series' events (ROLLUP_DIMS); {} when none. */
+  readonly dims: Dims;
   readonly value: bigint;
   /** Time of the reading that set the value. */
   readonly time: number;

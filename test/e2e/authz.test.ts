@@ -73,6 +73,10 @@ const event = (server: string) =>
 const ROUTES: Record<string, RouteCase> = {
   "get /healthz": { request: () => ({ path: "/healthz" }), right: every(200) },
   "get /openapi.json": { request: () => ({ path: "/openapi.json" }), right: every(200) },
+  "get /metrics": {
+    request: () => ({ path: "/metrics" }),
+    right: { ...every(403), admin: 200, read: 200 },
+  },
   "post /v1/events": {
     request: () => ({
       path: "/v1/events",

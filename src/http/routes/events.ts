@@ -20,7 +20,8 @@ export function eventRoutes(app: Hono, deps: AppDeps): void {
     async (c) => {
       const body = new Uint8Array(await c.req.arrayBuffer());
       const items = parseEventBody(body, c.req.header("content-type"), deps.maxBatchEvents);
-      return c.json(await ingestEvents(deps.backend.events, items, serverGate(c.get("principal"))));
+      const gate = serverGate(c.get("principal"));
+      return c.json(await ingestEvents(deps.backend.events, items, gate, { source: "http", observer: deps.metrics }));
     },
   );
 }

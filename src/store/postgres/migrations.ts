@@ -78,6 +78,16 @@ export const MIGRATIONS: readonly Migration[] = [
       WHERE s.id = r.series_id AND s.last_time IS NOT NULL AND r.hour = s.last_time - s.last_time % ${HOUR_MS};
     `,
   },
+  {
+    // A series is also keyed by its events' kept dims (rollup.ts, ROLLUP_DIMS). Series stored before have none:
+    // \`tally rebuild\` moves their events with kept dims to series of their own (rekeyByDims).
+    version: 3,
+    sql: `
+      ALTER TABLE series ADD COLUMN dims text COLLATE "C" NOT NULL DEFAULT '';
+      ALTER TABLE series DROP CONSTRAINT series_server_account_metric_instance_key;
+      ALTER TABLE series ADD CONSTRAINT series_key UNIQUE (server, account, metric, instance, dims);
+    `,
+  },
   // The usage table's and the petname tables it reads, numbered from 100 to stay clear of the store's own.
   ...USAGE_VIEW_MIGRATIONS,
   ...PETNAME_MIGRATIONS,

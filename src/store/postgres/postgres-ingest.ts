@@ -10,7 +10,7 @@ import type pg from "pg";
 import { AppError } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
-import { compareUtf8, type Reading } from "../../domain/rollup.js";
+import { compareUtf8, dimsKey, dimsOfKey, type Reading, seriesId } from "../../domain/rollup.js";
 import { hourOf } from "../../domain/time.js";
 import type { InsertOutcome } from "../port.js";
 import { columns, compareIds } from "./columns.js";
@@ -131,28 +131,29 @@ export class PostgresIngest {
     learned: Learned["series"],
   ): Promise<Map<string, SeriesState>> {
     const keys = new Map<string, UsageEvent>();
-    for (const e of events) if (!keys.has(seriesKey(e))) keys.set(seriesKey(e), e);
+    for (const e of events) if (!keys.has(seriesId(e))) keys.set(seriesId(e), e);
     const all = [...keys.values()].sort(
       (a, b) =>
         compareUtf8(a.server, b.server) ||
         compareUtf8(a.account, b.account) ||
         compareUtf8(a.metric, b.metric) ||
-        compareUtf8(a.instance, b.instance),
+        compareUtf8(a.instance, b.instance) ||
+        compareUtf8(dimsKey(a.dims), dimsKey(b.dims)),
     );
-    const key = (e: UsageEvent) => [e.server, e.account, e.metric, e.instance];
-    const unknown = all.filter((e) => !this.seriesIds.has(seriesKey(e)));
+    const key = (e: UsageEvent) => [e.server, e.account, e.metric, e.instance, dimsKey(e.dims)];
+    const unknown = all.filter((e) => !this.seriesIds.has(seriesId(e)));
     if (unknown.length > 0) {
       await client.query(
-        `INSERT INTO series (server, account, metric, instance, kind)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-         ON CONFLICT (server, account, metric, instance) DO NOTHING`,
+        `INSERT INTO series (server, account, metric, instance, dims, kind)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+         ON CONFLICT (server, account, metric, instance, dims) DO NOTHING`,
         columns(unknown, (e) => [...key(e), e.kind]),
       );
     }
     const series = new Map<string, SeriesState>();
     for (const e of all) {
-      const known = this.seriesIds.get(seriesKey(e));
-      if (known && !isHeld(known.kind)) series.set(seriesKey(e), { ...known, last: null });
+      const known = this.seriesIds.get(seriesId(e));
+      if (known && !isHeld(known.kind)) series.set(seriesId(e), { ...known, last: null });
     }
     const select = async (list: UsageEvent[], lock: boolean) => {
       if (list.length === 0) return;
@@ -162,16 +163,17 @@ export class PostgresIngest {
         account: string;
         metric: string;
         instance: string;
+        dims: string;
         kind: MetricKind;
         last_time: string | null;
         last_id: string | null;
         last_value: string | null;
       }>(
-        `SELECT s.id, s.server, s.account, s.metric, s.instance, s.kind, s.last_time, s.last_id, s.last_value
+        `SELECT s.id, s.server, s.account, s.metric, s.instance, s.dims, s.kind, s.last_time, s.last_id, s.last_value
          FROM series s
-         JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k (server, account, metric, instance)
+         JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS k (server, account, metric, instance, dims)
            ON s.server = k.server COLLATE "C" AND s.account = k.account COLLATE "C"
-          AND s.metric = k.metric COLLATE "C" AND s.instance = k.instance COLLATE "C"
+          AND s.metric = k.metric COLLATE "C" AND s.instance = k.instance COLLATE "C" AND s.dims = k.dims COLLATE "C"
          ORDER BY s.id${lock ? " FOR UPDATE OF s" : ""}`,
         columns(list, key),
       );
@@ -180,8 +182,9 @@ export class PostgresIngest {
           r.last_time === null || r.last_id === null || r.last_value === null
             ? null
             : { time: Number(r.last_time), id: r.last_id, value: BigInt(r.last_value) };
-        series.set(seriesKey(r), { id: r.id, kind: r.kind, last });
-        learned.set(seriesKey(r), { id: r.id, kind: r.kind });
+        const stored = seriesId({ ...r, dims: dimsOfKey(r.dims) });
+        series.set(stored, { id: r.id, kind: r.kind, last });
+        learned.set(stored, { id: r.id, kind: r.kind });
       }
     };
     // Levels and states are locked, in id order; counters only add to their rollups and need no lock.
@@ -190,7 +193,7 @@ export class PostgresIngest {
       true,
     );
     await select(
-      all.filter((e) => !series.has(seriesKey(e))),
+      all.filter((e) => !series.has(seriesId(e))),
       false,
     );
     return series;
@@ -276,12 +279,8 @@ function eventKey(e: { server: string; id: string }): string {
   return JSON.stringify([e.server, e.id]);
 }
 
-function seriesKey(e: { server: string; account: string; metric: string; instance: string }): string {
-  return JSON.stringify([e.server, e.account, e.metric, e.instance]);
-}
-
 function seriesOf(series: Map<string, SeriesState>, e: UsageEvent): SeriesState {
-  const s = series.get(seriesKey(e));
+  const s = series.get(seriesId(e));
   if (!s) throw new AppError("INTERNAL", `series of event ${e.id} from ${e.server} was not resolved`);
   return s;
 }

@@ -237,6 +237,58 @@ describe("PostgresUsageStore opening a schema written before held rows were kept
   });
 });
 
+describe("PostgresUsageStore rebuilding events stored before series were keyed by dims", () => {
+  it("moves each event to the series its kept dims name, and drops the old series' latest reading", async () => {
+    const schema = freshSchema();
+    const level = (id: string, time: number, value: bigint, dims: UsageEvent["dims"]) =>
+      event({ id, metric: "storage.bytes", kind: "level", time: T0 + time, value, dims });
+    const events = [
+      level("1", 0, 5n, { media: "tape" }),
+      level("2", HOUR_MS, 8n, { media: "tape", note: "x" }),
+      level("3", 2 * HOUR_MS, 3n, null),
+      event({ id: "4", time: T0, value: 2n, dims: { site: "S" } }),
+      event({ id: "5", time: T0 + 1, value: 1n, dims: null }),
+      { ...level("6", 0, 100n, { media: "disk" }), instance: "b" },
+    ];
+    const store = await openPostgresStore({ url, schema, dropSchemaOnClose: true });
+    try {
+      await store.insertEvents(events);
+      // As an older Tally stored them: every event in the series of its other fields, which held the latest reading.
+      const pg = await import("pg");
+      const client = new pg.default.Client({ connectionString: url, options: `-c search_path=${schema}` });
+      await client.connect();
+      try {
+        await client.query(
+          `INSERT INTO series (server, account, metric, instance, dims, kind, last_time, last_id, last_value)
+           SELECT server, account, metric, instance, '', kind, last_time, last_id, last_value FROM series
+           WHERE dims <> '' ON CONFLICT DO NOTHING`,
+        );
+        await client.query(
+          `UPDATE events e SET series_id = p.id FROM series s, series p
+           WHERE s.id = e.series_id AND p.server = s.server AND p.account = s.account AND p.metric = s.metric
+             AND p.instance = s.instance AND p.dims = ''`,
+        );
+        await client.query("DELETE FROM series WHERE dims <> ''");
+        await client.query("DELETE FROM rollups");
+      } finally {
+        await client.end();
+      }
+      await store.rebuildRollups();
+      expect(sortRollups(await store.allRollups())).toEqual(computeRollups(events));
+      const levels = await store.currentLevels({ metric: "storage.bytes" });
+      expect(levels.map((l) => [l.dims, l.value])).toEqual([
+        [{}, 3n],
+        [{ media: "tape" }, 8n],
+        [{ media: "disk" }, 100n],
+      ]);
+      const table = await store.usageTable({ metric: "storage.bytes", sort: { by: "total" }, limit: 10 });
+      expect(table.rows.map((r) => r.total)).toEqual([111n]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe("openPostgresStore", () => {
   it("applies its migrations once, however many nodes open the schema at once", async () => {
     const schema = freshSchema();

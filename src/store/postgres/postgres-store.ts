@@ -11,7 +11,7 @@ import { migrate, SCHEMA_NAME } from "../../db/postgres-migrate.js";
 import { AppError, messageOf } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
-import { type HeldRow, heldRows, type Reading, type RollupRow } from "../../domain/rollup.js";
+import { dimsOfKey, type HeldRow, heldRows, type Reading, type RollupRow } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import type {
   CurrentLevel,
@@ -27,6 +27,7 @@ import type {
 import { columns, heldColumns, INSERT_HELD_ROWS } from "./columns.js";
 import { LOCK_ROLLUPS, MIGRATIONS } from "./migrations.js";
 import { type Learned, PostgresIngest } from "./postgres-ingest.js";
+import { rekeyByDims } from "./rekey-by-dims.js";
 import { countRollups, type Read, selectAllRollups, selectRollupRange } from "./rollup-reads.js";
 import { openUsageLog } from "./usage-snapshots.js";
 import { PostgresUsageTable } from "./usage-table.js";
@@ -123,14 +124,15 @@ export class PostgresUsageStore implements UsageStore {
       account: string;
       metric: string;
       instance: string;
+      dims: string;
       last_value: string;
       last_time: string;
     }>(
-      `SELECT server, account, metric, instance, last_value, last_time FROM series
+      `SELECT server, account, metric, instance, dims, last_value, last_time FROM series
        WHERE metric = $1 AND kind <> 'counter' AND last_time IS NOT NULL
          AND ($2::text[] IS NULL OR account = ANY($2::text[]))
          AND ($3::text[] IS NULL OR server = ANY($3::text[]))
-       ORDER BY server, account, instance`,
+       ORDER BY server, account, instance, dims`,
       [query.metric, query.accounts ?? null, query.servers ?? null],
     );
     return rows.map((r) => ({
@@ -138,6 +140,7 @@ export class PostgresUsageStore implements UsageStore {
       account: r.account,
       metric: r.metric,
       instance: r.instance,
+      dims: dimsOfKey(r.dims),
       value: BigInt(r.last_value),
       time: Number(r.last_time),
     }));
@@ -182,6 +185,7 @@ export class PostgresUsageStore implements UsageStore {
     this.assertOpen();
     return this.transaction(async (client) => {
       await client.query(`SELECT pg_advisory_xact_lock(${ROLLUP_LOCK_KEYS})`);
+      await rekeyByDims(client);
       await client.query("DELETE FROM rollups");
       await client.query(
         `INSERT INTO rollups (series_id, hour, count, sum)

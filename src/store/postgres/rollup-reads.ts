@@ -3,7 +3,7 @@
 
 import type pg from "pg";
 import type { MetricKind } from "../../domain/metric.js";
-import { fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
+import { dimsOfKey, fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
 import type { RollupQuery } from "../port.js";
 
@@ -15,6 +15,7 @@ interface RollupDbRow {
   account: string;
   metric: string;
   instance: string;
+  dims: string;
   kind: MetricKind;
   hour: string;
   count: number;
@@ -25,7 +26,7 @@ interface RollupDbRow {
   last_time: string | null;
 }
 
-const COLUMNS = "s.server, s.account, s.metric, s.instance, s.kind";
+const COLUMNS = "s.server, s.account, s.metric, s.instance, s.dims, s.kind";
 const ROW_COLUMNS = "r.hour, r.count, r.sum, r.last, r.max, r.integral, r.last_time";
 
 /** One account's rollups in the hours [from, to), the hours a held series spends between readings too. */
@@ -34,7 +35,7 @@ export async function selectRollupRange(read: Read, query: RollupQuery): Promise
   // follows the range (`more`): what fillHeldGaps needs to fill the range's hours between readings.
   const rows = await read<RollupDbRow & { part: number; more: boolean | null }>(
     `WITH s AS (
-       SELECT id, server, account, metric, instance, kind FROM series
+       SELECT id, server, account, metric, instance, dims, kind FROM series
        WHERE account = $1 AND ($4::text[] IS NULL OR metric = ANY($4::text[]))
          AND ($5::text[] IS NULL OR server = ANY($5::text[]))
      )
@@ -66,7 +67,7 @@ export async function selectRollupRange(read: Read, query: RollupQuery): Promise
 export async function selectAllRollups(read: Read): Promise<RollupRow[]> {
   const rows = await read<RollupDbRow>(
     `SELECT ${COLUMNS}, ${ROW_COLUMNS} FROM rollups r JOIN series s ON s.id = r.series_id
-     ORDER BY s.server, s.account, s.metric, s.instance, r.hour`,
+     ORDER BY s.server, s.account, s.metric, s.instance, s.dims, r.hour`,
   );
   return fillHeldGaps(rows.map(rollupFromDb), undefined, openAtOf(rows));
 }
@@ -92,6 +93,7 @@ function rollupFromDb(r: RollupDbRow): RollupRow {
     account: r.account,
     metric: r.metric,
     instance: r.instance,
+    dims: dimsOfKey(r.dims),
     kind: r.kind,
     hour: Number(r.hour),
     count: r.count,

@@ -97,23 +97,25 @@ function run(options: DeriveWorkerOptions): void {
   const { db, snapshots, derived } = opened;
 
   const apply = (block: PackedBlock) => {
-    const { firstSeq, count, names, refs, numbers, bigValues, heldIds } = block;
+    const { firstSeq, count, names, refs, numbers, bigValues, heldIds, dimsKeys } = block;
     const from = derived.cursor;
     if (firstSeq > from || firstSeq + count <= from) return;
     let held = 0;
     let big = 0;
+    let dimmed = 0;
     for (let i = 0; i < count; i++) {
       const r = i * REFS;
       const kind = KINDS[refs[r + 4] as number] as (typeof KINDS)[number];
       const id = isHeld(kind) ? (heldIds[held++] as string) : "";
       const number = numbers[i * 2 + 1] as number;
       const value = Number.isNaN(number) ? BigInt(bigValues[big++] as string) : number;
+      const dims = dimsKeys[dimmed]?.[0] === i ? (dimsKeys[dimmed++]?.[1] as string) : "";
       if (firstSeq + i < from) continue; // applied before a failure took the cursor back to the middle of the block
       const account = names[refs[r + 1] as number] as string;
       const metric = names[refs[r + 2] as number] as string;
       const instance = names[refs[r + 3] as number] as string;
       const time = numbers[i * 2] as number;
-      derived.apply({ id, account, metric, instance, kind, time, value }, refs[r] as number, firstSeq + i);
+      derived.apply({ id, account, metric, instance, dims, kind, time, value }, refs[r] as number, firstSeq + i);
       derived.flushIfFull();
     }
     post({ type: "applied", cursor: derived.cursor });

@@ -31,6 +31,8 @@ export interface DerivedEvent {
   readonly account: string;
   readonly metric: string;
   readonly instance: string;
+  /** The kept dims as dimsKey gives them: "" for none. */
+  readonly dims: string;
   readonly kind: MetricKind;
   readonly time: number;
   /** Exact: a number is a safe integer (as most values are, and cheaper to add), a bigint anything. */
@@ -45,6 +47,7 @@ interface SeriesState {
   readonly account: string;
   readonly metric: string;
   readonly instance: string;
+  readonly dims: string;
   readonly kind: MetricKind;
   /** The hour of its first reading (held series only). */
   firstHour: number | null;
@@ -141,7 +144,7 @@ export class DerivedState {
       seriesByKey: db.prepare(
         `SELECT s.id, l.first_hour, l.time, l.id AS reading_id, l.value FROM series s
          LEFT JOIN latest l ON l.series_id = s.id
-         WHERE s.account = ? AND s.server_id = ? AND s.metric = ? AND s.instance = ?`,
+         WHERE s.account = ? AND s.server_id = ? AND s.metric = ? AND s.instance = ? AND s.dims = ?`,
       ),
       setLatest: new RowWriter(
         db,
@@ -150,7 +153,7 @@ export class DerivedState {
         `ON CONFLICT (series_id) DO UPDATE SET first_hour = excluded.first_hour, time = excluded.time, id = excluded.id,
            value = excluded.value`,
       ),
-      insertSeries: new RowWriter(db, "INSERT INTO series (id, server_id, account, metric, instance, kind)", 6),
+      insertSeries: new RowWriter(db, "INSERT INTO series (id, server_id, account, metric, instance, dims, kind)", 7),
       // Numbers are INTEGER when they fit 64 bits and decimal TEXT beyond. A sum that leaves 64 bits (SQLite would
       // make it a REAL), or one already beyond, is added exactly by tally_add instead.
       addCounter: new RowWriter(
@@ -283,18 +286,20 @@ export class DerivedState {
 
   private seriesFor(e: DerivedEvent, serverId: number): SeriesState {
     // The server id is mixed in as a number: as a string it would be built for every event.
-    const fp = (fingerprint(e.account, e.metric, e.instance) ^ Math.imul(serverId, 0x9e3779b1)) & this.fingerprintMask;
+    const instance = e.dims === "" ? e.instance : `${e.instance}\u0000${e.dims}`;
+    const fp = (fingerprint(e.account, e.metric, instance) ^ Math.imul(serverId, 0x9e3779b1)) & this.fingerprintMask;
     const cached = this.series.get(fp);
     if (
       cached &&
       cached.serverId === serverId &&
       cached.account === e.account &&
       cached.metric === e.metric &&
-      cached.instance === e.instance
+      cached.instance === e.instance &&
+      cached.dims === e.dims
     ) {
       return cached;
     }
-    const key = `${serverId}\u0000${e.account}\u0000${e.metric}\u0000${e.instance}`;
+    const key = `${serverId}\u0000${e.account}\u0000${e.metric}\u0000${instance}`;
     // A fingerprint another series holds may be one this series lost to it: only a free one proves it new.
     const state = this.dirty.get(key) ?? this.loadSeries(key, e, serverId, cached !== undefined);
     if (cached) this.series.replace(fp, state);
@@ -309,7 +314,7 @@ export class DerivedState {
     const stored =
       this.complete && !mayBeStored
         ? undefined
-        : (this.sql.seriesByKey.get(e.account, serverId, e.metric, e.instance) as Row | undefined);
+        : (this.sql.seriesByKey.get(e.account, serverId, e.metric, e.instance, e.dims) as Row | undefined);
     const last = stored?.time === null ? undefined : stored;
     const state: SeriesState = {
       key,
@@ -318,6 +323,7 @@ export class DerivedState {
       account: e.account,
       metric: e.metric,
       instance: e.instance,
+      dims: e.dims,
       kind: e.kind,
       firstHour: last ? num(last.first_hour) : null,
       lastTime: last ? num(last.time) : null,
@@ -342,7 +348,7 @@ export class DerivedState {
         : a.serverId - b.serverId || (a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : 0),
     );
     const { insertSeries } = this.sql;
-    for (const s of created) insertSeries.row(s.id, s.serverId, s.account, s.metric, s.instance, s.kind);
+    for (const s of created) insertSeries.row(s.id, s.serverId, s.account, s.metric, s.instance, s.dims, s.kind);
     insertSeries.end();
     // The held series that moved: their latest readings, in id order.
     const { setLatest } = this.sql;

@@ -276,6 +276,33 @@ export const DERIVED_MIGRATIONS: readonly string[] = [
   DELETE FROM usage_server_log;
   DELETE FROM meta;
   `,
+  // A series is also keyed by its events' kept dims (rollup.ts, ROLLUP_DIMS), which the log has always held:
+  // everything is derived again from it.
+  `
+  DROP TABLE series;
+  CREATE TABLE series (
+    id INTEGER PRIMARY KEY,
+    server_id INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    -- The kept dims as rollup.ts dimsKey gives them: '' for none.
+    dims TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    UNIQUE (account, server_id, metric, instance, dims)
+  ) STRICT;
+  DELETE FROM readings;
+  DELETE FROM rollups;
+  DELETE FROM latest;
+  DELETE FROM counter_rollups;
+  DELETE FROM usage_metrics;
+  DELETE FROM usage_cells;
+  DELETE FROM usage_totals;
+  DELETE FROM usage_server_totals;
+  DELETE FROM usage_log;
+  DELETE FROM usage_server_log;
+  DELETE FROM meta;
+  `,
 ];
 
 /**

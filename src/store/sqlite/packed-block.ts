@@ -6,8 +6,7 @@
 
 import type { UsageEvent } from "../../domain/event.js";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
-
-type Dims = Readonly<Record<string, string>>;
+import { type Dims, dimsKey } from "../../domain/rollup.js";
 
 /** Numbers per event in `refs`: server id, then account, metric and instance as indexes into `names`, then kind. */
 export const REFS = 5;
@@ -33,7 +32,7 @@ export interface LogBlock extends BlockIds {
   readonly dims: readonly (readonly [number, Dims])[];
 }
 
-/** A block as the worker receives it: only what derivation reads (the ids of levels and states, no dims). */
+/** A block as the worker receives it: only what derivation reads (the ids of levels and states, kept dims). */
 export interface PackedBlock {
   readonly firstSeq: number;
   readonly count: number;
@@ -43,6 +42,8 @@ export interface PackedBlock {
   readonly bigValues: readonly string[];
   /** The ids of the events of levels and states, in event order. */
   readonly heldIds: readonly string[];
+  /** The events with kept dims (dimsKey), by position in the block, in event order. */
+  readonly dimsKeys: readonly (readonly [number, string])[];
 }
 
 /** The events a batch accepts, packed as they are accepted. */
@@ -133,6 +134,11 @@ export function forWorker(b: LogBlock): PackedBlock {
   for (let i = 0; i < b.count; i++) {
     if (isHeld(KINDS[b.refs[i * REFS + 4] as number] as MetricKind)) heldIds.push(b.ids[i] as string);
   }
+  const dimsKeys: [number, string][] = [];
+  for (const [i, dims] of b.dims) {
+    const key = dimsKey(dims);
+    if (key !== "") dimsKeys.push([i, key]);
+  }
   const { firstSeq, count, names, refs, numbers, bigValues } = b;
-  return { firstSeq, count, names, refs, numbers, bigValues, heldIds };
+  return { firstSeq, count, names, refs, numbers, bigValues, heldIds, dimsKeys };
 }

@@ -3,7 +3,7 @@
 
 import type Database from "better-sqlite3";
 import type { MetricKind } from "../../domain/metric.js";
-import { fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
+import { dimsOfKey, fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import type { CurrentLevel, CurrentLevelQuery, RollupQuery } from "../port.js";
 import { LATEST_READING } from "./migrations.js";
@@ -15,10 +15,10 @@ type Row = Record<string, unknown>;
 const MAX_SEEK_HOURS = 24 * 549;
 /** A rollup row's columns, from a counter row `c` (the first part of a compound SELECT names them). */
 const COUNTER_COLUMNS =
-  "v.name AS server, s.account, s.metric, s.instance, s.kind, c.hour, c.count, c.sum, NULL AS last, NULL AS max, NULL AS integral, NULL AS last_time";
+  "v.name AS server, s.account, s.metric, s.instance, s.dims, s.kind, c.hour, c.count, c.sum, NULL AS last, NULL AS max, NULL AS integral, NULL AS last_time";
 /** The same from a held row `r`. */
 const HELD_COLUMNS =
-  "v.name, s.account, s.metric, s.instance, s.kind, r.hour, r.count, NULL, r.last, r.max, r.integral, r.last_time";
+  "v.name, s.account, s.metric, s.instance, s.dims, s.kind, r.hour, r.count, NULL, r.last, r.max, r.integral, r.last_time";
 
 export function selectCurrentLevels(db: Database.Database, query: CurrentLevelQuery): CurrentLevel[] {
   const where = ["s.metric = ?"];
@@ -33,10 +33,10 @@ export function selectCurrentLevels(db: Database.Database, query: CurrentLevelQu
   }
   const rows = db
     .prepare(
-      `SELECT v.name AS server, s.account, s.metric, s.instance, r.value AS last_value, r.time AS last_time
+      `SELECT v.name AS server, s.account, s.metric, s.instance, s.dims, r.value AS last_value, r.time AS last_time
        FROM series s JOIN servers v ON v.id = s.server_id ${LATEST_READING}
        WHERE ${where.join(" AND ")}
-       ORDER BY v.name, s.account, s.instance`,
+       ORDER BY v.name, s.account, s.instance, s.dims`,
     )
     .all(...params) as Row[];
   return rows.map((r) => ({
@@ -44,6 +44,7 @@ export function selectCurrentLevels(db: Database.Database, query: CurrentLevelQu
     account: r.account as string,
     metric: r.metric as string,
     instance: r.instance as string,
+    dims: dimsOfKey(r.dims as string),
     value: big(r.last_value),
     time: num(r.last_time),
   }));
@@ -64,7 +65,7 @@ export function selectRollupRange(db: Database.Database, query: RollupQuery): Ro
   // Each held series' row just before the range and whether one follows it: the range's hours between readings.
   const edges = db
     .prepare(
-      `SELECT v.name AS server, s.account, s.metric, s.instance, s.kind, s.id, l.first_hour, l.time, l.value
+      `SELECT v.name AS server, s.account, s.metric, s.instance, s.dims, s.kind, s.id, l.first_hour, l.time, l.value
        FROM series s JOIN servers v ON v.id = s.server_id JOIN latest l ON l.series_id = s.id
        WHERE ${where.join(" AND ")} AND s.kind <> 'counter'`,
     )
@@ -84,6 +85,7 @@ export function selectRollupRange(db: Database.Database, query: RollupQuery): Ro
       account: e.account as string,
       metric: e.metric as string,
       instance: e.instance as string,
+      dims: dimsOfKey(e.dims as string),
     };
     if (found) {
       before.set(
@@ -163,7 +165,7 @@ function selectRollups(
       WHERE ${where}${hours("r")}`;
     values = [...params, ...bounds, ...params, ...bounds];
   }
-  const rows = db.prepare(`${sql} ORDER BY 1, 2, 3, 4, 6`).all(...values) as Row[];
+  const rows = db.prepare(`${sql} ORDER BY 1, 2, 3, 4, 5, 7`).all(...values) as Row[];
   const openAt = new Float64Array(rows.length);
   rows.forEach((r, i) => {
     openAt[i] = r.last_time === null ? Number.NaN : num(r.last_time);
@@ -191,6 +193,7 @@ function toRollupRow(r: Row): RollupRow {
     account: r.account as string,
     metric: r.metric as string,
     instance: r.instance as string,
+    dims: dimsOfKey(r.dims as string),
     kind: r.kind as MetricKind,
     hour: num(r.hour),
     count: num(r.count),

@@ -294,7 +294,15 @@ describe("SqliteUsageStore after a crash", () => {
     expect(sortRollups(await store.allRollups())).toEqual(
       computeRollups([
         event({ ...level, id: "l1", time: T0, value: 5n }),
-        event({ id: "c1", server: "s2", account: "a", instance: "b1", time: T0 + 10, value: 345876451382054092800n }),
+        event({
+          id: "c1",
+          server: "s2",
+          account: "a",
+          instance: "b1",
+          time: T0 + 10,
+          value: 345876451382054092800n,
+          dims: { site: "x" },
+        }),
         event({ ...level, id: "l2", time: T0 + HOUR_MS, value: 9n }),
       ]),
     );

@@ -1,0 +1,132 @@
+// A bill for (account, period): the priced lines rounded once each by the policy's rule, the credits granted, and
+// the balance; as the JSON the API and `tally bill` print, every quantity and amount a decimal string.
+
+import { isoTime } from "../domain/time.js";
+import { Decimal } from "./decimal.js";
+import type { Period } from "./period.js";
+import { type PriceInput, priceRange } from "./price.js";
+import { Ratio } from "./ratio.js";
+
+/** Decimals shown for quantities and for slices' amounts, which are exact fractions rounded half-even for display. */
+export const SHOWN_DIGITS = 9;
+
+export interface BillJson {
+  account: string;
+  agreement: string;
+  agreements: { name: string; source: string; start: string; end: string }[];
+  period: { name: string; start: string; end: string };
+  lines: {
+    resource: string;
+    instance: string;
+    quantity: string;
+    unit: string;
+    credits: string;
+    slices: {
+      start: string;
+      end: string;
+      agreement: string;
+      pricelist: string | null;
+      price: string;
+      algorithm: string | null;
+      expression: string;
+      quantity: string;
+      amount: string;
+    }[];
+  }[];
+  credits_granted: string;
+  grants: { at: string; creditplan: string; agreement: string; credits: string }[];
+  total: string;
+  opening_balance: string;
+  closing_balance: string;
+  rounding: { digits: number; mode: string };
+  notes: string[];
+}
+
+const shown = (r: Ratio) => r.toDecimal(SHOWN_DIGITS, "half-even").normalize().toString();
+
+/** The bill of one account for one period, from its events, the policy and its agreements alone. */
+export function chargePeriod(input: PriceInput, period: Period, openingBalance: Decimal): BillJson {
+  const { digits, mode } = input.policy.rounding;
+  const priced = priceRange(input, period.start, period.end, period);
+  let total = Decimal.ZERO.round(digits);
+  const lines = priced.lines.map((line) => {
+    // The one rounding of a line: its exact amount, to the policy's decimals by its rule.
+    const credits = line.amount.toDecimal(digits, mode);
+    total = total.add(credits);
+    const size = new Ratio(input.policy.resources.get(line.resource)?.unit.size ?? 1n);
+    return {
+      resource: line.resource,
+      instance: line.instance,
+      quantity: shown(line.quantity),
+      unit: line.unit,
+      credits: credits.toString(),
+      slices: line.slices.map((s) => ({
+        start: isoTime(s.start),
+        end: isoTime(s.end),
+        agreement: s.agreement,
+        pricelist: s.pricelist,
+        price: s.price.toString(),
+        algorithm: s.algorithm,
+        expression: s.expression,
+        quantity: shown(new Ratio(s.base).div(size)),
+        amount: shown(s.amount),
+      })),
+    };
+  });
+  const granted = priced.grants.reduce((sum, g) => sum.add(g.credits), Decimal.ZERO);
+  const opening = openingBalance;
+  const closing = opening.add(granted).sub(total);
+  const first = priced.agreements[0];
+  return {
+    account: input.account,
+    agreement: first?.name ?? "",
+    agreements: priced.agreements.map((a) => ({
+      name: a.name,
+      source: a.source,
+      start: isoTime(a.from),
+      end: isoTime(a.to ?? period.end),
+    })),
+    period: { name: period.name, start: isoTime(period.start), end: isoTime(period.end) },
+    lines,
+    credits_granted: granted.toString(),
+    grants: priced.grants.map((g) => ({
+      at: isoTime(g.at),
+      creditplan: g.creditplan,
+      agreement: g.agreement,
+      credits: g.credits.toString(),
+    })),
+    total: total.toString(),
+    opening_balance: opening.toString(),
+    closing_balance: closing.toString(),
+    rounding: { digits, mode },
+    notes: [...priced.notes],
+  };
+}
+
+/** The bill as text for a terminal. */
+export function billText(bill: BillJson): string {
+  const out = [
+    `bill for ${bill.account}, period ${bill.period.name} (${bill.period.start} to ${bill.period.end})`,
+    `agreement: ${bill.agreements.map((a) => `${a.name} (${a.source}, ${a.start} to ${a.end})`).join("; ")}`,
+    "",
+  ];
+  for (const line of bill.lines) {
+    const name = line.instance ? `${line.resource} [${line.instance}]` : line.resource;
+    out.push(`${name}: ${line.quantity} ${line.unit} = ${line.credits}`);
+    for (const s of line.slices) {
+      out.push(
+        `  ${s.start} to ${s.end}: ${s.quantity} ${line.unit} at ${s.price} (${s.pricelist ?? "no price list"}; ` +
+          `${s.expression}) = ${s.amount}`,
+      );
+    }
+  }
+  out.push(
+    "",
+    `opening balance ${bill.opening_balance}`,
+    `credits granted ${bill.credits_granted}`,
+    `charges         ${bill.total}`,
+    `closing balance ${bill.closing_balance}`,
+  );
+  for (const note of bill.notes) out.push(`note: ${note}`);
+  return `${out.join("\n")}\n`;
+}

@@ -1,0 +1,389 @@
+// Pricing: a pure function from an account's events, a policy and its agreements to a bill. Usage is read from the
+// hourly rollups the domain computes; each hour is priced by what is in effect at its start, and consecutive hours
+// priced alike form one slice.
+
+import { validation } from "../domain/errors.js";
+import type { UsageEvent } from "../domain/event.js";
+import { compareReadings, computeRollups, heldRows, type Reading, type RollupRow } from "../domain/rollup.js";
+import { HOUR_MS, hourOf, isoTime } from "../domain/time.js";
+import { occurrences as occurrencesOf, openIntervals } from "./cron.js";
+import { Decimal } from "./decimal.js";
+import { compileExpression, type Env, type Expr, evaluate, usesDate } from "./expression.js";
+import type { Period } from "./period.js";
+import { type Algorithm, type CostPolicy, chain, type Effective, type Policy, type Resource } from "./policy.js";
+import { Ratio } from "./ratio.js";
+
+/** An agreement held over [from, to); `source` says whose it is. */
+export interface AgreementSpan {
+  readonly name: string;
+  readonly from: number;
+  readonly to: number | null;
+  readonly source: "account" | "group" | "default";
+}
+
+export interface PriceInput {
+  readonly policy: Policy;
+  readonly account: string;
+  /** The account's events; events of other accounts are left out, and those at or after the range's end too. */
+  readonly events: readonly UsageEvent[];
+  /** The account's own and group agreements, each list over ranges that do not overlap. */
+  readonly agreements: readonly AgreementSpan[];
+}
+
+export interface Slice {
+  readonly start: number;
+  readonly end: number;
+  readonly agreement: string;
+  readonly pricelist: string | null;
+  readonly price: Decimal;
+  readonly algorithm: string | null;
+  readonly expression: string;
+  /** In base units: bytes (or items) × ms for continuous, bytes or items, or ms on. */
+  readonly base: bigint;
+  readonly amount: Ratio;
+}
+
+export interface Line {
+  readonly resource: string;
+  readonly instance: string;
+  readonly unit: string;
+  readonly quantity: Ratio;
+  /** The exact sum of the slices' amounts, before the line is rounded. */
+  readonly amount: Ratio;
+  readonly slices: readonly Slice[];
+}
+
+export interface Grant {
+  readonly at: number;
+  readonly creditplan: string;
+  readonly agreement: string;
+  readonly credits: Decimal;
+}
+
+export interface Priced {
+  readonly lines: readonly Line[];
+  readonly grants: readonly Grant[];
+  readonly agreements: readonly AgreementSpan[];
+  readonly notes: readonly string[];
+}
+
+/** The algorithm used where an agreement's algorithms give none for a resource. */
+const DEFAULT_SOURCE = "price * volume";
+const DEFAULT_EXPR = compileExpression(DEFAULT_SOURCE);
+
+const KIND_OF: Record<CostPolicy, "level" | "counter" | "state"> = {
+  continuous: "level",
+  discrete: "counter",
+  onoff: "state",
+  once: "counter",
+};
+
+/** Prices the hours of [from, to), both on the hour: lines with their slices, the credits granted, and notes. */
+export function priceRange(input: PriceInput, from: number, to: number, grantsFor?: Period): Priced {
+  if (from % HOUR_MS !== 0 || to % HOUR_MS !== 0 || to <= from) {
+    throw validation("a priced range must start and end on the hour, the end after the start");
+  }
+  const { policy } = input;
+  const notes: string[] = [];
+  const events = accountEvents(input.events, input.account, to);
+  const rows = usageRows(events, to);
+  const agreementAt = agreementsOver(input, from, to);
+  const windows = new WindowCache(from, to);
+
+  const lines: Line[] = [];
+  for (const resource of [...policy.resources.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const perLine = new Map<string, Map<number, bigint>>();
+    for (const row of rows) {
+      if (row.metric !== resource.metric || row.hour < from || row.hour >= to) continue;
+      if (row.kind !== KIND_OF[resource.costpolicy]) {
+        throw validation(
+          `resource ${resource.name} (costpolicy ${resource.costpolicy}) charges metric ${resource.metric}, ` +
+            `a ${row.kind} here; ${resource.costpolicy} needs a ${KIND_OF[resource.costpolicy]}`,
+        );
+      }
+      const instance = resource.complex ? row.instance : "";
+      const hours = perLine.get(instance) ?? new Map<number, bigint>();
+      perLine.set(instance, hours);
+      const base = row.kind === "counter" ? (row.sum as bigint) : (row.integral as bigint);
+      hours.set(row.hour, (hours.get(row.hour) ?? 0n) + base);
+    }
+    for (const instance of [...perLine.keys()].sort()) {
+      // A line with no usage at all (a level of zero, a state off all along) is left out.
+      if ([...(perLine.get(instance) as Map<number, bigint>).values()].every((b) => b === 0n)) continue;
+      lines.push(
+        priceLine(policy, resource, instance, perLine.get(instance) as Map<number, bigint>, agreementAt, windows),
+      );
+    }
+  }
+  notes.push(...offWithoutOn(events, from, to, policy));
+  const grants = grantsFor ? grantCredits(policy, grantsFor, agreementAt, windows) : [];
+  return { lines, grants, agreements: spansOver(agreementAt, from, to), notes };
+}
+
+/** The account's events before `to`, each (server, id) once: the same event twice is one; two that differ are refused. */
+function accountEvents(all: readonly UsageEvent[], account: string, to: number): UsageEvent[] {
+  const seen = new Map<string, UsageEvent>();
+  for (const e of all) {
+    if (e.account !== account || e.time >= to) continue;
+    const key = JSON.stringify([e.server, e.id]);
+    const prev = seen.get(key);
+    if (!prev) seen.set(key, e);
+    else if (JSON.stringify(eventKey(prev)) !== JSON.stringify(eventKey(e))) {
+      throw validation(`event ${e.id} of server ${e.server} appears twice with different contents`);
+    }
+  }
+  return [...seen.values()];
+}
+
+const eventKey = (e: UsageEvent) => [e.time, e.metric, e.kind, e.value.toString(), e.instance, e.dims];
+
+/**
+ * Hourly rollups of the events, as the store keeps them, except that a level or state's latest reading holds until
+ * `until`, the end of what is priced: a level is a step function, and a state left on is charged to the end.
+ */
+export function usageRows(events: readonly UsageEvent[], until: number): RollupRow[] {
+  const counters = events.filter((e) => e.kind === "counter");
+  const rows = computeRollups(counters);
+  const held = new Map<string, UsageEvent[]>();
+  for (const e of events) {
+    if (e.kind === "counter") continue;
+    const id = JSON.stringify([e.server, e.metric, e.instance]);
+    const list = held.get(id) ?? [];
+    held.set(id, list);
+    list.push(e);
+  }
+  for (const list of held.values()) {
+    const first = list[0] as UsageEvent;
+    const readings: Reading[] = list.map((e) => ({ time: e.time, id: e.id, value: e.value })).sort(compareReadings);
+    const fromHour = hourOf((readings[0] as Reading).time);
+    for (const r of heldRows(null, readings, fromHour, hourOf(until - 1), until)) {
+      rows.push({
+        server: first.server,
+        account: first.account,
+        metric: first.metric,
+        instance: first.instance,
+        kind: first.kind,
+        hour: r.hour,
+        count: r.count,
+        sum: null,
+        last: r.last,
+        max: r.max,
+        integral: r.integral,
+      });
+    }
+  }
+  return rows;
+}
+
+type AgreementAt = (hour: number) => AgreementSpan;
+
+/** The agreement in effect at each hour: the account's own, else its group's, else the policy's default. */
+function agreementsOver(input: PriceInput, from: number, to: number): AgreementAt {
+  const { policy } = input;
+  const order = { account: 0, group: 1, default: 2 };
+  const spans = [...input.agreements].sort((a, b) => order[a.source] - order[b.source] || a.from - b.from);
+  for (const s of spans) {
+    if (!policy.agreements.has(s.name)) throw validation(`agreement "${s.name}" is not defined in the policy`);
+  }
+  const cache = new Map<number, AgreementSpan>();
+  return (hour) => {
+    const hit = cache.get(hour);
+    if (hit) return hit;
+    const found =
+      spans.find((s) => s.from <= hour && (s.to === null || hour < s.to)) ??
+      (policy.defaultAgreement ? { name: policy.defaultAgreement, from, to, source: "default" as const } : undefined);
+    if (!found) {
+      throw validation(
+        `account ${input.account} has no agreement at ${isoTime(hour)} and the policy names no default_agreement`,
+      );
+    }
+    cache.set(hour, found);
+    return found;
+  };
+}
+
+function spansOver(agreementAt: AgreementAt, from: number, to: number): AgreementSpan[] {
+  const out: AgreementSpan[] = [];
+  for (let h = from; h < to; h += HOUR_MS) {
+    const a = agreementAt(h);
+    const last = out.at(-1);
+    if (last && last.name === a.name && last.source === a.source) out[out.length - 1] = { ...last, to: h + HOUR_MS };
+    else out.push({ name: a.name, from: h, to: h + HOUR_MS, source: a.source });
+  }
+  return out;
+}
+
+/** Whether an item's timeframe holds at t, repeat windows computed once per item for the range. */
+class WindowCache {
+  private readonly open = new Map<Effective, [number, number][]>();
+  constructor(
+    private readonly from: number,
+    private readonly to: number,
+  ) {}
+
+  holds(e: Effective, t: number): boolean {
+    if (t < e.from || (e.to !== null && t >= e.to)) return false;
+    if (e.repeat.length === 0) return true;
+    let intervals = this.open.get(e);
+    if (!intervals) {
+      intervals = openIntervals(e.repeat, this.from, this.to);
+      this.open.set(e, intervals);
+    }
+    return intervals.some(([a, b]) => a <= t && t < b);
+  }
+}
+
+function priceLine(
+  policy: Policy,
+  resource: Resource,
+  instance: string,
+  hours: Map<number, bigint>,
+  agreementAt: AgreementAt,
+  windows: WindowCache,
+): Line {
+  // Slices run from the first hour with usage to the last: a state off or a level of zero at either end is not shown.
+  const sorted = [...hours.keys()].filter((h) => hours.get(h) !== 0n).sort((a, b) => a - b);
+  const first = sorted[0] as number;
+  const last = sorted.at(-1) as number;
+  const size = new Ratio(resource.unit.size);
+  interface Open {
+    key: string;
+    start: number;
+    end: number;
+    base: bigint;
+    agreement: string;
+    pricelist: string | null;
+    price: Decimal;
+    algorithm: Algorithm | null;
+    expr: Expr;
+    source: string;
+  }
+  const open: Open[] = [];
+  for (let h = first; h <= last; h += HOUR_MS) {
+    const agreement = policy.agreements.get(agreementAt(h).name);
+    if (!agreement) throw validation(`agreement "${agreementAt(h).name}" is not defined in the policy`);
+    const list = chain(policy.pricelists, agreement.pricelist).find(
+      (l) => l.prices.has(resource.name) && windows.holds(l.effective, h),
+    );
+    const algorithm =
+      chain(policy.algorithms, agreement.algorithm).find(
+        (a) => a.expressions.has(resource.name) && windows.holds(a.effective, h),
+      ) ?? null;
+    const compiled = algorithm?.expressions.get(resource.name);
+    const expr = compiled?.expr ?? DEFAULT_EXPR;
+    const price = list?.prices.get(resource.name) ?? Decimal.ZERO;
+    // An algorithm that reads the date sees each hour on its own.
+    const key = JSON.stringify([
+      agreement.name,
+      list?.name ?? null,
+      price.toString(),
+      algorithm?.name ?? null,
+      usesDate(expr) ? h : 0,
+    ]);
+    const base = hours.get(h) ?? 0n;
+    const prev = open.at(-1);
+    if (prev && prev.key === key) {
+      prev.end = h + HOUR_MS;
+      prev.base += base;
+      continue;
+    }
+    open.push({
+      key,
+      start: h,
+      end: h + HOUR_MS,
+      base,
+      agreement: agreement.name,
+      pricelist: list?.name ?? null,
+      price,
+      algorithm,
+      expr,
+      source: compiled?.source ?? DEFAULT_SOURCE,
+    });
+  }
+  let amount = Ratio.ZERO;
+  let quantity = Ratio.ZERO;
+  const slices: Slice[] = open.map((s) => {
+    const volume = new Ratio(s.base).div(size);
+    const d = new Date(s.start);
+    const env: Env = {
+      price: Ratio.of(s.price),
+      volume,
+      unit: size,
+      hour: Ratio.of(d.getUTCHours()),
+      weekday: Ratio.of(d.getUTCDay()),
+      day: Ratio.of(d.getUTCDate()),
+      month: Ratio.of(d.getUTCMonth() + 1),
+    };
+    const value = evaluate(s.expr, env);
+    amount = amount.add(value);
+    quantity = quantity.add(volume);
+    return {
+      start: s.start,
+      end: s.end,
+      agreement: s.agreement,
+      pricelist: s.pricelist,
+      price: s.price,
+      algorithm: s.algorithm?.name ?? null,
+      expression: s.source,
+      base: s.base,
+      amount: value,
+    };
+  });
+  return { resource: resource.name, instance, unit: resource.unit.text, quantity, amount, slices };
+}
+
+/** A state turned off (0) with no earlier reading on (1) in its series: charges nothing, and is said. */
+function offWithoutOn(events: readonly UsageEvent[], from: number, to: number, policy: Policy): string[] {
+  const charged = new Set([...policy.resources.values()].filter((r) => r.costpolicy === "onoff").map((r) => r.metric));
+  const series = new Map<string, UsageEvent[]>();
+  for (const e of events) {
+    if (e.kind !== "state" || !charged.has(e.metric)) continue;
+    const id = JSON.stringify([e.server, e.metric, e.instance]);
+    series.set(id, [...(series.get(id) ?? []), e]);
+  }
+  const notes: string[] = [];
+  for (const list of series.values()) {
+    const sorted = list.sort(compareReadings);
+    sorted.forEach((e, i) => {
+      const before = sorted[i - 1];
+      if (e.value === 0n && (!before || before.value === 0n) && e.time >= from && e.time < to) {
+        const where = `${e.metric}${e.instance ? ` instance ${e.instance}` : ""} on server ${e.server}`;
+        notes.push(
+          `${where} turned off at ${isoTime(e.time)} without being on before (event ${e.id}): nothing charged`,
+        );
+      }
+    });
+  }
+  return notes.sort();
+}
+
+/** Credits the agreements' credit plans grant in the period: at its start ("every: month"), or at each cron time. */
+function grantCredits(policy: Policy, period: Period, agreementAt: AgreementAt, windows: WindowCache): Grant[] {
+  const grants: Grant[] = [];
+  const seenCron = new Set<string>();
+  const planAt = (t: number) => {
+    const agreement = policy.agreements.get(agreementAt(hourOf(t)).name);
+    const plan = chain(policy.creditplans, agreement?.creditplan ?? null).find((p) => windows.holds(p.effective, t));
+    return plan && agreement ? { plan, agreement: agreement.name } : null;
+  };
+  const atStart = planAt(period.start);
+  if (atStart && atStart.plan.every === "period") {
+    grants.push({
+      at: period.start,
+      creditplan: atStart.plan.name,
+      agreement: atStart.agreement,
+      credits: atStart.plan.credits,
+    });
+  }
+  for (let h = period.start; h < period.end; h += HOUR_MS) {
+    const found = planAt(h);
+    if (!found || found.plan.every === "period" || seenCron.has(found.plan.name)) continue;
+    seenCron.add(found.plan.name);
+    for (const t of occurrencesOf(found.plan.every, period.start, period.end)) {
+      const at = planAt(t);
+      if (at?.plan === found.plan)
+        grants.push({ at: t, creditplan: at.plan.name, agreement: at.agreement, credits: at.plan.credits });
+    }
+  }
+  return grants.sort((a, b) => a.at - b.at);
+}

@@ -1,0 +1,147 @@
+// /metrics and request ids in process: counts by source and outcome, who may read them, promtool's verdict on the
+// text, and the request id on the log lines of a request.
+
+import { spawnSync } from "node:child_process";
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createToken } from "../auth/create-token.js";
+import type { Backend } from "../backend/backend.js";
+import { openSqliteBackend } from "../backend/sqlite.js";
+import { createApp } from "../http/app.js";
+import { createLogger } from "../log/logger.js";
+import { Metrics } from "./metrics.js";
+
+let backend: Backend;
+let app: ReturnType<typeof createApp>;
+const lines: Record<string, unknown>[] = [];
+const secrets: Record<string, string> = {};
+
+beforeAll(async () => {
+  backend = await openSqliteBackend({ path: ":memory:", recentKeySlots: 16 });
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString("utf8").split("\n")) if (line) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  const logger = createLogger("debug", sink);
+  app = createApp({
+    backend,
+    logger,
+    metrics: new Metrics(),
+    maxBodyBytes: 1 << 20,
+    maxQueryDays: 366,
+    localReads: false,
+  });
+  app.get("/test-failure", () => {
+    throw new Error("a failure inside a route");
+  });
+  for (const role of ["admin", "read", "ingest"] as const)
+    secrets[role] = (await createToken(backend.tokens, { role })).secret;
+  secrets.account = (await createToken(backend.tokens, { role: "account", account: "a" })).secret;
+});
+afterAll(async () => {
+  await backend.close();
+});
+
+const auth = (role: string) => ({ authorization: `Bearer ${secrets[role]}` });
+const event = (id: string, value: unknown = 1) =>
+  JSON.stringify({ id, server: "s1", time: "2026-11-23T12:00:00Z", account: "a", metric: "requests.get", value });
+
+async function metricsText(): Promise<string> {
+  const res = await app.request("/metrics", { headers: auth("read") });
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+  return res.text();
+}
+
+/** The value of one sample, by its name and labels as written. */
+function sample(text: string, series: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  if (line === undefined) throw new Error(`no sample ${series} in:\n${text}`);
+  return Number(line.slice(series.length + 1));
+}
+
+describe("GET /metrics", () => {
+  it("counts events accepted, duplicate and rejected by source, and requests by route and status", async () => {
+    const body = [event("m1"), event("m2"), event("m1"), event("m3", -5)].join("\n");
+    const res = await app.request("/v1/events", {
+      method: "POST",
+      headers: { ...auth("ingest"), "content-type": "application/x-ndjson" },
+      body,
+    });
+    expect(await res.json()).toMatchObject({ accepted: 2, duplicates: 1 });
+    const text = await metricsText();
+    expect(sample(text, 'tally_events_total{source="http",outcome="accepted"}')).toBe(2);
+    expect(sample(text, 'tally_events_total{source="http",outcome="duplicate"}')).toBe(1);
+    expect(sample(text, 'tally_events_total{source="http",outcome="rejected"}')).toBe(1);
+    expect(sample(text, 'tally_events_total{source="jetstream",outcome="accepted"}')).toBe(0);
+    expect(sample(text, 'tally_ingest_duration_seconds_count{source="http"}')).toBe(1);
+    expect(sample(text, 'tally_store_insert_duration_seconds_count{source="http"}')).toBe(1);
+    expect(sample(text, 'tally_http_requests_total{method="POST",route="/v1/events",status="200"}')).toBe(1);
+    expect(text).toMatch(/^process_cpu_user_seconds_total /m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+  });
+
+  it("labels a route as registered, not as asked, and an unknown path as unmatched", async () => {
+    await app.request("/usage/accounts/someone", { headers: auth("read") });
+    await app.request("/no/such/path", { headers: auth("read") });
+    const text = await metricsText();
+    expect(text).toMatch(
+      /tally_http_requests_total\{method="GET",route="\/usage\/accounts\/:account\{?[^"]*",status="\d+"\} 1/,
+    );
+    expect(text).not.toMatch(/someone/);
+    expect(sample(text, 'tally_http_requests_total{method="GET",route="unmatched",status="404"}')).toBe(1);
+  });
+
+  it("is for admin and read tokens only", async () => {
+    expect((await app.request("/metrics")).status).toBe(401);
+    expect((await app.request("/metrics", { headers: auth("admin") })).status).toBe(200);
+    expect((await app.request("/metrics", { headers: auth("ingest") })).status).toBe(403);
+    expect((await app.request("/metrics", { headers: auth("account") })).status).toBe(403);
+  });
+
+  it("passes promtool check metrics", async () => {
+    const text = await metricsText();
+    const found = spawnSync("promtool", ["--version"], { encoding: "utf8" });
+    if (found.error) {
+      // CI installs Prometheus (.ci/run); elsewhere the check is skipped with a reason, never silently in CI.
+      if (process.env.CI === "true") throw new Error("promtool is missing: install Debian's prometheus package");
+      console.warn("promtool is not installed (Debian package prometheus): the format check is skipped");
+      return;
+    }
+    const checked = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
+    expect(`${checked.stdout}${checked.stderr}`).toBe("");
+    expect(checked.status).toBe(0);
+  });
+});
+
+describe("request ids", () => {
+  it("returns the client's X-Request-Id and puts it on every line logged while answering", async () => {
+    lines.length = 0;
+    const res = await app.request("/test-failure", { headers: { ...auth("read"), "x-request-id": "req-42.a" } });
+    expect(res.status).toBe(500);
+    expect(res.headers.get("x-request-id")).toBe("req-42.a");
+    const logged = lines.filter((l) => l.reqId === "req-42.a");
+    expect(logged.map((l) => l.msg)).toEqual(["unexpected error", "GET /test-failure 500"]);
+    expect(lines.filter((l) => l.reqId !== "req-42.a")).toEqual([]);
+  });
+
+  it("makes an id when the client sends none or one that is not sane, and none outside a request", async () => {
+    lines.length = 0;
+    const bad = await app.request("/healthz", { headers: { ...auth("read"), "x-request-id": "two words\u0001" } });
+    const none = await app.request("/healthz", { headers: auth("read") });
+    const ids = [bad.headers.get("x-request-id"), none.headers.get("x-request-id")];
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(lines.map((l) => l.reqId)).toEqual(ids);
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()));
+        done();
+      },
+    });
+    createLogger("info", sink).info("outside");
+    expect(lines.at(-1)).not.toHaveProperty("reqId");
+  });
+});

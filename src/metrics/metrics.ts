@@ -1,0 +1,139 @@
+// Prometheus metrics for one Tally process, on a registry of its own (prom-client): ingest counts and latencies by
+// source, HTTP requests by route and status, the JetStream consumer's state, and Node's process metrics.
+
+import client from "prom-client";
+import type { IngestObservation, IngestObserver, IngestSource } from "../ingest/ingest-observer.js";
+
+/** Latency buckets in seconds, from a small batch on SQLite to a slow PostgreSQL commit of a large one. */
+const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+const SOURCES: readonly IngestSource[] = ["http", "jetstream", "subscription", "import", "cli"];
+const OUTCOMES = ["accepted", "duplicate", "rejected"] as const;
+
+/** Something measured outside this module and read at scrape time (a consumer's pending count). */
+export type GaugeReader = () => number | undefined | Promise<number | undefined>;
+
+export class Metrics implements IngestObserver {
+  readonly registry = new client.Registry();
+  private readonly events: client.Counter<"source" | "outcome">;
+  private readonly ingestSeconds: client.Histogram<"source">;
+  private readonly storeSeconds: client.Histogram<"source">;
+  private readonly httpRequests: client.Counter<"method" | "route" | "status">;
+  private readonly httpSeconds: client.Histogram<"method" | "route">;
+  private readonly consumerUp: client.Gauge<"stream" | "consumer">;
+  private readonly consumerRedeliveries: client.Counter<"stream" | "consumer">;
+  private readonly consumerPending = new Map<string, GaugeReader>();
+
+  constructor(options: { readonly processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.processMetrics ?? true) {
+      client.collectDefaultMetrics({ register: this.registry });
+      // Gauges named like counters, which promtool refuses; each is the sum of its by-type twin without the suffix.
+      for (const name of [
+        "nodejs_active_handles_total",
+        "nodejs_active_requests_total",
+        "nodejs_active_resources_total",
+      ])
+        this.registry.removeSingleMetric(name);
+    }
+    this.events = new client.Counter({
+      name: "tally_events_total",
+      help: "Events through the ingest path, by source and outcome (accepted, duplicate, rejected).",
+      labelNames: ["source", "outcome"],
+      registers,
+    });
+    // Every source and outcome from zero, so that a rate over a series that has not moved yet is 0, not absent.
+    for (const source of SOURCES) for (const outcome of OUTCOMES) this.events.inc({ source, outcome }, 0);
+    this.ingestSeconds = new client.Histogram({
+      name: "tally_ingest_duration_seconds",
+      help: "Time to ingest one batch (validation, store commit, answer), by source.",
+      labelNames: ["source"],
+      buckets: SECONDS,
+      registers,
+    });
+    this.storeSeconds = new client.Histogram({
+      name: "tally_store_insert_duration_seconds",
+      help: "Time the store takes to commit one batch of events, by source.",
+      labelNames: ["source"],
+      buckets: SECONDS,
+      registers,
+    });
+    this.httpRequests = new client.Counter({
+      name: "tally_http_requests_total",
+      help: "HTTP requests answered, by method, route (as registered, or unmatched) and status.",
+      labelNames: ["method", "route", "status"],
+      registers,
+    });
+    this.httpSeconds = new client.Histogram({
+      name: "tally_http_request_duration_seconds",
+      help: "Time to answer an HTTP request, by method and route.",
+      labelNames: ["method", "route"],
+      buckets: SECONDS,
+      registers,
+    });
+    this.consumerUp = new client.Gauge({
+      name: "tally_jetstream_consumer_up",
+      help: "1 while the JetStream consumer is connected and pulling, 0 while it retries.",
+      labelNames: ["stream", "consumer"],
+      registers,
+    });
+    this.consumerRedeliveries = new client.Counter({
+      name: "tally_jetstream_redelivered_total",
+      help: "JetStream messages delivered more than once (after a consumer stopped before acknowledging them).",
+      labelNames: ["stream", "consumer"],
+      registers,
+    });
+    const pending = this.consumerPending;
+    new client.Gauge({
+      name: "tally_jetstream_consumer_pending",
+      help: "Messages in the stream the durable consumer has not yet been delivered (its lag).",
+      labelNames: ["stream", "consumer"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const [key, read] of pending) {
+          const value = await Promise.resolve()
+            .then(read)
+            .catch(() => undefined);
+          const [stream, consumer] = key.split("\u0000") as [string, string];
+          if (value !== undefined) this.set({ stream, consumer }, value);
+        }
+      },
+    });
+  }
+
+  ingested(o: IngestObservation): void {
+    this.events.inc({ source: o.source, outcome: "accepted" }, o.accepted);
+    this.events.inc({ source: o.source, outcome: "duplicate" }, o.duplicates);
+    this.events.inc({ source: o.source, outcome: "rejected" }, o.rejected);
+    this.ingestSeconds.observe({ source: o.source }, o.seconds);
+    this.storeSeconds.observe({ source: o.source }, o.storeSeconds);
+  }
+
+  httpRequest(method: string, route: string, status: number, seconds: number): void {
+    this.httpRequests.inc({ method, route, status: String(status) });
+    this.httpSeconds.observe({ method, route }, seconds);
+  }
+
+  /** A JetStream consumer's state, and how to read its lag when scraped. */
+  consumer(
+    stream: string,
+    consumer: string,
+    pending: GaugeReader,
+  ): { up(on: boolean): void; redelivered(n: number): void } {
+    this.consumerPending.set(`${stream}\u0000${consumer}`, pending);
+    this.consumerUp.set({ stream, consumer }, 0);
+    return {
+      up: (on) => this.consumerUp.set({ stream, consumer }, on ? 1 : 0),
+      redelivered: (n) => this.consumerRedeliveries.inc({ stream, consumer }, n),
+    };
+  }
+
+  contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
