@@ -113,6 +113,8 @@ describe.each(BACKENDS)("StAR import on %s", (_name, open) => {
       [D(1), 20n],
       [D(3), 40n],
     ]);
+    // The record's Group reaches the rollups as a dim: the identity it came with goes out again.
+    expect(out[0]?.subject).toEqual({ group: "cms" });
   });
 
   it("replaces a record by a later version exactly, whatever its interval, and ignores an older one", async () => {
