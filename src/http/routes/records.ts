@@ -8,6 +8,7 @@ import { parseExportRequest, renderStarExport, STAR_CONTENT_TYPE } from "../../r
 import { importStarRecords } from "../../records/import-star.js";
 import { parseStarDocument } from "../../records/parse-star.js";
 import { DEFAULT_STAR_CONFIG } from "../../records/star-config.js";
+import { parseSummaryRequest, summarizeRecords, summaryCsv, summaryJson } from "../../records/summarize-records.js";
 import type { AppDeps } from "../deps.js";
 
 export function recordRoutes(app: Hono, deps: AppDeps): void {
@@ -67,4 +68,16 @@ export function recordRoutes(app: Hono, deps: AppDeps): void {
       return c.json(result);
     },
   );
+
+  app.get("/v1/records/summary", async (c) => {
+    const request = parseSummaryRequest(
+      { from: c.req.query("from"), to: c.req.query("to"), by: c.req.query("by"), format: c.req.query("format") },
+      deps.maxQueryDays,
+    );
+    const rows = await summarizeRecords(deps.backend.usage, request, deps.starConfig ?? DEFAULT_STAR_CONFIG);
+    if (request.format === "csv") {
+      return c.body(summaryCsv(request, rows), 200, { "Content-Type": "text/csv; charset=utf-8" });
+    }
+    return c.json(summaryJson(request, rows));
+  });
 }
