@@ -103,6 +103,42 @@ describe.each(STORES)("StAR records on %s", (kind: StoreKind) => {
     expect((bad.body as { error: { message: string } }).error.message).toBe(
       "from must fall on a day boundary (00:00 UTC) for period day",
     );
+    const summary = await fetch(
+      `${server.url}/v1/records/summary?from=2026-01-01&to=2026-01-03&by=site,system&format=csv`,
+      {
+        headers: server.headers(),
+      },
+    );
+    expect(summary.headers.get("content-type")).toMatch(/^text\/csv/);
+    expect(await summary.text()).toBe(
+      "site,system,records,resource_capacity_used,logical_capacity_used,resource_capacity_allocated,file_count\n" +
+        `EXAMPLE,se.example.org,2,${(1000n + 2n ** 100n) / 2n},0,0,0\n`,
+    );
+    // Publishing through the running server: yesterday's records, one message in the queue.
+    const queue = path.join(dir, "outgoing");
+    const publish = await runTally([
+      "records",
+      "publish",
+      "--dir",
+      queue,
+      "--every",
+      "1d",
+      "--once",
+      "--delay",
+      "0",
+      "--url",
+      server.url,
+      "--data",
+      path.join(dir, "data"),
+    ]);
+    expect(publish.code).toBe(0);
+    const messages = fs
+      .readdirSync(queue, { recursive: true })
+      .map(String)
+      .filter((f) => /^[0-9a-f]{8}\/[0-9a-f]{14}$/.test(f));
+    expect(messages).toHaveLength(1);
+    expect(publish.stdout).toBe(`published ${path.join(queue, messages[0] as string)}\n`);
+    expect(parseStarDocument(fs.readFileSync(path.join(queue, messages[0] as string)))).toEqual([]);
     server.signal("SIGTERM");
     await server.exited;
 
