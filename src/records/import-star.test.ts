@@ -177,6 +177,19 @@ describe.each(BACKENDS)("StAR import on %s", (_name, open) => {
     expect(await backend.records.count()).toBe(1);
   });
 
+  it("rejects the records of storage systems the sender may not write", async () => {
+    const parsed = parseStarDocument(
+      Buffer.from(starDocumentXml([rec(), rec({ recordId: "r2", storageSystem: "se2" })])),
+    );
+    const gate = (e: { server: string }) =>
+      e.server === "se1" ? null : `this token may not send events for ${e.server}`;
+    const result = await importStarRecords(backend, parsed, { config, gate });
+    expect(result).toMatchObject({ imported: 1, rejected: 1 });
+    expect(result.problems[0]?.reason).toBe("this token may not send events for se2");
+    expect(await integral("cms", "storage.bytes", "se2")).toBe(0n);
+    expect(await integral("cms", "storage.bytes", "se1")).toBe(100n * 86_400_000n);
+  });
+
   it("reads a configured identity as its account", async () => {
     const mapped = parseStarConfig({ accounts: { AUTH_cms: { group: "cms", role: "prod" } } });
     await run([rec({ subject: { group: "cms", groupAttributes: [{ type: "role", value: "prod" }] } })], {
