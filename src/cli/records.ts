@@ -1,11 +1,19 @@
 // tally records export|publish and tally import star: StAR records through the same use cases as the HTTP API.
 
+import fs from "node:fs";
+import path from "node:path";
 import type { Command } from "commander";
+import { ADMIN_TOKEN_FILE } from "../auth/first-admin-token.js";
 import { openBackend } from "../backend/open-backend.js";
 import { loadConfig } from "../config/config.js";
+import { AppError, EXIT_CODE } from "../domain/errors.js";
 import { parseExportRequest, renderStarExport } from "../records/export-request.js";
+import { importStarRecords } from "../records/import-star.js";
+import { MAX_STAR_DOCUMENT_BYTES, parseStarDocument } from "../records/parse-star.js";
+import { parseEvery, publishDue } from "../records/publish-records.js";
 import { DEFAULT_STAR_CONFIG, loadStarConfig } from "../records/star-config.js";
 import type { Run } from "./petname.js";
+import { remoteOptions } from "./remote.js";
 
 interface RecordFlags {
   data?: string;
@@ -40,6 +48,123 @@ export async function recordsExportCommand(flags: ExportFlags): Promise<number> 
   return 0;
 }
 
+interface PublishFlags extends RecordFlags {
+  dir: string;
+  every: string;
+  once?: boolean;
+  delay: string;
+  url?: string;
+  tokenFile?: string;
+}
+
+/** Renders one period's records: from the store, opened only for it, or from a running Tally (--url). */
+function periodRenderer(flags: PublishFlags): (from: number, to: number) => Promise<string> {
+  const config = loadConfig(flags);
+  const period = parseEvery(flags.every);
+  if (flags.url) {
+    const file = flags.tokenFile ?? path.join(config.data, ADMIN_TOKEN_FILE);
+    return async (from, to) => {
+      const secret = fs.readFileSync(file, "utf8").trim();
+      const url = new URL("/v1/records/star", flags.url);
+      url.search = new URLSearchParams({
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+        period,
+      }).toString();
+      const response = await fetch(url, { headers: { "X-Auth-Token": secret } }).catch((error: Error) => {
+        throw new AppError("UNAVAILABLE", `cannot reach ${url.origin}: ${error.message}`);
+      });
+      const text = await response.text();
+      if (!response.ok) throw new AppError("UNAVAILABLE", `${url.origin} answered ${response.status}: ${text}`);
+      return text;
+    };
+  }
+  const starConfig = config.starConfig ? loadStarConfig(config.starConfig) : DEFAULT_STAR_CONFIG;
+  return async (from, to) => {
+    const backend = await openBackend(config);
+    try {
+      const request = { from, to, period, capacity: "end" as const, format: "star-xml" as const };
+      let text = "";
+      for await (const piece of renderStarExport(backend.usage, request, starConfig, Date.now())) text += piece;
+      return text;
+    } finally {
+      await backend.close();
+    }
+  };
+}
+
+export async function recordsPublishCommand(flags: PublishFlags): Promise<number> {
+  const period = parseEvery(flags.every);
+  const delayMs = Number(flags.delay) * 1000;
+  if (!Number.isInteger(delayMs) || delayMs < 0) throw new AppError("VALIDATION", "--delay must be whole seconds");
+  const render = periodRenderer(flags);
+  const publish = async () => {
+    for (const file of await publishDue(flags.dir, period, Date.now() - delayMs, render)) {
+      process.stdout.write(`published ${file}\n`);
+    }
+  };
+  await publish();
+  if (flags.once) return 0;
+  const step = period === "day" ? 86_400_000 : 3_600_000;
+  await new Promise<void>((resolve, reject) => {
+    let timer: NodeJS.Timeout;
+    const next = () => {
+      const now = Date.now() - delayMs;
+      timer = setTimeout(() => publish().then(next, reject), step - (now % step) + 1000);
+    };
+    next();
+    const stop = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  return 0;
+}
+
+/** Problems printed per file; the rest are counted. */
+const SHOWN_PROBLEMS = 20;
+
+/** Each file on its own: a document that cannot be read is reported and the next one is imported. */
+export async function importStarCommand(files: string[], flags: RecordFlags): Promise<number> {
+  const config = loadConfig(flags);
+  const starConfig = config.starConfig ? loadStarConfig(config.starConfig) : DEFAULT_STAR_CONFIG;
+  const backend = await openBackend(config);
+  let failed = false;
+  try {
+    for (const file of files) {
+      let parsed: ReturnType<typeof parseStarDocument>;
+      try {
+        const size = fs.statSync(file).size;
+        if (size > MAX_STAR_DOCUMENT_BYTES) {
+          throw new AppError("TOO_LARGE", `larger than the limit of ${MAX_STAR_DOCUMENT_BYTES} bytes`);
+        }
+        parsed = parseStarDocument(fs.readFileSync(file));
+      } catch (error) {
+        if (!(error instanceof AppError) && (error as NodeJS.ErrnoException).code === undefined) throw error;
+        process.stderr.write(`${file}: ${(error as Error).message}\n`);
+        failed = true;
+        continue;
+      }
+      const r = await importStarRecords(backend, parsed, { config: starConfig });
+      process.stdout.write(
+        `${file}: ${r.records} records: ${r.imported} imported, ${r.replaced} replaced, ${r.unchanged} unchanged, ` +
+          `${r.older} older than imported, ${r.rejected} rejected\n`,
+      );
+      r.problems.slice(0, SHOWN_PROBLEMS).forEach((p) => {
+        process.stderr.write(`${file}: ${p.record}: ${p.status === "older" ? "ignored: " : ""}${p.reason}\n`);
+      });
+      const more = r.problems.length + (r.problems_omitted ?? 0) - SHOWN_PROBLEMS;
+      if (more > 0) process.stderr.write(`${file}: ${more} more problems\n`);
+      if (r.rejected > 0) failed = true;
+    }
+  } finally {
+    await backend.close();
+  }
+  return failed ? EXIT_CODE.VALIDATION : 0;
+}
+
 /** Registers `tally records …` with the program's store options and error handling. */
 export function registerRecordCommands(program: Command, storeOptions: (cmd: Command) => Command, run: Run): void {
   const records = program.command("records").description("StAR storage accounting records (OGF GFD.201)");
@@ -56,4 +181,26 @@ export function registerRecordCommands(program: Command, storeOptions: (cmd: Com
     .option("--format <format>", "star-xml or star-json", "star-xml")
     .option("--capacity <mode>", "end: the level at the interval's end; average: its time-weighted average", "end")
     .action(run(recordsExportCommand));
+
+  remoteOptions(
+    starOption(
+      records
+        .command("publish")
+        .description("write each period's records, once it is over, into a directory queue that APEL's SSM sends"),
+    ),
+  )
+    .requiredOption("--dir <dir>", "the outgoing directory queue (Python dirq QueueSimple layout)")
+    .option("--every <period>", "1d or 1h: the period of the records, and how often a file is written", "1d")
+    .option("--delay <seconds>", "wait this long after a period ends for late events", "600")
+    .option("--once", "publish the periods that are due, then exit (for cron)")
+    .action(run(recordsPublishCommand));
+
+  const importCommand = program.command("import").description("import usage from other systems' records");
+  starOption(
+    importCommand
+      .command("star")
+      .description("import StAR documents: each record becomes usage of its storage system and identity"),
+  )
+    .argument("<files...>", "StAR XML files (sr:StorageUsageRecords or one sr:StorageUsageRecord)")
+    .action(run(importStarCommand));
 }

@@ -3,6 +3,7 @@
 import type { Hono } from "hono";
 import { BACKUP_OPENAPI_PATHS } from "./routes/backup.js";
 import { PETNAME_OPENAPI_PATHS } from "./routes/petnames.js";
+import { RECORD_OPENAPI_PATHS } from "./routes/records.js";
 import { USAGE_OPENAPI_PATHS } from "./routes/usage.js";
 
 type Schema = Record<string, unknown>;
@@ -146,6 +147,7 @@ const TAGS = [
   { name: "ingest", description: "Usage events in, from meters and storage servers." },
   { name: "swift-stats", description: "The queries of the swift-stats API: io_sum, io_detail, space_detail." },
   { name: "tokens", description: "Access tokens and their roles (admin only)." },
+  { name: "records", description: "StAR storage accounting records: export, import and summaries." },
   { name: "operations", description: "Health and this description." },
 ];
 
@@ -169,6 +171,7 @@ export function openApiDocument(): Schema {
       ...USAGE_OPENAPI_PATHS,
       ...PETNAME_OPENAPI_PATHS,
       ...BACKUP_OPENAPI_PATHS,
+      ...RECORD_OPENAPI_PATHS,
       "/healthz": {
         get: {
           operationId: "health",

@@ -136,6 +136,47 @@ describe.each(TEST_STORES)("StAR export over %s", (_name, open) => {
     expect((await all(store, { config: group, to: at(1, 0) }))[0]?.subject).toEqual({ group: "AUTH_c" });
   });
 
+  it("groups by the events' kept dims: place from site, share, media and class, identity from group and role", async () => {
+    const dims = (d: Record<string, string>) => ({ dims: d });
+    await store.insertEvents([
+      level("AUTH_v", "storage.bytes", at(0, 1), 5n, dims({ site: "S", share: "p1", media: "disk" })),
+      level(
+        "AUTH_v",
+        "storage.bytes",
+        at(0, 1),
+        7n,
+        dims({ site: "S", share: "p2", media: "tape", storage_class: "c" }),
+      ),
+      level("AUTH_v", "storage.bytes", at(0, 2), 1n, dims({ group: "cms", role: "prod", other: "dropped" })),
+      // The same kept dims, so the same series: its later reading stands.
+      level("AUTH_v", "storage.bytes", at(0, 3), 2n, dims({ group: "cms", role: "prod" })),
+    ]);
+    const records = await all(store, { to: at(1, 0) });
+    const shape = records.map((r) => [
+      r.site,
+      r.storageShare,
+      r.storageMedia,
+      r.storageClass,
+      r.subject,
+      r.resourceCapacityUsed,
+    ]);
+    expect(shape).toEqual(
+      expect.arrayContaining([
+        ["S", "p1", "disk", undefined, { localUser: "AUTH_v" }, 5n],
+        ["S", "p2", "tape", "c", { localUser: "AUTH_v" }, 7n],
+        [
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          { localUser: "AUTH_v", group: "cms", groupAttributes: [{ type: "role", value: "prod" }] },
+          2n,
+        ],
+      ]),
+    );
+    expect(records).toHaveLength(3);
+  });
+
   it("holds a level across days without readings and leaves out series that had ended or not begun", async () => {
     await store.insertEvents([
       level("held", "storage.bytes", at(-3, 0), 9n),

@@ -3,12 +3,11 @@
 
 import { createHash } from "node:crypto";
 import { validation } from "../domain/errors.js";
-import type { RollupRow } from "../domain/rollup.js";
-import { compareUtf8 } from "../domain/rollup.js";
+import { compareUtf8, type Dims, dimsKey, type RollupRow } from "../domain/rollup.js";
 import { HOUR_MS } from "../domain/time.js";
 import type { CurrentLevel, UsageReader } from "../store/port.js";
 import type { StarRecord, SubjectIdentity } from "./star.js";
-import { type KeptDims, placeOf, type StarConfig, subjectOf } from "./star-config.js";
+import { placeOf, type StarConfig, subjectOf } from "./star-config.js";
 
 export type StarPeriod = "hour" | "day";
 export type CapacityMode = "end" | "average";
@@ -50,13 +49,8 @@ export function checkExportRange(from: number, to: number, period: StarPeriod, m
   if ((to - from) / step > maxPeriods) throw validation(`the range holds more than ${maxPeriods} ${period}s`);
 }
 
-/** A series' kept dims (the rollups carry them as `dims`; {} when none). */
-export function dimsOf(x: RollupRow | CurrentLevel): KeptDims {
-  return (x as { dims?: Readonly<Record<string, string>> | null }).dims ?? {};
-}
-
-const seriesKey = (server: string, metric: string, instance: string, dims: KeptDims) =>
-  JSON.stringify([server, metric, instance, Object.entries(dims).sort(([a], [b]) => compareUtf8(a, b))]);
+const seriesKey = (server: string, metric: string, instance: string, dims: Dims) =>
+  JSON.stringify([server, metric, instance, dimsKey(dims)]);
 
 interface Group {
   readonly start: number;
@@ -126,7 +120,7 @@ function accountGroups(
 ): Map<string, Group> {
   const bySeries = new Map<string, RollupRow[]>();
   for (const r of rows) {
-    const key = seriesKey(r.server, r.metric, r.instance, dimsOf(r));
+    const key = seriesKey(r.server, r.metric, r.instance, r.dims);
     const list = bySeries.get(key);
     if (list) list.push(r);
     else bySeries.set(key, [r]);
@@ -134,7 +128,7 @@ function accountGroups(
   const groups = new Map<string, Group>();
   const step = PERIOD_MS[options.period];
   for (const level of levels) {
-    const dims = dimsOf(level);
+    const dims = level.dims;
     const place = placeOf(options.config, level.server, dims);
     if (options.site !== undefined && place.site !== options.site) continue;
     const subject = subjectOf(options.config, account, dims);

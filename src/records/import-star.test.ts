@@ -113,6 +113,8 @@ describe.each(BACKENDS)("StAR import on %s", (_name, open) => {
       [D(1), 20n],
       [D(3), 40n],
     ]);
+    // The record's Group reaches the rollups as a dim: the identity it came with goes out again.
+    expect(out[0]?.subject).toEqual({ group: "cms" });
   });
 
   it("replaces a record by a later version exactly, whatever its interval, and ignores an older one", async () => {
@@ -173,6 +175,19 @@ describe.each(BACKENDS)("StAR import on %s", (_name, open) => {
     ]);
     expect(await integral("cms")).toBe(100n * 86_400_000n);
     expect(await backend.records.count()).toBe(1);
+  });
+
+  it("rejects the records of storage systems the sender may not write", async () => {
+    const parsed = parseStarDocument(
+      Buffer.from(starDocumentXml([rec(), rec({ recordId: "r2", storageSystem: "se2" })])),
+    );
+    const gate = (e: { server: string }) =>
+      e.server === "se1" ? null : `this token may not send events for ${e.server}`;
+    const result = await importStarRecords(backend, parsed, { config, gate });
+    expect(result).toMatchObject({ imported: 1, rejected: 1 });
+    expect(result.problems[0]?.reason).toBe("this token may not send events for se2");
+    expect(await integral("cms", "storage.bytes", "se2")).toBe(0n);
+    expect(await integral("cms", "storage.bytes", "se1")).toBe(100n * 86_400_000n);
   });
 
   it("reads a configured identity as its account", async () => {

@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { type RawEvent, validateEvent } from "../domain/event.js";
 import type { MetricKind } from "../domain/metric.js";
+import { dimsKey } from "../domain/rollup.js";
 import { type EventGate, ingestEvents } from "../ingest/ingest-events.js";
 import type { BatchItem } from "../ingest/parse-body.js";
 import type { EventLog } from "../store/port.js";
@@ -112,8 +113,7 @@ export function instanceOf(recordId: string): string {
   return Buffer.byteLength(plain) <= 256 ? plain : `star:sha256:${createHash("sha256").update(recordId).digest("hex")}`;
 }
 
-const seriesJson = (s: ImportedSeries) =>
-  JSON.stringify([s.server, s.account, s.metric, s.instance, Object.entries(s.dims).sort()]);
+const seriesJson = (s: ImportedSeries) => JSON.stringify([s.server, s.account, s.metric, s.instance, dimsKey(s.dims)]);
 
 interface Planned {
   readonly items: BatchItem[];

@@ -1,0 +1,108 @@
+// npm run bench:records: how fast StAR export is. Loads ACCOUNTS accounts on SERVERS servers (one storage.bytes
+// and one storage.files reading the day before, one storage.bytes reading during the day) into a SQLite store,
+// then exports that day's records as XML, and prints records per second, the time and the time projected to
+// 1,000,000 accounts × 10 servers. Beside it, the baseline measured in the same run: the store reads export needs
+// (every account's rollups for the day, and the current levels) without building any record. Figures only.
+//
+//   node dist/bench/records.js [--accounts 20000] [--servers 10] [--capacity end|average]
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { UsageEvent } from "../src/domain/event.js";
+import { exportStarRecords, RECORD_METRICS } from "../src/records/export-star.js";
+import { DEFAULT_STAR_CONFIG } from "../src/records/star-config.js";
+import { starRecordXml } from "../src/records/write-star.js";
+import { openSqliteStore } from "../src/store/sqlite/sqlite-store.js";
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? fallback : (args[i + 1] ?? fallback);
+};
+const accounts = Number(flag("accounts", "20000"));
+const servers = Number(flag("servers", "10"));
+const capacity = flag("capacity", "end") as "end" | "average";
+const DAY = 86_400_000;
+const from = Date.UTC(2026, 10, 2);
+const to = from + DAY;
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-bench-records-"));
+const store = await openSqliteStore({ path: path.join(dir, "tally.sqlite") });
+try {
+  const loadStart = performance.now();
+  let batch: UsageEvent[] = [];
+  let n = 0;
+  const put = async (e: Omit<UsageEvent, "id" | "kind" | "instance" | "dims">) => {
+    batch.push({ ...e, id: `e${n++}`, kind: "level", instance: "", dims: null });
+    if (batch.length >= 50_000) {
+      await store.insertEvents(batch);
+      batch = [];
+    }
+  };
+  for (let a = 0; a < accounts; a++) {
+    const account = `AUTH_${a.toString(36).padStart(6, "0")}`;
+    for (let s = 0; s < servers; s++) {
+      const server = `server-${s}`;
+      await put({ server, account, metric: "storage.bytes", time: from - DAY / 2, value: BigInt(a * 1000 + s) });
+      await put({ server, account, metric: "storage.files", time: from - DAY / 2, value: BigInt(a + s) });
+      await put({
+        server,
+        account,
+        metric: "storage.bytes",
+        time: from + ((a + s) % 24) * 3_600_000,
+        value: 2n ** 60n,
+      });
+    }
+  }
+  await store.insertEvents(batch);
+  // A read waits for derivation to catch up: do it here, outside the timings.
+  await store.currentLevels({ metric: "storage.bytes", accounts: ["AUTH_000000"] });
+  const loadSeconds = (performance.now() - loadStart) / 1000;
+  process.stdout.write(
+    `loaded ${n.toLocaleString("en")} events (${accounts.toLocaleString("en")} accounts × ${servers} servers) in ${loadSeconds.toFixed(1)} s\n`,
+  );
+
+  // Baseline: the reads alone.
+  const baseStart = performance.now();
+  const seen = new Set<string>();
+  for (const metric of Object.keys(RECORD_METRICS)) {
+    for (const l of await store.currentLevels({ metric })) seen.add(l.account);
+  }
+  let rows = 0;
+  const list = [...seen];
+  for (let i = 0; i < list.length; i += 8) {
+    const got = await Promise.all(
+      list.slice(i, i + 8).map((account) => store.rollups({ account, from, to, metrics: Object.keys(RECORD_METRICS) })),
+    );
+    for (const g of got) rows += g.length;
+  }
+  const baseSeconds = (performance.now() - baseStart) / 1000;
+
+  const start = performance.now();
+  let records = 0;
+  let bytes = 0;
+  for await (const r of exportStarRecords(store, {
+    from,
+    to,
+    period: "day",
+    capacity,
+    config: DEFAULT_STAR_CONFIG,
+    now: Date.now(),
+  })) {
+    records++;
+    bytes += starRecordXml(r).length;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  const projected = (seconds * (1_000_000 * 10)) / (accounts * servers);
+  const out = [
+    `baseline (reads only): ${rows.toLocaleString("en")} rollup rows for ${list.length.toLocaleString("en")} accounts in ${baseSeconds.toFixed(2)} s`,
+    `export (${capacity}): ${records.toLocaleString("en")} records, ${(bytes / 1e6).toFixed(1)} MB of XML, in ${seconds.toFixed(2)} s: ${Math.round(records / seconds).toLocaleString("en")} records/s`,
+    `export / baseline: ${(seconds / baseSeconds).toFixed(2)}`,
+    `projected to 1,000,000 accounts × 10 servers: ${projected.toFixed(0)} s (target 30 s)`,
+  ];
+  process.stdout.write(`${out.join("\n")}\n`);
+} finally {
+  await store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
