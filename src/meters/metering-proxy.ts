@@ -88,10 +88,14 @@ export async function startMeteringProxy(options: ProxyOptions): Promise<Running
         });
         res.on("drain", () => upstreamRes.resume());
         upstreamRes.once("end", () => res.end());
-        upstreamRes.once("error", () => res.destroy());
+        // `on`, not `once`: a second error with no listener would end the process.
+        upstreamRes.on("error", () => res.destroy());
         upstreamRes.once("aborted", () => res.destroy());
       });
-      out.once("error", (error: NodeJS.ErrnoException) => {
+      let failed = false;
+      out.on("error", (error: NodeJS.ErrnoException) => {
+        if (failed) return;
+        failed = true;
         // A kept-alive connection the upstream closed just as it was reused: a request without a body is sent again.
         if (!answered && !retried && !hasBody && out.reusedSocket && error.code === "ECONNRESET") {
           send(true).end();
@@ -110,6 +114,8 @@ export async function startMeteringProxy(options: ProxyOptions): Promise<Running
     };
 
     const out = send(false);
+    req.on("error", () => {});
+    res.on("error", () => {});
     if (hasBody) {
       req.on("data", (chunk: Buffer) => {
         tally.bytesIn(account, chunk.length);
