@@ -43,12 +43,7 @@ const HOP_BY_HOP = new Set([
 
 export async function startMeteringProxy(options: ProxyOptions): Promise<RunningProxy> {
   const { upstream, attribute, tally, logger } = options;
-  if (upstream.protocol !== "http:" && upstream.protocol !== "https:") {
-    throw new AppError("VALIDATION", `--upstream must be an http:// or https:// URL, not ${upstream.protocol}`);
-  }
-  if (upstream.pathname !== "/" || upstream.search !== "") {
-    throw new AppError("VALIDATION", "--upstream must name a server only (http://HOST:PORT): requests keep their path");
-  }
+  checkUpstream(upstream);
   const transport = upstream.protocol === "https:" ? https : http;
   const agent = new transport.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: options.idleTimeoutMs });
   const target = {
@@ -184,6 +179,16 @@ export async function startMeteringProxy(options: ProxyOptions): Promise<Running
       return stopped;
     },
   };
+}
+
+/** The proxy forwards to a server, not a path on it: requests keep their own path, which S3 signs. */
+export function checkUpstream(upstream: URL): void {
+  if (upstream.protocol !== "http:" && upstream.protocol !== "https:") {
+    throw new AppError("VALIDATION", `--upstream must be an http:// or https:// URL, not ${upstream.protocol}`);
+  }
+  if (upstream.pathname !== "/" || upstream.search !== "") {
+    throw new AppError("VALIDATION", "--upstream must name a server only (http://HOST:PORT): requests keep their path");
+  }
 }
 
 function forwardedHeaders(req: IncomingMessage, expectContinue: boolean): Record<string, string | string[]> {
