@@ -15,7 +15,7 @@ import { stdoutDestination } from "../log/fd-destination.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { attributor, isAccountName, parseS3KeyFile } from "../meters/attribution.js";
 import { type EventSink, httpSink, storeSink } from "../meters/event-sink.js";
-import { startMeteringProxy } from "../meters/metering-proxy.js";
+import { checkUpstream, startMeteringProxy } from "../meters/metering-proxy.js";
 import { Shipper } from "../meters/shipper.js";
 import { Spool } from "../meters/spool.js";
 import { TrafficTally } from "../meters/traffic-tally.js";
@@ -57,6 +57,7 @@ export async function meterProxyCommand(flags: MeterProxyFlags): Promise<number>
   } catch {
     throw validation(`--upstream "${flags.upstream}" is not a URL (http://HOST:PORT)`);
   }
+  checkUpstream(upstream);
   const s3Keys = flags.s3Keys === undefined ? new Map<string, string>() : readKeyFile(flags.s3Keys);
   const resellerPrefix = flags.resellerPrefix ?? config.swiftResellerPrefix;
   const spool = Spool.open(flags.spool ?? path.join(config.data, "spool", `proxy-${encodeURIComponent(flags.server)}`));

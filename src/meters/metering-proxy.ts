@@ -43,12 +43,7 @@ const HOP_BY_HOP = new Set([
 
 export async function startMeteringProxy(options: ProxyOptions): Promise<RunningProxy> {
   const { upstream, attribute, tally, logger } = options;
-  if (upstream.protocol !== "http:" && upstream.protocol !== "https:") {
-    throw new AppError("VALIDATION", `--upstream must be an http:// or https:// URL, not ${upstream.protocol}`);
-  }
-  if (upstream.pathname !== "/" || upstream.search !== "") {
-    throw new AppError("VALIDATION", "--upstream must name a server only (http://HOST:PORT): requests keep their path");
-  }
+  checkUpstream(upstream);
   const transport = upstream.protocol === "https:" ? https : http;
   const agent = new transport.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: options.idleTimeoutMs });
   const target = {
@@ -88,10 +83,14 @@ export async function startMeteringProxy(options: ProxyOptions): Promise<Running
         });
         res.on("drain", () => upstreamRes.resume());
         upstreamRes.once("end", () => res.end());
-        upstreamRes.once("error", () => res.destroy());
+        // `on`, not `once`: a second error with no listener would end the process.
+        upstreamRes.on("error", () => res.destroy());
         upstreamRes.once("aborted", () => res.destroy());
       });
-      out.once("error", (error: NodeJS.ErrnoException) => {
+      let failed = false;
+      out.on("error", (error: NodeJS.ErrnoException) => {
+        if (failed) return;
+        failed = true;
         // A kept-alive connection the upstream closed just as it was reused: a request without a body is sent again.
         if (!answered && !retried && !hasBody && out.reusedSocket && error.code === "ECONNRESET") {
           send(true).end();
@@ -110,6 +109,8 @@ export async function startMeteringProxy(options: ProxyOptions): Promise<Running
     };
 
     const out = send(false);
+    req.on("error", () => {});
+    res.on("error", () => {});
     if (hasBody) {
       req.on("data", (chunk: Buffer) => {
         tally.bytesIn(account, chunk.length);
@@ -178,6 +179,16 @@ export async function startMeteringProxy(options: ProxyOptions): Promise<Running
       return stopped;
     },
   };
+}
+
+/** The proxy forwards to a server, not a path on it: requests keep their own path, which S3 signs. */
+export function checkUpstream(upstream: URL): void {
+  if (upstream.protocol !== "http:" && upstream.protocol !== "https:") {
+    throw new AppError("VALIDATION", `--upstream must be an http:// or https:// URL, not ${upstream.protocol}`);
+  }
+  if (upstream.pathname !== "/" || upstream.search !== "") {
+    throw new AppError("VALIDATION", "--upstream must name a server only (http://HOST:PORT): requests keep their path");
+  }
 }
 
 function forwardedHeaders(req: IncomingMessage, expectContinue: boolean): Record<string, string | string[]> {

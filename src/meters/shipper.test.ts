@@ -101,6 +101,33 @@ describe.each(TEST_STORES)("the shipper on %s", (_name, open) => {
     expect((await sums("AUTH_a"))["requests.get"]).toBe("2");
   });
 
+  it("keeps a batch the receiver rejected events of, and sends it again once the receiver takes them", async () => {
+    const tally = new TrafficTally();
+    const spool = Spool.open(path.join(dir, "spool"));
+    const inner = storeSink(store, "test");
+    let refuse = true;
+    // A receiver that refuses the server, as an ingest token limited to another server does, line by line.
+    const sink: EventSink = {
+      describe: () => "gated",
+      send: async (body) => {
+        const result = await inner.send(
+          refuse ? Buffer.from(body.toString().replaceAll('"s1"', '"s 1\\u0007"')) : body,
+        );
+        return result;
+      },
+    };
+    const shipper = new Shipper({ tally, spool, sink, server: "s1", flushMs: 5000, logger: createLogger("silent") });
+    tally.request("AUTH_r", "GET");
+    shipper.flush();
+    await shipper.drain();
+    expect(spool.list()).toHaveLength(1);
+    refuse = false;
+    await shipper.drain();
+    expect(spool.list()).toEqual([]);
+    const rows = await store.rollups({ account: "AUTH_r", from: 0, to: Date.now() + HOUR });
+    expect(rows.map((r) => [r.server, r.metric, r.sum])).toEqual([["s1", "requests.get", 1n]]);
+  });
+
   it("leaves what it could not send in the spool for the next run, which sends it without doubling", async () => {
     const tally = new TrafficTally();
     const spoolDir = path.join(dir, "spool");

@@ -141,12 +141,13 @@ export class Shipper {
     for (const name of spool.list()) {
       try {
         const result = await sink.send(spool.read(name));
-        for (const r of result.rejected) {
-          // Never expected: the proxy makes only events the ingest rules take. Logged, since sending again cannot help.
-          logger.error(
-            { batch: name, index: r.index, reason: r.reason },
-            `the receiver rejected an event: ${r.reason}`,
-          );
+        const rejected = result.rejected[0];
+        if (rejected !== undefined) {
+          // The meter makes only events the ingest rules take, so a rejection is the receiver's refusal (a token for
+          // another server): the batch stays, to be sent again once that is fixed; its accepted events are then
+          // duplicates.
+          const count = result.rejected.length + (result.rejected_omitted ?? 0);
+          throw new Error(`the receiver rejected ${count} of its events: ${rejected.reason}`);
         }
         spool.remove(name);
         logger.debug({ batch: name, accepted: result.accepted, duplicates: result.duplicates }, "batch sent");

@@ -260,6 +260,28 @@ describe("tally meter proxy", () => {
     }
   });
 
+  it("answers 502 while the object store is down, and counts the request without bytes", async () => {
+    dir = tempDir("proxy-502");
+    const tally = await TallyServer.start({ dataDir: dir });
+    const down = `http://127.0.0.1:${await freePort()}`;
+    const proxy = await MeterProxy.start([
+      ...["--upstream", down, "--listen", "127.0.0.1:0", "--server", "proxy-d", "--data", dir],
+    ]);
+    try {
+      const answer = await fetch(`${proxy.url}/v1/AUTH_d/c/o`, { method: "PUT", body: "twelve bytes" });
+      expect(answer.status).toBe(502);
+      expect(await answer.text()).toContain("bad gateway");
+      expect(await proxy.stop()).toEqual({ code: 0, signal: null });
+      const sums = await stored(tally, "AUTH_d");
+      expect(sums).toMatchObject({ PUT: 1, Bytes_Out: 0 });
+      // What the proxy read of the body before the store failed, at most all of it.
+      expect(sums.Bytes_In).toBeLessThanOrEqual(12);
+    } finally {
+      await proxy.kill();
+      await tally.stop();
+    }
+  });
+
   it("streams a large upload in constant memory, even while the object store stalls", async () => {
     dir = tempDir("proxy-memory");
     const proxy = await MeterProxy.start([
