@@ -97,25 +97,28 @@ export class SwiftLogLineParser {
     bytesOut: 0,
   };
 
-  /** Parses one line (latin1 text, without its newline). A request's answer holds until the next call. */
-  parse(line: string): SwiftLogLine {
-    let pos = 0;
+  /**
+   * Parses one line: `line` from `start` to `end` (latin1 text, without its newline), so that a line of a larger
+   * text is read in place. A request's answer holds until the next call.
+   */
+  parse(line: string, start = 0, end = line.length): SwiftLogLine {
+    let pos = start;
     let tagged = false;
     // Syslog's priority, "<134>".
-    if (line.charCodeAt(0) === 60 /* < */) {
-      const close = line.indexOf(">");
-      if (close > 0 && close < 6) pos = close + 1;
+    if (line.charCodeAt(start) === 60 /* < */) {
+      const close = line.indexOf(">", start);
+      if (close > start && close < start + 6) pos = close + 1;
     }
     // A syslog file's time and host: "Nov 23 09:42:57 host " or "2026-11-23T09:42:57.123+00:00 host ".
     const c0 = line.charCodeAt(pos);
     if (c0 >= 65 && c0 <= 90 && line.charCodeAt(pos + 3) === 32 && RFC3164_TIME.test(line.slice(pos, pos + 16))) {
-      pos = skipToken(line, pos + 16);
+      pos = skipToken(line, pos + 16, end);
     } else if (isDigit(c0) && line.charCodeAt(pos + 4) === 45 /* - */ && line.charCodeAt(pos + 10) === 84 /* T */) {
-      pos = skipToken(line, skipToken(line, pos));
+      pos = skipToken(line, skipToken(line, pos, end), end);
     }
     // The program's tag, "proxy-server:" or "proxy-server[123]:".
     const tagEnd = line.indexOf(" ", pos);
-    if (tagEnd > pos && line.charCodeAt(tagEnd - 1) === 58 /* : */) {
+    if (tagEnd > pos && tagEnd < end && line.charCodeAt(tagEnd - 1) === 58 /* : */) {
       const tag = line.slice(pos, tagEnd);
       if (TAG.test(tag)) {
         const bracket = tag.indexOf("[");
@@ -131,14 +134,18 @@ export class SwiftLogLineParser {
     starts[n++] = pos;
     while (n <= MIN_FIELDS) {
       const space = line.indexOf(" ", starts[n - 1] as number);
-      if (space === -1) break;
+      if (space === -1 || space >= end) break;
       starts[n++] = space + 1;
     }
     // The end of the last field found, as if a space followed it.
-    if (n <= MIN_FIELDS) starts[n] = line.length + 1;
+    if (n <= MIN_FIELDS) starts[n] = end + 1;
 
     // A proxy's other messages ("autocreate account …") are not access lines; an untagged line must be one.
-    if (n < F_TIME + 1 || !looksLikeTime(line, starts[F_TIME] as number)) {
+    if (
+      n < F_TIME + 1 ||
+      fieldEnd(F_TIME) - (starts[F_TIME] as number) < 3 ||
+      !looksLikeTime(line, starts[F_TIME] as number)
+    ) {
       if (tagged) return { kind: "other", program: "proxy-server messages" };
       return { kind: "bad", reason: "is not a Swift proxy access line" };
     }
@@ -293,9 +300,9 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-function skipToken(line: string, pos: number): number {
+function skipToken(line: string, pos: number, end: number): number {
   const space = line.indexOf(" ", pos);
-  return space === -1 ? line.length : space + 1;
+  return space === -1 || space >= end ? end : space + 1;
 }
 
 function cut(text: string): string {
