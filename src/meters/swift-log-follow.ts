@@ -67,6 +67,7 @@ async function followOne(file: string, options: FollowOptions, signal: AbortSign
       continue;
     }
     missingSaid = false;
+    options.onNote(`following ${file}`);
     const next = await followFile(file, fd, options, signal, poll).finally(() => fs.closeSync(fd));
     if (next === "rotated") options.onNote(`${file}: rotated; read the old file to its end, following the new one`);
     if (next === "truncated") options.onNote(`${file}: truncated; reading it again from its start`);
