@@ -8,7 +8,7 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { swiftAccessLine } from "../../bench/swift-log-workload.js";
 import { NODE_FLAGS } from "../../src/cli/node-flags.js";
-import { CLI, childEnv, killAll, ROOT, removeDir, runTally, tempDir } from "./helpers.js";
+import { CLI, childEnv, killAll, ROOT, removeDir, runTally, TallyServer, tempDir } from "./helpers.js";
 
 const SAMPLE = fs.readFileSync(path.join(ROOT, "src/meters/testdata/swift-proxy-access-sample.txt"));
 const T = Date.UTC(2026, 10, 23, 10);
@@ -36,6 +36,45 @@ describe("tally import swift-log", () => {
     const second = await runTally([...args, "-"], { input: SAMPLE });
     expect(second.stdout).toContain("0 requests counted, 0 events sent");
     expect(second.stdout).toContain("40 lines imported before");
+  });
+
+  it("goes through a running Tally with --url and the admin token", async () => {
+    const server = await TallyServer.start({ dataDir: path.join(dir, "served") });
+    try {
+      const file = path.join(dir, "sample.log");
+      fs.writeFileSync(file, SAMPLE);
+      const direct = await runTally(["import", "swift-log", "--data", server.dataDir, file]);
+      expect(direct.stderr).toMatch(/is in use by another Tally process; while it runs, pass --url to go through it/);
+      const r = await runTally([
+        "import",
+        "swift-log",
+        "--url",
+        server.url,
+        "--token-file",
+        path.join(server.dataDir, "admin-token"),
+        "--positions",
+        path.join(dir, "url-positions.json"),
+        "--server",
+        "s1",
+        file,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const sum = await server.get(
+        "/io_sum?account_id=AUTH_test&begin_time=2026-11-23T09:00:00Z&end_time=2026-11-23T10:00:00Z",
+      );
+      expect((sum.body as [unknown, unknown])[1]).toEqual({
+        Bytes_In: 10000,
+        Bytes_Out: 10131,
+        DELETE: 0,
+        GET: 2,
+        HEAD: 2,
+        OTHER: 0,
+        POST: 0,
+        PUT: 2,
+      });
+    } finally {
+      await server.stop();
+    }
   });
 
   it("reports unparseable lines by file and number, imports the rest, and exits 2; a missing file changes nothing", async () => {
