@@ -12,7 +12,8 @@ SAIO=${SAIO:-/tmp/tally-saio}
 PROXY_PORT=${PROXY_PORT:-18080}
 OBJ_PORT=${OBJ_PORT:-16010}; CONT_PORT=${CONT_PORT:-16011}; ACCT_PORT=${ACCT_PORT:-16012}
 LOG_UDP_PORT=${LOG_UDP_PORT:-15514}
-MEMCACHE_PORT=${MEMCACHE_PORT:-11211}
+# Not memcached's own 11211, where a system memcached may already listen.
+MEMCACHE_PORT=${MEMCACHE_PORT:-11311}
 RUN_USER=${RUN_USER:-$(id -un)}
 ETC=$SAIO/etc; DEV=$SAIO/srv/node; RUN=$SAIO/run; LOG=$SAIO/log
 ACCESS_LOG=$LOG/proxy-access.log

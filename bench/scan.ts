@@ -2,11 +2,11 @@
 // 1,000,000) made in a temporary directory, against GNU du over the same tree in the same run (du also stats every
 // file and counts hard links once). Files are sparse: their sizes are real, their blocks are not written.
 
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { NODE_FLAGS } from "../src/cli/node-flags.js";
+import { timedRun } from "./child-cpu.js";
 import { TALLY_MAIN } from "./harness.js";
 
 function arg(name: string, fallback: number): number {
@@ -42,46 +42,35 @@ try {
       `${made.toFixed(1)} s`,
   );
 
-  const du = time(() => {
-    const r = spawnSync("du", ["-s", "-B1", "--apparent-size", tree], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`du failed: ${r.stderr}`);
-  });
-  const scan = time(() => {
-    const r = spawnSync(
-      process.execPath,
-      [
-        ...NODE_FLAGS,
-        TALLY_MAIN,
-        "meter",
-        "scan",
-        "--data",
-        path.join(dir, "data"),
-        "--server",
-        "bench",
-        "--dir",
-        tree,
-      ],
-      { encoding: "utf8" },
-    );
-    if (r.status !== 0) throw new Error(`tally meter scan failed (${r.status}): ${r.stdout}${r.stderr}`);
-    if (!r.stdout.includes(`${FILES} files`)) throw new Error(`the scan did not count ${FILES} files: ${r.stdout}`);
-    console.log(`  ${r.stdout.trim()}`);
-  });
-  const row = (label: string, seconds: number) =>
+  const du = timedRun("du", ["-s", "-B1", "--apparent-size", tree]);
+  const scan = timedRun(process.execPath, [
+    ...NODE_FLAGS,
+    TALLY_MAIN,
+    "meter",
+    "scan",
+    "--data",
+    path.join(dir, "data"),
+    "--server",
+    "bench",
+    "--dir",
+    tree,
+  ]);
+  if (!scan.stdout.includes(`${FILES} files`)) throw new Error(`the scan did not count ${FILES} files: ${scan.stdout}`);
+  console.log(`  ${scan.stdout.trim()}`);
+  const row = (label: string, r: { wallSeconds: number; cpuSeconds: number }) =>
     console.log(
-      `${label.padEnd(36)} ${seconds.toFixed(2).padStart(7)} s ${Math.round(FILES / seconds)
-        .toLocaleString("en")
-        .padStart(10)} files/s`,
+      `${label.padEnd(36)} wall ${r.wallSeconds.toFixed(2).padStart(7)} s ${rate(r.wallSeconds)} files/s | ` +
+        `CPU ${r.cpuSeconds.toFixed(2).padStart(7)} s`,
     );
   row("baseline: du -s --apparent-size", du);
   row("tally meter scan --dir (SQLite)", scan);
-  console.log(`scan: ${((du / scan) * 100).toFixed(1)}% of du's rate`);
+  console.log(`scan: ${((du.wallSeconds / scan.wallSeconds) * 100).toFixed(1)}% of du's rate (wall)`);
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-function time(work: () => void): number {
-  const started = performance.now();
-  work();
-  return (performance.now() - started) / 1000;
+function rate(seconds: number): string {
+  return Math.round(FILES / seconds)
+    .toLocaleString("en")
+    .padStart(10);
 }

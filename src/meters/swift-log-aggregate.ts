@@ -43,7 +43,8 @@ class Sums {
 
 /** The sums of one range of a log, by hour and account. */
 export class HourlyTally {
-  private readonly sums = new Map<string, Sums>();
+  private readonly byAccount = new Map<string, Sums[]>();
+  private count = 0;
   private last: Sums | null = null;
   private requestCount = 0;
 
@@ -51,11 +52,23 @@ export class HourlyTally {
   add(hour: number, account: string, slot: number, bytesIn: number, bytesOut: number): void {
     let sums = this.last;
     if (sums === null || sums.hour !== hour || sums.account !== account) {
-      const key = `${hour}|${account}`;
-      sums = this.sums.get(key) ?? null;
+      // By account, then a short list of hours: no key string built per request.
+      let hours = this.byAccount.get(account);
+      if (hours === undefined) {
+        hours = [];
+        this.byAccount.set(account, hours);
+      }
+      sums = null;
+      for (const s of hours) {
+        if (s.hour === hour) {
+          sums = s;
+          break;
+        }
+      }
       if (sums === null) {
         sums = new Sums(hour, account);
-        this.sums.set(key, sums);
+        hours.push(sums);
+        this.count++;
       }
       this.last = sums;
     }
@@ -70,13 +83,13 @@ export class HourlyTally {
   }
 
   get size(): number {
-    return this.sums.size;
+    return this.count;
   }
 
   /** One counter event for every (hour, account, metric) with a sum above zero. */
   events(range: LogRange, server: string): RawEvent[] {
     const events: RawEvent[] = [];
-    for (const sums of this.sums.values()) {
+    for (const sums of [...this.byAccount.values()].flat()) {
       const time = new Date(sums.hour).toISOString();
       for (let slot = 0; slot < SWIFT_LOG_METRICS.length; slot++) {
         const total = sums.total(slot);

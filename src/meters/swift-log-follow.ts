@@ -7,7 +7,7 @@ import fs from "node:fs";
 import type { SendEvents } from "./send-events.js";
 import { SwiftLogLineParser } from "./swift-log-line.js";
 import type { SwiftLogPositions } from "./swift-log-positions.js";
-import { type SwiftLogCounts, SwiftLogStream } from "./swift-log-stream.js";
+import { READ_CHUNK, type SwiftLogCounts, SwiftLogStream } from "./swift-log-stream.js";
 
 export interface FollowOptions {
   readonly server: string;
@@ -30,7 +30,7 @@ export interface FollowOptions {
   readonly signal?: AbortSignal;
 }
 
-const CHUNK = 1024 * 1024;
+const CHUNK = READ_CHUNK;
 
 /** Follows every path until stopped. */
 export async function followSwiftLog(paths: readonly string[], options: FollowOptions): Promise<void> {
@@ -67,6 +67,7 @@ async function followOne(file: string, options: FollowOptions, signal: AbortSign
       continue;
     }
     missingSaid = false;
+    options.onNote(`following ${file}`);
     const next = await followFile(file, fd, options, signal, poll).finally(() => fs.closeSync(fd));
     if (next === "rotated") options.onNote(`${file}: rotated; read the old file to its end, following the new one`);
     if (next === "truncated") options.onNote(`${file}: truncated; reading it again from its start`);

@@ -8,7 +8,7 @@ import { AppError } from "../domain/errors.js";
 import type { SendEvents } from "./send-events.js";
 import { SwiftLogLineParser } from "./swift-log-line.js";
 import type { SwiftLogPositions } from "./swift-log-positions.js";
-import { type SwiftLogCounts, SwiftLogStream } from "./swift-log-stream.js";
+import { READ_CHUNK, type SwiftLogCounts, SwiftLogStream } from "./swift-log-stream.js";
 
 export interface SwiftLogImportOptions {
   readonly server: string;
@@ -62,7 +62,7 @@ export async function importSwiftLog(file: string, options: SwiftLogImportOption
 }
 
 async function openFile(file: string): Promise<Readable> {
-  const input = fs.createReadStream(file, { highWaterMark: 1024 * 1024 });
+  const input = fs.createReadStream(file, { highWaterMark: READ_CHUNK });
   await new Promise<void>((resolve, reject) => {
     input.once("open", () => resolve());
     input.once("error", (e: Error) => reject(new AppError("VALIDATION", `cannot read ${file}: ${e.message}`)));
@@ -91,7 +91,7 @@ async function decompressed(
     }
   }
   if (!gzipped) return { chunks: raw(), gzipped };
-  const gunzip = createGunzip({ chunkSize: 1024 * 1024 });
+  const gunzip = createGunzip({ chunkSize: READ_CHUNK });
   // Fed by hand so that a read error and a corrupt stream both reach the loop that reads the output.
   (async () => {
     try {

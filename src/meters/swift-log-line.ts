@@ -73,11 +73,9 @@ const MONTHS: Readonly<Record<string, number>> = {
 
 const TAG = /^[A-Za-z][\w.-]*(\[\d+\])?:$/;
 const RFC3164_TIME = /^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d $/;
-const METHOD = /^[A-Z][A-Z_-]{0,31}$/;
-const VERSIONS = new Set(["v1", "v1.0"]);
 
 /** Reused between lines: the start of each field of the line being parsed. */
-const starts = new Int32Array(MIN_FIELDS + 1);
+const starts = new Int32Array(MIN_FIELDS + 2);
 
 /** Parses lines; keeps small caches (hours, accounts) that make a long log cheap. */
 export class SwiftLogLineParser {
@@ -89,24 +87,38 @@ export class SwiftLogLineParser {
     this.logNames = new Set(options.logNames ?? ["proxy-server"]);
   }
 
-  /** Parses one line (latin1 text, without its newline). */
-  parse(line: string): SwiftLogLine {
-    let pos = 0;
+  /** The answer for a request, reused: it holds until the next call (an object per line costs the collector). */
+  private readonly request = {
+    kind: "request" as const,
+    hour: 0,
+    account: null as string | null,
+    slot: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+  };
+
+  /**
+   * Parses one line: `line` from `start` to `end` (latin1 text, without its newline), so that a line of a larger
+   * text is read in place. A request's answer holds until the next call.
+   */
+  parse(line: string, start = 0, end = line.length): SwiftLogLine {
+    let pos = start;
     let tagged = false;
     // Syslog's priority, "<134>".
-    if (line.charCodeAt(0) === 60 /* < */) {
-      const close = line.indexOf(">");
-      if (close > 0 && close < 6) pos = close + 1;
+    if (line.charCodeAt(start) === 60 /* < */) {
+      const close = line.indexOf(">", start);
+      if (close > start && close < start + 6) pos = close + 1;
     }
     // A syslog file's time and host: "Nov 23 09:42:57 host " or "2026-11-23T09:42:57.123+00:00 host ".
-    if (RFC3164_TIME.test(line.slice(pos, pos + 16))) {
-      pos = skipToken(line, pos + 16);
-    } else if (isDigit(line.charCodeAt(pos)) && line.charCodeAt(pos + 4) === 45 /* - */ && line[pos + 10] === "T") {
-      pos = skipToken(line, skipToken(line, pos));
+    const c0 = line.charCodeAt(pos);
+    if (c0 >= 65 && c0 <= 90 && line.charCodeAt(pos + 3) === 32 && RFC3164_TIME.test(line.slice(pos, pos + 16))) {
+      pos = skipToken(line, pos + 16, end);
+    } else if (isDigit(c0) && line.charCodeAt(pos + 4) === 45 /* - */ && line.charCodeAt(pos + 10) === 84 /* T */) {
+      pos = skipToken(line, skipToken(line, pos, end), end);
     }
     // The program's tag, "proxy-server:" or "proxy-server[123]:".
     const tagEnd = line.indexOf(" ", pos);
-    if (tagEnd > pos && line.charCodeAt(tagEnd - 1) === 58 /* : */) {
+    if (tagEnd > pos && tagEnd < end && line.charCodeAt(tagEnd - 1) === 58 /* : */) {
       const tag = line.slice(pos, tagEnd);
       if (TAG.test(tag)) {
         const bracket = tag.indexOf("[");
@@ -120,19 +132,20 @@ export class SwiftLogLineParser {
     // The fields, separated by single spaces: Swift quotes every one, so none holds a space.
     let n = 0;
     starts[n++] = pos;
-    while (n < MIN_FIELDS) {
+    while (n <= MIN_FIELDS) {
       const space = line.indexOf(" ", starts[n - 1] as number);
-      if (space === -1) break;
+      if (space === -1 || space >= end) break;
       starts[n++] = space + 1;
     }
-    const field = (i: number): string => {
-      const start = starts[i] as number;
-      const end = i + 1 < n ? (starts[i + 1] as number) - 1 : line.indexOf(" ", start);
-      return line.slice(start, end === -1 ? line.length : end);
-    };
+    // The end of the last field found, as if a space followed it.
+    if (n <= MIN_FIELDS) starts[n] = end + 1;
 
     // A proxy's other messages ("autocreate account …") are not access lines; an untagged line must be one.
-    if (n < F_TIME + 1 || !looksLikeTime(line, starts[F_TIME] as number)) {
+    if (
+      n < F_TIME + 1 ||
+      fieldEnd(F_TIME) - (starts[F_TIME] as number) < 3 ||
+      !looksLikeTime(line, starts[F_TIME] as number)
+    ) {
       if (tagged) return { kind: "other", program: "proxy-server messages" };
       return { kind: "bad", reason: "is not a Swift proxy access line" };
     }
@@ -140,34 +153,50 @@ export class SwiftLogLineParser {
       return { kind: "bad", reason: `has ${n} fields; a Swift proxy access line has at least ${MIN_FIELDS}` };
     }
 
-    const source = field(F_SOURCE);
-    if (source !== "-" && source !== "") return { kind: "subrequest" };
+    const source = starts[F_SOURCE] as number;
+    if (fieldEnd(F_SOURCE) - source !== 1 || line.charCodeAt(source) !== 45 /* - */) {
+      if (fieldEnd(F_SOURCE) > source) return { kind: "subrequest" };
+    }
 
-    const hour = this.hourOf(field(F_TIME));
-    if (hour === null) return { kind: "bad", reason: `has a time that is not dd/Mon/YYYY/HH/MM/SS: ${field(F_TIME)}` };
-    const method = field(F_METHOD);
-    if (!METHOD.test(method)) return { kind: "bad", reason: `has a method that is not one: ${cut(method)}` };
-    const status = field(F_STATUS);
-    if (!/^\d{3}$/.test(status)) return { kind: "bad", reason: `has a status that is not 3 digits: ${cut(status)}` };
-    const bytesIn = byteCount(field(F_BYTES_IN));
-    if (bytesIn === null)
-      return { kind: "bad", reason: `has bytes_recvd that is not a count: ${cut(field(F_BYTES_IN))}` };
-    const bytesOut = byteCount(field(F_BYTES_OUT));
-    if (bytesOut === null)
-      return { kind: "bad", reason: `has bytes_sent that is not a count: ${cut(field(F_BYTES_OUT))}` };
-    const account = this.accountOf(field(F_PATH));
+    const hour = this.hourOf(line, starts[F_TIME] as number, fieldEnd(F_TIME));
+    if (hour === null) return this.bad(line, F_TIME, "a time that is not dd/Mon/YYYY/HH/MM/SS");
+    const slot = methodSlot(line, starts[F_METHOD] as number, fieldEnd(F_METHOD));
+    if (slot === -1) return this.bad(line, F_METHOD, "a method that is not one");
+    if (!isStatus(line, starts[F_STATUS] as number, fieldEnd(F_STATUS))) {
+      return this.bad(line, F_STATUS, "a status that is not 3 digits");
+    }
+    const bytesIn = byteCount(line, starts[F_BYTES_IN] as number, fieldEnd(F_BYTES_IN));
+    if (bytesIn === -1) return this.bad(line, F_BYTES_IN, "bytes_recvd that is not a count");
+    const bytesOut = byteCount(line, starts[F_BYTES_OUT] as number, fieldEnd(F_BYTES_OUT));
+    if (bytesOut === -1) return this.bad(line, F_BYTES_OUT, "bytes_sent that is not a count");
+    const account = this.accountOf(line, starts[F_PATH] as number, fieldEnd(F_PATH));
     if (account !== null && typeof account !== "string") return { kind: "bad", reason: account.bad };
-    return { kind: "request", hour, account, slot: METHOD_SLOT[method] ?? OTHER_SLOT, bytesIn, bytesOut };
+    const r = this.request;
+    r.hour = hour;
+    r.account = account;
+    r.slot = slot;
+    r.bytesIn = bytesIn;
+    r.bytesOut = bytesOut;
+    return r;
+  }
+
+  private bad(line: string, i: number, what: string): SwiftLogLine {
+    return { kind: "bad", reason: `has ${what}: ${cut(line.slice(starts[i], fieldEnd(i)))}` };
   }
 
   /** The start of the hour (epoch ms) of "23/Nov/2026/09/43/02", which is UTC; null when it is not such a time. */
-  private hourOf(text: string): number | null {
-    if (text.length !== 20) return null;
-    const key = text.slice(0, 14);
+  private hourOf(line: string, start: number, end: number): number | null {
+    if (end - start !== 20) return null;
+    for (const at of [14, 17]) {
+      const c = start + at;
+      if (line.charCodeAt(c) !== 47 || !isDigit(line.charCodeAt(c + 1)) || !isDigit(line.charCodeAt(c + 2)))
+        return null;
+    }
+    const key = line.slice(start, start + 14);
     const known = this.hours.get(key);
     if (known !== undefined) return known;
     const m = /^(\d\d)\/([A-Z][a-z]{2})\/(\d{4})\/(\d\d)$/.exec(key);
-    if (!m || !/^\/\d\d\/\d\d$/.test(text.slice(14))) return null;
+    if (!m) return null;
     const month = MONTHS[m[2] as string];
     const [day, year, hour] = [Number(m[1]), Number(m[3]), Number(m[4])];
     if (month === undefined || day < 1 || day > 31 || hour > 23) return null;
@@ -180,12 +209,17 @@ export class SwiftLogLineParser {
   }
 
   /** The account a quoted path names: /v1/AUTH_x/… → AUTH_x; null for a path that names none. */
-  private accountOf(path: string): string | { bad: string } | null {
-    if (path.charCodeAt(0) !== 47 /* / */) return null;
-    const versionEnd = path.indexOf("/", 1);
-    if (versionEnd === -1 || !VERSIONS.has(path.slice(1, versionEnd))) return null;
-    const accountEnd = path.indexOf("/", versionEnd + 1);
-    const raw = path.slice(versionEnd + 1, accountEnd === -1 ? path.length : accountEnd);
+  private accountOf(line: string, start: number, end: number): string | { bad: string } | null {
+    if (line.charCodeAt(start) !== 47 /* / */) return null;
+    const versionEnd = line.indexOf("/", start + 1);
+    if (versionEnd === -1 || versionEnd >= end) return null;
+    const v = versionEnd - start;
+    // "/v1" or "/v1.0"
+    if (line.charCodeAt(start + 1) !== 118 || line.charCodeAt(start + 2) !== 49) return null;
+    if (v !== 3 && !(v === 5 && line.charCodeAt(start + 3) === 46 && line.charCodeAt(start + 4) === 48)) return null;
+    let accountEnd = line.indexOf("/", versionEnd + 1);
+    if (accountEnd === -1 || accountEnd > end) accountEnd = end;
+    const raw = line.slice(versionEnd + 1, accountEnd);
     const known = this.accounts.get(raw);
     if (known !== undefined) return known;
     const account = decodeAccount(raw);
@@ -193,6 +227,48 @@ export class SwiftLogLineParser {
     this.accounts.set(raw, account);
     return account;
   }
+}
+
+/** Where field i ends (the space after it, or the line's end); valid after parse found the fields. */
+function fieldEnd(i: number): number {
+  return (starts[i + 1] as number) - 1;
+}
+
+const METHOD_NAMES = Object.keys(METHOD_SLOT);
+
+function methodSlot(line: string, start: number, end: number): number {
+  const length = end - start;
+  for (const name of METHOD_NAMES) {
+    if (name.length === length && line.startsWith(name, start)) return METHOD_SLOT[name] as number;
+  }
+  if (length < 1 || length > 32) return -1;
+  for (let i = start; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if (!((c >= 65 && c <= 90) || c === 95 || c === 45) || (i === start && (c === 95 || c === 45))) return -1;
+  }
+  return OTHER_SLOT;
+}
+
+function isStatus(line: string, start: number, end: number): boolean {
+  return (
+    end - start === 3 &&
+    isDigit(line.charCodeAt(start)) &&
+    isDigit(line.charCodeAt(start + 1)) &&
+    isDigit(line.charCodeAt(start + 2))
+  );
+}
+
+/** "-" is Swift's zero; anything else must be digits (up to 15: exact as a number). -1 when it is neither. */
+function byteCount(line: string, start: number, end: number): number {
+  if (end - start === 1 && line.charCodeAt(start) === 45) return 0;
+  if (end <= start || end - start > 15) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = line.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
 }
 
 /** An account segment as Swift quoted it, with the query string the proxy logs inside the path cut off. */
@@ -216,13 +292,6 @@ function decodeAccount(raw: string): string | { bad: string } | null {
   return account;
 }
 
-/** "-" is Swift's zero; anything else must be digits. */
-function byteCount(text: string): number | null {
-  if (text === "-") return 0;
-  if (text.length === 0 || text.length > 15 || !/^\d+$/.test(text)) return null;
-  return Number(text);
-}
-
 function looksLikeTime(line: string, at: number): boolean {
   return isDigit(line.charCodeAt(at)) && isDigit(line.charCodeAt(at + 1)) && line.charCodeAt(at + 2) === 47 /* / */;
 }
@@ -231,9 +300,9 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-function skipToken(line: string, pos: number): number {
+function skipToken(line: string, pos: number, end: number): number {
   const space = line.indexOf(" ", pos);
-  return space === -1 ? line.length : space + 1;
+  return space === -1 || space >= end ? end : space + 1;
 }
 
 function cut(text: string): string {

@@ -19,8 +19,6 @@ export interface StreamPosition {
 interface PositionsFile {
   version: 1;
   streams: Record<string, StreamPosition & { updated: string }>;
-  /** For --follow: the stream each followed path was at, to find its rotated file after a restart. */
-  followed: Record<string, { stream: string; size: number }>;
 }
 
 export class SwiftLogPositions {
@@ -60,15 +58,6 @@ export class SwiftLogPositions {
     this.write();
   }
 
-  followed(file: string): { stream: string; size: number } | undefined {
-    return this.state.followed[file];
-  }
-
-  setFollowed(file: string, stream: string, size: number): void {
-    this.state.followed[file] = { stream, size };
-    this.write();
-  }
-
   close(): void {
     fs.rmSync(this.lock, { force: true });
   }
@@ -98,7 +87,7 @@ function readState(file: string): PositionsFile {
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { version: 1, streams: {}, followed: {} };
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { version: 1, streams: {} };
     throw new AppError("UNAVAILABLE", `cannot read ${file}: ${(error as Error).message}`);
   }
   let parsed: Partial<PositionsFile>;
@@ -110,7 +99,7 @@ function readState(file: string): PositionsFile {
   if (parsed.version !== 1 || typeof parsed.streams !== "object" || parsed.streams === null) {
     throw new AppError("VALIDATION", `${file} is not a positions file of this Tally; move it aside to start over`);
   }
-  return { version: 1, streams: parsed.streams, followed: parsed.followed ?? {} };
+  return { version: 1, streams: parsed.streams };
 }
 
 /** Takes the lock file, or takes it over when the process that held it is gone. */

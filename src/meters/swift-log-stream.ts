@@ -11,6 +11,8 @@ import type { SwiftLogPositions } from "./swift-log-positions.js";
 
 /** Ranges start anew at the first line at or after each multiple of this many bytes. */
 export const BLOCK_BYTES = 64 * 1024 * 1024;
+/** Bytes read at a time. */
+export const READ_CHUNK = 1024 * 1024;
 /** A line longer than this is reported and skipped, never held whole. */
 const MAX_LINE = 1024 * 1024;
 
@@ -182,9 +184,8 @@ export class SwiftLogStream {
     while (end > from && (text.charCodeAt(end - 1) === 13 || text.charCodeAt(end - 1) === 0)) end--;
     counts.lines++;
     if (end === from) return;
-    const line = text.slice(from, end);
     if (this.preamble) this.hash.update(text.slice(from, nl + 1), "latin1");
-    const parsed = this.options.parser.parse(line);
+    const parsed = this.options.parser.parse(text, from, end);
     switch (parsed.kind) {
       case "request":
         this.tally.add(
