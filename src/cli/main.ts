@@ -3,6 +3,7 @@
 
 import { Command } from "commander";
 import { AppError, EXIT_CODE } from "../domain/errors.js";
+import { registerChargingCommands } from "./charging.js";
 import { doctorCommand } from "./doctor.js";
 import { ingestCommand } from "./ingest.js";
 import { registerInviteCommands } from "./invite.js";
@@ -97,6 +98,7 @@ tokenOptions(token.command("revoke").description("revoke a token by id; it stops
 
 registerPetnameCommands(program, storeOptions, run);
 registerInviteCommands(program, storeOptions, run);
+registerChargingCommands(program, run);
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
