@@ -1,6 +1,7 @@
 // What a backend gives the rest of Tally: every capability's store, built on one connection or pool, and one close.
 
 import type { TokenStore } from "../auth/token-store.js";
+import type { ChargingStore } from "../charging/charging-store.js";
 import type { PetnameStore } from "../petnames/petname-store.js";
 import type { EventLog, StoreMaintenance, UsageReader, UsageStore, UsageTableReader } from "../store/port.js";
 import type { StoreLog } from "../store/sqlite/derived-database.js";
@@ -14,6 +15,8 @@ export interface Backend {
   readonly maintenance: StoreMaintenance;
   readonly tokens: TokenStore;
   readonly petnames: PetnameStore;
+  /** Policy versions, agreements and the credit ledger. */
+  readonly charging: ChargingStore;
   /** Closes every store, then the connection or pool they share. */
   close(): Promise<void>;
 }
@@ -25,7 +28,7 @@ export interface BackendOptions {
 }
 
 /** A backend around an event store and the other stores built on its connection; closing it closes the store. */
-export function backendOf(store: UsageStore, others: Pick<Backend, "tokens" | "petnames">): Backend {
+export function backendOf(store: UsageStore, others: Pick<Backend, "tokens" | "petnames" | "charging">): Backend {
   return {
     description: store.description,
     events: store,

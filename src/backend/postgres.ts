@@ -1,6 +1,7 @@
-// The shared backend: the event store, tokens and petnames on one PostgreSQL pool, for several Tally nodes.
+// The shared backend: the event store, tokens, petnames and charging on one PostgreSQL pool, for several Tally nodes.
 
 import { openPostgresTokenStore } from "../auth/postgres-token-store.js";
+import { openPostgresChargingStore } from "../charging/postgres-charging-store.js";
 import { PostgresPetnameStore } from "../petnames/postgres-petname-store.js";
 import {
   openPostgresStore,
@@ -22,5 +23,6 @@ export async function openPostgresBackend(options: PostgresStoreOptions): Promis
 /** The backend on an open store's pool (benchmarks also query that pool directly); closes with it. */
 export async function postgresBackendOn(store: PostgresUsageStore): Promise<Backend> {
   const tokens = await openPostgresTokenStore(store.pool);
-  return backendOf(store, { tokens, petnames: new PostgresPetnameStore(store.pool) });
+  const charging = await openPostgresChargingStore(store.pool);
+  return backendOf(store, { tokens, petnames: new PostgresPetnameStore(store.pool), charging });
 }
