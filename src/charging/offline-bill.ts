@@ -10,7 +10,7 @@ import { type BillJson, chargePeriod } from "./bill.js";
 import { Decimal } from "./decimal.js";
 import { parsePeriod } from "./period.js";
 import { parsePolicy } from "./policy.js";
-import type { AgreementSpan } from "./price.js";
+import { type AgreementSpan, usageFromEvents } from "./price.js";
 
 /** Rejected lines listed in the error when a file has bad events: enough to find the pattern. */
 const SHOWN_REJECTIONS = 20;
@@ -93,5 +93,6 @@ export async function billOffline(req: OfflineBillRequest): Promise<BillJson> {
   }
   const events = await readEventFile(req.events);
   const opening = Decimal.parse(req.openingBalance ?? "0", "--opening-balance");
-  return chargePeriod({ policy, account: req.account, events, agreements }, period, opening);
+  const usage = usageFromEvents(events, req.account, policy, period.start, period.end);
+  return chargePeriod({ policy, account: req.account, usage, agreements }, period, opening);
 }

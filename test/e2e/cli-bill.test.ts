@@ -5,10 +5,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { AQUARIUM } from "../../src/charging/test-policies.js";
-import { ndjson, removeDir, runTally, tempDir } from "./helpers.js";
+import { freshStore, ndjson, removeDir, runTally, STORES, type TestStore, tempDir } from "./helpers.js";
 
 const dir = tempDir("bill");
-afterAll(() => removeDir(dir));
+const stores: TestStore[] = [];
+afterAll(async () => {
+  removeDir(dir);
+  for (const s of stores) await s.drop();
+});
 const file = (name: string, text: string) => {
   const p = path.join(dir, name);
   fs.writeFileSync(p, text);
@@ -46,6 +50,21 @@ creditplans:
     "resources:\n  - resource:\n    name: storage\n    unit: GB-month\n    costpolicy: continuous\n    metric: storage.bytes\n",
   );
 
+/** A storage.bytes reading of account A (or another). */
+const bytes = (id: string, server: string, time: string, value: number | string, account = "A") => ({
+  id,
+  server,
+  time,
+  account,
+  metric: "storage.bytes",
+  value,
+});
+
+const offlineArgs = (policy: string, events: string, account: string, period: string) => [
+  ...["bill", "--policy", policy, "--events", events],
+  ...["--account", account, "--period", period],
+];
+
 describe("tally policy check", () => {
   it("accepts the Aquarium example and names the line and path of an error", async () => {
     const ok = await runTally(["policy", "check", file("ok.yaml", POLICY)]);
@@ -68,37 +87,13 @@ describe("tally bill, offline", () => {
   const events = file(
     "e.ndjson",
     ndjson([
-      {
-        id: "1",
-        server: "s1",
-        time: "2026-10-20T00:00:00Z",
-        account: "A",
-        metric: "storage.bytes",
-        value: 730_000_000_000,
-      },
-      {
-        id: "2",
-        server: "s2",
-        time: "2026-11-01T00:00:00Z",
-        account: "A",
-        metric: "storage.bytes",
-        value: "730000000000",
-      },
-      { id: "3", server: "s1", time: "2026-11-01T00:00:00Z", account: "B", metric: "storage.bytes", value: 1 },
+      bytes("1", "s1", "2026-10-20T00:00:00Z", 730_000_000_000),
+      bytes("2", "s2", "2026-11-01T00:00:00Z", "730000000000"),
+      bytes("3", "s1", "2026-11-01T00:00:00Z", 1, "B"),
     ]),
   );
   const policy = file("p.yaml", POLICY);
-  const base = (period: string) => [
-    "bill",
-    "--policy",
-    policy,
-    "--events",
-    events,
-    "--account",
-    "A",
-    "--period",
-    period,
-  ];
+  const base = (period: string) => offlineArgs(policy, events, "A", period);
   const bill = (...extra: string[]) => runTally([...base("2026-11"), "--format", "json", ...extra]);
 
   it("prints the bill as JSON, every amount a decimal string", async () => {
@@ -170,5 +165,52 @@ describe("tally bill, offline", () => {
     );
     const period = await runTally([...base("November"), "--agreement", "storage"]);
     expect(period.stderr).toContain('period "November" is not a month like 2026-11');
+  });
+});
+
+describe.each(STORES)("tally bill ACCOUNT from the %s store", (kind) => {
+  it("gives the same bill as offline pricing of the same events, through policy load and agreement set", async () => {
+    const store = await freshStore(kind);
+    stores.push(store);
+    const data = fs.mkdtempSync(path.join(dir, `data-${kind}-`));
+    const args = ["--data", data, ...store.args];
+    const policy = file(`stored-${kind}.yaml`, POLICY);
+    const events = file(
+      `stored-${kind}.ndjson`,
+      ndjson([
+        bytes("1", "s1", "2026-10-20T00:00:00Z", 730_000_000_000),
+        bytes("2", "s1", "2026-11-10T07:30:00Z", 1_460_000_000_000),
+        bytes("3", "s2", "2026-11-20T12:15:30Z", 365_000_000_000),
+        { id: "4", server: "s2", time: "2026-11-25T00:00:00Z", account: "A", metric: "storage.bytes", value: 0 },
+        { id: "5", server: "s1", time: "2026-12-03T00:00:00Z", account: "A", metric: "storage.bytes", value: 1 },
+      ]),
+    );
+    expect((await runTally(["ingest", events, ...args])).code).toBe(0);
+    const none = await runTally(["bill", "A", "--period", "2026-11", ...args]);
+    expect(none.stderr).toContain("no policy is loaded");
+    const loaded = await runTally(["policy", "load", policy, "--from", "2026-01-01T00:00:00Z", ...args]);
+    expect(loaded.stdout).toBe("policy version 1 loaded, in effect from 2026-01-01T00:00:00.000Z\n");
+    const unknown = await runTally(["agreement", "set", "A", "gold", "--from", "2026-01-01T00:00:00Z", ...args]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('agreement "gold" is not defined in the loaded policy');
+    const set = await runTally(["agreement", "set", "A", "storage", "--from", "2026-01-01T00:00:00Z", ...args]);
+    expect(set.code).toBe(0);
+    const again = await runTally(["agreement", "set", "A", "cheap", "--from", "2025-12-01T00:00:00Z", ...args]);
+    expect(again.code).toBe(5);
+    expect(again.stderr).toContain("must start after the latest one");
+
+    const stored = await runTally(["bill", "A", "--period", "2026-11", "--format", "json", ...args]);
+    expect(stored.stderr).toBe("");
+    const offline = await runTally([
+      ...offlineArgs(policy, events, "A", "2026-11"),
+      "--agreement",
+      "storage",
+      "--format",
+      "json",
+    ]);
+    expect(JSON.parse(stored.stdout)).toEqual(JSON.parse(offline.stdout));
+    // GB-hours: s1 730 × 223.5 + 1460 × 496.5, s2 365 × 107.741666… (12:15:30 on the 20th to the 25th) =
+    // 927370.708333…; / 730 = 1270.370833… GB-month at 0.02 = 25.4074…
+    expect(JSON.parse(stored.stdout).lines[0].credits).toBe("25.41");
   });
 });
