@@ -181,6 +181,8 @@ describe.each(STORES)("tally bill ACCOUNT from the %s store", (kind) => {
         bytes("1", "s1", "2026-10-20T00:00:00Z", 730_000_000_000),
         bytes("2", "s1", "2026-11-10T07:30:00Z", 1_460_000_000_000),
         bytes("3", "s2", "2026-11-20T12:15:30Z", 365_000_000_000),
+        // s3's only reading, inside an hour: held from there to the period's end.
+        bytes("6", "s3", "2026-11-28T10:20:00Z", 100_000_000_000),
         { id: "4", server: "s2", time: "2026-11-25T00:00:00Z", account: "A", metric: "storage.bytes", value: 0 },
         { id: "5", server: "s1", time: "2026-12-03T00:00:00Z", account: "A", metric: "storage.bytes", value: 1 },
       ]),
@@ -209,8 +211,8 @@ describe.each(STORES)("tally bill ACCOUNT from the %s store", (kind) => {
       "json",
     ]);
     expect(JSON.parse(stored.stdout)).toEqual(JSON.parse(offline.stdout));
-    // GB-hours: s1 730 × 223.5 + 1460 × 496.5, s2 365 × 107.741666… (12:15:30 on the 20th to the 25th) =
-    // 927370.708333…; / 730 = 1270.370833… GB-month at 0.02 = 25.4074…
-    expect(JSON.parse(stored.stdout).lines[0].credits).toBe("25.41");
+    // GB-hours: s1 730 × 223.5 + 1460 × 496.5, s2 365 × 107.741666… (12:15:30 on the 20th to the 25th), s3
+    // 100 × 61.666… = 933537.375; / 730 = 1278.818321… GB-month at 0.02 = 25.5763…
+    expect(JSON.parse(stored.stdout).lines[0].credits).toBe("25.58");
   });
 });
