@@ -2,6 +2,7 @@
 
 import type { TokenStore } from "../auth/token-store.js";
 import type { StoreBackup } from "../backup/store-backup.js";
+import type { ChargingStore } from "../charging/charging-store.js";
 import type { FeedStore } from "../feeds/feed-store.js";
 import type { PetnameStore } from "../petnames/petname-store.js";
 import type { StarRecordStore } from "../records/star-record-store.js";
@@ -32,6 +33,8 @@ export interface Backend {
   readonly records: StarRecordStore;
   /** The feeds this node shares and the subscriptions it pulls. */
   readonly feeds: FeedStore;
+  /** Policy versions, agreements and the credit ledger. */
+  readonly charging: ChargingStore;
   /** Closes every store, then the connection or pool they share. */
   close(): Promise<void>;
 }

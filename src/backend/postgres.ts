@@ -1,7 +1,8 @@
-// The shared backend: the event store, tokens and petnames on one PostgreSQL pool, for several Tally nodes.
+// The shared backend: the event store, tokens, petnames and charging on one PostgreSQL pool, for several Tally nodes.
 
 import { openPostgresTokenStore } from "../auth/postgres-token-store.js";
 import { POSTGRES_BACKUP } from "../backup/postgres-backup.js";
+import { openPostgresChargingStore } from "../charging/postgres-charging-store.js";
 import { openPostgresFeedStore } from "../feeds/postgres-feed-store.js";
 import { PostgresPetnameStore } from "../petnames/postgres-petname-store.js";
 import { openPostgresStarRecordStore } from "../records/postgres-star-record-store.js";
@@ -32,6 +33,7 @@ export async function postgresBackendOn(store: PostgresUsageStore): Promise<Back
     petnames: new PostgresPetnameStore(store.pool),
     records,
     feeds,
+    charging: await openPostgresChargingStore(store.pool),
     backup: POSTGRES_BACKUP,
   });
 }

@@ -1,7 +1,8 @@
-// The embedded backend: the event store, tokens and petnames on one SQLite connection.
+// The embedded backend: the event store, tokens, petnames and charging on one SQLite connection.
 
 import { SqliteTokenStore } from "../auth/sqlite-token-store.js";
 import { SqliteStoreBackup } from "../backup/sqlite-backup.js";
+import { SqliteChargingStore } from "../charging/sqlite-charging-store.js";
 import { SqliteFeedStore } from "../feeds/sqlite-feed-store.js";
 import { SqlitePetnameStore } from "../petnames/sqlite-petname-store.js";
 import { SqliteStarRecordStore } from "../records/sqlite-star-record-store.js";
@@ -31,5 +32,6 @@ export function sqliteBackendOn(store: SqliteUsageStore): Backend {
     backup: new SqliteStoreBackup(store.db, { log: store.db.name, derived: derivedPath(store.db.name) }),
     records: new SqliteStarRecordStore(store.db),
     feeds: new SqliteFeedStore(store.db),
+    charging: new SqliteChargingStore(store.db),
   });
 }

@@ -5,7 +5,7 @@ import { chargePeriod } from "./bill.js";
 import { Decimal } from "./decimal.js";
 import { parsePeriod } from "./period.js";
 import { parsePolicy } from "./policy.js";
-import { type AgreementSpan, type PriceInput, priceRange } from "./price.js";
+import { type AgreementSpan, type PriceInput, priceRange, usageFromEvents } from "./price.js";
 import { AQUARIUM } from "./test-policies.js";
 
 const T = (s: string) => Date.parse(s);
@@ -62,7 +62,11 @@ agreements:
 const NOV = parsePeriod(POLICY.billing, "2026-11");
 const DEC = parsePeriod(POLICY.billing, "2026-12");
 const bill = (events: UsageEvent[], agreements = forever("std"), period = NOV, policy = POLICY) =>
-  chargePeriod({ policy, account: "acct", events, agreements }, period, Decimal.ZERO);
+  chargePeriod(
+    { policy, account: "acct", usage: usageFromEvents(events, "acct", policy, period.start, period.end), agreements },
+    period,
+    Decimal.ZERO,
+  );
 
 describe("pricing each cost policy", () => {
   it("continuous: the level held over time, from a reading before the period, to its end", () => {
@@ -181,7 +185,7 @@ describe("repeat windows, agreements and periods", () => {
     const input: PriceInput = {
       policy,
       account: "acct",
-      events: [bw("2026-10-31T00:00:00Z", 1)],
+      usage: usageFromEvents([bw("2026-10-31T00:00:00Z", 1)], "acct", policy, NOV.start, NOV.end),
       agreements: forever("scaledbandwidth"),
     };
     const got = priceRange(input, T("2026-11-04T00:00:00Z"), T("2026-11-05T00:00:00Z"));
@@ -224,7 +228,7 @@ describe("repeat windows, agreements and periods", () => {
     const input: PriceInput = {
       policy: withDefault,
       account: "acct",
-      events: [bw("2026-10-31T00:00:00Z", 1)],
+      usage: usageFromEvents([bw("2026-10-31T00:00:00Z", 1)], "acct", withDefault, NOV.start, NOV.end),
       agreements: [],
     };
     expect(priceRange(input, NOV.start, NOV.end).agreements.map((a) => a.source)).toEqual(["default"]);
@@ -286,7 +290,7 @@ describe("properties", () => {
         const input: PriceInput = {
           policy: POLICY,
           account: "acct",
-          events: toEvents(raw),
+          usage: usageFromEvents(toEvents(raw), "acct", POLICY, NOV.start, NOV.end),
           agreements: forever("night"),
         };
         const at = NOV.start + cut * HOUR;

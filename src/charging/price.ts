@@ -29,11 +29,17 @@ export interface AgreementSpan {
   readonly source: "account" | "group" | "default";
 }
 
+/** An account's usage as hourly rollups, a level or state's latest reading held to the end of what is priced. */
+export interface AccountUsage {
+  readonly rows: readonly RollupRow[];
+  /** What the bill should say about the usage (a state turned off without being on). */
+  readonly notes: readonly string[];
+}
+
 export interface PriceInput {
   readonly policy: Policy;
   readonly account: string;
-  /** The account's events; events of other accounts are left out, and those at or after the range's end too. */
-  readonly events: readonly UsageEvent[];
+  readonly usage: AccountUsage;
   /** The account's own and group agreements, each list over ranges that do not overlap. */
   readonly agreements: readonly AgreementSpan[];
 }
@@ -92,9 +98,7 @@ export function priceRange(input: PriceInput, from: number, to: number, grantsFo
     throw validation("a priced range must start and end on the hour, the end after the start");
   }
   const { policy } = input;
-  const notes: string[] = [];
-  const events = accountEvents(input.events, input.account, to);
-  const rows = usageRows(events, to);
+  const rows = input.usage.rows;
   const agreementAt = agreementsOver(input, from, to);
   const windows = new WindowCache(from, to);
 
@@ -123,9 +127,20 @@ export function priceRange(input: PriceInput, from: number, to: number, grantsFo
       );
     }
   }
-  notes.push(...offWithoutOn(events, from, to, policy));
   const grants = grantsFor ? grantCredits(policy, grantsFor, agreementAt, windows) : [];
-  return { lines, grants, agreements: spansOver(agreementAt, from, to), notes };
+  return { lines, grants, agreements: spansOver(agreementAt, from, to), notes: [...input.usage.notes] };
+}
+
+/** The usage of an account from its events alone (offline pricing, tests): rows held to `until`, notes for [from, until). */
+export function usageFromEvents(
+  all: readonly UsageEvent[],
+  account: string,
+  policy: Policy,
+  from: number,
+  until: number,
+): AccountUsage {
+  const events = accountEvents(all, account, until);
+  return { rows: usageRows(events, until), notes: offWithoutOn(events, from, until, policy) };
 }
 
 /** The account's events before `to`, each (server, id) once: the same event twice is one; two that differ are refused. */

@@ -4,6 +4,7 @@
 import { Command } from "commander";
 import { AppError, EXIT_CODE } from "../domain/errors.js";
 import { backupCommand, restoreCommand } from "./backup.js";
+import { registerChargingCommands } from "./charging.js";
 import { streamOptions } from "./consume-flags.js";
 import { doctorCommand } from "./doctor.js";
 import { registerFeedCommands } from "./feeds.js";
@@ -148,6 +149,7 @@ registerMeterCommands(meter, storeOptions, run);
 registerMeterScan(meter, storeOptions, run);
 registerImportSwiftLog(program.command("import").description("import usage from other formats"), storeOptions, run);
 registerFeedCommands(program, storeOptions, run);
+registerChargingCommands(program, storeOptions, run);
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

@@ -1,0 +1,111 @@
+// The charging store's port: policy versions, agreements held over time, and the credit ledger. Its tables belong
+// to charging; usage is never read here (that is the UsageReader's).
+
+import { AppError } from "../domain/errors.js";
+import { Decimal } from "./decimal.js";
+import type { AgreementSpan } from "./price.js";
+
+export interface PolicyVersion {
+  /** 1, 2, 3 … in the order they were loaded. */
+  readonly version: number;
+  /** Epoch ms from which this version applies, until the next version's `from`. */
+  readonly from: number;
+  /** The YAML document as loaded: a version is re-read, never rewritten. */
+  readonly text: string;
+  readonly loadedAt: number;
+}
+
+export interface AgreementRecord {
+  /** An account, or a group of accounts. */
+  readonly subject: string;
+  readonly kind: "account" | "group";
+  readonly name: string;
+  /** Epoch ms; the agreement holds until the subject's next one. */
+  readonly from: number;
+}
+
+export type LedgerKind = "grant" | "charge" | "adjustment";
+
+export interface LedgerEntry {
+  /** Unique: an entry written again with the same key and contents is a no-op; with other contents, a conflict. */
+  readonly key: string;
+  readonly account: string;
+  readonly kind: LedgerKind;
+  /** The billing period the entry belongs to ("2026-11"). */
+  readonly period: string;
+  /** A decimal string: credits added (a grant) or taken (a charge, as a positive amount). */
+  readonly amount: string;
+  readonly at: number;
+  readonly note: string;
+}
+
+export interface ChargingStore {
+  /** Stores a new policy version; CONFLICT unless `from` is after every earlier version's (the past stays as priced). */
+  addPolicyVersion(text: string, from: number, loadedAt: number): Promise<PolicyVersion>;
+  /** Every version, oldest first. */
+  policyVersions(): Promise<PolicyVersion[]>;
+  /** Starts an agreement for the subject at `from`; CONFLICT unless after the subject's latest, so ranges never overlap. */
+  setAgreement(record: AgreementRecord): Promise<void>;
+  /** The subject's agreements, oldest first. */
+  agreements(subject: string, kind: AgreementRecord["kind"]): Promise<AgreementRecord[]>;
+  /**
+   * Appends entries in one transaction: all or none. Entries whose key is stored with the same contents are
+   * counted as existing and not written again; a key stored with other contents is a CONFLICT and nothing is written.
+   */
+  appendLedger(entries: readonly LedgerEntry[]): Promise<{ written: number; existing: number }>;
+  /** The account's entries in the order they were written. */
+  ledger(account: string): Promise<LedgerEntry[]>;
+}
+
+/** A stored agreement list as spans, each until the next one's start. */
+export function agreementSpans(records: readonly AgreementRecord[]): AgreementSpan[] {
+  const sorted = [...records].sort((a, b) => a.from - b.from);
+  return sorted.map((r, i) => ({ name: r.name, from: r.from, to: sorted[i + 1]?.from ?? null, source: r.kind }));
+}
+
+/** The one rule for an entry written again under the same key. */
+export function sameEntry(a: LedgerEntry, b: LedgerEntry): boolean {
+  return (
+    a.key === b.key &&
+    a.account === b.account &&
+    a.kind === b.kind &&
+    a.period === b.period &&
+    a.amount === b.amount &&
+    a.at === b.at &&
+    a.note === b.note
+  );
+}
+
+export function keyConflict(key: string): AppError {
+  return new AppError("CONFLICT", `ledger entry ${key} is already written with other contents; entries never change`);
+}
+
+export function laterThan(what: string, from: number, latest: number): AppError {
+  return new AppError(
+    "CONFLICT",
+    `${what} from ${new Date(from).toISOString()} must start after the latest one, from ${new Date(latest).toISOString()}: ` +
+      "ranges never overlap and the past is not rewritten",
+  );
+}
+
+/** Refuses an entry whose amount is not a decimal string, before anything is written. */
+export function checkEntries(entries: readonly LedgerEntry[]): void {
+  for (const e of entries) Decimal.parse(e.amount, `ledger entry ${e.key}: amount`);
+}
+
+/** A ledger row as an adapter reads it: `at` comes back as a number, bigint or string depending on the driver. */
+export interface LedgerRow extends Omit<LedgerEntry, "at"> {
+  readonly at: number | bigint | string;
+}
+
+export function ledgerEntryOf(row: LedgerRow): LedgerEntry {
+  return {
+    key: row.key,
+    account: row.account,
+    kind: row.kind,
+    period: row.period,
+    amount: row.amount,
+    at: Number(row.at),
+    note: row.note,
+  };
+}

@@ -1,0 +1,186 @@
+// The charging store on PostgreSQL, in tables of its own in the backend's schema, on its pool.
+
+import type pg from "pg";
+import { postgresError } from "../db/postgres-errors.js";
+import { migrateComponent } from "../db/postgres-migrate.js";
+import { AppError, messageOf } from "../domain/errors.js";
+import {
+  type AgreementRecord,
+  type ChargingStore,
+  checkEntries,
+  keyConflict,
+  type LedgerEntry,
+  type LedgerRow,
+  laterThan,
+  ledgerEntryOf,
+  type PolicyVersion,
+  sameEntry,
+} from "./charging-store.js";
+
+export const CHARGING_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE charging_policies (
+    version integer PRIMARY KEY, from_ms bigint NOT NULL, text text NOT NULL, loaded_at bigint NOT NULL
+  );
+  CREATE TABLE charging_agreements (
+    subject text COLLATE "C" NOT NULL, kind text NOT NULL CHECK (kind IN ('account', 'group')), from_ms bigint NOT NULL,
+    name text NOT NULL, PRIMARY KEY (kind, subject, from_ms)
+  );
+  -- Immutable: rows are only ever inserted.
+  CREATE TABLE charging_ledger (
+    seq bigserial PRIMARY KEY, key text NOT NULL UNIQUE, account text COLLATE "C" NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('grant', 'charge', 'adjustment')), period text NOT NULL,
+    amount numeric NOT NULL, at bigint NOT NULL, note text NOT NULL
+  );
+  CREATE INDEX charging_ledger_account ON charging_ledger (account, seq);
+  `,
+];
+
+/** A lock per table for writes that check then insert, so two nodes cannot both pass the check. */
+const LOCK_POLICIES = "LOCK TABLE charging_policies IN SHARE ROW EXCLUSIVE MODE";
+const LOCK_AGREEMENTS = "LOCK TABLE charging_agreements IN SHARE ROW EXCLUSIVE MODE";
+const LOCK_LEDGER = "LOCK TABLE charging_ledger IN SHARE ROW EXCLUSIVE MODE";
+const LEDGER_COLUMNS = "key, account, kind, period, amount::text AS amount, at, note";
+
+/** Adds the charging tables to the pool's schema if needed; `pool` is the backend's and stays its to close. */
+export async function openPostgresChargingStore(pool: pg.Pool): Promise<PostgresChargingStore> {
+  const client = await pool.connect();
+  try {
+    await migrateComponent(client, "charging", CHARGING_MIGRATIONS);
+  } catch (error) {
+    throw new AppError("UNAVAILABLE", `cannot prepare the PostgreSQL charging tables: ${messageOf(error)}`);
+  } finally {
+    client.release();
+  }
+  return new PostgresChargingStore(pool);
+}
+
+export class PostgresChargingStore implements ChargingStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async addPolicyVersion(text: string, from: number, loadedAt: number): Promise<PolicyVersion> {
+    return this.transaction(async (c) => {
+      await c.query(LOCK_POLICIES);
+      const latest = await c.query<{ version: number; from_ms: string }>(
+        "SELECT version, from_ms FROM charging_policies ORDER BY version DESC LIMIT 1",
+      );
+      const row = latest.rows[0];
+      if (row && from <= Number(row.from_ms)) throw laterThan("a policy version", from, Number(row.from_ms));
+      const version = (row?.version ?? 0) + 1;
+      await c.query("INSERT INTO charging_policies (version, from_ms, text, loaded_at) VALUES ($1, $2, $3, $4)", [
+        version,
+        from,
+        text,
+        loadedAt,
+      ]);
+      return { version, from, text, loadedAt };
+    });
+  }
+
+  async policyVersions(): Promise<PolicyVersion[]> {
+    const result = await this.query<{ version: number; from_ms: string; text: string; loaded_at: string }>(
+      "SELECT version, from_ms, text, loaded_at FROM charging_policies ORDER BY version",
+    );
+    return result.rows.map((r) => ({
+      version: r.version,
+      from: Number(r.from_ms),
+      text: r.text,
+      loadedAt: Number(r.loaded_at),
+    }));
+  }
+
+  async setAgreement(record: AgreementRecord): Promise<void> {
+    await this.transaction(async (c) => {
+      await c.query(LOCK_AGREEMENTS);
+      const latest = await c.query<{ from_ms: string }>(
+        "SELECT from_ms FROM charging_agreements WHERE kind = $1 AND subject = $2 ORDER BY from_ms DESC LIMIT 1",
+        [record.kind, record.subject],
+      );
+      const row = latest.rows[0];
+      if (row && record.from <= Number(row.from_ms)) {
+        throw laterThan(`an agreement of ${record.kind} ${record.subject}`, record.from, Number(row.from_ms));
+      }
+      await c.query("INSERT INTO charging_agreements (subject, kind, from_ms, name) VALUES ($1, $2, $3, $4)", [
+        record.subject,
+        record.kind,
+        record.from,
+        record.name,
+      ]);
+    });
+  }
+
+  async agreements(subject: string, kind: AgreementRecord["kind"]): Promise<AgreementRecord[]> {
+    const result = await this.query<{ subject: string; kind: "account" | "group"; from_ms: string; name: string }>(
+      "SELECT subject, kind, from_ms, name FROM charging_agreements WHERE kind = $1 AND subject = $2 ORDER BY from_ms",
+      [kind, subject],
+    );
+    return result.rows.map((r) => ({ subject: r.subject, kind: r.kind, name: r.name, from: Number(r.from_ms) }));
+  }
+
+  async appendLedger(entries: readonly LedgerEntry[]): Promise<{ written: number; existing: number }> {
+    checkEntries(entries);
+    if (entries.length === 0) return { written: 0, existing: 0 };
+    return this.transaction(async (c) => {
+      await c.query(LOCK_LEDGER);
+      const stored = await c.query<LedgerRow>(
+        `SELECT ${LEDGER_COLUMNS} FROM charging_ledger WHERE key = ANY($1::text[])`,
+        [entries.map((e) => e.key)],
+      );
+      const known = new Map(stored.rows.map((r) => [r.key, ledgerEntryOf(r)]));
+      let written = 0;
+      let existing = 0;
+      for (const e of entries) {
+        const earlier = known.get(e.key);
+        if (earlier) {
+          // numeric keeps a value's scale, so its text comes back as written ("1.50" stays "1.50").
+          if (!sameEntry(earlier, e)) throw keyConflict(e.key);
+          existing++;
+          continue;
+        }
+        await c.query(
+          "INSERT INTO charging_ledger (key, account, kind, period, amount, at, note) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+          [e.key, e.account, e.kind, e.period, e.amount, e.at, e.note],
+        );
+        known.set(e.key, e);
+        written++;
+      }
+      return { written, existing };
+    });
+  }
+
+  async ledger(account: string): Promise<LedgerEntry[]> {
+    const result = await this.query<LedgerRow>(
+      `SELECT ${LEDGER_COLUMNS} FROM charging_ledger WHERE account = $1 ORDER BY seq`,
+      [account],
+    );
+    return result.rows.map(ledgerEntryOf);
+  }
+
+  private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (error) {
+      throw postgresError(error);
+    }
+  }
+
+  private async transaction<T>(f: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw postgresError(error);
+    }
+    try {
+      await client.query("BEGIN");
+      const result = await f(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw postgresError(error);
+    } finally {
+      client.release();
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// The charging store on SQLite, in tables of its own on the backend's connection.
+
+import type Database from "better-sqlite3";
+import { migrate } from "../db/sqlite-migrate.js";
+import {
+  type AgreementRecord,
+  type ChargingStore,
+  checkEntries,
+  keyConflict,
+  type LedgerEntry,
+  type LedgerRow,
+  laterThan,
+  ledgerEntryOf,
+  type PolicyVersion,
+  sameEntry,
+} from "./charging-store.js";
+
+export const CHARGING_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE charging_policies (
+    version INTEGER PRIMARY KEY, from_ms INTEGER NOT NULL, text TEXT NOT NULL, loaded_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE charging_agreements (
+    subject TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('account', 'group')), from_ms INTEGER NOT NULL,
+    name TEXT NOT NULL, PRIMARY KEY (kind, subject, from_ms)
+  ) STRICT, WITHOUT ROWID;
+  -- Immutable: rows are only ever inserted.
+  CREATE TABLE charging_ledger (
+    seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, account TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('grant', 'charge', 'adjustment')), period TEXT NOT NULL,
+    amount TEXT NOT NULL, at INTEGER NOT NULL, note TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX charging_ledger_account ON charging_ledger (account, seq);
+  `,
+];
+
+export class SqliteChargingStore implements ChargingStore {
+  private readonly sql;
+
+  constructor(private readonly db: Database.Database) {
+    migrate(db, "charging", CHARGING_MIGRATIONS);
+    this.sql = {
+      latestPolicy: db.prepare<[], { version: number; from_ms: number }>(
+        "SELECT version, from_ms FROM charging_policies ORDER BY version DESC LIMIT 1",
+      ),
+      insertPolicy: db.prepare("INSERT INTO charging_policies (version, from_ms, text, loaded_at) VALUES (?, ?, ?, ?)"),
+      policies: db.prepare<[], { version: number; from_ms: number; text: string; loaded_at: number }>(
+        "SELECT version, from_ms, text, loaded_at FROM charging_policies ORDER BY version",
+      ),
+      latestAgreement: db.prepare<[string, string], { from_ms: number }>(
+        "SELECT from_ms FROM charging_agreements WHERE kind = ? AND subject = ? ORDER BY from_ms DESC LIMIT 1",
+      ),
+      insertAgreement: db.prepare("INSERT INTO charging_agreements (subject, kind, from_ms, name) VALUES (?, ?, ?, ?)"),
+      agreements: db.prepare<
+        [string, string],
+        { subject: string; kind: "account" | "group"; from_ms: number; name: string }
+      >("SELECT subject, kind, from_ms, name FROM charging_agreements WHERE kind = ? AND subject = ? ORDER BY from_ms"),
+      entry: db.prepare<[string], LedgerRow>(
+        "SELECT key, account, kind, period, amount, at, note FROM charging_ledger WHERE key = ?",
+      ),
+      insertEntry: db.prepare(
+        "INSERT INTO charging_ledger (key, account, kind, period, amount, at, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      ),
+      ledger: db.prepare<[string], LedgerRow>(
+        "SELECT key, account, kind, period, amount, at, note FROM charging_ledger WHERE account = ? ORDER BY seq",
+      ),
+    };
+  }
+
+  async addPolicyVersion(text: string, from: number, loadedAt: number): Promise<PolicyVersion> {
+    return this.db.transaction(() => {
+      const latest = this.sql.latestPolicy.get();
+      if (latest && from <= Number(latest.from_ms)) throw laterThan("a policy version", from, Number(latest.from_ms));
+      const version = Number(latest?.version ?? 0) + 1;
+      this.sql.insertPolicy.run(version, from, text, loadedAt);
+      return { version, from, text, loadedAt };
+    })();
+  }
+
+  async policyVersions(): Promise<PolicyVersion[]> {
+    return this.sql.policies.all().map((r) => ({
+      version: Number(r.version),
+      from: Number(r.from_ms),
+      text: r.text,
+      loadedAt: Number(r.loaded_at),
+    }));
+  }
+
+  async setAgreement(record: AgreementRecord): Promise<void> {
+    this.db.transaction(() => {
+      const latest = this.sql.latestAgreement.get(record.kind, record.subject);
+      if (latest && record.from <= Number(latest.from_ms)) {
+        throw laterThan(`an agreement of ${record.kind} ${record.subject}`, record.from, Number(latest.from_ms));
+      }
+      this.sql.insertAgreement.run(record.subject, record.kind, record.from, record.name);
+    })();
+  }
+
+  async agreements(subject: string, kind: AgreementRecord["kind"]): Promise<AgreementRecord[]> {
+    return this.sql.agreements
+      .all(kind, subject)
+      .map((r) => ({ subject: r.subject, kind: r.kind, name: r.name, from: Number(r.from_ms) }));
+  }
+
+  async appendLedger(entries: readonly LedgerEntry[]): Promise<{ written: number; existing: number }> {
+    checkEntries(entries);
+    return this.db.transaction(() => {
+      let written = 0;
+      let existing = 0;
+      const batch = new Map<string, LedgerEntry>();
+      for (const e of entries) {
+        const stored = this.sql.entry.get(e.key);
+        const earlier = stored ? ledgerEntryOf(stored) : batch.get(e.key);
+        if (earlier) {
+          if (!sameEntry(earlier, e)) throw keyConflict(e.key);
+          existing++;
+          continue;
+        }
+        this.sql.insertEntry.run(e.key, e.account, e.kind, e.period, e.amount, e.at, e.note);
+        batch.set(e.key, e);
+        written++;
+      }
+      return { written, existing };
+    })();
+  }
+
+  async ledger(account: string): Promise<LedgerEntry[]> {
+    return this.sql.ledger.all(account).map(ledgerEntryOf);
+  }
+}
