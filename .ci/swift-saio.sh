@@ -160,8 +160,14 @@ healthy() { curl -fsS "http://127.0.0.1:$PROXY_PORT/healthcheck" >/dev/null 2>&1
 start() {
   install_packages
   if healthy; then
-    if alive proxy && alive collector; then echo "swift already up on 127.0.0.1:$PROXY_PORT"; print_env; return 0; fi
-    echo "port $PROXY_PORT already serves something that this script did not start; stop it first"; exit 1
+    if alive proxy && alive collector && alive memcached; then
+      echo "swift already up on 127.0.0.1:$PROXY_PORT"; print_env; return 0
+    fi
+    if ! alive proxy; then
+      echo "port $PROXY_PORT already serves something that this script did not start; stop it first"; exit 1
+    fi
+    # Ours, with a helper gone (the access log collector, memcached): start it all again.
+    echo "restarting the swift on 127.0.0.1:$PROXY_PORT: some of its processes have stopped"
   fi
   stop quietly
   write_confs; build_rings
