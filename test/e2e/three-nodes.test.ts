@@ -2,6 +2,7 @@
 // taking events over HTTP and from one shared JetStream durable consumer, some sent to two nodes: every node answers
 // the same usage table and the same swift-stats sums, exactly those the events make.
 
+import { isDeepStrictEqual } from "node:util";
 import { afterAll, afterEach, expect, it } from "vitest";
 import { freshStore, killAll, removeDir, runTally, TallyServer, type TestStore, tempDir } from "./helpers.js";
 import { deleteStreams, eventually, jetStreamNames, SHARED_NATS, writeFile } from "./nats.js";
@@ -103,7 +104,7 @@ it("three nodes on one PostgreSQL, fed over HTTP and JetStream, some events twic
   for (const node of nodes)
     await eventually(
       () => view(node),
-      (v) => JSON.stringify(v) === JSON.stringify(want),
+      (v) => isDeepStrictEqual(v, want),
       90_000,
     );
   const views = await Promise.all(nodes.map(view));
