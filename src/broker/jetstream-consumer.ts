@@ -81,6 +81,8 @@ export class JetStreamConsumer {
     this.stopping = true;
     this.wake?.();
     await this.running;
+    // The last acknowledgements are on their way out: send them before closing.
+    await this.nc?.flush().catch(() => {});
     await this.nc?.close().catch(() => {});
   }
 

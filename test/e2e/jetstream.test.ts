@@ -104,6 +104,23 @@ describe("tally ingest --to and tally serve --consume", () => {
     await tally.stop();
   });
 
+  it("refuses a broker URL that is not nats:// before serving anything", async () => {
+    const data = dir("js-bad-url");
+    const out = await runTally([
+      "serve",
+      "--data",
+      data,
+      "--listen",
+      "127.0.0.1:0",
+      "--consume",
+      "http://127.0.0.1:4222",
+    ]);
+    expect(out.code).not.toBe(0);
+    expect(out.stderr).toMatch(/"http:\/\/127\.0\.0\.1:4222" is not a broker URL: give nats:\/\/HOST:PORT/);
+    const noConsume = await runTally(["serve", "--data", data, "--durable", "x"]);
+    expect(noConsume.stderr).toMatch(/--durable needs --consume/);
+  });
+
   it("loses and doubles nothing when the consuming tally serve is SIGKILLed mid-stream and started again", async () => {
     const names = jetStreamNames("kill");
     const data = dir("js-kill");
