@@ -215,7 +215,7 @@ export class JetStreamConsumer {
 
   private async pending(): Promise<number | undefined> {
     if (this.consumer === null || this.problemText !== null) return undefined;
-    const info = await this.consumer.info(true);
+    const info = await this.consumer.info();
     return info.num_pending;
   }
 
