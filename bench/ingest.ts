@@ -12,7 +12,9 @@
 // Environment: BENCH_EVENTS (default 2,000,000), BENCH_PG_EVENTS (500,000; 0 skips PostgreSQL), BENCH_SEED (1),
 // BENCH_IDS (v4,v7), TALLY_BENCH_POSTGRES (postgres://postgres@127.0.0.1:5432/test), BENCH_CPU_PROF (a directory:
 // run the servers under --cpu-prof and leave the profiles there, one directory per run and one file per thread; summarise one with
-// `node dist/bench/cpu-profile.js FILE`), BENCH_KEEP (keep the data dirs), BENCH_EVENTS_PER_HOUR (simulated rate, 40,000).
+// `node dist/bench/cpu-profile.js FILE`), BENCH_KEEP (keep the data dirs), BENCH_EVENTS_PER_HOUR (simulated rate, 40,000),
+// BENCH_JETSTREAM_EVENTS (events published to NATS JetStream and consumed into each store, default BENCH_EVENTS;
+// 0 skips), BENCH_NATS (nats://127.0.0.1:4222).
 
 import fs from "node:fs";
 import path from "node:path";
@@ -34,6 +36,7 @@ import {
   threadCpuOf,
 } from "./harness.js";
 import type { ClientJob, ClientResult } from "./ingest-client.js";
+import { type JetStreamRun, runJetStream } from "./jetstream.js";
 import { envInt, fmt, type IdKind, parseShapes, SHAPES, type Shape } from "./workload.js";
 
 const BATCH = 10_000;
@@ -47,6 +50,8 @@ const EVENTS_PER_HOUR = Math.max(1, envInt("BENCH_EVENTS_PER_HOUR", 40_000));
 const PG_URL = process.env.TALLY_BENCH_POSTGRES || "postgres://postgres@127.0.0.1:5432/test";
 const CPU_PROF = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
 const KEEP = Boolean(process.env.BENCH_KEEP);
+const JS_EVENTS = envInt("BENCH_JETSTREAM_EVENTS", EVENTS);
+const NATS_URL = process.env.BENCH_NATS || "nats://127.0.0.1:4222";
 const ID_KINDS = (process.env.BENCH_IDS || "v4,v7").split(",").map((s) => s.trim()) as IdKind[];
 const shapeFlag = process.argv.indexOf("--shape");
 const SHAPE_LIST = parseShapes(
@@ -380,9 +385,78 @@ async function main(): Promise<void> {
     out.push(postgres);
   }
   if (SHAPE_LIST.length > 1) out.push("", summaryTable(summary.flat()));
+  if (JS_EVENTS > 0) {
+    const report = await jetStreamReport(summary.flat(), unavailable);
+    out.push("", report.text);
+    failed ||= report.failed;
+  }
   if (CPU_PROF) out.push(`\nCPU profiles of the servers: ${CPU_PROF}`);
   process.stdout.write(`${out.join("\n")}\n`);
   if (failed) process.exitCode = 1;
+}
+
+/** Publish to JetStream and consume into each store; the rates beside the same run's HTTP rate (random ids). */
+async function jetStreamReport(
+  http: readonly (RunResult | RunFailure)[],
+  postgresUnavailable: string | null,
+): Promise<{ text: string; failed: boolean }> {
+  const lines = [
+    `NATS JetStream (${NATS_URL}): ${fmt(JS_EVENTS)} events (shape mixed, random ids) published one message each, then consumed by a fresh tally serve --consume (batches of 1,000; the time includes its start)`,
+  ];
+  let failed = false;
+  const rows: string[][] = [];
+  const dir = tempDir("tally-bench-js-");
+  const schema = `bench_js_${process.pid}`;
+  const stores: ["sqlite" | "postgres", () => Promise<readonly string[]>][] = [
+    ["sqlite", async () => ["--data", path.join(dir, "sqlite")]],
+  ];
+  if (!postgresUnavailable) {
+    stores.push([
+      "postgres",
+      async () => {
+        const admin = new pg.Client({ connectionString: PG_URL });
+        await admin.connect();
+        await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await admin.query(`CREATE SCHEMA ${schema}`);
+        await admin.end();
+        return ["--store", withSearchPath(PG_URL, schema), "--data", path.join(dir, "postgres")];
+      },
+    ]);
+  } else lines.push(`  postgres: ${postgresUnavailable}`);
+  for (const [store, args] of stores) {
+    const baseline = http.find((r): r is RunResult => !("failed" in r) && r.store === store && r.ids === "v4");
+    const httpRate = baseline ? baseline.client.sent / baseline.client.httpSeconds : Number.NaN;
+    try {
+      const run: JetStreamRun = await runJetStream({
+        store,
+        storeArgs: await args(),
+        events: JS_EVENTS,
+        seed: SEED,
+        natsUrl: NATS_URL,
+      });
+      const consumeRate = run.events / run.consumeSeconds;
+      if (run.accepted !== run.events || run.duplicates !== 0 || run.rejected !== 0) {
+        failed = true;
+        lines.push(
+          `  ${store}: stored ${run.accepted} accepted, ${run.duplicates} duplicates, ${run.rejected} rejected of ${run.events}`,
+        );
+      }
+      rows.push([
+        store,
+        fmt(run.events / run.publishSeconds),
+        fmt(consumeRate),
+        Number.isNaN(httpRate) ? "-" : fmt(httpRate),
+        Number.isNaN(httpRate) ? "-" : `${((100 * consumeRate) / httpRate).toFixed(0)}%`,
+      ]);
+    } catch (error) {
+      failed = true;
+      lines.push(`  ${store}: failed: ${(error as Error).message}`);
+    }
+  }
+  lines.push(
+    table(["store", "publish events/s", "consume events/s", "HTTP events/s (this run)", "consume / HTTP"], rows),
+  );
+  return { text: lines.join("\n"), failed };
 }
 
 /** Every shape on one line per store and kind of id: the rate, its share of raw inserts, and the peak RSS. */

@@ -81,6 +81,8 @@ export class JetStreamConsumer {
     this.stopping = true;
     this.wake?.();
     await this.running;
+    // The last acknowledgements are on their way out: send them before closing.
+    await this.nc?.flush().catch(() => {});
     await this.nc?.close().catch(() => {});
   }
 
@@ -213,7 +215,7 @@ export class JetStreamConsumer {
 
   private async pending(): Promise<number | undefined> {
     if (this.consumer === null || this.problemText !== null) return undefined;
-    const info = await this.consumer.info(true);
+    const info = await this.consumer.info();
     return info.num_pending;
   }
 

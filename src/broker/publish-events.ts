@@ -16,12 +16,16 @@ export interface PublishOutcome {
 
 /** Publishes at most this many messages before waiting for the broker's acknowledgements. */
 const IN_FLIGHT = 2_000;
+/** How long one publish waits for the broker's acknowledgement, and how often it is tried. */
+const ACK_TIMEOUT_MS = 20_000;
+const ATTEMPTS = 4;
 
 export class EventPublisher {
   private constructor(
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly settings: StreamSettings,
+    private readonly label: string,
   ) {}
 
   static async open(url: string, settings: StreamSettings): Promise<EventPublisher> {
@@ -39,7 +43,7 @@ export class EventPublisher {
       if (error instanceof AppError) throw error;
       throw new AppError("UNAVAILABLE", `JetStream at ${brokerLabel(url)}: ${(error as Error).message}`);
     }
-    return new EventPublisher(nc, nc.jetstream(), settings);
+    return new EventPublisher(nc, nc.jetstream(), settings, brokerLabel(url));
   }
 
   /**
@@ -66,13 +70,35 @@ export class EventPublisher {
         rejected.push({ index, reason: key });
         continue;
       }
-      const h = headers();
-      h.set("Nats-Msg-Id", messageId(key.server, key.id));
-      pending.push(this.js.publish(subjectFor(this.settings.subjectPrefix, key.server), line, { headers: h }));
+      pending.push(
+        this.publishOne(subjectFor(this.settings.subjectPrefix, key.server), line, messageId(key.server, key.id)),
+      );
       if (pending.length >= IN_FLIGHT) await settle();
     }
     await settle();
     return { published, duplicates, rejected };
+  }
+
+  /**
+   * One message, tried again when the broker does not acknowledge it in time: with the same message id, a message
+   * stored the first time is dropped as a duplicate, never stored twice.
+   */
+  private async publishOne(subject: string, data: Uint8Array, msgID: string): Promise<PubAck> {
+    for (let attempt = 1; ; attempt++) {
+      const h = headers();
+      h.set("Nats-Msg-Id", msgID);
+      try {
+        return await this.js.publish(subject, data, { headers: h, timeout: ACK_TIMEOUT_MS });
+      } catch (error) {
+        if (attempt >= ATTEMPTS)
+          throw new AppError(
+            "UNAVAILABLE",
+            `the broker at ${this.label} did not acknowledge a message after ${ATTEMPTS} tries ` +
+              `(${(error as Error).message}); publishing the same events again is safe`,
+          );
+        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      }
+    }
   }
 
   async close(): Promise<void> {

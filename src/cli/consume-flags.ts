@@ -3,7 +3,13 @@
 
 import type { Command } from "commander";
 import type { ConsumerSettings } from "../broker/jetstream-consumer.js";
-import { checkStreamSettings, DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX, type StreamSettings } from "../broker/stream.js";
+import {
+  brokerServers,
+  checkStreamSettings,
+  DEFAULT_STREAM,
+  DEFAULT_SUBJECT_PREFIX,
+  type StreamSettings,
+} from "../broker/stream.js";
 import { AppError } from "../domain/errors.js";
 
 export interface StreamFlags {
@@ -53,5 +59,7 @@ export function consumerSettings(flags: ConsumeFlags): ConsumerSettings[] {
   if (!Number.isInteger(batch) || batch < 1 || batch > 10_000)
     throw new AppError("VALIDATION", `--batch "${flags.batch}" must be a whole number from 1 to 10000`);
   const stream = streamSettings(flags);
+  // Checked before the server starts, so that a bad URL stops nothing half started.
+  for (const url of urls) brokerServers(url);
   return urls.map((url) => ({ ...stream, url, durable, batch }));
 }

@@ -9,6 +9,7 @@ import { type RunningDemo, startDemo } from "../demo/simulator.js";
 import { AppError } from "../domain/errors.js";
 import { stdoutDestination } from "../log/fd-destination.js";
 import { createLogger } from "../log/logger.js";
+import { readableDestination } from "../log/readable-lines.js";
 import { startServer } from "../main.js";
 import { type ConsumeFlags, consumerSettings } from "./consume-flags.js";
 import { removeServerNote, writeServerNote } from "./server-note.js";
@@ -42,7 +43,8 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
   const consumers: JetStreamConsumer[] = [];
   // A log that cannot be written (a full disk, a reader that stopped) costs lines, counted in /healthz, not service.
   const log = stdoutDestination();
-  const logger = createLogger(config.logLevel, log);
+  // JSON lines for machines; readable lines when a person watches a terminal.
+  const logger = createLogger(config.logLevel, process.stdout.isTTY ? readableDestination(log) : log);
   // The other commands find the server by this note and go through it; a note left by a killed server names a dead pid.
   const note = (url: string) => {
     try {

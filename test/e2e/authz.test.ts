@@ -102,6 +102,8 @@ const ROUTES: Record<string, RouteCase> = {
     right: ownUsage,
   },
   "get /v1/tokens": { request: () => ({ path: "/v1/tokens" }), right: adminOnly(200) },
+  "get /v1/backup": { request: () => ({ path: "/v1/backup" }), right: adminOnly(200) },
+  "get /v1/backup/{file}": { request: () => ({ path: "/v1/backup/tally-derived.sqlite" }), right: adminOnly(200) },
   "post /v1/tokens": {
     request: () => ({
       path: "/v1/tokens",

@@ -72,7 +72,8 @@ async function health(tally: TallyServer): Promise<{ status: string; problems?: 
   return (await tally.get("/healthz")).body as { status: string; problems?: string[] };
 }
 
-describe("tally ingest --to and tally serve --consume", () => {
+// A loaded machine takes a while over 20,000 events and broker restarts: no test passes or fails on speed.
+describe("tally ingest --to and tally serve --consume", { timeout: 240_000 }, () => {
   it("publishes with (server, id) as the message id, so the broker drops a re-sent file, and stores every event once", async () => {
     const names = jetStreamNames("pub");
     const data = dir("js-pub");
@@ -94,6 +95,12 @@ describe("tally ingest --to and tally serve --consume", () => {
       (n) => n === 2_000,
     );
     expect(await metric(tally, JS_ACCEPTED)).toBe(2_000);
+    const labels = `{stream="${names.stream}",consumer="${names.durable}"}`;
+    expect(await metric(tally, `tally_jetstream_consumer_up${labels}`)).toBe(1);
+    await eventually(
+      () => metric(tally, `tally_jetstream_consumer_pending${labels}`),
+      (n) => n === 0,
+    );
     expect(await health(tally)).toMatchObject({ status: "ok" });
     // A line without a server or id is refused by the publisher, by line number, and nothing of it is published.
     const bad = writeFile(data, "bad.ndjson", '{"id":"x"}\nnot json\n');
@@ -102,6 +109,23 @@ describe("tally ingest --to and tally serve --consume", () => {
     expect(refused.stderr + refused.stdout).toMatch(/line 1 has no server/);
     expect(refused.stderr + refused.stdout).toMatch(/line 2 is not JSON/);
     await tally.stop();
+  });
+
+  it("refuses a broker URL that is not nats:// before serving anything", async () => {
+    const data = dir("js-bad-url");
+    const out = await runTally([
+      "serve",
+      "--data",
+      data,
+      "--listen",
+      "127.0.0.1:0",
+      "--consume",
+      "http://127.0.0.1:4222",
+    ]);
+    expect(out.code).not.toBe(0);
+    expect(out.stderr).toMatch(/"http:\/\/127\.0\.0\.1:4222" is not a broker URL: give nats:\/\/HOST:PORT/);
+    const noConsume = await runTally(["serve", "--data", data, "--durable", "x"]);
+    expect(noConsume.stderr).toMatch(/--durable needs --consume/);
   });
 
   it("loses and doubles nothing when the consuming tally serve is SIGKILLed mid-stream and started again", async () => {
