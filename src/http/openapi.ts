@@ -1,6 +1,7 @@
 // GET /openapi.json: the OpenAPI 3.1 description of every route; openapi.test.ts checks none is missing.
 
 import type { Hono } from "hono";
+import { FEED_OPENAPI_PATHS } from "./routes/feeds.js";
 import { PETNAME_OPENAPI_PATHS } from "./routes/petnames.js";
 import { USAGE_OPENAPI_PATHS } from "./routes/usage.js";
 
@@ -145,6 +146,7 @@ const TAGS = [
   { name: "ingest", description: "Usage events in, from meters and storage servers." },
   { name: "swift-stats", description: "The queries of the swift-stats API: io_sum, io_detail, space_detail." },
   { name: "tokens", description: "Access tokens and their roles (admin only)." },
+  { name: "feeds", description: "Feeds by capability for other nodes, and this node's subscriptions to theirs." },
   { name: "operations", description: "Health and this description." },
 ];
 
@@ -156,7 +158,7 @@ export function openApiDocument(): Schema {
       version: "0.1.0",
       description:
         "Storage usage accounting. Every route needs a token (X-Auth-Token or Authorization: Bearer), except accepting " +
-        "an invitation (its code is the credential), and GET routes other than /v1/tokens when Tally listens on " +
+        "an invitation (its code is the credential), reading a feed (its capability is), and GET routes other than /v1/tokens when Tally listens on " +
         "loopback only with local reads on.",
       license: { name: "Apache-2.0", identifier: "Apache-2.0" },
     },
@@ -167,6 +169,7 @@ export function openApiDocument(): Schema {
     paths: {
       ...USAGE_OPENAPI_PATHS,
       ...PETNAME_OPENAPI_PATHS,
+      ...FEED_OPENAPI_PATHS,
       "/healthz": {
         get: {
           operationId: "health",
