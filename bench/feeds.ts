@@ -3,25 +3,23 @@
 //   node dist/bench/feeds.js [--events 2000000] [--batch 5000] [--page 10000]
 //
 // Baseline: the events go into a fresh SQLite store through the one ingest path (ingestEvents), a batch at a time, as
-// POST /v1/events would give them. Then that store serves a feed over HTTP (a real listening server in this
-// process) and a second fresh store pulls it with the subscription puller, page by page, each page stored through
-// the same ingest path with its cursor. Prints events/s for both and the ratio. Figures only: it never passes or
+// POST /v1/events would give them. Then that store is served by `tally serve` in a process of its own, as a storage
+// node would be, and a second fresh store in this process pulls its feed with the subscription puller, page by page,
+// each page stored through the same ingest path with its cursor. Prints events/s for both and the ratio. Figures only: it never passes or
 // fails on time, and a shared machine makes them noisy.
 
 import fs from "node:fs";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { createAdaptorServer } from "@hono/node-server";
 import { openSqliteBackend } from "../src/backend/sqlite.js";
 import { feedUrl } from "../src/feeds/capability.js";
 import { Puller } from "../src/feeds/puller.js";
 import { shareFeed } from "../src/feeds/share-feed.js";
 import { subscribe } from "../src/feeds/subscribe.js";
-import { createApp } from "../src/http/app.js";
 import { ingestEvents } from "../src/ingest/ingest-events.js";
 import type { BatchItem } from "../src/ingest/parse-body.js";
 import { createLogger } from "../src/log/logger.js";
+import { startTally } from "./harness.js";
 
 interface Options {
   events: number;
@@ -75,20 +73,13 @@ try {
   }
   const directSeconds = (performance.now() - started) / 1000;
 
-  const app = createApp({
-    backend: origin,
-    logger,
-    maxBodyBytes: 16 * 1024 * 1024,
-    localReads: true,
-    maxQueryDays: 366,
-  });
-  const server = createAdaptorServer({ fetch: app.fetch });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const { port } = server.address() as AddressInfo;
   const { capability } = await shareFeed(origin.feeds, {});
+  const originStats = await origin.maintenance.stats();
+  await origin.close();
+  const server = await startTally({ args: ["--data", dir, "--store", `sqlite:${path.join(dir, "origin.sqlite")}`] });
 
   const aggregator = await openSqliteBackend({ path: path.join(dir, "aggregator.sqlite") });
-  const subscription = await subscribe(aggregator.feeds, { url: feedUrl(`http://127.0.0.1:${port}`, capability) });
+  const subscription = await subscribe(aggregator.feeds, { url: feedUrl(server.url, capability) });
   const puller = new Puller(
     { feeds: aggregator.feeds, events: aggregator.events, logger },
     { pageEvents: options.page, waitSeconds: 1 },
@@ -102,15 +93,14 @@ try {
   }
   const pullSeconds = (performance.now() - pullStarted) / 1000;
   await puller.stop();
-  const [o, a] = [await origin.maintenance.stats(), await aggregator.maintenance.stats()];
+  const [o, a] = [originStats, await aggregator.maintenance.stats()];
   if (o.events !== a.events || o.rollups !== a.rollups) {
     throw new Error(
       `the aggregator has ${a.events} events and ${a.rollups} rollups, the origin ${o.events} and ${o.rollups}`,
     );
   }
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server.stop();
   await aggregator.close();
-  await origin.close();
 
   const rate = (seconds: number) => Math.round(options.events / seconds);
   process.stdout.write(
