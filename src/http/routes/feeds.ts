@@ -1,7 +1,7 @@
 // Feeds and subscriptions over HTTP: GET /v1/feed/<capability> (the capability is the credential), the admin's
 // /v1/feeds (share, list, revoke) and /v1/subscriptions (subscribe, list with health, unsubscribe).
 
-import type { Context, Hono } from "hono";
+import type { Hono } from "hono";
 import { AppError, validation } from "../../domain/errors.js";
 import { feedUrl } from "../../feeds/capability.js";
 import { DEFAULT_PAGE_EVENTS, feedEventJson, MAX_PAGE_EVENTS, MAX_WAIT_MS, readFeed } from "../../feeds/read-feed.js";
@@ -9,23 +9,9 @@ import { feedJson, revokeFeed, shareFeed } from "../../feeds/share-feed.js";
 import { subscribe, subscriptionJson, unsubscribe } from "../../feeds/subscribe.js";
 import type { AppDeps } from "../deps.js";
 import { errorBody } from "../errors.js";
+import { jsonBody } from "./petnames.js";
 
 const MAX_BODY = 64 * 1024;
-
-async function jsonObject(c: Context): Promise<Record<string, unknown>> {
-  const text = await c.req.text();
-  if (Buffer.byteLength(text) > MAX_BODY) throw new AppError("TOO_LARGE", `the body is larger than ${MAX_BODY} bytes`);
-  if (text.trim() === "") return {};
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw validation(`the body is not valid JSON: ${(error as Error).message}`);
-  }
-  if (json === null || typeof json !== "object" || Array.isArray(json))
-    throw validation("the body must be a JSON object");
-  return json as Record<string, unknown>;
-}
 
 function optional<T>(
   body: Record<string, unknown>,
@@ -104,7 +90,7 @@ export function feedRoutes(app: Hono, deps: AppDeps): void {
   app.get("/v1/feeds", async (c) => c.json({ feeds: (await feeds.listFeeds()).map(feedJson) }));
 
   app.post("/v1/feeds", async (c) => {
-    const body = await jsonObject(c);
+    const body = await jsonBody(c, MAX_BODY);
     for (const key of Object.keys(body)) {
       if (!["note", "servers", "relay"].includes(key))
         throw validation(`unknown field ${key}: a feed takes note, servers and relay`);
@@ -132,7 +118,7 @@ export function feedRoutes(app: Hono, deps: AppDeps): void {
   });
 
   app.post("/v1/subscriptions", async (c) => {
-    const body = await jsonObject(c);
+    const body = await jsonBody(c, MAX_BODY);
     const url = optional(body, "url", isString, "a string");
     if (url === undefined) throw validation("url is required: the feed URL that tally feed share printed");
     const created = await subscribe(feeds, { url, name: optional(body, "name", isString, "a string") });
