@@ -2,7 +2,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { EventFeedReader, EventLog } from "../store/port.js";
-import { hashCapability } from "./capability.js";
+import { feedUrl, hashCapability, parseFeedUrl } from "./capability.js";
 import type { FeedStore } from "./feed-store.js";
 import { readFeed } from "./read-feed.js";
 import { revokeFeed, shareFeed } from "./share-feed.js";
@@ -103,6 +103,19 @@ export function describeFeedStoreContract(open: () => Promise<OpenedFeedStore>):
       const page = await waiting;
       expect(page.events.map((e) => e.id)).toEqual(["late"]);
       expect(Date.now() - started).toBeLessThan(5000);
+    });
+  });
+
+  describe("feed URLs", () => {
+    it("keeps the public URL's path, and reads back as a subscription URL", () => {
+      const capability = `tfc_${"b".repeat(43)}`;
+      expect(feedUrl("https://t.example.org/tally", capability)).toBe(
+        `https://t.example.org/tally/v1/feed/${capability}`,
+      );
+      expect(feedUrl("http://127.0.0.1:8124/", capability)).toBe(`http://127.0.0.1:8124/v1/feed/${capability}`);
+      expect(parseFeedUrl(feedUrl("https://t.example.org/tally", capability)).pathname).toBe(
+        `/tally/v1/feed/${capability}`,
+      );
     });
   });
 
