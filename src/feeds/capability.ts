@@ -28,7 +28,8 @@ export function isCapability(text: string): boolean {
 
 /** The subscription URL of a capability on a node whose public base URL is `base`. */
 export function feedUrl(base: string, capability: string): string {
-  return new URL(FEED_PATH + capability, base.endsWith("/") ? base : `${base}/`).toString();
+  // Relative to the base, so that a base behind a proxy under a path (https://h/tally) keeps it.
+  return new URL(FEED_PATH.slice(1) + capability, base.endsWith("/") ? base : `${base}/`).toString();
 }
 
 /** A subscription URL checked: http(s), a feed path with a capability, nothing else. */

@@ -65,3 +65,56 @@ export const NEW_HEALTH: SubscriptionHealth = {
   lagEvents: null,
   caughtUpAt: null,
 };
+
+/** A subscription row as both adapters read it (integers as numbers, bigints or decimal strings). */
+export interface SubscriptionRow {
+  id: string;
+  name: string;
+  url: string;
+  created_at: number | bigint | string;
+  state: SubscriptionState;
+  last_error: string | null;
+  last_success: number | bigint | string | null;
+  lag_events: number | bigint | string | null;
+  caught_up_at: number | bigint | string | null;
+}
+
+export const SUBSCRIPTION_COLUMNS =
+  "id, name, url, created_at, state, last_error, last_success, lag_events, caught_up_at";
+
+const numberOrNull = (v: number | bigint | string | null) => (v === null ? null : Number(v));
+
+export function subscriptionFromRow(r: SubscriptionRow): SubscriptionRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    url: r.url,
+    createdAt: Number(r.created_at),
+    health: {
+      state: r.state,
+      lastError: r.last_error,
+      lastSuccess: numberOrNull(r.last_success),
+      lagEvents: numberOrNull(r.lag_events),
+      caughtUpAt: numberOrNull(r.caught_up_at),
+    },
+  };
+}
+
+/** A feed row once the adapter has read its servers and relay columns. */
+export function feedFromRow(r: {
+  id: string;
+  note: string;
+  servers: readonly string[] | null;
+  relay: boolean;
+  created_at: number | bigint | string;
+  revoked_at: number | bigint | string | null;
+}): FeedRecord {
+  return {
+    id: r.id,
+    note: r.note,
+    servers: r.servers,
+    relay: r.relay,
+    createdAt: Number(r.created_at),
+    revokedAt: numberOrNull(r.revoked_at),
+  };
+}

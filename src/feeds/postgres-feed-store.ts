@@ -4,7 +4,16 @@ import type pg from "pg";
 import { postgresError } from "../db/postgres-errors.js";
 import { migrateComponent } from "../db/postgres-migrate.js";
 import { AppError, messageOf } from "../domain/errors.js";
-import type { FeedRecord, FeedStore, SubscriptionHealth, SubscriptionRecord, SubscriptionState } from "./feed-store.js";
+import {
+  type FeedRecord,
+  type FeedStore,
+  feedFromRow,
+  SUBSCRIPTION_COLUMNS,
+  type SubscriptionHealth,
+  type SubscriptionRecord,
+  type SubscriptionRow,
+  subscriptionFromRow,
+} from "./feed-store.js";
 
 export const FEED_MIGRATIONS: readonly string[] = [
   `
@@ -41,20 +50,7 @@ interface FeedRow {
   revoked_at: string | null;
 }
 
-interface SubscriptionRow {
-  id: string;
-  name: string;
-  url: string;
-  created_at: string;
-  state: SubscriptionState;
-  last_error: string | null;
-  last_success: string | null;
-  lag_events: string | null;
-  caught_up_at: string | null;
-}
-
 const FEED_COLUMNS = "id, note, servers, relay, created_at, revoked_at";
-const SUBSCRIPTION_COLUMNS = "id, name, url, created_at, state, last_error, last_success, lag_events, caught_up_at";
 
 /** Adds the feed tables to the pool's schema if needed; `pool` is the usage store's and stays its to close. */
 export async function openPostgresFeedStore(pool: pg.Pool): Promise<PostgresFeedStore> {
@@ -124,7 +120,7 @@ export class PostgresFeedStore implements FeedStore {
 
   async listSubscriptions(): Promise<SubscriptionRecord[]> {
     return (await this.query<SubscriptionRow>(`SELECT ${SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY name`)).map(
-      subscriptionOf,
+      subscriptionFromRow,
     );
   }
 
@@ -133,7 +129,7 @@ export class PostgresFeedStore implements FeedStore {
       `DELETE FROM subscriptions WHERE name = $1 RETURNING ${SUBSCRIPTION_COLUMNS}`,
       [name],
     );
-    return row ? subscriptionOf(row) : null;
+    return row ? subscriptionFromRow(row) : null;
   }
 
   async recordHealth(id: string, h: SubscriptionHealth): Promise<void> {
@@ -153,31 +149,4 @@ export class PostgresFeedStore implements FeedStore {
   }
 }
 
-const numOrNull = (v: string | null) => (v === null ? null : Number(v));
-
-function feedOf(r: FeedRow): FeedRecord {
-  return {
-    id: r.id,
-    note: r.note,
-    servers: r.servers,
-    relay: r.relay,
-    createdAt: Number(r.created_at),
-    revokedAt: numOrNull(r.revoked_at),
-  };
-}
-
-function subscriptionOf(r: SubscriptionRow): SubscriptionRecord {
-  return {
-    id: r.id,
-    name: r.name,
-    url: r.url,
-    createdAt: Number(r.created_at),
-    health: {
-      state: r.state,
-      lastError: r.last_error,
-      lastSuccess: numOrNull(r.last_success),
-      lagEvents: numOrNull(r.lag_events),
-      caughtUpAt: numOrNull(r.caught_up_at),
-    },
-  };
-}
+const feedOf = (r: FeedRow): FeedRecord => feedFromRow(r);

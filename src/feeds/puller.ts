@@ -115,14 +115,24 @@ export class Puller {
     let cursor: string | null = null;
     let cursorRead = false;
     const where = hideCapability(s.url);
+    // While a page is stored, the next one is already asked for: the upstream's reading overlaps this node's writing.
+    let ahead: { after: string | null; page: Promise<FeedAnswer> } | null = null;
     while (!signal.aborted) {
       try {
         if (!cursorRead) {
           cursor = await events.sourcePosition(s.id);
           cursorRead = true;
         }
-        const page = await this.fetchPage(s.url, cursor, pageEvents, waitSeconds, signal);
+        const page: FeedAnswer = await (ahead && ahead.after === cursor
+          ? ahead.page
+          : this.fetchPage(s.url, cursor, pageEvents, waitSeconds, signal));
+        ahead = null;
         if (signal.aborted) return;
+        if (page.more && page.next !== cursor) {
+          const next = this.fetchPage(s.url, page.next, pageEvents, waitSeconds, signal);
+          next.catch(() => undefined); // an error is met when the page is awaited, or never if it is dropped
+          ahead = { after: page.next, page: next };
+        }
         const moved = page.next !== cursor;
         let rejected = 0;
         if (page.events.length > 0 || moved) {
@@ -156,6 +166,7 @@ export class Puller {
         health = next;
         backoff = minBackoffMs;
       } catch (error) {
+        ahead = null;
         if (signal.aborted) return;
         const message = messageOf(error);
         const next: SubscriptionHealth = { ...health, state: "failing", lastError: message };

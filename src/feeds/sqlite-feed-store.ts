@@ -3,7 +3,16 @@
 import type Database from "better-sqlite3";
 import { migrate } from "../db/sqlite-migrate.js";
 import { AppError } from "../domain/errors.js";
-import type { FeedRecord, FeedStore, SubscriptionHealth, SubscriptionRecord, SubscriptionState } from "./feed-store.js";
+import {
+  type FeedRecord,
+  type FeedStore,
+  feedFromRow,
+  SUBSCRIPTION_COLUMNS,
+  type SubscriptionHealth,
+  type SubscriptionRecord,
+  type SubscriptionRow,
+  subscriptionFromRow,
+} from "./feed-store.js";
 
 export const FEED_MIGRATIONS: readonly string[] = [
   `
@@ -40,20 +49,7 @@ interface FeedRow {
   revoked_at: number | bigint | null;
 }
 
-interface SubscriptionRow {
-  id: string;
-  name: string;
-  url: string;
-  created_at: number | bigint;
-  state: SubscriptionState;
-  last_error: string | null;
-  last_success: number | bigint | null;
-  lag_events: number | bigint | null;
-  caught_up_at: number | bigint | null;
-}
-
 const FEED_COLUMNS = "id, note, servers, relay, created_at, revoked_at";
-const SUBSCRIPTION_COLUMNS = "id, name, url, created_at, state, last_error, last_success, lag_events, caught_up_at";
 
 export class SqliteFeedStore implements FeedStore {
   private readonly sql;
@@ -132,12 +128,12 @@ export class SqliteFeedStore implements FeedStore {
   }
 
   async listSubscriptions(): Promise<SubscriptionRecord[]> {
-    return (this.sql.subscriptions.all() as SubscriptionRow[]).map(subscriptionOf);
+    return (this.sql.subscriptions.all() as SubscriptionRow[]).map(subscriptionFromRow);
   }
 
   async removeSubscription(name: string): Promise<SubscriptionRecord | null> {
     const row = this.sql.removeSubscription.get(name) as SubscriptionRow | undefined;
-    return row ? subscriptionOf(row) : null;
+    return row ? subscriptionFromRow(row) : null;
   }
 
   async recordHealth(id: string, h: SubscriptionHealth): Promise<void> {
@@ -145,31 +141,10 @@ export class SqliteFeedStore implements FeedStore {
   }
 }
 
-const numOrNull = (v: number | bigint | null) => (v === null ? null : Number(v));
-
 function feedOf(r: FeedRow): FeedRecord {
-  return {
-    id: r.id,
-    note: r.note,
+  return feedFromRow({
+    ...r,
     servers: r.servers === null ? null : (JSON.parse(r.servers) as string[]),
     relay: Number(r.relay) === 1,
-    createdAt: Number(r.created_at),
-    revokedAt: numOrNull(r.revoked_at),
-  };
-}
-
-function subscriptionOf(r: SubscriptionRow): SubscriptionRecord {
-  return {
-    id: r.id,
-    name: r.name,
-    url: r.url,
-    createdAt: Number(r.created_at),
-    health: {
-      state: r.state,
-      lastError: r.last_error,
-      lastSuccess: numOrNull(r.last_success),
-      lagEvents: numOrNull(r.lag_events),
-      caughtUpAt: numOrNull(r.caught_up_at),
-    },
-  };
+  });
 }

@@ -2,6 +2,7 @@
 
 import type { Hono } from "hono";
 import { BACKUP_OPENAPI_PATHS } from "./routes/backup.js";
+import { FEED_OPENAPI_PATHS } from "./routes/feeds.js";
 import { PETNAME_OPENAPI_PATHS } from "./routes/petnames.js";
 import { RECORD_OPENAPI_PATHS } from "./routes/records.js";
 import { USAGE_OPENAPI_PATHS } from "./routes/usage.js";
@@ -148,6 +149,7 @@ const TAGS = [
   { name: "swift-stats", description: "The queries of the swift-stats API: io_sum, io_detail, space_detail." },
   { name: "tokens", description: "Access tokens and their roles (admin only)." },
   { name: "records", description: "StAR storage accounting records: export, import and summaries." },
+  { name: "feeds", description: "Feeds by capability for other nodes, and this node's subscriptions to theirs." },
   { name: "operations", description: "Health and this description." },
 ];
 
@@ -159,7 +161,7 @@ export function openApiDocument(): Schema {
       version: "0.1.0",
       description:
         "Storage usage accounting. Every route needs a token (X-Auth-Token or Authorization: Bearer), except accepting " +
-        "an invitation (its code is the credential), and GET routes other than /v1/tokens when Tally listens on " +
+        "an invitation (its code is the credential), reading a feed (its capability is), and GET routes other than /v1/tokens when Tally listens on " +
         "loopback only with local reads on.",
       license: { name: "Apache-2.0", identifier: "Apache-2.0" },
     },
@@ -172,6 +174,7 @@ export function openApiDocument(): Schema {
       ...PETNAME_OPENAPI_PATHS,
       ...BACKUP_OPENAPI_PATHS,
       ...RECORD_OPENAPI_PATHS,
+      ...FEED_OPENAPI_PATHS,
       "/healthz": {
         get: {
           operationId: "health",

@@ -161,7 +161,8 @@ export function usageTableJson(view: UsageTableView) {
     })),
     totals: { by_server: decimalRecord(view.totals.byServer), total: view.totals.total.toString() },
     next: view.next,
-    subscriptions: view.subscriptions,
+    // Only on a node that pulls feeds, so that the table's shape stays as documented elsewhere.
+    ...(view.subscriptions.length > 0 ? { subscriptions: view.subscriptions } : {}),
   };
 }
 

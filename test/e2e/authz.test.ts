@@ -186,7 +186,60 @@ const ROUTES: Record<string, RouteCase> = {
     right: every(201),
     none: 201,
   },
+  // The capability is the credential: anyone who holds it may read the feed, with no token; a token that is
+  // presented is still checked.
+  "get /v1/feed/{capability}": {
+    request: async (ctx) => {
+      const { capability } = await api(ctx.tally, "POST", "/v1/feeds", {});
+      return { path: `/v1/feed/${capability as string}?format=json` };
+    },
+    right: every(200),
+    none: 200,
+  },
+  "get /v1/feeds": { request: () => ({ path: "/v1/feeds" }), right: adminOnly(200) },
+  "post /v1/feeds": {
+    request: () => ({
+      path: "/v1/feeds",
+      init: { method: "POST", body: JSON.stringify({ note: "n" }), headers: { "Content-Type": "application/json" } },
+    }),
+    right: adminOnly(201),
+  },
+  "delete /v1/feeds/{id}": {
+    request: async (ctx) => {
+      const { feed } = await api(ctx.tally, "POST", "/v1/feeds", {});
+      return { path: `/v1/feeds/${(feed as { id: string }).id}`, init: { method: "DELETE" } };
+    },
+    right: adminOnly(200),
+  },
+  "get /v1/subscriptions": { request: () => ({ path: "/v1/subscriptions" }), right: adminOnly(200) },
+  "post /v1/subscriptions": {
+    request: () => ({
+      path: "/v1/subscriptions",
+      init: {
+        method: "POST",
+        body: JSON.stringify({ url: fakeFeedUrl(), name: `sub-${Math.random().toString(36).slice(2)}` }),
+        headers: { "Content-Type": "application/json" },
+      },
+    }),
+    right: adminOnly(201),
+  },
+  "delete /v1/subscriptions/{name}": {
+    request: async (ctx) => {
+      const name = `sub-${Math.random().toString(36).slice(2)}`;
+      await api(ctx.tally, "POST", "/v1/subscriptions", { url: fakeFeedUrl(), name });
+      return { path: `/v1/subscriptions/${name}`, init: { method: "DELETE" } };
+    },
+    right: adminOnly(200),
+  },
 };
+
+/** A feed URL nothing answers at (port 9, discard): subscribing needs no reachable upstream. */
+function fakeFeedUrl(): string {
+  const capability = Buffer.from(Array.from({ length: 32 }, () => Math.floor(Math.random() * 256))).toString(
+    "base64url",
+  );
+  return `http://127.0.0.1:9/v1/feed/tfc_${capability}`;
+}
 
 let strict: Tally;
 const secrets = {} as Record<Who, { right: string; revoked: string }>;

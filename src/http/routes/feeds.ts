@@ -1,7 +1,7 @@
 // Feeds and subscriptions over HTTP: GET /v1/feed/<capability> (the capability is the credential), the admin's
 // /v1/feeds (share, list, revoke) and /v1/subscriptions (subscribe, list with health, unsubscribe).
 
-import type { Context, Hono } from "hono";
+import type { Hono } from "hono";
 import { AppError, validation } from "../../domain/errors.js";
 import { feedUrl } from "../../feeds/capability.js";
 import { DEFAULT_PAGE_EVENTS, feedEventJson, MAX_PAGE_EVENTS, MAX_WAIT_MS, readFeed } from "../../feeds/read-feed.js";
@@ -9,23 +9,9 @@ import { feedJson, revokeFeed, shareFeed } from "../../feeds/share-feed.js";
 import { subscribe, subscriptionJson, unsubscribe } from "../../feeds/subscribe.js";
 import type { AppDeps } from "../deps.js";
 import { errorBody } from "../errors.js";
+import { jsonBody } from "./petnames.js";
 
 const MAX_BODY = 64 * 1024;
-
-async function jsonObject(c: Context): Promise<Record<string, unknown>> {
-  const text = await c.req.text();
-  if (Buffer.byteLength(text) > MAX_BODY) throw new AppError("TOO_LARGE", `the body is larger than ${MAX_BODY} bytes`);
-  if (text.trim() === "") return {};
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw validation(`the body is not valid JSON: ${(error as Error).message}`);
-  }
-  if (json === null || typeof json !== "object" || Array.isArray(json))
-    throw validation("the body must be a JSON object");
-  return json as Record<string, unknown>;
-}
 
 function optional<T>(
   body: Record<string, unknown>,
@@ -104,7 +90,7 @@ export function feedRoutes(app: Hono, deps: AppDeps): void {
   app.get("/v1/feeds", async (c) => c.json({ feeds: (await feeds.listFeeds()).map(feedJson) }));
 
   app.post("/v1/feeds", async (c) => {
-    const body = await jsonObject(c);
+    const body = await jsonBody(c, MAX_BODY);
     for (const key of Object.keys(body)) {
       if (!["note", "servers", "relay"].includes(key))
         throw validation(`unknown field ${key}: a feed takes note, servers and relay`);
@@ -132,7 +118,7 @@ export function feedRoutes(app: Hono, deps: AppDeps): void {
   });
 
   app.post("/v1/subscriptions", async (c) => {
-    const body = await jsonObject(c);
+    const body = await jsonBody(c, MAX_BODY);
     const url = optional(body, "url", isString, "a string");
     if (url === undefined) throw validation("url is required: the feed URL that tally feed share printed");
     const created = await subscribe(feeds, { url, name: optional(body, "name", isString, "a string") });
@@ -148,3 +134,222 @@ export function feedRoutes(app: Hono, deps: AppDeps): void {
     return c.json({ subscription: subscriptionJson(removed) });
   });
 }
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+});
+const AUTH_ERRORS = {
+  "401": errorResponse("No valid token: none given where one is needed, or an unknown or revoked one."),
+  "403": errorResponse("The token's role does not allow this (or names another account)."),
+};
+const jsonAnswer = (description: string, schema: Record<string, unknown>) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const feedSchema = {
+  type: "object",
+  required: ["id", "note", "servers", "carries", "createdAt", "revokedAt"],
+  properties: {
+    id: { type: "string", examples: ["feed_0123456789abcdef"] },
+    note: { type: "string" },
+    servers: { type: ["array", "null"], items: { type: "string" }, description: "Only these servers; null for all." },
+    carries: { enum: ["origin", "origin and relayed"] },
+    createdAt: { type: "string", format: "date-time" },
+    revokedAt: { type: ["string", "null"], format: "date-time" },
+  },
+};
+const subscriptionSchema = {
+  type: "object",
+  required: ["name", "url", "state", "lastError", "lagEvents", "lagSeconds", "lastSuccess", "createdAt"],
+  properties: {
+    name: { type: "string" },
+    url: { type: "string", description: "The feed URL with its capability hidden (tfc_…)." },
+    state: { enum: ["new", "catching-up", "live", "failing"] },
+    lastError: { type: ["string", "null"] },
+    lagEvents: { type: ["integer", "null"], description: "Events the feed had after this node's cursor (at most)." },
+    lagSeconds: { type: "integer", description: "Seconds since this node last had everything the feed had." },
+    lastSuccess: { type: ["string", "null"], format: "date-time" },
+    createdAt: { type: "string", format: "date-time" },
+  },
+};
+const feedEvent = {
+  type: "object",
+  required: ["id", "server", "time", "account", "metric", "kind", "value"],
+  properties: {
+    id: { type: "string" },
+    server: { type: "string" },
+    time: { type: "string", format: "date-time" },
+    account: { type: "string" },
+    metric: { type: "string" },
+    kind: { enum: ["level", "counter", "state"] },
+    value: { type: "string", description: "A decimal integer, exact beyond 2^53." },
+    instance: { type: "string" },
+    dims: { type: "object", additionalProperties: { type: "string" } },
+  },
+};
+const query = (name: string, description: string) => ({
+  name,
+  in: "query",
+  required: false,
+  description,
+  schema: { type: "string" },
+});
+
+/** The OpenAPI description of these routes, for /openapi.json. */
+export const FEED_OPENAPI_PATHS = {
+  "/v1/feed/{capability}": {
+    get: {
+      operationId: "readFeed",
+      summary:
+        "Events this node stored, in the order it stored them, after a cursor; the capability is the credential.",
+      tags: ["feeds"],
+      security: [{}],
+      parameters: [
+        { name: "capability", in: "path", required: true, schema: { type: "string", pattern: "^tfc_" } },
+        query("after", "The cursor of the previous page (its next); none for the first event."),
+        query("limit", "Events in the page, 1 to 10000 (default 1000)."),
+        query("wait", "When nothing is new, wait this long for events before answering: 30s, 500ms; at most 60s."),
+        query("format", "json or ndjson; otherwise JSON when Accept asks for it, else NDJSON."),
+      ],
+      responses: {
+        "200": {
+          description:
+            "A page. NDJSON: one event a line, the cursor in Tally-Feed-Next, Tally-Feed-More and Tally-Feed-Remaining.",
+          content: {
+            "application/json": {
+              schema: {
+                type: "object",
+                required: ["events", "next", "more", "remaining"],
+                properties: {
+                  events: { type: "array", items: feedEvent },
+                  next: { type: ["string", "null"], description: "The cursor for the next page." },
+                  more: { type: "boolean", description: "Whether more events can be read at once." },
+                  remaining: { type: "integer", description: "Events stored after next, before the feed's filter." },
+                },
+              },
+            },
+            "application/x-ndjson": { schema: { type: "string" } },
+          },
+        },
+        "400": errorResponse("A parameter is not valid."),
+        "404": errorResponse("No feed has this capability (unknown or revoked)."),
+        "503": errorResponse("The node is stopping or its store is unavailable; read again later."),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
+  "/v1/feeds": {
+    get: {
+      operationId: "listFeeds",
+      summary: "The feeds this node shares, without their capabilities (admin).",
+      tags: ["feeds"],
+      responses: {
+        "200": jsonAnswer("Every feed, revoked ones too.", {
+          type: "object",
+          properties: { feeds: { type: "array", items: feedSchema } },
+        }),
+        ...AUTH_ERRORS,
+      },
+    },
+    post: {
+      operationId: "shareFeed",
+      summary: "Share a feed: a new capability and its subscription URL, shown once (admin).",
+      tags: ["feeds"],
+      requestBody: {
+        required: false,
+        content: {
+          "application/json": {
+            schema: {
+              type: "object",
+              additionalProperties: false,
+              properties: {
+                note: { type: "string" },
+                servers: { type: "array", items: { type: "string" } },
+                relay: { type: "boolean", description: "Also the events received from subscriptions." },
+              },
+            },
+          },
+        },
+      },
+      responses: {
+        "201": jsonAnswer("The feed, its capability and its URL.", {
+          type: "object",
+          properties: { feed: feedSchema, capability: { type: "string" }, url: { type: "string" } },
+        }),
+        "400": errorResponse("A field is not valid."),
+        "413": errorResponse("The body is over the size limit."),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
+  "/v1/feeds/{id}": {
+    delete: {
+      operationId: "revokeFeed",
+      summary: "Revoke a feed: its URL stops answering at once (admin).",
+      tags: ["feeds"],
+      parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+      responses: {
+        "200": jsonAnswer("The revoked feed.", { type: "object", properties: { feed: feedSchema } }),
+        "404": errorResponse("There is no such feed."),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
+  "/v1/subscriptions": {
+    get: {
+      operationId: "listSubscriptions",
+      summary: "The feeds this node pulls, with their health (admin).",
+      tags: ["feeds"],
+      responses: {
+        "200": jsonAnswer("Every subscription, by name.", {
+          type: "object",
+          properties: { subscriptions: { type: "array", items: subscriptionSchema } },
+        }),
+        ...AUTH_ERRORS,
+      },
+    },
+    post: {
+      operationId: "subscribe",
+      summary: "Pull another node's feed into this node, continuously (admin).",
+      tags: ["feeds"],
+      requestBody: {
+        required: true,
+        content: {
+          "application/json": {
+            schema: {
+              type: "object",
+              required: ["url"],
+              properties: { url: { type: "string" }, name: { type: "string" } },
+            },
+          },
+        },
+      },
+      responses: {
+        "201": jsonAnswer("The new subscription.", {
+          type: "object",
+          properties: { subscription: subscriptionSchema },
+        }),
+        "400": errorResponse("The URL or name is not valid."),
+        "409": errorResponse("The name is taken, or this node already pulls that feed."),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
+  "/v1/subscriptions/{name}": {
+    delete: {
+      operationId: "unsubscribe",
+      summary: "Stop pulling a feed; the events it brought stay (admin).",
+      tags: ["feeds"],
+      parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
+      responses: {
+        "200": jsonAnswer("The removed subscription.", {
+          type: "object",
+          properties: { subscription: subscriptionSchema },
+        }),
+        "404": errorResponse("There is no such subscription."),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
+};

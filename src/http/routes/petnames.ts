@@ -26,7 +26,8 @@ function requireAdmin(c: Context): void {
     throw new AppError("FORBIDDEN", "only an admin token may change petnames");
 }
 
-async function jsonBody(c: Context, limit = MAX_BODY): Promise<Record<string, unknown>> {
+/** A JSON object body of at most `limit` bytes; an empty body is {}. */
+export async function jsonBody(c: Context, limit = MAX_BODY): Promise<Record<string, unknown>> {
   const text = await c.req.text();
   if (Buffer.byteLength(text) > limit) throw new AppError("TOO_LARGE", `the body is larger than ${limit} bytes`);
   if (text.trim() === "") return {};

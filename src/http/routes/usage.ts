@@ -242,6 +242,11 @@ export const USAGE_OPENAPI_PATHS = {
                   },
                   totals: { type: "object", properties: { by_server: byServer, total: decimal } },
                   next: { type: ["string", "null"] },
+                  subscriptions: {
+                    type: "array",
+                    description: "On a node with subscriptions: each one's health, as GET /v1/subscriptions.",
+                    items: { type: "object" },
+                  },
                 },
               },
             },

@@ -7,7 +7,6 @@
 
 import type pg from "pg";
 import { AppError } from "../../domain/errors.js";
-import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
 import type { EventSource, FeedFilter, FeedPage } from "../port.js";
 

@@ -29,7 +29,7 @@ export class SqliteEventFeed {
   private readonly sql;
   private readonly serverNames = new Map<number, string>();
 
-  constructor(private readonly db: Database.Database) {
+  constructor(db: Database.Database) {
     migrate(db, "event-sources", EVENT_SOURCE_MIGRATIONS);
     this.sql = {
       markBlock: db.prepare("INSERT INTO block_sources (first_seq, source) VALUES (?, ?)"),
