@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import type { Command } from "commander";
 import { loadConfig } from "../config/config.js";
 import { AppError, EXIT_CODE, validation } from "../domain/errors.js";
@@ -15,6 +16,9 @@ import { type EventSink, openEventSink } from "./event-sink.js";
 import type { Run } from "./petname.js";
 import { startProgress } from "./progress.js";
 import { remoteOptions } from "./remote.js";
+
+/** Waits `ms`, or less when the signal aborts first. */
+const sleep = (ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
 
 export interface ScanFlags {
   data?: string;
@@ -240,18 +244,6 @@ export function parseInterval(text: string): number {
   if (!Number.isFinite(ms) || ms < 1_000)
     throw validation(`--every ${text} must be a duration like 90s, 15m, 1h or 1d`);
   return ms;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 export function registerMeterScan(meter: Command, storeOptions: (cmd: Command) => Command, run: Run): void {

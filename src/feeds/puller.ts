@@ -2,6 +2,7 @@
 // each page through the one ingest path, with the feed cursor committed in the same transaction. A failing
 // upstream is retried with backoff and recorded in the subscription's health; nothing here stops the node.
 
+import { setTimeout as delay } from "node:timers/promises";
 import { messageOf } from "../domain/errors.js";
 import type { RawEvent } from "../domain/event.js";
 import { ingestEvents } from "../ingest/ingest-events.js";
@@ -11,6 +12,9 @@ import type { Logger } from "../log/logger.js";
 import type { EventLog } from "../store/port.js";
 import { hideCapability } from "./capability.js";
 import type { FeedStore, SubscriptionHealth, SubscriptionRecord } from "./feed-store.js";
+
+/** Waits `ms`, or less when the signal aborts first. */
+const sleep = (ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
 
 export interface PullerOptions {
   /** Events asked for per page. */
@@ -235,16 +239,4 @@ export class Puller {
     }
     return b as FeedAnswer;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }

@@ -4,10 +4,14 @@
 // keeps where each log was, so that a restart goes on from there.
 
 import fs from "node:fs";
+import { setTimeout as delay } from "node:timers/promises";
 import type { SendEvents } from "./send-events.js";
 import { SwiftLogLineParser } from "./swift-log-line.js";
 import type { SwiftLogPositions } from "./swift-log-positions.js";
 import { READ_CHUNK, type SwiftLogCounts, SwiftLogStream } from "./swift-log-stream.js";
+
+/** Waits `ms`, or less when the signal aborts first. */
+const sleep = (ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
 
 export interface FollowOptions {
   readonly server: string;
@@ -143,17 +147,4 @@ function statOrNull(file: string): fs.Stats | null {
   } catch {
     return null;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
