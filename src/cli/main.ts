@@ -124,7 +124,7 @@ const tokenOptions = (cmd: Command) =>
     .option("--json", "print JSON");
 
 tokenOptions(token.command("create").description("create a token and print its secret, once"))
-  .requiredOption("--role <role>", "admin, ingest, read or account")
+  .requiredOption("--role <role>", "admin, ingest, read, account or metrics")
   .option("--account <account>", "role account: the one account it may read")
   .option(
     "--server <server>",
@@ -147,7 +147,11 @@ registerRecordCommands(program, storeOptions, run);
 const meter = program.command("meter").description("meters that measure a storage server and send Tally its usage");
 registerMeterCommands(meter, storeOptions, run);
 registerMeterScan(meter, storeOptions, run);
-registerImportSwiftLog(program.command("import").description("import usage from other formats"), storeOptions, run);
+// `tally import` is one command with a subcommand per format: the StAR importer may have created it already.
+const importCommand =
+  program.commands.find((c) => c.name() === "import") ??
+  program.command("import").description("import usage from other formats");
+registerImportSwiftLog(importCommand, storeOptions, run);
 registerFeedCommands(program, storeOptions, run);
 registerChargingCommands(program, storeOptions, run);
 

@@ -36,7 +36,7 @@ beforeAll(async () => {
   app.get("/test-failure", () => {
     throw new Error("a failure inside a route");
   });
-  for (const role of ["admin", "read", "ingest"] as const)
+  for (const role of ["admin", "read", "ingest", "metrics"] as const)
     secrets[role] = (await createToken(backend.tokens, { role })).secret;
   secrets.account = (await createToken(backend.tokens, { role: "account", account: "a" })).secret;
 });
@@ -94,11 +94,45 @@ describe("GET /metrics", () => {
     expect(sample(text, 'tally_http_requests_total{method="GET",route="unmatched",status="404"}')).toBe(1);
   });
 
-  it("is for admin and read tokens only", async () => {
+  it("is for admin, read and metrics tokens only", async () => {
     expect((await app.request("/metrics")).status).toBe(401);
     expect((await app.request("/metrics", { headers: auth("admin") })).status).toBe(200);
+    expect((await app.request("/metrics", { headers: auth("metrics") })).status).toBe(200);
     expect((await app.request("/metrics", { headers: auth("ingest") })).status).toBe(403);
     expect((await app.request("/metrics", { headers: auth("account") })).status).toBe(403);
+  });
+
+  it("gives a metrics token nothing but /metrics", async () => {
+    const routes = [
+      ["GET", "/healthz"],
+      ["GET", "/openapi.json"],
+      ["GET", "/usage?format=json"],
+      ["GET", "/usage/accounts/a?format=json"],
+      ["GET", "/io_sum?account_id=a;begin_time=2026-11-23%2000:00:00;end_time=2026-11-24%2000:00:00"],
+      ["GET", "/v1/petnames/a"],
+      ["GET", "/v1/tokens"],
+      ["GET", "/v1/backup"],
+      ["GET", "/v1/feeds"],
+      ["GET", "/v1/subscriptions"],
+      ["POST", "/v1/events"],
+      ["POST", "/v1/tokens"],
+      ["POST", "/v1/invitations/accept"],
+    ] as const;
+    const got: string[] = [];
+    for (const [method, path] of routes) {
+      const headers = { ...auth("metrics"), "content-type": "application/json" };
+      const res = await app.request(path, { method, headers, ...(method === "POST" ? { body: "{}" } : {}) });
+      const body = (await res.json()) as { error?: { code: string } };
+      got.push(`${method} ${path} ${res.status} ${body.error?.code}`);
+    }
+    expect(got).toEqual(routes.map(([method, path]) => `${method} ${path} 403 FORBIDDEN`));
+    const res = await app.request("/usage", { headers: auth("metrics") });
+    expect(await res.json()).toEqual({
+      error: {
+        code: "FORBIDDEN",
+        message: "a token of role metrics may not GET /usage: it needs an admin, read or account token",
+      },
+    });
   });
 
   it("passes promtool check metrics", async () => {
