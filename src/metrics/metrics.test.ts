@@ -25,10 +25,12 @@ beforeAll(async () => {
     },
   });
   const logger = createLogger("debug", sink);
+  const metrics = new Metrics();
+  metrics.derivation(() => backend.maintenance.derivationLag());
   app = createApp({
     backend,
     logger,
-    metrics: new Metrics(),
+    metrics,
     maxBodyBytes: 1 << 20,
     maxQueryDays: 366,
     localReads: false,
@@ -81,6 +83,14 @@ describe("GET /metrics", () => {
     expect(sample(text, 'tally_http_requests_total{method="POST",route="/v1/events",status="200"}')).toBe(1);
     expect(text).toMatch(/^process_cpu_user_seconds_total /m);
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+  });
+
+  it("says how far the derived state is behind the event log, none once a read has waited for it", async () => {
+    await app.request("/usage?format=json", { headers: auth("read") });
+    const text = await metricsText();
+    expect(sample(text, "tally_derivation_lag_events")).toBe(0);
+    expect(sample(text, "tally_derivation_lag_seconds")).toBe(0);
+    expect(text).toMatch(/^# TYPE tally_derivation_lag_events gauge$/m);
   });
 
   it("labels a route as registered, not as asked, and an unknown path as unmatched", async () => {

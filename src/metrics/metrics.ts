@@ -3,6 +3,7 @@
 
 import client from "prom-client";
 import type { IngestObservation, IngestObserver, IngestSource } from "../ingest/ingest-observer.js";
+import type { DerivationLag } from "../store/port.js";
 
 /** Latency buckets in seconds, from a small batch on SQLite to a slow PostgreSQL commit of a large one. */
 const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -23,6 +24,7 @@ export class Metrics implements IngestObserver {
   private readonly consumerUp: client.Gauge<"stream" | "consumer">;
   private readonly consumerRedeliveries: client.Counter<"stream" | "consumer">;
   private readonly consumerPending = new Map<string, GaugeReader>();
+  private derivationLag: (() => Promise<DerivationLag>) | null = null;
 
   constructor(options: { readonly processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -100,6 +102,32 @@ export class Metrics implements IngestObserver {
         }
       },
     });
+    // Read at each scrape; with no store to ask (a registry in a test) the gauges stay at 0.
+    const lag = (): Promise<DerivationLag | undefined> =>
+      this.derivationLag === null ? Promise.resolve(undefined) : this.derivationLag().catch(() => undefined);
+    new client.Gauge({
+      name: "tally_derivation_lag_events",
+      help: "Events committed to the event log and not yet in the rollups and usage table (0 on PostgreSQL).",
+      registers,
+      async collect() {
+        const l = await lag();
+        if (l !== undefined) this.set(l.events);
+      },
+    });
+    new client.Gauge({
+      name: "tally_derivation_lag_seconds",
+      help: "How long the oldest event not yet in the rollups and usage table has waited since it was committed.",
+      registers,
+      async collect() {
+        const l = await lag();
+        if (l !== undefined) this.set(l.seconds);
+      },
+    });
+  }
+
+  /** How to read the store's derivation lag when scraped. */
+  derivation(read: () => Promise<DerivationLag>): void {
+    this.derivationLag = read;
   }
 
   ingested(o: IngestObservation): void {
