@@ -27,6 +27,7 @@ beforeAll(async () => {
   const logger = createLogger("debug", sink);
   const metrics = new Metrics();
   metrics.derivation(() => backend.maintenance.derivationLag());
+  metrics.subscriptions(() => backend.feeds.listSubscriptions());
   app = createApp({
     backend,
     logger,
@@ -143,6 +144,44 @@ describe("GET /metrics", () => {
         message: "a token of role metrics may not GET /usage: it needs an admin, read or account token",
       },
     });
+  });
+
+  it("gives each subscription's state, lag and last success, as the feeds store holds them", async () => {
+    const now = Date.now();
+    await backend.feeds.insertSubscription({
+      id: "sub_1",
+      name: "north",
+      url: "http://127.0.0.1:1/v1/feed/tfc_secret",
+      createdAt: now - 600_000,
+      health: {
+        state: "failing",
+        lastError: "down",
+        lastSuccess: now - 90_000,
+        lagEvents: 12,
+        caughtUpAt: now - 60_000,
+      },
+    });
+    await backend.feeds.insertSubscription({
+      id: "sub_2",
+      name: "south",
+      url: "http://127.0.0.1:1/v1/feed/tfc_other",
+      createdAt: now - 5_000,
+      health: { state: "new", lastError: null, lastSuccess: null, lagEvents: null, caughtUpAt: null },
+    });
+    const text = await metricsText();
+    expect(sample(text, 'tally_subscription_state{subscription="north",state="failing"}')).toBe(1);
+    expect(sample(text, 'tally_subscription_state{subscription="north",state="live"}')).toBe(0);
+    expect(sample(text, 'tally_subscription_state{subscription="south",state="new"}')).toBe(1);
+    expect(sample(text, 'tally_subscription_lag_events{subscription="north"}')).toBe(12);
+    expect(sample(text, 'tally_subscription_lag_seconds{subscription="north"}')).toBeGreaterThanOrEqual(60);
+    expect(sample(text, 'tally_subscription_lag_seconds{subscription="north"}')).toBeLessThan(70);
+    // Never caught up: behind since it was added.
+    expect(sample(text, 'tally_subscription_lag_seconds{subscription="south"}')).toBeGreaterThanOrEqual(5);
+    expect(sample(text, 'tally_subscription_last_success_timestamp_seconds{subscription="north"}')).toBe(
+      (now - 90_000) / 1000,
+    );
+    expect(text).not.toMatch(/tally_subscription_(lag_events|last_success_timestamp_seconds)\{subscription="south"/);
+    expect(text).not.toContain("tfc_");
   });
 
   it("passes promtool check metrics", async () => {
