@@ -41,15 +41,15 @@ const storeOptions = (cmd: Command) =>
 streamOptions(storeOptions(program.command("serve").description("serve the HTTP API")))
   .option(
     "--consume <url>",
-    "also store the events of a NATS JetStream stream: nats://HOST:PORT (several, comma-separated, for a cluster; repeat for more brokers)",
+    "also store the events of a NATS JetStream stream: nats://HOST:PORT (several, comma-separated, for a cluster; repeat for more brokers; TALLY_CONSUME)",
     collect,
     [],
   )
   .option(
     "--durable <name>",
-    "with --consume: the durable consumer, shared by every node that names it (default tally)",
+    "with --consume: the durable consumer, shared by every node that names it (TALLY_DURABLE, default tally)",
   )
-  .option("--batch <n>", "with --consume: messages pulled and committed together (default 1000)")
+  .option("--batch <n>", "with --consume: messages pulled and committed together (TALLY_BATCH, default 1000)")
   .option("--listen <host:port>", "address to listen on (TALLY_LISTEN, default 127.0.0.1:8124)")
   .option("--local-reads", "allow reads without a token; loopback only (TALLY_LOCAL_READS, the default)")
   .option("--no-local-reads", "require a token for every request (needed to listen on a non-loopback address)")
