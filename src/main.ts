@@ -52,6 +52,8 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     throw error;
   }
   const metrics = new Metrics();
+  metrics.derivation(() => backend.maintenance.derivationLag());
+  metrics.subscriptions(() => backend.feeds.listSubscriptions());
   // Subscriptions are pulled while the node serves; a failing upstream is retried and never stops it.
   const puller = new Puller({ feeds: backend.feeds, events: backend.events, logger, observer: metrics });
   const stopping = new AbortController();

@@ -1,12 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { accessFor, admits } from "./access.js";
-import { LOCAL_PRINCIPAL, type Principal, type Role } from "./principal.js";
+import { canIngestFor, canRead, canReadAccount, LOCAL_PRINCIPAL, type Principal, type Role } from "./principal.js";
 
 const as = (role: Role): Principal => ({ role, tokenId: "t", account: role === "account" ? "a" : null, servers: null });
 
 describe("accessFor", () => {
   it.each([
     ["GET", "/healthz", "any"],
+    ["GET", "/metrics", "metrics"],
+    ["HEAD", "/metrics", "metrics"],
+    ["POST", "/metrics", "admin"],
     ["HEAD", "/openapi.json", "any"],
     ["POST", "/v1/events", "ingest"],
     ["GET", "/v1/events", "read"],
@@ -28,20 +31,31 @@ describe("accessFor", () => {
   ])("%s %s is %s", (method, path, access) => expect(accessFor(method, path)).toBe(access));
 });
 
+describe("a metrics token", () => {
+  it("is in the metrics class only, and may read no usage", () => {
+    const classes = ["any", "holder", "read", "account-read", "ingest", "metrics", "admin"] as const;
+    expect(classes.filter((access) => admits(access, as("metrics")))).toEqual(["metrics"]);
+    expect(canRead(as("metrics"))).toBe(false);
+    expect(canReadAccount(as("metrics"), "a")).toBe(false);
+    expect(canIngestFor(as("metrics"), "s1")).toBe(false);
+  });
+});
+
 describe("admits", () => {
   it("admits each role to its classes only, and a request without a token to reads only", () => {
-    const table = (["any", "holder", "read", "account-read", "ingest", "admin"] as const).map((access) => [
+    const table = (["any", "holder", "read", "account-read", "ingest", "metrics", "admin"] as const).map((access) => [
       access,
-      ...(["admin", "ingest", "read", "account"] as const).map((r) => admits(access, as(r))),
+      ...(["admin", "ingest", "read", "account", "metrics"] as const).map((r) => admits(access, as(r))),
       admits(access, LOCAL_PRINCIPAL),
     ]);
     expect(table).toEqual([
-      ["any", true, true, true, true, true],
-      ["holder", true, true, true, true, false],
-      ["read", true, false, true, false, true],
-      ["account-read", true, false, true, true, true],
-      ["ingest", true, true, false, false, false],
-      ["admin", true, false, false, false, false],
+      ["any", true, true, true, true, false, true],
+      ["holder", true, true, true, true, false, false],
+      ["read", true, false, true, false, false, true],
+      ["account-read", true, false, true, true, false, true],
+      ["ingest", true, true, false, false, false, false],
+      ["metrics", true, false, true, false, true, true],
+      ["admin", true, false, false, false, false, false],
     ]);
   });
 });

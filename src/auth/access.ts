@@ -11,9 +11,10 @@ import type { Principal, Role } from "./principal.js";
  * - `account-read`: usage of one account; account tokens too, and the route (or the account check below) keeps
  *   them to their own account.
  * - `ingest`: writing events: admin and ingest (the route keeps ingest tokens to their servers).
+ * - `metrics`: the Prometheus metrics: admin and read, and metrics tokens, which may call nothing else.
  * - `admin`: everything else that changes or reveals configuration, like tokens.
  */
-export type Access = "any" | "holder" | "read" | "account-read" | "ingest" | "admin";
+export type Access = "any" | "holder" | "read" | "account-read" | "ingest" | "metrics" | "admin";
 
 export interface AccessRule {
   /** Omitted: every method. HEAD is treated as GET. */
@@ -26,8 +27,8 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: "GET", path: "/healthz", access: "any" },
   { method: "GET", path: "/openapi.json", access: "any" },
   { method: "POST", path: "/v1/events", access: "ingest" },
-  // Counts of every account and server together: what a read token sees anyway.
-  { method: "GET", path: "/metrics", access: "read" },
+  // Counts of every account and server together: what a read token sees anyway, and all a metrics token sees.
+  { method: "GET", path: "/metrics", access: "metrics" },
   // Imported StAR records become events of their storage systems: the route keeps ingest tokens to their servers.
   { method: "POST", path: "/v1/records/star", access: "ingest" },
   { path: /^\/v1\/tokens(\/.*)?$/, access: "admin" },
@@ -45,17 +46,19 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { path: /^\/v1\/(feeds|subscriptions)(\/.*)?$/, access: "admin" },
 ];
 
+// A metrics token is in no class but metrics, not even `any`: a leaked scraper credential reveals nothing else.
 const ADMITS: Record<Access, readonly Role[]> = {
   any: ["admin", "ingest", "read", "account"],
   holder: ["admin", "ingest", "read", "account"],
   read: ["admin", "read"],
   "account-read": ["admin", "read", "account"],
   ingest: ["admin", "ingest"],
+  metrics: ["admin", "read", "metrics"],
   admin: ["admin"],
 };
 
 /** Classes a request without a token may use under the loopback exception: reads only. */
-const LOCAL: ReadonlySet<Access> = new Set(["any", "read", "account-read"]);
+const LOCAL: ReadonlySet<Access> = new Set(["any", "read", "account-read", "metrics"]);
 
 export function accessFor(method: string, path: string, rules: readonly AccessRule[] = ACCESS_RULES): Access {
   const m = method === "HEAD" ? "GET" : method;

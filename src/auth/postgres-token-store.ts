@@ -21,6 +21,10 @@ export const AUTH_MIGRATIONS: readonly string[] = [
     revoked_at bigint
   );
   `,
+  `
+  ALTER TABLE tokens DROP CONSTRAINT tokens_role_check,
+    ADD CONSTRAINT tokens_role_check CHECK (role IN ('admin', 'ingest', 'read', 'account', 'metrics'));
+  `,
 ];
 
 interface TokenRow {

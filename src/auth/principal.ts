@@ -2,7 +2,8 @@
 
 import { AppError } from "../domain/errors.js";
 
-export type Role = "admin" | "ingest" | "read" | "account";
+/** `metrics` may read /metrics and nothing else: a scraper's credential that reveals no account's usage. */
+export type Role = "admin" | "ingest" | "read" | "account" | "metrics";
 
 export interface Principal {
   /** "local" is a request without a token that the loopback exception lets read. */
@@ -14,8 +15,11 @@ export interface Principal {
   readonly servers: readonly string[] | null;
 }
 
+/** Roles that may read usage; a role added later reads nothing until it is named here. */
+const READERS: ReadonlySet<Principal["role"]> = new Set(["admin", "read", "account", "local"]);
+
 export function canRead(principal: Principal): boolean {
-  return principal.role !== "ingest";
+  return READERS.has(principal.role);
 }
 
 /** Whether the principal may read this account's usage. */

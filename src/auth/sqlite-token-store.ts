@@ -19,6 +19,23 @@ export const AUTH_MIGRATIONS: readonly string[] = [
     revoked_at INTEGER
   ) STRICT;
   `,
+  // Role metrics: SQLite cannot change a CHECK constraint, so the table is copied into one that has the new one.
+  `
+  CREATE TABLE tokens_new (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'ingest', 'read', 'account', 'metrics')),
+    account TEXT,
+    servers TEXT,
+    note TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  ) STRICT;
+  INSERT INTO tokens_new (id, hash, role, account, servers, note, created_at, revoked_at)
+    SELECT id, hash, role, account, servers, note, created_at, revoked_at FROM tokens;
+  DROP TABLE tokens;
+  ALTER TABLE tokens_new RENAME TO tokens;
+  `,
 ];
 
 interface TokenRow {

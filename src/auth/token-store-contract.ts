@@ -77,6 +77,18 @@ export function describeTokenStoreContract(open: () => Promise<OpenedTokenStore>
       });
     });
 
+    it("stores a metrics token and turns its secret into a principal of role metrics", async () => {
+      const { secret, token } = await createToken(store, { role: "metrics", note: "prometheus" }, T0);
+      expect(await authenticate(store, secret)).toEqual({
+        role: "metrics",
+        tokenId: token.id,
+        account: null,
+        servers: null,
+      });
+      await expect(createToken(store, { role: "metrics", account: "a" })).rejects.toThrow(/role account only/);
+      await expect(createToken(store, { role: "metrics", servers: ["s1"] })).rejects.toThrow(/role ingest only/);
+    });
+
     it("refuses unknown, malformed and revoked secrets alike", async () => {
       const { secret, token } = await createToken(store, { role: "admin" }, T0);
       for (const bad of [

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { validation } from "../domain/errors.js";
 import type { Principal, Role } from "./principal.js";
 
-export const ROLES: readonly Role[] = ["admin", "ingest", "read", "account"];
+export const ROLES: readonly Role[] = ["admin", "ingest", "read", "account", "metrics"];
 
 /** Every secret starts with this, so a leaked one is easy to recognise (in logs, in code, by secret scanners). */
 export const SECRET_PREFIX = "tly_";

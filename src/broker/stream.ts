@@ -23,11 +23,14 @@ const PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 export function checkStreamSettings(settings: StreamSettings): StreamSettings {
   if (!STREAM_NAME.test(settings.stream))
-    throw new AppError("VALIDATION", `--stream "${settings.stream}" must be 1 to 64 letters, digits, _ or -`);
+    throw new AppError(
+      "VALIDATION",
+      `--stream "${settings.stream}" (or TALLY_STREAM) must be 1 to 64 letters, digits, _ or -`,
+    );
   if (!PREFIX.test(settings.subjectPrefix))
     throw new AppError(
       "VALIDATION",
-      `--subject-prefix "${settings.subjectPrefix}" must be dot-separated words of letters, digits, _ or -`,
+      `--subject-prefix "${settings.subjectPrefix}" (or TALLY_SUBJECT_PREFIX) must be dot-separated words of letters, digits, _ or -`,
     );
   return settings;
 }

@@ -41,15 +41,15 @@ const storeOptions = (cmd: Command) =>
 streamOptions(storeOptions(program.command("serve").description("serve the HTTP API")))
   .option(
     "--consume <url>",
-    "also store the events of a NATS JetStream stream: nats://HOST:PORT (several, comma-separated, for a cluster; repeat for more brokers)",
+    "also store the events of a NATS JetStream stream: nats://HOST:PORT (several, comma-separated, for a cluster; repeat for more brokers; TALLY_CONSUME)",
     collect,
     [],
   )
   .option(
     "--durable <name>",
-    "with --consume: the durable consumer, shared by every node that names it (default tally)",
+    "with --consume: the durable consumer, shared by every node that names it (TALLY_DURABLE, default tally)",
   )
-  .option("--batch <n>", "with --consume: messages pulled and committed together (default 1000)")
+  .option("--batch <n>", "with --consume: messages pulled and committed together (TALLY_BATCH, default 1000)")
   .option("--listen <host:port>", "address to listen on (TALLY_LISTEN, default 127.0.0.1:8124)")
   .option("--local-reads", "allow reads without a token; loopback only (TALLY_LOCAL_READS, the default)")
   .option("--no-local-reads", "require a token for every request (needed to listen on a non-loopback address)")
@@ -124,7 +124,7 @@ const tokenOptions = (cmd: Command) =>
     .option("--json", "print JSON");
 
 tokenOptions(token.command("create").description("create a token and print its secret, once"))
-  .requiredOption("--role <role>", "admin, ingest, read or account")
+  .requiredOption("--role <role>", "admin, ingest, read, account or metrics")
   .option("--account <account>", "role account: the one account it may read")
   .option(
     "--server <server>",
@@ -147,7 +147,11 @@ registerRecordCommands(program, storeOptions, run);
 const meter = program.command("meter").description("meters that measure a storage server and send Tally its usage");
 registerMeterCommands(meter, storeOptions, run);
 registerMeterScan(meter, storeOptions, run);
-registerImportSwiftLog(program.command("import").description("import usage from other formats"), storeOptions, run);
+// `tally import` is one command with a subcommand per format: the StAR importer may have created it already.
+const importCommand =
+  program.commands.find((c) => c.name() === "import") ??
+  program.command("import").description("import usage from other formats");
+registerImportSwiftLog(importCommand, storeOptions, run);
 registerFeedCommands(program, storeOptions, run);
 registerChargingCommands(program, storeOptions, run);
 

@@ -139,3 +139,40 @@ function flagName(name: string): string {
 function envName(name: string): string {
   return name.replace(/[A-Z]/g, (ch) => `_${ch}`).toUpperCase();
 }
+
+/** The JetStream options of `tally serve --consume` and `tally ingest --to`, as flags give them. */
+export interface BrokerFlags {
+  readonly consume?: readonly string[] | undefined;
+  readonly stream?: string | undefined;
+  readonly subjectPrefix?: string | undefined;
+  readonly durable?: string | undefined;
+  readonly batch?: string | undefined;
+}
+
+/** The same, flags over variables; unset where neither says (the broker code has the defaults and checks them). */
+export interface BrokerConfig {
+  /** One entry per broker, each a URL or a cluster's URLs joined by commas. */
+  readonly consume: readonly string[];
+  readonly stream: string | undefined;
+  readonly subjectPrefix: string | undefined;
+  readonly durable: string | undefined;
+  readonly batch: string | undefined;
+}
+
+/**
+ * Flags win over TALLY_CONSUME (brokers separated by white space, as --consume is repeated), TALLY_STREAM,
+ * TALLY_SUBJECT_PREFIX, TALLY_DURABLE and TALLY_BATCH. An empty variable counts as unset.
+ */
+export function loadBrokerConfig(flags: BrokerFlags, env: NodeJS.ProcessEnv = process.env): BrokerConfig {
+  const consume =
+    flags.consume && flags.consume.length > 0
+      ? flags.consume
+      : (env.TALLY_CONSUME ?? "").split(/\s+/).filter((url) => url !== "");
+  return {
+    consume,
+    stream: flags.stream ?? (env.TALLY_STREAM || undefined),
+    subjectPrefix: flags.subjectPrefix ?? (env.TALLY_SUBJECT_PREFIX || undefined),
+    durable: flags.durable ?? (env.TALLY_DURABLE || undefined),
+    batch: flags.batch ?? (env.TALLY_BATCH || undefined),
+  };
+}

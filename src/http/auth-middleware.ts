@@ -105,6 +105,7 @@ const NEEDS: Record<Access, string> = {
   read: "an admin or read token",
   "account-read": "an admin, read or account token",
   ingest: "an admin or ingest token",
+  metrics: "an admin, read or metrics token",
   admin: "an admin token",
 };
 

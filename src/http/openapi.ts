@@ -128,7 +128,7 @@ const tokenSchema = {
   required: ["id", "role", "account", "servers", "note", "createdAt", "revokedAt"],
   properties: {
     id: { type: "string", examples: ["tok_0123456789abcdef"] },
-    role: { enum: ["admin", "ingest", "read", "account"] },
+    role: { enum: ["admin", "ingest", "read", "account", "metrics"] },
     account: { type: ["string", "null"], description: "Role account: the one account it may read." },
     servers: {
       type: ["array", "null"],
@@ -213,7 +213,7 @@ export function openApiDocument(): Schema {
         get: {
           operationId: "metrics",
           summary: "Prometheus metrics: events by source and outcome, ingest, store and HTTP latencies, process.",
-          description: "For admin and read tokens. Prometheus text exposition format 0.0.4.",
+          description: "For admin, read and metrics tokens. Prometheus text exposition format 0.0.4.",
           tags: ["operations"],
           responses: {
             "200": { description: "The metrics.", content: { "text/plain": { schema: { type: "string" } } } },
@@ -339,7 +339,7 @@ export function openApiDocument(): Schema {
               required: ["role"],
               additionalProperties: false,
               properties: {
-                role: { enum: ["admin", "ingest", "read", "account"] },
+                role: { enum: ["admin", "ingest", "read", "account", "metrics"] },
                 account: { type: "string", description: "Required for role account, refused for the others." },
                 servers: { type: "array", items: { type: "string" }, description: "Role ingest only." },
                 note: { type: "string" },

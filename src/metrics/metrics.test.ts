@@ -25,10 +25,13 @@ beforeAll(async () => {
     },
   });
   const logger = createLogger("debug", sink);
+  const metrics = new Metrics();
+  metrics.derivation(() => backend.maintenance.derivationLag());
+  metrics.subscriptions(() => backend.feeds.listSubscriptions());
   app = createApp({
     backend,
     logger,
-    metrics: new Metrics(),
+    metrics,
     maxBodyBytes: 1 << 20,
     maxQueryDays: 366,
     localReads: false,
@@ -36,7 +39,7 @@ beforeAll(async () => {
   app.get("/test-failure", () => {
     throw new Error("a failure inside a route");
   });
-  for (const role of ["admin", "read", "ingest"] as const)
+  for (const role of ["admin", "read", "ingest", "metrics"] as const)
     secrets[role] = (await createToken(backend.tokens, { role })).secret;
   secrets.account = (await createToken(backend.tokens, { role: "account", account: "a" })).secret;
 });
@@ -83,6 +86,14 @@ describe("GET /metrics", () => {
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
   });
 
+  it("says how far the derived state is behind the event log, none once a read has waited for it", async () => {
+    await app.request("/usage?format=json", { headers: auth("read") });
+    const text = await metricsText();
+    expect(sample(text, "tally_derivation_lag_events")).toBe(0);
+    expect(sample(text, "tally_derivation_lag_seconds")).toBe(0);
+    expect(text).toMatch(/^# TYPE tally_derivation_lag_events gauge$/m);
+  });
+
   it("labels a route as registered, not as asked, and an unknown path as unmatched", async () => {
     await app.request("/usage/accounts/someone", { headers: auth("read") });
     await app.request("/no/such/path", { headers: auth("read") });
@@ -94,11 +105,83 @@ describe("GET /metrics", () => {
     expect(sample(text, 'tally_http_requests_total{method="GET",route="unmatched",status="404"}')).toBe(1);
   });
 
-  it("is for admin and read tokens only", async () => {
+  it("is for admin, read and metrics tokens only", async () => {
     expect((await app.request("/metrics")).status).toBe(401);
     expect((await app.request("/metrics", { headers: auth("admin") })).status).toBe(200);
+    expect((await app.request("/metrics", { headers: auth("metrics") })).status).toBe(200);
     expect((await app.request("/metrics", { headers: auth("ingest") })).status).toBe(403);
     expect((await app.request("/metrics", { headers: auth("account") })).status).toBe(403);
+  });
+
+  it("gives a metrics token nothing but /metrics", async () => {
+    const routes = [
+      ["GET", "/healthz"],
+      ["GET", "/openapi.json"],
+      ["GET", "/usage?format=json"],
+      ["GET", "/usage/accounts/a?format=json"],
+      ["GET", "/io_sum?account_id=a;begin_time=2026-11-23%2000:00:00;end_time=2026-11-24%2000:00:00"],
+      ["GET", "/v1/petnames/a"],
+      ["GET", "/v1/tokens"],
+      ["GET", "/v1/backup"],
+      ["GET", "/v1/feeds"],
+      ["GET", "/v1/subscriptions"],
+      ["POST", "/v1/events"],
+      ["POST", "/v1/tokens"],
+      ["POST", "/v1/invitations/accept"],
+    ] as const;
+    const got: string[] = [];
+    for (const [method, path] of routes) {
+      const headers = { ...auth("metrics"), "content-type": "application/json" };
+      const res = await app.request(path, { method, headers, ...(method === "POST" ? { body: "{}" } : {}) });
+      const body = (await res.json()) as { error?: { code: string } };
+      got.push(`${method} ${path} ${res.status} ${body.error?.code}`);
+    }
+    expect(got).toEqual(routes.map(([method, path]) => `${method} ${path} 403 FORBIDDEN`));
+    const res = await app.request("/usage", { headers: auth("metrics") });
+    expect(await res.json()).toEqual({
+      error: {
+        code: "FORBIDDEN",
+        message: "a token of role metrics may not GET /usage: it needs an admin, read or account token",
+      },
+    });
+  });
+
+  it("gives each subscription's state, lag and last success, as the feeds store holds them", async () => {
+    const now = Date.now();
+    await backend.feeds.insertSubscription({
+      id: "sub_1",
+      name: "north",
+      url: "http://127.0.0.1:1/v1/feed/tfc_secret",
+      createdAt: now - 600_000,
+      health: {
+        state: "failing",
+        lastError: "down",
+        lastSuccess: now - 90_000,
+        lagEvents: 12,
+        caughtUpAt: now - 60_000,
+      },
+    });
+    await backend.feeds.insertSubscription({
+      id: "sub_2",
+      name: "south",
+      url: "http://127.0.0.1:1/v1/feed/tfc_other",
+      createdAt: now - 5_000,
+      health: { state: "new", lastError: null, lastSuccess: null, lagEvents: null, caughtUpAt: null },
+    });
+    const text = await metricsText();
+    expect(sample(text, 'tally_subscription_state{subscription="north",state="failing"}')).toBe(1);
+    expect(sample(text, 'tally_subscription_state{subscription="north",state="live"}')).toBe(0);
+    expect(sample(text, 'tally_subscription_state{subscription="south",state="new"}')).toBe(1);
+    expect(sample(text, 'tally_subscription_lag_events{subscription="north"}')).toBe(12);
+    expect(sample(text, 'tally_subscription_lag_seconds{subscription="north"}')).toBeGreaterThanOrEqual(60);
+    expect(sample(text, 'tally_subscription_lag_seconds{subscription="north"}')).toBeLessThan(70);
+    // Never caught up: behind since it was added.
+    expect(sample(text, 'tally_subscription_lag_seconds{subscription="south"}')).toBeGreaterThanOrEqual(5);
+    expect(sample(text, 'tally_subscription_last_success_timestamp_seconds{subscription="north"}')).toBe(
+      (now - 90_000) / 1000,
+    );
+    expect(text).not.toMatch(/tally_subscription_(lag_events|last_success_timestamp_seconds)\{subscription="south"/);
+    expect(text).not.toContain("tfc_");
   });
 
   it("passes promtool check metrics", async () => {

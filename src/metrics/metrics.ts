@@ -2,13 +2,16 @@
 // source, HTTP requests by route and status, the JetStream consumer's state, and Node's process metrics.
 
 import client from "prom-client";
+import type { SubscriptionRecord, SubscriptionState } from "../feeds/feed-store.js";
 import type { IngestObservation, IngestObserver, IngestSource } from "../ingest/ingest-observer.js";
+import type { DerivationLag } from "../store/port.js";
 
 /** Latency buckets in seconds, from a small batch on SQLite to a slow PostgreSQL commit of a large one. */
 const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 const SOURCES: readonly IngestSource[] = ["http", "jetstream", "subscription", "import", "cli"];
 const OUTCOMES = ["accepted", "duplicate", "rejected"] as const;
+const SUBSCRIPTION_STATES: readonly SubscriptionState[] = ["new", "catching-up", "live", "failing"];
 
 /** Something measured outside this module and read at scrape time (a consumer's pending count). */
 export type GaugeReader = () => number | undefined | Promise<number | undefined>;
@@ -23,6 +26,8 @@ export class Metrics implements IngestObserver {
   private readonly consumerUp: client.Gauge<"stream" | "consumer">;
   private readonly consumerRedeliveries: client.Counter<"stream" | "consumer">;
   private readonly consumerPending = new Map<string, GaugeReader>();
+  private derivationLag: (() => Promise<DerivationLag>) | null = null;
+  private subscriptionList: (() => Promise<readonly SubscriptionRecord[]>) | null = null;
 
   constructor(options: { readonly processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -100,6 +105,85 @@ export class Metrics implements IngestObserver {
         }
       },
     });
+    // Read at each scrape; with no store to ask (a registry in a test) the gauges stay at 0.
+    const lag = (): Promise<DerivationLag | undefined> =>
+      this.derivationLag === null ? Promise.resolve(undefined) : this.derivationLag().catch(() => undefined);
+    new client.Gauge({
+      name: "tally_derivation_lag_events",
+      help: "Events committed to the event log and not yet in the rollups and usage table (0 on PostgreSQL).",
+      registers,
+      async collect() {
+        const l = await lag();
+        if (l !== undefined) this.set(l.events);
+      },
+    });
+    new client.Gauge({
+      name: "tally_derivation_lag_seconds",
+      help: "How long the oldest event not yet in the rollups and usage table has waited since it was committed.",
+      registers,
+      async collect() {
+        const l = await lag();
+        if (l !== undefined) this.set(l.seconds);
+      },
+    });
+    // Subscriptions as the puller last recorded them (in the store, so every node over it answers alike).
+    const subscriptions = async (): Promise<readonly SubscriptionRecord[]> =>
+      this.subscriptionList === null ? [] : this.subscriptionList().catch(() => []);
+    new client.Gauge({
+      name: "tally_subscription_state",
+      help: "1 for the state a subscription is in (new, catching-up, live, failing), 0 for the others.",
+      labelNames: ["subscription", "state"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const s of await subscriptions())
+          for (const state of SUBSCRIPTION_STATES)
+            this.set({ subscription: s.name, state }, s.health.state === state ? 1 : 0);
+      },
+    });
+    new client.Gauge({
+      name: "tally_subscription_lag_events",
+      help: "Events the upstream feed had beyond this node's cursor at the last read (an upper bound).",
+      labelNames: ["subscription"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const s of await subscriptions())
+          if (s.health.lagEvents !== null) this.set({ subscription: s.name }, s.health.lagEvents);
+      },
+    });
+    new client.Gauge({
+      name: "tally_subscription_lag_seconds",
+      help: "0 while a subscription is live; otherwise the time since it last had everything its feed had (or since it was added).",
+      labelNames: ["subscription"],
+      registers,
+      async collect() {
+        this.reset();
+        const now = Date.now();
+        for (const s of await subscriptions()) this.set({ subscription: s.name }, subscriptionLagSeconds(s, now));
+      },
+    });
+    new client.Gauge({
+      name: "tally_subscription_last_success_timestamp_seconds",
+      help: "When a page of the subscription's feed was last read and stored, in Unix seconds.",
+      labelNames: ["subscription"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const s of await subscriptions())
+          if (s.health.lastSuccess !== null) this.set({ subscription: s.name }, s.health.lastSuccess / 1000);
+      },
+    });
+  }
+
+  /** How to read the subscriptions and their health when scraped. */
+  subscriptions(read: () => Promise<readonly SubscriptionRecord[]>): void {
+    this.subscriptionList = shared(read);
+  }
+
+  /** How to read the store's derivation lag when scraped. */
+  derivation(read: () => Promise<DerivationLag>): void {
+    this.derivationLag = read;
   }
 
   ingested(o: IngestObservation): void {
@@ -136,4 +220,21 @@ export class Metrics implements IngestObserver {
   text(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+/** How far a subscription is behind its feed in time: none while live, else since it last caught up. */
+export function subscriptionLagSeconds(s: SubscriptionRecord, now: number): number {
+  if (s.health.state === "live") return 0;
+  return Math.max(0, now - (s.health.caughtUpAt ?? s.createdAt)) / 1000;
+}
+
+/** One call of `read` answers every caller that asks while it runs: the gauges of one scrape share a reading. */
+function shared<T>(read: () => Promise<T>): () => Promise<T> {
+  let running: Promise<T> | null = null;
+  return () => {
+    running ??= read().finally(() => {
+      running = null;
+    });
+    return running;
+  };
 }

@@ -349,6 +349,13 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
       expect(await store.rebuildRollups()).toEqual({ events: 3, rollups: before.length });
       expect(await store.allRollups()).toEqual(before);
     });
+
+    it("has no derivation lag once a read has seen every event, nor on an empty store", async () => {
+      expect(await store.derivationLag()).toEqual({ events: 0, seconds: 0 });
+      await store.insertEvents([event({ id: "1" }), event({ id: "2", time: T0 + HOUR_MS })]);
+      await store.stats();
+      expect(await store.derivationLag()).toEqual({ events: 0, seconds: 0 });
+    });
   });
 
   describe("queries", () => {

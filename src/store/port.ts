@@ -148,6 +148,14 @@ export interface UsageTableReader {
   usageTable(query: UsageTableQuery): Promise<UsageTablePage>;
 }
 
+/** How far rollups and the usage table are behind the event log. */
+export interface DerivationLag {
+  /** Events committed and not yet derived. */
+  readonly events: number;
+  /** How long the oldest of them has waited since its batch was committed; 0 when none waits. */
+  readonly seconds: number;
+}
+
 /** What operators and checks need: everything at once, derivation again, counts. */
 export interface StoreMaintenance {
   /** Every rollup row, in the same order as computeRollups returns them (for checks and rebuilds). */
@@ -155,6 +163,8 @@ export interface StoreMaintenance {
   /** Drops every rollup and derives them again from the stored events. */
   rebuildRollups(): Promise<{ events: number; rollups: number }>;
   stats(): Promise<StoreStats>;
+  /** The derived state's lag behind the log, without waiting for it (0 where it is written with the events). */
+  derivationLag(): Promise<DerivationLag>;
 }
 
 /** One adapter's event store: every port above, on one connection or pool. */

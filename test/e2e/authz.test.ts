@@ -28,7 +28,7 @@ async function startTally(args: string[]): Promise<Tally> {
   };
 }
 
-const WHO = ["admin", "ingest", "read", "account-own", "account-other"] as const;
+const WHO = ["admin", "ingest", "read", "account-own", "account-other", "metrics"] as const;
 type Who = (typeof WHO)[number];
 const CREDENTIALS = ["none", "wrong", "revoked", "right"] as const;
 type Credential = (typeof CREDENTIALS)[number];
@@ -56,10 +56,20 @@ const every = (status: number): Record<Who, number> => ({
   read: status,
   "account-own": status,
   "account-other": status,
+  metrics: status,
 });
+/** Every role but metrics, which may call /metrics and nothing else (not even /healthz). */
+const everyButMetrics = (status: number): Record<Who, number> => ({ ...every(status), metrics: 403 });
 const adminOnly = (status: number): Record<Who, number> => ({ ...every(403), admin: status });
 /** Usage of account OWN: the read roles, and the account token for OWN. */
-const ownUsage: Record<Who, number> = { admin: 200, ingest: 403, read: 200, "account-own": 200, "account-other": 403 };
+const ownUsage: Record<Who, number> = {
+  admin: 200,
+  ingest: 403,
+  read: 200,
+  "account-own": 200,
+  "account-other": 403,
+  metrics: 403,
+};
 
 const event = (server: string) =>
   JSON.stringify([
@@ -71,11 +81,11 @@ const event = (server: string) =>
  * fails the first test below: say who may call it.
  */
 const ROUTES: Record<string, RouteCase> = {
-  "get /healthz": { request: () => ({ path: "/healthz" }), right: every(200) },
-  "get /openapi.json": { request: () => ({ path: "/openapi.json" }), right: every(200) },
+  "get /healthz": { request: () => ({ path: "/healthz" }), right: everyButMetrics(200) },
+  "get /openapi.json": { request: () => ({ path: "/openapi.json" }), right: everyButMetrics(200) },
   "get /metrics": {
     request: () => ({ path: "/metrics" }),
-    right: { ...every(403), admin: 200, read: 200 },
+    right: { ...every(403), admin: 200, read: 200, metrics: 200 },
   },
   "post /v1/events": {
     request: () => ({
@@ -183,7 +193,7 @@ const ROUTES: Record<string, RouteCase> = {
         init: { method: "POST", body: JSON.stringify({ code }), headers: { "Content-Type": "application/json" } },
       };
     },
-    right: every(201),
+    right: everyButMetrics(201),
     none: 201,
   },
   // The capability is the credential: anyone who holds it may read the feed, with no token; a token that is
@@ -266,6 +276,7 @@ const SPECS: Record<Exclude<Who, "admin">, Record<string, unknown>> = {
   read: { role: "read" },
   "account-own": { role: "account", account: OWN },
   "account-other": { role: "account", account: "AUTH_other" },
+  metrics: { role: "metrics" },
 };
 
 beforeAll(async () => {

@@ -128,6 +128,36 @@ describe("tally ingest --to and tally serve --consume", { timeout: 240_000 }, ()
     expect(noConsume.stderr).toMatch(/--durable needs --consume/);
   });
 
+  it("takes the stream, prefix, brokers, durable name and batch from TALLY_ variables, for publisher and consumer", async () => {
+    const names = jetStreamNames("env");
+    const data = dir("js-env");
+    const env = { TALLY_STREAM: names.stream, TALLY_SUBJECT_PREFIX: names.prefix };
+    const file = writeFile(
+      data,
+      "events.ndjson",
+      counterEvents(500, { account: ACCOUNT, servers: ["s-env"], tag: "env" }),
+    );
+    const published = await runTally(["ingest", file, "--to", SHARED_NATS], { env });
+    expect(published.stdout).toMatch(/500 stored by the broker/);
+    const tally = await TallyServer.start({
+      dataDir: data,
+      env: { ...env, TALLY_CONSUME: SHARED_NATS, TALLY_DURABLE: names.durable, TALLY_BATCH: "100" },
+    });
+    await eventually(
+      () => gets(tally),
+      (n) => n === 500,
+    );
+    expect(
+      await metric(tally, `tally_jetstream_consumer_up{stream="${names.stream}",consumer="${names.durable}"}`),
+    ).toBe(1);
+    await tally.stop();
+    const bad = await runTally(["serve", "--data", data, "--listen", "127.0.0.1:0"], {
+      env: { TALLY_CONSUME: SHARED_NATS, TALLY_BATCH: "0" },
+    });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--batch "0" \(or TALLY_BATCH\) must be a whole number from 1 to 10000/);
+  });
+
   it("loses and doubles nothing when the consuming tally serve is SIGKILLed mid-stream and started again", async () => {
     const names = jetStreamNames("kill");
     const data = dir("js-kill");

@@ -1,4 +1,4 @@
-// GET /metrics: Prometheus text format, for admin and read tokens (a scraper is given a read token).
+// GET /metrics: Prometheus text format, for admin, read and metrics tokens (a scraper is given a metrics token).
 
 import type { Hono } from "hono";
 import type { Metrics } from "../../metrics/metrics.js";

@@ -12,7 +12,7 @@ import type { AppDeps } from "../deps.js";
 const MAX_BODY_BYTES = 64 * 1024;
 
 const createBody = z.strictObject({
-  role: z.enum(ROLES as ["admin", "ingest", "read", "account"], `must be one of ${ROLES.join(", ")}`),
+  role: z.enum(ROLES as ["admin", "ingest", "read", "account", "metrics"], `must be one of ${ROLES.join(", ")}`),
   account: z.string().nullish(),
   servers: z.array(z.string()).nullish(),
   note: z.string().nullish(),

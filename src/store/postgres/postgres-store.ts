@@ -18,6 +18,7 @@ import type {
   CounterSumQuery,
   CurrentLevel,
   CurrentLevelQuery,
+  DerivationLag,
   FeedFilter,
   FeedPage,
   InsertOptions,
@@ -315,6 +316,12 @@ export class PostgresUsageStore implements UsageStore {
   async usageTable(query: UsageTableQuery): Promise<UsageTablePage> {
     this.assertOpen();
     return this.usageView.usageTable(query);
+  }
+
+  /** Rollups and the usage table are written in the transaction of their events: never behind. */
+  async derivationLag(): Promise<DerivationLag> {
+    this.assertOpen();
+    return { events: 0, seconds: 0 };
   }
 
   async stats(): Promise<StoreStats> {

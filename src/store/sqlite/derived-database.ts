@@ -7,6 +7,7 @@
 
 import type Database from "better-sqlite3";
 import { AppError, messageOf } from "../../domain/errors.js";
+import type { DerivationLag } from "../port.js";
 import type { DeriveWorkerOptions } from "./derive-worker.js";
 import { isDamage, moveAside } from "./derived-damage.js";
 import { type BlockSource, Deriver } from "./deriver.js";
@@ -61,6 +62,10 @@ export class DerivedDatabase {
   }
 
   /** Resolves once the worker is not too far behind; a worker that stopped fails the reads, not the ingest. */
+  lag(): DerivationLag {
+    return this.deriver.lag();
+  }
+
   async room(): Promise<void> {
     await this.deriver.room().catch(() => {});
   }

@@ -7,6 +7,8 @@
 
 import { Worker } from "node:worker_threads";
 import { AppError, messageOf } from "../../domain/errors.js";
+import type { DerivationLag } from "../port.js";
+import { LagClock } from "./derivation-lag.js";
 import type { DeriveWorkerOptions, FromWorker, ToWorker } from "./derive-worker.js";
 import { DerivedDamage, isDamage } from "./derived-damage.js";
 import { forWorker, type LogBlock, type PackedBlock } from "./packed-block.js";
@@ -43,6 +45,7 @@ export class Deriver {
   private stopped: Error | null = null;
   /** What the worker found damaged in the derived database, if it did. */
   private damageFound: string | null = null;
+  private readonly clock = new LagClock();
 
   private constructor(
     private readonly worker: Worker,
@@ -52,6 +55,8 @@ export class Deriver {
   ) {
     this.sent = cursor;
     this.applied = cursor;
+    // What the log holds beyond the cursor was committed before this start, at a time not kept: it waits from now.
+    this.clock.waiting(source.end(), Date.now());
     worker.on("message", (m: FromWorker) => this.receive(m));
     worker.on("error", (error) => this.stop(error));
     worker.on("exit", (code) => this.stop(new Error(`the derivation worker stopped (exit code ${code})`)));
@@ -99,11 +104,17 @@ export class Deriver {
 
   /** A block just committed: sent now if nothing is behind it. */
   committed(block: LogBlock): void {
+    this.clock.waiting(block.firstSeq + block.count, Date.now());
     if (this.feeding === null && this.sent === block.firstSeq && this.stopped === null) {
       this.send(forWorker(block));
     } else {
       void this.feed().catch(() => {});
     }
+  }
+
+  /** How far the worker is behind the log, as it last said. */
+  lag(): DerivationLag {
+    return this.clock.lag(this.applied, this.source.end(), Date.now());
   }
 
   /** Waits while the worker is too far behind. */
@@ -140,6 +151,7 @@ export class Deriver {
   async rebuild(): Promise<void> {
     while (this.feeding) await this.feeding;
     const cursor = (await this.request({ type: "reset" })) as number;
+    this.clock.back(cursor, this.source.end(), Date.now());
     this.sent = cursor;
     this.applied = cursor;
     await this.sync();
@@ -189,6 +201,7 @@ export class Deriver {
     switch (m.type) {
       case "applied":
         this.applied = m.cursor;
+        this.clock.derived(m.cursor);
         break;
       case "done":
         this.settle(m.id, (r) => r.resolve(m.value));
@@ -197,6 +210,7 @@ export class Deriver {
         // The worker went back to its cursor on disk: send from there again.
         this.lastFailure = m.message;
         this.failures++;
+        this.clock.back(m.cursor, this.applied, Date.now());
         this.sent = m.cursor;
         this.applied = m.cursor;
         if (m.damaged && this.damageFound === null) {

@@ -27,6 +27,7 @@ import type {
   CounterSumQuery,
   CurrentLevel,
   CurrentLevelQuery,
+  DerivationLag,
   FeedFilter,
   FeedPage,
   InsertOptions,
@@ -405,6 +406,11 @@ export class SqliteUsageStore implements UsageStore {
 
   async usageTable(query: UsageTableQuery): Promise<UsageTablePage> {
     return this.derived.read(() => this.derived.usageView.usageTable(query));
+  }
+
+  async derivationLag(): Promise<DerivationLag> {
+    this.assertOpen();
+    return this.derived.lag();
   }
 
   async stats(): Promise<StoreStats> {
