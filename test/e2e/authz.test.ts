@@ -113,6 +113,26 @@ const ROUTES: Record<string, RouteCase> = {
   },
   "get /v1/tokens": { request: () => ({ path: "/v1/tokens" }), right: adminOnly(200) },
   "get /v1/backup": { request: () => ({ path: "/v1/backup" }), right: adminOnly(200) },
+  "get /v1/records/star": {
+    request: () => ({ path: "/v1/records/star?from=2026-01-01&to=2026-01-02" }),
+    right: { ...every(403), admin: 200, read: 200 },
+  },
+  // An empty StAR document: a valid import of nothing.
+  "post /v1/records/star": {
+    request: () => ({
+      path: "/v1/records/star",
+      init: {
+        method: "POST",
+        headers: { "content-type": "application/xml" },
+        body: '<sr:StorageUsageRecords xmlns:sr="http://eu-emi.eu/namespaces/2011/02/storagerecord"/>',
+      },
+    }),
+    right: { ...every(403), admin: 200, ingest: 200 },
+  },
+  "get /v1/records/summary": {
+    request: () => ({ path: "/v1/records/summary?from=2026-01-01&to=2026-01-02" }),
+    right: { ...every(403), admin: 200, read: 200 },
+  },
   "get /v1/backup/{file}": { request: () => ({ path: "/v1/backup/tally-derived.sqlite" }), right: adminOnly(200) },
   "post /v1/tokens": {
     request: () => ({
@@ -203,7 +223,7 @@ const ROUTES: Record<string, RouteCase> = {
       const { capability } = await api(ctx.tally, "POST", "/v1/feeds", {});
       return { path: `/v1/feed/${capability as string}?format=json` };
     },
-    right: every(200),
+    right: everyButMetrics(200),
     none: 200,
   },
   "get /v1/feeds": { request: () => ({ path: "/v1/feeds" }), right: adminOnly(200) },
