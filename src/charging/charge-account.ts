@@ -1,13 +1,14 @@
-// The charging use cases on a store: load a policy version, set an account's agreement, bill an account for a
-// period. The CLI calls these; usage is read only through the UsageReader port.
+// The charging use cases on a store: load a policy version, set an account's agreement, price an account for a
+// period (billing-run.ts adds the ledger). The CLI calls these; usage is read only through the UsageReader port.
 
 import { AppError, validation } from "../domain/errors.js";
+import { HOUR_MS } from "../domain/time.js";
 import type { UsageReader } from "../store/port.js";
-import { type BillJson, chargePeriod } from "./bill.js";
+import { type BillJson, type ChargeOptions, chargePeriod } from "./bill.js";
 import { agreementSpans, type ChargingStore, type PolicyVersion } from "./charging-store.js";
 import { Decimal } from "./decimal.js";
 import { parsePeriod } from "./period.js";
-import { parsePolicy } from "./policy.js";
+import { type Billing, parsePolicy } from "./policy.js";
 import { usageFromStore } from "./stored-usage.js";
 
 /** Checks the policy, then stores it as a new version applying from `from`. Nothing is stored if it is not valid. */
@@ -46,20 +47,17 @@ export async function setAgreement(
   await store.setAgreement({ subject, kind, name, from });
 }
 
-/**
- * The bill of an account for a period, from the stored policy, agreements and usage; writes nothing. A period in
- * which a new policy version starts is refused: pricing across versions is not built.
- */
-export async function billAccount(
-  store: ChargingStore,
-  usage: UsageReader,
-  account: string,
-  periodName: string,
-): Promise<BillJson> {
+/** The billing periods' rule: the first version's, which names the periods of every version. */
+export async function billingRule(store: ChargingStore): Promise<Billing> {
   const { versions } = await latestPolicy(store);
-  const first = versions[0] as PolicyVersion;
-  const probe = parsePolicy(first.text);
-  const period = parsePeriod(probe.billing, periodName);
+  return parsePolicy((versions[0] as PolicyVersion).text).billing;
+}
+
+/** The policy version that prices a period, and the period itself; refused when a new version starts inside it. */
+export async function policyForPeriod(store: ChargingStore, periodName: string) {
+  const { versions } = await latestPolicy(store);
+  const billing = parsePolicy((versions[0] as PolicyVersion).text).billing;
+  const period = parsePeriod(billing, periodName);
   const inForce = versions.filter((v) => v.from <= period.start).at(-1);
   if (!inForce) throw validation(`no policy version applies at the start of period ${periodName}`);
   const starting = versions.find((v) => v.from > period.start && v.from < period.end);
@@ -69,11 +67,34 @@ export async function billAccount(
     );
   }
   const policy = parsePolicy(inForce.text);
+  return { policy, period: parsePeriod(policy.billing, periodName), billing };
+}
+
+/**
+ * The bill of an account for a period priced afresh from the stored policy, agreements and usage, up to `until`
+ * when given; writes nothing and reads no ledger (its opening balance is the one given).
+ */
+export async function priceAccount(
+  store: ChargingStore,
+  usage: UsageReader,
+  account: string,
+  periodName: string,
+  options: ChargeOptions & { opening?: Decimal } = {},
+): Promise<BillJson> {
+  const { policy, period } = await policyForPeriod(store, periodName);
   const agreements = agreementSpans(await store.agreements(account, "account"));
-  const accountUsage = await usageFromStore(usage, account, policy, period.start, period.end);
+  const end = Math.min(options.until ?? period.end, period.end);
+  const accountUsage = await usageFromStore(
+    usage,
+    account,
+    policy,
+    period.start,
+    Math.max(end, period.start + HOUR_MS),
+  );
   return chargePeriod(
     { policy, account, usage: accountUsage, agreements },
-    parsePeriod(policy.billing, periodName),
-    Decimal.ZERO,
+    period,
+    options.opening ?? Decimal.ZERO,
+    options,
   );
 }
