@@ -147,7 +147,11 @@ registerRecordCommands(program, storeOptions, run);
 const meter = program.command("meter").description("meters that measure a storage server and send Tally its usage");
 registerMeterCommands(meter, storeOptions, run);
 registerMeterScan(meter, storeOptions, run);
-registerImportSwiftLog(program.command("import").description("import usage from other formats"), storeOptions, run);
+// `tally import` is shared: the records commands create it, and the Swift log import adds its subcommand to it.
+const importCommand =
+  program.commands.find((c) => c.name() === "import") ??
+  program.command("import").description("import usage from other formats");
+registerImportSwiftLog(importCommand, storeOptions, run);
 registerFeedCommands(program, storeOptions, run);
 registerChargingCommands(program, storeOptions, run);
 
