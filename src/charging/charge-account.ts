@@ -2,7 +2,7 @@
 // period (billing-run.ts adds the ledger). The CLI calls these; usage is read only through the UsageReader port.
 
 import { AppError, validation } from "../domain/errors.js";
-import { HOUR_MS } from "../domain/time.js";
+import { HOUR_MS, isoTime, parseEventTime } from "../domain/time.js";
 import type { UsageReader } from "../store/port.js";
 import { type BillJson, type ChargeOptions, chargePeriod } from "./bill.js";
 import { agreementSpans, type ChargingStore, type PolicyVersion } from "./charging-store.js";
@@ -10,6 +10,14 @@ import { Decimal } from "./decimal.js";
 import { parsePeriod } from "./period.js";
 import { type Billing, parsePolicy } from "./policy.js";
 import { usageFromStore } from "./stored-usage.js";
+
+/** When a version or an agreement starts: RFC 3339 or epoch ms as text, `now` when not given. */
+export function startTime(value: string | undefined, what: string, now: number): number {
+  if (value === undefined) return now;
+  const t = parseEventTime(/^\d+$/.test(value) ? Number(value) : value);
+  if (typeof t === "string") throw validation(`${what} ${t}`);
+  return t;
+}
 
 /** Checks the policy, then stores it as a new version applying from `from`. Nothing is stored if it is not valid. */
 export async function loadPolicy(
@@ -20,6 +28,18 @@ export async function loadPolicy(
 ): Promise<PolicyVersion> {
   parsePolicy(text);
   return store.addPolicyVersion(text, from, now);
+}
+
+/** The policy in force (the latest version loaded) and when each version applies from; NOT_FOUND before any. */
+export async function currentPolicy(store: ChargingStore) {
+  const { versions, latest } = await latestPolicy(store);
+  return {
+    version: latest.version,
+    from: isoTime(latest.from),
+    loaded_at: isoTime(latest.loadedAt),
+    text: latest.text,
+    versions: versions.map((v) => ({ version: v.version, from: isoTime(v.from) })),
+  };
 }
 
 /** The latest policy version, parsed; NOT_FOUND before any is loaded. */

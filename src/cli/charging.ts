@@ -5,11 +5,11 @@ import fs from "node:fs";
 import type { Command } from "commander";
 import { billText } from "../charging/bill.js";
 import { accountBalance, billAccount, closePeriod } from "../charging/billing-run.js";
-import { loadPolicy, setAgreement } from "../charging/charge-account.js";
+import { loadPolicy, setAgreement, startTime } from "../charging/charge-account.js";
 import { billOffline } from "../charging/offline-bill.js";
 import { MAX_POLICY_BYTES, parsePolicy } from "../charging/policy.js";
 import { AppError } from "../domain/errors.js";
-import { isoTime, parseEventTime } from "../domain/time.js";
+import { isoTime } from "../domain/time.js";
 import { withBackend } from "./remote.js";
 
 type Run = <A extends unknown[]>(action: (...args: A) => Promise<number | undefined>) => (...args: A) => Promise<void>;
@@ -181,20 +181,12 @@ async function offlineBill(
   });
 }
 
-/** A time flag: RFC 3339 or epoch ms; now when not given. */
-function timeFlag(value: string | undefined, flag: string): number {
-  if (value === undefined) return Date.now();
-  const t = parseEventTime(/^\d+$/.test(value) ? Number(value) : value);
-  if (typeof t === "string") throw new AppError("VALIDATION", `${flag} ${t}`);
-  return t;
-}
-
 async function policyLoadCommand(
   file: string,
   flags: { from?: string; data?: string; store?: string },
 ): Promise<number> {
   const text = readFile(file, MAX_POLICY_BYTES, "policy").toString("utf8");
-  const from = timeFlag(flags.from, "--from");
+  const from = startTime(flags.from, "--from", Date.now());
   const v = await withBackend(flags, (backend) => loadPolicy(backend.charging, text, from, Date.now()));
   process.stdout.write(`policy version ${v.version} loaded, in effect from ${isoTime(v.from)}\n`);
   return 0;
@@ -205,7 +197,7 @@ async function agreementSetCommand(
   name: string,
   flags: { from?: string; data?: string; store?: string },
 ): Promise<number> {
-  const from = timeFlag(flags.from, "--from");
+  const from = startTime(flags.from, "--from", Date.now());
   await withBackend(flags, (backend) => setAgreement(backend.charging, account, name, from));
   process.stdout.write(`${account} holds agreement ${name} from ${isoTime(from)}\n`);
   return 0;
