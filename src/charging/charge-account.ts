@@ -8,7 +8,7 @@ import { type BillJson, type ChargeOptions, chargePeriod } from "./bill.js";
 import { agreementSpans, type ChargingStore, type PolicyVersion } from "./charging-store.js";
 import { Decimal } from "./decimal.js";
 import { parsePeriod } from "./period.js";
-import { type Billing, parsePolicy } from "./policy.js";
+import { type Billing, type Policy, parsePolicy } from "./policy.js";
 import { usageFromStore } from "./stored-usage.js";
 
 /** When a version or an agreement starts: RFC 3339 or epoch ms as text, `now` when not given. */
@@ -42,12 +42,26 @@ export async function currentPolicy(store: ChargingStore) {
   };
 }
 
+/** Stored versions parsed once each: a billing run prices many accounts under the same few versions. */
+const parsedVersions = new Map<string, Policy>();
+const KEPT_VERSIONS = 16;
+
+function storedPolicy(text: string): Policy {
+  let policy = parsedVersions.get(text);
+  if (!policy) {
+    policy = parsePolicy(text);
+    if (parsedVersions.size >= KEPT_VERSIONS) parsedVersions.delete(parsedVersions.keys().next().value as string);
+    parsedVersions.set(text, policy);
+  }
+  return policy;
+}
+
 /** The latest policy version, parsed; NOT_FOUND before any is loaded. */
 async function latestPolicy(store: ChargingStore) {
   const versions = await store.policyVersions();
   const latest = versions.at(-1);
   if (!latest) throw new AppError("NOT_FOUND", "no policy is loaded: tally policy load FILE first");
-  return { versions, latest, policy: parsePolicy(latest.text) };
+  return { versions, latest, policy: storedPolicy(latest.text) };
 }
 
 /** Starts an agreement for an account (or a group) at `from`; the name must be one the latest policy defines. */
@@ -70,13 +84,13 @@ export async function setAgreement(
 /** The billing periods' rule: the first version's, which names the periods of every version. */
 export async function billingRule(store: ChargingStore): Promise<Billing> {
   const { versions } = await latestPolicy(store);
-  return parsePolicy((versions[0] as PolicyVersion).text).billing;
+  return storedPolicy((versions[0] as PolicyVersion).text).billing;
 }
 
 /** The policy version that prices a period, and the period itself; refused when a new version starts inside it. */
 export async function policyForPeriod(store: ChargingStore, periodName: string) {
   const { versions } = await latestPolicy(store);
-  const billing = parsePolicy((versions[0] as PolicyVersion).text).billing;
+  const billing = storedPolicy((versions[0] as PolicyVersion).text).billing;
   const period = parsePeriod(billing, periodName);
   const inForce = versions.filter((v) => v.from <= period.start).at(-1);
   if (!inForce) throw validation(`no policy version applies at the start of period ${periodName}`);
@@ -86,7 +100,7 @@ export async function policyForPeriod(store: ChargingStore, periodName: string) 
       `policy version ${starting.version} starts inside period ${periodName}; a bill across policy versions is not supported yet`,
     );
   }
-  const policy = parsePolicy(inForce.text);
+  const policy = storedPolicy(inForce.text);
   return { policy, period: parsePeriod(policy.billing, periodName), billing };
 }
 
