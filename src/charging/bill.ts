@@ -1,7 +1,7 @@
 // A bill for (account, period): the priced lines rounded once each by the policy's rule, the credits granted, and
 // the balance; as the JSON the API and `tally bill` print, every quantity and amount a decimal string.
 
-import { isoTime } from "../domain/time.js";
+import { HOUR_MS, isoTime } from "../domain/time.js";
 import { Decimal } from "./decimal.js";
 import type { Period } from "./period.js";
 import { type PriceInput, priceRange } from "./price.js";
@@ -33,6 +33,8 @@ export interface BillJson {
       amount: string;
     }[];
   }[];
+  /** Late usage of closed periods, charged here: the repriced total less what was charged for it (may be negative). */
+  adjustments: { period: string; credits: string }[];
   credits_granted: string;
   grants: { at: string; creditplan: string; agreement: string; credits: string }[];
   total: string;
@@ -44,10 +46,27 @@ export interface BillJson {
 
 const shown = (r: Ratio) => r.toDecimal(SHOWN_DIGITS, "half-even").normalize().toString();
 
+export interface ChargeOptions {
+  /** Price only up to this hour (the open period so far); grants after it are not yet given. */
+  readonly until?: number;
+  readonly adjustments?: readonly { period: string; credits: Decimal }[];
+}
+
 /** The bill of one account for one period, from its events, the policy and its agreements alone. */
-export function chargePeriod(input: PriceInput, period: Period, openingBalance: Decimal): BillJson {
+export function chargePeriod(
+  input: PriceInput,
+  period: Period,
+  openingBalance: Decimal,
+  options: ChargeOptions = {},
+): BillJson {
   const { digits, mode } = input.policy.rounding;
-  const priced = priceRange(input, period.start, period.end, period);
+  const end = Math.min(options.until ?? period.end, period.end);
+  const whole = priceRange(input, period.start, Math.max(end, period.start + HOUR_MS), period);
+  // Nothing is charged before the first hour of the period has passed, but the shape stays that of a bill.
+  const priced =
+    end > period.start
+      ? { ...whole, grants: whole.grants.filter((g) => g.at < end) }
+      : { ...whole, lines: [], grants: whole.grants.filter((g) => g.at <= end) };
   let total = Decimal.ZERO.round(digits);
   const lines = priced.lines.map((line) => {
     // The one rounding of a line: its exact amount, to the policy's decimals by its rule.
@@ -74,8 +93,10 @@ export function chargePeriod(input: PriceInput, period: Period, openingBalance: 
     };
   });
   const granted = priced.grants.reduce((sum, g) => sum.add(g.credits), Decimal.ZERO);
+  const adjustments = options.adjustments ?? [];
+  const adjusted = adjustments.reduce((sum, a) => sum.add(a.credits), Decimal.ZERO);
   const opening = openingBalance;
-  const closing = opening.add(granted).sub(total);
+  const closing = opening.add(granted).sub(total).sub(adjusted);
   const first = priced.agreements[0];
   return {
     account: input.account,
@@ -88,6 +109,7 @@ export function chargePeriod(input: PriceInput, period: Period, openingBalance: 
     })),
     period: { name: period.name, start: isoTime(period.start), end: isoTime(period.end) },
     lines,
+    adjustments: adjustments.map((a) => ({ period: a.period, credits: a.credits.toString() })),
     credits_granted: granted.toString(),
     grants: priced.grants.map((g) => ({
       at: isoTime(g.at),
@@ -120,6 +142,7 @@ export function billText(bill: BillJson): string {
       );
     }
   }
+  for (const a of bill.adjustments) out.push(`adjustment for closed period ${a.period}: ${a.credits}`);
   out.push(
     "",
     `opening balance ${bill.opening_balance}`,

@@ -1,14 +1,23 @@
-// The charging use cases on a store: load a policy version, set an account's agreement, bill an account for a
-// period. The CLI calls these; usage is read only through the UsageReader port.
+// The charging use cases on a store: load a policy version, set an account's agreement, price an account for a
+// period (billing-run.ts adds the ledger). The CLI calls these; usage is read only through the UsageReader port.
 
 import { AppError, validation } from "../domain/errors.js";
+import { HOUR_MS, isoTime, parseEventTime } from "../domain/time.js";
 import type { UsageReader } from "../store/port.js";
-import { type BillJson, chargePeriod } from "./bill.js";
+import { type BillJson, type ChargeOptions, chargePeriod } from "./bill.js";
 import { agreementSpans, type ChargingStore, type PolicyVersion } from "./charging-store.js";
 import { Decimal } from "./decimal.js";
 import { parsePeriod } from "./period.js";
-import { parsePolicy } from "./policy.js";
+import { type Billing, type Policy, parsePolicy } from "./policy.js";
 import { usageFromStore } from "./stored-usage.js";
+
+/** When a version or an agreement starts: RFC 3339 or epoch ms as text, `now` when not given. */
+export function startTime(value: string | undefined, what: string, now: number): number {
+  if (value === undefined) return now;
+  const t = parseEventTime(/^\d+$/.test(value) ? Number(value) : value);
+  if (typeof t === "string") throw validation(`${what} ${t}`);
+  return t;
+}
 
 /** Checks the policy, then stores it as a new version applying from `from`. Nothing is stored if it is not valid. */
 export async function loadPolicy(
@@ -21,12 +30,38 @@ export async function loadPolicy(
   return store.addPolicyVersion(text, from, now);
 }
 
+/** The policy in force (the latest version loaded) and when each version applies from; NOT_FOUND before any. */
+export async function currentPolicy(store: ChargingStore) {
+  const { versions, latest } = await latestPolicy(store);
+  return {
+    version: latest.version,
+    from: isoTime(latest.from),
+    loaded_at: isoTime(latest.loadedAt),
+    text: latest.text,
+    versions: versions.map((v) => ({ version: v.version, from: isoTime(v.from) })),
+  };
+}
+
+/** Stored versions parsed once each: a billing run prices many accounts under the same few versions. */
+const parsedVersions = new Map<string, Policy>();
+const KEPT_VERSIONS = 16;
+
+function storedPolicy(text: string): Policy {
+  let policy = parsedVersions.get(text);
+  if (!policy) {
+    policy = parsePolicy(text);
+    if (parsedVersions.size >= KEPT_VERSIONS) parsedVersions.delete(parsedVersions.keys().next().value as string);
+    parsedVersions.set(text, policy);
+  }
+  return policy;
+}
+
 /** The latest policy version, parsed; NOT_FOUND before any is loaded. */
 async function latestPolicy(store: ChargingStore) {
   const versions = await store.policyVersions();
   const latest = versions.at(-1);
   if (!latest) throw new AppError("NOT_FOUND", "no policy is loaded: tally policy load FILE first");
-  return { versions, latest, policy: parsePolicy(latest.text) };
+  return { versions, latest, policy: storedPolicy(latest.text) };
 }
 
 /** Starts an agreement for an account (or a group) at `from`; the name must be one the latest policy defines. */
@@ -46,20 +81,17 @@ export async function setAgreement(
   await store.setAgreement({ subject, kind, name, from });
 }
 
-/**
- * The bill of an account for a period, from the stored policy, agreements and usage; writes nothing. A period in
- * which a new policy version starts is refused: pricing across versions is not built.
- */
-export async function billAccount(
-  store: ChargingStore,
-  usage: UsageReader,
-  account: string,
-  periodName: string,
-): Promise<BillJson> {
+/** The billing periods' rule: the first version's, which names the periods of every version. */
+export async function billingRule(store: ChargingStore): Promise<Billing> {
   const { versions } = await latestPolicy(store);
-  const first = versions[0] as PolicyVersion;
-  const probe = parsePolicy(first.text);
-  const period = parsePeriod(probe.billing, periodName);
+  return storedPolicy((versions[0] as PolicyVersion).text).billing;
+}
+
+/** The policy version that prices a period, and the period itself; refused when a new version starts inside it. */
+export async function policyForPeriod(store: ChargingStore, periodName: string) {
+  const { versions } = await latestPolicy(store);
+  const billing = storedPolicy((versions[0] as PolicyVersion).text).billing;
+  const period = parsePeriod(billing, periodName);
   const inForce = versions.filter((v) => v.from <= period.start).at(-1);
   if (!inForce) throw validation(`no policy version applies at the start of period ${periodName}`);
   const starting = versions.find((v) => v.from > period.start && v.from < period.end);
@@ -68,12 +100,35 @@ export async function billAccount(
       `policy version ${starting.version} starts inside period ${periodName}; a bill across policy versions is not supported yet`,
     );
   }
-  const policy = parsePolicy(inForce.text);
+  const policy = storedPolicy(inForce.text);
+  return { policy, period: parsePeriod(policy.billing, periodName), billing };
+}
+
+/**
+ * The bill of an account for a period priced afresh from the stored policy, agreements and usage, up to `until`
+ * when given; writes nothing and reads no ledger (its opening balance is the one given).
+ */
+export async function priceAccount(
+  store: ChargingStore,
+  usage: UsageReader,
+  account: string,
+  periodName: string,
+  options: ChargeOptions & { opening?: Decimal } = {},
+): Promise<BillJson> {
+  const { policy, period } = await policyForPeriod(store, periodName);
   const agreements = agreementSpans(await store.agreements(account, "account"));
-  const accountUsage = await usageFromStore(usage, account, policy, period.start, period.end);
+  const end = Math.min(options.until ?? period.end, period.end);
+  const accountUsage = await usageFromStore(
+    usage,
+    account,
+    policy,
+    period.start,
+    Math.max(end, period.start + HOUR_MS),
+  );
   return chargePeriod(
     { policy, account, usage: accountUsage, agreements },
-    parsePeriod(policy.billing, periodName),
-    Decimal.ZERO,
+    period,
+    options.opening ?? Decimal.ZERO,
+    options,
   );
 }

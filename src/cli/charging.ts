@@ -4,11 +4,12 @@
 import fs from "node:fs";
 import type { Command } from "commander";
 import { billText } from "../charging/bill.js";
-import { billAccount, loadPolicy, setAgreement } from "../charging/charge-account.js";
+import { accountBalance, billAccount, closePeriod } from "../charging/billing-run.js";
+import { loadPolicy, setAgreement, startTime } from "../charging/charge-account.js";
 import { billOffline } from "../charging/offline-bill.js";
 import { MAX_POLICY_BYTES, parsePolicy } from "../charging/policy.js";
 import { AppError } from "../domain/errors.js";
-import { isoTime, parseEventTime } from "../domain/time.js";
+import { isoTime } from "../domain/time.js";
 import { withBackend } from "./remote.js";
 
 type Run = <A extends unknown[]>(action: (...args: A) => Promise<number | undefined>) => (...args: A) => Promise<void>;
@@ -32,6 +33,27 @@ export function registerChargingCommands(program: Command, storeOptions: (cmd: C
     .argument("<name>", "an agreement of the loaded policy")
     .option("--from <time>", "when it starts, RFC 3339 (default now); after the account's latest agreement")
     .action(run(agreementSetCommand));
+
+  storeOptions(
+    program
+      .command("close")
+      .description(
+        "close an ended billing period for accounts: write each one's grants, late adjustments and charge to the " +
+          "ledger (again: writes nothing)",
+      ),
+  )
+    .argument("<accounts...>", "the accounts to close the period for")
+    .requiredOption("--period <period>", "the billing period: YYYY-MM, or the start date YYYY-MM-DD for weekly periods")
+    .action(run(closeCommand));
+
+  storeOptions(
+    program
+      .command("balance")
+      .description("an account's credit balance: its closed periods' closing balance plus the open period so far"),
+  )
+    .argument("<account>", "the account")
+    .option("--format <format>", "json or text", "text")
+    .action(run(balanceCommand));
 
   storeOptions(
     program
@@ -159,20 +181,12 @@ async function offlineBill(
   });
 }
 
-/** A time flag: RFC 3339 or epoch ms; now when not given. */
-function timeFlag(value: string | undefined, flag: string): number {
-  if (value === undefined) return Date.now();
-  const t = parseEventTime(/^\d+$/.test(value) ? Number(value) : value);
-  if (typeof t === "string") throw new AppError("VALIDATION", `${flag} ${t}`);
-  return t;
-}
-
 async function policyLoadCommand(
   file: string,
   flags: { from?: string; data?: string; store?: string },
 ): Promise<number> {
   const text = readFile(file, MAX_POLICY_BYTES, "policy").toString("utf8");
-  const from = timeFlag(flags.from, "--from");
+  const from = startTime(flags.from, "--from", Date.now());
   const v = await withBackend(flags, (backend) => loadPolicy(backend.charging, text, from, Date.now()));
   process.stdout.write(`policy version ${v.version} loaded, in effect from ${isoTime(v.from)}\n`);
   return 0;
@@ -183,8 +197,41 @@ async function agreementSetCommand(
   name: string,
   flags: { from?: string; data?: string; store?: string },
 ): Promise<number> {
-  const from = timeFlag(flags.from, "--from");
+  const from = startTime(flags.from, "--from", Date.now());
   await withBackend(flags, (backend) => setAgreement(backend.charging, account, name, from));
   process.stdout.write(`${account} holds agreement ${name} from ${isoTime(from)}\n`);
+  return 0;
+}
+
+async function closeCommand(
+  accounts: string[],
+  flags: { period: string; data?: string; store?: string },
+): Promise<number> {
+  await withBackend(flags, async (backend) => {
+    for (const account of accounts) {
+      const c = await closePeriod(backend.charging, backend.usage, account, flags.period, Date.now());
+      process.stdout.write(
+        `${account} ${flags.period}: ${c.written === 0 ? "already closed" : "closed"}, charges ${c.total}, ` +
+          `closing balance ${c.closing_balance} (${c.written} entries written, ${c.existing} existing)\n`,
+      );
+    }
+  });
+  return 0;
+}
+
+async function balanceCommand(
+  account: string,
+  flags: { format: string; data?: string; store?: string },
+): Promise<number> {
+  if (flags.format !== "json" && flags.format !== "text") {
+    throw new AppError("VALIDATION", `--format "${flags.format}" is not json or text`);
+  }
+  const b = await withBackend(flags, (backend) => accountBalance(backend.charging, backend.usage, account, Date.now()));
+  process.stdout.write(
+    flags.format === "json"
+      ? `${JSON.stringify(b, null, 2)}\n`
+      : `${account}: balance ${b.balance} (closed through ${b.closed_through ?? "no period"}: ${b.closed_balance}; ` +
+          `${b.open_period.name} so far: granted ${b.credits_granted}, charges ${b.charges}, adjustments ${b.adjustments})\n`,
+  );
   return 0;
 }

@@ -9,6 +9,7 @@ import { errorBody, handleError } from "./errors.js";
 import { openApiRoutes } from "./openapi.js";
 import { requestId } from "./request-id.js";
 import { backupRoutes } from "./routes/backup.js";
+import { chargingRoutes } from "./routes/charging.js";
 import { eventRoutes } from "./routes/events.js";
 import { feedRoutes } from "./routes/feeds.js";
 import { healthRoutes } from "./routes/health.js";
@@ -38,6 +39,7 @@ export function createApp(deps: AppDeps): Hono {
   metricsRoutes(app, metrics);
   recordRoutes(app, deps);
   feedRoutes(app, deps);
+  chargingRoutes(app, deps);
   openApiRoutes(app);
   app.notFound((c) => c.json(errorBody(new AppError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`)), 404));
   app.onError(handleError(deps.logger));

@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { Decimal } from "../../src/charging/decimal.js";
 import { AQUARIUM } from "../../src/charging/test-policies.js";
 import { freshStore, ndjson, removeDir, runTally, STORES, type TestStore, tempDir } from "./helpers.js";
 
@@ -214,5 +215,63 @@ describe.each(STORES)("tally bill ACCOUNT from the %s store", (kind) => {
     // GB-hours: s1 730 × 223.5 + 1460 × 496.5, s2 365 × 107.741666… (12:15:30 on the 20th to the 25th), s3
     // 100 × 61.666… = 933537.375; / 730 = 1278.818321… GB-month at 0.02 = 25.5763…
     expect(JSON.parse(stored.stdout).lines[0].credits).toBe("25.58");
+  });
+
+  it("closes a period into the ledger once, keeps its bill, and gives the balance without changing anything", async () => {
+    const store = await freshStore(kind);
+    stores.push(store);
+    const data = fs.mkdtempSync(path.join(dir, `close-${kind}-`));
+    const args = ["--data", data, ...store.args];
+    const events = file(
+      `close-${kind}.ndjson`,
+      ndjson([bytes("1", "s1", "2026-10-20T00:00:00Z", 730_000_000_000), bytes("2", "s1", "2026-12-01T00:00:00Z", 0)]),
+    );
+    expect((await runTally(["ingest", events, ...args])).code).toBe(0);
+    const policy = file(`close-${kind}.yaml`, POLICY);
+    expect((await runTally(["policy", "load", policy, "--from", "2026-01-01T00:00:00Z", ...args])).code).toBe(0);
+    expect((await runTally(["agreement", "set", "A", "storage", "--from", "2026-01-01T00:00:00Z", ...args])).code).toBe(
+      0,
+    );
+    // 730 GB all November: 720 GB-month at 0.02 = 14.40, less the 10 granted.
+    const closed = await runTally(["close", "A", "--period", "2026-11", ...args]);
+    expect(closed.stderr).toBe("");
+    expect(closed.stdout).toBe(
+      "A 2026-11: closed, charges 14.40, closing balance -4.40 (2 entries written, 0 existing)\n",
+    );
+    const again = await runTally(["close", "A", "--period", "2026-11", ...args]);
+    expect(again.stdout).toBe(
+      "A 2026-11: already closed, charges 14.40, closing balance -4.40 (0 entries written, 2 existing)\n",
+    );
+    const open = await runTally(["close", "A", "--period", "2099-01", ...args]);
+    expect(open.code).toBe(2);
+    expect(open.stderr).toContain("period 2099-01 has not ended");
+    const bill = JSON.parse((await runTally(["bill", "A", "--period", "2026-11", "--format", "json", ...args])).stdout);
+    expect(bill).toMatchObject({ total: "14.40", opening_balance: "0", closing_balance: "-4.40" });
+    // Late usage of November changes no closed bill; the open period carries it as an adjustment.
+    const late = file(`late-${kind}.ndjson`, ndjson([bytes("3", "s2", "2026-11-16T00:00:00Z", 365_000_000_000)]));
+    expect((await runTally(["ingest", late, ...args])).code).toBe(0);
+    const after = JSON.parse(
+      (await runTally(["bill", "A", "--period", "2026-11", "--format", "json", ...args])).stdout,
+    );
+    expect(after).toEqual(bill);
+    const balance = await runTally(["balance", "A", "--format", "json", ...args]);
+    expect(balance.stderr).toBe("");
+    const b = JSON.parse(balance.stdout);
+    // s2's 365 GB from the 16th: 360 hours = 180 GB-month = 3.60 for November, held on through the open period.
+    expect(b).toMatchObject({ account: "A", closed_balance: "-4.40", closed_through: "2026-11", adjustments: "3.60" });
+    // December so far: s2's 365 GB = 0.5 GB-month an hour, 0.01 an hour at 0.02.
+    const hours = Math.floor((Date.parse(b.at) - Date.parse("2026-12-01T00:00:00Z")) / 3_600_000);
+    expect(b.charges).toBe(Decimal.of(hours).mul(Decimal.parse("0.01")).toString());
+    expect(b.balance).toBe(
+      Decimal.parse("-4.40")
+        .add(Decimal.parse(b.credits_granted))
+        .sub(Decimal.parse(b.charges))
+        .sub(Decimal.parse("3.60"))
+        .toString(),
+    );
+    const twice = await runTally(["balance", "A", "--format", "json", ...args]);
+    expect(JSON.parse(twice.stdout).closed_balance).toBe("-4.40");
+    const ledger = await runTally(["close", "A", "--period", "2026-11", ...args]);
+    expect(ledger.stdout).toContain("0 entries written, 2 existing");
   });
 });

@@ -1,0 +1,240 @@
+// Billing runs and balances on the ledger. Closing a period writes its grants, its adjustments for late usage of
+// closed periods and its charge (with the bill as closed) in one batch of entries whose keys are fixed by account and
+// period, so a replay writes nothing and a run cut short is completed by running it again.
+
+import { AppError, validation } from "../domain/errors.js";
+import { hourOf, isoTime } from "../domain/time.js";
+import type { UsageReader } from "../store/port.js";
+import type { BillJson } from "./bill.js";
+import { billingRule, policyForPeriod, priceAccount } from "./charge-account.js";
+import type { ChargingStore, LedgerEntry, LedgerKind } from "./charging-store.js";
+import { Decimal } from "./decimal.js";
+import { type Period, parsePeriod, periodAt } from "./period.js";
+import type { Billing } from "./policy.js";
+
+/** An entry's idempotency key: its kind, account and period, and what it refers to; JSON keeps it unambiguous. */
+export function ledgerKey(kind: LedgerKind, account: string, period: string, ...parts: (string | number)[]): string {
+  return JSON.stringify([kind, account, period, ...parts]);
+}
+
+/** What an entry does to the balance: a grant adds, a charge or an adjustment takes its amount. */
+function signed(e: LedgerEntry): Decimal {
+  const amount = Decimal.parse(e.amount, `ledger entry ${e.key}`);
+  return e.kind === "grant" ? amount : amount.neg();
+}
+
+/** The account's ledger read once: closed periods (those with a charge) and the entries, in order. */
+interface Books {
+  readonly entries: readonly LedgerEntry[];
+  readonly charges: ReadonlyMap<string, LedgerEntry>;
+}
+
+async function books(store: ChargingStore, account: string): Promise<Books> {
+  const entries = await store.ledger(account);
+  const charges = new Map(entries.filter((e) => e.kind === "charge").map((e) => [e.period, e]));
+  return { entries, charges };
+}
+
+const sum = (entries: readonly LedgerEntry[]) => entries.reduce((s, e) => s.add(signed(e)), Decimal.ZERO);
+
+/** The period an adjustment entry adjusts, from its key. */
+function adjusted(e: LedgerEntry): string {
+  return String((JSON.parse(e.key) as unknown[])[3]);
+}
+
+/**
+ * For each closed period before `period`: its total priced afresh less what it was charged and already adjusted.
+ * Late usage (events older than the close) shows up here, never in the closed bill.
+ */
+async function lateAdjustments(
+  store: ChargingStore,
+  usage: UsageReader,
+  account: string,
+  b: Books,
+  billing: Billing,
+  period: Period,
+): Promise<{ period: string; credits: Decimal }[]> {
+  const out: { period: string; credits: Decimal }[] = [];
+  for (const [name, charge] of b.charges) {
+    if (parsePeriod(billing, name).start >= period.start) continue;
+    let booked = Decimal.parse(charge.amount, `ledger entry ${charge.key}`);
+    for (const e of b.entries)
+      if (e.kind === "adjustment" && adjusted(e) === name) booked = booked.add(Decimal.parse(e.amount));
+    const fresh = Decimal.parse((await priceAccount(store, usage, account, name)).total);
+    const diff = fresh.sub(booked);
+    if (!diff.isZero()) out.push({ period: name, credits: diff });
+  }
+  return out.sort((x, y) => (x.period < y.period ? -1 : 1));
+}
+
+/** The bill of an open (or not yet closed) period, up to `until`: opening balance from the ledger, late adjustments. */
+async function openBill(
+  store: ChargingStore,
+  usage: UsageReader,
+  account: string,
+  b: Books,
+  periodName: string,
+  until?: number,
+): Promise<BillJson> {
+  const { billing, period } = await policyForPeriod(store, periodName);
+  const before = b.entries.filter((e) => parsePeriod(billing, e.period).start < period.start);
+  const adjustments = await lateAdjustments(store, usage, account, b, billing, period);
+  return priceAccount(store, usage, account, periodName, {
+    opening: sum(before),
+    adjustments,
+    ...(until !== undefined ? { until } : {}),
+  });
+}
+
+/**
+ * The bill of an account for a period: as it was closed, read from the ledger and never rewritten; otherwise priced
+ * now, with the opening balance of the closed periods before it. Writes nothing.
+ */
+export async function billAccount(
+  store: ChargingStore,
+  usage: UsageReader,
+  account: string,
+  periodName: string,
+): Promise<BillJson> {
+  const b = await books(store, account);
+  const closed = b.charges.get(periodName);
+  if (closed) return JSON.parse(closed.note) as BillJson;
+  return openBill(store, usage, account, b, periodName);
+}
+
+export interface CloseOutcome {
+  readonly account: string;
+  /** Entries written now; 0 when the period was already closed (a replay). */
+  readonly written: number;
+  readonly existing: number;
+  readonly total: string;
+  readonly closing_balance: string;
+}
+
+/**
+ * Closes a period for an account: its grants, adjustments and charge are written in one batch, all or none. Closing
+ * it again writes nothing. Refused while the period has not ended, or when a later period is already closed.
+ */
+export async function closePeriod(
+  store: ChargingStore,
+  usage: UsageReader,
+  account: string,
+  periodName: string,
+  now: number,
+): Promise<CloseOutcome> {
+  const { billing, period } = await policyForPeriod(store, periodName);
+  if (period.end > now) {
+    throw validation(
+      `period ${periodName} has not ended (it ends at ${isoTime(period.end)}); only ended periods close`,
+    );
+  }
+  const b = await books(store, account);
+  const closed = b.charges.get(periodName);
+  if (closed) {
+    const bill = JSON.parse(closed.note) as BillJson;
+    const mine = b.entries.filter((e) => e.period === periodName).length;
+    return { account, written: 0, existing: mine, total: bill.total, closing_balance: bill.closing_balance };
+  }
+  const later = [...b.charges.keys()].find((name) => parsePeriod(billing, name).start > period.start);
+  if (later !== undefined) {
+    throw new AppError(
+      "CONFLICT",
+      `account ${account}: period ${later} is already closed, so ${periodName}, before it, can no longer be closed`,
+    );
+  }
+  const bill = await openBill(store, usage, account, b, periodName);
+  const entries: LedgerEntry[] = [
+    ...bill.grants.map((g, i) => ({
+      key: ledgerKey("grant", account, periodName, i, g.creditplan),
+      account,
+      kind: "grant" as const,
+      period: periodName,
+      amount: g.credits,
+      at: Date.parse(g.at),
+      note: `credit plan ${g.creditplan} of agreement ${g.agreement}`,
+    })),
+    ...bill.adjustments.map((a) => ({
+      key: ledgerKey("adjustment", account, periodName, a.period),
+      account,
+      kind: "adjustment" as const,
+      period: periodName,
+      amount: a.credits,
+      at: period.end,
+      note: `late usage of closed period ${a.period}`,
+    })),
+    {
+      key: ledgerKey("charge", account, periodName),
+      account,
+      kind: "charge",
+      period: periodName,
+      amount: bill.total,
+      at: period.end,
+      // The bill as closed: what GET …/bills/<period> shows from now on.
+      note: JSON.stringify(bill),
+    },
+  ];
+  const outcome = await store.appendLedger(entries);
+  return { account, ...outcome, total: bill.total, closing_balance: bill.closing_balance };
+}
+
+/**
+ * A billing run: closes the period for each account in turn, each in its own batch, so a run cut short leaves every
+ * account closed or untouched and running it again closes the rest.
+ */
+export async function closeAccounts(
+  store: ChargingStore,
+  usage: UsageReader,
+  accounts: readonly string[],
+  periodName: string,
+  now: number,
+): Promise<CloseOutcome[]> {
+  const out: CloseOutcome[] = [];
+  for (const account of accounts) out.push(await closePeriod(store, usage, account, periodName, now));
+  return out;
+}
+
+export interface Balance {
+  account: string;
+  at: string;
+  /** The closing balance of the closed periods: the sum of the ledger. */
+  closed_balance: string;
+  /** The latest closed period, or null. */
+  closed_through: string | null;
+  open_period: { name: string; start: string; end: string };
+  credits_granted: string;
+  charges: string;
+  adjustments: string;
+  balance: string;
+}
+
+/**
+ * The balance at `now`: the closed periods' closing balance plus, for the open period, its grants so far less its
+ * charges for the whole hours so far and any late adjustments. Reads only; periods ended but not closed count nothing.
+ */
+export async function accountBalance(
+  store: ChargingStore,
+  usage: UsageReader,
+  account: string,
+  now: number,
+): Promise<Balance> {
+  const b = await books(store, account);
+  const billing = await billingRule(store);
+  const open = periodAt(billing, now);
+  const bill = await openBill(store, usage, account, b, open.name, Math.max(hourOf(now), open.start));
+  const closed = sum(b.entries);
+  const adjusted = bill.adjustments.reduce((s, a) => s.add(Decimal.parse(a.credits)), Decimal.ZERO);
+  const granted = Decimal.parse(bill.credits_granted);
+  const charges = Decimal.parse(bill.total);
+  const latest = [...b.charges.keys()].sort((x, y) => parsePeriod(billing, x).start - parsePeriod(billing, y).start);
+  return {
+    account,
+    at: isoTime(now),
+    closed_balance: closed.toString(),
+    closed_through: latest.at(-1) ?? null,
+    open_period: { name: open.name, start: isoTime(open.start), end: isoTime(open.end) },
+    credits_granted: granted.toString(),
+    charges: charges.toString(),
+    adjustments: adjusted.toString(),
+    balance: closed.add(granted).sub(charges).sub(adjusted).toString(),
+  };
+}

@@ -1,0 +1,113 @@
+// The charging routes in the app, on SQLite: who may call them, what they answer, and what a wrong request gets.
+
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createToken } from "../../auth/create-token.js";
+import type { Backend } from "../../backend/backend.js";
+import { openSqliteBackend } from "../../backend/sqlite.js";
+import { closePeriod } from "../../charging/billing-run.js";
+import { BILLING_POLICY } from "../../charging/billing-run-contract.js";
+import { createLogger } from "../../log/logger.js";
+import { event } from "../../store/contract.js";
+import { createApp } from "../app.js";
+
+describe("charging routes", () => {
+  let backend: Backend;
+  let app: ReturnType<typeof createApp>;
+  const tokens: Record<string, string> = {};
+  beforeEach(async () => {
+    backend = await openSqliteBackend({ path: ":memory:", recentKeySlots: 64 });
+    for (const role of ["admin", "read", "ingest"] as const) {
+      tokens[role] = (await createToken(backend.tokens, { role, account: null, servers: null, note: "" })).secret;
+    }
+    tokens.account = (
+      await createToken(backend.tokens, { role: "account", account: "A", servers: null, note: "" })
+    ).secret;
+    app = createApp({
+      backend,
+      logger: createLogger("silent"),
+      maxBodyBytes: 4096,
+      localReads: false,
+      maxQueryDays: 366,
+    });
+    await backend.events.insertEvents([
+      event({
+        id: "1",
+        server: "s1",
+        account: "A",
+        time: Date.parse("2026-10-01T00:00:00Z"),
+        metric: "storage.bytes",
+        kind: "level",
+        value: 730_000_000_000n,
+      }),
+    ]);
+  });
+  afterEach(async () => {
+    await backend.close();
+  });
+  const call = (token: string | undefined, method: string, path: string, body?: string) =>
+    app.request(path, {
+      method,
+      headers: { "content-type": "application/json", ...(token ? { "X-Auth-Token": token } : {}) },
+      ...(body !== undefined ? { body } : {}),
+    });
+
+  it("loads the policy and sets agreements for admins only, and shows the policy to readers", async () => {
+    expect((await call(tokens.read, "PUT", "/v1/policy", BILLING_POLICY)).status).toBe(403);
+    expect((await call(tokens.account, "PUT", "/v1/policy", BILLING_POLICY)).status).toBe(403);
+    expect((await call(undefined, "PUT", "/v1/policy", BILLING_POLICY)).status).toBe(401);
+    expect((await call(tokens.admin, "GET", "/v1/policy")).status).toBe(404);
+    const loaded = await call(tokens.admin, "PUT", "/v1/policy?from=2026-01-01T00:00:00Z", BILLING_POLICY);
+    expect(loaded.status).toBe(201);
+    expect(await loaded.json()).toMatchObject({ version: 1, from: "2026-01-01T00:00:00.000Z" });
+    const bad = await call(tokens.admin, "PUT", "/v1/policy?from=2026-02-01T00:00:00Z", "resources: [1]\n");
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(/^policy line 1/);
+    expect((await call(tokens.admin, "PUT", "/v1/policy?from=2025-01-01T00:00:00Z", BILLING_POLICY)).status).toBe(409);
+    const shown = await call(tokens.read, "GET", "/v1/policy");
+    expect(await shown.json()).toMatchObject({ version: 1, text: BILLING_POLICY, versions: [{ version: 1 }] });
+    expect((await call(tokens.account, "GET", "/v1/policy")).status).toBe(403);
+
+    const body = JSON.stringify({ agreement: "std", from: "2026-01-01T00:00:00Z" });
+    expect((await call(tokens.read, "PUT", "/v1/accounts/A/agreement", body)).status).toBe(403);
+    expect((await call(tokens.account, "PUT", "/v1/accounts/A/agreement", body)).status).toBe(403);
+    const set = await call(tokens.admin, "PUT", "/v1/accounts/A/agreement", body);
+    expect(await set.json()).toEqual({ account: "A", agreement: "std", from: "2026-01-01T00:00:00.000Z" });
+    expect((await call(tokens.admin, "PUT", "/v1/accounts/A/agreement", body)).status).toBe(409);
+    const unknown = await call(tokens.admin, "PUT", "/v1/accounts/A/agreement", JSON.stringify({ agreement: "gold" }));
+    expect(unknown.status).toBe(400);
+    expect((await call(tokens.admin, "PUT", "/v1/accounts/A/agreement", "{oops")).status).toBe(400);
+    expect(await backend.charging.agreements("A", "account")).toHaveLength(1);
+  });
+
+  it("gives bills and the balance to admins, readers and the account's own token only", async () => {
+    await call(tokens.admin, "PUT", "/v1/policy?from=2026-01-01T00:00:00Z", BILLING_POLICY);
+    await closePeriod(backend.charging, backend.usage, "A", "2026-10", Date.parse("2026-11-02T00:00:00Z"));
+    for (const token of [tokens.admin, tokens.read, tokens.account]) {
+      const bill = await call(token, "GET", "/v1/accounts/A/bills/2026-10");
+      expect(bill.status).toBe(200);
+      expect(await bill.json()).toMatchObject({
+        account: "A",
+        agreement: "std",
+        period: { start: "2026-10-01T00:00:00.000Z", end: "2026-11-01T00:00:00.000Z" },
+        lines: [{ resource: "storage", quantity: "744", unit: "GB-month", credits: "14.88" }],
+        credits_granted: "10",
+        total: "14.88",
+        opening_balance: "0",
+        closing_balance: "-4.88",
+      });
+      const balance = await call(token, "GET", "/v1/accounts/A/balance");
+      expect(balance.status).toBe(200);
+      expect(await balance.json()).toMatchObject({ account: "A", closed_balance: "-4.88", closed_through: "2026-10" });
+    }
+    expect((await call(tokens.account, "GET", "/v1/accounts/B/bills/2026-10")).status).toBe(403);
+    expect((await call(tokens.account, "GET", "/v1/accounts/B/balance")).status).toBe(403);
+    expect((await call(tokens.ingest, "GET", "/v1/accounts/A/balance")).status).toBe(403);
+    expect((await call(undefined, "GET", "/v1/accounts/A/balance")).status).toBe(401);
+    const badPeriod = await call(tokens.admin, "GET", "/v1/accounts/A/bills/October");
+    expect(badPeriod.status).toBe(400);
+    expect(await badPeriod.json()).toEqual({
+      error: { code: "VALIDATION", message: 'period "October" is not a month like 2026-11' },
+    });
+    expect(await backend.charging.ledger("A")).toHaveLength(2);
+  });
+});
