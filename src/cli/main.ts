@@ -146,7 +146,11 @@ registerRecordCommands(program, storeOptions, run);
 const meter = program.command("meter").description("meters that measure a storage server and send Tally its usage");
 registerMeterCommands(meter, storeOptions, run);
 registerMeterScan(meter, storeOptions, run);
-registerImportSwiftLog(program.command("import").description("import usage from other formats"), storeOptions, run);
+// `import` holds the importers of every format: records' registered it first, swift-log joins it.
+const importCommand =
+  program.commands.find((c) => c.name() === "import") ??
+  program.command("import").description("import usage from other formats");
+registerImportSwiftLog(importCommand, storeOptions, run);
 registerFeedCommands(program, storeOptions, run);
 
 function collect(value: string, previous: string[]): string[] {
