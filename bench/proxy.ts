@@ -1,13 +1,15 @@
 // npm run bench:proxy — the metering proxy's cost: requests/s and throughput through `tally meter proxy` against the
 // same object store directly, in the same run, for 1 KiB, 1 MiB and 100 MiB objects (GET and PUT), the proxy's
-// memory meanwhile, and its memory while one large upload passes (BENCH_PROXY_UPLOAD_GIB, default 1).
+// memory meanwhile, and its memory while one large upload passes (BENCH_PROXY_UPLOAD_GIB, default 1). On a shared
+// machine the rates follow the load; the CPU time each process spent per request (client, proxy and object store,
+// read from /proc) does not, so it is printed too: the proxy's against the two ends' shows what it costs.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { NODE_FLAGS } from "../src/cli/node-flags.js";
-import { DIST, machine, memoryOf, mib, progress, TALLY_MAIN, table, tempDir } from "./harness.js";
+import { DIST, machine, memoryOf, mib, progress, TALLY_MAIN, table, tempDir, threadCpuOf } from "./harness.js";
 
 const SECONDS = Number(process.env.BENCH_PROXY_SECONDS ?? 4);
 const UPLOAD_GIB = Number(process.env.BENCH_PROXY_UPLOAD_GIB ?? 1);
@@ -22,6 +24,16 @@ interface Result {
   readonly requests: number;
   readonly bytes: number;
   readonly seconds: number;
+  /** CPU milliseconds per request of the client (this process), the proxy and the object store. */
+  readonly cpu: { readonly client: number; readonly proxy: number; readonly upstream: number };
+}
+
+/** CPU seconds a process has used so far, all its threads; 0 once it is gone. */
+function cpuOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  let sum = 0;
+  for (const seconds of threadCpuOf(pid)?.values() ?? []) sum += seconds;
+  return sum;
 }
 
 const BODY = Buffer.alloc(1 << 20, 0x62);
@@ -64,7 +76,14 @@ function once(agent: http.Agent, base: string, method: "GET" | "PUT", size: numb
 }
 
 /** As many requests as `concurrency` clients make in SECONDS. */
-async function load(base: string, method: "GET" | "PUT", size: number, concurrency: number): Promise<Result> {
+async function load(
+  base: string,
+  method: "GET" | "PUT",
+  size: number,
+  concurrency: number,
+  pids: { readonly proxy: number; readonly upstream: number },
+): Promise<Result> {
+  const cpuBefore = { client: process.cpuUsage(), proxy: cpuOf(pids.proxy), upstream: cpuOf(pids.upstream) };
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const started = performance.now();
   const until = started + SECONDS * 1000;
@@ -79,7 +98,18 @@ async function load(base: string, method: "GET" | "PUT", size: number, concurren
     }),
   );
   agent.destroy();
-  return { requests, bytes, seconds: (performance.now() - started) / 1000 };
+  const client = process.cpuUsage(cpuBefore.client);
+  const perRequest = (seconds: number) => (1000 * seconds) / Math.max(requests, 1);
+  return {
+    requests,
+    bytes,
+    seconds: (performance.now() - started) / 1000,
+    cpu: {
+      client: perRequest((client.user + client.system) / 1e6),
+      proxy: perRequest(cpuOf(pids.proxy) - cpuBefore.proxy),
+      upstream: perRequest(cpuOf(pids.upstream) - cpuBefore.upstream),
+    },
+  };
 }
 
 /** Spawns a process and resolves with the first stdout line the matcher accepts. */
@@ -124,6 +154,7 @@ async function main(): Promise<void> {
   );
   const proxied = proxy.value;
   const pid = proxy.child.pid as number;
+  const pids = { proxy: pid, upstream: upstream.child.pid as number };
   let peak = 0;
   const sampler = setInterval(() => {
     peak = Math.max(peak, memoryOf(pid)?.rss ?? 0);
@@ -134,10 +165,11 @@ async function main(): Promise<void> {
     for (const c of CASES) {
       for (const method of ["GET", "PUT"] as const) {
         progress(`${method} ${c.label}, ${c.concurrency} at once: direct, then through the proxy`);
-        await load(direct, method, c.size, c.concurrency); // warm-up of both ends' connections and JIT
-        const d = await load(direct, method, c.size, c.concurrency);
+        await load(direct, method, c.size, c.concurrency, pids); // warm-up of both ends' connections and JIT
+        await load(proxied, method, c.size, c.concurrency, pids);
+        const d = await load(direct, method, c.size, c.concurrency, pids);
         peak = 0;
-        const p = await load(proxied, method, c.size, c.concurrency);
+        const p = await load(proxied, method, c.size, c.concurrency, pids);
         const rate = (r: Result) => r.requests / r.seconds;
         const mbps = (r: Result) => r.bytes / r.seconds / 1e6;
         rows.push([
@@ -148,13 +180,29 @@ async function main(): Promise<void> {
           mbps(d).toFixed(1),
           mbps(p).toFixed(1),
           mib(peak),
+          d.cpu.client.toFixed(3),
+          d.cpu.upstream.toFixed(3),
+          p.cpu.proxy.toFixed(3),
+          `${(p.cpu.proxy / (d.cpu.client + d.cpu.upstream)).toFixed(2)}×`,
         ]);
       }
     }
     console.log(`\nproxy RSS when idle: ${mib(idle)}\n`);
     console.log(
       table(
-        ["objects", "direct req/s", "proxy req/s", "proxy/direct", "direct MB/s", "proxy MB/s", "proxy peak RSS"],
+        [
+          "objects",
+          "direct req/s",
+          "proxy req/s",
+          "proxy/direct",
+          "direct MB/s",
+          "proxy MB/s",
+          "proxy peak RSS",
+          "client CPU ms/req",
+          "store CPU ms/req",
+          "proxy CPU ms/req",
+          "proxy/(client+store) CPU",
+        ],
         rows,
       ),
     );
