@@ -118,12 +118,13 @@ function selectFilled(db: Database.Database, where: string, params: unknown[], f
     .all(...params) as Row[];
   const before = new Map<string, RollupRow>();
   const after = new Set<string>();
-  const lastBefore = latestRowBefore(db);
+  // The row of the latest reading's hour holds the latest value; for a series read since, an earlier row is looked for.
+  const searched = new Map<number, number>();
+  for (const e of edges) if (hourOf(num(e.time)) >= from) searched.set(num(e.id), num(e.first_hour));
+  const rowsBefore = latestRowsBefore(db, searched, from);
   for (const e of edges) {
     const latestHour = hourOf(num(e.time));
-    // The row of the latest reading's hour holds the latest value; an earlier row is looked for.
-    const found =
-      latestHour < from ? { hour: latestHour, last: e.value } : lastBefore(num(e.id), num(e.first_hour), from);
+    const found = latestHour < from ? { hour: latestHour, last: e.value } : (rowsBefore.get(num(e.id)) ?? null);
     const key = {
       server: e.server as string,
       account: e.account as string,
@@ -148,6 +149,30 @@ function selectFilled(db: Database.Database, where: string, params: unknown[], f
     if (latestHour >= to) after.add(seriesId(key));
   }
   return fillHeldGaps(stored.rows, { from, to, before, after }, stored.openAt);
+}
+
+/**
+ * Finds held series' latest rows before a time (by series id, from the hour of each one's first reading): their hour
+ * and `last`, looking at one hour after another for every series not found yet at once, so that a page of series
+ * costs a statement per hour walked back, not one per series and hour.
+ */
+function latestRowsBefore(
+  db: Database.Database,
+  firstHours: ReadonlyMap<number, number>,
+  before: number,
+): Map<number, { hour: number; last: unknown }> {
+  const rowsAt = db
+    .prepare("SELECT series_id, last FROM rollups WHERE hour = ? AND series_id IN (SELECT value FROM json_each(?))")
+    .raw();
+  const found = new Map<number, { hour: number; last: unknown }>();
+  let pending = [...firstHours];
+  for (let hour = Math.ceil(before / HOUR_MS) * HOUR_MS - HOUR_MS; ; hour -= HOUR_MS) {
+    pending = pending.filter(([id, first]) => first <= hour && !found.has(id));
+    if (pending.length === 0) return found;
+    for (const [id, last] of rowsAt.all(hour, JSON.stringify(pending.map(([id]) => id))) as [number, unknown][]) {
+      found.set(num(id), { hour, last });
+    }
+  }
 }
 
 /**
