@@ -41,10 +41,11 @@ export async function selectRollupPage(
   after: string | null,
   limit: number,
 ): Promise<RollupPage> {
+  // Two forms, not "$1 IS NULL OR account > $1", so that each page starts by a seek in series_account.
   const found = await read<{ account: string }>(
-    `SELECT DISTINCT account FROM series WHERE ($1::text IS NULL OR account > $1) AND metric = ANY($2::text[])
-     ORDER BY account LIMIT $3`,
-    [after, query.metrics, limit],
+    `SELECT DISTINCT account FROM series WHERE ${after === null ? "" : "account > $3 AND "}metric = ANY($1::text[])
+     ORDER BY account LIMIT $2`,
+    after === null ? [query.metrics, limit] : [query.metrics, limit, after],
   );
   const accounts = found.map((r) => r.account);
   if (accounts.length === 0) return { accounts, rows: [] };
