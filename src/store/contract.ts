@@ -347,7 +347,7 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
         fc.tuple(
           fc.constant(events),
           fc.array(fc.constantFrom(...names), { minLength: events.length, maxLength: events.length }),
-          fc.infiniteStream(fc.nat()).map((s) => s),
+          fc.infiniteStream(fc.nat()),
           fc.integer({ min: 1, max: 5 }),
           fc.integer({ min: -2, max: 9 }),
           fc.integer({ min: 0, max: 6 }),
