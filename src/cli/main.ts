@@ -143,14 +143,12 @@ tokenOptions(token.command("revoke").description("revoke a token by id; it stops
 
 registerPetnameCommands(program, storeOptions, run);
 registerInviteCommands(program, storeOptions, run);
-registerRecordCommands(program, storeOptions, run);
+// One `import` command, for the formats and the records of other systems alike.
+const importCommand = program.command("import").description("import usage from other formats and systems' records");
+registerRecordCommands(program, importCommand, storeOptions, run);
 const meter = program.command("meter").description("meters that measure a storage server and send Tally its usage");
 registerMeterCommands(meter, storeOptions, run);
 registerMeterScan(meter, storeOptions, run);
-// `tally import` is one command with a subcommand per format: the StAR importer may have created it already.
-const importCommand =
-  program.commands.find((c) => c.name() === "import") ??
-  program.command("import").description("import usage from other formats");
 registerImportSwiftLog(importCommand, storeOptions, run);
 registerFeedCommands(program, storeOptions, run);
 registerChargingCommands(program, storeOptions, run);

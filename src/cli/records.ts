@@ -8,12 +8,12 @@ import { openBackend } from "../backend/open-backend.js";
 import { loadConfig } from "../config/config.js";
 import { AppError, EXIT_CODE } from "../domain/errors.js";
 import { parseExportRequest, renderStarExport } from "../records/export-request.js";
-import { importStarRecords } from "../records/import-star.js";
+import { type ImportResult, importStarRecords } from "../records/import-star.js";
 import { MAX_STAR_DOCUMENT_BYTES, parseStarDocument } from "../records/parse-star.js";
 import { parseEvery, publishDue } from "../records/publish-records.js";
 import { DEFAULT_STAR_CONFIG, loadStarConfig } from "../records/star-config.js";
 import type { Run } from "./petname.js";
-import { remoteOptions } from "./remote.js";
+import { type RemoteFlags, remote, remoteOptions, remoteResponse, throughRunningServer } from "./remote.js";
 
 interface RecordFlags {
   data?: string;
@@ -21,7 +21,7 @@ interface RecordFlags {
   starConfig?: string;
 }
 
-interface ExportFlags extends RecordFlags {
+interface ExportFlags extends RecordFlags, RemoteFlags {
   from?: string;
   to?: string;
   period?: string;
@@ -33,19 +33,47 @@ interface ExportFlags extends RecordFlags {
 /** No bound on a range asked for on the command line but the period's own. */
 const CLI_MAX_DAYS = 36_600;
 
-export async function recordsExportCommand(flags: ExportFlags): Promise<number> {
+/** Prints the records from the store, or through the running `tally serve` that holds it (or --url). */
+export async function recordsExportCommand(given: ExportFlags): Promise<number> {
+  const flags = throughRunningServer(given);
   const config = loadConfig(flags);
   const request = parseExportRequest(flags, CLI_MAX_DAYS);
+  if (flags.url !== undefined) {
+    serverConfigNote(flags);
+    const query = new URLSearchParams({
+      from: new Date(request.from).toISOString(),
+      to: new Date(request.to).toISOString(),
+      period: request.period,
+      capacity: request.capacity,
+      format: request.format,
+      ...(request.site === undefined ? {} : { site: request.site }),
+    });
+    const response = await remoteResponse(flags, "GET", `/v1/records/star?${query}`);
+    if (response.body !== null) {
+      for await (const piece of response.body as unknown as AsyncIterable<Uint8Array>) await write(piece);
+    }
+    return 0;
+  }
   const starConfig = config.starConfig ? loadStarConfig(config.starConfig) : DEFAULT_STAR_CONFIG;
   const backend = await openBackend(config);
   try {
-    for await (const piece of renderStarExport(backend.usage, request, starConfig, Date.now())) {
-      if (!process.stdout.write(piece)) await new Promise((resolve) => process.stdout.once("drain", resolve));
-    }
+    for await (const piece of renderStarExport(backend.usage, request, starConfig, Date.now())) await write(piece);
   } finally {
     await backend.close();
   }
   return 0;
+}
+
+/** Writes to standard output, waiting when it is full. */
+async function write(piece: string | Uint8Array): Promise<void> {
+  if (!process.stdout.write(piece)) await new Promise((resolve) => process.stdout.once("drain", resolve));
+}
+
+/** Through a server, its records configuration applies: say so when one was given here. */
+function serverConfigNote(flags: RecordFlags & RemoteFlags): void {
+  if (flags.starConfig !== undefined) {
+    process.stderr.write(`--star-config is not used: ${flags.url} applies the records configuration it started with\n`);
+  }
 }
 
 interface PublishFlags extends RecordFlags {
@@ -126,28 +154,47 @@ export async function recordsPublishCommand(flags: PublishFlags): Promise<number
 /** Problems printed per file; the rest are counted. */
 const SHOWN_PROBLEMS = 20;
 
-/** Each file on its own: a document that cannot be read is reported and the next one is imported. */
-export async function importStarCommand(files: string[], flags: RecordFlags): Promise<number> {
+/**
+ * Each file on its own: a document that cannot be read is reported and the next one is imported. Into the store, or
+ * through the running `tally serve` that holds it (or --url), as POST /v1/records/star.
+ */
+export async function importStarCommand(files: string[], given: RecordFlags & RemoteFlags): Promise<number> {
+  const flags = throughRunningServer(given);
   const config = loadConfig(flags);
-  const starConfig = config.starConfig ? loadStarConfig(config.starConfig) : DEFAULT_STAR_CONFIG;
-  const backend = await openBackend(config);
+  let importFile: (bytes: Uint8Array) => Promise<ImportResult>;
+  let close = async () => {};
+  if (flags.url !== undefined) {
+    serverConfigNote(flags);
+    importFile = (bytes) =>
+      remote<ImportResult>(flags, "POST", "/v1/records/star", undefined, { bytes, contentType: "application/xml" });
+  } else {
+    const starConfig = config.starConfig ? loadStarConfig(config.starConfig) : DEFAULT_STAR_CONFIG;
+    const backend = await openBackend(config);
+    close = () => backend.close();
+    importFile = (bytes) => importStarRecords(backend, parseStarDocument(bytes), { config: starConfig });
+  }
   let failed = false;
   try {
     for (const file of files) {
-      let parsed: ReturnType<typeof parseStarDocument>;
+      let r: ImportResult;
       try {
         const size = fs.statSync(file).size;
         if (size > MAX_STAR_DOCUMENT_BYTES) {
           throw new AppError("TOO_LARGE", `larger than the limit of ${MAX_STAR_DOCUMENT_BYTES} bytes`);
         }
-        parsed = parseStarDocument(fs.readFileSync(file));
+        r = await importFile(fs.readFileSync(file));
       } catch (error) {
-        if (!(error instanceof AppError) && (error as NodeJS.ErrnoException).code === undefined) throw error;
+        // A document refused (not StAR, too large, unreadable) is this file's failure; the store's or the server's
+        // being unavailable ends the command.
+        const unreadable =
+          error instanceof AppError
+            ? error.code === "VALIDATION" || error.code === "TOO_LARGE" || error.code === "UNSUPPORTED_MEDIA_TYPE"
+            : (error as NodeJS.ErrnoException).code !== undefined;
+        if (!unreadable) throw error;
         process.stderr.write(`${file}: ${(error as Error).message}\n`);
         failed = true;
         continue;
       }
-      const r = await importStarRecords(backend, parsed, { config: starConfig });
       process.stdout.write(
         `${file}: ${r.records} records: ${r.imported} imported, ${r.replaced} replaced, ${r.unchanged} unchanged, ` +
           `${r.older} older than imported, ${r.rejected} rejected\n`,
@@ -160,20 +207,25 @@ export async function importStarCommand(files: string[], flags: RecordFlags): Pr
       if (r.rejected > 0) failed = true;
     }
   } finally {
-    await backend.close();
+    await close();
   }
   return failed ? EXIT_CODE.VALIDATION : 0;
 }
 
-/** Registers `tally records …` with the program's store options and error handling. */
-export function registerRecordCommands(program: Command, storeOptions: (cmd: Command) => Command, run: Run): void {
+/** Registers `tally records …` and `tally import star` with the program's store options and error handling. */
+export function registerRecordCommands(
+  program: Command,
+  importCommand: Command,
+  storeOptions: (cmd: Command) => Command,
+  run: Run,
+): void {
   const records = program.command("records").description("StAR storage accounting records (OGF GFD.201)");
   const starOption = (cmd: Command) =>
     storeOptions(cmd).option(
       "--star-config <file>",
       "identities of accounts and places of servers, YAML or JSON (TALLY_STAR_CONFIG)",
     );
-  starOption(records.command("export").description("print the StAR records of a range of days or hours"))
+  remoteOptions(starOption(records.command("export").description("print the StAR records of a range of days or hours")))
     .requiredOption("--from <time>", "start: a date (00:00 UTC) or an RFC 3339 time, on a period boundary")
     .requiredOption("--to <time>", "end (exclusive), on a period boundary")
     .option("--period <period>", "day or hour", "day")
@@ -195,11 +247,12 @@ export function registerRecordCommands(program: Command, storeOptions: (cmd: Com
     .option("--once", "publish the periods that are due, then exit (for cron)")
     .action(run(recordsPublishCommand));
 
-  const importCommand = program.command("import").description("import usage from other systems' records");
-  starOption(
-    importCommand
-      .command("star")
-      .description("import StAR documents: each record becomes usage of its storage system and identity"),
+  remoteOptions(
+    starOption(
+      importCommand
+        .command("star")
+        .description("import StAR documents: each record becomes usage of its storage system and identity"),
+    ),
   )
     .argument("<files...>", "StAR XML files (sr:StorageUsageRecords or one sr:StorageUsageRecord)")
     .action(run(importStarCommand));

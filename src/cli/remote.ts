@@ -1,4 +1,4 @@
-// Shared by the commands that need the store (token, petname, invite, ingest, meter): open it directly, or go
+// Shared by the commands that need the store (token, petname, invite, ingest, meter, records, import star): open it directly, or go
 // through a running Tally with an admin token, since a SQLite store is opened by one process at a time. The running
 // server is found by the note it keeps in its data directory, or named with --url.
 
@@ -60,6 +60,18 @@ export async function remote<T>(
   body?: unknown,
   raw?: RawBody,
 ): Promise<T> {
+  const response = await remoteResponse(flags, method, route, body, raw);
+  return (await response.json().catch(() => null)) as T;
+}
+
+/** The same call, answering the response itself, once it is known to be a success, for a body read as a stream. */
+export async function remoteResponse(
+  flags: RemoteFlags,
+  method: string,
+  route: string,
+  body?: unknown,
+  raw?: RawBody,
+): Promise<Response> {
   const file = flags.tokenFile ?? path.join(loadConfig(flags).data, ADMIN_TOKEN_FILE);
   let secret: string;
   try {
@@ -88,13 +100,13 @@ export async function remote<T>(
       : "";
     throw new AppError("UNAVAILABLE", `cannot reach ${url.origin}${noted}: ${reason}`);
   }
-  const answer = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
   if (!response.ok) {
+    const answer = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
     const given = answer?.error?.code;
     const code: ErrorCode = given !== undefined && given in HTTP_STATUS ? (given as ErrorCode) : "INTERNAL";
     throw new AppError(code, `${url.origin}: ${answer?.error?.message ?? `HTTP ${response.status}`}`);
   }
-  return answer as T;
+  return response;
 }
 
 export function remoteOptions(cmd: Command): Command {

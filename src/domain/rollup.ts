@@ -318,3 +318,8 @@ export function sortRollups<T extends RollupRow>(rows: T[]): T[] {
       a.hour - b.hour,
   );
 }
+
+/** Rows of several accounts, account after account (UTF-8 order), each account's rows as sortRollups orders them. */
+export function sortRollupsByAccount<T extends RollupRow>(rows: T[]): T[] {
+  return sortRollups(rows).sort((a, b) => compareUtf8(a.account, b.account));
+}

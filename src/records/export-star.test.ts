@@ -192,6 +192,34 @@ describe.each(TEST_STORES)("StAR export over %s", (_name, open) => {
     ]);
   });
 
+  it("gives the same records whatever the page of accounts, and sums a mapped account into the one it names", async () => {
+    await store.insertEvents([
+      level("AUTH_a", "storage.bytes", at(0, 1), 3n),
+      level("AUTH_b", "storage.bytes", at(-1, 1), 5n),
+      level("AUTH_b", "storage.files", at(0, 5), 2n, { server: "s2" }),
+      level("AUTH_c", "storage.bytes", at(1, 4), 1n, { instance: "/c" }),
+      level("AUTH_d", "storage.reserved", at(-9, 0), 8n),
+      // Mapped to AUTH_b's own identity, and after it in the order pages read accounts in.
+      level("AUTH_z", "storage.bytes", at(0, 2), 7n),
+    ]);
+    const config = parseStarConfig({ accounts: { AUTH_z: { local_user: "AUTH_b" } } });
+    const byId = (records: StarRecord[]) => [...records].sort((x, y) => (x.recordId < y.recordId ? -1 : 1));
+    const whole = byId(await all(store, { config }));
+    for (const pageAccounts of [1, 2, 3]) expect(byId(await all(store, { config, pageAccounts }))).toEqual(whole);
+    const shape = whole.map((r) => [r.startTime, r.storageSystem, r.subject?.localUser, r.resourceCapacityUsed]);
+    expect(shape).toEqual(
+      expect.arrayContaining([
+        [at(0, 0), "s1", "AUTH_b", 12n],
+        [at(1, 0), "s1", "AUTH_b", 12n],
+        [at(0, 0), "s1", "AUTH_a", 3n],
+        [at(1, 0), "s1", "AUTH_c", 1n],
+      ]),
+    );
+    expect(whole.filter((r) => r.subject?.localUser === "AUTH_z")).toEqual([]);
+    expect(whole.find((r) => r.subject?.localUser === "AUTH_d")?.resourceCapacityAllocated).toBe(8n);
+    expect(whole.filter((r) => r.storageSystem === "s2").map((r) => r.fileCount)).toEqual([2n, 2n]);
+  });
+
   it("refuses ranges off the period's boundaries", async () => {
     await expect(all(store, { from: at(0, 1) })).rejects.toThrow("from must fall on a day boundary (00:00 UTC)");
     await expect(all(store, { to: at(0, 0) })).rejects.toThrow("to must be after from");

@@ -35,8 +35,10 @@ export interface ExportOptions {
   readonly config: StarConfig;
   /** The records' createTime. */
   readonly now: number;
-  /** Accounts read at once (PostgreSQL answers them in parallel). */
+  /** Mapped accounts read at once (PostgreSQL answers them in parallel). */
   readonly concurrency?: number;
+  /** Other accounts read in one page. */
+  readonly pageAccounts?: number;
 }
 
 /** Checks an export's range: whole periods, from before to, at most `maxPeriods` of them. */
@@ -61,42 +63,75 @@ interface Group {
 
 /**
  * The records of [from, to), account by account. Accounts the configuration maps (whose identity others may share)
- * are read first and their records come last, summed with any other account of the same identity; every other
- * account's identity holds its own id, so its records go out as soon as it is read.
+ * are read first, one by one, and their records come last, summed with any other account of the same identity; the
+ * others are read in pages of accounts, and as each one's identity holds its own id, its records go out as soon
+ * as its page is read.
  */
 export async function* exportStarRecords(reader: UsageReader, options: ExportOptions): AsyncGenerator<StarRecord> {
   checkExportRange(options.from, options.to, options.period, Number.MAX_SAFE_INTEGER);
+  const shared = new Map<string, Group>();
+  /** Adds an account's groups to those shared, and returns the records that can go out now. */
+  const take = (account: string, levels: readonly CurrentLevel[], rows: readonly RollupRow[]): StarRecord[] => {
+    const out: StarRecord[] = [];
+    for (const [key, group] of accountGroups(account, levels, rows, options)) {
+      const into = shared.get(key);
+      if (into) addValues(into, group);
+      else if (isMapped(options, account) || !holdsAccount(group.record.subject, account)) shared.set(key, group);
+      else out.push(group.record);
+    }
+    return out;
+  };
+  const mapped = Object.keys(options.config.accounts).sort(compareUtf8);
+  if (mapped.length > 0) {
+    const levels = await levelsOf(reader, mapped);
+    const present = mapped.filter((a) => levels.has(a));
+    const concurrency = options.concurrency ?? 8;
+    for (let i = 0; i < present.length; i += concurrency) {
+      const chunk = present.slice(i, i + concurrency);
+      const rows = await Promise.all(
+        chunk.map((account) => reader.rollups({ account, from: options.from, to: options.to, metrics: METRIC_NAMES })),
+      );
+      for (let j = 0; j < chunk.length; j++) {
+        const account = chunk[j] as string;
+        yield* take(account, levels.get(account) ?? [], rows[j] ?? []);
+      }
+    }
+  }
+  const pages = reader.rollupPages({
+    from: options.from,
+    to: options.to,
+    metrics: METRIC_NAMES,
+    pageAccounts: options.pageAccounts,
+  });
+  for await (const page of pages) {
+    const accounts = page.accounts.filter((a) => !isMapped(options, a));
+    if (accounts.length === 0) continue;
+    // Levels are read for the page's accounts only, so that memory stays bounded by the page, not the store.
+    const levels = await levelsOf(reader, accounts);
+    let at = 0;
+    for (const account of page.accounts) {
+      const first = at;
+      while (at < page.rows.length && (page.rows[at] as RollupRow).account === account) at++;
+      if (isMapped(options, account)) continue;
+      yield* take(account, levels.get(account) ?? [], page.rows.slice(first, at));
+    }
+  }
+  yield* [...shared.values()].sort((a, b) => a.start - b.start).map((g) => g.record);
+}
+
+const isMapped = (options: ExportOptions, account: string) => options.config.accounts[account] !== undefined;
+
+/** The current levels of the record metrics of some accounts, by account. */
+async function levelsOf(reader: UsageReader, accounts: readonly string[]): Promise<Map<string, CurrentLevel[]>> {
   const levels = new Map<string, CurrentLevel[]>();
   for (const metric of METRIC_NAMES) {
-    for (const level of await reader.currentLevels({ metric })) {
+    for (const level of await reader.currentLevels({ metric, accounts })) {
       const list = levels.get(level.account);
       if (list) list.push(level);
       else levels.set(level.account, [level]);
     }
   }
-  const mapped = Object.keys(options.config.accounts);
-  const others = [...levels.keys()].filter((a) => options.config.accounts[a] === undefined).sort(compareUtf8);
-  const accounts = [...mapped.filter((a) => levels.has(a)).sort(compareUtf8), ...others];
-  const shared = new Map<string, Group>();
-  const concurrency = options.concurrency ?? 8;
-  for (let i = 0; i < accounts.length; i += concurrency) {
-    const chunk = accounts.slice(i, i + concurrency);
-    const rows = await Promise.all(
-      chunk.map((account) => reader.rollups({ account, from: options.from, to: options.to, metrics: METRIC_NAMES })),
-    );
-    for (let j = 0; j < chunk.length; j++) {
-      const account = chunk[j] as string;
-      const own = accountGroups(account, levels.get(account) ?? [], rows[j] ?? [], options);
-      for (const [key, group] of own) {
-        const into = shared.get(key);
-        if (into) addValues(into, group);
-        else if (options.config.accounts[account] !== undefined || !holdsAccount(group.record.subject, account)) {
-          shared.set(key, group);
-        } else yield group.record;
-      }
-    }
-  }
-  yield* [...shared.values()].sort((a, b) => a.start - b.start).map((g) => g.record);
+  return levels;
 }
 
 /** Whether an identity names the account itself, so that no other account can share it. */

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { UsageEvent } from "../domain/event.js";
 import type { MetricKind } from "../domain/metric.js";
-import { computeRollups, sortRollups } from "../domain/rollup.js";
+import { compareUtf8, computeRollups, sortRollups } from "../domain/rollup.js";
 import { HOUR_MS } from "../domain/time.js";
 import type { UsageStore } from "./port.js";
 
@@ -335,6 +335,64 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
             }
           },
         ),
+        { numRuns: 25 },
+      );
+    });
+
+    it("pages every account's rollups of some metrics as rollups gives them account by account", async () => {
+      // Events delivered shuffled in batches, so that readings arrive late; accounts renamed so that pages of one
+      // and two accounts break between them.
+      const names = ["a", "b", "b0", "c\u00e9"];
+      const arbCase = arbitraryEvents(8).chain((events) =>
+        fc.tuple(
+          fc.constant(events),
+          fc.array(fc.constantFrom(...names), { minLength: events.length, maxLength: events.length }),
+          fc.infiniteStream(fc.nat()),
+          fc.integer({ min: 1, max: 5 }),
+          fc.integer({ min: -2, max: 9 }),
+          fc.integer({ min: 0, max: 6 }),
+          fc.subarray(["storage.bytes", "requests.put", "power.on"], { minLength: 1 }),
+          fc.integer({ min: 1, max: 3 }),
+        ),
+      );
+      await fc.assert(
+        fc.asyncProperty(arbCase, async ([raw, accounts, order, batchSize, fromHour, hours, metrics, pageAccounts]) => {
+          const events = raw.map((e, i) => ({ ...e, account: accounts[i] as string }));
+          const shuffled = events
+            .map((e) => ({ e, k: order.next().value as number }))
+            .sort((x, y) => x.k - y.k)
+            .map((x) => x.e);
+          const fresh = await open();
+          try {
+            for (let i = 0; i < shuffled.length; i += batchSize) {
+              await fresh.insertEvents(shuffled.slice(i, i + batchSize));
+            }
+            const from = T0 + fromHour * HOUR_MS;
+            const to = from + hours * HOUR_MS;
+            const pages = [];
+            for await (const page of fresh.rollupPages({ from, to, metrics, pageAccounts })) pages.push(page);
+            const expectedAccounts = [
+              ...new Set(events.filter((e) => metrics.includes(e.metric)).map((e) => e.account)),
+            ].sort(compareUtf8);
+            expect(pages.flatMap((p) => p.accounts)).toEqual(expectedAccounts);
+            for (const page of pages) {
+              expect(page.accounts.length).toBeLessThanOrEqual(pageAccounts);
+              const expected = [];
+              for (const account of page.accounts) {
+                const own = sortRollups(await fresh.rollups({ account, from, to, metrics }));
+                expect(own).toEqual(
+                  computeRollups(events).filter(
+                    (r) => r.account === account && metrics.includes(r.metric) && r.hour >= from && r.hour < to,
+                  ),
+                );
+                expected.push(...own);
+              }
+              expect(page.rows).toEqual(expected);
+            }
+          } finally {
+            await fresh.close();
+          }
+        }),
         { numRuns: 25 },
       );
     });

@@ -57,6 +57,23 @@ export interface CounterSum {
   readonly sum: bigint;
 }
 
+export interface RollupScanQuery {
+  /** Hours from (inclusive) and to (exclusive), epoch ms. */
+  readonly from: number;
+  readonly to: number;
+  readonly metrics: readonly string[];
+  /** Accounts a page holds at most (default 1,000). */
+  readonly pageAccounts?: number;
+}
+
+/** A run of accounts, next to each other in UTF-8 order, with their rollup rows. */
+export interface RollupPage {
+  /** Every account with a series of the metrics after the previous page's last, up to pageAccounts, in order. */
+  readonly accounts: readonly string[];
+  /** The rows `rollups` gives for each of them, account after account in the order of `accounts`. */
+  readonly rows: RollupRow[];
+}
+
 export interface ServerInfo {
   readonly server: string;
   /** Wall-clock time Tally last stored an event from this server. */
@@ -138,6 +155,11 @@ export interface UsageReader extends MetricKindReader {
    * the rollups give, summed by the store instead of read row by row. Ordered by metric, then hour.
    */
   counterSums(query: CounterSumQuery): Promise<CounterSum[]>;
+  /**
+   * Every account's rollups of some metrics over a range, in pages of whole accounts in UTF-8 order: one pass over
+   * the store instead of a read per account. Each page is read at one moment; pages read later may see newer events.
+   */
+  rollupPages(query: RollupScanQuery): AsyncIterable<RollupPage>;
   /** Every server that has sent events, by id. */
   servers(): Promise<ServerInfo[]>;
 }

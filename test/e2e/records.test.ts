@@ -167,3 +167,103 @@ describe.each(STORES)("StAR records on %s", (kind: StoreKind) => {
     expect(missing.stderr).toMatch(/nope\.xml: ENOENT/);
   });
 });
+
+describe("StAR commands while tally serve holds the store", () => {
+  it("import star and records export go through the running server by themselves, or --url and --token-file", async () => {
+    const dir = tempDir("records-running");
+    dirs.push(dir);
+    const data = path.join(dir, "data");
+    const starConfig = path.join(dir, "star.yaml");
+    fs.writeFileSync(starConfig, "site: HOME\n");
+    const server = await TallyServer.start({ dataDir: data, args: ["--star-config", starConfig] });
+    const good = path.join(dir, "good.xml");
+    fs.writeFileSync(
+      good,
+      document(
+        record("r1", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "1000"),
+        record("r2", "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z", (2n ** 90n).toString()),
+        record("bad", "2026-01-03T00:00:00Z", "2026-01-02T00:00:00Z", "1"),
+      ),
+    );
+    const broken = path.join(dir, "broken.xml");
+    fs.writeFileSync(broken, "<x");
+    const imported = await runTally(["import", "star", broken, good, "--data", data]);
+    expect(imported.stdout).toBe(
+      `${good}: 3 records: 2 imported, 0 replaced, 0 unchanged, 0 older than imported, 1 rejected\n`,
+    );
+    expect(imported.stderr).toContain(`${broken}: `);
+    expect(imported.stderr).toContain(`${good}: record "bad" (line 9): EndTime is before StartTime`);
+    expect(imported.code).toBe(2);
+    // The server imported them: its usage shows the records.
+    const usage = await server.get("/usage?format=json&at=2026-01-01T12:00");
+    const row = (usage.body as { rows: { account: string; total: string }[] }).rows.find((r) => r.account === "AUTH_x");
+    expect(row?.total).toBe("1000");
+
+    const viaHttp = await fetch(`${server.url}/v1/records/star?from=2026-01-01&to=2026-01-03`, {
+      headers: server.headers(),
+    });
+    const expected = parseStarDocument(Buffer.from(await viaHttp.text())).map((r) => r.record?.recordId);
+    expect(expected).toHaveLength(2);
+    const exported = await runTally([
+      "records",
+      "export",
+      "--from",
+      "2026-01-01",
+      "--to",
+      "2026-01-03",
+      "--data",
+      data,
+    ]);
+    expect(exported.stderr).toBe("");
+    expect(exported.code).toBe(0);
+    const records = parseStarDocument(Buffer.from(exported.stdout));
+    expect(records.map((r) => r.record?.recordId)).toEqual(expected);
+    expect(records.map((r) => [r.record?.site, r.record?.resourceCapacityUsed])).toEqual([
+      ["EXAMPLE", 1000n],
+      ["EXAMPLE", 2n ** 90n],
+    ]);
+    const json = await runTally([
+      ...["records", "export", "--from", "2026-01-02", "--to", "2026-01-03", "--format", "star-json"],
+      ...["--capacity", "average", "--data", data, "--star-config", starConfig],
+    ]);
+    expect(json.code).toBe(0);
+    expect(json.stderr).toContain(`--star-config is not used: ${server.url} applies the records configuration`);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      StorageUsageRecords: [{ ResourceCapacityUsed: (2n ** 90n).toString() }],
+    });
+    const refused = await runTally(["records", "export", "--from", "2026-01-01", "--to", "2026-01-01", "--data", data]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("to must be after from");
+
+    // Named explicitly, from anywhere: --url with the token in --token-file.
+    const elsewhere = path.join(dir, "elsewhere");
+    fs.mkdirSync(elsewhere);
+    const tokenFile = path.join(dir, "token");
+    fs.copyFileSync(path.join(data, "admin-token"), tokenFile);
+    const explicit = ["--data", elsewhere, "--url", server.url, "--token-file", tokenFile];
+    const again = await runTally(["import", "star", good, ...explicit]);
+    expect(again.stdout).toContain("0 imported, 0 replaced, 2 unchanged");
+    const remoteExport = await runTally([
+      "records",
+      "export",
+      "--from",
+      "2026-01-01",
+      "--to",
+      "2026-01-03",
+      ...explicit,
+    ]);
+    expect(remoteExport.code).toBe(0);
+    expect(parseStarDocument(Buffer.from(remoteExport.stdout)).map((r) => r.record?.recordId)).toEqual(expected);
+    fs.writeFileSync(tokenFile, "not-a-token\n");
+    const denied = await runTally(["records", "export", "--from", "2026-01-01", "--to", "2026-01-03", ...explicit]);
+    expect(denied.code).toBe(3);
+    expect(denied.stdout).toBe("");
+    const unreachable = await runTally([
+      ...["import", "star", good, "--data", elsewhere, "--url", "http://127.0.0.1:9", "--token-file", tokenFile],
+    ]);
+    expect(unreachable.code).toBe(6);
+    expect(unreachable.stderr).toContain("cannot reach http://127.0.0.1:9");
+    server.signal("SIGTERM");
+    await server.exited;
+  });
+});

@@ -23,19 +23,22 @@ import type {
   FeedPage,
   InsertOptions,
   InsertOutcome,
+  RollupPage,
   RollupQuery,
+  RollupScanQuery,
   ServerInfo,
   StoreStats,
   UsageStore,
   UsageTablePage,
   UsageTableQuery,
 } from "../port.js";
+import { rollupPagesOf } from "../rollup-pages.js";
 import { columns, heldColumns, INSERT_HELD_ROWS } from "./columns.js";
 import { recordSourcePosition, selectEventsAfter, selectSourcePosition } from "./event-feed.js";
 import { LOCK_ROLLUPS, MIGRATIONS } from "./migrations.js";
 import { type Learned, PostgresIngest } from "./postgres-ingest.js";
 import { rekeyByDims } from "./rekey-by-dims.js";
-import { countRollups, type Read, selectAllRollups, selectRollupRange } from "./rollup-reads.js";
+import { countRollups, type Read, selectAllRollups, selectRollupPage, selectRollupRange } from "./rollup-reads.js";
 import { openUsageLog } from "./usage-snapshots.js";
 import { PostgresUsageTable } from "./usage-table.js";
 
@@ -179,6 +182,10 @@ export class PostgresUsageStore implements UsageStore {
       [query.account, query.from, query.to, query.metrics, query.servers ?? null],
     );
     return rows.map((r) => ({ metric: r.metric, hour: r.hour === null ? null : Number(r.hour), sum: BigInt(r.sum) }));
+  }
+
+  rollupPages(query: RollupScanQuery): AsyncIterable<RollupPage> {
+    return rollupPagesOf(query, (after, limit) => selectRollupPage(this.reader, query, after, limit));
   }
 
   async allRollups(): Promise<RollupRow[]> {

@@ -3,9 +3,9 @@
 
 import type pg from "pg";
 import type { MetricKind } from "../../domain/metric.js";
-import { dimsOfKey, fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
+import { dimsOfKey, fillHeldGaps, type RollupRow, seriesId, sortRollupsByAccount } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
-import type { RollupQuery } from "../port.js";
+import type { RollupPage, RollupQuery, RollupScanQuery } from "../port.js";
 
 /** Runs one read-only statement. */
 export type Read = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) => Promise<R[]>;
@@ -31,12 +31,43 @@ const ROW_COLUMNS = "r.hour, r.count, r.sum, r.last, r.max, r.integral, r.last_t
 
 /** One account's rollups in the hours [from, to), the hours a held series spends between readings too. */
 export async function selectRollupRange(read: Read, query: RollupQuery): Promise<RollupRow[]> {
+  return selectFilled(read, [query.account], query.from, query.to, query.metrics ?? null, query.servers ?? null);
+}
+
+/** A page of rollupPages: the next `limit` accounts after `after` with a series of the metrics, and their rows. */
+export async function selectRollupPage(
+  read: Read,
+  query: RollupScanQuery,
+  after: string | null,
+  limit: number,
+): Promise<RollupPage> {
+  // Two forms, not "$1 IS NULL OR account > $1", so that each page starts by a seek in series_account.
+  const found = await read<{ account: string }>(
+    `SELECT DISTINCT account FROM series WHERE ${after === null ? "" : "account > $3 AND "}metric = ANY($1::text[])
+     ORDER BY account LIMIT $2`,
+    after === null ? [query.metrics, limit] : [query.metrics, limit, after],
+  );
+  const accounts = found.map((r) => r.account);
+  if (accounts.length === 0) return { accounts, rows: [] };
+  const rows = await selectFilled(read, accounts, query.from, query.to, query.metrics, null);
+  return { accounts, rows: sortRollupsByAccount(rows) };
+}
+
+/** The accounts' rows in the hours [from, to), of the metrics and servers given (null: all), filled in. */
+async function selectFilled(
+  read: Read,
+  accounts: readonly string[],
+  from: number,
+  to: number,
+  metrics: readonly string[] | null,
+  servers: readonly string[] | null,
+): Promise<RollupRow[]> {
   // Part 0: the rows in the range. Part 1, per held series: its latest row before the range, and whether a row
   // follows the range (`more`): what fillHeldGaps needs to fill the range's hours between readings.
   const rows = await read<RollupDbRow & { part: number; more: boolean | null }>(
     `WITH s AS (
        SELECT id, server, account, metric, instance, dims, kind FROM series
-       WHERE account = $1 AND ($4::text[] IS NULL OR metric = ANY($4::text[]))
+       WHERE account = ANY($1::text[]) AND ($4::text[] IS NULL OR metric = ANY($4::text[]))
          AND ($5::text[] IS NULL OR server = ANY($5::text[]))
      )
      SELECT 0 AS part, ${COLUMNS}, ${ROW_COLUMNS}, NULL::boolean AS more
@@ -49,7 +80,7 @@ export async function selectRollupRange(read: Read, query: RollupQuery): Promise
        SELECT r.hour, r.last FROM rollups r WHERE r.series_id = s.id AND r.hour < $2 ORDER BY r.hour DESC LIMIT 1
      ) b ON true
      WHERE s.kind <> 'counter'`,
-    [query.account, query.from, query.to, query.metrics ?? null, query.servers ?? null],
+    [accounts, from, to, metrics, servers],
   );
   const stored = rows.filter((r) => r.part === 0);
   const before = new Map<string, RollupRow>();
@@ -60,7 +91,7 @@ export async function selectRollupRange(read: Read, query: RollupQuery): Promise
     if (edge.hour !== null) before.set(seriesId(row), row);
     if (edge.more) after.add(seriesId(row));
   }
-  return fillHeldGaps(stored.map(rollupFromDb), { from: query.from, to: query.to, before, after }, openAtOf(stored));
+  return fillHeldGaps(stored.map(rollupFromDb), { from, to, before, after }, openAtOf(stored));
 }
 
 /** Every rollup row, in the order computeRollups gives them, the hours between readings filled in. */

@@ -3,9 +3,17 @@
 
 import type Database from "better-sqlite3";
 import type { MetricKind } from "../../domain/metric.js";
-import { dimsOfKey, fillHeldGaps, type RollupRow, seriesId } from "../../domain/rollup.js";
+import { dimsOfKey, fillHeldGaps, type RollupRow, seriesId, sortRollupsByAccount } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
-import type { CounterSum, CounterSumQuery, CurrentLevel, CurrentLevelQuery, RollupQuery } from "../port.js";
+import type {
+  CounterSum,
+  CounterSumQuery,
+  CurrentLevel,
+  CurrentLevelQuery,
+  RollupPage,
+  RollupQuery,
+  RollupScanQuery,
+} from "../port.js";
 import { LATEST_READING } from "./migrations.js";
 import { big, bigOrNull, num } from "./values.js";
 
@@ -65,25 +73,58 @@ export function selectRollupRange(db: Database.Database, query: RollupQuery): Ro
     where.push("v.name IN (SELECT value FROM json_each(?))");
     params.push(JSON.stringify(query.servers));
   }
-  const stored = selectRollups(db, where.join(" AND "), params, { from: query.from, to: query.to });
+  return selectFilled(db, where.join(" AND "), params, query.from, query.to);
+}
+
+/**
+ * The pages of rollupPages: the next `limit` accounts after `after` (null: from the first) with a series of the
+ * metrics, and their rows, in one read.
+ */
+export function selectRollupPage(
+  db: Database.Database,
+  query: RollupScanQuery,
+  after: string | null,
+  limit: number,
+): RollupPage {
+  const metrics = JSON.stringify(query.metrics);
+  const accounts = db
+    .prepare(
+      `SELECT DISTINCT account FROM series
+       WHERE ${after === null ? "" : "account > ? AND "}metric IN (SELECT value FROM json_each(?)) ORDER BY account LIMIT ?`,
+    )
+    .pluck()
+    .all(...(after === null ? [] : [after]), metrics, limit) as string[];
+  if (accounts.length === 0) return { accounts, rows: [] };
+  const rows = selectFilled(
+    db,
+    "s.account IN (SELECT value FROM json_each(?)) AND s.metric IN (SELECT value FROM json_each(?))",
+    [JSON.stringify(accounts), metrics],
+    query.from,
+    query.to,
+  );
+  return { accounts, rows: sortRollupsByAccount(rows) };
+}
+
+/** The rows of the series `where` selects in the hours [from, to), the held rows closed and the gaps filled. */
+function selectFilled(db: Database.Database, where: string, params: unknown[], from: number, to: number): RollupRow[] {
+  const stored = selectRollups(db, where, params, { from, to });
   // Each held series' row just before the range and whether one follows it: the range's hours between readings.
   const edges = db
     .prepare(
       `SELECT v.name AS server, s.account, s.metric, s.instance, s.dims, s.kind, s.id, l.first_hour, l.time, l.value
        FROM series s JOIN servers v ON v.id = s.server_id JOIN latest l ON l.series_id = s.id
-       WHERE ${where.join(" AND ")} AND s.kind <> 'counter'`,
+       WHERE ${where} AND s.kind <> 'counter'`,
     )
     .all(...params) as Row[];
   const before = new Map<string, RollupRow>();
   const after = new Set<string>();
-  const lastBefore = latestRowBefore(db);
+  // The row of the latest reading's hour holds the latest value; for a series read since, an earlier row is looked for.
+  const searched = new Map<number, number>();
+  for (const e of edges) if (hourOf(num(e.time)) >= from) searched.set(num(e.id), num(e.first_hour));
+  const rowsBefore = latestRowsBefore(db, searched, from);
   for (const e of edges) {
     const latestHour = hourOf(num(e.time));
-    // The row of the latest reading's hour holds the latest value; an earlier row is looked for.
-    const found =
-      latestHour < query.from
-        ? { hour: latestHour, last: e.value }
-        : lastBefore(num(e.id), num(e.first_hour), query.from);
+    const found = latestHour < from ? { hour: latestHour, last: e.value } : (rowsBefore.get(num(e.id)) ?? null);
     const key = {
       server: e.server as string,
       account: e.account as string,
@@ -105,9 +146,33 @@ export function selectRollupRange(db: Database.Database, query: RollupQuery): Ro
         }),
       );
     }
-    if (latestHour >= query.to) after.add(seriesId(key));
+    if (latestHour >= to) after.add(seriesId(key));
   }
-  return fillHeldGaps(stored.rows, { from: query.from, to: query.to, before, after }, stored.openAt);
+  return fillHeldGaps(stored.rows, { from, to, before, after }, stored.openAt);
+}
+
+/**
+ * Finds held series' latest rows before a time (by series id, from the hour of each one's first reading): their hour
+ * and `last`, looking at one hour after another for every series not found yet at once, so that a page of series
+ * costs a statement per hour walked back, not one per series and hour.
+ */
+function latestRowsBefore(
+  db: Database.Database,
+  firstHours: ReadonlyMap<number, number>,
+  before: number,
+): Map<number, { hour: number; last: unknown }> {
+  const rowsAt = db
+    .prepare("SELECT series_id, last FROM rollups WHERE hour = ? AND series_id IN (SELECT value FROM json_each(?))")
+    .raw();
+  const found = new Map<number, { hour: number; last: unknown }>();
+  let pending = [...firstHours];
+  for (let hour = Math.ceil(before / HOUR_MS) * HOUR_MS - HOUR_MS; ; hour -= HOUR_MS) {
+    pending = pending.filter(([id, first]) => first <= hour && !found.has(id));
+    if (pending.length === 0) return found;
+    for (const [id, last] of rowsAt.all(hour, JSON.stringify(pending.map(([id]) => id))) as [number, unknown][]) {
+      found.set(num(id), { hour, last });
+    }
+  }
 }
 
 /**

@@ -32,13 +32,16 @@ import type {
   FeedPage,
   InsertOptions,
   InsertOutcome,
+  RollupPage,
   RollupQuery,
+  RollupScanQuery,
   ServerInfo,
   StoreStats,
   UsageStore,
   UsageTablePage,
   UsageTableQuery,
 } from "../port.js";
+import { rollupPagesOf } from "../rollup-pages.js";
 import { DedupKeys } from "./dedup-keys.js";
 import { DerivedDatabase, STDERR_LOG, type StoreLog } from "./derived-database.js";
 import { SqliteEventFeed } from "./event-feed.js";
@@ -59,6 +62,7 @@ import {
   selectAllRollups,
   selectCounterSums,
   selectCurrentLevels,
+  selectRollupPage,
   selectRollupRange,
 } from "./rollup-reads.js";
 import { num } from "./values.js";
@@ -372,6 +376,12 @@ export class SqliteUsageStore implements UsageStore {
 
   async counterSums(query: CounterSumQuery): Promise<CounterSum[]> {
     return this.derived.read(() => selectCounterSums(this.db, query));
+  }
+
+  rollupPages(query: RollupScanQuery): AsyncIterable<RollupPage> {
+    return rollupPagesOf(query, (after, limit) =>
+      this.derived.read(() => selectRollupPage(this.db, query, after, limit)),
+    );
   }
 
   async allRollups(): Promise<RollupRow[]> {
