@@ -113,6 +113,43 @@ const ROUTES: Record<string, RouteCase> = {
   },
   "get /v1/tokens": { request: () => ({ path: "/v1/tokens" }), right: adminOnly(200) },
   "get /v1/backup": { request: () => ({ path: "/v1/backup" }), right: adminOnly(200) },
+  "put /v1/policy": {
+    request: () => ({ path: "/v1/policy?from=2026-01-01T00:00:00Z", init: { method: "PUT", body: POLICY } }),
+    right: { ...every(403), admin: 201 },
+  },
+  "get /v1/policy": {
+    request: async (ctx) => {
+      await loadPolicy(ctx.tally);
+      return { path: "/v1/policy" };
+    },
+    right: { ...every(403), admin: 200, read: 200 },
+  },
+  // Each call starts the agreement an hour after the one before: ranges never overlap.
+  "put /v1/accounts/{account}/agreement": {
+    request: async (ctx) => {
+      await loadPolicy(ctx.tally);
+      const from = new Date(Date.UTC(2026, 0, 1) + agreementsSet++ * 3_600_000).toISOString();
+      return {
+        path: `/v1/accounts/${OWN}/agreement`,
+        init: { method: "PUT", body: JSON.stringify({ agreement: "std", from }) },
+      };
+    },
+    right: { ...every(403), admin: 200 },
+  },
+  "get /v1/accounts/{account}/bills/{period}": {
+    request: async (ctx) => {
+      await loadPolicy(ctx.tally);
+      return { path: `/v1/accounts/${OWN}/bills/2026-11` };
+    },
+    right: ownUsage,
+  },
+  "get /v1/accounts/{account}/balance": {
+    request: async (ctx) => {
+      await loadPolicy(ctx.tally);
+      return { path: `/v1/accounts/${OWN}/balance` };
+    },
+    right: ownUsage,
+  },
   "get /v1/records/star": {
     request: () => ({ path: "/v1/records/star?from=2026-01-01&to=2026-01-02" }),
     right: { ...every(403), admin: 200, read: 200 },
@@ -273,6 +310,34 @@ function fakeFeedUrl(): string {
 
 let strict: Tally;
 const secrets = {} as Record<Who, { right: string; revoked: string }>;
+
+const POLICY = `resources:
+  - name: storage
+    unit: GB-month
+    costpolicy: continuous
+    metric: storage.bytes
+pricelists:
+  - name: disk
+    storage: 0.02
+agreements:
+  - name: std
+    pricelist: disk
+default_agreement: std
+`;
+let agreementsSet = 0;
+const policyLoaded = new Set<string>();
+
+/** The charging policy, loaded once per server, in effect from 2026 (409: the PUT case loaded it already). */
+async function loadPolicy(tally: Tally): Promise<void> {
+  if (policyLoaded.has(tally.url)) return;
+  const res = await fetch(`${tally.url}/v1/policy?from=2026-01-01T00:00:00Z`, {
+    method: "PUT",
+    headers: { "X-Auth-Token": tally.admin },
+    body: POLICY,
+  });
+  expect([201, 409], `PUT /v1/policy: ${await res.text()}`).toContain(res.status);
+  policyLoaded.add(tally.url);
+}
 
 async function api(tally: Tally, method: string, route: string, body?: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(`${tally.url}${route}`, {
