@@ -1,13 +1,14 @@
 // Against a real OpenStack Swift (Debian's packages on loopback, started by .ci/swift-saio.sh, which installs them
-// when missing): a client (curl) uploads, downloads, lists, copies and deletes; then Tally's space scanner must agree
-// with Swift's own X-Account-Bytes-Used, and importing this Swift's access log must give the requests and bytes the
-// client made, per account.
+// when missing), through Tally's metering proxy: a client (curl) uploads, downloads, lists, copies and deletes; then
+// the proxy's counts and the import of this Swift's access log must both give the requests and bytes the client made,
+// per account, and Tally's space scanner must agree with Swift's own X-Account-Bytes-Used.
 
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAll, ROOT, removeDir, runTally, TallyServer, tempDir } from "./helpers.js";
+import { MeterProxy } from "./proxy-helpers.js";
 
 const SCRIPT = path.join(ROOT, ".ci/swift-saio.sh");
 /** A fresh machine installs the packages first (minutes); a running Swift answers at once. */
@@ -97,8 +98,30 @@ function updateAccounts(): void {
   execFileSync("swift-container-updater", [saio.containerConf, "once"], { stdio: "ignore" });
 }
 
+/** io_sum of each account the client used equals what it did. */
+async function expectIoSums(server: TallyServer, done: Done): Promise<void> {
+  const begin = new Date(Date.now() - 3 * 3_600_000).toISOString();
+  const end = new Date(Date.now() + 2 * 3_600_000).toISOString();
+  for (const [account, d] of done) {
+    const q = new URLSearchParams({ account_id: account, begin_time: begin, end_time: end, format: "json" });
+    const answer = await server.get(`/io_sum?${q}`);
+    expect(answer.status).toBe(200);
+    const sums = (answer.body as [unknown, Record<string, number>])[1];
+    expect(sums, account).toEqual({
+      Bytes_In: d.bytesIn ?? 0,
+      Bytes_Out: d.bytesOut ?? 0,
+      DELETE: d.DELETE ?? 0,
+      GET: d.GET ?? 0,
+      HEAD: d.HEAD ?? 0,
+      OTHER: d.COPY ?? 0,
+      POST: d.POST ?? 0,
+      PUT: d.PUT ?? 0,
+    });
+  }
+}
+
 describe("a real Swift", () => {
-  it("is counted by the log import as the client saw it, and measured by the scanner as Swift measures itself", async () => {
+  it("is counted by the metering proxy and the log import as the client saw it, and measured by the scanner as Swift measures itself", async () => {
     const users = [
       { user: "test:tester", key: "testing", account: "AUTH_test" },
       { user: "test2:tester2", key: "testing2", account: "AUTH_test2" },
@@ -113,6 +136,12 @@ describe("a real Swift", () => {
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
 
+    // Every request of the client goes through the proxy, which keeps its counts in a store of its own.
+    const proxyData = path.join(dir, "proxy-data");
+    const proxy = await MeterProxy.start([
+      ...["--upstream", saio.url, "--listen", "127.0.0.1:0", "--server", "saio", "--data", proxyData],
+      ...["--flush-every", "1"],
+    ]);
     const done: Done = new Map();
     const txids: string[] = [];
     const count = (account: string, call: Call, method: string) => {
@@ -126,12 +155,12 @@ describe("a real Swift", () => {
     };
     const stored = new Map<string, number>();
     for (const [n, u] of users.entries()) {
-      const auth = curl("GET", `${saio.url}/auth/v1.0`, {
+      const auth = curl("GET", `${proxy.url}/auth/v1.0`, {
         headers: [`X-Auth-User: ${u.user}`, `X-Auth-Key: ${u.key}`],
       });
       count("unattributed", auth, "GET");
       const token = auth.headers["x-auth-token"] as string;
-      const base = `${saio.url}/v1/${u.account}/tally-it`;
+      const base = `${proxy.url}/v1/${u.account}/tally-it`;
       const call = (method: string, url: string, extra: Parameters<typeof curl>[2] = {}) =>
         count(u.account, curl(method, url, { token, ...extra }), method);
       expect(call("PUT", base).status).toBe(201);
@@ -155,13 +184,13 @@ describe("a real Swift", () => {
     updateAccounts();
     const admin = count(
       "unattributed",
-      curl("GET", `${saio.url}/auth/v1.0`, { headers: ["X-Auth-User: admin:admin", "X-Auth-Key: admin"] }),
+      curl("GET", `${proxy.url}/auth/v1.0`, { headers: ["X-Auth-User: admin:admin", "X-Auth-Key: admin"] }),
       "GET",
     );
     const swiftSays = new Map<string, Record<string, string>>();
     for (const u of users) {
       const adminToken = admin.headers["x-auth-token"] as string;
-      const h = count(u.account, curl("HEAD", `${saio.url}/v1/${u.account}`, { token: adminToken }), "HEAD").headers;
+      const h = count(u.account, curl("HEAD", `${proxy.url}/v1/${u.account}`, { token: adminToken }), "HEAD").headers;
       swiftSays.set(u.account, {
         "storage.bytes": h["x-account-bytes-used"] as string,
         "storage.files": h["x-account-object-count"] as string,
@@ -169,6 +198,8 @@ describe("a real Swift", () => {
       });
       expect(h["x-account-bytes-used"]).toBe(String(stored.get(u.account)));
     }
+    // SIGTERM: the proxy flushes what it counted before it exits.
+    expect((await proxy.stop()).code, proxy.output).toBe(0);
 
     // The access lines come over UDP: wait until every request the client made is in the log.
     const deadline = Date.now() + 20_000;
@@ -221,24 +252,7 @@ describe("a real Swift", () => {
 
     const server = await TallyServer.start({ dataDir: data });
     try {
-      const begin = new Date(Date.now() - 3 * 3_600_000).toISOString();
-      const end = new Date(Date.now() + 2 * 3_600_000).toISOString();
-      for (const [account, d] of done) {
-        const q = new URLSearchParams({ account_id: account, begin_time: begin, end_time: end, format: "json" });
-        const answer = await server.get(`/io_sum?${q}`);
-        expect(answer.status).toBe(200);
-        const sums = (answer.body as [unknown, Record<string, number>])[1];
-        expect(sums, account).toEqual({
-          Bytes_In: d.bytesIn ?? 0,
-          Bytes_Out: d.bytesOut ?? 0,
-          DELETE: d.DELETE ?? 0,
-          GET: d.GET ?? 0,
-          HEAD: d.HEAD ?? 0,
-          OTHER: d.COPY ?? 0,
-          POST: d.POST ?? 0,
-          PUT: d.PUT ?? 0,
-        });
-      }
+      await expectIoSums(server, done);
       for (const metric of ["storage.bytes", "storage.files", "storage.containers"]) {
         const table = await server.get(`/usage?format=json&metric=${metric}`);
         const rows = (table.body as { rows: { account: string; by_server: Record<string, string> }[] }).rows;
@@ -249,6 +263,12 @@ describe("a real Swift", () => {
       }
     } finally {
       await server.stop();
+    }
+    const proxied = await TallyServer.start({ dataDir: proxyData });
+    try {
+      await expectIoSums(proxied, done);
+    } finally {
+      await proxied.stop();
     }
   }, 120_000);
 });
