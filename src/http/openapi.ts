@@ -1,23 +1,13 @@
 // GET /openapi.json: the OpenAPI 3.1 description of every route; openapi.test.ts checks none is missing.
 
 import type { Hono } from "hono";
+import { AUTH_ERRORS, errorResponse, json, ref, type Schema } from "./openapi-schema.js";
 import { BACKUP_OPENAPI_PATHS } from "./routes/backup.js";
+import { CHARGING_OPENAPI_PATHS } from "./routes/charging.js";
 import { FEED_OPENAPI_PATHS } from "./routes/feeds.js";
 import { PETNAME_OPENAPI_PATHS } from "./routes/petnames.js";
 import { RECORD_OPENAPI_PATHS } from "./routes/records.js";
 import { USAGE_OPENAPI_PATHS } from "./routes/usage.js";
-
-type Schema = Record<string, unknown>;
-
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: Schema) => ({ "application/json": { schema } });
-const errorResponse = (description: string) => ({ description, content: json(ref("Error")) });
-
-/** The answers every route can give besides its own. */
-const AUTH_ERRORS = {
-  "401": errorResponse("No valid token: none given where one is needed, or an unknown or revoked one."),
-  "403": errorResponse("The token's role does not allow this (or names another account)."),
-};
 
 const exactInteger = {
   type: "integer",
@@ -141,200 +131,6 @@ const tokenSchema = {
   },
 };
 
-const decimal = { type: "string", pattern: "^-?[0-9]+(\\.[0-9]+)?$", description: "An exact decimal." };
-const time = { type: "string", format: "date-time" };
-const accountPath = { name: "account", in: "path", required: true, schema: { type: "string" } };
-
-const BILL = {
-  type: "object",
-  description:
-    "A bill: one line per resource (and instance), priced in slices wherever a price, algorithm or agreement " +
-    "changes; a closed period's bill is the one closed, never rewritten. Every quantity and amount is a decimal string.",
-  properties: {
-    account: { type: "string" },
-    agreement: { type: "string", description: "The agreement at the period's start." },
-    agreements: {
-      type: "array",
-      items: {
-        type: "object",
-        properties: {
-          name: { type: "string" },
-          source: { enum: ["account", "group", "default"] },
-          start: time,
-          end: time,
-        },
-      },
-    },
-    period: { type: "object", properties: { name: { type: "string" }, start: time, end: time } },
-    lines: {
-      type: "array",
-      items: {
-        type: "object",
-        properties: {
-          resource: { type: "string" },
-          instance: { type: "string" },
-          quantity: decimal,
-          unit: { type: "string" },
-          credits: decimal,
-          slices: { type: "array", items: { type: "object" } },
-        },
-      },
-    },
-    adjustments: {
-      type: "array",
-      description: "Late usage of closed periods, charged in this one: the repriced total less what was charged.",
-      items: { type: "object", properties: { period: { type: "string" }, credits: decimal } },
-    },
-    credits_granted: decimal,
-    grants: { type: "array", items: { type: "object" } },
-    total: decimal,
-    opening_balance: decimal,
-    closing_balance: { ...decimal, description: "opening + granted - total - adjustments" },
-    rounding: { type: "object", properties: { digits: { type: "integer" }, mode: { type: "string" } } },
-    notes: { type: "array", items: { type: "string" } },
-  },
-};
-
-const CHARGING_PATHS = {
-  "/v1/policy": {
-    get: {
-      operationId: "getPolicy",
-      summary: "The charging policy in force (the latest version) and when each version applies from.",
-      tags: ["charging"],
-      responses: {
-        "200": {
-          description: "The latest version's YAML, and every version's start.",
-          content: json({
-            type: "object",
-            properties: {
-              version: { type: "integer" },
-              from: time,
-              loaded_at: time,
-              text: { type: "string" },
-              versions: {
-                type: "array",
-                items: { type: "object", properties: { version: { type: "integer" }, from: time } },
-              },
-            },
-          }),
-        },
-        "404": errorResponse("No policy is loaded."),
-        ...AUTH_ERRORS,
-      },
-    },
-    put: {
-      operationId: "loadPolicy",
-      summary: "Check a policy (YAML) and store it as a new version, applying from `from` (admin).",
-      tags: ["charging"],
-      parameters: [
-        {
-          name: "from",
-          in: "query",
-          required: false,
-          description: "When the version applies: RFC 3339 or epoch ms; after every earlier version's. Default now.",
-          schema: { type: "string" },
-        },
-      ],
-      requestBody: { required: true, content: { "application/yaml": { schema: { type: "string" } } } },
-      responses: {
-        "201": {
-          description: "The version stored.",
-          content: json({ type: "object", properties: { version: { type: "integer" }, from: time, loaded_at: time } }),
-        },
-        "400": errorResponse("The policy is not valid (the error names its line and path); nothing is stored."),
-        "409": errorResponse("`from` is not after the latest version's."),
-        "413": errorResponse("The policy is larger than 1 MB."),
-        ...AUTH_ERRORS,
-      },
-    },
-  },
-  "/v1/accounts/{account}/agreement": {
-    put: {
-      operationId: "setAgreement",
-      summary: "Give an account an agreement of the policy from a time on, until its next one (admin).",
-      tags: ["charging"],
-      parameters: [accountPath],
-      requestBody: {
-        required: true,
-        content: json({
-          type: "object",
-          required: ["agreement"],
-          properties: {
-            agreement: { type: "string" },
-            from: { type: ["string", "integer"], description: "RFC 3339 or epoch ms; default now." },
-          },
-        }),
-      },
-      responses: {
-        "200": {
-          description: "The agreement set.",
-          content: json({
-            type: "object",
-            properties: { account: { type: "string" }, agreement: { type: "string" }, from: time },
-          }),
-        },
-        "400": errorResponse("The body, the time or the agreement's name is not valid."),
-        "404": errorResponse("No policy is loaded."),
-        "409": errorResponse("`from` is not after the account's latest agreement."),
-        ...AUTH_ERRORS,
-      },
-    },
-  },
-  "/v1/accounts/{account}/bills/{period}": {
-    get: {
-      operationId: "getBill",
-      summary: "An account's bill for a period: as closed, or priced now for a period not closed.",
-      tags: ["charging"],
-      parameters: [
-        accountPath,
-        {
-          name: "period",
-          in: "path",
-          required: true,
-          description: "YYYY-MM, or the start date YYYY-MM-DD for weekly periods.",
-          schema: { type: "string" },
-        },
-      ],
-      responses: {
-        "200": { description: "The bill.", content: json(BILL) },
-        "400": errorResponse("The period is not one of the policy's."),
-        "404": errorResponse("No policy is loaded."),
-        ...AUTH_ERRORS,
-      },
-    },
-  },
-  "/v1/accounts/{account}/balance": {
-    get: {
-      operationId: "getBalance",
-      summary:
-        "An account's credit balance: the closed periods' closing balance plus the open period so far. Reads only.",
-      tags: ["charging"],
-      parameters: [accountPath],
-      responses: {
-        "200": {
-          description: "The balance.",
-          content: json({
-            type: "object",
-            properties: {
-              account: { type: "string" },
-              at: time,
-              closed_balance: decimal,
-              closed_through: { type: ["string", "null"], description: "The latest closed period." },
-              open_period: { type: "object", properties: { name: { type: "string" }, start: time, end: time } },
-              credits_granted: decimal,
-              charges: { ...decimal, description: "The open period's charges for its whole hours so far." },
-              adjustments: decimal,
-              balance: decimal,
-            },
-          }),
-        },
-        "404": errorResponse("No policy is loaded."),
-        ...AUTH_ERRORS,
-      },
-    },
-  },
-};
-
 /** Every tag an operation uses, declared once so that a viewer can group and explain them. */
 const TAGS = [
   { name: "usage", description: "The usage table and each account's page: HTML, JSON or CSV." },
@@ -370,7 +166,7 @@ export function openApiDocument(): Schema {
       ...BACKUP_OPENAPI_PATHS,
       ...RECORD_OPENAPI_PATHS,
       ...FEED_OPENAPI_PATHS,
-      ...CHARGING_PATHS,
+      ...CHARGING_OPENAPI_PATHS,
       "/healthz": {
         get: {
           operationId: "health",
