@@ -8,7 +8,7 @@ import { EXIT_CODE } from "../domain/errors.js";
 import { type IngestResult, ingestEvents } from "../ingest/ingest-events.js";
 import { parseEventBody } from "../ingest/parse-body.js";
 import type { StreamFlags } from "./consume-flags.js";
-import { byteLines, isBlank, openInput } from "./input-lines.js";
+import { lineBatches, openInput } from "./input-lines.js";
 import { startProgress } from "./progress.js";
 import { publishCommand } from "./publish.js";
 import { type RemoteFlags, remote, throughRunningServer } from "./remote.js";
@@ -40,13 +40,8 @@ export async function ingestCommand(file: string, given: IngestFlags): Promise<n
   let accepted = 0;
   let duplicates = 0;
   let rejected = 0;
-  let bytes = 0;
   try {
-    let lines: Buffer[] = [];
-    let lineNumbers: number[] = [];
-    let lineNumber = 0;
-    const flush = async () => {
-      if (lines.length === 0) return;
+    for await (const { lines, lineNumbers, bytes } of lineBatches(input, BATCH)) {
       // Bytes, not decoded text: a line that is not UTF-8 is refused, never read as U+FFFD.
       const body = Buffer.concat(lines.flatMap((line, i) => (i === 0 ? [line] : [NEWLINE, line])));
       const result = await store(body);
@@ -60,19 +55,8 @@ export async function ingestCommand(file: string, given: IngestFlags): Promise<n
           progress.log(`line ${lineNumbers[r.index]}: ${reason}${r.id ? ` (id ${r.id})` : ""}\n`);
         }
       }
-      lines = [];
-      lineNumbers = [];
       progress.update(bytes, accepted + duplicates + rejected);
-    };
-    for await (const line of byteLines(input)) {
-      lineNumber++;
-      bytes += line.length + 1;
-      if (isBlank(line)) continue;
-      lines.push(line);
-      lineNumbers.push(lineNumber);
-      if (lines.length >= BATCH) await flush();
     }
-    await flush();
   } finally {
     progress.stop();
     await backend?.close();

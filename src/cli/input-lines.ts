@@ -36,3 +36,27 @@ export async function* byteLines(input: AsyncIterable<Buffer>): AsyncGenerator<B
 export function isBlank(line: Buffer): boolean {
   return line.every((b) => b === 0x20 || b === 0x09 || b === 0x0d);
 }
+
+/** The non-blank lines of a stream in batches of at most `size`, each line with its number, and the bytes read so far. */
+export async function* lineBatches(
+  input: AsyncIterable<Buffer>,
+  size: number,
+): AsyncGenerator<{ lines: Buffer[]; lineNumbers: number[]; bytes: number }> {
+  let lines: Buffer[] = [];
+  let lineNumbers: number[] = [];
+  let lineNumber = 0;
+  let bytes = 0;
+  for await (const line of byteLines(input)) {
+    lineNumber++;
+    bytes += line.length + 1;
+    if (isBlank(line)) continue;
+    lines.push(line);
+    lineNumbers.push(lineNumber);
+    if (lines.length >= size) {
+      yield { lines, lineNumbers, bytes };
+      lines = [];
+      lineNumbers = [];
+    }
+  }
+  if (lines.length > 0) yield { lines, lineNumbers, bytes };
+}

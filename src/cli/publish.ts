@@ -4,7 +4,7 @@
 import { EventPublisher } from "../broker/publish-events.js";
 import { EXIT_CODE } from "../domain/errors.js";
 import { type StreamFlags, streamSettings } from "./consume-flags.js";
-import { byteLines, isBlank, openInput } from "./input-lines.js";
+import { lineBatches, openInput } from "./input-lines.js";
 import { startProgress } from "./progress.js";
 
 const BATCH = 10_000;
@@ -19,31 +19,15 @@ export async function publishCommand(file: string, url: string, flags: StreamFla
   let published = 0;
   let duplicates = 0;
   let rejected = 0;
-  let bytes = 0;
   try {
-    let lines: Buffer[] = [];
-    let lineNumbers: number[] = [];
-    let lineNumber = 0;
-    const flush = async () => {
-      if (lines.length === 0) return;
+    for await (const { lines, lineNumbers, bytes } of lineBatches(input, BATCH)) {
       const outcome = await publisher.publish(lines);
       published += outcome.published;
       duplicates += outcome.duplicates;
       for (const r of outcome.rejected)
         if (rejected++ < SHOWN_REJECTIONS) progress.log(`line ${lineNumbers[r.index]} ${r.reason}\n`);
-      lines = [];
-      lineNumbers = [];
       progress.update(bytes, published + duplicates + rejected);
-    };
-    for await (const line of byteLines(input)) {
-      lineNumber++;
-      bytes += line.length + 1;
-      if (isBlank(line)) continue;
-      lines.push(line);
-      lineNumbers.push(lineNumber);
-      if (lines.length >= BATCH) await flush();
     }
-    await flush();
   } finally {
     progress.stop();
     await publisher.close();
