@@ -1,64 +1,74 @@
-// Where a meter command's events go: the store of the data directory (or --store), through the ingest use case, or
-// a running Tally over HTTP (--url, with the admin token or --token-file) through POST /v1/events.
+// Where a meter command's events go, one choice for every meter: NATS JetStream (--to nats://…), a Tally over HTTP
+// (--to or --url http://…, with --token-file or the admin token), the `tally serve` that holds the data directory
+// (found by its note, looked up again for each batch), or the store itself.
 
-import type { Backend } from "../backend/backend.js";
+import path from "node:path";
+import type { Command } from "commander";
+import { ADMIN_TOKEN_FILE } from "../auth/first-admin-token.js";
 import { openBackend } from "../backend/open-backend.js";
+import { EventPublisher } from "../broker/publish-events.js";
+import { brokerLabel } from "../broker/stream.js";
 import { loadConfig } from "../config/config.js";
-import { AppError } from "../domain/errors.js";
-import { LIMITS, type RawEvent } from "../domain/event.js";
-import { type IngestResult, ingestEvents } from "../ingest/ingest-events.js";
-import type { SendEvents, SendResult } from "../meters/send-events.js";
-import { type RemoteFlags, remote } from "./remote.js";
+import { AppError, validation } from "../domain/errors.js";
+import type { Logger } from "../log/logger.js";
+import { brokerSink, type EventSink, httpSink, storeSink } from "../meters/event-sink.js";
+import { type StreamFlags, streamOptions, streamSettings } from "./consume-flags.js";
+import { type RemoteFlags, remoteOptions } from "./remote.js";
+import { findRunningServer } from "./server-note.js";
 
-export interface EventSink {
-  readonly send: SendEvents;
-  close(): Promise<void>;
+export interface SinkFlags extends RemoteFlags, StreamFlags {
+  /** nats://HOST:PORT for JetStream, or http(s)://HOST:PORT for a Tally. */
+  to?: string;
 }
 
-/** Events per request or transaction: under the server's batch limit, and a body well under its size limit. */
-const BATCH = 20_000;
-
-export async function openEventSink(flags: RemoteFlags): Promise<EventSink> {
-  if (flags.url) {
-    return {
-      send: (events) =>
-        inBatches(events, (batch) => remote<IngestResult>(flags, "POST", "/v1/events", batch.map(withoutBigints))),
-      close: async () => {},
-    };
+export async function openEventSink(flags: SinkFlags, logger?: Logger): Promise<EventSink> {
+  const config = loadConfig(flags);
+  const tokenFile = flags.tokenFile ?? path.join(config.data, ADMIN_TOKEN_FILE);
+  if (flags.to !== undefined && flags.url !== undefined) throw validation("give one of --to and --url");
+  const named = flags.to ?? flags.url;
+  if (named !== undefined) {
+    let protocol: string;
+    try {
+      protocol = new URL(named.split(",")[0] as string).protocol;
+    } catch {
+      throw validation(`"${named}" is not a URL: give http://HOST:PORT for a Tally or nats://HOST:PORT for JetStream`);
+    }
+    if (protocol === "nats:" || protocol === "tls:") {
+      const settings = streamSettings(flags);
+      const publisher = await EventPublisher.open(named, settings);
+      return brokerSink(publisher, `stream ${settings.stream} at ${brokerLabel(named)}`);
+    }
+    if (protocol !== "http:" && protocol !== "https:")
+      throw validation(`"${named}" is not http://HOST:PORT (a Tally) or nats://HOST:PORT (JetStream)`);
+    return httpSink(() => ({ url: named, tokenFile }));
   }
-  const backend: Backend = await openBackend(loadConfig(flags)).catch((error: unknown) => {
+  if (flags.stream !== undefined || flags.subjectPrefix !== undefined)
+    throw validation("--stream and --subject-prefix are for publishing to JetStream, with --to nats://HOST:PORT");
+  const running = findRunningServer(config);
+  if (running !== null) {
+    let last = running.url;
+    logger?.info(
+      { url: running.url, pid: running.pid },
+      `tally serve (pid ${running.pid}) holds the store: events go through it`,
+    );
+    return httpSink(() => {
+      last = findRunningServer(config)?.url ?? last;
+      return { url: last, tokenFile };
+    });
+  }
+  const backend = await openBackend(config, logger ? { logger } : {}).catch((error: unknown) => {
     if (error instanceof AppError && error.code === "UNAVAILABLE" && /in use/.test(error.message)) {
       throw new AppError("UNAVAILABLE", `${error.message}; while it runs, pass --url to go through it`);
     }
     throw error;
   });
-  return {
-    send: (events) =>
-      inBatches(events, (batch) =>
-        ingestEvents(
-          backend.events,
-          batch.map((raw) => ({ raw })),
-        ),
-      ),
-    close: () => backend.close(),
-  };
+  return storeSink(backend.events, backend.description, () => backend.close());
 }
 
-async function inBatches(events: RawEvent[], send: (batch: RawEvent[]) => Promise<IngestResult>): Promise<SendResult> {
-  let accepted = 0;
-  let duplicates = 0;
-  const rejected: string[] = [];
-  for (let i = 0; i < events.length; i += Math.min(BATCH, LIMITS.batchEvents)) {
-    const result = await send(events.slice(i, i + BATCH));
-    accepted += result.accepted;
-    duplicates += result.duplicates;
-    for (const r of result.rejected) rejected.push(`event ${r.id ?? `#${i + r.index}`}: ${r.reason}`);
-    for (let n = 0; n < (result.rejected_omitted ?? 0); n++) rejected.push("(reason not listed)");
-  }
-  return { accepted, duplicates, rejected };
-}
-
-/** JSON cannot carry a bigint: values beyond 2^53 travel as decimal strings, as the API takes them. */
-function withoutBigints(event: RawEvent): RawEvent {
-  return typeof event.value === "bigint" ? { ...event, value: event.value.toString() } : event;
+/** The options that choose where a meter's events go. */
+export function sinkOptions(cmd: Command): Command {
+  return streamOptions(remoteOptions(cmd)).option(
+    "--to <url>",
+    "send the events to this Tally (http://HOST:PORT; --token-file a token that may ingest) or publish them to NATS JetStream (nats://HOST:PORT)",
+  );
 }

@@ -8,20 +8,16 @@ import type { Command } from "commander";
 import { loadConfig } from "../config/config.js";
 import { EXIT_CODE, validation } from "../domain/errors.js";
 import { nameTextProblem } from "../domain/text.js";
+import { sendEvents } from "../meters/event-sink.js";
 import { followSwiftLog } from "../meters/swift-log-follow.js";
 import { importSwiftLog } from "../meters/swift-log-import.js";
 import { SwiftLogPositions } from "../meters/swift-log-positions.js";
 import { emptyCounts, type SwiftLogCounts } from "../meters/swift-log-stream.js";
-import { openEventSink } from "./event-sink.js";
+import { openEventSink, type SinkFlags, sinkOptions } from "./event-sink.js";
 import type { Run } from "./petname.js";
 import { startProgress } from "./progress.js";
-import { remoteOptions } from "./remote.js";
 
-export interface SwiftLogFlags {
-  data?: string;
-  store?: string;
-  url?: string;
-  tokenFile?: string;
+export interface SwiftLogFlags extends SinkFlags {
   server?: string;
   unattributed: string;
   logName?: string[];
@@ -63,7 +59,7 @@ export async function importSwiftLogCommand(files: string[], flags: SwiftLogFlag
     unattributed: flags.unattributed,
     ...(flags.logName && flags.logName.length > 0 ? { logNames: flags.logName } : {}),
     positions,
-    send: sink.send,
+    send: sendEvents(sink),
     counts,
     onBadLine: (name: string, line: number, reason: string) => {
       if (shown++ < SHOWN_LINES) progress.log(`${name} line ${line}: ${reason}\n`);
@@ -128,7 +124,7 @@ export function registerImportSwiftLog(
   storeOptions: (cmd: Command) => Command,
   run: Run,
 ): void {
-  remoteOptions(
+  sinkOptions(
     storeOptions(
       importCommand
         .command("swift-log")

@@ -9,22 +9,19 @@ import type { Command } from "commander";
 import { loadConfig } from "../config/config.js";
 import { AppError, EXIT_CODE, validation } from "../domain/errors.js";
 import { nameTextProblem } from "../domain/text.js";
+import { sendEvents } from "../meters/event-sink.js";
 import { parseOwners, scanDirectory } from "../meters/scan-dir.js";
 import { type Levels, ScanAccountsFile, scanEvents, withVanished } from "../meters/scan-levels.js";
 import { headSwiftAccount, parseAccountList, swiftToken } from "../meters/scan-swift.js";
-import { type EventSink, openEventSink } from "./event-sink.js";
+import type { SendEvents } from "../meters/send-events.js";
+import { openEventSink, type SinkFlags, sinkOptions } from "./event-sink.js";
 import type { Run } from "./petname.js";
 import { startProgress } from "./progress.js";
-import { remoteOptions } from "./remote.js";
 
 /** Waits `ms`, or less when the signal aborts first. */
 const sleep = (ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
 
-export interface ScanFlags {
-  data?: string;
-  store?: string;
-  url?: string;
-  tokenFile?: string;
+export interface ScanFlags extends SinkFlags {
   server?: string;
   dir?: string;
   by: string;
@@ -53,6 +50,7 @@ export async function meterScanCommand(flags: ScanFlags): Promise<number> {
   const scan = flags.dir !== undefined ? dirScanner(flags, flags.dir) : swiftScanner(flags, flags.swift as string);
   const remembered = new ScanAccountsFile(path.join(loadConfig(flags).data, SCAN_ACCOUNTS_FILE));
   const sink = await openEventSink(flags);
+  const send = sendEvents(sink);
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once("SIGINT", stop);
@@ -61,7 +59,7 @@ export async function meterScanCommand(flags: ScanFlags): Promise<number> {
   try {
     for (;;) {
       const started = Date.now();
-      failed = (await scanOnce(scan, server, sink, remembered, controller.signal)) || failed;
+      failed = (await scanOnce(scan, server, send, remembered, controller.signal)) || failed;
       if (every === null || controller.signal.aborted) break;
       await sleep(Math.max(0, started + every - Date.now()), controller.signal);
       if (controller.signal.aborted) break;
@@ -85,7 +83,7 @@ interface Scanner {
 async function scanOnce(
   scanner: Scanner,
   server: string,
-  sink: EventSink,
+  send: SendEvents,
   remembered: ScanAccountsFile,
   signal: AbortSignal,
 ): Promise<boolean> {
@@ -104,7 +102,7 @@ async function scanOnce(
     scanner.metrics,
   );
   const events = scanEvents(server, scanner.target, time, all);
-  const result = await sink.send(events);
+  const result = await send(events);
   for (const reason of result.rejected) process.stderr.write(`refused: ${reason}\n`);
   remembered.write(scanner.target, [...levels.keys(), ...unread.filter((a) => previous.includes(a))]);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
@@ -247,7 +245,7 @@ export function parseInterval(text: string): number {
 }
 
 export function registerMeterScan(meter: Command, storeOptions: (cmd: Command) => Command, run: Run): void {
-  remoteOptions(
+  sinkOptions(
     storeOptions(
       meter
         .command("scan")

@@ -4,26 +4,21 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
-import { ADMIN_TOKEN_FILE } from "../auth/first-admin-token.js";
-import type { Backend } from "../backend/backend.js";
-import { openBackend } from "../backend/open-backend.js";
 import { loadConfig } from "../config/config.js";
 import { validation } from "../domain/errors.js";
 import { LIMITS } from "../domain/event.js";
 import { nameTextProblem } from "../domain/text.js";
 import { stdoutDestination } from "../log/fd-destination.js";
-import { createLogger, type Logger } from "../log/logger.js";
+import { createLogger } from "../log/logger.js";
 import { attributor, isAccountName, parseS3KeyFile } from "../meters/attribution.js";
-import { type EventSink, httpSink, storeSink } from "../meters/event-sink.js";
 import { checkUpstream, startMeteringProxy } from "../meters/metering-proxy.js";
 import { Shipper } from "../meters/shipper.js";
 import { Spool } from "../meters/spool.js";
 import { TrafficTally } from "../meters/traffic-tally.js";
+import { openEventSink, type SinkFlags, sinkOptions } from "./event-sink.js";
 import type { Run } from "./petname.js";
-import { remoteOptions } from "./remote.js";
-import { findRunningServer } from "./server-note.js";
 
-export interface MeterProxyFlags {
+export interface MeterProxyFlags extends SinkFlags {
   upstream: string;
   listen: string;
   server: string;
@@ -34,11 +29,6 @@ export interface MeterProxyFlags {
   idleTimeout: string;
   grace: string;
   spool?: string;
-  to?: string;
-  url?: string;
-  tokenFile?: string;
-  data?: string;
-  store?: string;
 }
 
 export async function meterProxyCommand(flags: MeterProxyFlags): Promise<number> {
@@ -63,7 +53,7 @@ export async function meterProxyCommand(flags: MeterProxyFlags): Promise<number>
   const spool = Spool.open(flags.spool ?? path.join(config.data, "spool", `proxy-${encodeURIComponent(flags.server)}`));
 
   const logger = createLogger(config.logLevel, stdoutDestination());
-  const { sink, backend } = await openSink(flags, config, logger);
+  const sink = await openEventSink(flags, logger);
   const tally = new TrafficTally();
   const shipper = new Shipper({ tally, spool, sink, server: flags.server, flushMs, logger });
   let proxy: Awaited<ReturnType<typeof startMeteringProxy>>;
@@ -78,7 +68,7 @@ export async function meterProxyCommand(flags: MeterProxyFlags): Promise<number>
       idleTimeoutMs,
     });
   } catch (error) {
-    await backend?.close();
+    await sink.close();
     throw error;
   }
   shipper.start();
@@ -101,7 +91,7 @@ export async function meterProxyCommand(flags: MeterProxyFlags): Promise<number>
             );
         })
         .catch((error: unknown) => logger.error({ err: error }, "error while stopping"))
-        .then(() => backend?.close())
+        .then(() => sink.close())
         .finally(() => {
           clearInterval(hold);
           resolve();
@@ -112,40 +102,6 @@ export async function meterProxyCommand(flags: MeterProxyFlags): Promise<number>
   });
   logger.info("stopped");
   return 0;
-}
-
-/** The receiver: a Tally named by --to/--url, the one running on the data directory, or the store itself. */
-async function openSink(
-  flags: MeterProxyFlags,
-  config: ReturnType<typeof loadConfig>,
-  logger: Logger,
-): Promise<{ sink: EventSink; backend: Backend | null }> {
-  const named = flags.to ?? flags.url;
-  const tokenFile = flags.tokenFile ?? path.join(config.data, ADMIN_TOKEN_FILE);
-  if (named !== undefined) {
-    try {
-      new URL(named);
-    } catch {
-      throw validation(`--to "${named}" is not a URL (http://HOST:PORT)`);
-    }
-    return { sink: httpSink(() => ({ url: named, tokenFile })), backend: null };
-  }
-  const running = findRunningServer(config);
-  if (running !== null) {
-    // Looked up for each batch: a server restarted on the directory may listen elsewhere.
-    let last = running.url;
-    const sink = httpSink(() => {
-      last = findRunningServer(config)?.url ?? last;
-      return { url: last, tokenFile };
-    });
-    logger.info(
-      { url: running.url, pid: running.pid },
-      `tally serve (pid ${running.pid}) holds the store: counts go through it`,
-    );
-    return { sink, backend: null };
-  }
-  const backend = await openBackend(config, { logger });
-  return { sink: storeSink(backend.events, backend.description), backend };
 }
 
 function readKeyFile(file: string): Map<string, string> {
@@ -173,7 +129,7 @@ function nameProblem(name: string): string | null {
 }
 
 export function registerMeterCommands(meter: Command, storeOptions: (cmd: Command) => Command, run: Run): void {
-  remoteOptions(
+  sinkOptions(
     storeOptions(
       meter
         .command("proxy")
@@ -193,6 +149,5 @@ export function registerMeterCommands(meter: Command, storeOptions: (cmd: Comman
     .option("--idle-timeout <seconds>", "close a connection idle this long", "120")
     .option("--grace <seconds>", "on SIGTERM, how long requests in flight may take to finish", "10")
     .option("--spool <dir>", "where batches wait until sent (default DATA/spool/proxy-SERVER)")
-    .option("--to <url>", "send the counts to this Tally (POST /v1/events; --token-file an ingest token)")
     .action(run(meterProxyCommand));
 }

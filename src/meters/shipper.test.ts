@@ -39,6 +39,7 @@ describe.each(TEST_STORES)("the shipper on %s", (_name, open) => {
     const state = { down: false, sent: 0 };
     const sink: EventSink = {
       describe: () => "flaky",
+      close: async () => {},
       send: async (body) => {
         if (state.down) throw new Error("down");
         state.sent++;
@@ -52,7 +53,7 @@ describe.each(TEST_STORES)("the shipper on %s", (_name, open) => {
     let now = T0 + 1000;
     const tally = new TrafficTally();
     const spool = Spool.open(path.join(dir, "spool"));
-    const { sink, state } = flaky(storeSink(store, "test"));
+    const { sink, state } = flaky(storeSink(store, "test", async () => {}));
     const shipper = new Shipper({
       tally,
       spool,
@@ -104,11 +105,12 @@ describe.each(TEST_STORES)("the shipper on %s", (_name, open) => {
   it("keeps a batch the receiver rejected events of, and sends it again once the receiver takes them", async () => {
     const tally = new TrafficTally();
     const spool = Spool.open(path.join(dir, "spool"));
-    const inner = storeSink(store, "test");
+    const inner = storeSink(store, "test", async () => {});
     let refuse = true;
     // A receiver that refuses the server, as an ingest token limited to another server does, line by line.
     const sink: EventSink = {
       describe: () => "gated",
+      close: async () => {},
       send: async (body) => {
         const result = await inner.send(
           refuse ? Buffer.from(body.toString().replaceAll('"s1"', '"s 1\\u0007"')) : body,
@@ -131,7 +133,7 @@ describe.each(TEST_STORES)("the shipper on %s", (_name, open) => {
   it("leaves what it could not send in the spool for the next run, which sends it without doubling", async () => {
     const tally = new TrafficTally();
     const spoolDir = path.join(dir, "spool");
-    const { sink, state } = flaky(storeSink(store, "test"));
+    const { sink, state } = flaky(storeSink(store, "test", async () => {}));
     const first = new Shipper({
       tally,
       spool: Spool.open(spoolDir),
@@ -174,7 +176,7 @@ describe.each(TEST_STORES)("the shipper on %s", (_name, open) => {
     const shipper = new Shipper({
       tally,
       spool,
-      sink: storeSink(store, "test"),
+      sink: storeSink(store, "test", async () => {}),
       server: "s1",
       flushMs: 7000,
       logger: createLogger("silent"),

@@ -38,13 +38,20 @@ describe("tally import swift-log", () => {
     expect(second.stdout).toContain("40 lines imported before");
   });
 
-  it("goes through a running Tally with --url and the admin token", async () => {
+  it("goes through the running Tally by itself, or the one --url names, with the admin token", async () => {
     const server = await TallyServer.start({ dataDir: path.join(dir, "served") });
     try {
       const file = path.join(dir, "sample.log");
       fs.writeFileSync(file, SAMPLE);
-      const direct = await runTally(["import", "swift-log", "--data", server.dataDir, file]);
-      expect(direct.stderr).toMatch(/is in use by another Tally process; while it runs, pass --url to go through it/);
+      // Without --url it finds the server holding the data directory by itself.
+      const own = path.join(dir, "own.log");
+      fs.writeFileSync(own, `${[0, 1, 2, 3, 4].map(line).join("\n")}\n`);
+      const found = await runTally(["import", "swift-log", "--data", server.dataDir, "--server", "s0", own]);
+      expect(found.code, found.stderr).toBe(0);
+      const ownSum = await server.get(
+        "/io_sum?account_id=AUTH_f&begin_time=2026-11-23T10:00:00Z&end_time=2026-11-23T11:00:00Z",
+      );
+      expect((ownSum.body as [unknown, Record<string, number>])[1]).toMatchObject({ GET: 3, PUT: 2, Bytes_In: 10 });
       const r = await runTally([
         "import",
         "swift-log",
