@@ -1,15 +1,19 @@
 // The puller between in-process nodes over real HTTP: a chain A → B → C through a relay feed on B, an origin-only
-// feed that leaves relayed events out, and an unreachable upstream reported as failing while the others go on.
+// feed that leaves relayed events out, an unreachable upstream reported as failing while the others go on, and two
+// nodes on one PostgreSQL store sharing a subscription, of which one pulls at a time.
 
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Backend } from "../backend/backend.js";
+import { openPostgresBackend } from "../backend/postgres.js";
 import { openSqliteBackend } from "../backend/sqlite.js";
 import { createApp } from "../http/app.js";
 import { ingestEvents } from "../ingest/ingest-events.js";
+import type { IngestObservation } from "../ingest/ingest-observer.js";
 import { createLogger } from "../log/logger.js";
+import { freshSchema, TEST_POSTGRES_URL } from "../store/test-stores.js";
 import { feedUrl } from "./capability.js";
 import { Puller } from "./puller.js";
 import { shareFeed } from "./share-feed.js";
@@ -121,5 +125,36 @@ describe("the puller", () => {
     });
     expect(failing.health.lastError).toMatch(/^cannot reach 127\.0\.0\.1:9/);
     await until(async () => ((await serverTotals(b.backend))["srv-a"] === 3 ? true : undefined));
+  });
+
+  it("on one PostgreSQL store, lets one node pull a subscription at a time: every event stored once, none twice", async () => {
+    const upstream = await node();
+    await ingestEvents(upstream.backend.events, events("srv-u", 120));
+    const schema = freshSchema();
+    const nodes = [
+      await openPostgresBackend({ url: TEST_POSTGRES_URL, schema }),
+      await openPostgresBackend({ url: TEST_POSTGRES_URL, schema, dropSchemaOnClose: true }),
+    ];
+    const seen: IngestObservation[] = [];
+    const pullers = nodes.map(
+      (backend) =>
+        new Puller(
+          { feeds: backend.feeds, events: backend.events, logger, observer: { ingested: (o) => seen.push(o) } },
+          { pageEvents: 7, waitSeconds: 1, rescanMs: 100, minBackoffMs: 50, maxBackoffMs: 200 },
+        ),
+    );
+    cleanups.push(async () => {
+      for (const p of pullers) await p.stop();
+      for (const b of nodes) await b.close();
+    });
+    const capability = (await shareFeed(upstream.backend.feeds, {})).capability;
+    await subscribe(nodes[0]?.feeds as Backend["feeds"], { url: feedUrl(upstream.url, capability), name: "u" });
+    for (const p of pullers) p.start();
+    await until(async () => ((await serverTotals(nodes[1] as Backend))["srv-u"] === 120 ? true : undefined));
+    await ingestEvents(upstream.backend.events, events("srv-u", 150));
+    await until(async () => ((await serverTotals(nodes[0] as Backend))["srv-u"] === 150 ? true : undefined));
+    // A page the other node stored first is refused whole, before its events are written: no duplicates at all.
+    expect(seen.reduce((n, o) => n + o.accepted, 0)).toBe(150);
+    expect(seen.reduce((n, o) => n + o.duplicates, 0)).toBe(0);
   });
 });

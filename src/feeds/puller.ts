@@ -3,7 +3,7 @@
 // upstream is retried with backoff and recorded in the subscription's health; nothing here stops the node.
 
 import { setTimeout as delay } from "node:timers/promises";
-import { messageOf } from "../domain/errors.js";
+import { AppError, messageOf } from "../domain/errors.js";
 import type { RawEvent } from "../domain/event.js";
 import { ingestEvents } from "../ingest/ingest-events.js";
 import type { IngestObserver } from "../ingest/ingest-observer.js";
@@ -118,6 +118,7 @@ export class Puller {
     let backoff = minBackoffMs;
     let cursor: string | null = null;
     let cursorRead = false;
+    let standingBy = false;
     const where = hideCapability(s.url);
     // While a page is stored, the next one is already asked for: the upstream's reading overlaps this node's writing.
     let ahead: { after: string | null; page: Promise<FeedAnswer> } | null = null;
@@ -145,7 +146,7 @@ export class Puller {
               ? { raw: raw as RawEvent }
               : { error: "a feed event must be a JSON object" },
           );
-          const position = page.next === null ? undefined : { name: s.id, position: page.next };
+          const position = page.next === null ? undefined : { name: s.id, position: page.next, after: cursor };
           const result = await ingestEvents(events, items, undefined, { source: "subscription", observer, position });
           rejected = result.rejected.length + (result.rejected_omitted ?? 0);
           if (rejected > 0) {
@@ -164,6 +165,7 @@ export class Puller {
           lagEvents: page.remaining,
           caughtUpAt: page.more ? health.caughtUpAt : now,
         };
+        standingBy = false;
         if (health.state === "failing")
           logger.info({ subscription: s.name, url: where }, `subscription ${s.name} recovered`);
         await this.record(s, next, health);
@@ -172,6 +174,16 @@ export class Puller {
       } catch (error) {
         ahead = null;
         if (signal.aborted) return;
+        // The store may have failed mid-batch, or another node moved the cursor: read the committed one again.
+        cursorRead = false;
+        if (error instanceof AppError && error.code === "CONFLICT") {
+          // Another node on the same store stored this page first: it pulls; this one stands by and checks again.
+          if (!standingBy)
+            logger.info({ subscription: s.name }, `subscription ${s.name}: another node pulls it; standing by`);
+          standingBy = true;
+          await sleep(maxBackoffMs, signal);
+          continue;
+        }
         const message = messageOf(error);
         const next: SubscriptionHealth = { ...health, state: "failing", lastError: message };
         if (health.lastError !== message) {
@@ -181,8 +193,6 @@ export class Puller {
         health = next;
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, maxBackoffMs);
-        // The store may have failed mid-batch: read the committed cursor again.
-        cursorRead = false;
       }
     }
   }

@@ -67,15 +67,22 @@ describe.each(TEST_STORES)("the event feed on %s", (_name, open) => {
     expect(await store.sourcePosition("sub_x")).toBeNull();
     await store.insertEvents([event("here", "1", 1n)]);
     const outcome = await store.insertEvents([event("far", "1", 2n), event("far", "2", 3n)], {
-      source: { name: "sub_x", position: "p2" },
+      source: { name: "sub_x", position: "p2", after: null },
     });
     expect(outcome.accepted).toBe(2);
     expect(await store.sourcePosition("sub_x")).toBe("p2");
     // An empty batch still moves the position (a page whose events the upstream filter skipped).
-    await store.insertEvents([], { source: { name: "sub_x", position: "p3" } });
+    await store.insertEvents([], { source: { name: "sub_x", position: "p3", after: "p2" } });
     expect(await store.sourcePosition("sub_x")).toBe("p3");
     // A batch of duplicates too.
-    await store.insertEvents([event("far", "1", 2n)], { source: { name: "sub_x", position: "p4" } });
+    await store.insertEvents([event("far", "1", 2n)], { source: { name: "sub_x", position: "p4", after: "p3" } });
+    expect(await store.sourcePosition("sub_x")).toBe("p4");
+    // A batch read after a position the source has left (another node stored that page first) changes nothing.
+    for (const after of [null, "p3"]) {
+      await expect(
+        store.insertEvents([event("far", "9", 9n)], { source: { name: "sub_x", position: "p9", after } }),
+      ).rejects.toMatchObject({ code: "CONFLICT" });
+    }
     expect(await store.sourcePosition("sub_x")).toBe("p4");
     await store.insertEvents([event("here", "2", 4n)]);
 

@@ -100,6 +100,11 @@ export interface EventSource {
   readonly name: string;
   /** The feed cursor after the batch, committed with it: a restart resumes exactly there. */
   readonly position: string;
+  /**
+   * The cursor the batch was read after (null for the feed's start). When the stored one is another, a node sharing
+   * the store pulled the source first: the batch is refused with CONFLICT and changes nothing.
+   */
+  readonly after: string | null;
 }
 
 export interface InsertOptions {

@@ -9,6 +9,7 @@ import type pg from "pg";
 import { AppError } from "../../domain/errors.js";
 import type { MetricKind } from "../../domain/metric.js";
 import type { EventSource, FeedFilter, FeedPage } from "../port.js";
+import { sourceMoved } from "../source-moved.js";
 
 export const EVENT_FEED_MIGRATIONS = [
   {
@@ -32,13 +33,18 @@ export const EVENT_FEED_MIGRATIONS = [
 
 type Query = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) => Promise<R[]>;
 
-/** In the batch's transaction: the source's new position. */
+/**
+ * First in the batch's transaction: the source's new position, if it still stands where the batch was read. The row
+ * lock makes a second node's batch wait here, then find the position moved, before it writes anything.
+ */
 export async function recordSourcePosition(client: pg.PoolClient, source: EventSource): Promise<void> {
-  await client.query(
+  const moved = await client.query(
     `INSERT INTO source_positions (name, position, updated_at) VALUES ($1, $2, $3)
-     ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
-    [source.name, source.position, Date.now()],
+     ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+     WHERE source_positions.position IS NOT DISTINCT FROM $4::text`,
+    [source.name, source.position, Date.now(), source.after],
   );
+  if (moved.rowCount !== 1) throw sourceMoved(source);
 }
 
 export async function selectSourcePosition(query: Query, name: string): Promise<string | null> {

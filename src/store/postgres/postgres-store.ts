@@ -122,9 +122,8 @@ export class PostgresUsageStore implements UsageStore {
     const outcome = await this.transaction(async (client) => {
       learned.kinds.clear();
       learned.series.clear();
-      const result = await this.ingest.insert(client, events, learned, source?.name ?? null);
       if (source) await recordSourcePosition(client, source);
-      return result;
+      return this.ingest.insert(client, events, learned, source?.name ?? null);
     }, true);
     this.ingest.remember(learned);
     this.usageView.snapshots.wrote();

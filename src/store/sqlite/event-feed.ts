@@ -8,6 +8,7 @@ import { AppError } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
 import type { EventSource, FeedFilter, FeedPage } from "../port.js";
+import { sourceMoved } from "../source-moved.js";
 import { KINDS, type LogBlock, REFS, readBlock } from "./packed-block.js";
 import { num } from "./values.js";
 
@@ -51,6 +52,11 @@ export class SqliteEventFeed {
       lastSeq: db.prepare("SELECT coalesce(max(first_seq + count), 1) - 1 FROM event_blocks").pluck(),
       servers: db.prepare("SELECT id, name FROM servers").raw(),
     };
+  }
+
+  /** First in the batch's transaction: refuses a batch read after another position than the stored one. */
+  checkSource(source: EventSource): void {
+    if (this.sourcePosition(source.name) !== source.after) throw sourceMoved(source);
   }
 
   /** In the batch's transaction: the block's source (when it has events) and the source's new position. */

@@ -238,6 +238,7 @@ export class SqliteUsageStore implements UsageStore {
     let batch: CommittedBatch;
     try {
       batch = this.db.transaction(() => {
+        if (source) this.feed.checkSource(source);
         const b = this.insertBatch(events);
         if (source) this.feed.recordSource(source, b.firstSeq, b.block.count);
         return b;
@@ -245,6 +246,7 @@ export class SqliteUsageStore implements UsageStore {
     } catch (error) {
       // The transaction rolled back: drop what the caches learned from it.
       this.resetCaches();
+      if (error instanceof AppError) throw error;
       throw storeError("the store could not commit the batch", error);
     }
     if (batch.block.count > 0) this.derived.committed(batch.block);
