@@ -1,5 +1,6 @@
-// Five-field cron expressions (minute hour day-of-month month day-of-week, local time of the policy's zone) and the
-// repeating windows they open and close, as price lists and algorithms write them: {start: "00 02 * * Tue", end: "00 02 * * Wed"}.
+// Five-field cron expressions (minute hour day-of-month month day-of-week, local time in the policy's zone) and
+// the repeating windows they open and close, as price lists and algorithms write them:
+// {start: "00 02 * * Tue", end: "00 02 * * Wed"}.
 
 import { validation } from "../domain/errors.js";
 import { UTC, type Zone } from "./zone.js";
@@ -110,9 +111,9 @@ export interface RepeatWindow {
 const LOOKBACK_MS = 367 * DAY_MS;
 
 /**
- * The intervals [start, end) inside [from, to) during which any of the windows is open, its crons read in the zone. A window opens at each
- * start time and closes at the next end time after it; one opened before `from` (up to a year back) and not yet
- * closed is open at `from`.
+ * The intervals [start, end) inside [from, to) during which any of the windows is open, its crons read in the zone.
+ * A window opens at each start time and closes at the next end time after it; one opened before `from` (up to a
+ * year back) and not yet closed is open at `from`.
  */
 export function openIntervals(
   windows: readonly RepeatWindow[],

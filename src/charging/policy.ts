@@ -85,7 +85,7 @@ const HOUR_MS = 3_600_000;
 /** `from` and `to` below this are seconds, as Aquarium writes them; above, milliseconds (10^11 s is year 5138). */
 const SECONDS_BELOW = 100_000_000_000;
 /** A local date, or date and time, with no offset: read in the policy's time zone. */
-const LOCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2}))?$/;
+const LOCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?)?$/;
 
 /** A place in the document: the node there and the path to it. */
 interface At {
@@ -196,7 +196,7 @@ class Reader {
 
   /**
    * A time: epoch seconds (small integers) or milliseconds (large ones), an RFC 3339 string, or a local date
-   * (2026-11-01) or date and time (2026-11-01T08:00:00) in the policy's time zone.
+   * (2026-11-01) or date and time (2026-11-01T08:00 or 08:00:00) in the policy's time zone.
    */
   time(at: At): number {
     const v = this.scalar(at);

@@ -97,7 +97,7 @@ describe("billing periods in a time zone", () => {
   });
   it("read effective dates without an offset as local", () => {
     const p = parsePolicy(
-      "timezone: Europe/Berlin\npricelists:\n  - name: p\n    effective: {from: 2026-11-01, to: 2026-11-02T08:00:00}\n",
+      "timezone: Europe/Berlin\npricelists:\n  - name: p\n    effective: {from: 2026-11-01, to: 2026-11-02T08:00}\n",
     );
     expect(p.pricelists.get("p")?.effective).toMatchObject({
       from: t("2026-10-31T23:00:00Z"),
