@@ -176,4 +176,27 @@ export function describeBillingRunContract(open: () => Promise<Backend>): void {
       adjustments: [],
     });
   });
+
+  it("bills a stored policy with a time zone by its local periods", async () => {
+    const b = await open();
+    opened.push(b);
+    await loadPolicy(b.charging, `timezone: Europe/Berlin\n${BILLING_POLICY}`, 0, 0);
+    await setAgreement(b.charging, "A", "std", 0);
+    await b.events.insertEvents([reading("1", "s1", "2026-10-01T00:00:00Z", 730n)]);
+    // October in Berlin ends at 23:00 UTC on the 31st; the reading counts from 02:00 local on the 1st: 743 hours.
+    await expect(closePeriod(b.charging, b.usage, "A", "2026-10", at("2026-10-31T22:30:00Z"))).rejects.toThrow(
+      "it ends at 2026-10-31T23:00:00.000Z",
+    );
+    expect(await closePeriod(b.charging, b.usage, "A", "2026-10", at("2026-10-31T23:30:00Z"))).toMatchObject({
+      total: "14.86",
+      closing_balance: "-4.86",
+    });
+    expect(await billAccount(b.charging, b.usage, "A", "2026-10")).toMatchObject({
+      period: { start: "2026-09-30T22:00:00.000Z", end: "2026-10-31T23:00:00.000Z" },
+    });
+    expect(await accountBalance(b.charging, b.usage, "A", at("2026-11-01T00:30:00Z"))).toMatchObject({
+      closed_through: "2026-10",
+      open_period: { name: "2026-11", start: "2026-10-31T23:00:00.000Z", end: "2026-11-30T23:00:00.000Z" },
+    });
+  });
 }

@@ -1,7 +1,9 @@
-// Five-field cron expressions (minute hour day-of-month month day-of-week, UTC) and the repeating windows
-// they open and close, as price lists and algorithms write them: {start: "00 02 * * Tue", end: "00 02 * * Wed"}.
+// Five-field cron expressions (minute hour day-of-month month day-of-week, local time in the policy's zone) and
+// the repeating windows they open and close, as price lists and algorithms write them:
+// {start: "00 02 * * Tue", end: "00 02 * * Wed"}.
 
 import { validation } from "../domain/errors.js";
+import { UTC, type Zone } from "./zone.js";
 
 const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
@@ -75,19 +77,29 @@ function dayMatches(c: Cron, day: Date): boolean {
   return dom && dow;
 }
 
-/** The times in [from, to) the cron fires at, in order. */
-export function occurrences(c: Cron, from: number, to: number): number[] {
+/**
+ * The times in [from, to) the cron fires at in the zone, in order. A local time that happens twice (clocks going
+ * back) fires once, at its first; one that does not happen (clocks going forward) fires as late as the gap is long.
+ */
+export function occurrences(c: Cron, from: number, to: number, zone: Zone = UTC): number[] {
   const out: number[] = [];
-  for (let day = from - (from % DAY_MS); day < to; day += DAY_MS) {
+  const first = zone.wall(from);
+  for (let day = first - (((first % DAY_MS) + DAY_MS) % DAY_MS); zone.instant(day) < to; day += DAY_MS) {
     if (!dayMatches(c, new Date(day))) continue;
+    // A day without a change of offset maps each of its local times by that one offset.
+    const start = zone.instant(day);
+    const offset = day - start;
+    const even = zone.offsetAt(start) === offset && zone.offsetAt(start + DAY_MS - 1) === offset;
     for (const h of c.hours) {
       for (const m of c.minutes) {
-        const t = day + h * 3_600_000 + m * MINUTE_MS;
+        const wall = day + h * 3_600_000 + m * MINUTE_MS;
+        const t = even ? wall - offset : zone.instant(wall);
         if (t >= from && t < to) out.push(t);
       }
     }
   }
-  return out;
+  out.sort((a, b) => a - b);
+  return out.filter((t, i) => i === 0 || t !== out[i - 1]);
 }
 
 export interface RepeatWindow {
@@ -99,15 +111,20 @@ export interface RepeatWindow {
 const LOOKBACK_MS = 367 * DAY_MS;
 
 /**
- * The intervals [start, end) inside [from, to) during which any of the windows is open. A window opens at each
- * start time and closes at the next end time after it; one opened before `from` (up to a year back) and not yet
- * closed is open at `from`.
+ * The intervals [start, end) inside [from, to) during which any of the windows is open, its crons read in the zone.
+ * A window opens at each start time and closes at the next end time after it; one opened before `from` (up to a
+ * year back) and not yet closed is open at `from`.
  */
-export function openIntervals(windows: readonly RepeatWindow[], from: number, to: number): [number, number][] {
+export function openIntervals(
+  windows: readonly RepeatWindow[],
+  from: number,
+  to: number,
+  zone: Zone = UTC,
+): [number, number][] {
   const marks: [number, 1 | -1][] = [];
   for (const w of windows) {
-    const starts = occurrences(w.start, from - LOOKBACK_MS, to);
-    const ends = occurrences(w.end, from - LOOKBACK_MS, to);
+    const starts = occurrences(w.start, from - LOOKBACK_MS, to, zone);
+    const ends = occurrences(w.end, from - LOOKBACK_MS, to, zone);
     let e = 0;
     let openedAt: number | null = null;
     const close = (at: number) => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { chain, parsePolicy } from "./policy.js";
 import { AQUARIUM } from "./test-policies.js";
+import { UTC } from "./zone.js";
 
 describe("policy documents", () => {
   it("loads the Aquarium paper's form unchanged", () => {
@@ -19,7 +20,7 @@ describe("policy documents", () => {
       algorithm: "default",
       creditplan: null,
     });
-    expect(p.billing).toEqual({ period: "month", startDay: 1 });
+    expect(p.billing).toEqual({ zone: UTC, period: "month", startDay: 1 });
     expect(p.rounding).toEqual({ digits: 2, mode: "half-even" });
   });
 
@@ -72,7 +73,7 @@ default_agreement: std
     ]);
     expect(p.creditplans.get("monthly")?.credits.toString()).toBe("100");
     expect(p.defaultAgreement).toBe("std");
-    expect(p.billing).toEqual({ period: "month", startDay: 3 });
+    expect(p.billing).toEqual({ zone: UTC, period: "month", startDay: 3 });
   });
 
   const bad: [string, string][] = [
@@ -128,7 +129,20 @@ default_agreement: std
       'policy line 3, agreements[0].pricelist: pricelist "nope" is not defined',
     ],
     ["pricelists:\n  - name: p\n  - name: p\n", 'policy line 3, pricelists[1]: pricelist "p" is defined twice'],
-    ["timezone: Europe/Paris\n", 'policy line 1, timezone: only "UTC"'],
+    [
+      "version: 1\ntimezone: Europe/Nowhere\n",
+      'policy line 2, timezone: "Europe/Nowhere" is not a time zone this system knows',
+    ],
+    [
+      "timezone: Asia/Kolkata\n",
+      "policy line 1, timezone: time zone Asia/Kolkata is +05:30 from UTC on 1970-01-01: usage is kept in whole UTC hours",
+    ],
+    ["timezone: America/Caracas\n", "time zone America/Caracas is -04:30 from UTC on 2007-12-"],
+    ["timezone: [UTC]\n", "policy line 1, timezone: must be a single value"],
+    [
+      "billing: {period: weeks, weeks: 1, anchor: 2026-02-30}\n",
+      'policy line 1, billing.anchor: time "2026-02-30" is not a valid local date and time',
+    ],
     ["colour: red\n", 'unknown section "colour"'],
     ["a: 1\na: 2\n", "policy line 2: Map keys must be unique"],
     ["default_agreement: none\n", 'agreement "none" is not defined'],

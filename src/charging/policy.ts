@@ -9,6 +9,7 @@ import { type Cron, parseCron, type RepeatWindow } from "./cron.js";
 import { Decimal, ROUNDINGS, type Rounding } from "./decimal.js";
 import { compileExpression, type Expr } from "./expression.js";
 import { parseUnit, type Unit } from "./units.js";
+import { timeZone, UTC, type Zone } from "./zone.js";
 
 export type CostPolicy = "continuous" | "discrete" | "onoff" | "once";
 const COST_POLICIES: readonly CostPolicy[] = ["continuous", "discrete", "onoff", "once"];
@@ -60,9 +61,11 @@ export interface Agreement {
   readonly creditplan: string | null;
 }
 
-export type Billing =
+/** The billing periods, and the zone every local time of the policy is read in (periods, date parts, crons). */
+export type Billing = { readonly zone: Zone } & (
   | { readonly period: "month"; readonly startDay: number }
-  | { readonly period: "weeks"; readonly weeks: number; readonly anchor: number };
+  | { readonly period: "weeks"; readonly weeks: number; readonly anchor: number }
+);
 
 export interface Policy {
   readonly resources: ReadonlyMap<string, Resource>;
@@ -81,6 +84,8 @@ export const MAX_POLICY_BYTES = 1_000_000;
 const HOUR_MS = 3_600_000;
 /** `from` and `to` below this are seconds, as Aquarium writes them; above, milliseconds (10^11 s is year 5138). */
 const SECONDS_BELOW = 100_000_000_000;
+/** A local date, or date and time, with no offset: read in the policy's time zone. */
+const LOCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?)?$/;
 
 /** A place in the document: the node there and the path to it. */
 interface At {
@@ -109,6 +114,9 @@ export function parsePolicy(text: string): Policy {
 }
 
 class Reader {
+  /** The policy's time zone, set once its `timezone` is read, before any time. */
+  zone: Zone = UTC;
+
   constructor(
     readonly text: string,
     readonly fail: (at: At, message: string) => AppError,
@@ -186,7 +194,10 @@ class Reader {
     }
   }
 
-  /** A time: epoch seconds (small integers) or milliseconds (large ones), or an RFC 3339 string. */
+  /**
+   * A time: epoch seconds (small integers) or milliseconds (large ones), an RFC 3339 string, or a local date
+   * (2026-11-01) or date and time (2026-11-01T08:00 or 08:00:00) in the policy's time zone.
+   */
   time(at: At): number {
     const v = this.scalar(at);
     if (typeof v === "number") {
@@ -196,6 +207,16 @@ class Reader {
       const checked = parseEventTime(ms);
       if (typeof checked === "string") throw this.fail(at, `time ${checked}`);
       return ms;
+    }
+    const local = typeof v === "string" ? LOCAL_TIME.exec(v) : null;
+    if (local) {
+      const n = (i: number) => Number(local[i] ?? 0);
+      const wall = Date.UTC(n(1), n(2) - 1, n(3), n(4), n(5), n(6));
+      const valid = n(1) >= 1970 && new Date(wall).toISOString().startsWith(local[0].slice(0, 10));
+      if (!valid || n(4) > 23 || n(5) > 59 || n(6) > 59) {
+        throw this.fail(at, `time "${local[0]}" is not a valid local date and time`);
+      }
+      return this.zone.instant(wall);
     }
     const ms = parseEventTime(v);
     if (typeof ms === "string") throw this.fail(at, `time ${ms}`);
@@ -244,7 +265,7 @@ function readPolicy(r: Reader, root: At): Policy {
   for (const [k, at] of top)
     if (!known.includes(k)) throw r.fail(at, `unknown section "${k}" (known: ${known.join(", ")})`);
   const tz = top.get("timezone");
-  if (tz && r.string(tz) !== "UTC") throw r.fail(tz, 'only "UTC" is supported as the time zone');
+  if (tz) r.zone = r.at(tz, () => timeZone(r.string(tz)));
   const monthAt = top.get("month_hours");
   const monthMs = BigInt(monthAt ? r.integer(monthAt, 1, 24 * 31) : 730) * BigInt(HOUR_MS);
   const rounding = readRounding(r, top.get("rounding"));
@@ -317,20 +338,21 @@ function readRounding(r: Reader, at: At | undefined): Policy["rounding"] {
 }
 
 function readBilling(r: Reader, at: At | undefined): Billing {
-  if (!at) return { period: "month", startDay: 1 };
+  const zone = r.zone;
+  if (!at) return { zone, period: "month", startDay: 1 };
   const keys = only(r, r.entries(at, "the billing period"), ["period", "start_day", "weeks", "anchor"], "billing");
   const periodAt = keys.get("period");
   const period = periodAt ? r.string(periodAt) : "month";
   if (period === "month") {
     if (keys.has("weeks") || keys.has("anchor")) throw r.fail(at, "weeks and anchor are for period: weeks");
-    return { period, startDay: keys.get("start_day") ? r.integer(keys.get("start_day") as At, 1, 28) : 1 };
+    return { zone, period, startDay: keys.get("start_day") ? r.integer(keys.get("start_day") as At, 1, 28) : 1 };
   }
   if (period === "weeks") {
     if (keys.has("start_day")) throw r.fail(at, "start_day is for period: month");
     const anchorAt = need(r, keys, "anchor", at);
     const anchor = r.time(anchorAt);
     if (anchor % HOUR_MS !== 0) throw r.fail(anchorAt, "the anchor must be on the hour");
-    return { period, weeks: r.integer(need(r, keys, "weeks", at), 1, 52), anchor };
+    return { zone, period, weeks: r.integer(need(r, keys, "weeks", at), 1, 52), anchor };
   }
   throw r.fail(periodAt as At, 'must be "month" or "weeks"');
 }

@@ -264,6 +264,132 @@ describe("repeat windows, agreements and periods", () => {
   });
 });
 
+describe("pricing in a time zone", () => {
+  const zoned = (zone: string) =>
+    parsePolicy(`
+timezone: ${zone}
+resources:
+  - {name: disk, unit: GB-hour, costpolicy: continuous, metric: storage.bytes}
+  - {name: puts, unit: request, costpolicy: discrete, metric: requests.put}
+pricelists:
+  - {name: std, disk: 0.01, puts: 0.01}
+  - name: office
+    overrides: std
+    disk: 0.03
+    effective:
+      repeat: [{start: "0 9 * * Mon-Fri", end: "0 17 * * Mon-Fri"}]
+algorithms:
+  - name: nights
+    puts: if hour >= 22 or hour < 6 then price * volume / 2 else price * volume end
+creditplans:
+  - {name: monthly, credits: 100, every: month}
+  - {name: weekly, credits: 5, every: "0 0 * * Mon"}
+agreements:
+  - {name: std, pricelist: std, creditplan: monthly}
+  - {name: office, pricelist: office}
+  - {name: nights, pricelist: std, algorithm: nights, creditplan: weekly}
+`);
+  const BERLIN = zoned("Europe/Berlin");
+  const UTC_POLICY = zoned("UTC");
+  const NEW_YORK = zoned("America/New_York");
+  const billIn = (policy: typeof POLICY, name: string, events: UsageEvent[], agreement = "std") =>
+    bill(events, forever(agreement), parsePeriod(policy.billing, name), policy);
+
+  it("a month in Berlin starts and ends an hour before the UTC month, and its bill differs by that hour", () => {
+    const events = [
+      ev("2026-09-01T00:00:00Z", "storage.bytes", 1 * GB),
+      ev("2026-11-15T00:00:00Z", "storage.bytes", 2 * GB),
+    ];
+    // UTC: 1 GB × 336 h + 2 GB × 384 h = 1104 GB-hour. Berlin: one hour more at 1 GB, one less at 2 GB: 1103.
+    expect(billIn(UTC_POLICY, "2026-11", events)).toMatchObject({ lines: [{ quantity: "1104", credits: "11.04" }] });
+    const berlin = billIn(BERLIN, "2026-11", events);
+    expect(berlin).toMatchObject({
+      period: { start: "2026-10-31T23:00:00.000Z", end: "2026-11-30T23:00:00.000Z" },
+      lines: [{ quantity: "1103", credits: "11.03" }],
+      grants: [{ at: "2026-10-31T23:00:00.000Z", credits: "100" }],
+    });
+  });
+  it("a month across a DST change has 745 or 743 hours", () => {
+    const events = [ev("2026-01-01T00:00:00Z", "storage.bytes", 1 * GB)];
+    expect(billIn(BERLIN, "2026-10", events)).toMatchObject({ lines: [{ quantity: "745", credits: "7.45" }] });
+    expect(billIn(BERLIN, "2026-03", events)).toMatchObject({ lines: [{ quantity: "743", credits: "7.43" }] });
+    expect(billIn(UTC_POLICY, "2026-10", events)).toMatchObject({ lines: [{ quantity: "744", credits: "7.44" }] });
+  });
+  it("a weekday repeat window is open at local office hours in New York", () => {
+    const events = [ev("2026-10-01T00:00:00Z", "storage.bytes", 1 * GB)];
+    // November 2026 in New York is 721 hours (the clocks go back on the 1st); 21 weekdays × 8 office hours at 0.03.
+    const b = billIn(NEW_YORK, "2026-11", events, "office");
+    expect(b).toMatchObject({ lines: [{ quantity: "721", credits: "10.57" }] });
+    const slices = b.lines[0]?.slices ?? [];
+    expect(slices.slice(0, 3)).toMatchObject([
+      { start: "2026-11-01T04:00:00.000Z", end: "2026-11-02T14:00:00.000Z", pricelist: "std", quantity: "34" },
+      { start: "2026-11-02T14:00:00.000Z", end: "2026-11-02T22:00:00.000Z", pricelist: "office", quantity: "8" },
+      { start: "2026-11-02T22:00:00.000Z", end: "2026-11-03T14:00:00.000Z", pricelist: "std", quantity: "16" },
+    ]);
+    // The same windows in UTC: 720 hours, 168 of them at office prices.
+    expect(billIn(UTC_POLICY, "2026-11", events, "office")).toMatchObject({ lines: [{ credits: "10.56" }] });
+  });
+  it("the expression's hour is local, and a cron credit plan grants at local midnight", () => {
+    const events = [ev("2026-11-10T21:30:00Z", "requests.put", 100), ev("2026-11-10T05:30:00Z", "requests.put", 300)];
+    // Berlin: 100 at 22:30 (night, half price) and 300 at 06:30 (day): 0.50 + 3.00. UTC: 1.00 + 1.50.
+    const berlin = billIn(BERLIN, "2026-11", events, "nights");
+    expect(berlin).toMatchObject({ total: "3.50", credits_granted: "25" });
+    expect(berlin.grants.map((g) => g.at)).toEqual([
+      "2026-11-01T23:00:00.000Z",
+      "2026-11-08T23:00:00.000Z",
+      "2026-11-15T23:00:00.000Z",
+      "2026-11-22T23:00:00.000Z",
+      "2026-11-29T23:00:00.000Z",
+    ]);
+    expect(billIn(UTC_POLICY, "2026-11", events, "nights")).toMatchObject({ total: "2.50" });
+  });
+  it("splitting a period across a DST change into two ranges gives the same exact total per line", () => {
+    const OCT = parsePeriod(BERLIN.billing, "2026-10");
+    const HOUR = 3_600_000;
+    const arb = fc.array(
+      fc.record({
+        at: fc.integer({ min: -48 * HOUR, max: OCT.end - OCT.start - 1 }),
+        disk: fc.boolean(),
+        value: fc.integer({ min: 0, max: 5 * GB }),
+      }),
+      { maxLength: 25 },
+    );
+    fc.assert(
+      fc.property(arb, fc.integer({ min: 1, max: 744 }), fc.constantFrom("office", "nights"), (raw, cut, agreement) => {
+        const events = raw.map((r) =>
+          ev(new Date(OCT.start + r.at).toISOString(), r.disk ? "storage.bytes" : "requests.put", r.value),
+        );
+        const input: PriceInput = {
+          policy: BERLIN,
+          account: "acct",
+          usage: usageFromEvents(events, "acct", BERLIN, OCT.start, OCT.end),
+          agreements: forever(agreement),
+        };
+        const at = OCT.start + cut * HOUR;
+        const sum = (ranges: [number, number][]) => {
+          const out = new Map<string, string>();
+          const totals = new Map<string, ReturnType<typeof priceRange>["lines"][number]["amount"]>();
+          for (const [a, b] of ranges)
+            for (const l of priceRange(input, a, b).lines) {
+              const prev = totals.get(l.resource);
+              totals.set(l.resource, prev ? prev.add(l.amount) : l.amount);
+            }
+          // A ratio is kept in lowest terms, so equal amounts print alike.
+          for (const [k, v] of totals) out.set(k, `${v.num}/${v.den}`);
+          return out;
+        };
+        expect(
+          sum([
+            [OCT.start, at],
+            [at, OCT.end],
+          ]),
+        ).toEqual(sum([[OCT.start, OCT.end]]));
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
+
 describe("properties", () => {
   const HOUR = 3_600_000;
   const arbEvents = fc.array(

@@ -20,6 +20,7 @@ import { compileExpression, type Env, type Expr, evaluate, usesDate } from "./ex
 import type { Period } from "./period.js";
 import { type Algorithm, type CostPolicy, chain, type Effective, type Policy, type Resource } from "./policy.js";
 import { Ratio } from "./ratio.js";
+import type { Zone } from "./zone.js";
 
 /** An agreement held over [from, to); `source` says whose it is. */
 export interface AgreementSpan {
@@ -100,7 +101,7 @@ export function priceRange(input: PriceInput, from: number, to: number, grantsFo
   const { policy } = input;
   const rows = input.usage.rows;
   const agreementAt = agreementsOver(input, from, to);
-  const windows = new WindowCache(from, to);
+  const windows = new WindowCache(from, to, policy.billing.zone);
 
   const lines: Line[] = [];
   for (const resource of [...policy.resources.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
@@ -243,6 +244,7 @@ class WindowCache {
   constructor(
     private readonly from: number,
     private readonly to: number,
+    readonly zone: Zone,
   ) {}
 
   holds(e: Effective, t: number): boolean {
@@ -250,7 +252,7 @@ class WindowCache {
     if (e.repeat.length === 0) return true;
     let intervals = this.open.get(e);
     if (!intervals) {
-      intervals = openIntervals(e.repeat, this.from, this.to);
+      intervals = openIntervals(e.repeat, this.from, this.to, this.zone);
       this.open.set(e, intervals);
     }
     return intervals.some(([a, b]) => a <= t && t < b);
@@ -328,15 +330,15 @@ function priceLine(
   let quantity = Ratio.ZERO;
   const slices: Slice[] = open.map((s) => {
     const volume = new Ratio(s.base).div(size);
-    const d = new Date(s.start);
+    const d = policy.billing.zone.local(s.start);
     const env: Env = {
       price: Ratio.of(s.price),
       volume,
       unit: size,
-      hour: Ratio.of(d.getUTCHours()),
-      weekday: Ratio.of(d.getUTCDay()),
-      day: Ratio.of(d.getUTCDate()),
-      month: Ratio.of(d.getUTCMonth() + 1),
+      hour: Ratio.of(d.hour),
+      weekday: Ratio.of(d.weekday),
+      day: Ratio.of(d.day),
+      month: Ratio.of(d.month),
     };
     const value = evaluate(s.expr, env);
     amount = amount.add(value);
@@ -403,7 +405,7 @@ function grantCredits(policy: Policy, period: Period, agreementAt: AgreementAt, 
     const found = planAt(h);
     if (!found || found.plan.every === "period" || seenCron.has(found.plan.name)) continue;
     seenCron.add(found.plan.name);
-    for (const t of occurrencesOf(found.plan.every, period.start, period.end)) {
+    for (const t of occurrencesOf(found.plan.every, period.start, period.end, windows.zone)) {
       const at = planAt(t);
       if (at?.plan === found.plan)
         grants.push({ at: t, creditplan: at.plan.name, agreement: at.agreement, credits: at.plan.credits });
