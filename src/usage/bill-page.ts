@@ -110,7 +110,7 @@ ${
 <dt>− adjustments</dt><dd>${bill.adjustments.length === 0 ? "0" : bill.adjustments.map((a, i) => html`${i > 0 ? " + " : ""}${a.credits}`)}</dd>
 <dt>Closing balance</dt><dd id="closing-balance"><strong>${bill.closing_balance}</strong></dd>
 </dl>
-<p class="meta">Each line is rounded once, to ${bill.rounding.digits} decimals (${bill.rounding.mode}); quantities and slice amounts are exact to 9 decimals.</p>
+<p class="meta">Each line is rounded once, to ${bill.rounding.digits} decimals (${bill.rounding.mode}); quantities and slice amounts are rounded to 9 decimals for reading.</p>
 ${notesList(bill.notes)}
 `;
   return layout({ title: `Bill ${bill.period.name} · ${who}`, demo: page.demo, body });
