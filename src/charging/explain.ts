@@ -101,7 +101,7 @@ export async function explainBill(
   };
   const { bill, closed } = await accountBill(store, usage, account, periodName, onPriced);
   // A closed bill is read, not priced: price it again, on the balance and adjustments it was closed with.
-  const priced = closed
+  const pricedBill = closed
     ? await priceAccount(store, usage, account, periodName, {
         opening: Decimal.parse(bill.opening_balance),
         adjustments: bill.adjustments.map((a) => ({ period: a.period, credits: Decimal.parse(a.credits) })),
@@ -109,12 +109,12 @@ export async function explainBill(
       })
     : bill;
   if (!traced) throw new Error("pricing gave no trace");
-  const explained = explainPriced(traced.priced, traced.input, priced, limit);
+  const explained = explainPriced(traced.priced, traced.input, pricedBill, limit);
   const notes = [...explained.notes];
-  if (closed && priced.total !== bill.total) {
+  if (closed && pricedBill.total !== bill.total) {
     notes.unshift(
       `this period was closed with charges of ${bill.total}; priced again now from the same policy and agreements, ` +
-        `its lines come to ${priced.total}: late usage, charged as an adjustment in the next period not closed`,
+        `its lines come to ${pricedBill.total}: late usage, charged as an adjustment in the next period not closed`,
     );
   }
   return {
@@ -124,7 +124,7 @@ export async function explainBill(
     closed,
     bill,
     lines: explained.lines,
-    total: priced.total,
+    total: pricedBill.total,
     step_limit: limit,
     notes,
   };
@@ -141,6 +141,14 @@ export function explainPriced(
   limit: number,
 ): { lines: ExplainLine[]; notes: string[] } {
   const notes: string[] = [];
+  const rowsOf = new Map<string, RollupRow[]>();
+  for (const row of input.usage.rows) {
+    for (const key of [row.metric, JSON.stringify([row.metric, row.instance])]) {
+      const list = rowsOf.get(key) ?? [];
+      rowsOf.set(key, list);
+      list.push(row);
+    }
+  }
   const lines = priced.lines.map((line, i) => {
     const resource = input.policy.resources.get(line.resource);
     const billed = bill.lines[i];
@@ -148,7 +156,8 @@ export function explainPriced(
       throw new Error(`the bill's line ${i} is not the priced line ${line.resource}`);
     }
     const size = new Ratio(resource.unit.size);
-    const usage = hourlyUsage(input.usage.rows, resource, line);
+    const rows = rowsOf.get(resource.complex ? JSON.stringify([resource.metric, line.instance]) : resource.metric);
+    const usage = hourlyUsage(rows ?? [], line);
     let budget = limit;
     let cut = 0;
     let all = 0;
@@ -203,16 +212,11 @@ interface HourUsage {
   readings: number;
 }
 
-/** Per hour, the rows the line was priced from: a level's or state's value at the hour's end, and the readings. */
-function hourlyUsage(
-  rows: readonly RollupRow[],
-  resource: { metric: string; complex: boolean },
-  line: Line,
-): Map<number, HourUsage> {
+/** Per hour, from the line's rows: a level's or state's value at the hour's end, and the readings. */
+function hourlyUsage(rows: readonly RollupRow[], line: Line): Map<number, HourUsage> {
   const out = new Map<number, HourUsage>();
   for (const row of rows) {
-    if (row.metric !== resource.metric || !line.hours.has(row.hour)) continue;
-    if (resource.complex && row.instance !== line.instance) continue;
+    if (!line.hours.has(row.hour)) continue;
     const at = out.get(row.hour) ?? { level: null, readings: 0 };
     out.set(row.hour, {
       level: row.kind === "counter" ? null : (at.level ?? 0n) + (row.last ?? 0n),
