@@ -1,3 +1,6 @@
+// The explanation of a bill with explicit values: each slice's variables, result and hourly steps, its totals the
+// bill's, the step limit, and where the agreement came from.
+
 import { describe, expect, it } from "vitest";
 import { type UsageEvent, validateEvent } from "../domain/event.js";
 import { type BillJson, chargePeriod } from "./bill.js";

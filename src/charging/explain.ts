@@ -204,7 +204,8 @@ export function explainPriced(
   return { lines, notes };
 }
 
-const lineName = (line: { resource: string; instance: string }) =>
+/** "disk", or "vm [i-1]" for an instance of a complex resource. */
+export const lineName = (line: { resource: string; instance: string }) =>
   line.instance ? `${line.resource} [${line.instance}]` : line.resource;
 
 interface HourUsage {

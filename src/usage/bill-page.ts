@@ -1,7 +1,7 @@
 // The bill of an account for a period as a page, and its explanation (…/explain) as a page: every value escaped.
 
 import type { BillJson } from "../charging/bill.js";
-import type { ExplainJson, ExplainSlice } from "../charging/explain.js";
+import { type ExplainJson, type ExplainSlice, lineName } from "../charging/explain.js";
 import type { RecentBill } from "../charging/recent-bills.js";
 import { isoTime } from "../domain/time.js";
 import { isoMinute } from "./format.js";
@@ -22,8 +22,6 @@ const SOURCE: Record<string, string> = {
 
 const when = (iso: string) => html`<time datetime="${iso}">${isoMinute(Date.parse(iso))}</time>`;
 const range = (start: string, end: string) => html`${when(start)} – ${when(end)}`;
-const lineName = (l: { resource: string; instance: string }) =>
-  l.instance ? `${l.resource} [${l.instance}]` : l.resource;
 
 export interface BillPage {
   readonly bill: BillJson;
