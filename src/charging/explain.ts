@@ -113,8 +113,9 @@ export async function explainBill(
   const notes = [...explained.notes];
   if (closed && pricedBill.total !== bill.total) {
     notes.unshift(
-      `this period was closed with charges of ${bill.total}; priced again now from the same policy and agreements, ` +
-        `its lines come to ${pricedBill.total}: late usage, charged as an adjustment in the next period not closed`,
+      `this period was closed with charges of ${bill.total}; priced again now, its lines come to ` +
+        `${pricedBill.total}: the difference (usage that arrived late, or an agreement set since) is charged as an ` +
+        "adjustment in the next period not closed",
     );
   }
   return {
