@@ -49,7 +49,9 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: "GET", path: "/v1/policy", access: "read" },
   { method: "PUT", path: "/v1/policy", access: "admin" },
   { method: "PUT", path: /^\/v1\/accounts\/[^/]+\/agreement$/, access: "admin" },
-  { method: "GET", path: /^\/v1\/accounts\/[^/]+\/(bills\/[^/]+|balance)$/, access: "account-read" },
+  { method: "GET", path: /^\/v1\/accounts\/[^/]+\/(bills\/[^/]+(\/explain)?|balance)$/, access: "account-read" },
+  // The bill pages check the account in their path as the account page does.
+  { method: "GET", path: /^\/usage\/(bills|explain)\/[^/]+\/.+$/, access: "account-read" },
 ];
 
 // A metrics token is in no class but metrics, not even `any`: a leaked scraper credential reveals nothing else.

@@ -4,7 +4,7 @@
 import { HOUR_MS, isoTime } from "../domain/time.js";
 import { Decimal } from "./decimal.js";
 import type { Period } from "./period.js";
-import { type PriceInput, priceRange } from "./price.js";
+import { type Priced, type PriceInput, priceRange } from "./price.js";
 import { Ratio } from "./ratio.js";
 
 /** Decimals shown for quantities and for slices' amounts, which are exact fractions rounded half-even for display. */
@@ -44,12 +44,14 @@ export interface BillJson {
   notes: string[];
 }
 
-const shown = (r: Ratio) => r.toDecimal(SHOWN_DIGITS, "half-even").normalize().toString();
+export const shown = (r: Ratio) => r.toDecimal(SHOWN_DIGITS, "half-even").normalize().toString();
 
 export interface ChargeOptions {
   /** Price only up to this hour (the open period so far); grants after it are not yet given. */
   readonly until?: number;
   readonly adjustments?: readonly { period: string; credits: Decimal }[];
+  /** Given what was priced and from what, the trace behind the bill (…/explain): the same pricing, not a second one. */
+  readonly onPriced?: (priced: Priced, input: PriceInput) => void;
 }
 
 /** The bill of one account for one period, from its events, the policy and its agreements alone. */
@@ -67,6 +69,7 @@ export function chargePeriod(
     end > period.start
       ? { ...whole, grants: whole.grants.filter((g) => g.at < end) }
       : { ...whole, lines: [], grants: whole.grants.filter((g) => g.at <= end) };
+  options.onPriced?.(priced, input);
   let total = Decimal.ZERO.round(digits);
   const lines = priced.lines.map((line) => {
     // The one rounding of a line: its exact amount, to the policy's decimals by its rule.

@@ -1,5 +1,5 @@
 // The billing run and balance on a real backend, the same on SQLite and PostgreSQL: what closing writes to the
-// ledger, replays, a run cut short, the balance, and late usage of a closed period.
+// ledger, replays, a run cut short, the balance, late usage of a closed period, and the explanation of a bill.
 
 import { afterEach, expect, it } from "vitest";
 import type { Backend } from "../backend/backend.js";
@@ -7,6 +7,7 @@ import { event } from "../store/contract.js";
 import { accountBalance, billAccount, closeAccounts, closePeriod } from "./billing-run.js";
 import { loadPolicy, setAgreement } from "./charge-account.js";
 import type { ChargingStore } from "./charging-store.js";
+import { explainBill } from "./explain.js";
 
 export const BILLING_POLICY = `resources:
   - name: storage
@@ -198,5 +199,58 @@ export function describeBillingRunContract(open: () => Promise<Backend>): void {
       closed_through: "2026-10",
       open_period: { name: "2026-11", start: "2026-10-31T23:00:00.000Z", end: "2026-11-30T23:00:00.000Z" },
     });
+  });
+
+  it("explains a bill with the total it has, and says when late usage makes a closed bill's lines differ", async () => {
+    const b = await fresh();
+    await closePeriod(b.charging, b.usage, "A", "2026-10", at("2026-11-05T00:00:00Z"));
+    const closed = await explainBill(b.charging, b.usage, "A", "2026-10");
+    expect(closed).toMatchObject({ account: "A", policy_version: 1, closed: true, total: "14.88", notes: [] });
+    expect(closed.bill).toEqual(await billAccount(b.charging, b.usage, "A", "2026-10"));
+    // 730 GB held all month: 1 GB-month an hour (a 730-hour month), 744 of them at 0.02.
+    expect(closed.lines).toEqual([
+      expect.objectContaining({
+        resource: "storage",
+        quantity: "744",
+        credits: "14.88",
+        slices: [
+          expect.objectContaining({
+            agreement: "std",
+            agreement_source: "account",
+            pricelist: "disk",
+            variables: expect.objectContaining({ price: "0.02", volume: "744", unit: "2628000000000000000" }),
+            result: "14.88",
+            steps: [
+              {
+                start: "2026-10-01T00:00:00.000Z",
+                end: "2026-11-01T00:00:00.000Z",
+                hours: 744,
+                quantity_per_hour: "1",
+                quantity: "744",
+                level: "730000000000",
+                readings: 1,
+              },
+            ],
+          }),
+        ],
+      }),
+    ]);
+    // Late: 365 GB more from October 16th. The closed bill stays; its lines, priced again, come to 3.84 more.
+    await b.events.insertEvents([reading("late", "s2", "2026-10-16T00:00:00Z", 365n)]);
+    const late = await explainBill(b.charging, b.usage, "A", "2026-10");
+    expect(late).toMatchObject({ closed: true, total: "18.72", bill: { total: "14.88" } });
+    expect(late.lines[0]?.slices[0]?.steps.map((s) => [s.hours, s.quantity_per_hour, s.level])).toEqual([
+      [360, "1", "730000000000"],
+      [384, "1.5", "1095000000000"],
+    ]);
+    expect(late.notes[0]).toMatch(
+      /^this period was closed with charges of 14\.88; priced again now, its lines come to 18\.72: the difference/,
+    );
+    // A period not closed: the explanation's bill is the bill, priced in the same run as the lines.
+    const open = await explainBill(b.charging, b.usage, "A", "2026-11");
+    expect(open).toMatchObject({ closed: false, total: "21.60", notes: [] });
+    expect(open.bill).toEqual(await billAccount(b.charging, b.usage, "A", "2026-11"));
+    expect(open.lines.map((l) => l.credits)).toEqual(["21.60"]);
+    expect(await b.charging.ledger("A")).toHaveLength(2);
   });
 }

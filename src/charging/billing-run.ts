@@ -5,7 +5,7 @@
 import { AppError, validation } from "../domain/errors.js";
 import { hourOf, isoTime } from "../domain/time.js";
 import type { UsageReader } from "../store/port.js";
-import type { BillJson } from "./bill.js";
+import type { BillJson, ChargeOptions } from "./bill.js";
 import { billingRule, policyForPeriod, priceAccount } from "./charge-account.js";
 import type { ChargingStore, LedgerEntry, LedgerKind } from "./charging-store.js";
 import { Decimal } from "./decimal.js";
@@ -74,16 +74,12 @@ async function openBill(
   account: string,
   b: Books,
   periodName: string,
-  until?: number,
+  options: Pick<ChargeOptions, "until" | "onPriced"> = {},
 ): Promise<BillJson> {
   const { billing, period } = await policyForPeriod(store, periodName);
   const before = b.entries.filter((e) => parsePeriod(billing, e.period).start < period.start);
   const adjustments = await lateAdjustments(store, usage, account, b, billing, period);
-  return priceAccount(store, usage, account, periodName, {
-    opening: sum(before),
-    adjustments,
-    ...(until !== undefined ? { until } : {}),
-  });
+  return priceAccount(store, usage, account, periodName, { opening: sum(before), adjustments, ...options });
 }
 
 /**
@@ -96,10 +92,21 @@ export async function billAccount(
   account: string,
   periodName: string,
 ): Promise<BillJson> {
+  return (await accountBill(store, usage, account, periodName)).bill;
+}
+
+/** The bill as billAccount gives it, and whether it is the one closed; `onPriced` sees the pricing of one not closed. */
+export async function accountBill(
+  store: ChargingStore,
+  usage: UsageReader,
+  account: string,
+  periodName: string,
+  onPriced?: ChargeOptions["onPriced"],
+): Promise<{ bill: BillJson; closed: boolean }> {
   const b = await books(store, account);
   const closed = b.charges.get(periodName);
-  if (closed) return JSON.parse(closed.note) as BillJson;
-  return openBill(store, usage, account, b, periodName);
+  if (closed) return { bill: JSON.parse(closed.note) as BillJson, closed: true };
+  return { bill: await openBill(store, usage, account, b, periodName, onPriced ? { onPriced } : {}), closed: false };
 }
 
 export interface CloseOutcome {
@@ -220,7 +227,7 @@ export async function accountBalance(
   const b = await books(store, account);
   const billing = await billingRule(store);
   const open = periodAt(billing, now);
-  const bill = await openBill(store, usage, account, b, open.name, Math.max(hourOf(now), open.start));
+  const bill = await openBill(store, usage, account, b, open.name, { until: Math.max(hourOf(now), open.start) });
   const closed = sum(b.entries);
   const adjusted = bill.adjustments.reduce((s, a) => s.add(Decimal.parse(a.credits)), Decimal.ZERO);
   const granted = Decimal.parse(bill.credits_granted);

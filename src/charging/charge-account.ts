@@ -101,7 +101,7 @@ export async function policyForPeriod(store: ChargingStore, periodName: string) 
     );
   }
   const policy = storedPolicy(inForce.text);
-  return { policy, period: parsePeriod(policy.billing, periodName), billing };
+  return { policy, version: inForce.version, period: parsePeriod(policy.billing, periodName), billing };
 }
 
 /**

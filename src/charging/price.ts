@@ -55,6 +55,8 @@ export interface Slice {
   readonly expression: string;
   /** In base units: bytes (or items) × ms for continuous, bytes or items, or ms on. */
   readonly base: bigint;
+  /** The values the expression was evaluated with, and its result. */
+  readonly env: Env;
   readonly amount: Ratio;
 }
 
@@ -66,6 +68,8 @@ export interface Line {
   /** The exact sum of the slices' amounts, before the line is rounded. */
   readonly amount: Ratio;
   readonly slices: readonly Slice[];
+  /** The base units of each hour priced, the usage the slices sum (what …/explain shows). */
+  readonly hours: ReadonlyMap<number, bigint>;
 }
 
 export interface Grant {
@@ -352,10 +356,11 @@ function priceLine(
       algorithm: s.algorithm?.name ?? null,
       expression: s.source,
       base: s.base,
+      env,
       amount: value,
     };
   });
-  return { resource: resource.name, instance, unit: resource.unit.text, quantity, amount, slices };
+  return { resource: resource.name, instance, unit: resource.unit.text, quantity, amount, slices, hours };
 }
 
 /** A state turned off (0) with no earlier reading on (1) in its series: charges nothing, and is said. */

@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { billText } from "../charging/bill.js";
 import { accountBalance, billAccount, closePeriod } from "../charging/billing-run.js";
 import { loadPolicy, setAgreement, startTime } from "../charging/charge-account.js";
+import { explainBill, explainText } from "../charging/explain.js";
 import { billOffline } from "../charging/offline-bill.js";
 import { MAX_POLICY_BYTES, parsePolicy } from "../charging/policy.js";
 import { AppError } from "../domain/errors.js";
@@ -75,6 +76,7 @@ export function registerChargingCommands(program: Command, storeOptions: (cmd: C
       [] as string[],
     )
     .option("--opening-balance <credits>", "offline: the balance before the period (default 0)")
+    .option("--explain", "from the store: how each line was priced, as GET …/bills/<period>/explain gives it")
     .option("--format <format>", "json or text", "text")
     .action(run(billCommand));
 }
@@ -114,11 +116,25 @@ async function billCommand(
     period: string;
     agreement: string[];
     openingBalance?: string;
+    explain?: boolean;
     format: string;
   },
 ): Promise<number> {
   if (flags.format !== "json" && flags.format !== "text") {
     throw new AppError("VALIDATION", `--format "${flags.format}" is not json or text`);
+  }
+  if (flags.explain) {
+    if (flags.policy !== undefined || storedAccount === undefined) {
+      throw new AppError(
+        "VALIDATION",
+        "--explain is for a bill from the store: tally bill ACCOUNT --period P --explain",
+      );
+    }
+    const x = await withBackend(flags, (backend) =>
+      explainBill(backend.charging, backend.usage, storedAccount, flags.period),
+    );
+    process.stdout.write(flags.format === "json" ? `${JSON.stringify(x, null, 2)}\n` : explainText(x));
+    return 0;
   }
   const bill =
     flags.policy === undefined ? await storedBill(storedAccount, flags) : await offlineBill(storedAccount, flags);

@@ -9,6 +9,7 @@ import { errorBody, handleError } from "./errors.js";
 import { openApiRoutes } from "./openapi.js";
 import { requestId } from "./request-id.js";
 import { backupRoutes } from "./routes/backup.js";
+import { billPageRoutes } from "./routes/bill-pages.js";
 import { chargingRoutes } from "./routes/charging.js";
 import { eventRoutes } from "./routes/events.js";
 import { feedRoutes } from "./routes/feeds.js";
@@ -34,6 +35,7 @@ export function createApp(deps: AppDeps): Hono {
   tokenRoutes(app, deps);
   swiftStatsRoutes(app, deps);
   usageRoutes(app, deps);
+  billPageRoutes(app, deps);
   petnameRoutes(app, deps);
   backupRoutes(app, deps);
   metricsRoutes(app, metrics);

@@ -3,6 +3,7 @@
 import type { Hono } from "hono";
 import { AUTH_ERRORS, errorResponse, json, ref, type Schema } from "./openapi-schema.js";
 import { BACKUP_OPENAPI_PATHS } from "./routes/backup.js";
+import { BILL_PAGE_OPENAPI_PATHS } from "./routes/bill-pages.js";
 import { CHARGING_OPENAPI_PATHS } from "./routes/charging.js";
 import { FEED_OPENAPI_PATHS } from "./routes/feeds.js";
 import { PETNAME_OPENAPI_PATHS } from "./routes/petnames.js";
@@ -167,6 +168,7 @@ export function openApiDocument(): Schema {
       ...RECORD_OPENAPI_PATHS,
       ...FEED_OPENAPI_PATHS,
       ...CHARGING_OPENAPI_PATHS,
+      ...BILL_PAGE_OPENAPI_PATHS,
       "/healthz": {
         get: {
           operationId: "health",

@@ -1,13 +1,16 @@
 // One account's page: its usage per server, and charts of stored bytes, requests and bytes in/out per hour.
 
+import type { RecentBill } from "../charging/recent-bills.js";
 import { isoTime } from "../domain/time.js";
+import { recentBillsList } from "./bill-page.js";
 import { ago, humanBytes, humanCount, isoMinute } from "./format.js";
 import { accountHref, html, layout } from "./html.js";
 import type { AccountUsageView } from "./render-account-usage.js";
 import { chart } from "./svg-chart.js";
 import { amount, amountCell } from "./usage-page.js";
 
-export function renderAccountPage(view: AccountUsageView): string {
+/** `bills`: the periods to link a bill for, newest first (none before a policy is loaded). */
+export function renderAccountPage(view: AccountUsageView, bills: readonly RecentBill[] = []): string {
   const hours = view.history.map((h) => h.hour);
   const storedChart = chart({
     title: "Stored bytes",
@@ -71,6 +74,7 @@ ${amountCell("storage.files", s.files ?? undefined, "num")}
 <tfoot><tr><th scope="row">Total</th>${amountCell("storage.bytes", view.total.bytes, "num")}${amountCell("storage.files", view.total.files, "num")}<td></td></tr></tfoot>
 </table>
 </div>
+${recentBillsList(view.account, bills)}
 <h2>Last ${label(view.hours)}</h2>
 <p class="meta">${ranges.map((r, i) => html`${i > 0 ? " · " : ""}${r}`)} · hourly, UTC; hover over a chart for exact values.</p>
 <div class="charts">

@@ -112,6 +112,7 @@ svg.chart .hit:hover{fill:rgba(127,127,127,.15)}
 .legend span{margin-right:1rem}.legend .k1{color:var(--accent)}.legend .k2{color:var(--warn)}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.5rem 0}
 dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
+ul.plain{margin:0;padding-left:1.2rem}
 @media (max-width:600px){body{font-size:14px}th,td{padding:.3rem .4rem}main{padding:0 .5rem 1.5rem}td.account{max-width:9rem}td.name{max-width:8rem}}
 `;
 

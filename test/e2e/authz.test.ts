@@ -143,6 +143,27 @@ const ROUTES: Record<string, RouteCase> = {
     },
     right: ownUsage,
   },
+  "get /v1/accounts/{account}/bills/{period}/explain": {
+    request: async (ctx) => {
+      await loadPolicy(ctx.tally);
+      return { path: `/v1/accounts/${OWN}/bills/2026-11/explain` };
+    },
+    right: ownUsage,
+  },
+  "get /usage/bills/{period}/{account}": {
+    request: async (ctx) => {
+      await loadPolicy(ctx.tally);
+      return { path: `/usage/bills/2026-11/${OWN}?format=json` };
+    },
+    right: ownUsage,
+  },
+  "get /usage/explain/{period}/{account}": {
+    request: async (ctx) => {
+      await loadPolicy(ctx.tally);
+      return { path: `/usage/explain/2026-11/${OWN}?format=json` };
+    },
+    right: ownUsage,
+  },
   "get /v1/accounts/{account}/balance": {
     request: async (ctx) => {
       await loadPolicy(ctx.tally);
@@ -465,6 +486,9 @@ describe("authorization, local reads off", () => {
       "/usage?account=AUTH_other&format=json",
       "/usage?accounts=AUTH_own,AUTH_other&format=json",
       "/usage/accounts/AUTH_other?format=json",
+      "/usage/bills/2026-11/AUTH_other?format=json",
+      "/usage/explain/2026-11/AUTH_other?format=json",
+      "/v1/accounts/AUTH_other/bills/2026-11/explain",
       "/v1/petnames/AUTH_other",
       "/io_sum?account_id=AUTH_other;begin_time=2012-10-22%2008:00:00;end_time=2012-10-22%2010:00:00",
     ]) {

@@ -215,6 +215,15 @@ describe.each(STORES)("tally bill ACCOUNT from the %s store", (kind) => {
     // GB-hours: s1 730 × 223.5 + 1460 × 496.5, s2 365 × 107.741666… (12:15:30 on the 20th to the 25th), s3
     // 100 × 61.666… = 933537.375; / 730 = 1278.818321… GB-month at 0.02 = 25.5763…
     expect(JSON.parse(stored.stdout).lines[0].credits).toBe("25.58");
+    // --explain: the same bill, and its line traced to the same total.
+    const explained = await runTally(["bill", "A", "--period", "2026-11", "--explain", "--format", "json", ...args]);
+    expect(explained.stderr).toBe("");
+    const x = JSON.parse(explained.stdout);
+    expect(x).toMatchObject({ closed: false, policy_version: 1, total: "25.58", bill: JSON.parse(stored.stdout) });
+    expect(x.lines[0]).toMatchObject({ resource: "storage", quantity: "1278.818321918", credits: "25.58" });
+    const text = await runTally(["bill", "A", "--period", "2026-11", "--explain", ...args]);
+    expect(text.stdout).toContain("policy version 1; how each line was priced:");
+    expect(text.stdout).toContain("lines total 25.58\n");
   });
 
   it("closes a period into the ledger once, keeps its bill, and gives the balance without changing anything", async () => {

@@ -5,6 +5,7 @@ import type { Context, Hono } from "hono";
 import { canReadAccount } from "../../auth/principal.js";
 import { accountBalance, billAccount } from "../../charging/billing-run.js";
 import { currentPolicy, loadPolicy, setAgreement, startTime } from "../../charging/charge-account.js";
+import { explainBill, parseStepLimit } from "../../charging/explain.js";
 import { MAX_POLICY_BYTES } from "../../charging/policy.js";
 import { AppError, validation } from "../../domain/errors.js";
 import { isoTime } from "../../domain/time.js";
@@ -79,6 +80,13 @@ export function chargingRoutes(app: Hono, deps: AppDeps): void {
     return c.json(await billAccount(store, usage, account, c.req.param("period")));
   });
 
+  // ?limit=N: the hourly steps listed per line (default 800); the rest are counted, and a note says so.
+  app.get("/v1/accounts/:account/bills/:period/explain", async (c) => {
+    const account = readableAccount(c);
+    const limit = parseStepLimit(c.req.query("limit"));
+    return c.json(await explainBill(store, usage, account, c.req.param("period"), limit));
+  });
+
   app.get("/v1/accounts/:account/balance", async (c) => {
     const account = readableAccount(c);
     return c.json(await accountBalance(store, usage, account, Date.now()));
@@ -88,6 +96,13 @@ export function chargingRoutes(app: Hono, deps: AppDeps): void {
 const decimal = { type: "string", pattern: "^-?[0-9]+(\\.[0-9]+)?$", description: "An exact decimal." };
 const time = { type: "string", format: "date-time" };
 const accountPath = { name: "account", in: "path", required: true, schema: { type: "string" } };
+const periodPath = {
+  name: "period",
+  in: "path",
+  required: true,
+  description: "YYYY-MM, or the start date YYYY-MM-DD for weekly periods.",
+  schema: { type: "string" },
+};
 
 const BILL = {
   type: "object",
@@ -135,6 +150,76 @@ const BILL = {
     opening_balance: decimal,
     closing_balance: { ...decimal, description: "opening + granted - total - adjustments" },
     rounding: { type: "object", properties: { digits: { type: "integer" }, mode: { type: "string" } } },
+    notes: { type: "array", items: { type: "string" } },
+  },
+};
+
+const EXPLAIN = {
+  type: "object",
+  description:
+    "The bill (as GET …/bills/{period} gives it) and each line traced: per slice the agreement and where it came " +
+    "from, the price list and price, the algorithm's expression, the values of its variables and the result, and " +
+    "the hourly usage it summed in steps of equal hours. `total` is the sum of the lines' credits: the bill's total, " +
+    "unless late usage arrived after the period was closed (a note then says so).",
+  properties: {
+    account: { type: "string" },
+    period: { type: "object", properties: { name: { type: "string" }, start: time, end: time } },
+    policy_version: { type: "integer" },
+    closed: { type: "boolean" },
+    bill: BILL,
+    lines: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          resource: { type: "string" },
+          instance: { type: "string" },
+          metric: { type: "string" },
+          costpolicy: { type: "string" },
+          unit: { type: "string" },
+          quantity: decimal,
+          amount: { ...decimal, description: "The exact sum of the slices' results, to 9 decimals." },
+          credits: decimal,
+          slices: {
+            type: "array",
+            items: {
+              type: "object",
+              properties: {
+                start: time,
+                end: time,
+                agreement: { type: "string" },
+                agreement_source: { enum: ["account", "group", "default"] },
+                pricelist: { type: ["string", "null"] },
+                price: decimal,
+                algorithm: { type: ["string", "null"] },
+                expression: { type: "string" },
+                variables: { type: "object", additionalProperties: decimal },
+                result: decimal,
+                quantity: decimal,
+                steps: {
+                  type: "array",
+                  items: {
+                    type: "object",
+                    properties: {
+                      start: time,
+                      end: time,
+                      hours: { type: "integer" },
+                      quantity_per_hour: decimal,
+                      quantity: decimal,
+                      level: { type: ["string", "null"] },
+                      readings: { type: "integer" },
+                    },
+                  },
+                },
+                steps_cut: { type: "integer" },
+              },
+            },
+          },
+        },
+      },
+    },
+    total: decimal,
+    step_limit: { type: "integer" },
     notes: { type: "array", items: { type: "string" } },
   },
 };
@@ -230,19 +315,34 @@ export const CHARGING_OPENAPI_PATHS = {
       operationId: "getBill",
       summary: "An account's bill for a period: as closed, or priced now for a period not closed.",
       tags: ["charging"],
-      parameters: [
-        accountPath,
-        {
-          name: "period",
-          in: "path",
-          required: true,
-          description: "YYYY-MM, or the start date YYYY-MM-DD for weekly periods.",
-          schema: { type: "string" },
-        },
-      ],
+      parameters: [accountPath, periodPath],
       responses: {
         "200": { description: "The bill.", content: json(BILL) },
         "400": errorResponse("The period is not one of the policy's."),
+        "404": errorResponse("No policy is loaded."),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
+  "/v1/accounts/{account}/bills/{period}/explain": {
+    get: {
+      operationId: "explainBill",
+      summary: "How each line of an account's bill was priced, from the same pricing run that makes the bill.",
+      tags: ["charging"],
+      parameters: [
+        accountPath,
+        periodPath,
+        {
+          name: "limit",
+          in: "query",
+          required: false,
+          description: "Hourly steps listed per line, 1 to 10000 (default 800); the rest are counted in steps_cut.",
+          schema: { type: "integer", minimum: 1, maximum: 10000 },
+        },
+      ],
+      responses: {
+        "200": { description: "The bill and its lines traced.", content: json(EXPLAIN) },
+        "400": errorResponse("The period is not one of the policy's, or the limit is not valid."),
         "404": errorResponse("No policy is loaded."),
         ...AUTH_ERRORS,
       },

@@ -3,6 +3,7 @@
 
 import type { Context, Hono } from "hono";
 import { accountScope, canRead, canReadAccount, type Principal } from "../../auth/principal.js";
+import { recentBills } from "../../charging/recent-bills.js";
 import { AppError, type ErrorCode, HTTP_STATUS } from "../../domain/errors.js";
 import { renderAccountPage } from "../../usage/account-page.js";
 import { html, layout, PAGE_CSP } from "../../usage/html.js";
@@ -111,7 +112,7 @@ export function usageRoutes(app: Hono, deps: AppDeps): void {
       if (viewDeps.demo) c.header("X-Tally-Demo", "true");
       c.header("Cache-Control", "no-store");
       if (format === "json") return c.json(accountUsageJson(view));
-      return htmlPage(c, renderAccountPage(view));
+      return htmlPage(c, renderAccountPage(view, await recentBills(deps.backend.charging, account, Date.now())));
     } catch (error) {
       if (format !== "json" && asPage(error)) return htmlError(c, error, viewDeps.demo);
       throw error;
@@ -142,7 +143,7 @@ function tableAnswer(
   return htmlPage(c, view.html());
 }
 
-function htmlPage(c: Context, body: string, status: 200 | (typeof HTTP_STATUS)[ErrorCode] = 200) {
+export function htmlPage(c: Context, body: string, status: 200 | (typeof HTTP_STATUS)[ErrorCode] = 200) {
   c.header("Content-Security-Policy", PAGE_CSP);
   c.header("X-Content-Type-Options", "nosniff");
   c.header("Referrer-Policy", "no-referrer");
@@ -150,14 +151,14 @@ function htmlPage(c: Context, body: string, status: 200 | (typeof HTTP_STATUS)[E
 }
 
 /** A client error for a person: the same code and message as the JSON error, on a page. */
-function htmlError(c: Context, error: AppError, demo: boolean) {
+export function htmlError(c: Context, error: AppError, demo: boolean) {
   const status = HTTP_STATUS[error.code];
   const body = html`<h1>${status} ${error.code}</h1><p>${error.message}</p><p><a href="/usage">Back to the usage table</a></p>`;
   return htmlPage(c, layout({ title: "Error", demo, body }), status);
 }
 
 /** Client errors become pages when a person asked for a page; server errors go to the one error mapper. */
-const asPage = (error: unknown): error is AppError => error instanceof AppError && HTTP_STATUS[error.code] < 500;
+export const asPage = (error: unknown): error is AppError => error instanceof AppError && HTTP_STATUS[error.code] < 500;
 
 const errorResponse = (description: string) => ({
   description,
