@@ -44,12 +44,12 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   // A feed's capability is in its URL; sharing, listing and revoking feeds, and subscribing, are for admins.
   { method: "GET", path: /^\/v1\/feed\/[^/]+$/, access: "holder" },
   { path: /^\/v1\/(feeds|subscriptions)(\/.*)?$/, access: "admin" },
-  // Charging: the policy and agreements are changed by admins; an account token reads its own bills and balance
-  // (the routes check the account in the path).
+  // Charging: the policy, agreements and groups are changed by admins; an account token reads its own bills, balance
+  // and group (the routes check the account in the path).
   { method: "GET", path: "/v1/policy", access: "read" },
   { method: "PUT", path: "/v1/policy", access: "admin" },
-  { method: "PUT", path: /^\/v1\/accounts\/[^/]+\/agreement$/, access: "admin" },
-  { method: "GET", path: /^\/v1\/accounts\/[^/]+\/(bills\/[^/]+|balance)$/, access: "account-read" },
+  { method: "PUT", path: /^\/v1\/(accounts|groups)\/[^/]+\/(agreement|group)$/, access: "admin" },
+  { method: "GET", path: /^\/v1\/accounts\/[^/]+\/(bills\/[^/]+|balance|group)$/, access: "account-read" },
 ];
 
 // A metrics token is in no class but metrics, not even `any`: a leaked scraper credential reveals nothing else.

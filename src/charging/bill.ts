@@ -13,7 +13,8 @@ export const SHOWN_DIGITS = 9;
 export interface BillJson {
   account: string;
   agreement: string;
-  agreements: { name: string; source: string; start: string; end: string }[];
+  /** `group` names the group whose agreement it was, when `source` is "group". */
+  agreements: { name: string; source: string; group?: string; start: string; end: string }[];
   period: { name: string; start: string; end: string };
   lines: {
     resource: string;
@@ -104,6 +105,7 @@ export function chargePeriod(
     agreements: priced.agreements.map((a) => ({
       name: a.name,
       source: a.source,
+      ...(a.group === undefined ? {} : { group: a.group }),
       start: isoTime(a.from),
       end: isoTime(a.to ?? period.end),
     })),
@@ -129,7 +131,7 @@ export function chargePeriod(
 export function billText(bill: BillJson): string {
   const out = [
     `bill for ${bill.account}, period ${bill.period.name} (${bill.period.start} to ${bill.period.end})`,
-    `agreement: ${bill.agreements.map((a) => `${a.name} (${a.source}, ${a.start} to ${a.end})`).join("; ")}`,
+    `agreement: ${bill.agreements.map((a) => `${a.name} (${a.group === undefined ? a.source : `group ${a.group}`}, ${a.start} to ${a.end})`).join("; ")}`,
     "",
   ];
   for (const line of bill.lines) {

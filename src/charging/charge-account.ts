@@ -3,9 +3,16 @@
 
 import { AppError, validation } from "../domain/errors.js";
 import { HOUR_MS, isoTime, parseEventTime } from "../domain/time.js";
+import { validateAccount } from "../petnames/petname.js";
 import type { UsageReader } from "../store/port.js";
 import { type BillJson, type ChargeOptions, chargePeriod } from "./bill.js";
-import { agreementSpans, type ChargingStore, type PolicyVersion } from "./charging-store.js";
+import {
+  type AgreementRecord,
+  agreementSpans,
+  type ChargingStore,
+  groupAgreementSpans,
+  type PolicyVersion,
+} from "./charging-store.js";
 import { Decimal } from "./decimal.js";
 import { parsePeriod } from "./period.js";
 import { type Billing, type Policy, parsePolicy } from "./policy.js";
@@ -78,7 +85,47 @@ export async function setAgreement(
       `agreement "${name}" is not defined in the loaded policy (it has: ${[...policy.agreements.keys()].join(", ") || "none"})`,
     );
   }
+  validateAccount(subject, kind);
   await store.setAgreement({ subject, kind, name, from });
+}
+
+/** Puts an account in a group from `from` on, or (`group` null) takes it out of the one it is in. */
+export async function setGroup(store: ChargingStore, account: string, group: string | null, from: number) {
+  validateAccount(account);
+  if (group !== null) validateAccount(group, "group");
+  else {
+    const latest = (await store.memberships(account)).at(-1);
+    if (!latest || latest.group === null) {
+      throw validation(`account ${account} is in no group at ${isoTime(from)}: there is nothing to clear`);
+    }
+  }
+  await store.setMembership({ account, group, from });
+}
+
+/** An account's group at `now`, and every range it was or will be in one. */
+export async function accountGroup(store: ChargingStore, account: string, now: number) {
+  const records = await store.memberships(account);
+  const ranges = records.map((m, i) => ({ group: m.group, from: m.from, to: records[i + 1]?.from ?? null }));
+  const current = ranges.find((r) => r.from <= now && (r.to === null || now < r.to));
+  return {
+    account,
+    group: current?.group ?? null,
+    memberships: ranges.map((r) => ({
+      group: r.group,
+      from: isoTime(r.from),
+      to: r.to === null ? null : isoTime(r.to),
+    })),
+  };
+}
+
+/** The agreements that may apply to an account: its own, and its groups' over the ranges it is in each. */
+export async function accountAgreements(store: ChargingStore, account: string) {
+  const memberships = await store.memberships(account);
+  const groups = new Map<string, AgreementRecord[]>();
+  for (const m of memberships) {
+    if (m.group !== null && !groups.has(m.group)) groups.set(m.group, await store.agreements(m.group, "group"));
+  }
+  return [...agreementSpans(await store.agreements(account, "account")), ...groupAgreementSpans(memberships, groups)];
 }
 
 /** The billing periods' rule: the first version's, which names the periods of every version. */
@@ -116,7 +163,7 @@ export async function priceAccount(
   options: ChargeOptions & { opening?: Decimal } = {},
 ): Promise<BillJson> {
   const { policy, period } = await policyForPeriod(store, periodName);
-  const agreements = agreementSpans(await store.agreements(account, "account"));
+  const agreements = await accountAgreements(store, account);
   const end = Math.min(options.until ?? period.end, period.end);
   const accountUsage = await usageFromStore(
     usage,

@@ -1,11 +1,11 @@
-// Charging on the command line: tally policy check|load, tally agreement set, tally bill (from the store, or offline
-// from a policy file and an events file).
+// Charging on the command line: tally policy check|load, tally agreement set, tally group set|clear|show, tally bill
+// (from the store, or offline from a policy file and an events file), tally close and tally balance.
 
 import fs from "node:fs";
 import type { Command } from "commander";
 import { billText } from "../charging/bill.js";
 import { accountBalance, billAccount, closePeriod } from "../charging/billing-run.js";
-import { loadPolicy, setAgreement, startTime } from "../charging/charge-account.js";
+import { accountGroup, loadPolicy, setAgreement, setGroup, startTime } from "../charging/charge-account.js";
 import { billOffline } from "../charging/offline-bill.js";
 import { MAX_POLICY_BYTES, parsePolicy } from "../charging/policy.js";
 import { AppError } from "../domain/errors.js";
@@ -28,11 +28,31 @@ export function registerChargingCommands(program: Command, storeOptions: (cmd: C
     .action(run(policyLoadCommand));
 
   const agreement = program.command("agreement").description("the agreements accounts hold");
-  storeOptions(agreement.command("set").description("give an account an agreement from a time on, until its next one"))
-    .argument("<account>", "the account")
+  storeOptions(
+    agreement
+      .command("set")
+      .description("give an account (or, with --group, a group) an agreement from a time on, until its next one"),
+  )
+    .argument("<account>", "the account, or the group with --group")
     .argument("<name>", "an agreement of the loaded policy")
     .option("--from <time>", "when it starts, RFC 3339 (default now); after the account's latest agreement")
+    .option("--group", "give it to a group: its members hold it where they hold no agreement of their own")
     .action(run(agreementSetCommand));
+
+  const group = program.command("group").description("the group an account is in, whose agreement it holds");
+  storeOptions(group.command("set").description("put an account in a group from a time on, until its next change"))
+    .argument("<account>", "the account")
+    .argument("<group>", "the group")
+    .option("--from <time>", "when it joins, RFC 3339 (default now); after the account's latest change of group")
+    .action(run(groupSetCommand));
+  storeOptions(group.command("clear").description("take an account out of its group from a time on"))
+    .argument("<account>", "the account")
+    .option("--from <time>", "when it leaves, RFC 3339 (default now); after the account's latest change of group")
+    .action(run((account: string, flags: GroupFlags) => groupSetCommand(account, null, flags)));
+  storeOptions(group.command("show").description("the group an account is in now, and every range it is in one"))
+    .argument("<account>", "the account")
+    .option("--format <format>", "json or text", "text")
+    .action(run(groupShowCommand));
 
   storeOptions(
     program
@@ -193,13 +213,49 @@ async function policyLoadCommand(
 }
 
 async function agreementSetCommand(
-  account: string,
+  subject: string,
   name: string,
-  flags: { from?: string; data?: string; store?: string },
+  flags: { from?: string; group?: boolean; data?: string; store?: string },
 ): Promise<number> {
   const from = startTime(flags.from, "--from", Date.now());
-  await withBackend(flags, (backend) => setAgreement(backend.charging, account, name, from));
-  process.stdout.write(`${account} holds agreement ${name} from ${isoTime(from)}\n`);
+  const kind = flags.group ? "group" : "account";
+  await withBackend(flags, (backend) => setAgreement(backend.charging, subject, name, from, kind));
+  process.stdout.write(`${kind} ${subject} holds agreement ${name} from ${isoTime(from)}\n`);
+  return 0;
+}
+
+interface GroupFlags {
+  from?: string;
+  data?: string;
+  store?: string;
+}
+
+async function groupSetCommand(account: string, group: string | null, flags: GroupFlags): Promise<number> {
+  const from = startTime(flags.from, "--from", Date.now());
+  await withBackend(flags, (backend) => setGroup(backend.charging, account, group, from));
+  process.stdout.write(
+    group === null
+      ? `${account} is in no group from ${isoTime(from)}\n`
+      : `${account} is in group ${group} from ${isoTime(from)}\n`,
+  );
+  return 0;
+}
+
+async function groupShowCommand(
+  account: string,
+  flags: { format: string; data?: string; store?: string },
+): Promise<number> {
+  if (flags.format !== "json" && flags.format !== "text") {
+    throw new AppError("VALIDATION", `--format "${flags.format}" is not json or text`);
+  }
+  const g = await withBackend(flags, (backend) => accountGroup(backend.charging, account, Date.now()));
+  if (flags.format === "json") process.stdout.write(`${JSON.stringify(g, null, 2)}\n`);
+  else {
+    process.stdout.write(`${account}: ${g.group === null ? "in no group" : `in group ${g.group}`} now\n`);
+    for (const m of g.memberships) {
+      process.stdout.write(`  ${m.from} to ${m.to ?? "on"}: ${m.group ?? "no group"}\n`);
+    }
+  }
   return 0;
 }
 
