@@ -5,7 +5,7 @@ import { AppError, validation } from "../domain/errors.js";
 import { HOUR_MS, isoTime, parseEventTime } from "../domain/time.js";
 import { validateAccount } from "../petnames/petname.js";
 import type { UsageReader } from "../store/port.js";
-import { type BillJson, type ChargeOptions, chargePeriod } from "./bill.js";
+import { type BillJson, type ChargeOptions, chargeVersions, type PolicyPart } from "./bill.js";
 import {
   type AgreementRecord,
   agreementSpans,
@@ -134,21 +134,25 @@ export async function billingRule(store: ChargingStore): Promise<Billing> {
   return storedPolicy((versions[0] as PolicyVersion).text).billing;
 }
 
-/** The policy version that prices a period, and the period itself; refused when a new version starts inside it. */
+/**
+ * The policy versions that price a period, each from the first whole hour it is in effect (as for every change inside
+ * an hour) until the next, and the period itself.
+ */
 export async function policyForPeriod(store: ChargingStore, periodName: string) {
   const { versions } = await latestPolicy(store);
   const billing = storedPolicy((versions[0] as PolicyVersion).text).billing;
   const period = parsePeriod(billing, periodName);
   const inForce = versions.filter((v) => v.from <= period.start).at(-1);
   if (!inForce) throw validation(`no policy version applies at the start of period ${periodName}`);
-  const starting = versions.find((v) => v.from > period.start && v.from < period.end);
-  if (starting) {
-    throw validation(
-      `policy version ${starting.version} starts inside period ${periodName}; a bill across policy versions is not supported yet`,
-    );
+  const parts = [{ version: inForce.version, from: period.start, policy: storedPolicy(inForce.text) }];
+  for (const v of versions) {
+    const from = Math.ceil(v.from / HOUR_MS) * HOUR_MS;
+    if (v.from <= period.start || from >= period.end) continue;
+    // Two versions starting inside the same hour: the later one prices it.
+    if (parts.at(-1)?.from === from) parts.pop();
+    parts.push({ version: v.version, from, policy: storedPolicy(v.text) });
   }
-  const policy = storedPolicy(inForce.text);
-  return { policy, period: parsePeriod(policy.billing, periodName), billing };
+  return { parts, period, billing };
 }
 
 /**
@@ -162,20 +166,19 @@ export async function priceAccount(
   periodName: string,
   options: ChargeOptions & { opening?: Decimal } = {},
 ): Promise<BillJson> {
-  const { policy, period } = await policyForPeriod(store, periodName);
+  const { parts, period } = await policyForPeriod(store, periodName);
   const agreements = await accountAgreements(store, account);
-  const end = Math.min(options.until ?? period.end, period.end);
-  const accountUsage = await usageFromStore(
-    usage,
-    account,
-    policy,
-    period.start,
-    Math.max(end, period.start + HOUR_MS),
-  );
-  return chargePeriod(
-    { policy, account, usage: accountUsage, agreements },
-    period,
-    options.opening ?? Decimal.ZERO,
-    options,
-  );
+  const last = Math.max(Math.min(options.until ?? period.end, period.end), period.start + HOUR_MS);
+  const priced: PolicyPart[] = [];
+  for (const [i, part] of parts.entries()) {
+    const to = Math.min(parts[i + 1]?.from ?? last, last);
+    if (part.from >= to) break;
+    const accountUsage = await usageFromStore(usage, account, part.policy, part.from, to);
+    priced.push({
+      version: part.version,
+      from: part.from,
+      input: { policy: part.policy, account, usage: accountUsage, agreements },
+    });
+  }
+  return chargeVersions(priced, period, options.opening ?? Decimal.ZERO, options);
 }

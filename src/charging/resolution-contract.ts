@@ -129,6 +129,60 @@ export function describeResolutionContract(open: () => Promise<Backend>): void {
     ]);
   });
 
+  it("a policy version starting inside a period prices the hours before it by the old version, after by the new", async () => {
+    const b = await fresh();
+    // Version 2 from 00:30 takes effect at 01:00, the next whole hour, and doubles std's price.
+    await loadPolicy(
+      b.charging,
+      GROUP_POLICY.replace("disk, storage: 0.02", "disk, storage: 0.04"),
+      at("2026-11-16T00:30:00Z"),
+      0,
+    );
+    await b.events.insertEvents([
+      event({
+        id: "2",
+        server: "s1",
+        account: "A",
+        time: at("2026-11-21T00:00:00Z"),
+        metric: "storage.bytes",
+        kind: "level",
+        value: 1460n * GB,
+      }),
+    ]);
+    const bill = await billAccount(b.charging, b.usage, "A", "2026-11");
+    // 361 h at 0.02 = 7.22; then 119 h at 0.04 = 4.76 and 240 h of 2 GB-month at 0.04 = 19.20.
+    expect(bill.lines[0]?.slices.map((s) => [s.start, s.end, s.policy_version, s.price, s.quantity, s.amount])).toEqual(
+      [
+        ["2026-11-01T00:00:00.000Z", "2026-11-16T01:00:00.000Z", 1, "0.02", "361", "7.22"],
+        ["2026-11-16T01:00:00.000Z", "2026-12-01T00:00:00.000Z", 2, "0.04", "599", "23.96"],
+      ],
+    );
+    expect(bill.lines[0]).toMatchObject({ quantity: "960", credits: "31.18" });
+    expect(bill.total).toBe("31.18");
+    // The agreement is the same on both sides of the boundary: one span.
+    expect(bill.agreements).toEqual([
+      { name: "std", source: "default", start: "2026-11-01T00:00:00.000Z", end: "2026-12-01T00:00:00.000Z" },
+    ]);
+    // The period before is priced by version 1 alone.
+    expect(
+      (await billAccount(b.charging, b.usage, "A", "2026-10")).lines[0]?.slices.map((s) => s.policy_version),
+    ).toEqual([1]);
+  });
+
+  it("refuses a bill where a new version changes a resource's unit inside the period", async () => {
+    const b = await fresh();
+    await loadPolicy(
+      b.charging,
+      GROUP_POLICY.replace("unit: GB-month", "unit: GB-hour"),
+      at("2026-11-16T00:00:00Z"),
+      0,
+    );
+    await expect(billAccount(b.charging, b.usage, "A", "2026-11")).rejects.toThrow(
+      "resource storage is in GB-month before policy version 2 and in GB-hour from it, inside period 2026-11",
+    );
+    expect((await billAccount(b.charging, b.usage, "A", "2026-12")).lines[0]).toMatchObject({ unit: "GB-hour" });
+  });
+
   it("refuses clearing the group of an account in none, and a membership before the latest, changing nothing", async () => {
     const b = await fresh();
     await expect(setGroup(b.charging, "A", null, 0)).rejects.toThrow(

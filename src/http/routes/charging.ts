@@ -165,8 +165,9 @@ const GROUPS = {
 const BILL = {
   type: "object",
   description:
-    "A bill: one line per resource (and instance), priced in slices wherever a price, algorithm or agreement " +
-    "changes; a closed period's bill is the one closed, never rewritten. Every quantity and amount is a decimal string.",
+    "A bill: one line per resource (and instance), priced in slices wherever a price, algorithm, agreement or " +
+    "policy version changes; a closed period's bill is the one closed, never rewritten. Every quantity and amount " +
+    "is a decimal string.",
   properties: {
     account: { type: "string" },
     agreement: { type: "string", description: "The agreement at the period's start." },
