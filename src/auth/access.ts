@@ -50,6 +50,7 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: "PUT", path: "/v1/policy", access: "admin" },
   { method: "PUT", path: /^\/v1\/(accounts|groups)\/[^/]+\/(agreement|group)$/, access: "admin" },
   { method: "GET", path: /^\/v1\/accounts\/[^/]+\/(bills\/[^/]+|balance|group)$/, access: "account-read" },
+  { method: "POST", path: /^\/v1\/accounts\/[^/]+\/bills\/[^/]+\/close$/, access: "admin" },
 ];
 
 // A metrics token is in no class but metrics, not even `any`: a leaked scraper credential reveals nothing else.

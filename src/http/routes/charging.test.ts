@@ -132,6 +132,31 @@ describe("charging routes", () => {
     ]);
   });
 
+  it("closes an ended period for admins only, once: closing again writes nothing", async () => {
+    await call(tokens.admin, "PUT", "/v1/policy?from=2026-01-01T00:00:00Z", BILLING_POLICY);
+    for (const token of [tokens.read, tokens.account, tokens.ingest]) {
+      expect((await call(token, "POST", "/v1/accounts/A/bills/2026-10/close")).status).toBe(403);
+    }
+    expect((await call(undefined, "POST", "/v1/accounts/A/bills/2026-10/close")).status).toBe(401);
+    expect(await backend.charging.ledger("A")).toEqual([]);
+    const closed = await call(tokens.admin, "POST", "/v1/accounts/A/bills/2026-10/close");
+    expect(closed.status).toBe(200);
+    expect(await closed.json()).toEqual({
+      account: "A",
+      written: 2,
+      existing: 0,
+      total: "14.88",
+      closing_balance: "-4.88",
+    });
+    const again = await call(tokens.admin, "POST", "/v1/accounts/A/bills/2026-10/close");
+    expect(await again.json()).toMatchObject({ written: 0, existing: 2, total: "14.88" });
+    const open = await call(tokens.admin, "POST", "/v1/accounts/A/bills/2099-01/close");
+    expect(open.status).toBe(400);
+    expect(((await open.json()) as { error: { message: string } }).error.message).toContain("has not ended");
+    expect((await call(tokens.admin, "POST", "/v1/accounts/A/bills/2026-09/close")).status).toBe(409);
+    expect(await backend.charging.ledger("A")).toHaveLength(2);
+  });
+
   it("gives bills and the balance to admins, readers and the account's own token only", async () => {
     await call(tokens.admin, "PUT", "/v1/policy?from=2026-01-01T00:00:00Z", BILLING_POLICY);
     await closePeriod(backend.charging, backend.usage, "A", "2026-10", Date.parse("2026-11-02T00:00:00Z"));

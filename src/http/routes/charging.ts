@@ -1,10 +1,10 @@
-// Charging over HTTP: the policy (PUT/GET /v1/policy), agreements of accounts and groups, an account's group, bills
-// and balance. Each route calls
+// Charging over HTTP: the policy (PUT/GET /v1/policy), agreements of accounts and groups, an account's group, bills,
+// closing a period, and the balance. Each route calls
 // the use case `tally policy load`, `tally agreement set`, `tally bill` and `tally balance` call.
 
 import type { Context, Hono } from "hono";
 import { canReadAccount } from "../../auth/principal.js";
-import { accountBalance, billAccount } from "../../charging/billing-run.js";
+import { accountBalance, billAccount, closePeriod } from "../../charging/billing-run.js";
 import {
   accountGroup,
   currentPolicy,
@@ -128,6 +128,13 @@ export function chargingRoutes(app: Hono, deps: AppDeps): void {
     return c.json(await billAccount(store, usage, account, c.req.param("period")));
   });
 
+  // Closing is idempotent: a period closed already writes nothing and answers as it was closed.
+  app.post("/v1/accounts/:account/bills/:period/close", async (c) => {
+    requireAdmin(c, "close a period");
+    const account = validateAccount(c.req.param("account"));
+    return c.json(await closePeriod(store, usage, account, c.req.param("period"), Date.now()));
+  });
+
   app.get("/v1/accounts/:account/balance", async (c) => {
     const account = readableAccount(c);
     return c.json(await accountBalance(store, usage, account, Date.now()));
@@ -137,6 +144,13 @@ export function chargingRoutes(app: Hono, deps: AppDeps): void {
 const decimal = { type: "string", pattern: "^-?[0-9]+(\\.[0-9]+)?$", description: "An exact decimal." };
 const time = { type: "string", format: "date-time" };
 const accountPath = { name: "account", in: "path", required: true, schema: { type: "string" } };
+const periodPath = {
+  name: "period",
+  in: "path",
+  required: true,
+  description: "YYYY-MM, or the start date YYYY-MM-DD for weekly periods.",
+  schema: { type: "string" },
+};
 
 const AGREEMENT_BODY = {
   type: "object",
@@ -360,20 +374,40 @@ export const CHARGING_OPENAPI_PATHS = {
       operationId: "getBill",
       summary: "An account's bill for a period: as closed, or priced now for a period not closed.",
       tags: ["charging"],
-      parameters: [
-        accountPath,
-        {
-          name: "period",
-          in: "path",
-          required: true,
-          description: "YYYY-MM, or the start date YYYY-MM-DD for weekly periods.",
-          schema: { type: "string" },
-        },
-      ],
+      parameters: [accountPath, periodPath],
       responses: {
         "200": { description: "The bill.", content: json(BILL) },
         "400": errorResponse("The period is not one of the policy's."),
         "404": errorResponse("No policy is loaded."),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
+  "/v1/accounts/{account}/bills/{period}/close": {
+    post: {
+      operationId: "closePeriod",
+      summary:
+        "Close an ended period for an account: its grants, late adjustments and charge are written to the ledger in " +
+        "one batch (admin). Closing again writes nothing.",
+      tags: ["charging"],
+      parameters: [accountPath, periodPath],
+      responses: {
+        "200": {
+          description: "The period closed now, or already (written 0).",
+          content: json({
+            type: "object",
+            properties: {
+              account: { type: "string" },
+              written: { type: "integer", description: "Ledger entries written now; 0 when it was closed already." },
+              existing: { type: "integer" },
+              total: decimal,
+              closing_balance: decimal,
+            },
+          }),
+        },
+        "400": errorResponse("The period is not one of the policy's, or has not ended."),
+        "404": errorResponse("No policy is loaded."),
+        "409": errorResponse("A later period of the account is closed already."),
         ...AUTH_ERRORS,
       },
     },
