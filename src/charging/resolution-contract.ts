@@ -4,7 +4,7 @@
 import { afterEach, expect, it } from "vitest";
 import type { Backend } from "../backend/backend.js";
 import { event } from "../store/contract.js";
-import { billAccount } from "./billing-run.js";
+import { accountBalance, billAccount } from "./billing-run.js";
 import { accountGroup, loadPolicy, setAgreement, setGroup } from "./charge-account.js";
 
 /** Four agreements a GB-month apart in price: half 0.01, std 0.02 (the default), quad 0.04. */
@@ -163,6 +163,14 @@ export function describeResolutionContract(open: () => Promise<Backend>): void {
     expect(bill.agreements).toEqual([
       { name: "std", source: "default", start: "2026-11-01T00:00:00.000Z", end: "2026-12-01T00:00:00.000Z" },
     ]);
+    // The balance so far: before the boundary by version 1 alone (216 h at 0.02); after it, 361 h at 0.02 and
+    // 95 h at 0.04.
+    expect(await accountBalance(b.charging, b.usage, "A", at("2026-11-10T00:00:00Z"))).toMatchObject({
+      charges: "4.32",
+    });
+    expect(await accountBalance(b.charging, b.usage, "A", at("2026-11-20T00:00:00Z"))).toMatchObject({
+      charges: "11.02",
+    });
     // The period before is priced by version 1 alone.
     expect(
       (await billAccount(b.charging, b.usage, "A", "2026-10")).lines[0]?.slices.map((s) => s.policy_version),
