@@ -44,12 +44,13 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   // A feed's capability is in its URL; sharing, listing and revoking feeds, and subscribing, are for admins.
   { method: "GET", path: /^\/v1\/feed\/[^/]+$/, access: "holder" },
   { path: /^\/v1\/(feeds|subscriptions)(\/.*)?$/, access: "admin" },
-  // Charging: the policy and agreements are changed by admins; an account token reads its own bills and balance
-  // (the routes check the account in the path).
+  // Charging: the policy, agreements and groups are changed by admins; an account token reads its own bills, balance
+  // and group (the routes check the account in the path).
   { method: "GET", path: "/v1/policy", access: "read" },
   { method: "PUT", path: "/v1/policy", access: "admin" },
-  { method: "PUT", path: /^\/v1\/accounts\/[^/]+\/agreement$/, access: "admin" },
-  { method: "GET", path: /^\/v1\/accounts\/[^/]+\/(bills\/[^/]+(\/explain)?|balance)$/, access: "account-read" },
+  { method: "PUT", path: /^\/v1\/(accounts|groups)\/[^/]+\/(agreement|group)$/, access: "admin" },
+  { method: "GET", path: /^\/v1\/accounts\/[^/]+\/(bills\/[^/]+(\/explain)?|balance|group)$/, access: "account-read" },
+  { method: "POST", path: /^\/v1\/accounts\/[^/]+\/bills\/[^/]+\/close$/, access: "admin" },
   // The bill pages check the account in their path as the account page does.
   { method: "GET", path: /^\/usage\/(bills|explain)\/[^/]+\/.+$/, access: "account-read" },
 ];

@@ -3,9 +3,16 @@
 
 import { AppError, validation } from "../domain/errors.js";
 import { HOUR_MS, isoTime, parseEventTime } from "../domain/time.js";
+import { validateAccount } from "../petnames/petname.js";
 import type { UsageReader } from "../store/port.js";
-import { type BillJson, type ChargeOptions, chargePeriod } from "./bill.js";
-import { agreementSpans, type ChargingStore, type PolicyVersion } from "./charging-store.js";
+import { type BillJson, type ChargeOptions, chargeVersions, type PolicyPart } from "./bill.js";
+import {
+  type AgreementRecord,
+  agreementSpans,
+  type ChargingStore,
+  groupAgreementSpans,
+  type PolicyVersion,
+} from "./charging-store.js";
 import { Decimal } from "./decimal.js";
 import { parsePeriod } from "./period.js";
 import { type Billing, type Policy, parsePolicy } from "./policy.js";
@@ -78,7 +85,47 @@ export async function setAgreement(
       `agreement "${name}" is not defined in the loaded policy (it has: ${[...policy.agreements.keys()].join(", ") || "none"})`,
     );
   }
+  validateAccount(subject, kind);
   await store.setAgreement({ subject, kind, name, from });
+}
+
+/** Puts an account in a group from `from` on, or (`group` null) takes it out of the one it is in. */
+export async function setGroup(store: ChargingStore, account: string, group: string | null, from: number) {
+  validateAccount(account);
+  if (group !== null) validateAccount(group, "group");
+  else {
+    const latest = (await store.memberships(account)).at(-1);
+    if (!latest || latest.group === null) {
+      throw validation(`account ${account} is in no group at ${isoTime(from)}: there is nothing to clear`);
+    }
+  }
+  await store.setMembership({ account, group, from });
+}
+
+/** An account's group at `now`, and every range it was or will be in one. */
+export async function accountGroup(store: ChargingStore, account: string, now: number) {
+  const records = await store.memberships(account);
+  const ranges = records.map((m, i) => ({ group: m.group, from: m.from, to: records[i + 1]?.from ?? null }));
+  const current = ranges.find((r) => r.from <= now && (r.to === null || now < r.to));
+  return {
+    account,
+    group: current?.group ?? null,
+    memberships: ranges.map((r) => ({
+      group: r.group,
+      from: isoTime(r.from),
+      to: r.to === null ? null : isoTime(r.to),
+    })),
+  };
+}
+
+/** The agreements that may apply to an account: its own, and its groups' over the ranges it is in each. */
+export async function accountAgreements(store: ChargingStore, account: string) {
+  const memberships = await store.memberships(account);
+  const groups = new Map<string, AgreementRecord[]>();
+  for (const m of memberships) {
+    if (m.group !== null && !groups.has(m.group)) groups.set(m.group, await store.agreements(m.group, "group"));
+  }
+  return [...agreementSpans(await store.agreements(account, "account")), ...groupAgreementSpans(memberships, groups)];
 }
 
 /** The billing periods' rule: the first version's, which names the periods of every version. */
@@ -87,21 +134,25 @@ export async function billingRule(store: ChargingStore): Promise<Billing> {
   return storedPolicy((versions[0] as PolicyVersion).text).billing;
 }
 
-/** The policy version that prices a period, and the period itself; refused when a new version starts inside it. */
+/**
+ * The policy versions that price a period, each from the first whole hour it is in effect (as for every change inside
+ * an hour) until the next, and the period itself.
+ */
 export async function policyForPeriod(store: ChargingStore, periodName: string) {
   const { versions } = await latestPolicy(store);
   const billing = storedPolicy((versions[0] as PolicyVersion).text).billing;
   const period = parsePeriod(billing, periodName);
   const inForce = versions.filter((v) => v.from <= period.start).at(-1);
   if (!inForce) throw validation(`no policy version applies at the start of period ${periodName}`);
-  const starting = versions.find((v) => v.from > period.start && v.from < period.end);
-  if (starting) {
-    throw validation(
-      `policy version ${starting.version} starts inside period ${periodName}; a bill across policy versions is not supported yet`,
-    );
+  const parts = [{ version: inForce.version, from: period.start, policy: storedPolicy(inForce.text) }];
+  for (const v of versions) {
+    const from = Math.ceil(v.from / HOUR_MS) * HOUR_MS;
+    if (v.from <= period.start || from >= period.end) continue;
+    // Two versions starting inside the same hour: the later one prices it.
+    if (parts.at(-1)?.from === from) parts.pop();
+    parts.push({ version: v.version, from, policy: storedPolicy(v.text) });
   }
-  const policy = storedPolicy(inForce.text);
-  return { policy, version: inForce.version, period: parsePeriod(policy.billing, periodName), billing };
+  return { parts, period, billing };
 }
 
 /**
@@ -115,20 +166,19 @@ export async function priceAccount(
   periodName: string,
   options: ChargeOptions & { opening?: Decimal } = {},
 ): Promise<BillJson> {
-  const { policy, period } = await policyForPeriod(store, periodName);
-  const agreements = agreementSpans(await store.agreements(account, "account"));
-  const end = Math.min(options.until ?? period.end, period.end);
-  const accountUsage = await usageFromStore(
-    usage,
-    account,
-    policy,
-    period.start,
-    Math.max(end, period.start + HOUR_MS),
-  );
-  return chargePeriod(
-    { policy, account, usage: accountUsage, agreements },
-    period,
-    options.opening ?? Decimal.ZERO,
-    options,
-  );
+  const { parts, period } = await policyForPeriod(store, periodName);
+  const agreements = await accountAgreements(store, account);
+  const last = Math.max(Math.min(options.until ?? period.end, period.end), period.start + HOUR_MS);
+  const priced: PolicyPart[] = [];
+  for (const [i, part] of parts.entries()) {
+    const to = Math.min(parts[i + 1]?.from ?? last, last);
+    if (part.from >= to) break;
+    const accountUsage = await usageFromStore(usage, account, part.policy, part.from, to);
+    priced.push({
+      version: part.version,
+      from: part.from,
+      input: { policy: part.policy, account, usage: accountUsage, agreements },
+    });
+  }
+  return chargeVersions(priced, period, options.opening ?? Decimal.ZERO, options);
 }

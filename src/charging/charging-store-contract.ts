@@ -61,6 +61,28 @@ export function describeChargingStoreContract(open: () => Promise<OpenedCharging
     expect(await store.agreements("other", "account")).toEqual([]);
   });
 
+  it("holds an account's group over ranges that never overlap; null leaves the group", async () => {
+    const store = await fresh();
+    expect(await store.memberships("acct")).toEqual([]);
+    await store.setMembership({ account: "acct", group: "team", from: 1000 });
+    await store.setMembership({ account: "acct", group: null, from: 2000 });
+    await store.setMembership({ account: "acct", group: "lab", from: 3000 });
+    await store.setMembership({ account: "other", group: "team", from: 10 });
+    await expect(store.setMembership({ account: "acct", group: "x", from: 3000 })).rejects.toMatchObject({
+      code: "CONFLICT",
+      message: expect.stringContaining("a group membership of account acct from 1970-01-01T00:00:03.000Z must start"),
+    });
+    await expect(store.setMembership({ account: "acct", group: "x", from: 1500 })).rejects.toMatchObject({
+      code: "CONFLICT",
+    });
+    expect(await store.memberships("acct")).toEqual([
+      { account: "acct", group: "team", from: 1000 },
+      { account: "acct", group: null, from: 2000 },
+      { account: "acct", group: "lab", from: 3000 },
+    ]);
+    expect(await store.memberships("nobody")).toEqual([]);
+  });
+
   const entry = (key: string, amount = "10.50", account = "acct"): LedgerEntry => ({
     key,
     account,

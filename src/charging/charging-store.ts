@@ -24,6 +24,14 @@ export interface AgreementRecord {
   readonly from: number;
 }
 
+/** An account's group from `from` on, until its next record; `group: null` says it left its group then. */
+export interface MembershipRecord {
+  readonly account: string;
+  readonly group: string | null;
+  /** Epoch ms. */
+  readonly from: number;
+}
+
 export type LedgerKind = "grant" | "charge" | "adjustment";
 
 export interface LedgerEntry {
@@ -48,6 +56,10 @@ export interface ChargingStore {
   setAgreement(record: AgreementRecord): Promise<void>;
   /** The subject's agreements, oldest first. */
   agreements(subject: string, kind: AgreementRecord["kind"]): Promise<AgreementRecord[]>;
+  /** Puts the account in a group (or in none) from `from`; CONFLICT unless after its latest, so ranges never overlap. */
+  setMembership(record: MembershipRecord): Promise<void>;
+  /** The account's memberships, oldest first. */
+  memberships(account: string): Promise<MembershipRecord[]>;
   /**
    * Appends entries in one transaction: all or none. Entries whose key is stored with the same contents are
    * counted as existing and not written again; a key stored with other contents is a CONFLICT and nothing is written.
@@ -61,6 +73,28 @@ export interface ChargingStore {
 export function agreementSpans(records: readonly AgreementRecord[]): AgreementSpan[] {
   const sorted = [...records].sort((a, b) => a.from - b.from);
   return sorted.map((r, i) => ({ name: r.name, from: r.from, to: sorted[i + 1]?.from ?? null, source: r.kind }));
+}
+
+/**
+ * The group agreements that apply to an account: each group's agreements, clipped to the ranges the account is in
+ * that group, so they never overlap.
+ */
+export function groupAgreementSpans(
+  memberships: readonly MembershipRecord[],
+  groupAgreements: ReadonlyMap<string, readonly AgreementRecord[]>,
+): AgreementSpan[] {
+  const sorted = [...memberships].sort((a, b) => a.from - b.from);
+  const out: AgreementSpan[] = [];
+  sorted.forEach((m, i) => {
+    if (m.group === null) return;
+    const until = sorted[i + 1]?.from ?? null;
+    for (const s of agreementSpans(groupAgreements.get(m.group) ?? [])) {
+      const from = Math.max(s.from, m.from);
+      const to = s.to === null ? until : until === null ? s.to : Math.min(s.to, until);
+      if (to === null || from < to) out.push({ name: s.name, from, to, source: "group", group: m.group });
+    }
+  });
+  return out;
 }
 
 /** The one rule for an entry written again under the same key. */

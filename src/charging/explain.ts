@@ -94,7 +94,7 @@ export async function explainBill(
   periodName: string,
   limit = DEFAULT_EXPLAIN_STEPS,
 ): Promise<ExplainJson> {
-  const { version } = await policyForPeriod(store, periodName);
+  const version = (await policyForPeriod(store, periodName)).parts[0]?.version as number;
   let traced: { priced: Priced; input: PriceInput } | undefined;
   const onPriced: ChargeOptions["onPriced"] = (priced, input) => {
     traced = { priced, input };

@@ -13,6 +13,7 @@ import {
   type LedgerRow,
   laterThan,
   ledgerEntryOf,
+  type MembershipRecord,
   type PolicyVersion,
   sameEntry,
 } from "./charging-store.js";
@@ -34,11 +35,18 @@ export const CHARGING_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX charging_ledger_account ON charging_ledger (account, seq);
   `,
+  `
+  -- An account's group over time: each row holds until the account's next; grp NULL is no group.
+  CREATE TABLE charging_memberships (
+    account text COLLATE "C" NOT NULL, from_ms bigint NOT NULL, grp text, PRIMARY KEY (account, from_ms)
+  );
+  `,
 ];
 
 /** A lock per table for writes that check then insert, so two nodes cannot both pass the check. */
 const LOCK_POLICIES = "LOCK TABLE charging_policies IN SHARE ROW EXCLUSIVE MODE";
 const LOCK_AGREEMENTS = "LOCK TABLE charging_agreements IN SHARE ROW EXCLUSIVE MODE";
+const LOCK_MEMBERSHIPS = "LOCK TABLE charging_memberships IN SHARE ROW EXCLUSIVE MODE";
 const LOCK_LEDGER = "LOCK TABLE charging_ledger IN SHARE ROW EXCLUSIVE MODE";
 const LEDGER_COLUMNS = "key, account, kind, period, amount::text AS amount, at, note";
 
@@ -115,6 +123,33 @@ export class PostgresChargingStore implements ChargingStore {
       [kind, subject],
     );
     return result.rows.map((r) => ({ subject: r.subject, kind: r.kind, name: r.name, from: Number(r.from_ms) }));
+  }
+
+  async setMembership(record: MembershipRecord): Promise<void> {
+    await this.transaction(async (c) => {
+      await c.query(LOCK_MEMBERSHIPS);
+      const latest = await c.query<{ from_ms: string }>(
+        "SELECT from_ms FROM charging_memberships WHERE account = $1 ORDER BY from_ms DESC LIMIT 1",
+        [record.account],
+      );
+      const row = latest.rows[0];
+      if (row && record.from <= Number(row.from_ms)) {
+        throw laterThan(`a group membership of account ${record.account}`, record.from, Number(row.from_ms));
+      }
+      await c.query("INSERT INTO charging_memberships (account, from_ms, grp) VALUES ($1, $2, $3)", [
+        record.account,
+        record.from,
+        record.group,
+      ]);
+    });
+  }
+
+  async memberships(account: string): Promise<MembershipRecord[]> {
+    const result = await this.query<{ account: string; from_ms: string; grp: string | null }>(
+      "SELECT account, from_ms, grp FROM charging_memberships WHERE account = $1 ORDER BY from_ms",
+      [account],
+    );
+    return result.rows.map((r) => ({ account: r.account, group: r.grp, from: Number(r.from_ms) }));
   }
 
   async appendLedger(entries: readonly LedgerEntry[]): Promise<{ written: number; existing: number }> {

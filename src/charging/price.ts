@@ -28,6 +28,8 @@ export interface AgreementSpan {
   readonly from: number;
   readonly to: number | null;
   readonly source: "account" | "group" | "default";
+  /** The group whose agreement it is, when `source` is "group". */
+  readonly group?: string;
 }
 
 /** An account's usage as hourly rollups, a level or state's latest reading held to the end of what is priced. */
@@ -212,6 +214,8 @@ function agreementsOver(input: PriceInput, from: number, to: number): AgreementA
   const order = { account: 0, group: 1, default: 2 };
   const spans = [...input.agreements].sort((a, b) => order[a.source] - order[b.source] || a.from - b.from);
   for (const s of spans) {
+    // Only agreements held inside the range must be in this policy: an older version's names may be gone.
+    if (s.from >= to || (s.to !== null && s.to <= from)) continue;
     if (!policy.agreements.has(s.name)) throw validation(`agreement "${s.name}" is not defined in the policy`);
   }
   const cache = new Map<number, AgreementSpan>();
@@ -236,11 +240,14 @@ function spansOver(agreementAt: AgreementAt, from: number, to: number): Agreemen
   for (let h = from; h < to; h += HOUR_MS) {
     const a = agreementAt(h);
     const last = out.at(-1);
-    if (last && last.name === a.name && last.source === a.source) out[out.length - 1] = { ...last, to: h + HOUR_MS };
-    else out.push({ name: a.name, from: h, to: h + HOUR_MS, source: a.source });
+    if (last && last.name === a.name && last.source === a.source && last.group === a.group) {
+      out[out.length - 1] = { ...last, to: h + HOUR_MS };
+    } else out.push({ name: a.name, from: h, to: h + HOUR_MS, source: a.source, ...groupOf(a) });
   }
   return out;
 }
+
+const groupOf = (a: AgreementSpan) => (a.group === undefined ? {} : { group: a.group });
 
 /** Whether an item's timeframe holds at t, repeat windows computed once per item for the range. */
 class WindowCache {

@@ -11,6 +11,7 @@ import {
   type LedgerRow,
   laterThan,
   ledgerEntryOf,
+  type MembershipRecord,
   type PolicyVersion,
   sameEntry,
 } from "./charging-store.js";
@@ -31,6 +32,12 @@ export const CHARGING_MIGRATIONS: readonly string[] = [
     amount TEXT NOT NULL, at INTEGER NOT NULL, note TEXT NOT NULL
   ) STRICT;
   CREATE INDEX charging_ledger_account ON charging_ledger (account, seq);
+  `,
+  `
+  -- An account's group over time: each row holds until the account's next; grp NULL is no group.
+  CREATE TABLE charging_memberships (
+    account TEXT NOT NULL, from_ms INTEGER NOT NULL, grp TEXT, PRIMARY KEY (account, from_ms)
+  ) STRICT, WITHOUT ROWID;
   `,
 ];
 
@@ -55,6 +62,13 @@ export class SqliteChargingStore implements ChargingStore {
         [string, string],
         { subject: string; kind: "account" | "group"; from_ms: number; name: string }
       >("SELECT subject, kind, from_ms, name FROM charging_agreements WHERE kind = ? AND subject = ? ORDER BY from_ms"),
+      latestMembership: db.prepare<[string], { from_ms: number }>(
+        "SELECT from_ms FROM charging_memberships WHERE account = ? ORDER BY from_ms DESC LIMIT 1",
+      ),
+      insertMembership: db.prepare("INSERT INTO charging_memberships (account, from_ms, grp) VALUES (?, ?, ?)"),
+      memberships: db.prepare<[string], { account: string; from_ms: number; grp: string | null }>(
+        "SELECT account, from_ms, grp FROM charging_memberships WHERE account = ? ORDER BY from_ms",
+      ),
       entry: db.prepare<[string], LedgerRow>(
         "SELECT key, account, kind, period, amount, at, note FROM charging_ledger WHERE key = ?",
       ),
@@ -100,6 +114,22 @@ export class SqliteChargingStore implements ChargingStore {
     return this.sql.agreements
       .all(kind, subject)
       .map((r) => ({ subject: r.subject, kind: r.kind, name: r.name, from: Number(r.from_ms) }));
+  }
+
+  async setMembership(record: MembershipRecord): Promise<void> {
+    this.db.transaction(() => {
+      const latest = this.sql.latestMembership.get(record.account);
+      if (latest && record.from <= Number(latest.from_ms)) {
+        throw laterThan(`a group membership of account ${record.account}`, record.from, Number(latest.from_ms));
+      }
+      this.sql.insertMembership.run(record.account, record.from, record.group);
+    })();
+  }
+
+  async memberships(account: string): Promise<MembershipRecord[]> {
+    return this.sql.memberships
+      .all(account)
+      .map((r) => ({ account: r.account, group: r.grp, from: Number(r.from_ms) }));
   }
 
   async appendLedger(entries: readonly LedgerEntry[]): Promise<{ written: number; existing: number }> {

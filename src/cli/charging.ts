@@ -1,21 +1,24 @@
-// Charging on the command line: tally policy check|load, tally agreement set, tally bill (from the store, or offline
-// from a policy file and an events file).
+// Charging on the command line: tally policy check|load, tally agreement set, tally group set|clear|show, tally bill
+// (from the store, or offline from a policy file and an events file), tally close and tally balance. Those on the
+// store go through the running server when one holds it (or --url names one), as the other commands do.
 
 import fs from "node:fs";
 import type { Command } from "commander";
-import { billText } from "../charging/bill.js";
-import { accountBalance, billAccount, closePeriod } from "../charging/billing-run.js";
-import { loadPolicy, setAgreement, startTime } from "../charging/charge-account.js";
-import { explainBill, explainText } from "../charging/explain.js";
+import type { Backend } from "../backend/backend.js";
+import { type BillJson, billText } from "../charging/bill.js";
+import { accountBalance, type Balance, billAccount, type CloseOutcome, closePeriod } from "../charging/billing-run.js";
+import { accountGroup, loadPolicy, setAgreement, setGroup, startTime } from "../charging/charge-account.js";
+import { type ExplainJson, explainBill, explainText } from "../charging/explain.js";
 import { billOffline } from "../charging/offline-bill.js";
 import { MAX_POLICY_BYTES, parsePolicy } from "../charging/policy.js";
 import { AppError } from "../domain/errors.js";
 import { isoTime } from "../domain/time.js";
-import { withBackend } from "./remote.js";
+import { type RemoteFlags, remote, remoteOptions, throughRunningServer, withBackend } from "./remote.js";
 
 type Run = <A extends unknown[]>(action: (...args: A) => Promise<number | undefined>) => (...args: A) => Promise<void>;
 
-export function registerChargingCommands(program: Command, storeOptions: (cmd: Command) => Command, run: Run): void {
+export function registerChargingCommands(program: Command, localOptions: (cmd: Command) => Command, run: Run): void {
+  const storeOptions = (cmd: Command) => remoteOptions(localOptions(cmd));
   const policy = program.command("policy").description("charging policies");
   policy
     .command("check")
@@ -29,11 +32,31 @@ export function registerChargingCommands(program: Command, storeOptions: (cmd: C
     .action(run(policyLoadCommand));
 
   const agreement = program.command("agreement").description("the agreements accounts hold");
-  storeOptions(agreement.command("set").description("give an account an agreement from a time on, until its next one"))
-    .argument("<account>", "the account")
+  storeOptions(
+    agreement
+      .command("set")
+      .description("give an account (or, with --group, a group) an agreement from a time on, until its next one"),
+  )
+    .argument("<account>", "the account, or the group with --group")
     .argument("<name>", "an agreement of the loaded policy")
     .option("--from <time>", "when it starts, RFC 3339 (default now); after the account's latest agreement")
+    .option("--group", "give it to a group: its members hold it where they hold no agreement of their own")
     .action(run(agreementSetCommand));
+
+  const group = program.command("group").description("the group an account is in, whose agreement it holds");
+  storeOptions(group.command("set").description("put an account in a group from a time on, until its next change"))
+    .argument("<account>", "the account")
+    .argument("<group>", "the group")
+    .option("--from <time>", "when it joins, RFC 3339 (default now); after the account's latest change of group")
+    .action(run(groupSetCommand));
+  storeOptions(group.command("clear").description("take an account out of its group from a time on"))
+    .argument("<account>", "the account")
+    .option("--from <time>", "when it leaves, RFC 3339 (default now); after the account's latest change of group")
+    .action(run((account: string, flags: GroupFlags) => groupSetCommand(account, null, flags)));
+  storeOptions(group.command("show").description("the group an account is in now, and every range it is in one"))
+    .argument("<account>", "the account")
+    .option("--format <format>", "json or text", "text")
+    .action(run(groupShowCommand));
 
   storeOptions(
     program
@@ -81,6 +104,18 @@ export function registerChargingCommands(program: Command, storeOptions: (cmd: C
     .action(run(billCommand));
 }
 
+/** Through the running server (found by its note, or named by --url) with the admin token, else on the store here. */
+async function onStore<T>(
+  given: RemoteFlags,
+  viaServer: (flags: RemoteFlags) => Promise<T>,
+  here: (backend: Backend) => Promise<T>,
+): Promise<T> {
+  const flags = throughRunningServer(given);
+  return flags.url !== undefined ? viaServer(flags) : withBackend(flags, here);
+}
+
+const accountPath = (account: string) => `/v1/accounts/${encodeURIComponent(account)}`;
+
 function readFile(file: string, limit: number, what: string): Buffer {
   let size: number;
   try {
@@ -113,6 +148,8 @@ async function billCommand(
     account?: string;
     data?: string;
     store?: string;
+    url?: string;
+    tokenFile?: string;
     period: string;
     agreement: string[];
     openingBalance?: string;
@@ -130,8 +167,15 @@ async function billCommand(
         "--explain is for a bill from the store: tally bill ACCOUNT --period P --explain",
       );
     }
-    const x = await withBackend(flags, (backend) =>
-      explainBill(backend.charging, backend.usage, storedAccount, flags.period),
+    const x = await onStore(
+      flags,
+      (via) =>
+        remote<ExplainJson>(
+          via,
+          "GET",
+          `${accountPath(storedAccount)}/bills/${encodeURIComponent(flags.period)}/explain`,
+        ),
+      (backend) => explainBill(backend.charging, backend.usage, storedAccount, flags.period),
     );
     process.stdout.write(flags.format === "json" ? `${JSON.stringify(x, null, 2)}\n` : explainText(x));
     return 0;
@@ -144,16 +188,14 @@ async function billCommand(
 
 async function storedBill(
   account: string | undefined,
-  flags: {
+  flags: RemoteFlags & {
     events?: string;
     account?: string;
     agreement: string[];
     openingBalance?: string;
     period: string;
-    data?: string;
-    store?: string;
   },
-) {
+): Promise<BillJson> {
   if (account === undefined)
     throw new AppError(
       "VALIDATION",
@@ -168,7 +210,11 @@ async function storedBill(
   }
   if (flags.agreement.length > 0)
     throw new AppError("VALIDATION", "--agreement is for offline bills; tally agreement set stores one");
-  return withBackend(flags, (backend) => billAccount(backend.charging, backend.usage, account, flags.period));
+  return onStore(
+    flags,
+    (via) => remote<BillJson>(via, "GET", `${accountPath(account)}/bills/${encodeURIComponent(flags.period)}`),
+    (backend) => billAccount(backend.charging, backend.usage, account, flags.period),
+  );
 }
 
 async function offlineBill(
@@ -197,52 +243,112 @@ async function offlineBill(
   });
 }
 
-async function policyLoadCommand(
-  file: string,
-  flags: { from?: string; data?: string; store?: string },
-): Promise<number> {
-  const text = readFile(file, MAX_POLICY_BYTES, "policy").toString("utf8");
+async function policyLoadCommand(file: string, flags: RemoteFlags & { from?: string }): Promise<number> {
+  const bytes = readFile(file, MAX_POLICY_BYTES, "policy");
   const from = startTime(flags.from, "--from", Date.now());
-  const v = await withBackend(flags, (backend) => loadPolicy(backend.charging, text, from, Date.now()));
-  process.stdout.write(`policy version ${v.version} loaded, in effect from ${isoTime(v.from)}\n`);
+  const v = await onStore(
+    flags,
+    (via) =>
+      remote<{ version: number; from: string }>(via, "PUT", `/v1/policy?from=${from}`, undefined, {
+        bytes,
+        contentType: "application/yaml",
+      }),
+    async (backend) => {
+      const stored = await loadPolicy(backend.charging, bytes.toString("utf8"), from, Date.now());
+      return { version: stored.version, from: isoTime(stored.from) };
+    },
+  );
+  process.stdout.write(`policy version ${v.version} loaded, in effect from ${v.from}\n`);
   return 0;
 }
 
 async function agreementSetCommand(
-  account: string,
+  subject: string,
   name: string,
-  flags: { from?: string; data?: string; store?: string },
+  flags: RemoteFlags & { from?: string; group?: boolean },
 ): Promise<number> {
   const from = startTime(flags.from, "--from", Date.now());
-  await withBackend(flags, (backend) => setAgreement(backend.charging, account, name, from));
-  process.stdout.write(`${account} holds agreement ${name} from ${isoTime(from)}\n`);
+  const kind = flags.group ? "group" : "account";
+  const route = flags.group ? `/v1/groups/${encodeURIComponent(subject)}` : accountPath(subject);
+  await onStore(
+    flags,
+    (via) => remote(via, "PUT", `${route}/agreement`, { agreement: name, from }),
+    (backend) => setAgreement(backend.charging, subject, name, from, kind),
+  );
+  process.stdout.write(`${kind} ${subject} holds agreement ${name} from ${isoTime(from)}\n`);
   return 0;
 }
 
-async function closeCommand(
-  accounts: string[],
-  flags: { period: string; data?: string; store?: string },
-): Promise<number> {
-  await withBackend(flags, async (backend) => {
-    for (const account of accounts) {
-      const c = await closePeriod(backend.charging, backend.usage, account, flags.period, Date.now());
-      process.stdout.write(
-        `${account} ${flags.period}: ${c.written === 0 ? "already closed" : "closed"}, charges ${c.total}, ` +
-          `closing balance ${c.closing_balance} (${c.written} entries written, ${c.existing} existing)\n`,
-      );
-    }
-  });
+interface GroupFlags extends RemoteFlags {
+  from?: string;
+}
+
+async function groupSetCommand(account: string, group: string | null, flags: GroupFlags): Promise<number> {
+  const from = startTime(flags.from, "--from", Date.now());
+  await onStore(
+    flags,
+    (via) => remote(via, "PUT", `${accountPath(account)}/group`, { group, from }),
+    (backend) => setGroup(backend.charging, account, group, from),
+  );
+  process.stdout.write(
+    group === null
+      ? `${account} is in no group from ${isoTime(from)}\n`
+      : `${account} is in group ${group} from ${isoTime(from)}\n`,
+  );
   return 0;
 }
 
-async function balanceCommand(
-  account: string,
-  flags: { format: string; data?: string; store?: string },
-): Promise<number> {
+async function groupShowCommand(account: string, flags: RemoteFlags & { format: string }): Promise<number> {
   if (flags.format !== "json" && flags.format !== "text") {
     throw new AppError("VALIDATION", `--format "${flags.format}" is not json or text`);
   }
-  const b = await withBackend(flags, (backend) => accountBalance(backend.charging, backend.usage, account, Date.now()));
+  const g = await onStore(
+    flags,
+    (via) => remote<Awaited<ReturnType<typeof accountGroup>>>(via, "GET", `${accountPath(account)}/group`),
+    (backend) => accountGroup(backend.charging, account, Date.now()),
+  );
+  if (flags.format === "json") process.stdout.write(`${JSON.stringify(g, null, 2)}\n`);
+  else {
+    process.stdout.write(`${account}: ${g.group === null ? "in no group" : `in group ${g.group}`} now\n`);
+    for (const m of g.memberships) {
+      process.stdout.write(`  ${m.from} to ${m.to ?? "on"}: ${m.group ?? "no group"}\n`);
+    }
+  }
+  return 0;
+}
+
+async function closeCommand(accounts: string[], flags: RemoteFlags & { period: string }): Promise<number> {
+  const said = (c: CloseOutcome) =>
+    process.stdout.write(
+      `${c.account} ${flags.period}: ${c.written === 0 ? "already closed" : "closed"}, charges ${c.total}, ` +
+        `closing balance ${c.closing_balance} (${c.written} entries written, ${c.existing} existing)\n`,
+    );
+  const period = encodeURIComponent(flags.period);
+  await onStore(
+    flags,
+    async (via) => {
+      for (const account of accounts) {
+        said(await remote<CloseOutcome>(via, "POST", `${accountPath(account)}/bills/${period}/close`));
+      }
+    },
+    async (backend) => {
+      for (const account of accounts) {
+        said(await closePeriod(backend.charging, backend.usage, account, flags.period, Date.now()));
+      }
+    },
+  );
+  return 0;
+}
+
+async function balanceCommand(account: string, flags: RemoteFlags & { format: string }): Promise<number> {
+  if (flags.format !== "json" && flags.format !== "text") {
+    throw new AppError("VALIDATION", `--format "${flags.format}" is not json or text`);
+  }
+  const b = await onStore(
+    flags,
+    (via) => remote<Balance>(via, "GET", `${accountPath(account)}/balance`),
+    (backend) => accountBalance(backend.charging, backend.usage, account, Date.now()),
+  );
   process.stdout.write(
     flags.format === "json"
       ? `${JSON.stringify(b, null, 2)}\n`

@@ -136,6 +136,39 @@ const ROUTES: Record<string, RouteCase> = {
     },
     right: { ...every(403), admin: 200 },
   },
+  "put /v1/groups/{group}/agreement": {
+    request: async (ctx) => {
+      await loadPolicy(ctx.tally);
+      const from = new Date(Date.UTC(2026, 0, 1) + agreementsSet++ * 3_600_000).toISOString();
+      return {
+        path: "/v1/groups/team/agreement",
+        init: { method: "PUT", body: JSON.stringify({ agreement: "std", from }) },
+      };
+    },
+    right: { ...every(403), admin: 200 },
+  },
+  "put /v1/accounts/{account}/group": {
+    request: () => {
+      const from = new Date(Date.UTC(2026, 0, 1) + agreementsSet++ * 3_600_000).toISOString();
+      return {
+        path: `/v1/accounts/${OWN}/group`,
+        init: { method: "PUT", body: JSON.stringify({ group: "team", from }) },
+      };
+    },
+    right: { ...every(403), admin: 200 },
+  },
+  "get /v1/accounts/{account}/group": {
+    request: () => ({ path: `/v1/accounts/${OWN}/group` }),
+    right: ownUsage,
+  },
+  // Closing is idempotent: every admin call answers 200.
+  "post /v1/accounts/{account}/bills/{period}/close": {
+    request: async (ctx) => {
+      await loadPolicy(ctx.tally);
+      return { path: `/v1/accounts/${OWN}/bills/2026-10/close`, init: { method: "POST" } };
+    },
+    right: { ...every(403), admin: 200 },
+  },
   "get /v1/accounts/{account}/bills/{period}": {
     request: async (ctx) => {
       await loadPolicy(ctx.tally);

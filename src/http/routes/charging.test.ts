@@ -6,6 +6,7 @@ import type { Backend } from "../../backend/backend.js";
 import { openSqliteBackend } from "../../backend/sqlite.js";
 import { closePeriod } from "../../charging/billing-run.js";
 import { BILLING_POLICY } from "../../charging/billing-run-contract.js";
+import { GROUP_POLICY } from "../../charging/resolution-contract.js";
 import { createLogger } from "../../log/logger.js";
 import { event } from "../../store/contract.js";
 import { createApp } from "../app.js";
@@ -77,6 +78,83 @@ describe("charging routes", () => {
     expect(unknown.status).toBe(400);
     expect((await call(tokens.admin, "PUT", "/v1/accounts/A/agreement", "{oops")).status).toBe(400);
     expect(await backend.charging.agreements("A", "account")).toHaveLength(1);
+  });
+
+  it("sets groups and group agreements for admins only; an account token reads its own group", async () => {
+    await call(tokens.admin, "PUT", "/v1/policy?from=2026-01-01T00:00:00Z", GROUP_POLICY);
+    const agreement = JSON.stringify({ agreement: "half", from: "2026-01-01T00:00:00Z" });
+    expect((await call(tokens.read, "PUT", "/v1/groups/team/agreement", agreement)).status).toBe(403);
+    const set = await call(tokens.admin, "PUT", "/v1/groups/team/agreement", agreement);
+    expect(await set.json()).toEqual({ group: "team", agreement: "half", from: "2026-01-01T00:00:00.000Z" });
+    expect((await call(tokens.admin, "PUT", "/v1/groups/team/agreement", agreement)).status).toBe(409);
+
+    const join = JSON.stringify({ group: "team", from: "2026-11-11T00:00:00Z" });
+    expect((await call(tokens.account, "PUT", "/v1/accounts/A/group", join)).status).toBe(403);
+    const joined = await call(tokens.admin, "PUT", "/v1/accounts/A/group", join);
+    expect(await joined.json()).toEqual({ account: "A", group: "team", from: "2026-11-11T00:00:00.000Z" });
+    const leave = JSON.stringify({ group: null, from: "2026-11-21T00:00:00Z" });
+    expect((await call(tokens.admin, "PUT", "/v1/accounts/A/group", leave)).status).toBe(200);
+    for (const bad of ['{"from": "2026-12-01T00:00:00Z"}', '{"group": 3}', '{"group": ""}', "[1]", "{oops"]) {
+      const answer = await call(tokens.admin, "PUT", "/v1/accounts/A/group", bad);
+      expect(answer.status, bad).toBe(400);
+    }
+    expect((await call(tokens.admin, "PUT", "/v1/accounts/A/group", join)).status).toBe(409);
+    expect(await backend.charging.memberships("A")).toHaveLength(2);
+
+    for (const token of [tokens.admin, tokens.read, tokens.account]) {
+      const shown = await call(token, "GET", "/v1/accounts/A/group");
+      expect(shown.status).toBe(200);
+      expect(await shown.json()).toMatchObject({
+        account: "A",
+        memberships: [
+          { group: "team", from: "2026-11-11T00:00:00.000Z", to: "2026-11-21T00:00:00.000Z" },
+          { group: null, from: "2026-11-21T00:00:00.000Z", to: null },
+        ],
+      });
+    }
+    expect((await call(tokens.account, "GET", "/v1/accounts/B/group")).status).toBe(403);
+    // 240 h at the default's 0.02, 240 h at team's 0.01, 240 h at 0.02 again.
+    const bill = (await (await call(tokens.account, "GET", "/v1/accounts/A/bills/2026-11")).json()) as {
+      total: string;
+      agreements: unknown[];
+    };
+    expect(bill.total).toBe("12.00");
+    expect(bill.agreements).toEqual([
+      { name: "std", source: "default", start: "2026-11-01T00:00:00.000Z", end: "2026-11-11T00:00:00.000Z" },
+      {
+        name: "half",
+        source: "group",
+        group: "team",
+        start: "2026-11-11T00:00:00.000Z",
+        end: "2026-11-21T00:00:00.000Z",
+      },
+      { name: "std", source: "default", start: "2026-11-21T00:00:00.000Z", end: "2026-12-01T00:00:00.000Z" },
+    ]);
+  });
+
+  it("closes an ended period for admins only, once: closing again writes nothing", async () => {
+    await call(tokens.admin, "PUT", "/v1/policy?from=2026-01-01T00:00:00Z", BILLING_POLICY);
+    for (const token of [tokens.read, tokens.account, tokens.ingest]) {
+      expect((await call(token, "POST", "/v1/accounts/A/bills/2026-10/close")).status).toBe(403);
+    }
+    expect((await call(undefined, "POST", "/v1/accounts/A/bills/2026-10/close")).status).toBe(401);
+    expect(await backend.charging.ledger("A")).toEqual([]);
+    const closed = await call(tokens.admin, "POST", "/v1/accounts/A/bills/2026-10/close");
+    expect(closed.status).toBe(200);
+    expect(await closed.json()).toEqual({
+      account: "A",
+      written: 2,
+      existing: 0,
+      total: "14.88",
+      closing_balance: "-4.88",
+    });
+    const again = await call(tokens.admin, "POST", "/v1/accounts/A/bills/2026-10/close");
+    expect(await again.json()).toMatchObject({ written: 0, existing: 2, total: "14.88" });
+    const open = await call(tokens.admin, "POST", "/v1/accounts/A/bills/2099-01/close");
+    expect(open.status).toBe(400);
+    expect(((await open.json()) as { error: { message: string } }).error.message).toContain("has not ended");
+    expect((await call(tokens.admin, "POST", "/v1/accounts/A/bills/2026-09/close")).status).toBe(409);
+    expect(await backend.charging.ledger("A")).toHaveLength(2);
   });
 
   it("gives bills and the balance to admins, readers and the account's own token only", async () => {

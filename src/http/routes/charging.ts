@@ -1,10 +1,18 @@
-// Charging over HTTP: the policy (PUT/GET /v1/policy), an account's agreement, bills and balance. Each route calls
+// Charging over HTTP: the policy (PUT/GET /v1/policy), agreements of accounts and groups, an account's group, bills,
+// closing a period, and the balance. Each route calls
 // the use case `tally policy load`, `tally agreement set`, `tally bill` and `tally balance` call.
 
 import type { Context, Hono } from "hono";
 import { canReadAccount } from "../../auth/principal.js";
-import { accountBalance, billAccount } from "../../charging/billing-run.js";
-import { currentPolicy, loadPolicy, setAgreement, startTime } from "../../charging/charge-account.js";
+import { accountBalance, billAccount, closePeriod } from "../../charging/billing-run.js";
+import {
+  accountGroup,
+  currentPolicy,
+  loadPolicy,
+  setAgreement,
+  setGroup,
+  startTime,
+} from "../../charging/charge-account.js";
 import { explainBill, parseStepLimit } from "../../charging/explain.js";
 import { MAX_POLICY_BYTES } from "../../charging/policy.js";
 import { AppError, validation } from "../../domain/errors.js";
@@ -38,6 +46,31 @@ async function bodyText(c: Context, limit: number): Promise<string> {
   return text;
 }
 
+/** A small JSON body and its `from` (RFC 3339 or epoch ms, default now). */
+async function changeBody(c: Context): Promise<{ body: Record<string, unknown>; start: number }> {
+  let body: unknown;
+  try {
+    body = JSON.parse(await bodyText(c, MAX_AGREEMENT_BODY));
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    throw validation(`the body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw validation("the body must be a JSON object");
+  const { from } = body as Record<string, unknown>;
+  if (from !== undefined && typeof from !== "string" && typeof from !== "number") {
+    throw validation("from must be an RFC 3339 time or epoch milliseconds");
+  }
+  const start = startTime(from === undefined ? undefined : String(from), "from", Date.now());
+  return { body: body as Record<string, unknown>, start };
+}
+
+function agreementOf(body: Record<string, unknown>): string {
+  const { agreement } = body;
+  if (typeof agreement !== "string" || agreement === "") throw validation('give the agreement: {"agreement": "NAME"}');
+  return agreement;
+}
+
 export function chargingRoutes(app: Hono, deps: AppDeps): void {
   const store = deps.backend.charging;
   const usage = deps.backend.usage;
@@ -57,22 +90,38 @@ export function chargingRoutes(app: Hono, deps: AppDeps): void {
   app.put("/v1/accounts/:account/agreement", async (c) => {
     requireAdmin(c, "set an agreement");
     const account = validateAccount(c.req.param("account"));
-    let body: unknown;
-    try {
-      body = JSON.parse(await bodyText(c, MAX_AGREEMENT_BODY));
-    } catch (error) {
-      if (error instanceof AppError) throw error;
-      throw validation(`the body is not valid JSON: ${(error as Error).message}`);
-    }
-    const { agreement, from } = (body ?? {}) as Record<string, unknown>;
-    if (typeof agreement !== "string" || agreement === "")
-      throw validation('give the agreement: {"agreement": "NAME"}');
-    if (from !== undefined && typeof from !== "string" && typeof from !== "number") {
-      throw validation("from must be an RFC 3339 time or epoch milliseconds");
-    }
-    const start = startTime(from === undefined ? undefined : String(from), "from", Date.now());
+    const { body, start } = await changeBody(c);
+    const agreement = agreementOf(body);
     await setAgreement(store, account, agreement, start);
     return c.json({ account, agreement, from: isoTime(start) });
+  });
+
+  // Body: {"agreement": "NAME", "from": TIME}: the group's members hold it where they hold none of their own.
+  app.put("/v1/groups/:group/agreement", async (c) => {
+    requireAdmin(c, "set an agreement");
+    const group = validateAccount(c.req.param("group"), "group");
+    const { body, start } = await changeBody(c);
+    const agreement = agreementOf(body);
+    await setAgreement(store, group, agreement, start, "group");
+    return c.json({ group, agreement, from: isoTime(start) });
+  });
+
+  // Body: {"group": "NAME" or null, "from": TIME}: the account is in that group (null: in none) from then on.
+  app.put("/v1/accounts/:account/group", async (c) => {
+    requireAdmin(c, "set an account's group");
+    const account = validateAccount(c.req.param("account"));
+    const { body, start } = await changeBody(c);
+    const { group } = body;
+    if (group !== null && (typeof group !== "string" || group === "")) {
+      throw validation('give the group: {"group": "NAME"}, or {"group": null} to leave it');
+    }
+    await setGroup(store, account, group, start);
+    return c.json({ account, group, from: isoTime(start) });
+  });
+
+  app.get("/v1/accounts/:account/group", async (c) => {
+    const account = readableAccount(c);
+    return c.json(await accountGroup(store, account, Date.now()));
   });
 
   app.get("/v1/accounts/:account/bills/:period", async (c) => {
@@ -85,6 +134,13 @@ export function chargingRoutes(app: Hono, deps: AppDeps): void {
     const account = readableAccount(c);
     const limit = parseStepLimit(c.req.query("limit"));
     return c.json(await explainBill(store, usage, account, c.req.param("period"), limit));
+  });
+
+  // Closing is idempotent: a period closed already writes nothing and answers as it was closed.
+  app.post("/v1/accounts/:account/bills/:period/close", async (c) => {
+    requireAdmin(c, "close a period");
+    const account = validateAccount(c.req.param("account"));
+    return c.json(await closePeriod(store, usage, account, c.req.param("period"), Date.now()));
   });
 
   app.get("/v1/accounts/:account/balance", async (c) => {
@@ -104,11 +160,36 @@ const periodPath = {
   schema: { type: "string" },
 };
 
+const AGREEMENT_BODY = {
+  type: "object",
+  required: ["agreement"],
+  properties: {
+    agreement: { type: "string" },
+    from: { type: ["string", "integer"], description: "RFC 3339 or epoch ms; default now." },
+  },
+};
+
+const GROUPS = {
+  type: "object",
+  properties: {
+    account: { type: "string" },
+    group: { type: ["string", "null"], description: "The group now, or null." },
+    memberships: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: { group: { type: ["string", "null"] }, from: time, to: { ...time, type: ["string", "null"] } },
+      },
+    },
+  },
+};
+
 const BILL = {
   type: "object",
   description:
-    "A bill: one line per resource (and instance), priced in slices wherever a price, algorithm or agreement " +
-    "changes; a closed period's bill is the one closed, never rewritten. Every quantity and amount is a decimal string.",
+    "A bill: one line per resource (and instance), priced in slices wherever a price, algorithm, agreement or " +
+    "policy version changes; a closed period's bill is the one closed, never rewritten. Every quantity and amount " +
+    "is a decimal string.",
   properties: {
     account: { type: "string" },
     agreement: { type: "string", description: "The agreement at the period's start." },
@@ -119,6 +200,7 @@ const BILL = {
         properties: {
           name: { type: "string" },
           source: { enum: ["account", "group", "default"] },
+          group: { type: "string", description: "The group whose agreement it is, when source is group." },
           start: time,
           end: time,
         },
@@ -284,17 +366,7 @@ export const CHARGING_OPENAPI_PATHS = {
       summary: "Give an account an agreement of the policy from a time on, until its next one (admin).",
       tags: ["charging"],
       parameters: [accountPath],
-      requestBody: {
-        required: true,
-        content: json({
-          type: "object",
-          required: ["agreement"],
-          properties: {
-            agreement: { type: "string" },
-            from: { type: ["string", "integer"], description: "RFC 3339 or epoch ms; default now." },
-          },
-        }),
-      },
+      requestBody: { required: true, content: json(AGREEMENT_BODY) },
       responses: {
         "200": {
           description: "The agreement set.",
@@ -306,6 +378,71 @@ export const CHARGING_OPENAPI_PATHS = {
         "400": errorResponse("The body, the time or the agreement's name is not valid."),
         "404": errorResponse("No policy is loaded."),
         "409": errorResponse("`from` is not after the account's latest agreement."),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
+  "/v1/groups/{group}/agreement": {
+    put: {
+      operationId: "setGroupAgreement",
+      summary:
+        "Give a group an agreement of the policy from a time on, until its next one; its members hold it where they " +
+        "hold none of their own (admin).",
+      tags: ["charging"],
+      parameters: [{ name: "group", in: "path", required: true, schema: { type: "string" } }],
+      requestBody: { required: true, content: json(AGREEMENT_BODY) },
+      responses: {
+        "200": {
+          description: "The agreement set.",
+          content: json({
+            type: "object",
+            properties: { group: { type: "string" }, agreement: { type: "string" }, from: time },
+          }),
+        },
+        "400": errorResponse("The body, the time or the agreement's name is not valid."),
+        "404": errorResponse("No policy is loaded."),
+        "409": errorResponse("`from` is not after the group's latest agreement."),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
+  "/v1/accounts/{account}/group": {
+    get: {
+      operationId: "getAccountGroup",
+      summary: "The group an account is in now, and every range it is in one.",
+      tags: ["charging"],
+      parameters: [accountPath],
+      responses: {
+        "200": { description: "The account's groups.", content: json(GROUPS) },
+        ...AUTH_ERRORS,
+      },
+    },
+    put: {
+      operationId: "setAccountGroup",
+      summary: "Put an account in a group (or, with null, in none) from a time on, until its next change (admin).",
+      tags: ["charging"],
+      parameters: [accountPath],
+      requestBody: {
+        required: true,
+        content: json({
+          type: "object",
+          required: ["group"],
+          properties: {
+            group: { type: ["string", "null"], description: "The group, or null to leave the one it is in." },
+            from: { type: ["string", "integer"], description: "RFC 3339 or epoch ms; default now." },
+          },
+        }),
+      },
+      responses: {
+        "200": {
+          description: "The membership set.",
+          content: json({
+            type: "object",
+            properties: { account: { type: "string" }, group: { type: ["string", "null"] }, from: time },
+          }),
+        },
+        "400": errorResponse("The body or the time is not valid, or null is given for an account in no group."),
+        "409": errorResponse("`from` is not after the account's latest change of group."),
         ...AUTH_ERRORS,
       },
     },
@@ -344,6 +481,35 @@ export const CHARGING_OPENAPI_PATHS = {
         "200": { description: "The bill and its lines traced.", content: json(EXPLAIN) },
         "400": errorResponse("The period is not one of the policy's, or the limit is not valid."),
         "404": errorResponse("No policy is loaded."),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
+  "/v1/accounts/{account}/bills/{period}/close": {
+    post: {
+      operationId: "closePeriod",
+      summary:
+        "Close an ended period for an account: its grants, late adjustments and charge are written to the ledger in " +
+        "one batch (admin). Closing again writes nothing.",
+      tags: ["charging"],
+      parameters: [accountPath, periodPath],
+      responses: {
+        "200": {
+          description: "The period closed now, or already (written 0).",
+          content: json({
+            type: "object",
+            properties: {
+              account: { type: "string" },
+              written: { type: "integer", description: "Ledger entries written now; 0 when it was closed already." },
+              existing: { type: "integer" },
+              total: decimal,
+              closing_balance: decimal,
+            },
+          }),
+        },
+        "400": errorResponse("The period is not one of the policy's, or has not ended."),
+        "404": errorResponse("No policy is loaded."),
+        "409": errorResponse("A later period of the account is closed already."),
         ...AUTH_ERRORS,
       },
     },
