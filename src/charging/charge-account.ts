@@ -33,7 +33,20 @@ export async function loadPolicy(
   from: number,
   now: number,
 ): Promise<PolicyVersion> {
-  parsePolicy(text);
+  const policy = parsePolicy(text);
+  const first = (await store.policyVersions())[0];
+  if (first) {
+    const rule = (b: Billing) =>
+      `${b.period === "month" ? `months from day ${b.startDay}` : `${b.weeks}-week periods from ${isoTime(b.anchor)}`} in ${b.zone.name}`;
+    const was = storedPolicy(first.text).billing;
+    // Periods already billed were cut by the first version's rule: another rule would cut them again differently.
+    if (rule(policy.billing) !== rule(was)) {
+      throw validation(
+        `this version's billing periods (${rule(policy.billing)}) differ from the first version's (${rule(was)}); ` +
+          "a policy keeps its periods and time zone once loaded",
+      );
+    }
+  }
   return store.addPolicyVersion(text, from, now);
 }
 

@@ -6,6 +6,7 @@ import type { Backend } from "../backend/backend.js";
 import { event } from "../store/contract.js";
 import { accountBalance, billAccount } from "./billing-run.js";
 import { accountGroup, loadPolicy, setAgreement, setGroup } from "./charge-account.js";
+import { explainBill } from "./explain.js";
 
 /** Four agreements a GB-month apart in price: half 0.01, std 0.02 (the default), quad 0.04. */
 export const GROUP_POLICY = `resources:
@@ -159,6 +160,18 @@ export function describeResolutionContract(open: () => Promise<Backend>): void {
     );
     expect(bill.lines[0]).toMatchObject({ quantity: "960", credits: "31.18" });
     expect(bill.total).toBe("31.18");
+    // The explanation comes from the same run: each version's slice with its own price, the hours of both.
+    const explained = await explainBill(b.charging, b.usage, "A", "2026-11");
+    expect(explained).toMatchObject({ total: "31.18", policy_version: 1 });
+    expect(explained.lines[0]?.slices.map((s) => [s.variables.price, s.result])).toEqual([
+      ["0.02", "7.22"],
+      ["0.04", "23.96"],
+    ]);
+    expect(explained.lines[0]?.slices.flatMap((s) => s.steps.map((t) => [t.hours, t.quantity_per_hour]))).toEqual([
+      [361, "1"],
+      [119, "1"],
+      [240, "2"],
+    ]);
     // The agreement is the same on both sides of the boundary: one span.
     expect(bill.agreements).toEqual([
       { name: "std", source: "default", start: "2026-11-01T00:00:00.000Z", end: "2026-12-01T00:00:00.000Z" },
@@ -189,6 +202,19 @@ export function describeResolutionContract(open: () => Promise<Backend>): void {
       "resource storage is in GB-month before policy version 2 and in GB-hour from it, inside period 2026-11",
     );
     expect((await billAccount(b.charging, b.usage, "A", "2026-12")).lines[0]).toMatchObject({ unit: "GB-hour" });
+  });
+
+  it("refuses a version whose billing periods or time zone differ from the first's, storing nothing", async () => {
+    const b = await fresh();
+    for (const [text, rule] of [
+      [`timezone: Europe/Berlin\n${GROUP_POLICY}`, "months from day 1 in Europe/Berlin"],
+      [`billing: {period: month, start_day: 15}\n${GROUP_POLICY}`, "months from day 15 in UTC"],
+    ] as const) {
+      await expect(loadPolicy(b.charging, text, at("2026-12-01T00:00:00Z"), 0)).rejects.toThrow(
+        `this version's billing periods (${rule}) differ from the first version's (months from day 1 in UTC)`,
+      );
+    }
+    expect((await b.charging.policyVersions()).length).toBe(1);
   });
 
   it("refuses clearing the group of an account in none, and a membership before the latest, changing nothing", async () => {
