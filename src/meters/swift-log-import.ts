@@ -22,6 +22,8 @@ export interface SwiftLogImportOptions {
   /** Bytes read from the input (compressed bytes for a gzipped one), as they are read. */
   readonly onRead?: (bytes: number) => void;
   readonly blockBytes?: number;
+  /** The file will not grow (a rotated log): its last line counts even without a newline. */
+  readonly ended?: boolean;
 }
 
 export interface ImportedInput {
@@ -56,8 +58,8 @@ export async function importSwiftLog(file: string, options: SwiftLogImportOption
     if (error instanceof AppError) throw error;
     throw new AppError("VALIDATION", `cannot read ${name}: ${(error as Error).message}`);
   }
-  // A plain file may still be being written; standard input and a gzipped file have ended for good.
-  const left = await stream.end(file === "-" || gzipped);
+  // A plain file may still be being written; standard input, a gzipped file and a rotated log have ended for good.
+  const left = await stream.end(file === "-" || gzipped || options.ended === true);
   return { name, gzipped, left };
 }
 
