@@ -102,18 +102,21 @@ async function followOne(file: string, options: FollowOptions, signal: AbortSign
  */
 async function readRotatedAway(file: string, followed: FollowedFile, options: FollowOptions): Promise<void> {
   const found = await findRotated(file, followed);
-  const done = followed.log ? options.positions.get(followed.log.stream) : { done: 0, lines: 0 };
-  const lost = followed.log
-    ? `what was written to it after byte ${done.done} (line ${done.lines}) is not counted`
-    : "what was written to it is not counted";
-  const what = followed.log
-    ? `the log followed there before (${followed.log.stream})`
-    : "the file followed there before";
+  const log = followed.log;
+  const imported = () => (log ? options.positions.get(log.stream) : { done: 0, lines: 0 });
+  // Said once reading has stopped: what was imported before it failed counts.
+  const lost = () => {
+    const { done, lines } = imported();
+    return log
+      ? `what was written to it after byte ${done} (line ${lines}) is not counted`
+      : "the requests written to it are not counted";
+  };
+  const what = log ? `the log followed there before (${log.stream})` : "the file followed there before";
   if (found === null) {
-    options.onNote(`warning: ${file}: ${what} is neither there nor among ${rotatedNames(file)}; ${lost}`);
+    options.onNote(`warning: ${file}: ${what} is neither there nor among ${rotatedNames(file)}; ${lost()}`);
     return;
   }
-  options.onNote(`${file}: ${found} is ${what}; reading it from byte ${done.done}`);
+  options.onNote(`${file}: ${found} is ${what}; reading it from byte ${imported().done}`);
   try {
     await importSwiftLog(found, {
       server: options.server,
@@ -128,8 +131,9 @@ async function readRotatedAway(file: string, followed: FollowedFile, options: Fo
       ended: true,
     });
   } catch (error) {
-    if (!(error instanceof AppError)) throw error;
-    options.onNote(`warning: ${file}: ${error.message}; ${lost}`);
+    // Only the old log being unreadable is passed over; a failing sink stops the import as it does elsewhere.
+    if (!(error instanceof AppError && error.context.file === found)) throw error;
+    options.onNote(`warning: ${file}: ${error.message}; ${lost()}`);
   }
   options.onFlushed?.();
 }

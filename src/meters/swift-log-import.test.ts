@@ -36,6 +36,12 @@ async function totals(store: UsageStore): Promise<Map<string, bigint>> {
   return sums;
 }
 
+function sumOf(a: Map<string, bigint>, b: Map<string, bigint>): Map<string, bigint> {
+  const sums = new Map(a);
+  for (const [key, n] of b) sums.set(key, (sums.get(key) ?? 0n) + n);
+  return sums;
+}
+
 describe.each(TEST_STORES)("tally import swift-log on %s", (_name, open) => {
   let store: UsageStore;
   let dir: string;
@@ -308,6 +314,24 @@ describe("tally import swift-log --follow", () => {
     },
   );
 
+  it("finds a renamed file in which no request had been read yet by its inode", async () => {
+    const old = swiftLogWorkload({ lines: 400, accounts: 3, start: START, hours: 1, seed: 37 });
+    const now = swiftLogWorkload({ lines: 300, accounts: 3, start: START, hours: 1, seed: 38 });
+    const file = path.join(dir, "proxy.log");
+    const other = "<30>object-updater: Object update sweep completed: 0.01s\n";
+    fs.writeFileSync(file, other);
+    // Nothing counts until the first access line: only the file's identity is noted.
+    const first = await follow(file, settle);
+    expect(first.counts).toMatchObject({ lines: 0, events: 0 });
+    fs.appendFileSync(file, `${old.text.join("\n")}\n`);
+    fs.renameSync(file, `${file}.1`);
+    fs.writeFileSync(file, `${now.text.join("\n")}\n`);
+    const second = await follow(file, settle);
+    expect(second.notes).toContain(`${file}: ${file}.1 is the file followed there before; reading it from byte 0`);
+    expect(second.counts.requests).toBe(old.totals.requests + now.totals.requests);
+    expect(await totals(store)).toEqual(sumOf(old.totals.sums, now.totals.sums));
+  });
+
   it("says what is lost when the log followed before is gone, and goes on with the new one", async () => {
     const old = swiftLogWorkload({ lines: 1000, accounts: 4, start: START, hours: 1, seed: 31 });
     const lost = swiftLogWorkload({ lines: 300, accounts: 4, start: START, hours: 1, seed: 32 });
@@ -327,9 +351,39 @@ describe("tally import swift-log --follow", () => {
         `proxy.log-*; what was written to it after byte ${Buffer.byteLength(oldText)} (line 1000) is not counted`,
     );
     expect(second.counts).toMatchObject({ lines: 800, requests: now.totals.requests });
-    const expected = new Map(old.totals.sums);
-    for (const [key, n] of now.totals.sums) expected.set(key, (expected.get(key) ?? 0n) + n);
-    expect(await totals(store)).toEqual(expected);
+    expect(await totals(store)).toEqual(sumOf(old.totals.sums, now.totals.sums));
+  });
+
+  it("says what is lost when the log followed before cannot be read (a gzip cut short), and goes on", async () => {
+    const old = swiftLogWorkload({ lines: 600, accounts: 4, start: START, hours: 1, seed: 34 });
+    const lost = swiftLogWorkload({ lines: 400, accounts: 4, start: START, hours: 1, seed: 36 });
+    const now = swiftLogWorkload({ lines: 500, accounts: 4, start: START, hours: 1, seed: 35 });
+    const file = path.join(dir, "proxy.log");
+    const oldText = `${old.text.join("\n")}\n`;
+    fs.writeFileSync(file, oldText);
+    await follow(file, settle);
+    fs.appendFileSync(file, `${lost.text.join("\n")}\n`);
+    const gzipped = gzipSync(fs.readFileSync(file));
+    fs.writeFileSync(`${file}.1.gz`, gzipped.subarray(0, gzipped.length - 100));
+    fs.rmSync(file);
+    fs.writeFileSync(file, `${now.text.join("\n")}\n`);
+    const second = await follow(file, settle);
+    expect(second.notes).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^warning: ${file}: cannot read ${file}.1.gz: .*; what was written to it after byte ` +
+            `${Buffer.byteLength(oldText)} \\(line 600\\) is not counted$`,
+        ),
+      ),
+    );
+    expect(second.notes).toContain(`following ${file}`);
+    expect(await totals(store)).toEqual(sumOf(old.totals.sums, now.totals.sums));
+  });
+
+  it("refuses a positions file whose followed files are not what it writes, naming it", () => {
+    const file = path.join(dir, "positions.json");
+    fs.writeFileSync(file, JSON.stringify({ version: 1, streams: {}, following: { "/x": { identity: 1 } } }));
+    expect(() => SwiftLogPositions.open(file)).toThrow(`${file} is not a positions file of this Tally`);
   });
 
   it("copytruncate while following: lines written after the last read are read from the copy", async () => {

@@ -126,11 +126,27 @@ function readState(file: string): PositionsFile {
     parsed.version !== 1 ||
     typeof parsed.streams !== "object" ||
     parsed.streams === null ||
-    (parsed.following !== undefined && (typeof parsed.following !== "object" || parsed.following === null))
+    (parsed.following !== undefined && !isFollowing(parsed.following))
   ) {
     throw new AppError("VALIDATION", `${file} is not a positions file of this Tally; move it aside to start over`);
   }
   return { version: 1, streams: parsed.streams, ...(parsed.following ? { following: parsed.following } : {}) };
+}
+
+function isFollowing(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  return Object.values(value).every((entry: Partial<FollowedFile> | null) => {
+    if (typeof entry !== "object" || entry === null || typeof entry.identity !== "string") return false;
+    const log = entry.log;
+    return (
+      log === null ||
+      (typeof log === "object" &&
+        typeof log.stream === "string" &&
+        Number.isInteger(log.headBytes) &&
+        log.headBytes > 0 &&
+        typeof log.headSha256 === "string")
+    );
+  });
 }
 
 /** Takes the lock file, or takes it over when the process that held it is gone. */
