@@ -12,7 +12,14 @@ import type { SendEvents } from "./send-events.js";
 import { importSwiftLog } from "./swift-log-import.js";
 import { SwiftLogLineParser } from "./swift-log-line.js";
 import type { FollowedFile, SwiftLogPositions } from "./swift-log-positions.js";
-import { findRotated, identityOf, isFollowedFile, rotatedNames, sha256OfFirstBytes } from "./swift-log-rotated.js";
+import {
+  findRotated,
+  identityOf,
+  isFollowedFile,
+  newerRotations,
+  rotatedNames,
+  sha256OfFirstBytes,
+} from "./swift-log-rotated.js";
 import { READ_CHUNK, type SwiftLogCounts, SwiftLogStream } from "./swift-log-stream.js";
 
 /** Waits `ms`, or less when the signal aborts first. */
@@ -98,7 +105,8 @@ async function followOne(file: string, options: FollowOptions, signal: AbortSign
 
 /**
  * The log followed at `file` before is not the file there now: it was rotated while the importer was stopped, or
- * copied and truncated. Reads the rest of it, from where it had been imported to, or says what is lost.
+ * copied and truncated. Reads the rest of it, from where it had been imported to, and the rotations made after it
+ * while stopped; or says what is lost.
  */
 async function readRotatedAway(file: string, followed: FollowedFile, options: FollowOptions): Promise<void> {
   const found = await findRotated(file, followed);
@@ -117,8 +125,18 @@ async function readRotatedAway(file: string, followed: FollowedFile, options: Fo
     return;
   }
   options.onNote(`${file}: ${found} is ${what}; reading it from byte ${imported().done}`);
+  await importRotated(file, found, options, lost);
+  for (const newer of newerRotations(file, found)) {
+    options.onNote(`${file}: ${newer} was rotated after it while the importer was stopped; reading it`);
+    await importRotated(file, newer, options, () => "what was not imported of it before is not counted");
+  }
+  options.onFlushed?.();
+}
+
+/** Imports a rotated log to its end; one that cannot be read is said with what is lost, and the import goes on. */
+async function importRotated(file: string, rotated: string, options: FollowOptions, lost: () => string) {
   try {
-    await importSwiftLog(found, {
+    await importSwiftLog(rotated, {
       server: options.server,
       unattributed: options.unattributed,
       ...(options.logNames ? { logNames: options.logNames } : {}),
@@ -131,11 +149,10 @@ async function readRotatedAway(file: string, followed: FollowedFile, options: Fo
       ended: true,
     });
   } catch (error) {
-    // Only the old log being unreadable is passed over; a failing sink stops the import as it does elsewhere.
-    if (!(error instanceof AppError && error.context.file === found)) throw error;
+    // Only the rotated log being unreadable is passed over; a failing sink stops the import as it does elsewhere.
+    if (!(error instanceof AppError && error.context.file === rotated)) throw error;
     options.onNote(`warning: ${file}: ${error.message}; ${lost()}`);
   }
-  options.onFlushed?.();
 }
 
 /** Reads one open file until it is rotated away, truncated, or following stops. */

@@ -314,6 +314,34 @@ describe("tally import swift-log --follow", () => {
     },
   );
 
+  it("reads the rotations made after the log followed before, oldest first, when it was rotated twice", async () => {
+    const { text, totals: expected } = swiftLogWorkload({ lines: 3000, accounts: 5, start: START, hours: 3, seed: 51 });
+    const part = (from: number, to: number) => `${text.slice(from, to).join("\n")}\n`;
+    const file = path.join(dir, "proxy.log");
+    fs.writeFileSync(file, part(0, 500));
+    await follow(file, settle);
+    // While stopped: two days of logrotate with compress and delaycompress, and a third log.
+    fs.appendFileSync(file, part(500, 800));
+    fs.renameSync(file, `${file}.1`);
+    fs.writeFileSync(file, part(800, 1600));
+    fs.writeFileSync(`${file}.2.gz`, gzipSync(fs.readFileSync(`${file}.1`)));
+    fs.rmSync(`${file}.1`);
+    fs.renameSync(file, `${file}.1`);
+    fs.writeFileSync(file, part(1600, 2400));
+    const second = await follow(file, async () => {
+      await settle();
+      fs.appendFileSync(file, part(2400, 3000));
+      await settle();
+    });
+    const reading = second.notes.filter((n) => n.includes(" reading it"));
+    expect(reading).toEqual([
+      expect.stringMatching(new RegExp(`^${file}: ${file}.2.gz is the log followed there before`)),
+      `${file}: ${file}.1 was rotated after it while the importer was stopped; reading it`,
+    ]);
+    expect(second.counts).toMatchObject({ lines: 2500, alreadyImported: 500 });
+    expect(await totals(store)).toEqual(expected.sums);
+  });
+
   it("finds a renamed file in which no request had been read yet by its inode", async () => {
     const old = swiftLogWorkload({ lines: 400, accounts: 3, start: START, hours: 1, seed: 37 });
     const now = swiftLogWorkload({ lines: 300, accounts: 3, start: START, hours: 1, seed: 38 });

@@ -69,6 +69,40 @@ export async function findRotated(file: string, followed: FollowedFile): Promise
   return null;
 }
 
+/**
+ * The rotations of `file` newer than `rotated` (one of them), oldest first: with logrotate's names, `NAME.N` with a
+ * smaller N, or `NAME-SUFFIX` (dateext) with a greater suffix, gzipped or not. They were written after it, while the
+ * importer was stopped. A rotation there both plain and gzipped (being compressed) is named once, plain.
+ */
+export function newerRotations(file: string, rotated: string): string[] {
+  const base = path.basename(file);
+  const found = rotationAge(base, path.basename(rotated));
+  if (found === null || path.dirname(rotated) !== path.dirname(file)) return [];
+  const newer = new Map<string, { file: string; age: number | string }>();
+  for (const name of fs.readdirSync(path.dirname(file))) {
+    const age = rotationAge(base, name);
+    if (age === null || typeof age !== typeof found) continue;
+    const isNewer = typeof age === "number" ? age < (found as number) : age > (found as string);
+    const key = String(age);
+    if (!isNewer || (newer.has(key) && name.endsWith(".gz"))) continue;
+    if (statOrNull(path.join(path.dirname(file), name))?.isFile()) {
+      newer.set(key, { file: path.join(path.dirname(file), name), age });
+    }
+  }
+  return [...newer.values()]
+    .sort((a, b) => (typeof a.age === "number" ? (b.age as number) - a.age : a.age < b.age ? -1 : 1))
+    .map((r) => r.file);
+}
+
+/** `NAME.N[.gz]` → N (the greater, the older); `NAME-SUFFIX[.gz]` → SUFFIX (the greater, the newer); else null. */
+function rotationAge(base: string, name: string): number | string | null {
+  if (!name.startsWith(base)) return null;
+  const rest = name.slice(base.length).replace(/\.gz$/, "");
+  const numbered = /^\.(\d+)$/.exec(rest);
+  if (numbered) return Number(numbered[1]);
+  return rest.length > 1 && rest.startsWith("-") ? rest.slice(1) : null;
+}
+
 async function holdsFollowedLog(file: string, followed: FollowedFile): Promise<boolean> {
   let fd: number;
   try {
