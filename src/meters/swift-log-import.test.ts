@@ -36,6 +36,12 @@ async function totals(store: UsageStore): Promise<Map<string, bigint>> {
   return sums;
 }
 
+function sumOf(a: Map<string, bigint>, b: Map<string, bigint>): Map<string, bigint> {
+  const sums = new Map(a);
+  for (const [key, n] of b) sums.set(key, (sums.get(key) ?? 0n) + n);
+  return sums;
+}
+
 describe.each(TEST_STORES)("tally import swift-log on %s", (_name, open) => {
   let store: UsageStore;
   let dir: string;
@@ -194,7 +200,7 @@ describe("tally import swift-log --follow", () => {
     return { counts, notes };
   }
 
-  const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+  const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 300));
 
   it("reads a growing file through rotation and truncation, and a restart goes on where it stopped", async () => {
     const { text, totals: expected } = swiftLogWorkload({ lines: 4000, accounts: 6, start: START, hours: 2, seed: 11 });
@@ -231,6 +237,202 @@ describe("tally import swift-log --follow", () => {
     });
     expect(second.notes).toContain(`${file}: truncated; reading it again from its start`);
     expect(second.counts.alreadyImported).toBe(600);
+    expect(await totals(store)).toEqual(expected.sums);
+  });
+
+  /** What rotations do to `file` while the importer is stopped; the old file then gets `late` (the writer's last lines). */
+  const rotations: [string, (file: string, late: string) => void][] = [
+    [
+      "renamed (logrotate's default)",
+      (file, late) => {
+        fs.renameSync(file, `${file}.1`);
+        fs.appendFileSync(`${file}.1`, late);
+      },
+    ],
+    [
+      "renamed and gzipped",
+      (file, late) => {
+        fs.appendFileSync(file, late);
+        fs.writeFileSync(`${file}.1.gz`, gzipSync(fs.readFileSync(file)));
+        fs.rmSync(file);
+      },
+    ],
+    [
+      "copied and truncated (copytruncate)",
+      (file, late) => {
+        fs.appendFileSync(file, late);
+        fs.copyFileSync(file, `${file}-20261206`);
+        fs.truncateSync(file, 0);
+      },
+    ],
+  ];
+
+  it.each(rotations)(
+    "reads the rest of a log %s while the importer was stopped, then the new one",
+    async (_, rotate) => {
+      const { text, totals: expected } = swiftLogWorkload({
+        lines: 3000,
+        accounts: 5,
+        start: START,
+        hours: 2,
+        seed: 21,
+      });
+      const part = (from: number, to: number) => `${text.slice(from, to).join("\n")}\n`;
+      const file = path.join(dir, "proxy.log");
+      // An older rotation of another log, which must not be taken for this one.
+      fs.writeFileSync(
+        `${file}.2.gz`,
+        gzipSync(`${swiftAccessLine({ time: START, method: "GET", path: "/v1/AUTH_x/c" })}\n`),
+      );
+      fs.writeFileSync(file, part(0, 1000));
+      const first = await follow(file, settle);
+      expect(first.counts.lines).toBe(1000);
+      fs.appendFileSync(file, part(1000, 1400));
+      rotate(file, part(1400, 1500));
+      fs.appendFileSync(file, part(1500, 2200));
+      const second = await follow(file, async () => {
+        await settle();
+        fs.appendFileSync(file, part(2200, 3000));
+        await settle();
+      });
+      expect(second.notes).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^${file}: ${file}[.-][^ ]+ is the log followed there before \\([0-9a-f]+\\); reading it from byte ${Buffer.byteLength(part(0, 1000))}$`,
+          ),
+        ),
+      );
+      expect(second.notes.filter((n) => n.startsWith("warning"))).toEqual([]);
+      // Every line once: the old file's first 1000 lines were imported before, the other 2000 now.
+      expect(second.counts).toMatchObject({ lines: 2000, alreadyImported: 1000 });
+      expect(first.counts.requests + second.counts.requests).toBe(expected.requests);
+      expect(await totals(store)).toEqual(expected.sums);
+      // The positions now name the new file: a third start looks for nothing and counts nothing.
+      const third = await follow(file, settle);
+      expect(third.notes).toEqual([`following ${file}`]);
+      expect(third.counts).toMatchObject({ requests: 0, alreadyImported: 1500 });
+    },
+  );
+
+  it("reads the rotations made after the log followed before, oldest first, when it was rotated twice", async () => {
+    const { text, totals: expected } = swiftLogWorkload({ lines: 3000, accounts: 5, start: START, hours: 3, seed: 51 });
+    const part = (from: number, to: number) => `${text.slice(from, to).join("\n")}\n`;
+    const file = path.join(dir, "proxy.log");
+    fs.writeFileSync(file, part(0, 500));
+    await follow(file, settle);
+    // While stopped: two days of logrotate with compress and delaycompress, and a third log.
+    fs.appendFileSync(file, part(500, 800));
+    fs.renameSync(file, `${file}.1`);
+    fs.writeFileSync(file, part(800, 1600));
+    fs.writeFileSync(`${file}.2.gz`, gzipSync(fs.readFileSync(`${file}.1`)));
+    fs.rmSync(`${file}.1`);
+    fs.renameSync(file, `${file}.1`);
+    fs.writeFileSync(file, part(1600, 2400));
+    const second = await follow(file, async () => {
+      await settle();
+      fs.appendFileSync(file, part(2400, 3000));
+      await settle();
+    });
+    const reading = second.notes.filter((n) => n.includes(" reading it"));
+    expect(reading).toEqual([
+      expect.stringMatching(new RegExp(`^${file}: ${file}.2.gz is the log followed there before`)),
+      `${file}: ${file}.1 was rotated after it while the importer was stopped; reading it`,
+    ]);
+    expect(second.counts).toMatchObject({ lines: 2500, alreadyImported: 500 });
+    expect(await totals(store)).toEqual(expected.sums);
+  });
+
+  it("finds a renamed file in which no request had been read yet by its inode", async () => {
+    const old = swiftLogWorkload({ lines: 400, accounts: 3, start: START, hours: 1, seed: 37 });
+    const now = swiftLogWorkload({ lines: 300, accounts: 3, start: START, hours: 1, seed: 38 });
+    const file = path.join(dir, "proxy.log");
+    const other = "<30>object-updater: Object update sweep completed: 0.01s\n";
+    fs.writeFileSync(file, other);
+    // Nothing counts until the first access line: only the file's identity is noted.
+    const first = await follow(file, settle);
+    expect(first.counts).toMatchObject({ lines: 0, events: 0 });
+    fs.appendFileSync(file, `${old.text.join("\n")}\n`);
+    fs.renameSync(file, `${file}.1`);
+    fs.writeFileSync(file, `${now.text.join("\n")}\n`);
+    const second = await follow(file, settle);
+    expect(second.notes).toContain(`${file}: ${file}.1 is the file followed there before; reading it from byte 0`);
+    expect(second.counts.requests).toBe(old.totals.requests + now.totals.requests);
+    expect(await totals(store)).toEqual(sumOf(old.totals.sums, now.totals.sums));
+  });
+
+  it("says what is lost when the log followed before is gone, and goes on with the new one", async () => {
+    const old = swiftLogWorkload({ lines: 1000, accounts: 4, start: START, hours: 1, seed: 31 });
+    const lost = swiftLogWorkload({ lines: 300, accounts: 4, start: START, hours: 1, seed: 32 });
+    const now = swiftLogWorkload({ lines: 800, accounts: 4, start: START, hours: 1, seed: 33 });
+    const file = path.join(dir, "proxy.log");
+    const oldText = `${old.text.join("\n")}\n`;
+    fs.writeFileSync(file, oldText);
+    await follow(file, settle);
+    const kept = JSON.parse(fs.readFileSync(path.join(dir, "positions.json"), "utf8"));
+    const stream = kept.following[file].log.stream;
+    fs.appendFileSync(file, `${lost.text.join("\n")}\n`);
+    fs.rmSync(file);
+    fs.writeFileSync(file, `${now.text.join("\n")}\n`);
+    const second = await follow(file, settle);
+    expect(second.notes).toContain(
+      `warning: ${file}: the log followed there before (${stream}) is neither there nor among proxy.log.* or ` +
+        `proxy.log-*; what was written to it after byte ${Buffer.byteLength(oldText)} (line 1000) is not counted`,
+    );
+    expect(second.counts).toMatchObject({ lines: 800, requests: now.totals.requests });
+    expect(await totals(store)).toEqual(sumOf(old.totals.sums, now.totals.sums));
+  });
+
+  it("says what is lost when the log followed before cannot be read (a gzip cut short), and goes on", async () => {
+    const old = swiftLogWorkload({ lines: 600, accounts: 4, start: START, hours: 1, seed: 34 });
+    const lost = swiftLogWorkload({ lines: 400, accounts: 4, start: START, hours: 1, seed: 36 });
+    const now = swiftLogWorkload({ lines: 500, accounts: 4, start: START, hours: 1, seed: 35 });
+    const file = path.join(dir, "proxy.log");
+    const oldText = `${old.text.join("\n")}\n`;
+    fs.writeFileSync(file, oldText);
+    await follow(file, settle);
+    fs.appendFileSync(file, `${lost.text.join("\n")}\n`);
+    const gzipped = gzipSync(fs.readFileSync(file));
+    fs.writeFileSync(`${file}.1.gz`, gzipped.subarray(0, gzipped.length - 100));
+    fs.rmSync(file);
+    fs.writeFileSync(file, `${now.text.join("\n")}\n`);
+    const second = await follow(file, settle);
+    expect(second.notes).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^warning: ${file}: cannot read ${file}.1.gz: .*; what was written to it after byte ` +
+            `${Buffer.byteLength(oldText)} \\(line 600\\) is not counted$`,
+        ),
+      ),
+    );
+    expect(second.notes).toContain(`following ${file}`);
+    expect(await totals(store)).toEqual(sumOf(old.totals.sums, now.totals.sums));
+  });
+
+  it("refuses a positions file whose followed files are not what it writes, naming it", () => {
+    const file = path.join(dir, "positions.json");
+    fs.writeFileSync(file, JSON.stringify({ version: 1, streams: {}, following: { "/x": { identity: 1 } } }));
+    expect(() => SwiftLogPositions.open(file)).toThrow(`${file} is not a positions file of this Tally`);
+  });
+
+  it("copytruncate while following: lines written after the last read are read from the copy", async () => {
+    const { text, totals: expected } = swiftLogWorkload({ lines: 2000, accounts: 5, start: START, hours: 1, seed: 41 });
+    const part = (from: number, to: number) => `${text.slice(from, to).join("\n")}\n`;
+    const file = path.join(dir, "proxy.log");
+    fs.writeFileSync(file, part(0, 800));
+    const { notes } = await follow(file, async () => {
+      await settle();
+      // All at once, so that the follower cannot read in between: written, copied, truncated.
+      fs.appendFileSync(file, part(800, 1000));
+      fs.copyFileSync(file, `${file}.1`);
+      fs.truncateSync(file, 0);
+      await settle();
+      fs.appendFileSync(file, part(1000, 2000));
+      await settle();
+    });
+    expect(notes).toContain(`${file}: truncated; reading it again from its start`);
+    expect(notes).toContainEqual(
+      expect.stringMatching(new RegExp(`^${file}: ${file}.1 is the log followed there before`)),
+    );
     expect(await totals(store)).toEqual(expected.sums);
   });
 });

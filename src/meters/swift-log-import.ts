@@ -22,6 +22,8 @@ export interface SwiftLogImportOptions {
   /** Bytes read from the input (compressed bytes for a gzipped one), as they are read. */
   readonly onRead?: (bytes: number) => void;
   readonly blockBytes?: number;
+  /** The file will not grow (a rotated log): its last line counts even without a newline. */
+  readonly ended?: boolean;
 }
 
 export interface ImportedInput {
@@ -50,14 +52,9 @@ export async function importSwiftLog(file: string, options: SwiftLogImportOption
     ...(options.blockBytes ? { blockBytes: options.blockBytes } : {}),
   });
   const { chunks, gzipped } = await decompressed(source, options.onRead);
-  try {
-    for await (const chunk of chunks) await stream.feed(chunk as Buffer);
-  } catch (error) {
-    if (error instanceof AppError) throw error;
-    throw new AppError("VALIDATION", `cannot read ${name}: ${(error as Error).message}`);
-  }
-  // A plain file may still be being written; standard input and a gzipped file have ended for good.
-  const left = await stream.end(file === "-" || gzipped);
+  for await (const chunk of readErrorsNamed(chunks, name)) await stream.feed(chunk);
+  // A plain file may still be being written; standard input, a gzipped file and a rotated log have ended for good.
+  const left = await stream.end(file === "-" || gzipped || options.ended === true);
   return { name, gzipped, left };
 }
 
@@ -65,9 +62,23 @@ async function openFile(file: string): Promise<Readable> {
   const input = fs.createReadStream(file, { highWaterMark: READ_CHUNK });
   await new Promise<void>((resolve, reject) => {
     input.once("open", () => resolve());
-    input.once("error", (e: Error) => reject(new AppError("VALIDATION", `cannot read ${file}: ${e.message}`)));
+    input.once("error", (e: Error) =>
+      reject(new AppError("VALIDATION", `cannot read ${file}: ${e.message}`, { file })),
+    );
   });
   return input;
+}
+
+/**
+ * The chunks, with an error in reading them (a corrupt gzip stream, a failing disk) said as one and naming the input;
+ * errors of the loop that consumes them (the sink's) pass through as they are.
+ */
+async function* readErrorsNamed(chunks: AsyncIterable<Buffer>, name: string): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of chunks) yield chunk;
+  } catch (error) {
+    throw new AppError("VALIDATION", `cannot read ${name}: ${(error as Error).message}`, { file: name });
+  }
 }
 
 /** The input's bytes, gunzipped when they start as gzip does; reports the bytes read before decompression. */

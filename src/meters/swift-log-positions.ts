@@ -16,9 +16,22 @@ export interface StreamPosition {
   readonly pending: { readonly start: number; readonly end: number } | null;
 }
 
+/** The file a follower was reading at a path, so that it can be found again after it has been rotated away. */
+export interface FollowedFile {
+  /** `dev:ino` of the file when it was opened: a renamed file keeps it. */
+  readonly identity: string;
+  /**
+   * Once its first access line has been read: the log's stream, and the length and SHA-256 of its bytes up to the end
+   * of that line, which name the log and which a compressed or copied rotation of it has too.
+   */
+  readonly log: { readonly stream: string; readonly headBytes: number; readonly headSha256: string } | null;
+}
+
 interface PositionsFile {
   version: 1;
   streams: Record<string, StreamPosition & { updated: string }>;
+  /** By the followed path, made absolute. */
+  following?: Record<string, FollowedFile & { updated: string }>;
 }
 
 export class SwiftLogPositions {
@@ -55,6 +68,19 @@ export class SwiftLogPositions {
   /** Notes that every line before `end` is imported; durable when it returns. */
   commit(stream: string, end: number, lines: number): void {
     this.state.streams[stream] = { done: end, lines, pending: null, updated: new Date().toISOString() };
+    this.write();
+  }
+
+  /** The file last followed at `file`, or null when none was. */
+  followed(file: string): FollowedFile | null {
+    const entry = this.state.following?.[path.resolve(file)];
+    return entry ? { identity: entry.identity, log: entry.log } : null;
+  }
+
+  /** Notes the file now followed at `file`; durable when it returns. */
+  follow(file: string, followed: FollowedFile): void {
+    this.state.following ??= {};
+    this.state.following[path.resolve(file)] = { ...followed, updated: new Date().toISOString() };
     this.write();
   }
 
@@ -96,10 +122,31 @@ function readState(file: string): PositionsFile {
   } catch {
     throw new AppError("VALIDATION", `${file} is not the JSON Tally writes there; move it aside to start over`);
   }
-  if (parsed.version !== 1 || typeof parsed.streams !== "object" || parsed.streams === null) {
+  if (
+    parsed.version !== 1 ||
+    typeof parsed.streams !== "object" ||
+    parsed.streams === null ||
+    (parsed.following !== undefined && !isFollowing(parsed.following))
+  ) {
     throw new AppError("VALIDATION", `${file} is not a positions file of this Tally; move it aside to start over`);
   }
-  return { version: 1, streams: parsed.streams };
+  return { version: 1, streams: parsed.streams, ...(parsed.following ? { following: parsed.following } : {}) };
+}
+
+function isFollowing(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  return Object.values(value).every((entry: Partial<FollowedFile> | null) => {
+    if (typeof entry !== "object" || entry === null || typeof entry.identity !== "string") return false;
+    const log = entry.log;
+    return (
+      log === null ||
+      (typeof log === "object" &&
+        typeof log.stream === "string" &&
+        Number.isInteger(log.headBytes) &&
+        log.headBytes > 0 &&
+        typeof log.headSha256 === "string")
+    );
+  });
 }
 
 /** Takes the lock file, or takes it over when the process that held it is gone. */

@@ -77,6 +77,7 @@ export class SwiftLogStream {
   private overlong = false;
   private lineNo = 0;
   private stream: string | null = null;
+  private headEnd: number | null = null;
   private readonly hash: Hash = createHash("sha256");
   /** Counts and bad lines seen before the fingerprint is known: dropped if those lines had been imported already. */
   private preamble: Preamble | null;
@@ -96,6 +97,11 @@ export class SwiftLogStream {
   /** The log's fingerprint, once its first access line has been read. */
   get fingerprint(): string | null {
     return this.stream;
+  }
+
+  /** Where the first access line ends (the bytes the fingerprint covers), once it has been read. */
+  get headBytes(): number | null {
+    return this.headEnd;
   }
 
   /** Bytes of the log split into lines so far: where a follower would read on from. */
@@ -153,7 +159,9 @@ export class SwiftLogStream {
         this.rest = "";
         if (this.cutsBefore(this.offset)) await this.cut(this.offset);
         this.line(text, 0, text.length);
-        this.offset -= 1; // no newline followed it
+        // No newline followed it.
+        if (this.headEnd === this.offset) this.headEnd -= 1;
+        this.offset -= 1;
       } else {
         left = this.rest.length;
       }
@@ -217,6 +225,7 @@ export class SwiftLogStream {
     const preamble = this.preamble as Preamble;
     this.preamble = null;
     this.stream = this.hash.digest("hex").slice(0, 24);
+    this.headEnd = this.offset;
     const known = this.options.positions.get(this.stream);
     if (known.done > 0) {
       // Everything read so far lies before the recorded position: it was imported, and reported, then.

@@ -1,5 +1,5 @@
 // `tally import swift-log` as a user runs it: standard input (gzipped), a file with unparseable lines, a missing file,
-// and --follow stopped by SIGTERM and started again.
+// and --follow stopped by SIGTERM and started again, also after the log was rotated and gzipped meanwhile.
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -100,26 +100,7 @@ describe("tally import swift-log", () => {
   it("--follow sends what it read when stopped by SIGTERM, and a restart goes on from there", async () => {
     const file = path.join(dir, "live.log");
     const data = path.join(dir, "follow");
-    const follow = () => {
-      const child = spawn(
-        process.execPath,
-        [...NODE_FLAGS, CLI, "import", "swift-log", "--data", data, "--follow", "--flush-every", "3600", file],
-        { env: childEnv(), stdio: ["ignore", "pipe", "pipe"] },
-      );
-      let out = "";
-      let err = "";
-      child.stdout.on("data", (c: Buffer) => {
-        out += c.toString();
-      });
-      child.stderr.on("data", (c: Buffer) => {
-        err += c.toString();
-      });
-      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-      const following = async () => {
-        while (!err.includes(`following ${file}`)) await new Promise((resolve) => setTimeout(resolve, 50));
-      };
-      return { child, exited, out: () => out, following };
-    };
+    const follow = () => startFollowing(file, data);
     fs.writeFileSync(file, `${[0, 1, 2].map(line).join("\n")}\n`);
     const first = follow();
     await first.following();
@@ -138,4 +119,62 @@ describe("tally import swift-log", () => {
     expect(await second.exited).toBe(0);
     expect(second.out()).toMatch(/2 requests counted, .* 5 lines imported before/);
   });
+
+  it("--follow started again after the log was rotated and gzipped reads the rest of the old log, then the new one", async () => {
+    const file = path.join(dir, "rotated.log");
+    const data = path.join(dir, "rotated");
+    fs.writeFileSync(file, `${[0, 1, 2].map(line).join("\n")}\n`);
+    const first = startFollowing(file, data);
+    await first.following();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toBe(0);
+    expect(first.out()).toMatch(/3 requests counted/);
+
+    // While it is stopped: more lines, then logrotate (rename, compress) and a new log.
+    fs.appendFileSync(file, `${[3, 4].map(line).join("\n")}\n`);
+    fs.writeFileSync(`${file}.1.gz`, gzipSync(fs.readFileSync(file)));
+    fs.rmSync(file);
+    fs.writeFileSync(file, `${[5, 6, 7].map(line).join("\n")}\n`);
+    const second = startFollowing(file, data);
+    await second.following();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    second.child.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+    expect(second.err()).toContain(`${file}: ${file}.1.gz is the log followed there before (`);
+    expect(second.out()).toMatch(/read 5 lines .*: 5 requests counted, .* 3 lines imported before/);
+
+    // The store holds each of the 8 requests once.
+    const server = await TallyServer.start({ dataDir: data });
+    try {
+      const sum = await server.get(
+        "/io_sum?account_id=AUTH_f&begin_time=2026-11-23T10:00:00Z&end_time=2026-11-23T11:00:00Z",
+      );
+      expect((sum.body as [unknown, Record<string, number>])[1]).toMatchObject({ GET: 4, PUT: 4, Bytes_In: 28 });
+    } finally {
+      await server.stop();
+    }
+  });
 });
+
+/** `tally import swift-log --follow FILE` as a child process, with what it printed so far. */
+function startFollowing(file: string, data: string) {
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, CLI, "import", "swift-log", "--data", data, "--follow", "--flush-every", "3600", file],
+    { env: childEnv(), stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr.on("data", (c: Buffer) => {
+    err += c.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const following = async () => {
+    while (!err.includes(`following ${file}`)) await new Promise((resolve) => setTimeout(resolve, 50));
+  };
+  return { child, exited, out: () => out, err: () => err, following };
+}
