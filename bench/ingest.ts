@@ -401,7 +401,7 @@ async function jetStreamReport(
   postgresUnavailable: string | null,
 ): Promise<{ text: string; failed: boolean }> {
   const lines = [
-    `NATS JetStream (${NATS_URL}): ${fmt(JS_EVENTS)} events (shape mixed, random ids) published one message each, then consumed by a fresh tally serve --consume (batches of 1,000; the time includes its start)`,
+    `NATS JetStream (${NATS_URL}): ${fmt(JS_EVENTS)} events (shape mixed, random ids) published one message each, then consumed by a fresh tally serve --consume (batches of 5,000, the default; the time includes its start)`,
   ];
   let failed = false;
   const rows: string[][] = [];

@@ -160,20 +160,33 @@ export class JetStreamConsumer {
   }
 
   private async pullLoop(): Promise<void> {
-    while (!this.stopping) {
-      const consumer = this.consumer;
-      if (consumer === null) throw new Error("no consumer");
-      const messages: JsMsg[] = [];
-      const iterator = await consumer.fetch({ max_messages: this.settings.batch, expires: PULL_EXPIRES_MS });
-      for await (const m of iterator) messages.push(m);
-      if (this.nc?.isClosed()) throw new Error("the connection to the broker is closed");
-      if (messages.length === 0) {
-        // An empty pull while disconnected is the only sign of it: say so instead of pulling in silence.
-        if (this.disconnected) throw new Error("the connection to the broker was lost");
-        continue;
+    const consumer = this.consumer;
+    if (consumer === null) throw new Error("no consumer");
+    // The next batch is pulled while this one is stored: the broker's delivery overlaps the store's commit.
+    let next = this.fetch(consumer);
+    try {
+      while (!this.stopping) {
+        const messages = await next;
+        next = this.fetch(consumer);
+        if (this.nc?.isClosed()) throw new Error("the connection to the broker is closed");
+        if (messages.length === 0) {
+          // An empty pull while disconnected is the only sign of it: say so instead of pulling in silence.
+          if (this.disconnected) throw new Error("the connection to the broker was lost");
+          continue;
+        }
+        await this.commit(messages);
       }
-      await this.commit(messages);
+    } finally {
+      // Pulled but not stored: handed back at once, for this node's next pull or another node.
+      for (const m of await next.catch(() => [])) m.nak();
     }
+  }
+
+  private async fetch(consumer: Consumer): Promise<JsMsg[]> {
+    const messages: JsMsg[] = [];
+    const iterator = await consumer.fetch({ max_messages: this.settings.batch, expires: PULL_EXPIRES_MS });
+    for await (const m of iterator) messages.push(m);
+    return messages;
   }
 
   /** Stores the batch, then acknowledges it; a batch the store refuses is left unacknowledged, to come again. */

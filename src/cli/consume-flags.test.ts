@@ -31,7 +31,7 @@ describe("consumer settings from flags and TALLY_ variables", () => {
 
   it("uses the defaults when neither says, and consumes nothing without a broker", () => {
     expect(consumerSettings({ consume: ["nats://a:4222"] }, {})).toEqual([
-      { url: "nats://a:4222", stream: "TALLY_EVENTS", subjectPrefix: "tally.events", durable: "tally", batch: 1000 },
+      { url: "nats://a:4222", stream: "TALLY_EVENTS", subjectPrefix: "tally.events", durable: "tally", batch: 5000 },
     ]);
     // Variables a publisher also reads do not make a node that does not consume fail.
     expect(consumerSettings({}, { TALLY_STREAM: "S", TALLY_DURABLE: "d", TALLY_CONSUME: "  " })).toEqual([]);

@@ -25,7 +25,7 @@ export interface ConsumeFlags extends StreamFlags {
 }
 
 export const DEFAULT_DURABLE = "tally";
-const DEFAULT_BATCH = 1_000;
+const DEFAULT_BATCH = 5_000;
 const DURABLE = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function streamOptions(cmd: Command): Command {

@@ -49,7 +49,7 @@ streamOptions(storeOptions(program.command("serve").description("serve the HTTP 
     "--durable <name>",
     "with --consume: the durable consumer, shared by every node that names it (TALLY_DURABLE, default tally)",
   )
-  .option("--batch <n>", "with --consume: messages pulled and committed together (TALLY_BATCH, default 1000)")
+  .option("--batch <n>", "with --consume: messages pulled and committed together (TALLY_BATCH, default 5000)")
   .option("--listen <host:port>", "address to listen on (TALLY_LISTEN, default 127.0.0.1:8124)")
   .option("--local-reads", "allow reads without a token; loopback only (TALLY_LOCAL_READS, the default)")
   .option("--no-local-reads", "require a token for every request (needed to listen on a non-loopback address)")
