@@ -6,6 +6,7 @@ import type { MetricKind } from "../../domain/metric.js";
 import { dimsOfKey, fillHeldGaps, type RollupRow, seriesId, sortRollupsByAccount } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import type {
+  AccountsRollupQuery,
   CounterSum,
   CounterSumQuery,
   CurrentLevel,
@@ -74,6 +75,19 @@ export function selectRollupRange(db: Database.Database, query: RollupQuery): Ro
     params.push(JSON.stringify(query.servers));
   }
   return selectFilled(db, where.join(" AND "), params, query.from, query.to);
+}
+
+/** The rows of several accounts, as rollupPages pages them. */
+export function selectAccountsRollups(db: Database.Database, query: AccountsRollupQuery): RollupRow[] {
+  if (query.accounts.length === 0) return [];
+  const rows = selectFilled(
+    db,
+    "s.account IN (SELECT value FROM json_each(?)) AND s.metric IN (SELECT value FROM json_each(?))",
+    [JSON.stringify(query.accounts), JSON.stringify(query.metrics)],
+    query.from,
+    query.to,
+  );
+  return sortRollupsByAccount(rows);
 }
 
 /**
