@@ -7,8 +7,9 @@ import type { UsageReader } from "../store/port.js";
 import { type BillJson, type ChargeOptions, chargePeriod } from "./bill.js";
 import { agreementSpans, type ChargingStore, type PolicyVersion } from "./charging-store.js";
 import { Decimal } from "./decimal.js";
-import { parsePeriod } from "./period.js";
+import { type Period, parsePeriod } from "./period.js";
 import { type Billing, type Policy, parsePolicy } from "./policy.js";
+import type { AccountUsage, AgreementSpan } from "./price.js";
 import { usageFromStore } from "./stored-usage.js";
 
 /** When a version or an agreement starts: RFC 3339 or epoch ms as text, `now` when not given. */
@@ -104,6 +105,20 @@ export async function policyForPeriod(store: ChargingStore, periodName: string) 
   return { policy, period: parsePeriod(policy.billing, periodName), billing };
 }
 
+/** What prices a period for every account: read once for a billing run. */
+export type PeriodPricing = Awaited<ReturnType<typeof policyForPeriod>>;
+
+/** The account's own agreements, as spans. */
+export async function accountAgreements(store: ChargingStore, account: string): Promise<AgreementSpan[]> {
+  return agreementSpans(await store.agreements(account, "account"));
+}
+
+/** The hours of the period priced up to `until`: at least its first, so that a bill keeps its shape. */
+export function pricedRange(period: Period, until?: number): { from: number; to: number } {
+  const end = Math.min(until ?? period.end, period.end);
+  return { from: period.start, to: Math.max(end, period.start + HOUR_MS) };
+}
+
 /**
  * The bill of an account for a period priced afresh from the stored policy, agreements and usage, up to `until`
  * when given; writes nothing and reads no ledger (its opening balance is the one given).
@@ -115,20 +130,19 @@ export async function priceAccount(
   periodName: string,
   options: ChargeOptions & { opening?: Decimal } = {},
 ): Promise<BillJson> {
-  const { policy, period } = await policyForPeriod(store, periodName);
-  const agreements = agreementSpans(await store.agreements(account, "account"));
-  const end = Math.min(options.until ?? period.end, period.end);
-  const accountUsage = await usageFromStore(
-    usage,
-    account,
-    policy,
-    period.start,
-    Math.max(end, period.start + HOUR_MS),
-  );
-  return chargePeriod(
-    { policy, account, usage: accountUsage, agreements },
-    period,
-    options.opening ?? Decimal.ZERO,
-    options,
-  );
+  const pricing = await policyForPeriod(store, periodName);
+  const { from, to } = pricedRange(pricing.period, options.until);
+  const accountUsage = await usageFromStore(usage, account, pricing.policy, from, to);
+  return priceUsage(pricing, account, await accountAgreements(store, account), accountUsage, options);
+}
+
+/** The bill of an account from its agreements and its usage over pricedRange, already read. */
+export function priceUsage(
+  { policy, period }: PeriodPricing,
+  account: string,
+  agreements: readonly AgreementSpan[],
+  usage: AccountUsage,
+  options: ChargeOptions & { opening?: Decimal } = {},
+): BillJson {
+  return chargePeriod({ policy, account, usage, agreements }, period, options.opening ?? Decimal.ZERO, options);
 }
