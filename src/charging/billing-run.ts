@@ -143,7 +143,7 @@ export async function closePeriod(
 }
 
 /** Accounts a billing run closes together: their usage read at once, their entries written in one transaction. */
-export const RUN_PAGE_ACCOUNTS = 500;
+export const RUN_PAGE_ACCOUNTS = 50;
 
 /**
  * A billing run: closes the period for each account, a page of accounts at a time, each page written in one
