@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import type { Command } from "commander";
 import { billText } from "../charging/bill.js";
-import { accountBalance, billAccount, closePeriod } from "../charging/billing-run.js";
+import { accountBalance, billAccount, closeAccounts } from "../charging/billing-run.js";
 import { loadPolicy, setAgreement, startTime } from "../charging/charge-account.js";
 import { billOffline } from "../charging/offline-bill.js";
 import { MAX_POLICY_BYTES, parsePolicy } from "../charging/policy.js";
@@ -208,8 +208,8 @@ async function closeCommand(
   flags: { period: string; data?: string; store?: string },
 ): Promise<number> {
   await withBackend(flags, async (backend) => {
-    for (const account of accounts) {
-      const c = await closePeriod(backend.charging, backend.usage, account, flags.period, Date.now());
+    for (const c of await closeAccounts(backend.charging, backend.usage, accounts, flags.period, Date.now())) {
+      const { account } = c;
       process.stdout.write(
         `${account} ${flags.period}: ${c.written === 0 ? "already closed" : "closed"}, charges ${c.total}, ` +
           `closing balance ${c.closing_balance} (${c.written} entries written, ${c.existing} existing)\n`,
