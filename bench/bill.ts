@@ -5,7 +5,7 @@
 // accounts. Beside it, the baseline measured in the same run on the same store: the bare store reads a bill needs
 // (each account's rollups for the month and its current levels), with no pricing and no writing. Figures only.
 //
-//   node dist/bench/bill.js [--accounts 300] [--stores sqlite,postgres]
+//   node dist/bench/bill.js [--accounts 300] [--stores sqlite,postgres] [--page 100]
 
 import fs from "node:fs";
 import os from "node:os";
@@ -13,7 +13,7 @@ import path from "node:path";
 import type { Backend } from "../src/backend/backend.js";
 import { openPostgresBackend } from "../src/backend/postgres.js";
 import { openSqliteBackend } from "../src/backend/sqlite.js";
-import { closeAccounts } from "../src/charging/billing-run.js";
+import { closeAccounts, RUN_PAGE_ACCOUNTS } from "../src/charging/billing-run.js";
 import { loadPolicy } from "../src/charging/charge-account.js";
 import type { UsageEvent } from "../src/domain/event.js";
 import { freshSchema, TEST_POSTGRES_URL } from "../src/store/test-stores.js";
@@ -26,6 +26,7 @@ const flag = (name: string, fallback: string) => {
 };
 const accounts = Number(flag("accounts", "300"));
 const kinds = flag("stores", "sqlite,postgres").split(",");
+const page = Number(flag("page", String(RUN_PAGE_ACCOUNTS)));
 const TARGET = 100_000;
 const HOUR = 3_600_000;
 const start = Date.UTC(2026, 9, 1);
@@ -102,11 +103,11 @@ for (const kind of kinds) {
     const base = await baseline(backend);
     process.stderr.write(`${kind}: billing run…\n`);
     const began = performance.now();
-    const closed = await closeAccounts(backend.charging, backend.usage, names, "2026-10", Date.UTC(2026, 10, 2));
+    const closed = await closeAccounts(backend.charging, backend.usage, names, "2026-10", Date.UTC(2026, 10, 2), page);
     const run = (performance.now() - began) / 1000;
     if (closed.some((c) => c.written !== 2)) throw new Error("a bill did not write its grant and charge");
     const replayBegan = performance.now();
-    const replay = await closeAccounts(backend.charging, backend.usage, names, "2026-10", Date.UTC(2026, 10, 2));
+    const replay = await closeAccounts(backend.charging, backend.usage, names, "2026-10", Date.UTC(2026, 10, 2), page);
     const replayed = (performance.now() - replayBegan) / 1000;
     if (replay.some((c) => c.written !== 0)) throw new Error("a replay wrote entries");
     rows.push([
@@ -125,7 +126,8 @@ for (const kind of kinds) {
   }
 }
 console.log(
-  `bench:bill on ${machine()}: ${accounts} accounts × 3 resources × ${hours} hourly readings, period 2026-10`,
+  `bench:bill on ${machine()}: ${accounts} accounts × 3 resources × ${hours} hourly readings, period 2026-10, ` +
+    `${page} accounts a page`,
 );
 console.log(
   table(

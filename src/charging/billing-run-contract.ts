@@ -5,9 +5,17 @@ import { afterEach, expect, it } from "vitest";
 import type { Backend } from "../backend/backend.js";
 import { event } from "../store/contract.js";
 import { accountBalance, billAccount, closeAccounts, closePeriod } from "./billing-run.js";
-import { loadPolicy, setAgreement } from "./charge-account.js";
+import {
+  accountAgreements,
+  loadPolicy,
+  policyForPeriod,
+  pricedRange,
+  priceUsage,
+  setAgreement,
+} from "./charge-account.js";
 import type { ChargingStore } from "./charging-store.js";
 import { explainBill } from "./explain.js";
+import { usageFromEvents } from "./price.js";
 
 export const BILLING_POLICY = `resources:
   - name: storage
@@ -28,11 +36,77 @@ agreements:
 default_agreement: std
 `;
 
+/** Levels, a counter, an agreement with night prices from mid-October, and accounts with none of these. */
+const MIXED_POLICY = `resources:
+  - {name: storage, unit: GB-month, costpolicy: continuous, metric: storage.bytes}
+  - {name: files, unit: file-day, costpolicy: continuous, metric: storage.files, complex: true}
+  - {name: requests, unit: request, costpolicy: discrete, metric: requests.put}
+pricelists:
+  - {name: disk, storage: 0.02, files: 0.0001, requests: 0.000005}
+  - name: nights
+    overrides: disk
+    storage: 0.01
+    effective:
+      repeat:
+        - {start: "00 00 * * *", end: "00 06 * * *"}
+creditplans:
+  - {name: monthly, credits: 10, every: month}
+agreements:
+  - {name: std, pricelist: disk, creditplan: monthly}
+  - {name: night, pricelist: nights, creditplan: monthly}
+default_agreement: std
+`;
+
 const GB = 1_000_000_000n;
 const at = (iso: string) => Date.parse(iso);
 
 const reading = (id: string, server: string, time: string, gb: bigint, account = "A") =>
   event({ id, server, account, time: at(time), metric: "storage.bytes", kind: "level", value: gb * GB });
+
+const put = (id: string, account: string, time: string, metric: string, value: bigint, server = "s1", instance = "") =>
+  event({
+    id,
+    server,
+    account,
+    time: at(time),
+    metric,
+    kind: metric === "requests.put" ? "counter" : "level",
+    value,
+    instance,
+  });
+
+/** Accounts A to E with usage of their own shapes; F has none and is granted its credits all the same. */
+const mixedUsage = [
+  put("a1", "A", "2026-10-01T00:00:00Z", "storage.bytes", 730n * GB),
+  put("a2", "A", "2026-10-20T10:30:00Z", "storage.bytes", 12n * GB),
+  put("b1", "B", "2026-10-03T07:15:00Z", "storage.bytes", 3n * GB),
+  put("b2", "B", "2026-10-03T07:15:00Z", "storage.bytes", 1n * GB, "s2"),
+  put("b3", "B", "2026-10-20T00:00:00Z", "requests.put", 1_000_001n),
+  put("c1", "C", "2026-10-05T00:00:00Z", "requests.put", 7n),
+  put("c2", "C", "2026-10-05T00:40:00Z", "requests.put", 3n),
+  put("d1", "D", "2026-09-30T23:59:59Z", "storage.files", 100n, "s1", "photos"),
+  put("d2", "D", "2026-10-10T12:00:00Z", "storage.files", 0n, "s1", "photos"),
+  put("d3", "D", "2026-10-11T00:00:00Z", "storage.files", 5n, "s1", "mail"),
+  put("e1", "E", "2026-10-31T23:00:00Z", "storage.bytes", 1n),
+];
+const lateUsage = [
+  put("late-c", "C", "2026-10-07T00:00:00Z", "requests.put", 400_000n),
+  put("late-e", "E", "2026-10-15T00:00:00Z", "storage.bytes", 2n * GB, "s9"),
+];
+
+/** A charging store whose appendLedgers fails at its `nth` call, as a process stopping there would. */
+function failingAt(store: ChargingStore, nth: number): ChargingStore {
+  let calls = 0;
+  return Object.create(store, {
+    appendLedgers: {
+      value: async (batches: Parameters<ChargingStore["appendLedgers"]>[0]) => {
+        calls++;
+        if (calls === nth) throw new Error("the process stopped here");
+        return store.appendLedgers(batches);
+      },
+    },
+  });
+}
 
 export function describeBillingRunContract(open: () => Promise<Backend>): void {
   const opened: Backend[] = [];
@@ -125,25 +199,65 @@ export function describeBillingRunContract(open: () => Promise<Backend>): void {
     await setAgreement(b.charging, "B", "std", 0);
     await b.events.insertEvents([reading("b1", "s1", "2026-10-01T00:00:00Z", 365n, "B")]);
     const now = at("2026-11-05T00:00:00Z");
-    // A run that stops at its second account's write, as a crash would: B's batch is not written at all.
-    let calls = 0;
-    const failing: ChargingStore = Object.create(b.charging, {
-      appendLedger: {
-        value: async (entries: Parameters<ChargingStore["appendLedger"]>[0]) => {
-          calls++;
-          if (calls === 2) throw new Error("the process stopped here");
-          return b.charging.appendLedger(entries);
-        },
-      },
-    });
-    await expect(closeAccounts(failing, b.usage, ["A", "B"], "2026-10", now)).rejects.toThrow("stopped here");
+    await setAgreement(b.charging, "C", "std", 0);
+    // A run of pages of two accounts that stops at its second page's write, as a crash would: C's batch is not
+    // written at all, and a page is written whole or not at all.
+    const failing = failingAt(b.charging, 2);
+    await expect(closeAccounts(failing, b.usage, ["A", "B", "C"], "2026-10", now, 2)).rejects.toThrow("stopped here");
     expect((await b.charging.ledger("A")).length).toBe(2);
-    expect(await b.charging.ledger("B")).toEqual([]);
-    const rerun = await closeAccounts(b.charging, b.usage, ["A", "B"], "2026-10", now);
-    expect(rerun.map((r) => [r.account, r.written, r.total])).toEqual([
-      ["A", 0, "14.88"],
-      ["B", 2, "7.44"],
+    expect((await b.charging.ledger("B")).length).toBe(2);
+    expect(await b.charging.ledger("C")).toEqual([]);
+    await expect(closeAccounts(failingAt(b.charging, 1), b.usage, ["C"], "2026-10", now)).rejects.toThrow("stopped");
+    expect(await b.charging.ledger("C")).toEqual([]);
+    const rerun = await closeAccounts(b.charging, b.usage, ["A", "B", "C", "C"], "2026-10", now);
+    expect(rerun.map((r) => [r.account, r.written, r.existing, r.total])).toEqual([
+      ["A", 0, 2, "14.88"],
+      ["B", 0, 2, "7.44"],
+      ["C", 2, 0, "0.00"],
+      ["C", 0, 2, "0.00"],
     ]);
+  });
+
+  it("writes the same ledger closing many accounts in a run, a page at a time, as closing each on its own", async () => {
+    const run = await fresh();
+    const alone = await fresh();
+    for (const b of [run, alone]) {
+      await loadPolicy(b.charging, MIXED_POLICY, at("2026-09-01T00:00:00Z"), 0);
+      await setAgreement(b.charging, "B", "night", at("2026-10-16T00:00:00Z"));
+      await b.events.insertEvents(mixedUsage);
+    }
+    const accounts = ["A", "B", "C", "D", "E", "F"];
+    const close = async (period: string, now: number) => {
+      const ran = await closeAccounts(run.charging, run.usage, accounts, period, now, 4);
+      const one = [];
+      for (const a of accounts) one.push(await closePeriod(alone.charging, alone.usage, a, period, now));
+      expect(ran).toEqual(one);
+      for (const a of accounts) expect(await run.charging.ledger(a)).toEqual(await alone.charging.ledger(a));
+      return ran;
+    };
+    const october = await close("2026-10", at("2026-11-02T00:00:00Z"));
+    // Each closed bill is the one priced offline from the same events alone.
+    const pricing = await policyForPeriod(run.charging, "2026-10");
+    const { from, to } = pricedRange(pricing.period);
+    for (const a of accounts) {
+      const offline = priceUsage(
+        pricing,
+        a,
+        await accountAgreements(run.charging, a),
+        // One policy version prices October here: one part's usage.
+        [usageFromEvents(mixedUsage, a, (pricing.parts[0] as (typeof pricing.parts)[number]).policy, from, to)],
+      );
+      expect(await billAccount(run.charging, run.usage, a, "2026-10")).toEqual(offline);
+    }
+    expect(october.map((o) => o.written)).toEqual([2, 2, 2, 2, 2, 2]);
+    expect(new Set(october.map((o) => o.total)).size).toBeGreaterThan(3);
+    // Late usage of October, charged as adjustments when November closes.
+    for (const b of [run, alone]) await b.events.insertEvents(lateUsage);
+    const november = await close("2026-11", at("2026-12-02T00:00:00Z"));
+    expect(november.filter((o) => o.written === 3).map((o) => o.account)).toEqual(["C", "E"]);
+    expect(await close("2026-11", at("2026-12-02T00:00:00Z"))).toEqual(
+      november.map((o) => ({ ...o, written: 0, existing: o.written })),
+    );
   });
 
   it("charges late usage of a closed period as an adjustment in the open one, never rewriting the closed bill", async () => {

@@ -6,11 +6,20 @@ import { AppError, validation } from "../domain/errors.js";
 import { hourOf, isoTime } from "../domain/time.js";
 import type { UsageReader } from "../store/port.js";
 import type { BillJson, ChargeOptions } from "./bill.js";
-import { billingRule, policyForPeriod, priceAccount } from "./charge-account.js";
+import {
+  accountAgreements,
+  billingRule,
+  type PeriodPricing,
+  policyForPeriod,
+  priceAccount,
+  priceUsage,
+  usageForPricing,
+} from "./charge-account.js";
 import type { ChargingStore, LedgerEntry, LedgerKind } from "./charging-store.js";
 import { Decimal } from "./decimal.js";
 import { type Period, parsePeriod, periodAt } from "./period.js";
 import type { Billing } from "./policy.js";
+import type { AccountUsage, AgreementSpan } from "./price.js";
 
 /** An entry's idempotency key: its kind, account and period, and what it refers to; JSON keeps it unambiguous. */
 export function ledgerKey(kind: LedgerKind, account: string, period: string, ...parts: (string | number)[]): string {
@@ -67,19 +76,28 @@ async function lateAdjustments(
   return out.sort((x, y) => (x.period < y.period ? -1 : 1));
 }
 
-/** The bill of an open (or not yet closed) period, up to `until`: opening balance from the ledger, late adjustments. */
+/**
+ * The bill of an open (or not yet closed) period, up to `until`: opening balance from the ledger, late adjustments.
+ * The account's agreements and usage of the period are read here unless the caller read them for a page of accounts.
+ */
 async function openBill(
   store: ChargingStore,
   usage: UsageReader,
   account: string,
   b: Books,
-  periodName: string,
-  options: Pick<ChargeOptions, "until" | "onPriced"> = {},
+  pricing: PeriodPricing,
+  options: Pick<ChargeOptions, "until" | "onPriced"> & {
+    read?: { agreements: readonly AgreementSpan[]; usages: readonly AccountUsage[] };
+  } = {},
 ): Promise<BillJson> {
-  const { billing, period } = await policyForPeriod(store, periodName);
+  const { billing, period } = pricing;
+  const { read, ...charge } = options;
   const before = b.entries.filter((e) => parsePeriod(billing, e.period).start < period.start);
   const adjustments = await lateAdjustments(store, usage, account, b, billing, period);
-  return priceAccount(store, usage, account, periodName, { opening: sum(before), adjustments, ...options });
+  const agreements = read?.agreements ?? (await accountAgreements(store, account));
+  const usages =
+    read?.usages ?? ((await usageForPricing(usage, [account], pricing, charge.until)).get(account) as AccountUsage[]);
+  return priceUsage(pricing, account, agreements, usages, { opening: sum(before), adjustments, ...charge });
 }
 
 /**
@@ -106,7 +124,8 @@ export async function accountBill(
   const b = await books(store, account);
   const closed = b.charges.get(periodName);
   if (closed) return { bill: JSON.parse(closed.note) as BillJson, closed: true };
-  return { bill: await openBill(store, usage, account, b, periodName, onPriced ? { onPriced } : {}), closed: false };
+  const pricing = await policyForPeriod(store, periodName);
+  return { bill: await openBill(store, usage, account, b, pricing, onPriced ? { onPriced } : {}), closed: false };
 }
 
 export interface CloseOutcome {
@@ -129,28 +148,103 @@ export async function closePeriod(
   periodName: string,
   now: number,
 ): Promise<CloseOutcome> {
-  const { billing, period } = await policyForPeriod(store, periodName);
+  return (await closeAccounts(store, usage, [account], periodName, now))[0] as CloseOutcome;
+}
+
+/** Accounts a billing run closes together: their usage read at once, their entries written in one transaction. */
+export const RUN_PAGE_ACCOUNTS = 50;
+
+/**
+ * A billing run: closes the period for each account, a page of accounts at a time, each page written in one
+ * transaction, so a run cut short leaves every account closed or untouched and running it again closes the rest.
+ * The ledger it writes is the one closing each account on its own writes.
+ */
+export async function closeAccounts(
+  store: ChargingStore,
+  usage: UsageReader,
+  accounts: readonly string[],
+  periodName: string,
+  now: number,
+  pageAccounts = RUN_PAGE_ACCOUNTS,
+): Promise<CloseOutcome[]> {
+  if (!Number.isInteger(pageAccounts) || pageAccounts < 1) {
+    throw validation("a billing run's page must hold at least one account");
+  }
+  const pricing = await policyForPeriod(store, periodName);
+  const { billing, period } = pricing;
   if (period.end > now) {
     throw validation(
       `period ${periodName} has not ended (it ends at ${isoTime(period.end)}); only ended periods close`,
     );
   }
-  const b = await books(store, account);
-  const closed = b.charges.get(periodName);
-  if (closed) {
-    const bill = JSON.parse(closed.note) as BillJson;
-    const mine = b.entries.filter((e) => e.period === periodName).length;
-    return { account, written: 0, existing: mine, total: bill.total, closing_balance: bill.closing_balance };
-  }
-  const later = [...b.charges.keys()].find((name) => parsePeriod(billing, name).start > period.start);
-  if (later !== undefined) {
-    throw new AppError(
-      "CONFLICT",
-      `account ${account}: period ${later} is already closed, so ${periodName}, before it, can no longer be closed`,
+  const out: CloseOutcome[] = [];
+  for (let i = 0; i < accounts.length; i += pageAccounts) {
+    const page = accounts.slice(i, i + pageAccounts);
+    const outcomes = new Map<string, CloseOutcome>();
+    const open: { account: string; books: Books }[] = [];
+    for (const account of new Set(page)) {
+      const b = await books(store, account);
+      const closed = b.charges.get(periodName);
+      if (closed) {
+        const bill = JSON.parse(closed.note) as BillJson;
+        const mine = b.entries.filter((e) => e.period === periodName).length;
+        outcomes.set(account, {
+          account,
+          written: 0,
+          existing: mine,
+          total: bill.total,
+          closing_balance: bill.closing_balance,
+        });
+        continue;
+      }
+      const later = [...b.charges.keys()].find((name) => parsePeriod(billing, name).start > period.start);
+      if (later !== undefined) {
+        throw new AppError(
+          "CONFLICT",
+          `account ${account}: period ${later} is already closed, so ${periodName}, before it, can no longer be closed`,
+        );
+      }
+      open.push({ account, books: b });
+    }
+    const usages = await usageForPricing(
+      usage,
+      open.map((o) => o.account),
+      pricing,
     );
+    const bills: BillJson[] = [];
+    for (const { account, books: b } of open) {
+      const read = {
+        agreements: await accountAgreements(store, account),
+        usages: usages.get(account) as AccountUsage[],
+      };
+      bills.push(await openBill(store, usage, account, b, pricing, { read }));
+    }
+    const counts = await store.appendLedgers(bills.map((bill) => closingEntries(bill, period)));
+    bills.forEach((bill, j) => {
+      const c = counts[j] as { written: number; existing: number };
+      outcomes.set(bill.account, {
+        account: bill.account,
+        ...c,
+        total: bill.total,
+        closing_balance: bill.closing_balance,
+      });
+    });
+    // An account named again in the page is closed once: its later mentions are replays, as closing again is.
+    const seen = new Set<string>();
+    for (const account of page) {
+      const o = outcomes.get(account) as CloseOutcome;
+      out.push(seen.has(account) ? { ...o, written: 0, existing: o.written + o.existing } : o);
+      seen.add(account);
+    }
   }
-  const bill = await openBill(store, usage, account, b, periodName);
-  const entries: LedgerEntry[] = [
+  return out;
+}
+
+/** What closing writes for a bill: its grants, its adjustments and its charge, under keys fixed by account and period. */
+function closingEntries(bill: BillJson, period: Period): LedgerEntry[] {
+  const { account } = bill;
+  const periodName = period.name;
+  return [
     ...bill.grants.map((g, i) => ({
       key: ledgerKey("grant", account, periodName, i, g.creditplan),
       account,
@@ -180,24 +274,6 @@ export async function closePeriod(
       note: JSON.stringify(bill),
     },
   ];
-  const outcome = await store.appendLedger(entries);
-  return { account, ...outcome, total: bill.total, closing_balance: bill.closing_balance };
-}
-
-/**
- * A billing run: closes the period for each account in turn, each in its own batch, so a run cut short leaves every
- * account closed or untouched and running it again closes the rest.
- */
-export async function closeAccounts(
-  store: ChargingStore,
-  usage: UsageReader,
-  accounts: readonly string[],
-  periodName: string,
-  now: number,
-): Promise<CloseOutcome[]> {
-  const out: CloseOutcome[] = [];
-  for (const account of accounts) out.push(await closePeriod(store, usage, account, periodName, now));
-  return out;
 }
 
 export interface Balance {
@@ -227,7 +303,9 @@ export async function accountBalance(
   const b = await books(store, account);
   const billing = await billingRule(store);
   const open = periodAt(billing, now);
-  const bill = await openBill(store, usage, account, b, open.name, { until: Math.max(hourOf(now), open.start) });
+  const bill = await openBill(store, usage, account, b, await policyForPeriod(store, open.name), {
+    until: Math.max(hourOf(now), open.start),
+  });
   const closed = sum(b.entries);
   const adjusted = bill.adjustments.reduce((s, a) => s.add(Decimal.parse(a.credits)), Decimal.ZERO);
   const granted = Decimal.parse(bill.credits_granted);

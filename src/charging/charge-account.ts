@@ -14,9 +14,10 @@ import {
   type PolicyVersion,
 } from "./charging-store.js";
 import { Decimal } from "./decimal.js";
-import { parsePeriod } from "./period.js";
+import { type Period, parsePeriod } from "./period.js";
 import { type Billing, type Policy, parsePolicy } from "./policy.js";
-import { usageFromStore } from "./stored-usage.js";
+import type { AccountUsage, AgreementSpan } from "./price.js";
+import { usageOfAccounts } from "./stored-usage.js";
 
 /** When a version or an agreement starts: RFC 3339 or epoch ms as text, `now` when not given. */
 export function startTime(value: string | undefined, what: string, now: number): number {
@@ -168,6 +169,15 @@ export async function policyForPeriod(store: ChargingStore, periodName: string) 
   return { parts, period, billing };
 }
 
+/** What prices a period for every account: read once for a billing run. */
+export type PeriodPricing = Awaited<ReturnType<typeof policyForPeriod>>;
+
+/** The hours of the period priced up to `until`: at least its first, so that a bill keeps its shape. */
+export function pricedRange(period: Period, until?: number): { from: number; to: number } {
+  const end = Math.min(until ?? period.end, period.end);
+  return { from: period.start, to: Math.max(end, period.start + HOUR_MS) };
+}
+
 /**
  * The bill of an account for a period priced afresh from the stored policy, agreements and usage, up to `until`
  * when given; writes nothing and reads no ledger (its opening balance is the one given).
@@ -179,19 +189,47 @@ export async function priceAccount(
   periodName: string,
   options: ChargeOptions & { opening?: Decimal } = {},
 ): Promise<BillJson> {
-  const { parts, period } = await policyForPeriod(store, periodName);
-  const agreements = await accountAgreements(store, account);
-  const last = Math.max(Math.min(options.until ?? period.end, period.end), period.start + HOUR_MS);
-  const priced: PolicyPart[] = [];
+  const pricing = await policyForPeriod(store, periodName);
+  const usages = (await usageForPricing(usage, [account], pricing, options.until)).get(account) as AccountUsage[];
+  return priceUsage(pricing, account, await accountAgreements(store, account), usages, options);
+}
+
+/**
+ * The usage each account's bill needs, for a page of accounts in one read per policy version: one AccountUsage for
+ * each version that prices hours of the period up to `until`, over those hours, read for what that version charges.
+ */
+export async function usageForPricing(
+  usage: UsageReader,
+  accounts: readonly string[],
+  { parts, period }: PeriodPricing,
+  until?: number,
+): Promise<Map<string, AccountUsage[]>> {
+  const { to } = pricedRange(period, until);
+  const out = new Map<string, AccountUsage[]>(accounts.map((a) => [a, []]));
   for (const [i, part] of parts.entries()) {
-    const to = Math.min(parts[i + 1]?.from ?? last, last);
-    if (part.from >= to) break;
-    const accountUsage = await usageFromStore(usage, account, part.policy, part.from, to);
-    priced.push({
+    const partTo = Math.min(parts[i + 1]?.from ?? to, to);
+    if (part.from >= partTo) break;
+    const read = await usageOfAccounts(usage, accounts, part.policy, part.from, partTo);
+    for (const account of accounts) out.get(account)?.push(read.get(account) as AccountUsage);
+  }
+  return out;
+}
+
+/** The bill of an account from its agreements and the usage usageForPricing read for it. */
+export function priceUsage(
+  { parts, period }: PeriodPricing,
+  account: string,
+  agreements: readonly AgreementSpan[],
+  usages: readonly AccountUsage[],
+  options: ChargeOptions & { opening?: Decimal } = {},
+): BillJson {
+  const priced: PolicyPart[] = usages.map((accountUsage, i) => {
+    const part = parts[i] as PeriodPricing["parts"][number];
+    return {
       version: part.version,
       from: part.from,
       input: { policy: part.policy, account, usage: accountUsage, agreements },
-    });
-  }
+    };
+  });
   return chargeVersions(priced, period, options.opening ?? Decimal.ZERO, options);
 }

@@ -123,4 +123,33 @@ export function describeChargingStoreContract(open: () => Promise<OpenedCharging
     expect((await store.ledger("acct")).map((e) => e.key)).toEqual(["g1"]);
     expect(await store.ledger("other")).toEqual([]);
   });
+
+  it("appends several batches in one transaction, counting each; a conflict in one writes none of them", async () => {
+    const store = await fresh();
+    await store.appendLedger([entry("a1", "1", "A")]);
+    expect(
+      await store.appendLedgers([
+        [entry("a1", "1", "A"), entry("a2", "2.50", "A")],
+        [],
+        [entry("b1", "-1", "B"), entry("b1", "-1", "B")],
+      ]),
+    ).toEqual([
+      { written: 1, existing: 1 },
+      { written: 0, existing: 0 },
+      { written: 1, existing: 1 },
+    ]);
+    await expect(store.appendLedgers([[entry("c1", "1", "C")], [entry("a2", "9", "A")]])).rejects.toMatchObject({
+      code: "CONFLICT",
+    });
+    await expect(store.appendLedgers([[entry("c1", "1", "C")], [entry("bad", "x", "C")]])).rejects.toMatchObject({
+      code: "VALIDATION",
+    });
+    expect(await store.ledger("C")).toEqual([]);
+    expect((await store.ledger("A")).map((e) => [e.key, e.amount])).toEqual([
+      ["a1", "1"],
+      ["a2", "2.50"],
+    ]);
+    expect((await store.ledger("B")).map((e) => e.key)).toEqual(["b1"]);
+    expect(await store.appendLedgers([])).toEqual([]);
+  });
 }

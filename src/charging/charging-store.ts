@@ -65,6 +65,11 @@ export interface ChargingStore {
    * counted as existing and not written again; a key stored with other contents is a CONFLICT and nothing is written.
    */
   appendLedger(entries: readonly LedgerEntry[]): Promise<{ written: number; existing: number }>;
+  /**
+   * Appends several batches in one transaction, all or none, each as appendLedger would; answers each batch's counts.
+   * A key stored with other contents anywhere refuses every batch.
+   */
+  appendLedgers(batches: readonly (readonly LedgerEntry[])[]): Promise<{ written: number; existing: number }[]>;
   /** The account's entries in the order they were written. */
   ledger(account: string): Promise<LedgerEntry[]>;
 }

@@ -153,33 +153,57 @@ export class PostgresChargingStore implements ChargingStore {
   }
 
   async appendLedger(entries: readonly LedgerEntry[]): Promise<{ written: number; existing: number }> {
-    checkEntries(entries);
-    if (entries.length === 0) return { written: 0, existing: 0 };
+    return (await this.appendLedgers([entries]))[0] as { written: number; existing: number };
+  }
+
+  async appendLedgers(batches: readonly (readonly LedgerEntry[])[]): Promise<{ written: number; existing: number }[]> {
+    for (const entries of batches) checkEntries(entries);
+    const all = batches.flat();
+    if (all.length === 0) return batches.map(() => ({ written: 0, existing: 0 }));
     return this.transaction(async (c) => {
       await c.query(LOCK_LEDGER);
       const stored = await c.query<LedgerRow>(
         `SELECT ${LEDGER_COLUMNS} FROM charging_ledger WHERE key = ANY($1::text[])`,
-        [entries.map((e) => e.key)],
+        [all.map((e) => e.key)],
       );
       const known = new Map(stored.rows.map((r) => [r.key, ledgerEntryOf(r)]));
-      let written = 0;
-      let existing = 0;
-      for (const e of entries) {
-        const earlier = known.get(e.key);
-        if (earlier) {
-          // numeric keeps a value's scale, so its text comes back as written ("1.50" stays "1.50").
-          if (!sameEntry(earlier, e)) throw keyConflict(e.key);
-          existing++;
-          continue;
+      const fresh: LedgerEntry[] = [];
+      const counts = batches.map((entries) => {
+        const counted = { written: 0, existing: 0 };
+        for (const e of entries) {
+          const earlier = known.get(e.key);
+          if (earlier) {
+            // numeric keeps a value's scale, so its text comes back as written ("1.50" stays "1.50").
+            if (!sameEntry(earlier, e)) throw keyConflict(e.key);
+            counted.existing++;
+            continue;
+          }
+          known.set(e.key, e);
+          fresh.push(e);
+          counted.written++;
         }
+        return counted;
+      });
+      if (fresh.length > 0) {
+        // One statement for every new entry; the ordinality keeps their order in seq.
         await c.query(
-          "INSERT INTO charging_ledger (key, account, kind, period, amount, at, note) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-          [e.key, e.account, e.kind, e.period, e.amount, e.at, e.note],
+          `INSERT INTO charging_ledger (key, account, kind, period, amount, at, note)
+           SELECT key, account, kind, period, amount, at, note
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[], $7::text[])
+             WITH ORDINALITY AS e (key, account, kind, period, amount, at, note, n)
+           ORDER BY n`,
+          [
+            fresh.map((e) => e.key),
+            fresh.map((e) => e.account),
+            fresh.map((e) => e.kind),
+            fresh.map((e) => e.period),
+            fresh.map((e) => e.amount),
+            fresh.map((e) => e.at),
+            fresh.map((e) => e.note),
+          ],
         );
-        known.set(e.key, e);
-        written++;
       }
-      return { written, existing };
+      return counts;
     });
   }
 

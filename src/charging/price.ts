@@ -253,8 +253,8 @@ const groupOf = (a: AgreementSpan) => (a.group === undefined ? {} : { group: a.g
 class WindowCache {
   private readonly open = new Map<Effective, [number, number][]>();
   constructor(
-    private readonly from: number,
-    private readonly to: number,
+    readonly from: number,
+    readonly to: number,
     readonly zone: Zone,
   ) {}
 
@@ -268,6 +268,87 @@ class WindowCache {
     }
     return intervals.some(([a, b]) => a <= t && t < b);
   }
+}
+
+/** What prices a resource in an hour under an agreement; consecutive hours with the same key form one slice. */
+interface Resolved {
+  readonly key: string;
+  readonly agreement: string;
+  readonly pricelist: string | null;
+  readonly price: Decimal;
+  readonly algorithm: Algorithm | null;
+  readonly expr: Expr;
+  readonly source: string;
+}
+
+/**
+ * Resolutions by policy, then range, agreement and resource, then hour: the same for every account priced over the
+ * same range, so a billing run resolves each hour once and not once per account. Dropped with the policy.
+ */
+const resolved = new WeakMap<Policy, Map<string, Map<number, Resolved>>>();
+/** Ranges, agreements and resources kept per policy before the oldest is dropped. */
+const KEPT_RESOLUTIONS = 256;
+
+/** The resolutions of a resource's hours under an agreement over the range of `windows`, filled as hours are priced. */
+function resolutions(
+  policy: Policy,
+  resource: Resource,
+  agreementName: string,
+  windows: WindowCache,
+): Map<number, Resolved> {
+  let byKey = resolved.get(policy);
+  if (!byKey) {
+    byKey = new Map();
+    resolved.set(policy, byKey);
+  }
+  const key = JSON.stringify([windows.from, windows.to, agreementName, resource.name]);
+  let byHour = byKey.get(key);
+  if (!byHour) {
+    if (byKey.size >= KEPT_RESOLUTIONS) byKey.delete(byKey.keys().next().value as string);
+    byHour = new Map();
+    byKey.set(key, byHour);
+  }
+  return byHour;
+}
+
+function resolveHour(
+  policy: Policy,
+  resource: Resource,
+  agreementName: string,
+  h: number,
+  windows: WindowCache,
+  byHour: Map<number, Resolved>,
+): Resolved {
+  const agreement = policy.agreements.get(agreementName);
+  if (!agreement) throw validation(`agreement "${agreementName}" is not defined in the policy`);
+  const list = chain(policy.pricelists, agreement.pricelist).find(
+    (l) => l.prices.has(resource.name) && windows.holds(l.effective, h),
+  );
+  const algorithm =
+    chain(policy.algorithms, agreement.algorithm).find(
+      (a) => a.expressions.has(resource.name) && windows.holds(a.effective, h),
+    ) ?? null;
+  const compiled = algorithm?.expressions.get(resource.name);
+  const expr = compiled?.expr ?? DEFAULT_EXPR;
+  const price = list?.prices.get(resource.name) ?? Decimal.ZERO;
+  const r: Resolved = {
+    // An algorithm that reads the date sees each hour on its own.
+    key: JSON.stringify([
+      agreement.name,
+      list?.name ?? null,
+      price.toString(),
+      algorithm?.name ?? null,
+      usesDate(expr) ? h : 0,
+    ]),
+    agreement: agreement.name,
+    pricelist: list?.name ?? null,
+    price,
+    algorithm,
+    expr,
+    source: compiled?.source ?? DEFAULT_SOURCE,
+  };
+  byHour.set(h, r);
+  return r;
 }
 
 function priceLine(
@@ -296,46 +377,23 @@ function priceLine(
     source: string;
   }
   const open: Open[] = [];
+  let resolvedFor: string | undefined;
+  let byHour = new Map<number, Resolved>();
   for (let h = first; h <= last; h += HOUR_MS) {
-    const agreement = policy.agreements.get(agreementAt(h).name);
-    if (!agreement) throw validation(`agreement "${agreementAt(h).name}" is not defined in the policy`);
-    const list = chain(policy.pricelists, agreement.pricelist).find(
-      (l) => l.prices.has(resource.name) && windows.holds(l.effective, h),
-    );
-    const algorithm =
-      chain(policy.algorithms, agreement.algorithm).find(
-        (a) => a.expressions.has(resource.name) && windows.holds(a.effective, h),
-      ) ?? null;
-    const compiled = algorithm?.expressions.get(resource.name);
-    const expr = compiled?.expr ?? DEFAULT_EXPR;
-    const price = list?.prices.get(resource.name) ?? Decimal.ZERO;
-    // An algorithm that reads the date sees each hour on its own.
-    const key = JSON.stringify([
-      agreement.name,
-      list?.name ?? null,
-      price.toString(),
-      algorithm?.name ?? null,
-      usesDate(expr) ? h : 0,
-    ]);
+    const name = agreementAt(h).name;
+    if (name !== resolvedFor) {
+      resolvedFor = name;
+      byHour = resolutions(policy, resource, name, windows);
+    }
+    const r = byHour.get(h) ?? resolveHour(policy, resource, name, h, windows, byHour);
     const base = hours.get(h) ?? 0n;
     const prev = open.at(-1);
-    if (prev && prev.key === key) {
+    if (prev && prev.key === r.key) {
       prev.end = h + HOUR_MS;
       prev.base += base;
       continue;
     }
-    open.push({
-      key,
-      start: h,
-      end: h + HOUR_MS,
-      base,
-      agreement: agreement.name,
-      pricelist: list?.name ?? null,
-      price,
-      algorithm,
-      expr,
-      source: compiled?.source ?? DEFAULT_SOURCE,
-    });
+    open.push({ ...r, start: h, end: h + HOUR_MS, base });
   }
   let amount = Ratio.ZERO;
   let quantity = Ratio.ZERO;

@@ -133,24 +133,29 @@ export class SqliteChargingStore implements ChargingStore {
   }
 
   async appendLedger(entries: readonly LedgerEntry[]): Promise<{ written: number; existing: number }> {
-    checkEntries(entries);
+    return (await this.appendLedgers([entries]))[0] as { written: number; existing: number };
+  }
+
+  async appendLedgers(batches: readonly (readonly LedgerEntry[])[]): Promise<{ written: number; existing: number }[]> {
+    for (const entries of batches) checkEntries(entries);
     return this.db.transaction(() => {
-      let written = 0;
-      let existing = 0;
-      const batch = new Map<string, LedgerEntry>();
-      for (const e of entries) {
-        const stored = this.sql.entry.get(e.key);
-        const earlier = stored ? ledgerEntryOf(stored) : batch.get(e.key);
-        if (earlier) {
-          if (!sameEntry(earlier, e)) throw keyConflict(e.key);
-          existing++;
-          continue;
+      const written = new Map<string, LedgerEntry>();
+      return batches.map((entries) => {
+        const counts = { written: 0, existing: 0 };
+        for (const e of entries) {
+          const stored = this.sql.entry.get(e.key);
+          const earlier = stored ? ledgerEntryOf(stored) : written.get(e.key);
+          if (earlier) {
+            if (!sameEntry(earlier, e)) throw keyConflict(e.key);
+            counts.existing++;
+            continue;
+          }
+          this.sql.insertEntry.run(e.key, e.account, e.kind, e.period, e.amount, e.at, e.note);
+          written.set(e.key, e);
+          counts.written++;
         }
-        this.sql.insertEntry.run(e.key, e.account, e.kind, e.period, e.amount, e.at, e.note);
-        batch.set(e.key, e);
-        written++;
-      }
-      return { written, existing };
+        return counts;
+      });
     })();
   }
 

@@ -6,7 +6,13 @@ import fs from "node:fs";
 import type { Command } from "commander";
 import type { Backend } from "../backend/backend.js";
 import { type BillJson, billText } from "../charging/bill.js";
-import { accountBalance, type Balance, billAccount, type CloseOutcome, closePeriod } from "../charging/billing-run.js";
+import {
+  accountBalance,
+  type Balance,
+  billAccount,
+  type CloseOutcome,
+  closeAccounts,
+} from "../charging/billing-run.js";
 import { accountGroup, loadPolicy, setAgreement, setGroup, startTime } from "../charging/charge-account.js";
 import { type ExplainJson, explainBill, explainText } from "../charging/explain.js";
 import { billOffline } from "../charging/offline-bill.js";
@@ -332,9 +338,7 @@ async function closeCommand(accounts: string[], flags: RemoteFlags & { period: s
       }
     },
     async (backend) => {
-      for (const account of accounts) {
-        said(await closePeriod(backend.charging, backend.usage, account, flags.period, Date.now()));
-      }
+      for (const c of await closeAccounts(backend.charging, backend.usage, accounts, flags.period, Date.now())) said(c);
     },
   );
   return 0;

@@ -212,12 +212,17 @@ export function fillHeldGaps(rows: readonly RollupRow[], range?: HeldRange, open
   const out: RollupRow[] = [];
   /** Per held series, its rows' positions in `rows`. */
   const held = new Map<string, number[]>();
+  // A store gives a series' rows one after another: its id is made once for them.
+  let previous: RollupRow | null = null;
+  let previousId = "";
   rows.forEach((r, i) => {
     if (!isHeld(r.kind)) {
       out.push(r);
       return;
     }
-    const id = seriesId(r);
+    const id = previous !== null && sameSeries(previous, r) ? previousId : seriesId(r);
+    previous = r;
+    previousId = id;
     const list = held.get(id);
     if (list) list.push(i);
     else held.set(id, [i]);
@@ -243,6 +248,17 @@ export function fillHeldGaps(rows: readonly RollupRow[], range?: HeldRange, open
     if (prev && range && more) gaps(prev, range.to);
   }
   return sortRollups(out);
+}
+
+/** Whether two rows are of one series, their dims being the same object (as a store's rows of a series share). */
+function sameSeries(a: RollupRow, b: RollupRow): boolean {
+  return (
+    a.dims === b.dims &&
+    a.server === b.server &&
+    a.account === b.account &&
+    a.metric === b.metric &&
+    a.instance === b.instance
+  );
 }
 
 /** An open row closed to the end of its hour: the level held from its latest reading, at lastTime, until then. */

@@ -339,7 +339,7 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
       );
     });
 
-    it("pages every account's rollups of some metrics as rollups gives them account by account", async () => {
+    it("pages every account's rollups of some metrics as rollups gives them account by account, also for accounts named", async () => {
       // Events delivered shuffled in batches, so that readings arrive late; accounts renamed so that pages of one
       // and two accounts break between them.
       const names = ["a", "b", "b0", "c\u00e9"];
@@ -388,7 +388,11 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
                 expected.push(...own);
               }
               expect(page.rows).toEqual(expected);
+              // The same accounts asked for by name, with one that has no series, give the page's rows.
+              const asked = [...page.accounts].reverse().concat("no such account");
+              expect(await fresh.accountsRollups({ accounts: asked, from, to, metrics })).toEqual(page.rows);
             }
+            expect(await fresh.accountsRollups({ accounts: [], from, to, metrics })).toEqual([]);
           } finally {
             await fresh.close();
           }

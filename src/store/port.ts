@@ -38,6 +38,15 @@ export interface RollupQuery {
   readonly servers?: readonly string[];
 }
 
+export interface AccountsRollupQuery {
+  /** The accounts read; those with no series of the metrics have no rows. */
+  readonly accounts: readonly string[];
+  /** Hours from (inclusive) and to (exclusive), epoch ms. */
+  readonly from: number;
+  readonly to: number;
+  readonly metrics: readonly string[];
+}
+
 export interface CounterSumQuery {
   readonly account: string;
   /** Hours from (inclusive) and to (exclusive), epoch ms. */
@@ -165,6 +174,11 @@ export interface UsageReader extends MetricKindReader {
    * the store instead of a read per account. Each page is read at one moment; pages read later may see newer events.
    */
   rollupPages(query: RollupScanQuery): AsyncIterable<RollupPage>;
+  /**
+   * The rollups of several accounts in one read: the rows `rollups` gives for each, account after account in UTF-8
+   * order, as a page of rollupPages holds them. For a billing run, which reads the accounts it was given a page at a time.
+   */
+  accountsRollups(query: AccountsRollupQuery): Promise<RollupRow[]>;
   /** Every server that has sent events, by id. */
   servers(): Promise<ServerInfo[]>;
 }

@@ -14,6 +14,7 @@ import type { MetricKind } from "../../domain/metric.js";
 import { dimsOfKey, type HeldRow, heldRows, type Reading, type RollupRow } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import type {
+  AccountsRollupQuery,
   CounterSum,
   CounterSumQuery,
   CurrentLevel,
@@ -38,7 +39,14 @@ import { recordSourcePosition, selectEventsAfter, selectSourcePosition } from ".
 import { LOCK_ROLLUPS, MIGRATIONS } from "./migrations.js";
 import { type Learned, PostgresIngest } from "./postgres-ingest.js";
 import { rekeyByDims } from "./rekey-by-dims.js";
-import { countRollups, type Read, selectAllRollups, selectRollupPage, selectRollupRange } from "./rollup-reads.js";
+import {
+  countRollups,
+  type Read,
+  selectAccountsRollups,
+  selectAllRollups,
+  selectRollupPage,
+  selectRollupRange,
+} from "./rollup-reads.js";
 import { openUsageLog } from "./usage-snapshots.js";
 import { PostgresUsageTable } from "./usage-table.js";
 
@@ -185,6 +193,10 @@ export class PostgresUsageStore implements UsageStore {
 
   rollupPages(query: RollupScanQuery): AsyncIterable<RollupPage> {
     return rollupPagesOf(query, (after, limit) => selectRollupPage(this.reader, query, after, limit));
+  }
+
+  async accountsRollups(query: AccountsRollupQuery): Promise<RollupRow[]> {
+    return selectAccountsRollups(this.reader, query);
   }
 
   async allRollups(): Promise<RollupRow[]> {

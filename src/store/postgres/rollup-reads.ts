@@ -5,7 +5,7 @@ import type pg from "pg";
 import type { MetricKind } from "../../domain/metric.js";
 import { dimsOfKey, fillHeldGaps, type RollupRow, seriesId, sortRollupsByAccount } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
-import type { RollupPage, RollupQuery, RollupScanQuery } from "../port.js";
+import type { AccountsRollupQuery, RollupPage, RollupQuery, RollupScanQuery } from "../port.js";
 
 /** Runs one read-only statement. */
 export type Read = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) => Promise<R[]>;
@@ -32,6 +32,13 @@ const ROW_COLUMNS = "r.hour, r.count, r.sum, r.last, r.max, r.integral, r.last_t
 /** One account's rollups in the hours [from, to), the hours a held series spends between readings too. */
 export async function selectRollupRange(read: Read, query: RollupQuery): Promise<RollupRow[]> {
   return selectFilled(read, [query.account], query.from, query.to, query.metrics ?? null, query.servers ?? null);
+}
+
+/** The rows of several accounts, as rollupPages pages them. */
+export async function selectAccountsRollups(read: Read, query: AccountsRollupQuery): Promise<RollupRow[]> {
+  if (query.accounts.length === 0) return [];
+  const rows = await selectFilled(read, query.accounts, query.from, query.to, query.metrics, null);
+  return sortRollupsByAccount(rows);
 }
 
 /** A page of rollupPages: the next `limit` accounts after `after` with a series of the metrics, and their rows. */

@@ -3,9 +3,17 @@
 
 import type Database from "better-sqlite3";
 import type { MetricKind } from "../../domain/metric.js";
-import { dimsOfKey, fillHeldGaps, type RollupRow, seriesId, sortRollupsByAccount } from "../../domain/rollup.js";
+import {
+  type Dims,
+  dimsOfKey,
+  fillHeldGaps,
+  type RollupRow,
+  seriesId,
+  sortRollupsByAccount,
+} from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import type {
+  AccountsRollupQuery,
   CounterSum,
   CounterSumQuery,
   CurrentLevel,
@@ -21,12 +29,15 @@ type Row = Record<string, unknown>;
 
 /** Rollups of a range up to this many hours are read by seeking each hour of each series. */
 const MAX_SEEK_HOURS = 24 * 549;
-/** A rollup row's columns, from a counter row `c` (the first part of a compound SELECT names them). */
+/**
+ * A rollup row's columns after its series id, from a counter row `c` (the first part of a compound SELECT names them).
+ * Ids, hours, counts and times come as doubles, which hold them exactly, and not as the connection's BigInts.
+ */
 const COUNTER_COLUMNS =
-  "v.name AS server, s.account, s.metric, s.instance, s.dims, s.kind, c.hour, c.count, c.sum, NULL AS last, NULL AS max, NULL AS integral, NULL AS last_time";
+  "CAST(s.id AS REAL) AS series_id, CAST(c.hour AS REAL), CAST(c.count AS REAL), c.sum, NULL AS last, NULL AS max, NULL AS integral, NULL AS last_time";
 /** The same from a held row `r`. */
 const HELD_COLUMNS =
-  "v.name, s.account, s.metric, s.instance, s.dims, s.kind, r.hour, r.count, NULL, r.last, r.max, r.integral, r.last_time";
+  "CAST(s.id AS REAL), CAST(r.hour AS REAL), CAST(r.count AS REAL), NULL, r.last, r.max, r.integral, CAST(r.last_time AS REAL)";
 
 /** The hours [first, to) as a table `hours`, from four values: hoursValues. */
 const HOURS = `WITH RECURSIVE hours (hour) AS (SELECT ? WHERE ? < ? UNION ALL SELECT hour + ${HOUR_MS} FROM hours WHERE hour + ${HOUR_MS} < ?)`;
@@ -74,6 +85,19 @@ export function selectRollupRange(db: Database.Database, query: RollupQuery): Ro
     params.push(JSON.stringify(query.servers));
   }
   return selectFilled(db, where.join(" AND "), params, query.from, query.to);
+}
+
+/** The rows of several accounts, as rollupPages pages them. */
+export function selectAccountsRollups(db: Database.Database, query: AccountsRollupQuery): RollupRow[] {
+  if (query.accounts.length === 0) return [];
+  const rows = selectFilled(
+    db,
+    "s.account IN (SELECT value FROM json_each(?)) AND s.metric IN (SELECT value FROM json_each(?))",
+    [JSON.stringify(query.accounts), JSON.stringify(query.metrics)],
+    query.from,
+    query.to,
+  );
+  return sortRollupsByAccount(rows);
 }
 
 /**
@@ -202,7 +226,8 @@ export function selectAllRollups(db: Database.Database): RollupRow[] {
  * The rows stored, of the series `where` selects, in the hours [from, to) or all, with the time each held row is
  * open from (fillHeldGaps closes those rows, and adds the hours wholly between two readings, which have none).
  * Counter rows are ordered by hour, then series: a range is read by seeking each (hour, series) of the series
- * selected, unless it spans more hours than a year and a half, when the hours are scanned instead.
+ * selected, unless it spans more hours than a year and a half, when the hours are scanned instead. Rows come back
+ * as numbers by series id, and each series' key is read once, so that a row costs no strings of its own.
  */
 function selectRollups(
   db: Database.Database,
@@ -234,12 +259,71 @@ function selectRollups(
       WHERE ${where}${hours("r")}`;
     values = [...params, ...bounds, ...params, ...bounds];
   }
-  const rows = db.prepare(`${sql} ORDER BY 1, 2, 3, 4, 5, 7`).all(...values) as Row[];
-  const openAt = new Float64Array(rows.length);
-  rows.forEach((r, i) => {
-    openAt[i] = r.last_time === null ? Number.NaN : num(r.last_time);
-  });
-  return { rows: rows.map(toRollupRow), openAt };
+  const stored = db
+    .prepare(`${sql} ORDER BY 1, 2`)
+    .raw()
+    .all(...values) as unknown[][];
+  const keys = seriesKeys(db, where, params);
+  // Each series' rows are next to each other (ordered by id); the runs are put in the order of their keys.
+  const runs: { key: SeriesRowKey; start: number; end: number }[] = [];
+  for (let i = 0; i < stored.length; i++) {
+    const id = num((stored[i] as unknown[])[0]);
+    const run = runs.at(-1);
+    if (run && num((stored[run.start] as unknown[])[0]) === id) run.end = i + 1;
+    else runs.push({ key: keys.get(id) as SeriesRowKey, start: i, end: i + 1 });
+  }
+  runs.sort((a, b) => a.key.rank - b.key.rank);
+  const rows: RollupRow[] = [];
+  const openAt = new Float64Array(stored.length);
+  for (const { key, start, end } of runs) {
+    for (let i = start; i < end; i++) {
+      const [, hour, count, sum, last, max, integral, lastTime] = stored[i] as unknown[];
+      openAt[rows.length] = lastTime === null ? Number.NaN : num(lastTime);
+      rows.push({
+        server: key.server,
+        account: key.account,
+        metric: key.metric,
+        instance: key.instance,
+        dims: key.dims,
+        kind: key.kind,
+        hour: num(hour),
+        count: num(count),
+        sum: bigOrNull(sum),
+        last: bigOrNull(last),
+        max: bigOrNull(max),
+        integral: bigOrNull(integral),
+      });
+    }
+  }
+  return { rows, openAt };
+}
+
+interface SeriesRowKey {
+  readonly server: string;
+  readonly account: string;
+  readonly metric: string;
+  readonly instance: string;
+  readonly dims: Dims;
+  readonly kind: MetricKind;
+  /** The series' place in the order of rows: by server, account, metric, instance and dims, as UTF-8 bytes. */
+  readonly rank: number;
+}
+
+/** The keys of the series `where` selects, by id, each with its rank. */
+function seriesKeys(db: Database.Database, where: string, params: unknown[]): Map<number, SeriesRowKey> {
+  const found = db
+    .prepare(
+      `SELECT s.id, v.name, s.account, s.metric, s.instance, s.dims, s.kind FROM series s
+       JOIN servers v ON v.id = s.server_id WHERE ${where} ORDER BY 2, 3, 4, 5, 6`,
+    )
+    .raw()
+    .all(...params) as [unknown, string, string, string, string, string, MetricKind][];
+  return new Map(
+    found.map(([id, server, account, metric, instance, dims, kind], rank) => [
+      num(id),
+      { server, account, metric, instance, dims: dimsOfKey(dims), kind, rank },
+    ]),
+  );
 }
 
 /**

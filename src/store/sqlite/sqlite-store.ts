@@ -23,6 +23,7 @@ import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
 import type { RollupRow } from "../../domain/rollup.js";
 import type {
+  AccountsRollupQuery,
   CounterSum,
   CounterSumQuery,
   CurrentLevel,
@@ -59,6 +60,7 @@ import { PETNAME_MIGRATIONS } from "./petname-tables.js";
 import { keyFingerprint } from "./recent-keys.js";
 import {
   countRollups,
+  selectAccountsRollups,
   selectAllRollups,
   selectCounterSums,
   selectCurrentLevels,
@@ -384,6 +386,10 @@ export class SqliteUsageStore implements UsageStore {
     return rollupPagesOf(query, (after, limit) =>
       this.derived.read(() => selectRollupPage(this.db, query, after, limit)),
     );
+  }
+
+  async accountsRollups(query: AccountsRollupQuery): Promise<RollupRow[]> {
+    return this.derived.read(() => selectAccountsRollups(this.db, query));
   }
 
   async allRollups(): Promise<RollupRow[]> {
