@@ -50,7 +50,7 @@ export const ACCESS_RULES: readonly AccessRule[] = [
   { method: "PUT", path: "/v1/policy", access: "admin" },
   { method: "PUT", path: /^\/v1\/(accounts|groups)\/[^/]+\/(agreement|group)$/, access: "admin" },
   { method: "GET", path: /^\/v1\/accounts\/[^/]+\/(bills\/[^/]+(\/explain)?|balance|group)$/, access: "account-read" },
-  { method: "POST", path: /^\/v1\/accounts\/[^/]+\/bills\/[^/]+\/close$/, access: "admin" },
+  { method: "POST", path: /^\/v1\/(accounts\/[^/]+\/)?bills\/[^/]+\/close$/, access: "admin" },
   // The bill pages check the account in their path as the account page does.
   { method: "GET", path: /^\/usage\/(bills|explain)\/[^/]+\/.+$/, access: "account-read" },
 ];

@@ -4,7 +4,7 @@
 import { afterEach, expect, it } from "vitest";
 import type { Backend } from "../backend/backend.js";
 import { event } from "../store/contract.js";
-import { accountBalance, billAccount, closeAccounts, closePeriod } from "./billing-run.js";
+import { accountBalance, billAccount, closeAccounts, closeAll, closePeriod } from "./billing-run.js";
 import {
   accountAgreements,
   loadPolicy,
@@ -12,6 +12,7 @@ import {
   pricedRange,
   priceUsage,
   setAgreement,
+  setGroup,
 } from "./charge-account.js";
 import type { ChargingStore } from "./charging-store.js";
 import { explainBill } from "./explain.js";
@@ -216,6 +217,38 @@ export function describeBillingRunContract(open: () => Promise<Backend>): void {
       ["C", 2, 0, "0.00"],
       ["C", 0, 2, "0.00"],
     ]);
+  });
+
+  it("closes every account charging or usage knows of, and no other, when no account is named", async () => {
+    const b = await fresh();
+    // B stores bytes (default agreement), C is only in a group, D only sends a metric no resource charges, E only
+    // has a ledger entry (an earlier period closed), and F only an agreement of its own.
+    await b.events.insertEvents([
+      reading("b1", "s1", "2026-10-10T00:00:00Z", 73n, "B"),
+      put("d1", "D", "2026-10-10T00:00:00Z", "requests.put", 5n),
+    ]);
+    await setGroup(b.charging, "C", "team", 0);
+    await setAgreement(b.charging, "F", "std", 0);
+    await closePeriod(b.charging, b.usage, "E", "2026-09", at("2026-10-02T00:00:00Z"));
+    expect(await b.charging.accounts()).toEqual(["A", "C", "E", "F"]);
+    const now = at("2026-11-05T00:00:00Z");
+    const ran = await closeAll(b.charging, b.usage, "2026-10", now, 2);
+    // B: 73 GB for the 528 hours from October 10th, 52.8 GB-month at 0.02.
+    expect(ran.map((r) => [r.account, r.written, r.total])).toEqual([
+      ["A", 2, "14.88"],
+      ["B", 2, "1.06"],
+      ["C", 2, "0.00"],
+      ["E", 2, "0.00"],
+      ["F", 2, "0.00"],
+    ]);
+    // An account without usage still gets its agreement's monthly credits, and a charge of nothing.
+    expect((await b.charging.ledger("C")).map((e) => [e.kind, e.amount])).toEqual([
+      ["grant", "10"],
+      ["charge", "0.00"],
+    ]);
+    // Running it again writes nothing; an open period is refused before anything is read.
+    expect((await closeAll(b.charging, b.usage, "2026-10", now)).every((r) => r.written === 0)).toBe(true);
+    await expect(closeAll(b.charging, b.usage, "2026-11", now)).rejects.toThrow("has not ended");
   });
 
   it("writes the same ledger closing many accounts in a run, a page at a time, as closing each on its own", async () => {

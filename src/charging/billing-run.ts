@@ -3,6 +3,7 @@
 // period, so a replay writes nothing and a run cut short is completed by running it again.
 
 import { AppError, validation } from "../domain/errors.js";
+import { compareUtf8 } from "../domain/rollup.js";
 import { hourOf, isoTime } from "../domain/time.js";
 import type { UsageReader } from "../store/port.js";
 import type { BillJson, ChargeOptions } from "./bill.js";
@@ -12,6 +13,7 @@ import {
   type PeriodPricing,
   policyForPeriod,
   priceAccount,
+  pricedRange,
   priceUsage,
   usageForPricing,
 } from "./charge-account.js";
@@ -170,13 +172,8 @@ export async function closeAccounts(
   if (!Number.isInteger(pageAccounts) || pageAccounts < 1) {
     throw validation("a billing run's page must hold at least one account");
   }
-  const pricing = await policyForPeriod(store, periodName);
+  const pricing = await endedPeriod(store, periodName, now);
   const { billing, period } = pricing;
-  if (period.end > now) {
-    throw validation(
-      `period ${periodName} has not ended (it ends at ${isoTime(period.end)}); only ended periods close`,
-    );
-  }
   const out: CloseOutcome[] = [];
   for (let i = 0; i < accounts.length; i += pageAccounts) {
     const page = accounts.slice(i, i + pageAccounts);
@@ -238,6 +235,38 @@ export async function closeAccounts(
     }
   }
   return out;
+}
+
+/**
+ * The monthly billing run: closes the period for every account that charging or usage knows of, those with a series
+ * of a metric the period's policy versions charge, an agreement of their own, a group or a ledger entry.
+ */
+export async function closeAll(
+  store: ChargingStore,
+  usage: UsageReader,
+  periodName: string,
+  now: number,
+  pageAccounts = RUN_PAGE_ACCOUNTS,
+): Promise<CloseOutcome[]> {
+  const pricing = await endedPeriod(store, periodName, now);
+  const metrics = new Set(pricing.parts.flatMap((p) => [...p.policy.resources.values()].map((r) => r.metric)));
+  const { from, to } = pricedRange(pricing.period);
+  const accounts = new Set(await store.accounts());
+  for await (const page of usage.rollupPages({ from, to, metrics: [...metrics] })) {
+    for (const account of page.accounts) accounts.add(account);
+  }
+  return closeAccounts(store, usage, [...accounts].sort(compareUtf8), periodName, now, pageAccounts);
+}
+
+/** What prices the period, once it has ended: only an ended period closes. */
+async function endedPeriod(store: ChargingStore, periodName: string, now: number): Promise<PeriodPricing> {
+  const pricing = await policyForPeriod(store, periodName);
+  if (pricing.period.end > now) {
+    throw validation(
+      `period ${periodName} has not ended (it ends at ${isoTime(pricing.period.end)}); only ended periods close`,
+    );
+  }
+  return pricing;
 }
 
 /** What closing writes for a bill: its grants, its adjustments and its charge, under keys fixed by account and period. */

@@ -60,6 +60,8 @@ export interface ChargingStore {
   setMembership(record: MembershipRecord): Promise<void>;
   /** The account's memberships, oldest first. */
   memberships(account: string): Promise<MembershipRecord[]>;
+  /** Every account charging knows of (an agreement of its own, a group, a ledger entry), in UTF-8 order. */
+  accounts(): Promise<string[]>;
   /**
    * Appends entries in one transaction: all or none. Entries whose key is stored with the same contents are
    * counted as existing and not written again; a key stored with other contents is a CONFLICT and nothing is written.

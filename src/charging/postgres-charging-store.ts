@@ -144,6 +144,15 @@ export class PostgresChargingStore implements ChargingStore {
     });
   }
 
+  async accounts(): Promise<string[]> {
+    const result = await this.query<{ account: string }>(
+      `SELECT account FROM (SELECT subject AS account FROM charging_agreements WHERE kind = 'account'
+         UNION SELECT account FROM charging_memberships UNION SELECT account FROM charging_ledger) a
+       ORDER BY account COLLATE "C"`,
+    );
+    return result.rows.map((r) => r.account);
+  }
+
   async memberships(account: string): Promise<MembershipRecord[]> {
     const result = await this.query<{ account: string; from_ms: string; grp: string | null }>(
       "SELECT account, from_ms, grp FROM charging_memberships WHERE account = $1 ORDER BY from_ms",

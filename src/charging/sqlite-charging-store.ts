@@ -41,6 +41,9 @@ export const CHARGING_MIGRATIONS: readonly string[] = [
   `,
 ];
 
+const ACCOUNTS = `SELECT subject AS account FROM charging_agreements WHERE kind = 'account'
+  UNION SELECT account FROM charging_memberships UNION SELECT account FROM charging_ledger`;
+
 export class SqliteChargingStore implements ChargingStore {
   private readonly sql;
 
@@ -66,6 +69,7 @@ export class SqliteChargingStore implements ChargingStore {
         "SELECT from_ms FROM charging_memberships WHERE account = ? ORDER BY from_ms DESC LIMIT 1",
       ),
       insertMembership: db.prepare("INSERT INTO charging_memberships (account, from_ms, grp) VALUES (?, ?, ?)"),
+      accounts: db.prepare<[], string>(`SELECT account FROM (${ACCOUNTS}) ORDER BY account`).pluck(),
       memberships: db.prepare<[string], { account: string; from_ms: number; grp: string | null }>(
         "SELECT account, from_ms, grp FROM charging_memberships WHERE account = ? ORDER BY from_ms",
       ),
@@ -124,6 +128,10 @@ export class SqliteChargingStore implements ChargingStore {
       }
       this.sql.insertMembership.run(record.account, record.from, record.group);
     })();
+  }
+
+  async accounts(): Promise<string[]> {
+    return this.sql.accounts.all();
   }
 
   async memberships(account: string): Promise<MembershipRecord[]> {

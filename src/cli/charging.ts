@@ -12,12 +12,13 @@ import {
   billAccount,
   type CloseOutcome,
   closeAccounts,
+  closeAll,
 } from "../charging/billing-run.js";
 import { accountGroup, loadPolicy, setAgreement, setGroup, startTime } from "../charging/charge-account.js";
 import { type ExplainJson, explainBill, explainText } from "../charging/explain.js";
 import { billOffline } from "../charging/offline-bill.js";
 import { MAX_POLICY_BYTES, parsePolicy } from "../charging/policy.js";
-import { AppError } from "../domain/errors.js";
+import { AppError, validation } from "../domain/errors.js";
 import { isoTime } from "../domain/time.js";
 import { type RemoteFlags, remote, remoteOptions, throughRunningServer, withBackend } from "./remote.js";
 
@@ -72,8 +73,9 @@ export function registerChargingCommands(program: Command, localOptions: (cmd: C
           "ledger (again: writes nothing)",
       ),
   )
-    .argument("<accounts...>", "the accounts to close the period for")
+    .argument("[accounts...]", "the accounts to close the period for")
     .requiredOption("--period <period>", "the billing period: YYYY-MM, or the start date YYYY-MM-DD for weekly periods")
+    .option("--all", "every account charging or usage knows of: the billing run")
     .action(run(closeCommand));
 
   storeOptions(
@@ -323,24 +325,35 @@ async function groupShowCommand(account: string, flags: RemoteFlags & { format: 
   return 0;
 }
 
-async function closeCommand(accounts: string[], flags: RemoteFlags & { period: string }): Promise<number> {
+async function closeCommand(
+  accounts: string[],
+  flags: RemoteFlags & { period: string; all?: boolean },
+): Promise<number> {
+  if (flags.all === true && accounts.length > 0) throw validation("give the accounts to close, or --all, not both");
+  if (flags.all !== true && accounts.length === 0)
+    throw validation("name the accounts to close, or give --all for every account");
   const said = (c: CloseOutcome) =>
     process.stdout.write(
       `${c.account} ${flags.period}: ${c.written === 0 ? "already closed" : "closed"}, charges ${c.total}, ` +
         `closing balance ${c.closing_balance} (${c.written} entries written, ${c.existing} existing)\n`,
     );
   const period = encodeURIComponent(flags.period);
-  await onStore(
+  const outcomes = await onStore(
     flags,
     async (via) => {
+      if (flags.all) return (await remote<{ closed: CloseOutcome[] }>(via, "POST", `/v1/bills/${period}/close`)).closed;
+      const out: CloseOutcome[] = [];
       for (const account of accounts) {
-        said(await remote<CloseOutcome>(via, "POST", `${accountPath(account)}/bills/${period}/close`));
+        out.push(await remote<CloseOutcome>(via, "POST", `${accountPath(account)}/bills/${period}/close`));
       }
+      return out;
     },
-    async (backend) => {
-      for (const c of await closeAccounts(backend.charging, backend.usage, accounts, flags.period, Date.now())) said(c);
-    },
+    (backend) =>
+      flags.all
+        ? closeAll(backend.charging, backend.usage, flags.period, Date.now())
+        : closeAccounts(backend.charging, backend.usage, accounts, flags.period, Date.now()),
   );
+  for (const c of outcomes) said(c);
   return 0;
 }
 

@@ -169,6 +169,13 @@ const ROUTES: Record<string, RouteCase> = {
     },
     right: { ...every(403), admin: 200 },
   },
+  "post /v1/bills/{period}/close": {
+    request: async (ctx) => {
+      await loadPolicy(ctx.tally);
+      return { path: "/v1/bills/2026-10/close", init: { method: "POST" } };
+    },
+    right: { ...every(403), admin: 200 },
+  },
   "get /v1/accounts/{account}/bills/{period}": {
     request: async (ctx) => {
       await loadPolicy(ctx.tally);

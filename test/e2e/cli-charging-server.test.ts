@@ -86,6 +86,17 @@ describe("the charging commands and the running server", () => {
       expect(again.stdout).toBe(
         "A 2026-11: already closed, charges 10.80, closing balance -10.80 (0 entries written, 1 existing)\n",
       );
+      // The billing run finds the accounts itself: A is the only one with usage or a group here.
+      const all = await runTally(["close", "--all", "--period", "2026-11", ...data]);
+      expect(all.stderr).toBe("");
+      expect(all.stdout).toBe(
+        "A 2026-11: already closed, charges 10.80, closing balance -10.80 (0 entries written, 1 existing)\n",
+      );
+      for (const args of [["close", "A", "--all"], ["close"]]) {
+        const refused = await runTally([...args, "--period", "2026-11", ...data]);
+        expect(refused.code).toBe(2);
+        expect(refused.stderr).toMatch(/accounts to close, or (give )?--all/);
+      }
       const notEnded = await runTally(["close", "A", "--period", "2099-01", ...data]);
       expect(notEnded.code).toBe(2);
       expect(notEnded.stderr).toContain("period 2099-01 has not ended");

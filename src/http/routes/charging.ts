@@ -4,7 +4,7 @@
 
 import type { Context, Hono } from "hono";
 import { canReadAccount } from "../../auth/principal.js";
-import { accountBalance, billAccount, closePeriod } from "../../charging/billing-run.js";
+import { accountBalance, billAccount, closeAll, closePeriod } from "../../charging/billing-run.js";
 import {
   accountGroup,
   currentPolicy,
@@ -143,6 +143,12 @@ export function chargingRoutes(app: Hono, deps: AppDeps): void {
     return c.json(await closePeriod(store, usage, account, c.req.param("period"), Date.now()));
   });
 
+  // The billing run: every account charging or usage knows of, a page at a time; run again, it writes nothing.
+  app.post("/v1/bills/:period/close", async (c) => {
+    requireAdmin(c, "close a period");
+    return c.json({ closed: await closeAll(store, usage, c.req.param("period"), Date.now()) });
+  });
+
   app.get("/v1/accounts/:account/balance", async (c) => {
     const account = readableAccount(c);
     return c.json(await accountBalance(store, usage, account, Date.now()));
@@ -181,6 +187,17 @@ const GROUPS = {
         properties: { group: { type: ["string", "null"] }, from: time, to: { ...time, type: ["string", "null"] } },
       },
     },
+  },
+};
+
+const CLOSE_OUTCOME = {
+  type: "object",
+  properties: {
+    account: { type: "string" },
+    written: { type: "integer", description: "Ledger entries written now; 0 when it was closed already." },
+    existing: { type: "integer" },
+    total: decimal,
+    closing_balance: decimal,
   },
 };
 
@@ -485,6 +502,27 @@ export const CHARGING_OPENAPI_PATHS = {
       },
     },
   },
+  "/v1/bills/{period}/close": {
+    post: {
+      operationId: "closeAll",
+      summary:
+        "The billing run (admin): close an ended period for every account charging or usage knows of (a series of " +
+        "a charged metric, an agreement of its own, a group, a ledger entry), a page of accounts at a time. " +
+        "Running it again writes nothing; a run cut short is completed by running it again.",
+      tags: ["charging"],
+      parameters: [periodPath],
+      responses: {
+        "200": {
+          description: "Each account's outcome, in UTF-8 order of account.",
+          content: json({ type: "object", properties: { closed: { type: "array", items: CLOSE_OUTCOME } } }),
+        },
+        "400": errorResponse("The period is not one of the policy's, or has not ended."),
+        "404": errorResponse("No policy is loaded."),
+        "409": errorResponse("A later period of an account is closed already."),
+        ...AUTH_ERRORS,
+      },
+    },
+  },
   "/v1/accounts/{account}/bills/{period}/close": {
     post: {
       operationId: "closePeriod",
@@ -494,19 +532,7 @@ export const CHARGING_OPENAPI_PATHS = {
       tags: ["charging"],
       parameters: [accountPath, periodPath],
       responses: {
-        "200": {
-          description: "The period closed now, or already (written 0).",
-          content: json({
-            type: "object",
-            properties: {
-              account: { type: "string" },
-              written: { type: "integer", description: "Ledger entries written now; 0 when it was closed already." },
-              existing: { type: "integer" },
-              total: decimal,
-              closing_balance: decimal,
-            },
-          }),
-        },
+        "200": { description: "The period closed now, or already (written 0).", content: json(CLOSE_OUTCOME) },
         "400": errorResponse("The period is not one of the policy's, or has not ended."),
         "404": errorResponse("No policy is loaded."),
         "409": errorResponse("A later period of the account is closed already."),
