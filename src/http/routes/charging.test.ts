@@ -1,35 +1,19 @@
 // The charging routes in the app, on SQLite: who may call them, what they answer, and what a wrong request gets.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createToken } from "../../auth/create-token.js";
 import type { Backend } from "../../backend/backend.js";
-import { openSqliteBackend } from "../../backend/sqlite.js";
 import { closePeriod } from "../../charging/billing-run.js";
 import { BILLING_POLICY } from "../../charging/billing-run-contract.js";
 import { GROUP_POLICY } from "../../charging/resolution-contract.js";
-import { createLogger } from "../../log/logger.js";
 import { event } from "../../store/contract.js";
-import { createApp } from "../app.js";
+import { openTestApp, type TestApp } from "../test-app.js";
 
 describe("charging routes", () => {
   let backend: Backend;
-  let app: ReturnType<typeof createApp>;
-  const tokens: Record<string, string> = {};
+  let app: TestApp["app"];
+  let tokens: Record<string, string>;
   beforeEach(async () => {
-    backend = await openSqliteBackend({ path: ":memory:", recentKeySlots: 64 });
-    for (const role of ["admin", "read", "ingest"] as const) {
-      tokens[role] = (await createToken(backend.tokens, { role, account: null, servers: null, note: "" })).secret;
-    }
-    tokens.account = (
-      await createToken(backend.tokens, { role: "account", account: "A", servers: null, note: "" })
-    ).secret;
-    app = createApp({
-      backend,
-      logger: createLogger("silent"),
-      maxBodyBytes: 4096,
-      localReads: false,
-      maxQueryDays: 366,
-    });
+    ({ backend, app, tokens } = await openTestApp());
     await backend.events.insertEvents([
       event({
         id: "1",

@@ -1,12 +1,9 @@
 // The records routes in the app, on SQLite: who may call them, and what a hostile or wrong request gets.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createToken } from "../../auth/create-token.js";
 import type { Backend } from "../../backend/backend.js";
-import { openSqliteBackend } from "../../backend/sqlite.js";
-import { createLogger } from "../../log/logger.js";
 import { STAR_NS } from "../../records/star.js";
-import { createApp } from "../app.js";
+import { openTestApp, type TestApp } from "../test-app.js";
 
 const doc = (inner = "") => `<sr:StorageUsageRecords xmlns:sr="${STAR_NS}">${inner}</sr:StorageUsageRecords>`;
 const record = (system: string) =>
@@ -16,33 +13,10 @@ const record = (system: string) =>
 
 describe("records routes", () => {
   let backend: Backend;
-  let app: ReturnType<typeof createApp>;
-  const tokens: Record<string, string> = {};
+  let app: TestApp["app"];
+  let tokens: Record<string, string>;
   beforeEach(async () => {
-    backend = await openSqliteBackend({ path: ":memory:", recentKeySlots: 64 });
-    for (const [name, role, servers] of [
-      ["admin", "admin", null],
-      ["read", "read", null],
-      ["ingest", "ingest", ["se1"]],
-    ] as const) {
-      const token = await createToken(backend.tokens, {
-        role,
-        account: null,
-        servers: servers ? [...servers] : null,
-        note: "",
-      });
-      tokens[name] = token.secret;
-    }
-    tokens.account = (
-      await createToken(backend.tokens, { role: "account", account: "a", servers: null, note: "" })
-    ).secret;
-    app = createApp({
-      backend,
-      logger: createLogger("silent"),
-      maxBodyBytes: 4096,
-      localReads: false,
-      maxQueryDays: 366,
-    });
+    ({ backend, app, tokens } = await openTestApp({ account: "a", ingestServers: ["se1"] }));
   });
   afterEach(async () => {
     await backend.close();
