@@ -4,7 +4,7 @@ import type { Hono } from "hono";
 import { AUTH_ERRORS, errorResponse, json, ref, type Schema } from "./openapi-schema.js";
 import { BACKUP_OPENAPI_PATHS } from "./routes/backup.js";
 import { BILL_PAGE_OPENAPI_PATHS } from "./routes/bill-pages.js";
-import { CHARGING_OPENAPI_PATHS } from "./routes/charging.js";
+import { CHARGING_OPENAPI_PATHS } from "./routes/charging-openapi.js";
 import { FEED_OPENAPI_PATHS } from "./routes/feeds.js";
 import { PETNAME_OPENAPI_PATHS } from "./routes/petnames.js";
 import { RECORD_OPENAPI_PATHS } from "./routes/records.js";
