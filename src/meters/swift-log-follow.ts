@@ -8,8 +8,7 @@
 import fs from "node:fs";
 import { setTimeout as delay } from "node:timers/promises";
 import { AppError } from "../domain/errors.js";
-import type { SendEvents } from "./send-events.js";
-import { importSwiftLog } from "./swift-log-import.js";
+import { importSwiftLog, type SwiftLogImportOptions } from "./swift-log-import.js";
 import { SwiftLogLineParser } from "./swift-log-line.js";
 import type { FollowedFile, SwiftLogPositions } from "./swift-log-positions.js";
 import {
@@ -20,21 +19,13 @@ import {
   rotatedNames,
   sha256OfFirstBytes,
 } from "./swift-log-rotated.js";
-import { READ_CHUNK, type SwiftLogCounts, SwiftLogStream } from "./swift-log-stream.js";
+import { READ_CHUNK, SwiftLogStream } from "./swift-log-stream.js";
 
 /** Waits `ms`, or less when the signal aborts first. */
 const sleep = (ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
 
-export interface FollowOptions {
-  readonly server: string;
-  readonly unattributed: string;
-  readonly logNames?: readonly string[];
-  readonly positions: SwiftLogPositions;
-  readonly send: SendEvents;
-  readonly counts: SwiftLogCounts;
-  readonly onBadLine: (name: string, line: number, reason: string) => void;
-  readonly onRejected: (reason: string) => void;
-  readonly onRead?: (bytes: number) => void;
+/** What an import of the same log takes, and how often to send and look again. */
+export interface FollowOptions extends Omit<SwiftLogImportOptions, "blockBytes" | "ended"> {
   /** Rotation, truncation, a file that is missing: said once each, as they happen. */
   readonly onNote: (note: string) => void;
   readonly onFlushed?: () => void;
