@@ -5,15 +5,14 @@
 import path from "node:path";
 import type { Command } from "commander";
 import { ADMIN_TOKEN_FILE } from "../auth/first-admin-token.js";
-import { openBackend } from "../backend/open-backend.js";
 import { EventPublisher } from "../broker/publish-events.js";
 import { brokerLabel } from "../broker/stream.js";
 import { loadConfig } from "../config/config.js";
-import { AppError, validation } from "../domain/errors.js";
+import { validation } from "../domain/errors.js";
 import type { Logger } from "../log/logger.js";
 import { brokerSink, type EventSink, httpSink, storeSink } from "../meters/event-sink.js";
 import { type StreamFlags, streamOptions, streamSettings } from "./consume-flags.js";
-import { type RemoteFlags, remoteOptions } from "./remote.js";
+import { openStoreHere, type RemoteFlags, remoteOptions } from "./remote.js";
 import { findRunningServer } from "./server-note.js";
 
 export interface SinkFlags extends RemoteFlags, StreamFlags {
@@ -56,12 +55,7 @@ export async function openEventSink(flags: SinkFlags, logger?: Logger): Promise<
       return { url: last, tokenFile };
     });
   }
-  const backend = await openBackend(config, logger ? { logger } : {}).catch((error: unknown) => {
-    if (error instanceof AppError && error.code === "UNAVAILABLE" && /in use/.test(error.message)) {
-      throw new AppError("UNAVAILABLE", `${error.message}; while it runs, pass --url to go through it`);
-    }
-    throw error;
-  });
+  const backend = await openStoreHere(flags, logger ? { logger } : {});
   return storeSink(backend.events, backend.description, () => backend.close());
 }
 

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { ADMIN_TOKEN_FILE } from "../auth/first-admin-token.js";
-import type { Backend } from "../backend/backend.js";
+import type { Backend, BackendOptions } from "../backend/backend.js";
 import { openBackend } from "../backend/open-backend.js";
 import { loadConfig } from "../config/config.js";
 import { AppError, type ErrorCode, HTTP_STATUS } from "../domain/errors.js";
@@ -28,9 +28,9 @@ export function throughRunningServer<F extends RemoteFlags>(flags: F): F {
   return note === null ? flags : { ...flags, url: note.url, found: note };
 }
 
-/** Opens the backend for one piece of work; says to use --url when a running server holds it. */
-export async function withBackend<T>(flags: RemoteFlags, work: (backend: Backend) => Promise<T>): Promise<T> {
-  const backend = await openBackend(loadConfig(flags)).catch((error: unknown) => {
+/** Opens the store the flags name; says to use --url when a running server holds it. */
+export function openStoreHere(flags: RemoteFlags, options: BackendOptions = {}): Promise<Backend> {
+  return openBackend(loadConfig(flags), options).catch((error: unknown) => {
     if (error instanceof AppError && error.code === "UNAVAILABLE" && /in use/.test(error.message)) {
       throw new AppError(
         "UNAVAILABLE",
@@ -39,6 +39,11 @@ export async function withBackend<T>(flags: RemoteFlags, work: (backend: Backend
     }
     throw error;
   });
+}
+
+/** Opens the backend for one piece of work; says to use --url when a running server holds it. */
+export async function withBackend<T>(flags: RemoteFlags, work: (backend: Backend) => Promise<T>): Promise<T> {
+  const backend = await openStoreHere(flags);
   try {
     return await work(backend);
   } finally {
