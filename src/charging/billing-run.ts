@@ -169,11 +169,22 @@ export async function closeAccounts(
   now: number,
   pageAccounts = RUN_PAGE_ACCOUNTS,
 ): Promise<CloseOutcome[]> {
+  return closePages(store, usage, accounts, await endedPeriod(store, periodName, now), pageAccounts);
+}
+
+/** Closes the accounts a page at a time, priced as `pricing` says. */
+async function closePages(
+  store: ChargingStore,
+  usage: UsageReader,
+  accounts: readonly string[],
+  pricing: PeriodPricing,
+  pageAccounts: number,
+): Promise<CloseOutcome[]> {
   if (!Number.isInteger(pageAccounts) || pageAccounts < 1) {
     throw validation("a billing run's page must hold at least one account");
   }
-  const pricing = await endedPeriod(store, periodName, now);
   const { billing, period } = pricing;
+  const periodName = period.name;
   const out: CloseOutcome[] = [];
   for (let i = 0; i < accounts.length; i += pageAccounts) {
     const page = accounts.slice(i, i + pageAccounts);
@@ -255,7 +266,7 @@ export async function closeAll(
   for await (const page of usage.rollupPages({ from, to, metrics: [...metrics] })) {
     for (const account of page.accounts) accounts.add(account);
   }
-  return closeAccounts(store, usage, [...accounts].sort(compareUtf8), periodName, now, pageAccounts);
+  return closePages(store, usage, [...accounts].sort(compareUtf8), pricing, pageAccounts);
 }
 
 /** What prices the period, once it has ended: only an ended period closes. */
