@@ -2,17 +2,10 @@
 // hourly rollups the domain computes; each hour is priced by what is in effect at its start, and consecutive hours
 // priced alike form one slice.
 
+import { rollupsHeldUntil } from "../domain/day-usage.js";
 import { validation } from "../domain/errors.js";
 import type { UsageEvent } from "../domain/event.js";
-import {
-  compareReadings,
-  computeRollups,
-  heldRows,
-  keptDims,
-  type Reading,
-  type RollupRow,
-  seriesId,
-} from "../domain/rollup.js";
+import { compareReadings, type RollupRow, seriesId } from "../domain/rollup.js";
 import { HOUR_MS, hourOf, isoTime } from "../domain/time.js";
 import { occurrences as occurrencesOf, openIntervals } from "./cron.js";
 import { Decimal } from "./decimal.js";
@@ -147,7 +140,7 @@ export function usageFromEvents(
   until: number,
 ): AccountUsage {
   const events = accountEvents(all, account, until);
-  return { rows: usageRows(events, until), notes: offWithoutOn(events, from, until, policy) };
+  return { rows: rollupsHeldUntil(events, until), notes: offWithoutOn(events, from, until, policy) };
 }
 
 /** The account's events before `to`, each (server, id) once: the same event twice is one; two that differ are refused. */
@@ -166,45 +159,6 @@ function accountEvents(all: readonly UsageEvent[], account: string, to: number):
 }
 
 const eventKey = (e: UsageEvent) => [e.time, e.metric, e.kind, e.value.toString(), e.instance, e.dims];
-
-/**
- * Hourly rollups of the events, as the store keeps them, except that a level or state's latest reading holds until
- * `until`, the end of what is priced: a level is a step function, and a state left on is charged to the end.
- */
-export function usageRows(events: readonly UsageEvent[], until: number): RollupRow[] {
-  const counters = events.filter((e) => e.kind === "counter");
-  const rows = computeRollups(counters);
-  const held = new Map<string, UsageEvent[]>();
-  for (const e of events) {
-    if (e.kind === "counter") continue;
-    const id = seriesId(e);
-    const list = held.get(id) ?? [];
-    held.set(id, list);
-    list.push(e);
-  }
-  for (const list of held.values()) {
-    const first = list[0] as UsageEvent;
-    const readings: Reading[] = list.map((e) => ({ time: e.time, id: e.id, value: e.value })).sort(compareReadings);
-    const fromHour = hourOf((readings[0] as Reading).time);
-    for (const r of heldRows(null, readings, fromHour, hourOf(until - 1), until)) {
-      rows.push({
-        server: first.server,
-        account: first.account,
-        metric: first.metric,
-        instance: first.instance,
-        dims: keptDims(first.dims),
-        kind: first.kind,
-        hour: r.hour,
-        count: r.count,
-        sum: null,
-        last: r.last,
-        max: r.max,
-        integral: r.integral,
-      });
-    }
-  }
-  return rows;
-}
 
 type AgreementAt = (hour: number) => AgreementSpan;
 

@@ -2,6 +2,7 @@
 
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DAY_MS, daysOfHours, rollupsHeldUntil } from "../domain/day-usage.js";
 import type { UsageEvent } from "../domain/event.js";
 import type { MetricKind } from "../domain/metric.js";
 import { compareUtf8, computeRollups, sortRollups } from "../domain/rollup.js";
@@ -399,6 +400,82 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
         }),
         { numRuns: 25 },
       );
+    });
+
+    it("reads accounts' usage by day as their hourly rollups, filled and held to the end, sum by day", async () => {
+      // Events over five days delivered shuffled in batches, so that readings arrive late, on either side of a
+      // range of whole days that may begin before the first event and end after the last.
+      const names = ["a", "b", "c\u00e9"];
+      const arbCase = arbitraryEvents(24 * 5).chain((events) =>
+        fc.tuple(
+          fc.constant(events),
+          fc.array(fc.constantFrom(...names), { minLength: events.length, maxLength: events.length }),
+          fc.infiniteStream(fc.nat()),
+          fc.integer({ min: 1, max: 8 }),
+          fc.integer({ min: -2, max: 5 }),
+          fc.integer({ min: 0, max: 4 }),
+          fc.subarray(["storage.bytes", "requests.put", "power.on"], { minLength: 1 }),
+          fc.subarray([...names, "no such account"], { minLength: 1 }),
+        ),
+      );
+      await fc.assert(
+        fc.asyncProperty(arbCase, async ([raw, accounts, order, batchSize, fromDay, days, metrics, asked]) => {
+          const events = raw.map((e, i) => ({ ...e, account: accounts[i] as string }));
+          const shuffled = events
+            .map((e) => ({ e, k: order.next().value as number }))
+            .sort((x, y) => x.k - y.k)
+            .map((x) => x.e);
+          const fresh = await open();
+          try {
+            for (let i = 0; i < shuffled.length; i += batchSize) {
+              await fresh.insertEvents(shuffled.slice(i, i + batchSize));
+            }
+            const from = T0 + fromDay * DAY_MS;
+            const to = from + days * DAY_MS;
+            const read = events.filter((e) => asked.includes(e.account) && metrics.includes(e.metric));
+            const expected = daysOfHours(rollupsHeldUntil(read, to), from, to);
+            expect(await fresh.accountsDays({ accounts: asked, from, to, metrics })).toEqual(expected);
+            await fresh.rebuildRollups();
+            expect(await fresh.accountsDays({ accounts: asked, from, to, metrics })).toEqual(expected);
+          } finally {
+            await fresh.close();
+          }
+        }),
+        { numRuns: 25 },
+      );
+    });
+
+    it("holds a level read once through every day after it, and refuses a range not on whole days", async () => {
+      await store.insertEvents([
+        event({ id: "1", metric: "storage.bytes", kind: "level", value: 2n ** 62n, time: T0 + 6 * HOUR_MS }),
+        event({ id: "2", value: 3n, time: T0 + 30 * HOUR_MS }),
+      ]);
+      const days = await store.accountsDays({
+        accounts: ["a1"],
+        from: T0,
+        to: T0 + 3 * DAY_MS,
+        metrics: ["storage.bytes", "requests.get"],
+      });
+      const level = { server: "s1", account: "a1", metric: "storage.bytes", instance: "", dims: {}, kind: "level" };
+      const held = { ...level, sum: null, last: 2n ** 62n };
+      expect(days).toEqual([
+        {
+          ...level,
+          metric: "requests.get",
+          kind: "counter",
+          day: T0 + DAY_MS,
+          count: 1,
+          sum: 3n,
+          integral: null,
+          last: null,
+        },
+        { ...held, day: T0, count: 1, integral: 2n ** 62n * BigInt(18 * HOUR_MS) },
+        { ...held, day: T0 + DAY_MS, count: 0, integral: 2n ** 62n * BigInt(DAY_MS) },
+        { ...held, day: T0 + 2 * DAY_MS, count: 0, integral: 2n ** 62n * BigInt(DAY_MS) },
+      ]);
+      await expect(
+        store.accountsDays({ accounts: ["a1"], from: T0 + HOUR_MS, to: T0 + DAY_MS, metrics: ["storage.bytes"] }),
+      ).rejects.toThrow(/whole days/);
     });
 
     it("rebuilds rollups from events to exactly what incremental maintenance gave", async () => {

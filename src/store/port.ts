@@ -1,5 +1,6 @@
 // The store contract every adapter (SQLite, PostgreSQL) implements and the shared suite in contract.ts checks.
 
+import type { DayRow } from "../domain/day-usage.js";
 import type { UsageEvent } from "../domain/event.js";
 import type { MetricKind } from "../domain/metric.js";
 import type { Dims, RollupRow } from "../domain/rollup.js";
@@ -179,6 +180,13 @@ export interface UsageReader extends MetricKindReader {
    * order, as a page of rollupPages holds them. For a billing run, which reads the accounts it was given a page at a time.
    */
   accountsRollups(query: AccountsRollupQuery): Promise<RollupRow[]>;
+  /**
+   * Several accounts' usage by UTC day over whole days [from, to) (both on a day's start), in one read: the rows
+   * `daysOfHours` makes of the accounts' hourly rollups with the hours between readings filled and each level or
+   * state's latest reading before `to` held until `to`. Sorted as sortDays. For bills and records, which would
+   * otherwise read a month of a series as 744 rows: a store keeps the days beside its hourly rollups.
+   */
+  accountsDays(query: AccountsRollupQuery): Promise<DayRow[]>;
   /** Every server that has sent events, by id. */
   servers(): Promise<ServerInfo[]>;
 }
