@@ -21,7 +21,7 @@ import type { ChargingStore, LedgerEntry, LedgerKind } from "./charging-store.js
 import { Decimal } from "./decimal.js";
 import { type Period, parsePeriod, periodAt } from "./period.js";
 import type { Billing } from "./policy.js";
-import type { AccountUsage, AgreementSpan } from "./price.js";
+import { type AccountUsage, type AgreementSpan, CoarseUsage } from "./price.js";
 
 /** An entry's idempotency key: its kind, account and period, and what it refers to; JSON keeps it unambiguous. */
 export function ledgerKey(kind: LedgerKind, account: string, period: string, ...parts: (string | number)[]): string {
@@ -218,14 +218,21 @@ async function closePages(
       usage,
       open.map((o) => o.account),
       pricing,
+      undefined,
+      "day",
     );
     const bills: BillJson[] = [];
     for (const { account, books: b } of open) {
-      const read = {
-        agreements: await accountAgreements(store, account),
-        usages: usages.get(account) as AccountUsage[],
-      };
-      bills.push(await openBill(store, usage, account, b, pricing, { read }));
+      const agreements = await accountAgreements(store, account);
+      const read = { agreements, usages: usages.get(account) as AccountUsage[] };
+      bills.push(
+        await openBill(store, usage, account, b, pricing, { read }).catch(async (e: unknown) => {
+          if (!(e instanceof CoarseUsage)) throw e;
+          // A price that changes inside a day: this account's usage read again by hour.
+          const hourly = (await usageForPricing(usage, [account], pricing)).get(account) as AccountUsage[];
+          return openBill(store, usage, account, b, pricing, { read: { agreements, usages: hourly } });
+        }),
+      );
     }
     const counts = await store.appendLedgers(bills.map((bill) => closingEntries(bill, period)));
     bills.forEach((bill, j) => {

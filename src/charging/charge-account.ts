@@ -17,7 +17,7 @@ import { Decimal } from "./decimal.js";
 import { type Period, parsePeriod } from "./period.js";
 import { type Billing, type Policy, parsePolicy } from "./policy.js";
 import type { AccountUsage, AgreementSpan } from "./price.js";
-import { usageOfAccounts } from "./stored-usage.js";
+import { type UsageGrain, usageOfAccounts } from "./stored-usage.js";
 
 /** When a version or an agreement starts: RFC 3339 or epoch ms as text, `now` when not given. */
 export function startTime(value: string | undefined, what: string, now: number): number {
@@ -196,20 +196,22 @@ export async function priceAccount(
 
 /**
  * The usage each account's bill needs, for a page of accounts in one read per policy version: one AccountUsage for
- * each version that prices hours of the period up to `until`, over those hours, read for what that version charges.
+ * each version that prices hours of the period up to `until`, over those hours, read for what that version charges,
+ * by hour or (where pricing can take it) the whole days by day.
  */
 export async function usageForPricing(
   usage: UsageReader,
   accounts: readonly string[],
   { parts, period }: PeriodPricing,
   until?: number,
+  grain: UsageGrain = "hour",
 ): Promise<Map<string, AccountUsage[]>> {
   const { to } = pricedRange(period, until);
   const out = new Map<string, AccountUsage[]>(accounts.map((a) => [a, []]));
   for (const [i, part] of parts.entries()) {
     const partTo = Math.min(parts[i + 1]?.from ?? to, to);
     if (part.from >= partTo) break;
-    const read = await usageOfAccounts(usage, accounts, part.policy, part.from, partTo);
+    const read = await usageOfAccounts(usage, accounts, part.policy, part.from, partTo, grain);
     for (const account of accounts) out.get(account)?.push(read.get(account) as AccountUsage);
   }
   return out;

@@ -144,12 +144,14 @@ describe("explaining a bill", () => {
         }),
       ],
     });
-    // A counter: the hours with events, and the hour between them with none.
+    // A counter: the hours with events, the hour between them with none, and the rest of their day.
     expect(lines[1]).toMatchObject({ resource: "puts", quantity: "1000", credits: "1.00" });
     expect(lines[1]?.slices[0]?.steps).toEqual([
+      expect.objectContaining({ start: "2026-11-02T00:00:00.000Z", hours: 10, quantity: "0", readings: 0 }),
       expect.objectContaining({ start: "2026-11-02T10:00:00.000Z", quantity: "500", level: null, readings: 2 }),
       expect.objectContaining({ start: "2026-11-02T11:00:00.000Z", quantity: "0", readings: 0 }),
       expect.objectContaining({ start: "2026-11-02T12:00:00.000Z", quantity: "500", readings: 1 }),
+      expect.objectContaining({ start: "2026-11-02T13:00:00.000Z", hours: 11, quantity: "0", readings: 0 }),
     ]);
     // The explanation's lines are the bill's: the same credits, summing to its total.
     expect(bill.total).toBe("17.55");
@@ -165,17 +167,19 @@ describe("explaining a bill", () => {
       [{ name: "nightalgo", from: 0, to: null, source: "group" }],
       3,
     );
-    // 20:00 and 21:00 at 0.01 a GB-hour, 22:00 and 23:00 at half that.
+    // The day's hours before 20:00 with nothing, 20:00 and 21:00 at 0.01 a GB-hour, 22:00 and 23:00 at half that;
+    // the first three hours' steps shown.
     const slices = lines[0]?.slices ?? [];
-    expect(slices.map((s) => [s.start.slice(11, 13), s.variables.hour, s.result, s.steps.length, s.steps_cut])).toEqual(
-      [
-        ["20", "20", "0.01", 1, 0],
-        ["21", "21", "0.01", 1, 0],
-        ["22", "22", "0.005", 1, 0],
-        ["23", "23", "0.005", 0, 1],
-      ],
-    );
-    expect(slices[2]).toMatchObject({
+    expect(slices.map((s) => [s.start.slice(11, 13), s.variables.hour, s.result])).toEqual([
+      ...Array.from({ length: 20 }, (_, h) => [String(h).padStart(2, "0"), String(h), "0"]),
+      ["20", "20", "0.01"],
+      ["21", "21", "0.01"],
+      ["22", "22", "0.005"],
+      ["23", "23", "0.005"],
+    ]);
+    expect(slices.map((s) => s.steps.length + s.steps_cut)).toEqual(slices.map(() => 1));
+    expect(slices.slice(0, 3).map((s) => s.steps.length)).toEqual([1, 1, 1]);
+    expect(slices[22]).toMatchObject({
       agreement: "nightalgo",
       agreement_source: "group",
       algorithm: "halfnights",
@@ -184,7 +188,7 @@ describe("explaining a bill", () => {
     });
     expect(lines[0]).toMatchObject({ amount: "0.03", credits: "0.03" });
     expect(bill.total).toBe("0.03");
-    expect(notes).toEqual(["disk: 1 of 4 hourly steps not shown (the limit is 3 a line; ask with a higher limit)"]);
+    expect(notes).toEqual(["disk: 21 of 24 hourly steps not shown (the limit is 3 a line; ask with a higher limit)"]);
   });
 
   it("says which agreement applied from where: the policy's default when the account has none", () => {
@@ -219,8 +223,9 @@ describe("explaining a bill", () => {
     expect(text).toContain("policy version 3; how each line was priced:");
     expect(text).toContain(
       "disk (continuous, metric storage.bytes): 2 GB-hour, exactly 0.02, rounded 0.02\n" +
-        "  2026-11-30T22:00:00.000Z to 2026-12-01T00:00:00.000Z: agreement std (default), price list std, algorithm default\n" +
-        "    price * volume  with price=0.01 volume=2 unit=3600000000000000 hour=22 weekday=1 day=30 month=11  = 0.02\n" +
+        "  2026-11-30T00:00:00.000Z to 2026-12-01T00:00:00.000Z: agreement std (default), price list std, algorithm default\n" +
+        "    price * volume  with price=0.01 volume=2 unit=3600000000000000 hour=0 weekday=1 day=30 month=11  = 0.02\n" +
+        "    2026-11-30T00:00:00.000Z to 2026-11-30T22:00:00.000Z: 22 h × 0 = 0 GB-hour, 0 readings\n" +
         "    2026-11-30T22:00:00.000Z to 2026-12-01T00:00:00.000Z: 2 h × 1 = 2 GB-hour, level 1000000000, 1 readings\n",
     );
     expect(text).toContain("lines total 0.02\n");

@@ -1,11 +1,19 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { daysOfHours } from "../domain/day-usage.js";
 import { type UsageEvent, validateEvent } from "../domain/event.js";
 import { chargePeriod } from "./bill.js";
 import { Decimal } from "./decimal.js";
 import { parsePeriod } from "./period.js";
 import { parsePolicy } from "./policy.js";
-import { type AgreementSpan, type PriceInput, priceRange, usageFromEvents } from "./price.js";
+import {
+  type AccountUsage,
+  type AgreementSpan,
+  CoarseUsage,
+  type PriceInput,
+  priceRange,
+  usageFromEvents,
+} from "./price.js";
 import { AQUARIUM } from "./test-policies.js";
 
 const T = (s: string) => Date.parse(s);
@@ -115,7 +123,7 @@ describe("pricing each cost policy", () => {
     expect(dec.lines.map((l) => [l.instance, l.quantity, l.credits])).toEqual([["vm-a", "6", "3.00"]]);
     expect(dec.lines[0]?.slices[0]).toMatchObject({
       start: "2026-12-01T00:00:00.000Z",
-      end: "2026-12-01T06:00:00.000Z",
+      end: "2026-12-02T00:00:00.000Z",
     });
   });
   it("onoff: an OFF without an ON charges nothing and is reported", () => {
@@ -433,6 +441,45 @@ describe("properties", () => {
       }),
       { numRuns: 60 },
     );
+  });
+  it("a bill priced from usage read by day is the bill priced by hour, or asks for hours where prices change in a day", () => {
+    const arbAgreements = fc.oneof(
+      fc.constantFrom("std", "gold", "night", "nightalgo").map(forever),
+      fc.tuple(fc.integer({ min: 1, max: 24 * 30 - 1 }), fc.boolean()).map(([hour, midnight]) => {
+        const at = NOV.start + (midnight ? hour - (hour % 24) : hour) * HOUR;
+        return [
+          { name: "std", from: 0, to: at, source: "account" as const },
+          { name: "gold", from: at, to: null, source: "account" as const },
+        ];
+      }),
+    );
+    let byDay = 0;
+    fc.assert(
+      fc.property(arbEvents, arbAgreements, (raw, agreements) => {
+        const hourly = usageFromEvents(toEvents(raw), "acct", POLICY, NOV.start, NOV.end);
+        const daily: AccountUsage = {
+          rows: [],
+          days: daysOfHours(hourly.rows, NOV.start, NOV.end),
+          notes: hourly.notes,
+        };
+        const expected = chargePeriod(
+          { policy: POLICY, account: "acct", usage: hourly, agreements },
+          NOV,
+          Decimal.ZERO,
+        );
+        const midday = agreements.some((a) => a.to !== null && a.to % (24 * HOUR) !== 0);
+        const coarse = midday || ["night", "nightalgo"].includes(agreements[0]?.name as string);
+        try {
+          const got = chargePeriod({ policy: POLICY, account: "acct", usage: daily, agreements }, NOV, Decimal.ZERO);
+          expect(JSON.stringify(got)).toBe(JSON.stringify(expected));
+          byDay++;
+        } catch (e) {
+          if (!(e instanceof CoarseUsage) || !coarse) throw e;
+        }
+      }),
+      { numRuns: 150 },
+    );
+    expect(byDay).toBeGreaterThan(50);
   });
   it("shuffling the events changes nothing", () => {
     fc.assert(

@@ -2,7 +2,7 @@
 // hourly rollups the domain computes; each hour is priced by what is in effect at its start, and consecutive hours
 // priced alike form one slice.
 
-import { rollupsHeldUntil } from "../domain/day-usage.js";
+import { DAY_MS, type DayRow, dayOf, rollupsHeldUntil } from "../domain/day-usage.js";
 import { validation } from "../domain/errors.js";
 import type { UsageEvent } from "../domain/event.js";
 import { compareReadings, type RollupRow, seriesId } from "../domain/rollup.js";
@@ -25,9 +25,13 @@ export interface AgreementSpan {
   readonly group?: string;
 }
 
-/** An account's usage as hourly rollups, a level or state's latest reading held to the end of what is priced. */
+/**
+ * An account's usage as hourly rollups, a level or state's latest reading held to the end of what is priced; where it
+ * was read by day, `days` holds the whole UTC days and `rows` only the hours outside them.
+ */
 export interface AccountUsage {
   readonly rows: readonly RollupRow[];
+  readonly days?: readonly DayRow[];
   /** What the bill should say about the usage (a state turned off without being on). */
   readonly notes: readonly string[];
 }
@@ -63,7 +67,7 @@ export interface Line {
   /** The exact sum of the slices' amounts, before the line is rounded. */
   readonly amount: Ratio;
   readonly slices: readonly Slice[];
-  /** The base units of each hour priced, the usage the slices sum (what …/explain shows). */
+  /** The base units of each hour priced (of each day, where usage was read by day): what …/explain shows. */
   readonly hours: ReadonlyMap<number, bigint>;
 }
 
@@ -80,6 +84,12 @@ export interface Priced {
   readonly agreements: readonly AgreementSpan[];
   readonly notes: readonly string[];
 }
+
+/**
+ * Usage read by day for a policy that prices parts of a day differently (a window or an agreement starting inside
+ * it, an algorithm reading the hour): the caller reads that account's usage by hour and prices it again.
+ */
+export class CoarseUsage extends Error {}
 
 /** The algorithm used where an agreement's algorithms give none for a resource. */
 const DEFAULT_SOURCE = "price * volume";
@@ -98,15 +108,12 @@ export function priceRange(input: PriceInput, from: number, to: number, grantsFo
     throw validation("a priced range must start and end on the hour, the end after the start");
   }
   const { policy } = input;
-  const rows = input.usage.rows;
-  const agreementAt = agreementsOver(input, from, to);
+  const agreements = agreementsOver(input, from, to);
   const windows = new WindowCache(from, to, policy.billing.zone);
-
   const lines: Line[] = [];
   for (const resource of [...policy.resources.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const perLine = new Map<string, Map<number, bigint>>();
-    for (const row of rows) {
-      if (row.metric !== resource.metric || row.hour < from || row.hour >= to) continue;
+    const perLine = new Map<string, Map<number, Bucket>>();
+    const add = (row: RollupRow | DayRow, start: number, end: number) => {
       if (row.kind !== KIND_OF[resource.costpolicy]) {
         throw validation(
           `resource ${resource.name} (costpolicy ${resource.costpolicy}) charges metric ${resource.metric}, ` +
@@ -114,21 +121,36 @@ export function priceRange(input: PriceInput, from: number, to: number, grantsFo
         );
       }
       const instance = resource.complex ? row.instance : "";
-      const hours = perLine.get(instance) ?? new Map<number, bigint>();
-      perLine.set(instance, hours);
+      const buckets = perLine.get(instance) ?? new Map<number, Bucket>();
+      perLine.set(instance, buckets);
       const base = row.kind === "counter" ? (row.sum as bigint) : (row.integral as bigint);
-      hours.set(row.hour, (hours.get(row.hour) ?? 0n) + base);
+      const bucket = buckets.get(start);
+      if (bucket) bucket.base += base;
+      else buckets.set(start, { end, base });
+    };
+    for (const row of input.usage.rows) {
+      if (row.metric === resource.metric && row.hour >= from && row.hour < to) add(row, row.hour, row.hour + HOUR_MS);
+    }
+    for (const day of input.usage.days ?? []) {
+      if (day.metric !== resource.metric || day.day + DAY_MS <= from || day.day >= to) continue;
+      if (day.day < from || day.day + DAY_MS > to) throw new CoarseUsage(`day ${isoTime(day.day)} crosses the range`);
+      add(day, day.day, day.day + DAY_MS);
     }
     for (const instance of [...perLine.keys()].sort()) {
+      const buckets = perLine.get(instance) as Map<number, Bucket>;
       // A line with no usage at all (a level of zero, a state off all along) is left out.
-      if ([...(perLine.get(instance) as Map<number, bigint>).values()].every((b) => b === 0n)) continue;
-      lines.push(
-        priceLine(policy, resource, instance, perLine.get(instance) as Map<number, bigint>, agreementAt, windows),
-      );
+      if ([...buckets.values()].every((b) => b.base === 0n)) continue;
+      lines.push(priceLine(policy, resource, instance, buckets, agreements.spans, windows));
     }
   }
-  const grants = grantsFor ? grantCredits(policy, grantsFor, agreementAt, windows) : [];
-  return { lines, grants, agreements: spansOver(agreementAt, from, to), notes: [...input.usage.notes] };
+  const grants = grantsFor ? grantCredits(policy, grantsFor, agreements.at, windows) : [];
+  return { lines, grants, agreements: agreements.spans, notes: [...input.usage.notes] };
+}
+
+/** A line's usage over [start, end): an hour, or a whole day where usage was read by day. */
+interface Bucket {
+  readonly end: number;
+  base: bigint;
 }
 
 /** The usage of an account from its events alone (offline pricing, tests): rows held to `until`, notes for [from, until). */
@@ -162,8 +184,11 @@ const eventKey = (e: UsageEvent) => [e.time, e.metric, e.kind, e.value.toString(
 
 type AgreementAt = (hour: number) => AgreementSpan;
 
-/** The agreement in effect at each hour: the account's own, else its group's, else the policy's default. */
-function agreementsOver(input: PriceInput, from: number, to: number): AgreementAt {
+/**
+ * The agreement in effect at each hour (the account's own, else its group's, else the policy's default), and the
+ * spans of [from, to) each holds: an agreement set inside an hour takes effect at the next, as for every change.
+ */
+function agreementsOver(input: PriceInput, from: number, to: number): { at: AgreementAt; spans: AgreementSpan[] } {
   const { policy } = input;
   const order = { account: 0, group: 1, default: 2 };
   const spans = [...input.agreements].sort((a, b) => order[a.source] - order[b.source] || a.from - b.from);
@@ -173,7 +198,7 @@ function agreementsOver(input: PriceInput, from: number, to: number): AgreementA
     if (!policy.agreements.has(s.name)) throw validation(`agreement "${s.name}" is not defined in the policy`);
   }
   const cache = new Map<number, AgreementSpan>();
-  return (hour) => {
+  const at: AgreementAt = (hour) => {
     const hit = cache.get(hour);
     if (hit) return hit;
     const found =
@@ -187,18 +212,24 @@ function agreementsOver(input: PriceInput, from: number, to: number): AgreementA
     cache.set(hour, found);
     return found;
   };
-}
-
-function spansOver(agreementAt: AgreementAt, from: number, to: number): AgreementSpan[] {
+  const cuts = new Set([from]);
+  for (const s of spans) {
+    for (const t of [s.from, s.to]) {
+      const hour = t === null ? null : Math.ceil(t / HOUR_MS) * HOUR_MS;
+      if (hour !== null && hour > from && hour < to) cuts.add(hour);
+    }
+  }
   const out: AgreementSpan[] = [];
-  for (let h = from; h < to; h += HOUR_MS) {
-    const a = agreementAt(h);
+  const starts = [...cuts].sort((a, b) => a - b);
+  starts.forEach((start, i) => {
+    const end = starts[i + 1] ?? to;
+    const a = at(start);
     const last = out.at(-1);
     if (last && last.name === a.name && last.source === a.source && last.group === a.group) {
-      out[out.length - 1] = { ...last, to: h + HOUR_MS };
-    } else out.push({ name: a.name, from: h, to: h + HOUR_MS, source: a.source, ...groupOf(a) });
-  }
-  return out;
+      out[out.length - 1] = { ...last, to: end };
+    } else out.push({ name: a.name, from: start, to: end, source: a.source, ...groupOf(a) });
+  });
+  return { at, spans: out };
 }
 
 const groupOf = (a: AgreementSpan) => (a.group === undefined ? {} : { group: a.group });
@@ -235,34 +266,41 @@ interface Resolved {
   readonly source: string;
 }
 
+/** A run of hours of the range that one resolution prices. */
+interface Run {
+  readonly start: number;
+  readonly end: number;
+  readonly r: Resolved;
+}
+
 /**
- * Resolutions by policy, then range, agreement and resource, then hour: the same for every account priced over the
- * same range, so a billing run resolves each hour once and not once per account. Dropped with the policy.
+ * Runs by policy, then range, agreement and resource: the same for every account priced over the same range, so a
+ * billing run resolves each hour once and not once per account. Dropped with the policy.
  */
-const resolved = new WeakMap<Policy, Map<string, Map<number, Resolved>>>();
+const resolved = new WeakMap<Policy, Map<string, Run[]>>();
 /** Ranges, agreements and resources kept per policy before the oldest is dropped. */
 const KEPT_RESOLUTIONS = 256;
 
-/** The resolutions of a resource's hours under an agreement over the range of `windows`, filled as hours are priced. */
-function resolutions(
-  policy: Policy,
-  resource: Resource,
-  agreementName: string,
-  windows: WindowCache,
-): Map<number, Resolved> {
+/** The hours of the range of `windows` under an agreement, in runs resolved alike. */
+function runsOf(policy: Policy, resource: Resource, agreementName: string, windows: WindowCache): Run[] {
   let byKey = resolved.get(policy);
   if (!byKey) {
     byKey = new Map();
     resolved.set(policy, byKey);
   }
   const key = JSON.stringify([windows.from, windows.to, agreementName, resource.name]);
-  let byHour = byKey.get(key);
-  if (!byHour) {
-    if (byKey.size >= KEPT_RESOLUTIONS) byKey.delete(byKey.keys().next().value as string);
-    byHour = new Map();
-    byKey.set(key, byHour);
+  const hit = byKey.get(key);
+  if (hit) return hit;
+  const runs: Run[] = [];
+  for (let h = windows.from; h < windows.to; h += HOUR_MS) {
+    const r = resolveHour(policy, resource, agreementName, h, windows);
+    const last = runs.at(-1);
+    if (last && last.r.key === r.key) runs[runs.length - 1] = { ...last, end: h + HOUR_MS };
+    else runs.push({ start: h, end: h + HOUR_MS, r });
   }
-  return byHour;
+  if (byKey.size >= KEPT_RESOLUTIONS) byKey.delete(byKey.keys().next().value as string);
+  byKey.set(key, runs);
+  return runs;
 }
 
 function resolveHour(
@@ -271,7 +309,6 @@ function resolveHour(
   agreementName: string,
   h: number,
   windows: WindowCache,
-  byHour: Map<number, Resolved>,
 ): Resolved {
   const agreement = policy.agreements.get(agreementName);
   if (!agreement) throw validation(`agreement "${agreementName}" is not defined in the policy`);
@@ -285,7 +322,7 @@ function resolveHour(
   const compiled = algorithm?.expressions.get(resource.name);
   const expr = compiled?.expr ?? DEFAULT_EXPR;
   const price = list?.prices.get(resource.name) ?? Decimal.ZERO;
-  const r: Resolved = {
+  return {
     // An algorithm that reads the date sees each hour on its own.
     key: JSON.stringify([
       agreement.name,
@@ -301,54 +338,45 @@ function resolveHour(
     expr,
     source: compiled?.source ?? DEFAULT_SOURCE,
   };
-  byHour.set(h, r);
-  return r;
 }
 
+/**
+ * A line's slices: the UTC days of the range from the first with usage to the last, cut wherever the agreement or
+ * its resolution changes, the parts resolved alike side by side joined, each with the usage of its buckets. A state
+ * off or a level of zero for whole days at either end is not shown; whole days, so that a bill is the same whether
+ * its usage was read by hour or by day. A bucket (a day) that a cut falls inside cannot be priced: CoarseUsage.
+ */
 function priceLine(
   policy: Policy,
   resource: Resource,
   instance: string,
-  hours: Map<number, bigint>,
-  agreementAt: AgreementAt,
+  buckets: ReadonlyMap<number, Bucket>,
+  agreements: readonly AgreementSpan[],
   windows: WindowCache,
 ): Line {
-  // Slices run from the first hour with usage to the last: a state off or a level of zero at either end is not shown.
-  const sorted = [...hours.keys()].filter((h) => hours.get(h) !== 0n).sort((a, b) => a - b);
-  const first = sorted[0] as number;
-  const last = sorted.at(-1) as number;
+  const used = [...buckets].filter(([, b]) => b.base !== 0n).sort((a, b) => a[0] - b[0]);
+  const first = Math.max(windows.from, dayOf((used[0] as [number, Bucket])[0]));
+  const last = Math.min(windows.to, dayOf((used.at(-1) as [number, Bucket])[1].end - 1) + DAY_MS);
+  const open: (Resolved & { start: number; end: number; base: bigint })[] = [];
+  let next = 0;
+  for (const span of agreements) {
+    for (const run of runsOf(policy, resource, span.name, windows)) {
+      const start = Math.max(run.start, span.from, first);
+      const end = Math.min(run.end, span.to ?? run.end, last);
+      if (start >= end) continue;
+      let base = 0n;
+      for (let u = used[next]; u && u[0] < end; u = used[++next]) {
+        if (u[1].end > end) throw new CoarseUsage(`a price or agreement changes at ${isoTime(end)}`);
+        base += u[1].base;
+      }
+      const prev = open.at(-1);
+      if (prev && prev.key === run.r.key) {
+        prev.end = end;
+        prev.base += base;
+      } else open.push({ ...run.r, start, end, base });
+    }
+  }
   const size = new Ratio(resource.unit.size);
-  interface Open {
-    key: string;
-    start: number;
-    end: number;
-    base: bigint;
-    agreement: string;
-    pricelist: string | null;
-    price: Decimal;
-    algorithm: Algorithm | null;
-    expr: Expr;
-    source: string;
-  }
-  const open: Open[] = [];
-  let resolvedFor: string | undefined;
-  let byHour = new Map<number, Resolved>();
-  for (let h = first; h <= last; h += HOUR_MS) {
-    const name = agreementAt(h).name;
-    if (name !== resolvedFor) {
-      resolvedFor = name;
-      byHour = resolutions(policy, resource, name, windows);
-    }
-    const r = byHour.get(h) ?? resolveHour(policy, resource, name, h, windows, byHour);
-    const base = hours.get(h) ?? 0n;
-    const prev = open.at(-1);
-    if (prev && prev.key === r.key) {
-      prev.end = h + HOUR_MS;
-      prev.base += base;
-      continue;
-    }
-    open.push({ ...r, start: h, end: h + HOUR_MS, base });
-  }
   let amount = Ratio.ZERO;
   let quantity = Ratio.ZERO;
   const slices: Slice[] = open.map((s) => {
@@ -379,6 +407,7 @@ function priceLine(
       amount: value,
     };
   });
+  const hours = new Map([...buckets].map(([start, b]) => [start, b.base]));
   return { resource: resource.name, instance, unit: resource.unit.text, quantity, amount, slices, hours };
 }
 
@@ -425,6 +454,8 @@ function grantCredits(policy: Policy, period: Period, agreementAt: AgreementAt, 
       credits: atStart.plan.credits,
     });
   }
+  // Only a plan granting on a cron is looked for hour by hour.
+  if ([...policy.creditplans.values()].every((p) => p.every === "period")) return grants;
   for (let h = period.start; h < period.end; h += HOUR_MS) {
     const found = planAt(h);
     if (!found || found.plan.every === "period" || seenCron.has(found.plan.name)) continue;

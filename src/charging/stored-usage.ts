@@ -1,7 +1,8 @@
-// Accounts' usage read through the UsageReader port, in the shape pricing takes: the stored hourly rollups, with
-// each level or state's latest reading held on to the end of what is priced, as usageFromEvents does. One account
-// at a time, or a page of accounts in one read for a billing run; both shape the rows the same way.
+// Accounts' usage read through the UsageReader port, in the shape pricing takes: the stored hourly rollups (or, for a
+// billing run, the whole days by day), with each level or state's latest reading held on to the end of what is
+// priced, as usageFromEvents does. One account at a time, or a page of accounts in one read; both shape it alike.
 
+import { DAY_MS, type DayRow, dayOf } from "../domain/day-usage.js";
 import { type RollupRow, seriesId } from "../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../domain/time.js";
 import type { CurrentLevel, UsageReader } from "../store/port.js";
@@ -20,24 +21,53 @@ function chargedMetrics(policy: Policy) {
   return { metrics, held };
 }
 
-/** The usage of each account over [from, to), from one rollup read and one current-level read per held metric. */
+/** How usage is read for pricing: hour by hour, or the whole UTC days by day and only the hours outside them by hour. */
+export type UsageGrain = "hour" | "day";
+
+/**
+ * The usage of each account over [from, to), from one rollup read per range read by hour, one read of the whole
+ * days by day, and one current-level read per held metric.
+ */
 export async function usageOfAccounts(
   usage: UsageReader,
   accounts: readonly string[],
   policy: Policy,
   from: number,
   to: number,
+  grain: UsageGrain = "hour",
 ): Promise<Map<string, AccountUsage>> {
   const { metrics, held } = chargedMetrics(policy);
+  const firstDay = Math.ceil(from / DAY_MS) * DAY_MS;
+  const endDay = Math.max(dayOf(to), firstDay);
+  const byDay = grain === "day" && endDay > firstDay;
+  const hourRanges = byDay ? [[from, firstDay] as const, [endDay, to] as const] : [[from, to] as const];
   const rows = new Map<string, RollupRow[]>(accounts.map((a) => [a, []]));
+  const days = new Map<string, DayRow[]>(accounts.map((a) => [a, []]));
   const levels = new Map<string, CurrentLevel[]>(accounts.map((a) => [a, []]));
   if (metrics.length > 0 && accounts.length > 0) {
-    for (const row of await usage.accountsRollups({ accounts, from, to, metrics })) rows.get(row.account)?.push(row);
     for (const metric of held.keys()) {
       for (const level of await usage.currentLevels({ metric, accounts })) levels.get(level.account)?.push(level);
     }
+    if (byDay) {
+      for (const day of await usage.accountsDays({ accounts, from: firstDay, to: endDay, metrics })) {
+        days.get(day.account)?.push(day);
+      }
+    }
+    for (const [a, b] of hourRanges) {
+      if (a >= b) continue;
+      const read = new Map<string, RollupRow[]>(accounts.map((account) => [account, []]));
+      for (const row of await usage.accountsRollups({ accounts, from: a, to: b, metrics })) {
+        read.get(row.account)?.push(row);
+      }
+      for (const account of accounts) {
+        const own = heldToEnd(read.get(account) ?? [], levels.get(account) ?? [], held, a, b);
+        rows.get(account)?.push(...own);
+      }
+    }
   }
-  return new Map(accounts.map((a) => [a, heldToEnd(rows.get(a) ?? [], levels.get(a) ?? [], held, from, to)] as const));
+  return new Map(
+    accounts.map((a) => [a, { rows: rows.get(a) ?? [], ...(byDay ? { days: days.get(a) ?? [] } : {}), notes: [] }]),
+  );
 }
 
 /** An account's rows with each held series' latest reading held to `to`: the store leaves that hour open at it. */
@@ -47,7 +77,7 @@ function heldToEnd(
   held: ReadonlyMap<string, "level" | "state">,
   from: number,
   to: number,
-): AccountUsage {
+): RollupRow[] {
   const rows = [...stored];
   // The rows of the latest readings' hours, found by series: only those hours are looked up.
   const hours = new Set(levels.map((l) => hourOf(l.time)));
@@ -87,5 +117,5 @@ function heldToEnd(
       });
     }
   }
-  return { rows, notes: [] };
+  return rows;
 }
