@@ -82,6 +82,8 @@ interface MergedLine {
   quantity: Ratio;
   amount: Ratio;
   readonly slices: { slice: Slice; size: Ratio; version: number | null }[];
+  /** Each version's hours, disjoint. */
+  readonly hours: Map<number, bigint>;
 }
 
 /**
@@ -126,6 +128,7 @@ export function chargeVersions(
         quantity: Ratio.ZERO,
         amount: Ratio.ZERO,
         slices: [],
+        hours: new Map(),
       };
       if (m.unit !== line.unit) {
         throw validation(
@@ -136,6 +139,7 @@ export function chargeVersions(
       m.quantity = m.quantity.add(line.quantity);
       m.amount = m.amount.add(line.amount);
       m.slices.push(...line.slices.map((slice) => ({ slice, size, version: part.version })));
+      for (const [hour, base] of line.hours) m.hours.set(hour, base);
       merged.set(key, m);
     }
   });
