@@ -6,9 +6,9 @@ import type { MetricKind } from "./metric.js";
 import type { Reading, SeriesKey } from "./rollup.js";
 
 /**
- * A held series' readings in one UTC day: `integral` is value × ms from the day's first reading, at firstTime, to
- * its latest, at lastTime, whose value is `last`, each reading held until the next. What the day held before its
- * first reading and after its latest depends on other days, and is added when it is read (closeHeldDays).
+ * A held series' readings in one UTC day: `integral` is value × ms from the day's first reading, at firstTime, to the
+ * day's end, each reading held until the next and the latest, whose value is `last`, until the end. What the day held
+ * before its first reading depends on the days before, and is added when it is read (closeHeldDays).
  */
 export interface HeldDay {
   readonly day: number;
@@ -16,7 +16,6 @@ export interface HeldDay {
   readonly integral: bigint;
   readonly firstTime: number;
   readonly last: bigint;
-  readonly lastTime: number;
 }
 
 const DAY_MS_BIG = BigInt(DAY_MS);
@@ -27,32 +26,30 @@ const DAY_MS_BIG = BigInt(DAY_MS);
  * when there is none).
  */
 export function addDayReading(day: HeldDay | null, before: Reading | null, r: Reading, after: Reading | null): HeldDay {
-  if (day === null) {
-    return { day: dayOf(r.time), count: 1, integral: 0n, firstTime: r.time, last: r.value, lastTime: r.time };
-  }
-  const beforeIn = before !== null && before.time >= day.day;
-  const afterIn = after !== null && after.time < day.day + DAY_MS;
-  let integral = day.integral;
-  // Between two of the day's readings, r's value replaces before's from r until after.
-  if (beforeIn && afterIn) integral += (r.value - before.value) * BigInt(after.time - r.time);
-  else if (beforeIn) integral += before.value * BigInt(r.time - before.time);
-  else if (afterIn) integral += r.value * BigInt(after.time - r.time);
-  else throw new Error("addDayReading needs the readings beside r when its day has others");
+  const start = dayOf(r.time);
+  const end = start + DAY_MS;
+  const beforeIn = day !== null && before !== null && before.time >= start;
+  const afterIn = day !== null && after !== null && after.time < end;
+  if (day !== null && !beforeIn && !afterIn) throw new Error("addDayReading needs the readings beside r in its day");
+  // From r until the day's next reading or its end, r's value replaces what was held there (nothing, before the
+  // day's first reading).
+  const held = beforeIn ? (before as Reading).value : 0n;
+  const integral =
+    (day?.integral ?? 0n) + (r.value - held) * BigInt((afterIn ? (after as Reading).time : end) - r.time);
   return {
-    day: day.day,
-    count: day.count + 1,
+    day: start,
+    count: (day?.count ?? 0) + 1,
     integral,
-    firstTime: beforeIn ? day.firstTime : r.time,
-    last: afterIn ? day.last : r.value,
-    lastTime: afterIn ? day.lastTime : r.time,
+    firstTime: beforeIn ? (day as HeldDay).firstTime : r.time,
+    last: afterIn ? (day as HeldDay).last : r.value,
   };
 }
 
 /**
  * Adds to `out` the day rows of one held series over whole days [from, to), as daysOfHours gives them: `held` is
  * the value of its latest reading before `from` (null when it has none), `days` its stored days in [from, to) in
- * order. A day is held from its start at the value before it until its first reading, and from its latest reading
- * to its end; a day without readings holds the value before it all day, and days before the first reading have no row.
+ * order. A day holds the value before it from its start until its first reading; a day without readings holds it
+ * all day, and days before the first reading have no row.
  */
 export function closeHeldDays(
   key: SeriesKey & { readonly kind: MetricKind },
@@ -64,13 +61,15 @@ export function closeHeldDays(
 ): void {
   const { server, account, metric, instance, dims, kind } = key;
   let value = held;
+  /** value × DAY_MS, made once for a run of days without readings. */
+  let wholeDay: bigint | null = null;
   let i = 0;
   for (let day = from; day < to; day += DAY_MS) {
     const d = days[i];
     if (d?.day === day) {
       i++;
-      const lead = value === null ? 0n : value * BigInt(d.firstTime - day);
-      const integral = lead + d.integral + d.last * BigInt(day + DAY_MS - d.lastTime);
+      const lead = value === null || d.firstTime === day ? null : value * BigInt(d.firstTime - day);
+      const integral = lead === null ? d.integral : lead + d.integral;
       out.push({
         server,
         account,
@@ -85,9 +84,22 @@ export function closeHeldDays(
         last: d.last,
       });
       value = d.last;
+      wholeDay = null;
     } else if (value !== null) {
-      const integral = value * DAY_MS_BIG;
-      out.push({ server, account, metric, instance, dims, kind, day, count: 0, sum: null, integral, last: value });
+      wholeDay ??= value * DAY_MS_BIG;
+      out.push({
+        server,
+        account,
+        metric,
+        instance,
+        dims,
+        kind,
+        day,
+        count: 0,
+        sum: null,
+        integral: wholeDay,
+        last: value,
+      });
     }
   }
 }

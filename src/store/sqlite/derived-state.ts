@@ -192,15 +192,13 @@ export class DerivedState {
            sum = CASE WHEN typeof(sum + excluded.sum) = 'integer' THEN sum + excluded.sum
                  ELSE tally_add(sum, excluded.sum) END`,
       ),
-      heldDay: db
-        .prepare("SELECT count, integral, first_time, last, last_time FROM days WHERE day = ? AND series_id = ?")
-        .raw(),
+      heldDay: db.prepare("SELECT count, integral, first_time, last FROM days WHERE day = ? AND series_id = ?").raw(),
       setHeldDay: new RowWriter(
         db,
-        "INSERT INTO days (day, series_id, count, integral, first_time, last, last_time)",
-        7,
+        "INSERT INTO days (day, series_id, count, integral, first_time, last)",
+        6,
         `ON CONFLICT (day, series_id) DO UPDATE SET count = excluded.count, integral = excluded.integral,
-           first_time = excluded.first_time, last = excluded.last, last_time = excluded.last_time`,
+           first_time = excluded.first_time, last = excluded.last`,
       ),
     };
     this.discard();
@@ -266,7 +264,7 @@ export class DerivedState {
         const days = this.heldDays.get(day) as Map<number, HeldDay>;
         for (const seriesId of sortedKeys(days)) {
           const d = days.get(seriesId) as HeldDay;
-          setHeldDay.row(day, seriesId, d.count, toDb(d.integral), d.firstTime, toDb(d.last), d.lastTime);
+          setHeldDay.row(day, seriesId, d.count, toDb(d.integral), d.firstTime, toDb(d.last));
         }
       }
       setHeldDay.end();
@@ -469,17 +467,10 @@ export class DerivedState {
     if (series.lastDay?.day === day) return series.lastDay;
     const kept = this.heldDays.get(day)?.get(series.id);
     if (kept || series.isNew) return kept ?? null;
-    const row = this.sql.heldDay.get(day, series.id) as [bigint, unknown, bigint, unknown, bigint] | undefined;
+    const row = this.sql.heldDay.get(day, series.id) as [bigint, unknown, bigint, unknown] | undefined;
     if (!row) return null;
-    const [count, integral, firstTime, last, lastTime] = row;
-    return {
-      day,
-      count: num(count),
-      integral: big(integral),
-      firstTime: num(firstTime),
-      last: big(last),
-      lastTime: num(lastTime),
-    };
+    const [count, integral, firstTime, last] = row;
+    return { day, count: num(count), integral: big(integral), firstTime: num(firstTime), last: big(last) };
   }
 
   private setHeldDay(series: SeriesState, d: HeldDay): void {

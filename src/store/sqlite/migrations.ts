@@ -313,12 +313,11 @@ export const DERIVED_MIGRATIONS: readonly string[] = [
     count INTEGER NOT NULL,
     -- A counter's sum of the day.
     sum ANY,
-    -- A level or state's readings of the day (held-day.ts): value × ms from the first, at first_time, to the
-    -- latest, at last_time, whose value is last.
+    -- A level or state's readings of the day (held-day.ts): value × ms from the first, at first_time, to the day's
+    -- end, and the latest's value, last.
     integral ANY,
     first_time INTEGER,
     last ANY,
-    last_time INTEGER,
     PRIMARY KEY (day, series_id)
   ) STRICT, WITHOUT ROWID;
   DELETE FROM readings;
