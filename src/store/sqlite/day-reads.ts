@@ -55,7 +55,7 @@ export function selectAccountsDays(db: Database.Database, query: AccountsRollupQ
     .iterate(from, from, to, to, ...params) as IterableIterator<StoredDay>;
   for (const [id, day, count, sum, integral, firstTime, last] of stored) {
     const g = gathered.get(id) as Gathered;
-    if (sum !== null) {
+    if (!isHeld(g.key.kind)) {
       const { server, account, metric, instance, dims, kind } = g.key;
       g.counter.push({
         server,
