@@ -3,7 +3,8 @@
 // PostgreSQL schema of its own; then closes October for every account (price each bill from the stored rollups,
 // write its grant and charge to the ledger) and prints the time of the run, per bill, and projected to 100,000
 // accounts. Beside it, the baseline measured in the same run on the same store: the bare store reads a bill needs
-// (each account's rollups for the month and its current levels), with no pricing and no writing. Figures only.
+// (each account's rollups for the month and its current levels), with no pricing and no writing; and the read of the
+// month by day (accountsDays) for every account, DAY_PAGE accounts at a time. Figures only.
 //
 //   node dist/bench/bill.js [--accounts 300] [--stores sqlite,postgres] [--page 100]
 
@@ -31,6 +32,7 @@ const TARGET = 100_000;
 const HOUR = 3_600_000;
 const start = Date.UTC(2026, 9, 1);
 const hours = 744;
+const DAY_PAGE = 1000;
 
 const POLICY = `resources:
   - {name: storage, unit: GB-month, costpolicy: continuous, metric: storage.bytes}
@@ -82,6 +84,18 @@ async function baseline(backend: Backend): Promise<number> {
   return (performance.now() - began) / 1000;
 }
 
+/** Every account's month by day, a page of accounts at a time: seconds, and day rows read. */
+async function dayReads(backend: Backend): Promise<{ seconds: number; rows: number }> {
+  const began = performance.now();
+  const metrics = ["storage.bytes", "storage.files", "requests.put"];
+  let rows = 0;
+  for (let i = 0; i < names.length; i += DAY_PAGE) {
+    const accounts = names.slice(i, i + DAY_PAGE);
+    rows += (await backend.usage.accountsDays({ accounts, from: start, to: start + hours * HOUR, metrics })).length;
+  }
+  return { seconds: (performance.now() - began) / 1000, rows };
+}
+
 async function open(kind: string): Promise<{ backend: Backend; cleanup: () => void }> {
   if (kind === "sqlite") {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-bench-bill-"));
@@ -101,6 +115,7 @@ for (const kind of kinds) {
     await loadPolicy(backend.charging, POLICY, 0, Date.now());
     process.stderr.write(`${kind}: loaded in ${loaded.toFixed(1)} s; baseline reads…\n`);
     const base = await baseline(backend);
+    const days = await dayReads(backend);
     process.stderr.write(`${kind}: billing run…\n`);
     const began = performance.now();
     const closed = await closeAccounts(backend.charging, backend.usage, names, "2026-10", Date.UTC(2026, 10, 2), page);
@@ -119,6 +134,8 @@ for (const kind of kinds) {
       `${base.toFixed(2)} s`,
       `${(run / base).toFixed(1)}×`,
       `${replayed.toFixed(2)} s`,
+      `${days.seconds.toFixed(2)} s, ${((days.seconds / days.rows) * 1e6).toFixed(2)} µs/row`,
+      `${((days.seconds / accounts) * TARGET).toFixed(1)} s`,
     ]);
   } finally {
     await backend.close();
@@ -131,7 +148,18 @@ console.log(
 );
 console.log(
   table(
-    ["store", "accounts", "billing run", "per bill", `projected ${TARGET}`, "baseline reads", "run/baseline", "replay"],
+    [
+      "store",
+      "accounts",
+      "billing run",
+      "per bill",
+      `projected ${TARGET}`,
+      "baseline reads",
+      "run/baseline",
+      "replay",
+      `day reads (${DAY_PAGE} a page)`,
+      `day reads, projected ${TARGET}`,
+    ],
     rows,
   ),
 );

@@ -134,7 +134,7 @@ export function sortDays<T extends DayRow>(rows: T[]): T[] {
 export function checkWholeDays(from: number, to: number): void {
   if (from !== dayOf(from) || to !== dayOf(to) || to < from) {
     throw validation(
-      `a range read by day must be whole UTC days (from and to at 00:00Z, to not before from); got ${isoTime(from)} to ${isoTime(to)}`,
+      `a range read by day must be whole days (from and to at 00:00Z, UTC, to not before from); got ${isoTime(from)} to ${isoTime(to)}`,
     );
   }
 }

@@ -31,8 +31,11 @@ export class CounterTable {
     return this.used;
   }
 
-  /** Adds one event of value `value` to the series' row for the hour (hours since 1970). */
-  add(seriesId: number, hourIndex: number, value: number | bigint): void {
+  /**
+   * Adds `count` events summing to `value` to the series' row for the hour (hours since 1970; or days, for a table
+   * of days).
+   */
+  add(seriesId: number, hourIndex: number, value: number | bigint, count = 1): void {
     let slot = this.slotOf(seriesId, hourIndex);
     if (this.series[slot] === 0) {
       if ((this.used + 1) * 2 > this.series.length) {
@@ -45,7 +48,7 @@ export class CounterTable {
       this.counts[slot] = 0;
       this.used++;
     }
-    this.counts[slot] = (this.counts[slot] as number) + 1;
+    this.counts[slot] = (this.counts[slot] as number) + count;
     const sum = this.sums[slot] as number;
     if (typeof value === "number" && sum + value <= Number.MAX_SAFE_INTEGER) {
       this.sums[slot] = sum + value;

@@ -303,6 +303,36 @@ export const DERIVED_MIGRATIONS: readonly string[] = [
   DELETE FROM usage_server_log;
   DELETE FROM meta;
   `,
+  // Usage by UTC day, so that a month of a series is read as 31 rows (day-usage.ts): by day first, as the hourly
+  // tables, so that a write adds rows for the latest day together at the end. Everything is derived again from the
+  // log, which fills it.
+  `
+  CREATE TABLE days (
+    day INTEGER NOT NULL,
+    series_id INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    -- A counter's sum of the day.
+    sum ANY,
+    -- A level or state's readings of the day (held-day.ts): value × ms from the first, at first_time, to the day's
+    -- end, and the latest's value, last.
+    integral ANY,
+    first_time INTEGER,
+    last ANY,
+    PRIMARY KEY (day, series_id)
+  ) STRICT, WITHOUT ROWID;
+  DELETE FROM readings;
+  DELETE FROM rollups;
+  DELETE FROM latest;
+  DELETE FROM counter_rollups;
+  DELETE FROM series;
+  DELETE FROM usage_metrics;
+  DELETE FROM usage_cells;
+  DELETE FROM usage_totals;
+  DELETE FROM usage_server_totals;
+  DELETE FROM usage_log;
+  DELETE FROM usage_server_log;
+  DELETE FROM meta;
+  `,
 ];
 
 /**

@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { openSqliteBackend } from "../../backend/sqlite.js";
+import { DAY_MS } from "../../domain/day-usage.js";
 import type { UsageEvent } from "../../domain/event.js";
 import { computeRollups, sortRollups } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
@@ -119,12 +120,18 @@ describe("SqliteUsageStore after a crash", () => {
       .flat()
       .map((e, i) => ({ ...e, id: `e${i}` }));
 
-  /** The derived state a store shows: rollups, current levels and the usage table's rows and sums. */
+  /** The derived state a store shows: rollups, current levels, the usage table's rows and sums, and days. */
   async function derived(store: UsageStore) {
     return {
       rollups: sortRollups(await store.allRollups()),
       levels: await store.currentLevels({ metric: "storage.bytes" }),
       table: await store.usageTable({ metric: "storage.bytes", sort: { by: "total" }, limit: 100 }),
+      days: await store.accountsDays({
+        accounts: ["a", "b"],
+        from: T0,
+        to: T0 + 2 * DAY_MS,
+        metrics: ["storage.bytes", "requests.put", "power.on"],
+      }),
     };
   }
 
@@ -201,7 +208,7 @@ describe("SqliteUsageStore after a crash", () => {
   /** Turns a derived database back into the layout of an earlier version, with rows that are wrong. */
   const earlierLayout = (version: 1 | 2) => (derivedFile: string) => {
     const old = new Database(derivedFile);
-    old.exec(`DROP TABLE latest; DROP TABLE readings; DROP TABLE rollups;
+    old.exec(`DROP TABLE days; DROP TABLE latest; DROP TABLE readings; DROP TABLE rollups;
       CREATE TABLE readings (series_id INTEGER NOT NULL, time INTEGER NOT NULL, id TEXT NOT NULL, value ANY NOT NULL,
         PRIMARY KEY (series_id, time, id)) STRICT, WITHOUT ROWID;
       CREATE TABLE rollups (series_id INTEGER NOT NULL, hour INTEGER NOT NULL, count INTEGER NOT NULL, sum ANY,
@@ -218,6 +225,14 @@ describe("SqliteUsageStore after a crash", () => {
 
   it("derives its tables again from the log when its derived database is from before rows by hour", async () => {
     await expectDerivedAgain(sampleEvents(12), earlierLayout(2));
+  });
+
+  it("derives its tables again from the log when its derived database is from before days", async () => {
+    await expectDerivedAgain(sampleEvents(14), (derivedFile) => {
+      const old = new Database(derivedFile);
+      old.exec("DROP TABLE days; UPDATE schema_versions SET version = 4 WHERE component = 'derived'");
+      old.close();
+    });
   });
 
   it("takes events while its derived database cannot be written, and derives them once it can", async () => {

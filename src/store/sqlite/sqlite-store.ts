@@ -18,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { migrate } from "../../db/sqlite-migrate.js";
+import { checkWholeDays, type DayRow } from "../../domain/day-usage.js";
 import { AppError, messageOf } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
@@ -43,6 +44,7 @@ import type {
   UsageTableQuery,
 } from "../port.js";
 import { rollupPagesOf } from "../rollup-pages.js";
+import { selectAccountsDays } from "./day-reads.js";
 import { DedupKeys } from "./dedup-keys.js";
 import { DerivedDatabase, STDERR_LOG, type StoreLog } from "./derived-database.js";
 import { SqliteEventFeed } from "./event-feed.js";
@@ -390,6 +392,11 @@ export class SqliteUsageStore implements UsageStore {
 
   async accountsRollups(query: AccountsRollupQuery): Promise<RollupRow[]> {
     return this.derived.read(() => selectAccountsRollups(this.db, query));
+  }
+
+  async accountsDays(query: AccountsRollupQuery): Promise<DayRow[]> {
+    checkWholeDays(query.from, query.to);
+    return this.derived.read(() => selectAccountsDays(this.db, query));
   }
 
   async allRollups(): Promise<RollupRow[]> {

@@ -1,0 +1,121 @@
+// The derived database's read of usage by UTC day (the days table, derived-state.ts): several accounts' days over
+// whole days, the held series' days closed and the days between their readings filled (held-day.ts).
+
+import type Database from "better-sqlite3";
+import { DAY_MS, type DayRow, dayOf } from "../../domain/day-usage.js";
+import { closeHeldDays, type HeldDay } from "../../domain/held-day.js";
+import { isHeld, type MetricKind } from "../../domain/metric.js";
+import { dimsOfKey, type SeriesKey } from "../../domain/rollup.js";
+import type { AccountsRollupQuery } from "../port.js";
+import { big, num } from "./values.js";
+
+/** The days [first, to) as a table `asked`, from four values: first, first, to, to. */
+const DAYS = `WITH RECURSIVE asked (day) AS (SELECT ? WHERE ? < ? UNION ALL SELECT day + ${DAY_MS} FROM asked WHERE day + ${DAY_MS} < ?)`;
+
+/** A series: id, server, account, metric, instance, dims, kind, and a held one's first hour and latest reading. */
+type SeriesRow = [number, string, string, string, string, string, MetricKind, number | null, number | null, unknown];
+/** A stored day: series id, day, count, sum, integral, first_time, last (numbers as doubles). */
+type StoredDay = [number, number, number, unknown, unknown, number | null, unknown];
+
+/** A series' key and its stored days in the range, gathered: a counter's rows, or a held series' days. */
+type Gathered = { readonly key: DayKey; readonly counter: DayRow[]; readonly held: HeldDay[] };
+
+/**
+ * The day rows of the accounts' series of the metrics over whole days [from, to), sorted as sortDays: the series
+ * are read in that order, and their stored days by seeking each (day, series), then gathered by series.
+ */
+export function selectAccountsDays(db: Database.Database, query: AccountsRollupQuery): DayRow[] {
+  const { from, to } = query;
+  if (query.accounts.length === 0 || from >= to) return [];
+  const where = "s.account IN (SELECT value FROM json_each(?)) AND s.metric IN (SELECT value FROM json_each(?))";
+  const params = [JSON.stringify(query.accounts), JSON.stringify(query.metrics)];
+  const series = db
+    .prepare(
+      `SELECT CAST(s.id AS REAL), v.name, s.account, s.metric, s.instance, s.dims, s.kind, CAST(l.first_hour AS REAL),
+         CAST(l.time AS REAL), l.value
+       FROM series s JOIN servers v ON v.id = s.server_id LEFT JOIN latest l ON l.series_id = s.id
+       WHERE ${where} ORDER BY s.account, v.name, s.metric, s.instance, s.dims`,
+    )
+    .raw()
+    .all(...params) as SeriesRow[];
+  const gathered = new Map<number, Gathered>();
+  for (const [id, server, account, metric, instance, dims, kind] of series) {
+    const key = { server, account, metric, instance, dims: dimsOfKey(dims), kind };
+    gathered.set(id, { key, counter: [], held: [] });
+  }
+  // Each row is turned into what is kept of it as it comes, so that the rows SQLite gives are garbage at once; the
+  // key's fields are copied, not spread, which costs several times more.
+  const stored = db
+    .prepare(
+      `${DAYS} SELECT CAST(x.series_id AS REAL), CAST(x.day AS REAL), CAST(x.count AS REAL), x.sum, x.integral,
+         CAST(x.first_time AS REAL), x.last
+       FROM series s CROSS JOIN asked a CROSS JOIN days x ON x.day = a.day AND x.series_id = s.id WHERE ${where}`,
+    )
+    .raw()
+    .iterate(from, from, to, to, ...params) as IterableIterator<StoredDay>;
+  for (const [id, day, count, sum, integral, firstTime, last] of stored) {
+    const g = gathered.get(id) as Gathered;
+    if (!isHeld(g.key.kind)) {
+      const { server, account, metric, instance, dims, kind } = g.key;
+      g.counter.push({
+        server,
+        account,
+        metric,
+        instance,
+        dims,
+        kind,
+        day,
+        count,
+        sum: big(sum),
+        integral: null,
+        last: null,
+      });
+    } else {
+      g.held.push({ day, count, integral: big(integral), firstTime: firstTime as number, last: big(last) });
+    }
+  }
+  // A held series read since `from` had a value before it only if it was read before its day.
+  const searched = new Map<number, number>();
+  for (const [id, , , , , , , firstHour, time] of series) {
+    if (firstHour !== null && (time as number) >= from && firstHour < from) searched.set(id, dayOf(firstHour));
+  }
+  const lastsBefore = latestDaysBefore(db, searched, from);
+  const out: DayRow[] = [];
+  for (const [id, , , , , , kind, , time, value] of series) {
+    const g = gathered.get(id) as Gathered;
+    if (!isHeld(kind)) {
+      for (const row of g.counter.sort(byDay)) out.push(row);
+      continue;
+    }
+    const held = (time as number) < from ? big(value) : (lastsBefore.get(id) ?? null);
+    closeHeldDays(g.key, held, g.held.sort(byDay), from, to, out);
+  }
+  return out;
+}
+
+type DayKey = SeriesKey & { readonly kind: MetricKind };
+
+const byDay = (a: { day: number }, b: { day: number }) => a.day - b.day;
+
+/**
+ * The `last` of held series' latest days before a day (by series id, from the day of each one's first reading),
+ * looking at one day after another for every series not found yet at once: a statement per day walked back.
+ */
+function latestDaysBefore(
+  db: Database.Database,
+  firstDays: ReadonlyMap<number, number>,
+  before: number,
+): Map<number, bigint> {
+  const daysAt = db
+    .prepare("SELECT series_id, last FROM days WHERE day = ? AND series_id IN (SELECT value FROM json_each(?))")
+    .raw();
+  const found = new Map<number, bigint>();
+  let pending = [...firstDays];
+  for (let day = before - DAY_MS; ; day -= DAY_MS) {
+    pending = pending.filter(([id, first]) => first <= day && !found.has(id));
+    if (pending.length === 0) return found;
+    for (const [id, last] of daysAt.all(day, JSON.stringify(pending.map(([id]) => id))) as [unknown, unknown][]) {
+      found.set(num(id), big(last));
+    }
+  }
+}
