@@ -234,7 +234,7 @@ export class PostgresUsageStore implements UsageStore {
   /**
    * Derives every rollup again from the events, in one transaction that ingest on every node waits for. Counters
    * are summed by PostgreSQL; level and state readings are streamed in order and go through heldRows a chunk
-   * of hours at a time, so a long series never has to fit in memory.
+   * of hours at a time, so a long series never has to fit in memory. The days are then derived from the hours.
    */
   async rebuildRollups(): Promise<{ events: number; rollups: number }> {
     this.assertOpen();
