@@ -382,7 +382,11 @@ export class PostgresUsageStore implements UsageStore {
       let broken: Error | undefined;
       try {
         // One round trip: the lock is the first thing a batch waits for, so it never holds anything a rebuild needs.
-        await client.query(ingest ? `BEGIN; SELECT pg_advisory_xact_lock_shared(${ROLLUP_LOCK_KEYS})` : "BEGIN");
+        // A batch's statements each touch few rows of a series, but PostgreSQL's estimate of a range of a series'
+        // rollups can be far too high and make it JIT-compile a statement, which then costs more than it runs.
+        await client.query(
+          ingest ? `BEGIN; SET LOCAL jit = off; SELECT pg_advisory_xact_lock_shared(${ROLLUP_LOCK_KEYS})` : "BEGIN",
+        );
         const result = await work(client);
         await client.query("COMMIT");
         return result;

@@ -36,15 +36,15 @@ export function daysOfRollups(touched: string): string {
   return `
     WITH t (series_id, day) AS (${touched}),
     h AS (
-      SELECT r.series_id, t.day, r.hour, r.count, r.sum, r.last,
-        r.integral + r.last * (lead(r.hour, 1, t.day + ${DAY_MS}) OVER (PARTITION BY r.series_id, t.day ORDER BY r.hour)
-          - coalesce(r.last_time, r.hour + ${HOUR_MS})) AS closed,
-        lead(r.hour) OVER (PARTITION BY r.series_id, t.day ORDER BY r.hour) IS NULL AS latest
+      SELECT r.series_id, t.day, r.hour, r.count, r.sum, r.last, r.integral,
+        coalesce(r.last_time, r.hour + ${HOUR_MS}) AS open_at, lead(r.hour) OVER w AS next_hour
       FROM t JOIN rollups r ON r.series_id = t.series_id AND r.hour >= t.day AND r.hour < t.day + ${DAY_MS}
+      WINDOW w AS (PARTITION BY r.series_id, t.day ORDER BY r.hour)
     ),
     d AS (
-      SELECT series_id, day, sum(count) AS count, sum(sum) AS sum, sum(closed) AS integral, min(hour) AS first_hour,
-        min(last) FILTER (WHERE latest) AS last
+      SELECT series_id, day, sum(count) AS count, sum(sum) AS sum,
+        sum(integral + last * (coalesce(next_hour, day + ${DAY_MS}) - open_at)) AS integral,
+        min(hour) AS first_hour, min(last) FILTER (WHERE next_hour IS NULL) AS last
       FROM h GROUP BY series_id, day
     )
     SELECT d.series_id, d.day, d.count, d.sum, d.integral + coalesce(b.last * (d.first_hour - d.day), 0), d.last
