@@ -117,6 +117,29 @@ export function daysOfHours(rows: readonly RollupRow[], from: number, to: number
   return sortDays([...days.values()]);
 }
 
+/**
+ * One series' day rows over [from, to), in day order, with the whole days a level or state spends between readings
+ * added: each holds all day the `last` of the row before it, the first that of `before`, the series' latest row
+ * before `from` (null: none). The rows a store keeps are those of days with readings, each closed at its day's end.
+ */
+export function fillHeldDays(before: DayRow | null, rows: readonly DayRow[], from: number, to: number): DayRow[] {
+  const out: DayRow[] = [];
+  let prev = before;
+  const fill = (until: number) => {
+    if (!prev || prev.last === null) return;
+    for (let day = Math.max(prev.day + DAY_MS, from); day < until; day += DAY_MS) {
+      out.push({ ...prev, day, count: 0, integral: prev.last * BigInt(DAY_MS) });
+    }
+  };
+  for (const r of rows) {
+    fill(r.day);
+    out.push(r);
+    prev = r;
+  }
+  fill(to);
+  return out;
+}
+
 /** Day rows account after account (UTF-8 order), then by server, metric, instance, dims and day. */
 export function sortDays<T extends DayRow>(rows: T[]): T[] {
   return rows.sort(

@@ -1,11 +1,13 @@
 // Level and state rollups on PostgreSQL, for one batch in the ingest transaction: each series' new readings are
 // appended to its open row with appendReading when they all come after its latest reading, and otherwise the hours
-// they change are recomputed from the stored readings with heldRows. The same rows SQLite keeps (rollup.ts).
+// they change are recomputed from the stored readings with heldRows. The same rows SQLite keeps (rollup.ts); the
+// days of the rows written are then recomputed from them (rollup-days.ts).
 
 import type pg from "pg";
 import { appendReading, compareReadings, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { columns, compareIds, heldColumns, INSERT_HELD_ROWS } from "./columns.js";
+import { deleteHeldDays, writeHeldDays } from "./rollup-days.js";
 
 /** A level or state series, locked by the batch, with its latest reading (null: nothing stored yet). */
 export interface HeldSeries {
@@ -107,6 +109,7 @@ export async function writeHeldRollups(
          last_time = excluded.last_time`,
       columns(rows, (r) => [r.seriesId, ...heldColumns(r)]),
     );
+    await writeHeldDays(client, rows);
   }
   if (latest.length > 0) {
     await client.query(
@@ -178,6 +181,7 @@ async function recomputeLate(
      WHERE r.series_id = w.series_id AND r.hour >= w.from_hour AND r.hour <= w.to_hour`,
     columns(windows, (w) => [w.seriesId, w.fromHour, w.toHour]),
   );
+  await deleteHeldDays(client, windows);
   return windows.map((w) => {
     const p = parts.get(w.seriesId) as { carry: Reading | null; readings: Reading[]; next: number | null };
     p.readings.sort(compareReadings);

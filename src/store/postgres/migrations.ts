@@ -5,6 +5,7 @@ import type { Migration } from "../../db/postgres-migrate.js";
 import { HOUR_MS } from "../../domain/time.js";
 import { EVENT_FEED_MIGRATIONS } from "./event-feed.js";
 import { PETNAME_MIGRATIONS } from "./petname-tables.js";
+import { INSERT_ALL_DAYS, ROLLUP_DAYS_TABLE } from "./rollup-days.js";
 import { USAGE_VIEW_MIGRATIONS } from "./usage-table-migrations.js";
 
 /**
@@ -88,6 +89,11 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE series DROP CONSTRAINT series_server_account_metric_instance_key;
       ALTER TABLE series ADD CONSTRAINT series_key UNIQUE (server, account, metric, instance, dims);
     `,
+  },
+  {
+    // Usage by UTC day beside the hourly rollups (rollup-days.ts), derived from the rollups stored so far.
+    version: 4,
+    sql: `${ROLLUP_DAYS_TABLE};\n${INSERT_ALL_DAYS};`,
   },
   // The usage table's and the petname tables it reads, numbered from 100 to stay clear of the store's own.
   ...USAGE_VIEW_MIGRATIONS,

@@ -4,7 +4,7 @@
 //
 // 1. kinds (the first stored wins), 2. series (created if new; levels and states locked in id order), 3. events
 // (the primary key drops what any node stored before), 4. rollups (counters added; levels and states recomputed
-// for the hours their readings change) and latest readings, 5. servers.
+// for the hours their readings change), their days (rollup-days.ts) and latest readings, 5. servers.
 
 import type pg from "pg";
 import { AppError } from "../../domain/errors.js";
@@ -15,6 +15,7 @@ import { hourOf } from "../../domain/time.js";
 import type { InsertOutcome } from "../port.js";
 import { columns, compareIds } from "./columns.js";
 import { writeHeldRollups } from "./held-rollups.js";
+import { addCounterDays } from "./rollup-days.js";
 
 /** The part of a series the batch needs: its id and, for levels and states, its latest reading. */
 interface SeriesState {
@@ -233,6 +234,7 @@ export class PostgresIngest {
        SET count = rollups.count + excluded.count, sum = rollups.sum + excluded.sum`,
       columns(rows, (d) => [d.seriesId, d.hour, d.count, d.sum.toString()]),
     );
+    await addCounterDays(client, rows);
   }
 
   /** The batch's readings of each level or state series, written to its rollups (held-rollups.ts). */

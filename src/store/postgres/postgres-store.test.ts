@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { DAY_MS, daysOfHours, rollupsHeldUntil } from "../../domain/day-usage.js";
 import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
 import { computeRollups, sortRollups } from "../../domain/rollup.js";
@@ -49,6 +50,18 @@ function mixedEvents(n: number, seed: number): UsageEvent[] {
     return event({ ...r, id: `e${i}`, metric, kind, value, time: T0 + r.time - (r.time % 13) });
   });
 }
+
+/** Every series of mixedEvents by day, over `days` days from T0. */
+const dayQuery = (days: number) => ({
+  accounts: ["a", "b"],
+  from: T0,
+  to: T0 + days * DAY_MS,
+  metrics: ["storage.bytes", "requests.put", "power.on"],
+});
+
+/** The day rows dayQuery should read of the events, as daysOfHours makes them. */
+const expectedDays = (events: readonly UsageEvent[], days: number) =>
+  daysOfHours(rollupsHeldUntil(events, T0 + days * DAY_MS), T0, T0 + days * DAY_MS);
 
 function shuffled<T>(items: readonly T[], seed: number): T[] {
   return fc.sample(fc.shuffledSubarray([...items], { minLength: items.length }), { numRuns: 1, seed })[0] ?? [...items];
@@ -97,11 +110,13 @@ describe("PostgresUsageStore shared by several nodes", () => {
       const expected = computeRollups(events);
       expect(sortRollups(await a.allRollups())).toEqual(expected);
       expect(sortRollups(await b.allRollups())).toEqual(expected);
+      expect(await a.accountsDays(dayQuery(2))).toEqual(expectedDays(events, 2));
       const servers = await b.servers();
       expect(servers.reduce((n, s) => n + s.events, 0)).toBe(events.length);
 
       expect(await a.rebuildRollups()).toEqual({ events: events.length, rollups: expected.length });
       expect(sortRollups(await b.allRollups())).toEqual(expected);
+      expect(await b.accountsDays(dayQuery(2))).toEqual(expectedDays(events, 2));
     } finally {
       await a.close();
       await b.close();
@@ -149,6 +164,7 @@ describe("PostgresUsageStore shared by several nodes", () => {
         })(),
       ]);
       expect(sortRollups(await b.allRollups())).toEqual(computeRollups(events));
+      expect(await b.accountsDays(dayQuery(2))).toEqual(expectedDays(events, 2));
     } finally {
       await a.close();
       await b.close();
@@ -164,6 +180,7 @@ describe("PostgresUsageStore incremental rollups", () => {
       for (const e of shuffled(events, 9)) await store.insertEvents([e]);
       const expected = computeRollups(events);
       expect(sortRollups(await store.allRollups())).toEqual(expected);
+      expect(await store.accountsDays(dayQuery(2))).toEqual(expectedDays(events, 2));
       await store.rebuildRollups();
       expect(await store.allRollups()).toEqual(expected);
     } finally {
@@ -190,10 +207,21 @@ describe("PostgresUsageStore incremental rollups", () => {
 });
 
 describe("PostgresUsageStore opening a schema written before held rows were kept open", () => {
-  it("reads, appends and recomputes the closed rows it finds as it would its own", async () => {
+  it("reads, appends and recomputes the closed rows it finds as it would its own, and derives their days", async () => {
     const schema = freshSchema();
-    const events = mixedEvents(120, 7);
-    const [early, late] = [events.filter((e) => e.time < T0 + 5 * HOUR_MS), events.slice(0, 30)];
+    // A level over three days, whose late reading changes the level held all through a day with no reading.
+    const level = (id: string, time: number, value: bigint) =>
+      event({ id, account: "a", metric: "storage.bytes", kind: "level", instance: "days", time: T0 + time, value });
+    const events = [
+      ...mixedEvents(120, 7),
+      level("d1", 2 * HOUR_MS, 10n),
+      level("d2", 2 * DAY_MS + HOUR_MS, 30n),
+      level("d3", 6 * HOUR_MS, 20n),
+    ];
+    const [early, late] = [
+      events.filter((e) => e.time < T0 + 5 * HOUR_MS || e.time >= T0 + DAY_MS),
+      events.slice(0, 30),
+    ];
     const first = await openPostgresStore({ url, schema });
     await first.insertEvents(early);
     await first.close();
@@ -204,7 +232,9 @@ describe("PostgresUsageStore opening a schema written before held rows were kept
     const client = new pg.default.Client({ connectionString: url, options: `-c search_path=${schema}` });
     await client.connect();
     try {
-      await client.query("ALTER TABLE rollups DROP COLUMN last_time; DELETE FROM schema_migrations WHERE version = 2");
+      await client.query(
+        "ALTER TABLE rollups DROP COLUMN last_time; DROP TABLE rollup_days; DELETE FROM schema_migrations WHERE version IN (2, 4)",
+      );
       await client.query("DELETE FROM rollups");
       for (const r of computeRollups(early)) {
         await client.query(
@@ -223,9 +253,11 @@ describe("PostgresUsageStore opening a schema written before held rows were kept
     const store = await openPostgresStore({ url, schema, dropSchemaOnClose: true });
     try {
       expect(sortRollups(await store.allRollups())).toEqual(computeRollups(early));
+      expect(await store.accountsDays(dayQuery(3))).toEqual(expectedDays(early, 3));
       for (const batch of batches(shuffled([...events.filter((e) => !early.includes(e)), ...late], 3), 4))
         await store.insertEvents(batch);
       expect(sortRollups(await store.allRollups())).toEqual(computeRollups(events));
+      expect(await store.accountsDays(dayQuery(3))).toEqual(expectedDays(events, 3));
       const from = T0 + HOUR_MS;
       const to = T0 + 7 * HOUR_MS;
       expect(sortRollups(await store.rollups({ account: "a", from, to }))).toEqual(

@@ -8,6 +8,7 @@
 import pg from "pg";
 import { postgresError } from "../../db/postgres-errors.js";
 import { migrate, SCHEMA_NAME } from "../../db/postgres-migrate.js";
+import type { DayRow } from "../../domain/day-usage.js";
 import { AppError, messageOf } from "../../domain/errors.js";
 import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
@@ -39,6 +40,7 @@ import { recordSourcePosition, selectEventsAfter, selectSourcePosition } from ".
 import { LOCK_ROLLUPS, MIGRATIONS } from "./migrations.js";
 import { type Learned, PostgresIngest } from "./postgres-ingest.js";
 import { rekeyByDims } from "./rekey-by-dims.js";
+import { INSERT_ALL_DAYS, selectAccountsDays } from "./rollup-days.js";
 import {
   countRollups,
   type Read,
@@ -199,6 +201,10 @@ export class PostgresUsageStore implements UsageStore {
     return selectAccountsRollups(this.reader, query);
   }
 
+  async accountsDays(query: AccountsRollupQuery): Promise<DayRow[]> {
+    return selectAccountsDays(this.reader, query);
+  }
+
   async allRollups(): Promise<RollupRow[]> {
     return selectAllRollups(this.reader);
   }
@@ -228,14 +234,14 @@ export class PostgresUsageStore implements UsageStore {
   /**
    * Derives every rollup again from the events, in one transaction that ingest on every node waits for. Counters
    * are summed by PostgreSQL; level and state readings are streamed in order and go through heldRows a chunk
-   * of hours at a time, so a long series never has to fit in memory.
+   * of hours at a time, so a long series never has to fit in memory. The days are then derived from the hours.
    */
   async rebuildRollups(): Promise<{ events: number; rollups: number }> {
     this.assertOpen();
     return this.transaction(async (client) => {
       await client.query(`SELECT pg_advisory_xact_lock(${ROLLUP_LOCK_KEYS})`);
       await rekeyByDims(client);
-      await client.query("DELETE FROM rollups");
+      await client.query("DELETE FROM rollups; DELETE FROM rollup_days");
       await client.query(
         `INSERT INTO rollups (series_id, hour, count, sum)
          SELECT e.series_id, e.time - e.time % ${HOUR_MS}, count(*), sum(e.value)
@@ -244,6 +250,7 @@ export class PostgresUsageStore implements UsageStore {
          GROUP BY 1, 2`,
       );
       await this.rebuildHeld(client);
+      await client.query(INSERT_ALL_DAYS);
       const events = await client.query<{ n: string }>("SELECT count(*) AS n FROM events");
       const rollups = await countRollups(async (sql, values) => (await client.query(sql, values)).rows);
       return { events: Number(events.rows[0]?.n ?? 0), rollups };
@@ -375,7 +382,11 @@ export class PostgresUsageStore implements UsageStore {
       let broken: Error | undefined;
       try {
         // One round trip: the lock is the first thing a batch waits for, so it never holds anything a rebuild needs.
-        await client.query(ingest ? `BEGIN; SELECT pg_advisory_xact_lock_shared(${ROLLUP_LOCK_KEYS})` : "BEGIN");
+        // A batch's statements each touch few rows of a series, but PostgreSQL's estimate of a range of a series'
+        // rollups can be far too high and make it JIT-compile a statement, which then costs more than it runs.
+        await client.query(
+          ingest ? `BEGIN; SET LOCAL jit = off; SELECT pg_advisory_xact_lock_shared(${ROLLUP_LOCK_KEYS})` : "BEGIN",
+        );
         const result = await work(client);
         await client.query("COMMIT");
         return result;

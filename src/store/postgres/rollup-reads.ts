@@ -142,4 +142,4 @@ function rollupFromDb(r: RollupDbRow): RollupRow {
   };
 }
 
-const bigOrNull = (value: string | null): bigint | null => (value === null ? null : BigInt(value));
+export const bigOrNull = (value: string | null): bigint | null => (value === null ? null : BigInt(value));
