@@ -20,6 +20,7 @@ import {
 import { HOUR_MS, hourOf, isoTime } from "./time.js";
 
 export const DAY_MS = 24 * HOUR_MS;
+const DAY_MS_BIG = BigInt(DAY_MS);
 
 /** The UTC day a time falls in, as the epoch ms of its start. */
 export const dayOf = (t: number) => t - (((t % DAY_MS) + DAY_MS) % DAY_MS);
@@ -118,17 +119,27 @@ export function daysOfHours(rows: readonly RollupRow[], from: number, to: number
 }
 
 /**
- * One series' day rows over [from, to), in day order, with the whole days a level or state spends between readings
- * added: each holds all day the `last` of the row before it, the first that of `before`, the series' latest row
- * before `from` (null: none). The rows a store keeps are those of days with readings, each closed at its day's end.
+ * Adds to `out` one series' day rows over [from, to), in day order, with the whole days a level or state spends
+ * between readings added: each holds all day the `last` of the row before it, the first that of `before`, the
+ * series' latest row before `from` (null: none). The rows given are those of days with readings, each closed at
+ * its day's end.
  */
-export function fillHeldDays(before: DayRow | null, rows: readonly DayRow[], from: number, to: number): DayRow[] {
-  const out: DayRow[] = [];
+export function fillHeldDays(
+  before: DayRow | null,
+  rows: readonly DayRow[],
+  from: number,
+  to: number,
+  out: DayRow[],
+): void {
   let prev = before;
   const fill = (until: number) => {
-    if (!prev || prev.last === null) return;
+    const last = prev?.last ?? null;
+    if (prev === null || last === null) return;
+    const { server, account, metric, instance, dims, kind } = prev;
+    // Fields copied rather than spread, and the day's integral made once: a month of a series is many such rows.
+    const integral = last * DAY_MS_BIG;
     for (let day = Math.max(prev.day + DAY_MS, from); day < until; day += DAY_MS) {
-      out.push({ ...prev, day, count: 0, integral: prev.last * BigInt(DAY_MS) });
+      out.push({ server, account, metric, instance, dims, kind, day, count: 0, sum: null, integral, last });
     }
   };
   for (const r of rows) {
@@ -137,7 +148,6 @@ export function fillHeldDays(before: DayRow | null, rows: readonly DayRow[], fro
     prev = r;
   }
   fill(to);
-  return out;
 }
 
 /** Day rows account after account (UTF-8 order), then by server, metric, instance, dims and day. */

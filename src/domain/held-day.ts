@@ -1,7 +1,7 @@
 // What a store keeps of a held (level or state) series per UTC day, so that a day is read as one row: a function of
 // the day's readings alone, kept up to date as readings arrive, in order or late, and closed into a DayRow when read.
 
-import { DAY_MS, type DayRow, dayOf } from "./day-usage.js";
+import { DAY_MS, type DayRow, dayOf, fillHeldDays } from "./day-usage.js";
 import type { MetricKind } from "./metric.js";
 import type { Reading, SeriesKey } from "./rollup.js";
 
@@ -17,8 +17,6 @@ export interface HeldDay {
   readonly firstTime: number;
   readonly last: bigint;
 }
-
-const DAY_MS_BIG = BigInt(DAY_MS);
 
 /**
  * The day of reading `r` once `r` is in it. `day` is what the day held before (null when `r` is its first reading);
@@ -61,45 +59,39 @@ export function closeHeldDays(
 ): void {
   const { server, account, metric, instance, dims, kind } = key;
   let value = held;
-  /** value × DAY_MS, made once for a run of days without readings. */
-  let wholeDay: bigint | null = null;
-  let i = 0;
-  for (let day = from; day < to; day += DAY_MS) {
-    const d = days[i];
-    if (d?.day === day) {
-      i++;
-      const lead = value === null || d.firstTime === day ? null : value * BigInt(d.firstTime - day);
-      const integral = lead === null ? d.integral : lead + d.integral;
-      out.push({
-        server,
-        account,
-        metric,
-        instance,
-        dims,
-        kind,
-        day,
-        count: d.count,
-        sum: null,
-        integral,
-        last: d.last,
-      });
-      value = d.last;
-      wholeDay = null;
-    } else if (value !== null) {
-      wholeDay ??= value * DAY_MS_BIG;
-      out.push({
-        server,
-        account,
-        metric,
-        instance,
-        dims,
-        kind,
-        day,
-        count: 0,
-        sum: null,
-        integral: wholeDay,
-        last: value,
-      });
-    }
+  const closed: DayRow[] = [];
+  for (const d of days) {
+    const integral = value === null ? d.integral : value * BigInt(d.firstTime - d.day) + d.integral;
+    closed.push({
+      server,
+      account,
+      metric,
+      instance,
+      dims,
+      kind,
+      day: d.day,
+      count: d.count,
+      sum: null,
+      integral,
+      last: d.last,
+    });
+    value = d.last;
   }
+  const before =
+    held === null
+      ? null
+      : {
+          server,
+          account,
+          metric,
+          instance,
+          dims,
+          kind,
+          day: from - DAY_MS,
+          count: 0,
+          sum: null,
+          integral: null,
+          last: held,
+        };
+  fillHeldDays(before, closed, from, to, out);
 }

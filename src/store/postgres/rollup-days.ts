@@ -158,7 +158,7 @@ export async function selectAccountsDays(read: Read, query: AccountsRollupQuery)
       if (row.day < from) before = row;
       else inRange.push(row);
     }
-    out.push(...fillHeldDays(before, inRange, from, to));
+    fillHeldDays(before, inRange, from, to, out);
   }
   return out;
 }
