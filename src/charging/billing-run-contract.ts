@@ -293,6 +293,42 @@ export function describeBillingRunContract(open: () => Promise<Backend>): void {
     );
   });
 
+  it("prices by day where prices hold whole days, and by hour the account whose agreement changes inside a day", async () => {
+    // Weekend prices start and end at midnight: the run reads October by day. B's agreement changes at noon, so
+    // its bill is priced again from its hours; C's changes at midnight and is priced from its days.
+    const policy = MIXED_POLICY.replace(
+      '{start: "00 00 * * *", end: "00 06 * * *"}',
+      '{start: "0 0 * * Sat", end: "0 0 * * Mon"}',
+    );
+    const run = await fresh();
+    const alone = await fresh();
+    for (const b of [run, alone]) {
+      await loadPolicy(b.charging, policy, at("2026-09-01T00:00:00Z"), 0);
+      await setAgreement(b.charging, "B", "night", at("2026-10-16T12:00:00Z"));
+      await setAgreement(b.charging, "C", "night", at("2026-10-17T00:00:00Z"));
+      await b.events.insertEvents(mixedUsage);
+    }
+    const accounts = ["A", "B", "C", "D", "E", "F"];
+    const now = at("2026-11-02T00:00:00Z");
+    const ran = await closeAccounts(run.charging, run.usage, accounts, "2026-10", now, 4);
+    const one = [];
+    for (const a of accounts) one.push(await closePeriod(alone.charging, alone.usage, a, "2026-10", now));
+    expect(ran).toEqual(one);
+    const pricing = await policyForPeriod(run.charging, "2026-10");
+    const { from, to } = pricedRange(pricing.period);
+    for (const a of accounts) {
+      expect(await run.charging.ledger(a)).toEqual(await alone.charging.ledger(a));
+      const offline = priceUsage(pricing, a, await accountAgreements(run.charging, a), [
+        usageFromEvents(mixedUsage, a, (pricing.parts[0] as (typeof pricing.parts)[number]).policy, from, to),
+      ]);
+      expect(await billAccount(run.charging, run.usage, a, "2026-10")).toEqual(offline);
+    }
+    // B's line is cut at noon, where its agreement changed.
+    const b = await billAccount(run.charging, run.usage, "B", "2026-10");
+    const storage = b.lines.find((l) => l.resource === "storage");
+    expect(storage?.slices.map((s) => s.start)).toContain("2026-10-16T12:00:00.000Z");
+  });
+
   it("charges late usage of a closed period as an adjustment in the open one, never rewriting the closed bill", async () => {
     const b = await fresh();
     await closePeriod(b.charging, b.usage, "A", "2026-10", at("2026-11-05T00:00:00Z"));

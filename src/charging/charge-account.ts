@@ -16,7 +16,7 @@ import {
 import { Decimal } from "./decimal.js";
 import { type Period, parsePeriod } from "./period.js";
 import { type Billing, type Policy, parsePolicy } from "./policy.js";
-import type { AccountUsage, AgreementSpan } from "./price.js";
+import { type AccountUsage, type AgreementSpan, pricesWholeDays } from "./price.js";
 import { type UsageGrain, usageOfAccounts } from "./stored-usage.js";
 
 /** When a version or an agreement starts: RFC 3339 or epoch ms as text, `now` when not given. */
@@ -211,7 +211,9 @@ export async function usageForPricing(
   for (const [i, part] of parts.entries()) {
     const partTo = Math.min(parts[i + 1]?.from ?? to, to);
     if (part.from >= partTo) break;
-    const read = await usageOfAccounts(usage, accounts, part.policy, part.from, partTo, grain);
+    // A policy that prices parts of a day differently is read by hour for every account, not day first.
+    const byDay = grain === "day" && pricesWholeDays(part.policy, part.from, partTo);
+    const read = await usageOfAccounts(usage, accounts, part.policy, part.from, partTo, byDay ? "day" : "hour");
     for (const account of accounts) out.get(account)?.push(read.get(account) as AccountUsage);
   }
   return out;

@@ -12,6 +12,7 @@ import {
   CoarseUsage,
   type PriceInput,
   priceRange,
+  pricesWholeDays,
   usageFromEvents,
 } from "./price.js";
 import { AQUARIUM } from "./test-policies.js";
@@ -441,6 +442,26 @@ describe("properties", () => {
       }),
       { numRuns: 60 },
     );
+  });
+  it("says whether a policy prices whole UTC days, which usage read by day can price", () => {
+    const weekends = parsePolicy(`
+resources:
+  - {name: disk, unit: GB-hour, costpolicy: continuous, metric: storage.bytes}
+pricelists:
+  - {name: std, disk: 0.01}
+  - name: weekend
+    overrides: std
+    disk: 0.005
+    effective:
+      repeat: [{start: "0 0 * * Sat", end: "0 0 * * Mon"}]
+agreements:
+  - {name: std, pricelist: std}
+  - {name: weekend, pricelist: weekend}
+`);
+    expect(pricesWholeDays(weekends, NOV.start, NOV.end)).toBe(true);
+    // A window from 22:00 to 06:00, and an algorithm that reads the hour, change prices inside a day.
+    expect(pricesWholeDays(POLICY, NOV.start, NOV.end)).toBe(false);
+    expect(pricesWholeDays(parsePolicy(AQUARIUM), NOV.start, NOV.end)).toBe(false);
   });
   it("a bill priced from usage read by day is the bill priced by hour, or asks for hours where prices change in a day", () => {
     const arbAgreements = fc.oneof(

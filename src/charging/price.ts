@@ -266,6 +266,22 @@ interface Resolved {
   readonly source: string;
 }
 
+/**
+ * Whether whatever the policy's agreements price over [from, to) holds for whole UTC days: no price list window,
+ * algorithm or date-reading expression changes inside a day, so that usage read by day prices as usage by hour.
+ */
+export function pricesWholeDays(policy: Policy, from: number, to: number): boolean {
+  const windows = new WindowCache(from, to, policy.billing.zone);
+  for (const agreement of policy.agreements.keys()) {
+    for (const resource of policy.resources.values()) {
+      for (const run of runsOf(policy, resource, agreement, windows)) {
+        if (run.start !== from && run.start % DAY_MS !== 0) return false;
+      }
+    }
+  }
+  return true;
+}
+
 /** A run of hours of the range that one resolution prices. */
 interface Run {
   readonly start: number;
