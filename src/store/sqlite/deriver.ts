@@ -5,7 +5,7 @@
 // down instead; a read first syncs, so it sees every event acknowledged before it. A derived database found damaged
 // is reported (start rejects with DerivedDamage; later, `damage` and onDamage): the store replaces it.
 
-import { Worker } from "node:worker_threads";
+import { type ResourceLimits, Worker } from "node:worker_threads";
 import { AppError, messageOf } from "../../domain/errors.js";
 import type { DerivationLag } from "../port.js";
 import { LagClock } from "./derivation-lag.js";
@@ -71,7 +71,7 @@ export class Deriver {
     source: BlockSource,
     onDamage: (reason: string) => void = () => {},
   ): Promise<Deriver> {
-    const worker = new Worker(workerUrl(), { workerData: options });
+    const worker = new Worker(workerUrl(), { workerData: options, resourceLimits: heapLimits(options.heapMiB) });
     const cursor = await new Promise<number>((resolve, reject) => {
       const fail = (error: unknown) => reject(error instanceof Error ? error : new Error(messageOf(error)));
       worker.once("error", fail);
@@ -275,6 +275,17 @@ export class Deriver {
     this.requests.clear();
     for (const wake of this.progress.splice(0)) wake();
   }
+}
+
+/**
+ * V8 limits for the worker: a heap limit small next to the machine's memory makes V8 collect before the heap grows
+ * far past what is live (by a third, not up to four times), so the worker holds about its share of the budget. The
+ * limit itself is twice the share, a margin for series with long names: a worker past it stops.
+ */
+function heapLimits(heapMiB: number): ResourceLimits {
+  // Young generations as large as the main thread's (two semi-spaces of 16 MiB, and as much for large objects):
+  // V8 would size them from the heap limit, and smaller ones collect often and keep short-lived objects.
+  return { maxOldGenerationSizeMb: 2 * heapMiB, maxYoungGenerationSizeMb: 48 };
 }
 
 /**
