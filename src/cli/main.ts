@@ -61,7 +61,7 @@ streamOptions(storeOptions(program.command("serve").description("serve the HTTP 
   .option("--public-url <url>", "the base URL of the subscription URLs this node prints (TALLY_PUBLIC_URL)")
   .option(
     "--memory <MiB>",
-    "SQLite: the memory budget its caches are sized to, at least 256 (TALLY_MEMORY_MB, default 512)",
+    "SQLite: the memory budget its caches are sized to, at least 320 (TALLY_MEMORY_MB, default 512)",
   )
   .option(
     "--demo",

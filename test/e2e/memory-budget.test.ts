@@ -26,11 +26,11 @@ describe("tally serve's memory budget", () => {
   it("is 512 MiB by default, TALLY_MEMORY_MB otherwise, and --memory over both", async () => {
     const [byDefault, fromEnv, fromFlag] = await Promise.all([
       sharesOf({}),
-      sharesOf({ env: { TALLY_MEMORY_MB: "300" } }),
-      sharesOf({ args: ["--memory", "1024"], env: { TALLY_MEMORY_MB: "300" } }),
+      sharesOf({ env: { TALLY_MEMORY_MB: "400" } }),
+      sharesOf({ args: ["--memory", "1024"], env: { TALLY_MEMORY_MB: "400" } }),
     ]);
     expect(byDefault.memoryMiB).toBe(512);
-    expect(fromEnv.memoryMiB).toBe(300);
+    expect(fromEnv.memoryMiB).toBe(400);
     expect(fromFlag.memoryMiB).toBe(1024);
     // Every cache scales with it.
     for (const key of ["logCacheMiB", "deriveCacheMiB", "workerHeapMiB", "seriesCacheSize", "recentKeySlots"]) {
@@ -44,6 +44,6 @@ describe("tally serve's memory budget", () => {
     dirs.push(dir);
     const out = await runTally(["serve", "--listen", "127.0.0.1:0", "--data", dir, "--memory", "64"]);
     expect(out.code).toBe(2);
-    expect(out.stderr).toMatch(/--memory \(or TALLY_MEMORY_MB\) must be at least 256/);
+    expect(out.stderr).toMatch(/--memory \(or TALLY_MEMORY_MB\) must be at least 320/);
   });
 });

@@ -41,7 +41,7 @@ describe("memoryShares", () => {
   });
 
   it("gives the dedup tables a power of two of slots, and the filter at most 2^32 bits", () => {
-    for (const budget of [MIN_MEMORY_MIB, 300, 512, 1000, MAX_MEMORY_MIB]) {
+    for (const budget of [MIN_MEMORY_MIB, 400, 512, 1000, MAX_MEMORY_MIB]) {
       const { recentKeySlots, filterBits } = memoryShares(budget);
       expect(Number.isInteger(Math.log2(recentKeySlots))).toBe(true);
       expect(recentKeySlots).toBeGreaterThanOrEqual(4);
@@ -51,7 +51,7 @@ describe("memoryShares", () => {
   });
 
   it("refuses a budget out of range or not whole", () => {
-    expect(() => memoryShares(MIN_MEMORY_MIB - 1)).toThrow(/256 to 65536 MiB/);
+    expect(() => memoryShares(MIN_MEMORY_MIB - 1)).toThrow(/320 to 65536 MiB/);
     expect(() => memoryShares(MAX_MEMORY_MIB + 1)).toThrow(RangeError);
     expect(() => memoryShares(300.5)).toThrow(RangeError);
   });

@@ -6,24 +6,27 @@
 
 export const DEFAULT_MEMORY_MIB = 512;
 /** Below this the fixed part leaves the caches too little to be worth having. */
-export const MIN_MEMORY_MIB = 256;
+export const MIN_MEMORY_MIB = 320;
 export const MAX_MEMORY_MIB = 65_536;
 
-/** What the process holds whatever the budget: Node, both threads' code and young generations, requests in flight. */
-export const FIXED_MIB = 200;
+/**
+ * What the process holds whatever the budget, measured: Node and the code of both threads (about 80 MiB), the main
+ * thread's heap with the requests in flight (60 to 95 MiB), the worker's young generation (16 MiB), buffers.
+ */
+export const FIXED_MIB = 224;
 
 /** Shares of what is left after FIXED_MIB, in percent. */
 const SHARES = {
   /** The event log's page cache: the dedup index on disk (event_keys) and the log's tail. */
   logCache: 10,
   /** The derived database's page cache on the store's connection: reads only. */
-  readCache: 6,
+  readCache: 5,
   /** The derived database's page cache on the worker's connection: the pages each write-behind touches. */
   deriveCache: 16,
   /** The dedup tables in memory (two generations) and the Bloom filter over the keys on disk. */
-  dedup: 16,
+  dedup: 18,
   /** The worker's old generation: the series cache and what a write-behind holds between writes. */
-  workerHeap: 52,
+  workerHeap: 51,
 } as const;
 
 /** Bytes the worker's heap holds per cached series: its fields, its strings and its place in the cache. */
@@ -68,9 +71,9 @@ export function memoryShares(memoryMiB: number = DEFAULT_MEMORY_MIB): MemoryShar
   const left = memoryMiB - FIXED_MIB;
   const share = (percent: number) => (left * percent) / 100;
   const dedupBytes = share(SHARES.dedup) * MIB;
-  // Two thirds to the two tables in memory, a third to the filter; each a power of two.
-  const recentKeySlots = 2 ** Math.floor(Math.log2(((dedupBytes * 2) / 3 / 2 / 16) | 0 || 1));
-  const filterBits = Math.min(32, Math.floor(Math.log2((dedupBytes / 3) * 8)));
+  // Up to two thirds to the two tables in memory, what they leave to the filter; each a power of two.
+  const recentKeySlots = 2 ** Math.floor(Math.log2((dedupBytes * 2) / 3 / 2 / 16));
+  const filterBits = Math.min(32, Math.floor(Math.log2((dedupBytes - recentKeySlots * 2 * 16) * 8)));
   const workerHeapMiB = Math.floor(share(SHARES.workerHeap));
   return {
     memoryMiB,
