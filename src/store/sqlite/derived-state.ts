@@ -65,23 +65,19 @@ type Row = Record<string, unknown>;
 export interface DerivedStateOptions {
   /** Events applied in memory before they are written (tests set it low). */
   readonly flushEvents?: number;
-  /** Series kept in memory (tests set it low). */
-  readonly seriesCacheSize?: number;
+  /** Series kept in memory (memory-budget.ts; tests set it low). */
+  readonly seriesCacheSize: number;
   /** Bits of the series fingerprints used (tests set it low, so that series share fingerprints). */
   readonly fingerprintBits?: number;
-  /** Changed usage sums held in memory, between reads, before they are written anyway (tests set it low). */
-  readonly usageFlushChanges?: number;
+  /** Changed usage sums held in memory, between reads, before they are written anyway (memory-budget.ts). */
+  readonly usageFlushChanges: number;
 }
 
-/** Series kept in memory (about 250 bytes each); those not used lately make room for new ones. */
-const SERIES_CACHE_LIMIT = 400_000;
 /**
  * Events applied in memory before they are written: bounds both memory and the work of a restart after a crash.
  * Larger writes dirty fewer pages per row (a write rewrites every page it touches) and merge more counter rows.
  */
 const DEFAULT_FLUSH_EVENTS = 50_000;
-/** Series whose level changed, held between reads for the usage table's sums: about 100 bytes each. */
-const DEFAULT_USAGE_FLUSH_CHANGES = 100_000;
 
 /** A map's numeric keys in ascending order: sorted natively, as a typed array sorts, without a comparison callback. */
 function sortedKeys(map: ReadonlyMap<number, unknown>): Float64Array {
@@ -126,12 +122,13 @@ export class DerivedState {
   constructor(
     private readonly db: Database.Database,
     snapshots: UsageSnapshots,
-    options: DerivedStateOptions = {},
+    options: DerivedStateOptions,
   ) {
     this.flushEvents = options.flushEvents ?? DEFAULT_FLUSH_EVENTS;
-    this.usageFlushChanges = options.usageFlushChanges ?? DEFAULT_USAGE_FLUSH_CHANGES;
+    this.usageFlushChanges = options.usageFlushChanges;
     this.fingerprintMask = 2 ** Math.min(options.fingerprintBits ?? 30, 30) - 1;
-    this.series = new ClockCache(options.seriesCacheSize ?? SERIES_CACHE_LIMIT);
+    // Those not used lately make room for new ones.
+    this.series = new ClockCache(options.seriesCacheSize);
     this.meta = new Meta(db);
     this.sums = new UsageSums(db, snapshots);
     this.readings = new HeldReadings(db);
