@@ -40,8 +40,6 @@ export interface DerivedEvent {
 }
 
 interface SeriesState {
-  /** Its key in the series cache. */
-  readonly key: string;
   readonly id: number;
   readonly serverId: number;
   readonly account: string;
@@ -58,6 +56,16 @@ interface SeriesState {
   lastRow: HeldRow | null;
   /** Not in the series table yet: it has no readings or rollups on disk either. */
   isNew: boolean;
+  /** In `dirty`: to be written. */
+  dirty: boolean;
+}
+
+/**
+ * A series' identity as one string: the key of `dirty`. Built only for a series not cached or just made dirty, and
+ * not kept with the series, where it would take a third of what a cached series holds.
+ */
+function seriesKey(serverId: number, account: string, metric: string, instance: string, dims: string): string {
+  return `${serverId}\u0000${account}\u0000${metric}\u0000${dims === "" ? instance : `${instance}\u0000${dims}`}`;
 }
 
 type Row = Record<string, unknown>;
@@ -96,7 +104,7 @@ export class DerivedState {
   private complete = false;
   private nextSeriesId = 1;
   /**
-   * Series created or moved since the last write, by cache key: found here when the cache has let them go (a
+   * Series created or moved since the last write, by seriesKey: found here when the cache has let them go (a
    * moved series' latest reading is not on disk yet).
    */
   private dirty = new Map<string, SeriesState>();
@@ -232,7 +240,10 @@ export class DerivedState {
       }
       this.meta.set("rollup_seq", this.applied);
     })();
-    for (const s of this.dirty.values()) s.isNew = false;
+    for (const s of this.dirty.values()) {
+      s.isNew = false;
+      s.dirty = false;
+    }
     this.clearPending();
     if (withUsage) this.sums.forget();
   }
@@ -296,7 +307,7 @@ export class DerivedState {
     ) {
       return cached;
     }
-    const key = `${serverId}\u0000${e.account}\u0000${e.metric}\u0000${instance}`;
+    const key = seriesKey(serverId, e.account, e.metric, e.instance, e.dims);
     // A fingerprint another series holds may be one this series lost to it: only a free one proves it new.
     const state = this.dirty.get(key) ?? this.loadSeries(key, e, serverId, cached !== undefined);
     if (cached) this.series.replace(fp, state);
@@ -314,7 +325,6 @@ export class DerivedState {
         : (this.sql.seriesByKey.get(e.account, serverId, e.metric, e.instance, e.dims) as Row | undefined);
     const last = stored?.time === null ? undefined : stored;
     const state: SeriesState = {
-      key,
       id: stored !== undefined ? num(stored.id) : this.nextSeriesId++,
       serverId,
       account: e.account,
@@ -328,9 +338,20 @@ export class DerivedState {
       lastValue: last ? big(last.value) : null,
       lastRow: null,
       isNew: stored === undefined,
+      dirty: false,
     };
-    if (state.isNew) this.dirty.set(key, state);
+    if (state.isNew) this.markDirty(state, key);
     return state;
+  }
+
+  /** Puts a series in `dirty`, once per write. */
+  private markDirty(series: SeriesState, key?: string): void {
+    if (series.dirty) return;
+    series.dirty = true;
+    this.dirty.set(
+      key ?? seriesKey(series.serverId, series.account, series.metric, series.instance, series.dims),
+      series,
+    );
   }
 
   private writeSeries(): void {
@@ -359,7 +380,7 @@ export class DerivedState {
     this.readings.keep(series.id, r);
     if (series.firstHour === null || r.time < series.firstHour) {
       series.firstHour = hourOf(r.time);
-      this.dirty.set(series.key, series);
+      this.markDirty(series);
     }
     const last =
       series.lastTime === null
@@ -382,7 +403,7 @@ export class DerivedState {
     series.lastTime = r.time;
     series.lastId = r.id;
     series.lastValue = r.value;
-    this.dirty.set(series.key, series);
+    this.markDirty(series);
   }
 
   private heldRowAt(seriesId: number, hour: number): HeldRow {
