@@ -278,10 +278,10 @@ export class Deriver {
 }
 
 /**
- * V8 limits for the worker: a heap limit small next to the machine's memory makes V8 collect before the heap grows
- * far past what is live (by a third, not up to four times), so the worker holds about its share of the budget. The
- * limit itself is well above the share, a margin for series with long names and for what a write-behind gathers
- * (50,000 events' worth, whatever the budget): a worker past it stops.
+ * V8 limits for the worker, whose caches are sized to its share of the memory budget: a heap limit well above the
+ * share, a margin for series with long names and for what a write-behind gathers (50,000 events' worth, whatever the
+ * budget); a worker past it stops. A limit small next to the machine's memory also keeps V8 from letting the heap
+ * grow to several times what is live.
  */
 function heapLimits(heapMiB: number): ResourceLimits {
   // Two semi-spaces of 8 MiB (and as much for large objects): V8 would size them from the heap limit, smaller, and

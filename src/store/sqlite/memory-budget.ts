@@ -30,10 +30,10 @@ const SHARES = {
 } as const;
 
 /** Bytes the worker's heap holds per cached series: its fields, its strings and its place in the cache. */
-const BYTES_PER_SERIES = 450;
+const BYTES_PER_SERIES = 300;
 /**
  * Of the worker's heap, what the series cache may take: the rest holds what a write-behind gathers, and the garbage
- * V8 lets pile up between collections (a third more than what is live, under the heap limit the worker gets).
+ * V8 lets pile up between collections (half as much as is live: tally serve sets --heap-growing-percent).
  */
 const SERIES_SHARE = 0.5;
 /** Bytes per level change held for the usage table (a series id and its change). */
