@@ -11,7 +11,7 @@ export const MAX_MEMORY_MIB = 65_536;
 
 /**
  * What the process holds whatever the budget, measured: Node and the code of both threads (about 80 MiB), the main
- * thread's heap with the requests in flight (60 to 95 MiB), the worker's young generation (16 MiB), buffers.
+ * thread's heap with the requests in flight (60 to 75 MiB), the worker's young generation (16 MiB), buffers.
  */
 export const FIXED_MIB = 224;
 
