@@ -17,6 +17,8 @@ async function sharesOf(options: { args?: string[]; env?: Record<string, string>
   dirs.push(dir);
   const tally = await TallyServer.start({ dataDir: dir, ...options });
   const line = tally.output.split("\n").find((l) => logMessage(l).startsWith("memory budget "));
+  // Serving: a stop right after the address is logged may come before the server listens for signals.
+  expect((await tally.get("/healthz")).status).toBe(200);
   expect(await tally.stop()).toEqual({ code: 0, signal: null });
   expect(line).toBeDefined();
   return (JSON.parse(line as string) as { memory: Record<string, number> }).memory;
