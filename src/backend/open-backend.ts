@@ -12,14 +12,18 @@ import { openSqliteBackend } from "./sqlite.js";
 
 export type { StoreCheck } from "../store/sqlite/check-store.js";
 
-type Location = Pick<Config, "store" | "data">;
+type Location = Pick<Config, "store" | "data"> & Partial<Pick<Config, "memoryMb">>;
 
 export async function openBackend(config: Location, options: BackendOptions = {}): Promise<Backend> {
   const url = postgresUrl(config);
   if (url) return openPostgresBackend({ url });
   const file = sqliteFile(config);
   if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
-  return openSqliteBackend({ path: file, ...(options.logger ? { logger: options.logger } : {}) });
+  return openSqliteBackend({
+    path: file,
+    ...(config.memoryMb !== undefined ? { memoryMiB: config.memoryMb } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
 }
 
 /** tally doctor's check: a SQLite store's two files can be checked, and repaired; PostgreSQL has tools of its own. */

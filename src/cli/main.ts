@@ -60,6 +60,10 @@ streamOptions(storeOptions(program.command("serve").description("serve the HTTP 
   .option("--star-config <file>", "StAR records: identities of accounts, places of servers (TALLY_STAR_CONFIG)")
   .option("--public-url <url>", "the base URL of the subscription URLs this node prints (TALLY_PUBLIC_URL)")
   .option(
+    "--memory <MiB>",
+    "SQLite: the memory budget its caches are sized to, at least 320 (TALLY_MEMORY_MB, default 512)",
+  )
+  .option(
     "--demo",
     "simulated servers and accounts, live, in a data directory of their own (default a new temporary one)",
   )

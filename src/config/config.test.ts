@@ -59,3 +59,19 @@ describe("the Swift reseller prefix", () => {
     expect(() => loadConfig({}, { TALLY_SWIFT_RESELLER_PREFIX: "A".repeat(65) })).toThrow(/at most 64/);
   });
 });
+
+describe("the memory budget", () => {
+  it("is 512 MiB unless --memory or TALLY_MEMORY_MB says otherwise; the flag wins", () => {
+    expect(loadConfig({}, {}).memoryMb).toBe(512);
+    expect(loadConfig({}, { TALLY_MEMORY_MB: "400" }).memoryMb).toBe(400);
+    expect(loadConfig({ memory: "1024" }, { TALLY_MEMORY_MB: "400" }).memoryMb).toBe(1024);
+    expect(loadConfig({}, { TALLY_MEMORY_MB: "" }).memoryMb).toBe(512);
+  });
+
+  it("refuses a budget too small, too large or not a whole number of MiB, naming the flag", () => {
+    expect(() => loadConfig({ memory: "100" }, {})).toThrow(/--memory \(or TALLY_MEMORY_MB\) must be at least 320/);
+    expect(() => loadConfig({}, { TALLY_MEMORY_MB: "1e9" })).toThrow(/at most 65536/);
+    expect(() => loadConfig({}, { TALLY_MEMORY_MB: "300.5" })).toThrow(/whole number of MiB/);
+    expect(() => loadConfig({}, { TALLY_MEMORY_MB: "lots" })).toThrow(/TALLY_MEMORY_MB/);
+  });
+});

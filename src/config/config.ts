@@ -4,6 +4,7 @@ import path from "node:path";
 import { z } from "zod";
 import { AppError } from "../domain/errors.js";
 import { LIMITS } from "../domain/event.js";
+import { DEFAULT_MEMORY_MIB, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from "../store/sqlite/memory-budget.js";
 import { DEFAULT_RESELLER_PREFIX } from "../swift-stats/resolve-account.js";
 
 const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
@@ -73,6 +74,13 @@ const schema = z.object({
   maxConnections: z.coerce.number().int().min(1, "must be at least 1").default(1024),
   /** The StAR records configuration file: identities of accounts, places of servers (src/records/star-config.ts). */
   starConfig: z.string().min(1, "must name a file").optional(),
+  /** The SQLite server's memory budget in MiB, shared out among its caches (src/store/sqlite/memory-budget.ts). */
+  memoryMb: z.coerce
+    .number()
+    .int("must be a whole number of MiB")
+    .min(MIN_MEMORY_MIB, `must be at least ${MIN_MEMORY_MIB}`)
+    .max(MAX_MEMORY_MIB, `must be at most ${MAX_MEMORY_MIB}`)
+    .default(DEFAULT_MEMORY_MIB),
 });
 
 /** Node refuses a headers timeout above the request timeout; an equal one would make it meaningless. */
@@ -91,6 +99,8 @@ export interface ConfigFlags {
   readonly staleAfterSeconds?: string | number | undefined;
   readonly starConfig?: string | undefined;
   readonly publicUrl?: string | undefined;
+  /** --memory MiB. */
+  readonly memory?: string | number | undefined;
 }
 
 /** `defaults` replace the built-in defaults (the demo's shorter stale interval), never flags or variables. */
@@ -117,6 +127,7 @@ export function loadConfig(
     maxConnections: env.TALLY_MAX_CONNECTIONS || undefined,
     starConfig: flags.starConfig ?? (env.TALLY_STAR_CONFIG || undefined),
     publicUrl: flags.publicUrl ?? (env.TALLY_PUBLIC_URL || undefined),
+    memoryMb: flags.memory ?? (env.TALLY_MEMORY_MB || undefined),
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -132,7 +143,12 @@ export function loadConfig(
   return { ...c, data: path.resolve(c.data), host, port: Number(c.listen.slice(colon + 1)) };
 }
 
+/** Flags not named after their setting. */
+const FLAG_NAMES: Readonly<Record<string, string>> = { memoryMb: "memory", staleAfterSeconds: "stale-after" };
+
 function flagName(name: string): string {
+  const named = FLAG_NAMES[name];
+  if (named !== undefined) return named;
   return name.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`);
 }
 

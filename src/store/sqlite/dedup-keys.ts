@@ -15,8 +15,6 @@ import { RowWriter } from "./row-writer.js";
 import { Meta, num } from "./values.js";
 
 const NONE: readonly number[] = [];
-/** 2^28 bits, 32 MiB: a false positive in 200 at 20 million keys on disk, one in 13 at 50 million. */
-const DEFAULT_FILTER_BITS = 28;
 /** Fingerprints read into the filter per batch: 10 million keys on disk take 150 batches. */
 const SCAN_SLICE = 65_536;
 
@@ -42,7 +40,8 @@ export class DedupKeys {
   constructor(
     db: Database.Database,
     private readonly slots: number,
-    filterBits = DEFAULT_FILTER_BITS,
+    /** The filter's size (memory-budget.ts): 2^27 bits, 16 MiB, give about one false positive in 230 at 10 million keys on disk. */
+    filterBits: number,
     private readonly scanSlice = SCAN_SLICE,
   ) {
     this.filter = new FingerprintFilter(filterBits);

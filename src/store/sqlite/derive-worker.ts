@@ -24,7 +24,10 @@ import { Meta } from "./values.js";
 
 export interface DeriveWorkerOptions {
   readonly path: string;
+  /** The page cache, MiB. */
   readonly cacheMiB: number;
+  /** The limit of the worker's old generation, MiB (memory-budget.ts). */
+  readonly heapMiB: number;
   /** OFF for a temporary store; NORMAL otherwise (what is lost in a power cut is derived again from the log). */
   readonly synchronous: "NORMAL" | "OFF";
   readonly derived: DerivedStateOptions;

@@ -16,12 +16,14 @@ import { SqliteUsageTable } from "./usage-table.js";
 
 /** What the store logs through (a pino logger is one). */
 export interface StoreLog {
+  info(fields: object, message: string): void;
   warn(fields: object, message: string): void;
   error(fields: object, message: string): void;
 }
 
-/** For stores opened without a logger (tests, tools): one JSON line on standard error. */
+/** For stores opened without a logger (tests, tools): one JSON line on standard error, for problems only. */
 export const STDERR_LOG: StoreLog = {
+  info: () => {},
   warn: (fields, message) => process.stderr.write(`${JSON.stringify({ level: "warn", ...fields, msg: message })}\n`),
   error: (fields, message) => process.stderr.write(`${JSON.stringify({ level: "error", ...fields, msg: message })}\n`),
 };
@@ -43,6 +45,8 @@ export class DerivedDatabase {
     /** The event log's file, for messages. */
     private readonly logFile: string,
     private readonly worker: DeriveWorkerOptions,
+    /** The page cache of the attached database, for reads, MiB. */
+    private readonly readCacheMiB: number,
     private readonly source: BlockSource,
     private readonly log: StoreLog,
   ) {}
@@ -121,7 +125,7 @@ export class DerivedDatabase {
     const deriver = await Deriver.start(this.worker, this.source, onDamage);
     try {
       this.db.prepare("ATTACH DATABASE ? AS derived").run(this.worker.path);
-      this.db.pragma(`derived.cache_size = -${this.worker.cacheMiB * 1024}`);
+      this.db.pragma(`derived.cache_size = -${this.readCacheMiB * 1024}`);
     } catch (error) {
       await deriver.abandon();
       throw error;

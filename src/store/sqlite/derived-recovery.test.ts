@@ -54,6 +54,7 @@ function recordingLog() {
   const warnings: { fields: Record<string, unknown>; message: string }[] = [];
   const errors: string[] = [];
   const log: StoreLog = {
+    info: () => {},
     warn: (fields, message) => warnings.push({ fields: fields as Record<string, unknown>, message }),
     error: (_, message) => errors.push(message),
   };

@@ -44,8 +44,6 @@ export interface DerivedEvent {
 }
 
 interface SeriesState {
-  /** Its key in the series cache. */
-  readonly key: string;
   readonly id: number;
   readonly serverId: number;
   readonly account: string;
@@ -64,6 +62,16 @@ interface SeriesState {
   lastDay: HeldDay | null;
   /** Not in the series table yet: it has no readings or rollups on disk either. */
   isNew: boolean;
+  /** In `dirty`: to be written. */
+  dirty: boolean;
+}
+
+/**
+ * A series' identity as one string: the key of `dirty`. Built only for a series not cached or just made dirty, and
+ * not kept with the series, where it would take a third of what a cached series holds.
+ */
+function seriesKey(serverId: number, account: string, metric: string, instance: string, dims: string): string {
+  return `${serverId}\u0000${account}\u0000${metric}\u0000${dims === "" ? instance : `${instance}\u0000${dims}`}`;
 }
 
 type Row = Record<string, unknown>;
@@ -71,23 +79,19 @@ type Row = Record<string, unknown>;
 export interface DerivedStateOptions {
   /** Events applied in memory before they are written (tests set it low). */
   readonly flushEvents?: number;
-  /** Series kept in memory (tests set it low). */
-  readonly seriesCacheSize?: number;
+  /** Series kept in memory (memory-budget.ts; tests set it low). */
+  readonly seriesCacheSize: number;
   /** Bits of the series fingerprints used (tests set it low, so that series share fingerprints). */
   readonly fingerprintBits?: number;
-  /** Changed usage sums held in memory, between reads, before they are written anyway (tests set it low). */
-  readonly usageFlushChanges?: number;
+  /** Changed usage sums held in memory, between reads, before they are written anyway (memory-budget.ts). */
+  readonly usageFlushChanges: number;
 }
 
-/** Series kept in memory (about 250 bytes each); those not used lately make room for new ones. */
-const SERIES_CACHE_LIMIT = 400_000;
 /**
  * Events applied in memory before they are written: bounds both memory and the work of a restart after a crash.
  * Larger writes dirty fewer pages per row (a write rewrites every page it touches) and merge more counter rows.
  */
 const DEFAULT_FLUSH_EVENTS = 50_000;
-/** Series whose level changed, held between reads for the usage table's sums: about 100 bytes each. */
-const DEFAULT_USAGE_FLUSH_CHANGES = 100_000;
 
 /** A map's numeric keys in ascending order: sorted natively, as a typed array sorts, without a comparison callback. */
 function sortedKeys(map: ReadonlyMap<number, unknown>): Float64Array {
@@ -106,7 +110,7 @@ export class DerivedState {
   private complete = false;
   private nextSeriesId = 1;
   /**
-   * Series created or moved since the last write, by cache key: found here when the cache has let them go (a
+   * Series created or moved since the last write, by seriesKey: found here when the cache has let them go (a
    * moved series' latest reading is not on disk yet).
    */
   private dirty = new Map<string, SeriesState>();
@@ -136,12 +140,13 @@ export class DerivedState {
   constructor(
     private readonly db: Database.Database,
     snapshots: UsageSnapshots,
-    options: DerivedStateOptions = {},
+    options: DerivedStateOptions,
   ) {
     this.flushEvents = options.flushEvents ?? DEFAULT_FLUSH_EVENTS;
-    this.usageFlushChanges = options.usageFlushChanges ?? DEFAULT_USAGE_FLUSH_CHANGES;
+    this.usageFlushChanges = options.usageFlushChanges;
     this.fingerprintMask = 2 ** Math.min(options.fingerprintBits ?? 30, 30) - 1;
-    this.series = new ClockCache(options.seriesCacheSize ?? SERIES_CACHE_LIMIT);
+    // Those not used lately make room for new ones.
+    this.series = new ClockCache(options.seriesCacheSize);
     this.meta = new Meta(db);
     this.sums = new UsageSums(db, snapshots);
     this.readings = new HeldReadings(db);
@@ -274,7 +279,10 @@ export class DerivedState {
       }
       this.meta.set("rollup_seq", this.applied);
     })();
-    for (const s of this.dirty.values()) s.isNew = false;
+    for (const s of this.dirty.values()) {
+      s.isNew = false;
+      s.dirty = false;
+    }
     this.clearPending();
     if (withUsage) this.sums.forget();
   }
@@ -341,7 +349,7 @@ export class DerivedState {
     ) {
       return cached;
     }
-    const key = `${serverId}\u0000${e.account}\u0000${e.metric}\u0000${instance}`;
+    const key = seriesKey(serverId, e.account, e.metric, e.instance, e.dims);
     // A fingerprint another series holds may be one this series lost to it: only a free one proves it new.
     const state = this.dirty.get(key) ?? this.loadSeries(key, e, serverId, cached !== undefined);
     if (cached) this.series.replace(fp, state);
@@ -359,7 +367,6 @@ export class DerivedState {
         : (this.sql.seriesByKey.get(e.account, serverId, e.metric, e.instance, e.dims) as Row | undefined);
     const last = stored?.time === null ? undefined : stored;
     const state: SeriesState = {
-      key,
       id: stored !== undefined ? num(stored.id) : this.nextSeriesId++,
       serverId,
       account: e.account,
@@ -374,9 +381,20 @@ export class DerivedState {
       lastRow: null,
       lastDay: null,
       isNew: stored === undefined,
+      dirty: false,
     };
-    if (state.isNew) this.dirty.set(key, state);
+    if (state.isNew) this.markDirty(state, key);
     return state;
+  }
+
+  /** Puts a series in `dirty`, once per write. */
+  private markDirty(series: SeriesState, key?: string): void {
+    if (series.dirty) return;
+    series.dirty = true;
+    this.dirty.set(
+      key ?? seriesKey(series.serverId, series.account, series.metric, series.instance, series.dims),
+      series,
+    );
   }
 
   private writeSeries(): void {
@@ -405,7 +423,7 @@ export class DerivedState {
     this.readings.keep(series.id, r);
     if (series.firstHour === null || r.time < series.firstHour) {
       series.firstHour = hourOf(r.time);
-      this.dirty.set(series.key, series);
+      this.markDirty(series);
     }
     const last =
       series.lastTime === null
@@ -433,7 +451,7 @@ export class DerivedState {
     series.lastTime = r.time;
     series.lastId = r.id;
     series.lastValue = r.value;
-    this.dirty.set(series.key, series);
+    this.markDirty(series);
   }
 
   private heldRowAt(seriesId: number, hour: number): HeldRow {

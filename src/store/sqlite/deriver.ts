@@ -5,7 +5,7 @@
 // down instead; a read first syncs, so it sees every event acknowledged before it. A derived database found damaged
 // is reported (start rejects with DerivedDamage; later, `damage` and onDamage): the store replaces it.
 
-import { Worker } from "node:worker_threads";
+import { type ResourceLimits, Worker } from "node:worker_threads";
 import { AppError, messageOf } from "../../domain/errors.js";
 import type { DerivationLag } from "../port.js";
 import { LagClock } from "./derivation-lag.js";
@@ -71,7 +71,7 @@ export class Deriver {
     source: BlockSource,
     onDamage: (reason: string) => void = () => {},
   ): Promise<Deriver> {
-    const worker = new Worker(workerUrl(), { workerData: options });
+    const worker = new Worker(workerUrl(), { workerData: options, resourceLimits: heapLimits(options.heapMiB) });
     const cursor = await new Promise<number>((resolve, reject) => {
       const fail = (error: unknown) => reject(error instanceof Error ? error : new Error(messageOf(error)));
       worker.once("error", fail);
@@ -275,6 +275,18 @@ export class Deriver {
     this.requests.clear();
     for (const wake of this.progress.splice(0)) wake();
   }
+}
+
+/**
+ * V8 limits for the worker, whose caches are sized to its share of the memory budget: a heap limit well above the
+ * share, a margin for series with long names and for what a write-behind gathers (50,000 events' worth, whatever the
+ * budget); a worker past it stops. A limit small next to the machine's memory also keeps V8 from letting the heap
+ * grow to several times what is live.
+ */
+function heapLimits(heapMiB: number): ResourceLimits {
+  // Two semi-spaces of 8 MiB (and as much for large objects): V8 would size them from the heap limit, smaller, and
+  // collect too often; the main thread's 16 MiB ones would cost 16 MiB more, for no gain beyond the runs' noise.
+  return { maxOldGenerationSizeMb: 2 * heapMiB + 64, maxYoungGenerationSizeMb: 24 };
 }
 
 /**

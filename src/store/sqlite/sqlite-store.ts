@@ -48,6 +48,7 @@ import { selectAccountsDays } from "./day-reads.js";
 import { DedupKeys } from "./dedup-keys.js";
 import { DerivedDatabase, STDERR_LOG, type StoreLog } from "./derived-database.js";
 import { SqliteEventFeed } from "./event-feed.js";
+import { describeShares, type MemoryShares, memoryShares } from "./memory-budget.js";
 import { USAGE_MIGRATIONS } from "./migrations.js";
 import {
   BlockBuilder,
@@ -74,7 +75,9 @@ import { num } from "./values.js";
 export interface SqliteStoreOptions {
   /** A file path, or ":memory:" for tests. */
   readonly path: string;
-  /** Slots in each in-memory dedup table (a power of two); one half full is frozen and moved to disk. */
+  /** The memory budget in MiB, shared out among the caches (memory-budget.ts); the default unless given. */
+  readonly memoryMiB?: number;
+  /** Slots in each in-memory dedup table (a power of two; tests set it low); one half full is frozen and moved to disk. */
   readonly recentKeySlots?: number;
   /** Events whose derived state is held in memory before it is written (tests set it low). */
   readonly derivedFlushEvents?: number;
@@ -84,8 +87,6 @@ export interface SqliteStoreOptions {
   readonly seriesFingerprintBits?: number;
   /** Changed usage sums held in memory between reads before they are written anyway (tests set it low). */
   readonly usageFlushChanges?: number;
-  /** Page cache size in MiB. */
-  readonly cacheMiB?: number;
   /** Where the store says what it did on its own (a damaged derived database moved aside); stdout if none. */
   readonly logger?: StoreLog;
 }
@@ -104,8 +105,6 @@ interface CommittedBatch {
   readonly block: LogBlock;
 }
 
-const DEFAULT_RECENT_SLOTS = 1 << 21;
-
 /** A row of event_blocks: first_seq, refs, numbers, text. */
 type BlockRow = [bigint, Buffer, Buffer, string];
 
@@ -116,6 +115,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
   try {
     const store = new SqliteUsageStore(file, temporary, options);
     await store.startDeriving();
+    (options.logger ?? STDERR_LOG).info({ memory: store.memory }, describeShares(store.memory));
     return store;
   } catch (error) {
     if (temporary) fs.rmSync(temporary, { recursive: true, force: true });
@@ -133,6 +133,8 @@ export class SqliteUsageStore implements UsageStore {
   readonly description: string;
   /** The connection, for the backend to build the other SQLite adapters of this process on. */
   readonly db: Database.Database;
+  /** Where the memory budget goes. */
+  readonly memory: MemoryShares;
   private readonly dedup: DedupKeys;
   private derived!: DerivedDatabase;
   private readonly feed: SqliteEventFeed;
@@ -151,6 +153,7 @@ export class SqliteUsageStore implements UsageStore {
     private readonly options: SqliteStoreOptions,
   ) {
     this.description = temporary ? "sqlite (temporary, removed on close)" : `sqlite:${file}`;
+    this.memory = memoryShares(options.memoryMiB);
     try {
       this.db = new Database(file, { timeout: 250 }); // another process holding the file is an error, not a wait
       this.db.pragma("journal_mode = WAL");
@@ -161,7 +164,7 @@ export class SqliteUsageStore implements UsageStore {
       // writes. The derived database, attached later, is shared with the worker that writes it.
       this.db.pragma("main.locking_mode = EXCLUSIVE");
       this.db.pragma(`synchronous = ${temporary ? "OFF" : "FULL"}`);
-      this.db.pragma(`cache_size = -${(options.cacheMiB ?? 64) * 1024}`);
+      this.db.pragma(`cache_size = -${this.memory.logCacheMiB * 1024}`);
       this.db.pragma("temp_store = MEMORY");
       migrate(this.db, "usage", USAGE_MIGRATIONS);
       migrate(this.db, "petnames", PETNAME_MIGRATIONS);
@@ -195,7 +198,7 @@ export class SqliteUsageStore implements UsageStore {
       metricKind: db.prepare("SELECT kind FROM metrics WHERE name = ?").pluck(),
       insertMetric: db.prepare("INSERT INTO metrics (name, kind) VALUES (?, ?)"),
     };
-    this.dedup = new DedupKeys(this.db, options.recentKeySlots ?? DEFAULT_RECENT_SLOTS);
+    this.dedup = new DedupKeys(this.db, options.recentKeySlots ?? this.memory.recentKeySlots, this.memory.filterBits);
     this.feed = new SqliteEventFeed(this.db);
     this.resetCaches();
   }
@@ -205,21 +208,23 @@ export class SqliteUsageStore implements UsageStore {
    * derived database is moved aside, and a new one derived.
    */
   async startDeriving(): Promise<void> {
-    const { options } = this;
+    const { options, memory } = this;
     this.derived = new DerivedDatabase(
       this.db,
       this.file,
       {
         path: derivedPath(this.file),
-        cacheMiB: options.cacheMiB ?? 64,
+        cacheMiB: memory.deriveCacheMiB,
+        heapMiB: memory.workerHeapMiB,
         synchronous: this.temporary ? "OFF" : "NORMAL",
         derived: {
           flushEvents: options.derivedFlushEvents,
-          seriesCacheSize: options.seriesCacheSize,
+          seriesCacheSize: options.seriesCacheSize ?? memory.seriesCacheSize,
           fingerprintBits: options.seriesFingerprintBits,
-          usageFlushChanges: options.usageFlushChanges,
+          usageFlushChanges: options.usageFlushChanges ?? memory.usageFlushChanges,
         },
       },
+      memory.readCacheMiB,
       {
         end: () => this.nextSeq,
         blockStarts: (seq) => (this.sql.blockStarts.all(seq) as bigint[]).map(num),
