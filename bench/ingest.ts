@@ -41,7 +41,7 @@ import { envInt, fmt, type IdKind, parseShapes, SHAPES, type Shape } from "./wor
 
 const BATCH = 10_000;
 const IN_FLIGHT = 2;
-const TARGET_RATE = 150_000;
+const TARGET_RATE = 200_000;
 const TARGET_SHARE = 0.4;
 const EVENTS = envInt("BENCH_EVENTS", 2_000_000);
 const PG_EVENTS = envInt("BENCH_PG_EVENTS", 500_000);

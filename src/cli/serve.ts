@@ -62,6 +62,13 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
       logger.warn({ err: error }, "cannot note the server's address in the data directory; commands will need --url");
     }
   };
+  // A signal that comes while the server starts is kept and acted on once it is up, rather than killing it half-started.
+  let early: string | null = null;
+  const keep = (signal: string) => {
+    early = signal;
+  };
+  process.once("SIGINT", keep);
+  process.once("SIGTERM", keep);
   const server = await startServer(config, logger, {
     demo: demoDir !== null,
     log,
@@ -99,8 +106,13 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
         })
         .finally(() => clearInterval(hold));
     };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    process.off("SIGINT", keep);
+    process.off("SIGTERM", keep);
+    if (early !== null) stop(early);
+    else {
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    }
   });
   if (demoDir?.fresh) fs.rmSync(demoDir.dir, { recursive: true, force: true });
   logger.info("stopped");
