@@ -110,10 +110,16 @@ export function priceRange(input: PriceInput, from: number, to: number, grantsFo
   const { policy } = input;
   const agreements = agreementsOver(input, from, to);
   const windows = new WindowCache(from, to, policy.billing.zone);
+  // Usage read by day holds the whole days of [from, to) by day and only the hours outside them by hour.
+  const wholeDays = { from: Number.POSITIVE_INFINITY, to: Number.NEGATIVE_INFINITY };
+  for (const day of input.usage.days ?? []) {
+    wholeDays.from = Math.min(wholeDays.from, day.day);
+    wholeDays.to = Math.max(wholeDays.to, day.day + DAY_MS);
+  }
   const lines: Line[] = [];
   for (const resource of [...policy.resources.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const perLine = new Map<string, Map<number, Bucket>>();
-    const add = (row: RollupRow | DayRow, start: number, end: number) => {
+    const perLine = new Map<string, Map<number, bigint>>();
+    const add = (row: RollupRow | DayRow, start: number) => {
       if (row.kind !== KIND_OF[resource.costpolicy]) {
         throw validation(
           `resource ${resource.name} (costpolicy ${resource.costpolicy}) charges metric ${resource.metric}, ` +
@@ -121,36 +127,31 @@ export function priceRange(input: PriceInput, from: number, to: number, grantsFo
         );
       }
       const instance = resource.complex ? row.instance : "";
-      const buckets = perLine.get(instance) ?? new Map<number, Bucket>();
-      perLine.set(instance, buckets);
+      let buckets = perLine.get(instance);
+      if (!buckets) {
+        buckets = new Map<number, bigint>();
+        perLine.set(instance, buckets);
+      }
       const base = row.kind === "counter" ? (row.sum as bigint) : (row.integral as bigint);
-      const bucket = buckets.get(start);
-      if (bucket) bucket.base += base;
-      else buckets.set(start, { end, base });
+      buckets.set(start, (buckets.get(start) ?? 0n) + base);
     };
     for (const row of input.usage.rows) {
-      if (row.metric === resource.metric && row.hour >= from && row.hour < to) add(row, row.hour, row.hour + HOUR_MS);
+      if (row.metric === resource.metric && row.hour >= from && row.hour < to) add(row, row.hour);
     }
     for (const day of input.usage.days ?? []) {
       if (day.metric !== resource.metric || day.day + DAY_MS <= from || day.day >= to) continue;
       if (day.day < from || day.day + DAY_MS > to) throw new CoarseUsage(`day ${isoTime(day.day)} crosses the range`);
-      add(day, day.day, day.day + DAY_MS);
+      add(day, day.day);
     }
     for (const instance of [...perLine.keys()].sort()) {
-      const buckets = perLine.get(instance) as Map<number, Bucket>;
+      const buckets = perLine.get(instance) as Map<number, bigint>;
       // A line with no usage at all (a level of zero, a state off all along) is left out.
-      if ([...buckets.values()].every((b) => b.base === 0n)) continue;
-      lines.push(priceLine(policy, resource, instance, buckets, agreements.spans, windows));
+      if ([...buckets.values()].every((b) => b === 0n)) continue;
+      lines.push(priceLine(policy, resource, instance, buckets, wholeDays, agreements.spans, windows));
     }
   }
   const grants = grantsFor ? grantCredits(policy, grantsFor, agreements.at, windows) : [];
   return { lines, grants, agreements: agreements.spans, notes: [...input.usage.notes] };
-}
-
-/** A line's usage over [start, end): an hour, or a whole day where usage was read by day. */
-interface Bucket {
-  readonly end: number;
-  base: bigint;
 }
 
 /** The usage of an account from its events alone (offline pricing, tests): rows held to `until`, notes for [from, until). */
@@ -366,13 +367,14 @@ function priceLine(
   policy: Policy,
   resource: Resource,
   instance: string,
-  buckets: ReadonlyMap<number, Bucket>,
+  buckets: ReadonlyMap<number, bigint>,
+  wholeDays: { readonly from: number; readonly to: number },
   agreements: readonly AgreementSpan[],
   windows: WindowCache,
 ): Line {
-  const used = [...buckets].filter(([, b]) => b.base !== 0n).sort((a, b) => a[0] - b[0]);
-  const first = Math.max(windows.from, dayOf((used[0] as [number, Bucket])[0]));
-  const last = Math.min(windows.to, dayOf((used.at(-1) as [number, Bucket])[1].end - 1) + DAY_MS);
+  const used = [...buckets.keys()].filter((start) => buckets.get(start) !== 0n).sort((a, b) => a - b);
+  const first = Math.max(windows.from, dayOf(used[0] as number));
+  const last = Math.min(windows.to, dayOf(used.at(-1) as number) + DAY_MS);
   const open: (Resolved & { start: number; end: number; base: bigint })[] = [];
   let next = 0;
   for (const span of agreements) {
@@ -381,9 +383,10 @@ function priceLine(
       const end = Math.min(run.end, span.to ?? run.end, last);
       if (start >= end) continue;
       let base = 0n;
-      for (let u = used[next]; u && u[0] < end; u = used[++next]) {
-        if (u[1].end > end) throw new CoarseUsage(`a price or agreement changes at ${isoTime(end)}`);
-        base += u[1].base;
+      for (let u = used[next]; u !== undefined && u < end; u = used[++next]) {
+        const bucketEnd = u >= wholeDays.from && u < wholeDays.to ? u + DAY_MS : u + HOUR_MS;
+        if (bucketEnd > end) throw new CoarseUsage(`a price or agreement changes at ${isoTime(end)}`);
+        base += buckets.get(u) as bigint;
       }
       const prev = open.at(-1);
       if (prev && prev.key === run.r.key) {
@@ -423,8 +426,7 @@ function priceLine(
       amount: value,
     };
   });
-  const hours = new Map([...buckets].map(([start, b]) => [start, b.base]));
-  return { resource: resource.name, instance, unit: resource.unit.text, quantity, amount, slices, hours };
+  return { resource: resource.name, instance, unit: resource.unit.text, quantity, amount, slices, hours: buckets };
 }
 
 /** A state turned off (0) with no earlier reading on (1) in its series: charges nothing, and is said. */

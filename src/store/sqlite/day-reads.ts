@@ -53,8 +53,15 @@ export function selectAccountsDays(db: Database.Database, query: AccountsRollupQ
     )
     .raw()
     .iterate(from, from, to, to, ...params) as IterableIterator<StoredDay>;
+  // A series' days come one after another: its entry is looked up once for them.
+  let g: Gathered | undefined;
+  let gId = Number.NaN;
   for (const [id, day, count, sum, integral, firstTime, last] of stored) {
-    const g = gathered.get(id) as Gathered;
+    if (id !== gId) {
+      g = gathered.get(id) as Gathered;
+      gId = id;
+    }
+    if (g === undefined) continue;
     if (!isHeld(g.key.kind)) {
       const { server, account, metric, instance, dims, kind } = g.key;
       g.counter.push({
