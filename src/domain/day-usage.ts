@@ -40,6 +40,29 @@ export interface DayRow extends SeriesKey {
   readonly last: bigint | null;
 }
 
+/** A series' day row, its key's fields copied rather than spread: a read makes many, and a spread costs more. */
+export function dayRow(
+  key: SeriesKey & { readonly kind: MetricKind },
+  day: number,
+  count: number,
+  values: { readonly sum: bigint | null; readonly integral: bigint | null; readonly last: bigint | null },
+): DayRow {
+  const { server, account, metric, instance, dims, kind } = key;
+  return {
+    server,
+    account,
+    metric,
+    instance,
+    dims,
+    kind,
+    day,
+    count,
+    sum: values.sum,
+    integral: values.integral,
+    last: values.last,
+  };
+}
+
 /**
  * Hourly rollups of the events, as the store keeps them, except that a level or state's latest reading holds until
  * `until` and every hour between readings has its row: a level is a step function held until the next reading.
@@ -93,20 +116,10 @@ export function daysOfHours(rows: readonly RollupRow[], from: number, to: number
     const d = days.get(key);
     const held = isHeld(r.kind);
     if (!d) {
-      const { server, account, metric, instance, dims, kind, count } = r;
-      days.set(key, {
-        server,
-        account,
-        metric,
-        instance,
-        dims,
-        kind,
-        day,
-        count,
-        sum: held ? null : r.sum,
-        integral: held ? r.integral : null,
-        last: held ? r.last : null,
-      });
+      const values = held
+        ? { sum: null, integral: r.integral, last: r.last }
+        : { sum: r.sum, integral: null, last: null };
+      days.set(key, dayRow(r, day, r.count, values));
       continue;
     }
     d.count += r.count;
@@ -135,12 +148,10 @@ export function fillHeldDays(
   const fill = (until: number) => {
     const last = prev?.last ?? null;
     if (prev === null || last === null) return;
-    const { server, account, metric, instance, dims, kind } = prev;
-    // Fields copied rather than spread, and the day's integral made once: a month of a series is many such rows.
-    const integral = last * DAY_MS_BIG;
-    for (let day = Math.max(prev.day + DAY_MS, from); day < until; day += DAY_MS) {
-      out.push({ server, account, metric, instance, dims, kind, day, count: 0, sum: null, integral, last });
-    }
+    // The day's integral made once: a month of a series is many such rows.
+    const values = { sum: null, integral: last * DAY_MS_BIG, last };
+    for (let day = Math.max(prev.day + DAY_MS, from); day < until; day += DAY_MS)
+      out.push(dayRow(prev, day, 0, values));
   };
   for (const r of rows) {
     fill(r.day);

@@ -1,7 +1,7 @@
 // What a store keeps of a held (level or state) series per UTC day, so that a day is read as one row: a function of
 // the day's readings alone, kept up to date as readings arrive, in order or late, and closed into a DayRow when read.
 
-import { DAY_MS, type DayRow, dayOf, fillHeldDays } from "./day-usage.js";
+import { DAY_MS, type DayRow, dayOf, dayRow, fillHeldDays } from "./day-usage.js";
 import type { MetricKind } from "./metric.js";
 import type { Reading, SeriesKey } from "./rollup.js";
 
@@ -57,41 +57,13 @@ export function closeHeldDays(
   to: number,
   out: DayRow[],
 ): void {
-  const { server, account, metric, instance, dims, kind } = key;
   let value = held;
   const closed: DayRow[] = [];
   for (const d of days) {
     const integral = value === null ? d.integral : value * BigInt(d.firstTime - d.day) + d.integral;
-    closed.push({
-      server,
-      account,
-      metric,
-      instance,
-      dims,
-      kind,
-      day: d.day,
-      count: d.count,
-      sum: null,
-      integral,
-      last: d.last,
-    });
+    closed.push(dayRow(key, d.day, d.count, { sum: null, integral, last: d.last }));
     value = d.last;
   }
-  const before =
-    held === null
-      ? null
-      : {
-          server,
-          account,
-          metric,
-          instance,
-          dims,
-          kind,
-          day: from - DAY_MS,
-          count: 0,
-          sum: null,
-          integral: null,
-          last: held,
-        };
+  const before = held === null ? null : dayRow(key, from - DAY_MS, 0, { sum: null, integral: null, last: held });
   fillHeldDays(before, closed, from, to, out);
 }

@@ -2,7 +2,7 @@
 // whole days, the held series' days closed and the days between their readings filled (held-day.ts).
 
 import type Database from "better-sqlite3";
-import { DAY_MS, type DayRow, dayOf } from "../../domain/day-usage.js";
+import { DAY_MS, type DayRow, dayOf, dayRow } from "../../domain/day-usage.js";
 import { closeHeldDays, type HeldDay } from "../../domain/held-day.js";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
 import { dimsOfKey, type SeriesKey } from "../../domain/rollup.js";
@@ -63,20 +63,7 @@ export function selectAccountsDays(db: Database.Database, query: AccountsRollupQ
     }
     if (g === undefined) continue;
     if (!isHeld(g.key.kind)) {
-      const { server, account, metric, instance, dims, kind } = g.key;
-      g.counter.push({
-        server,
-        account,
-        metric,
-        instance,
-        dims,
-        kind,
-        day,
-        count,
-        sum: big(sum),
-        integral: null,
-        last: null,
-      });
+      g.counter.push(dayRow(g.key, day, count, { sum: big(sum), integral: null, last: null }));
     } else {
       g.held.push({ day, count, integral: big(integral), firstTime: firstTime as number, last: big(last) });
     }
