@@ -25,6 +25,20 @@ export function event(overrides: Partial<UsageEvent> & { id: string }): UsageEve
   };
 }
 
+/** Inserts the events in the order the stream's numbers give them, `batchSize` at a time: many arrive late. */
+async function insertShuffled(
+  store: UsageStore,
+  events: readonly UsageEvent[],
+  order: Iterator<number>,
+  batchSize: number,
+): Promise<void> {
+  const shuffled = events
+    .map((e) => ({ e, k: order.next().value as number }))
+    .sort((x, y) => x.k - y.k)
+    .map((x) => x.e);
+  for (let i = 0; i < shuffled.length; i += batchSize) await store.insertEvents(shuffled.slice(i, i + batchSize));
+}
+
 /**
  * Mixed events (levels, counters and states, on two servers and accounts, with and without an instance and dims) over
  * `hours` hours, ids e0, e1 … in order. Some share a time, to exercise the tie-break on id, and some fall on the
@@ -359,15 +373,9 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
       await fc.assert(
         fc.asyncProperty(arbCase, async ([raw, accounts, order, batchSize, fromHour, hours, metrics, pageAccounts]) => {
           const events = raw.map((e, i) => ({ ...e, account: accounts[i] as string }));
-          const shuffled = events
-            .map((e) => ({ e, k: order.next().value as number }))
-            .sort((x, y) => x.k - y.k)
-            .map((x) => x.e);
           const fresh = await open();
           try {
-            for (let i = 0; i < shuffled.length; i += batchSize) {
-              await fresh.insertEvents(shuffled.slice(i, i + batchSize));
-            }
+            await insertShuffled(fresh, events, order, batchSize);
             const from = T0 + fromHour * HOUR_MS;
             const to = from + hours * HOUR_MS;
             const pages = [];
@@ -421,15 +429,9 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
       await fc.assert(
         fc.asyncProperty(arbCase, async ([raw, accounts, order, batchSize, fromDay, days, metrics, asked]) => {
           const events = raw.map((e, i) => ({ ...e, account: accounts[i] as string }));
-          const shuffled = events
-            .map((e) => ({ e, k: order.next().value as number }))
-            .sort((x, y) => x.k - y.k)
-            .map((x) => x.e);
           const fresh = await open();
           try {
-            for (let i = 0; i < shuffled.length; i += batchSize) {
-              await fresh.insertEvents(shuffled.slice(i, i + batchSize));
-            }
+            await insertShuffled(fresh, events, order, batchSize);
             const from = T0 + fromDay * DAY_MS;
             const to = from + days * DAY_MS;
             const read = events.filter((e) => asked.includes(e.account) && metrics.includes(e.metric));
