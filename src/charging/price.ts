@@ -1,6 +1,6 @@
 // Pricing: a pure function from an account's events, a policy and its agreements to a bill. Usage is read from the
-// hourly rollups the domain computes; each hour is priced by what is in effect at its start, and consecutive hours
-// priced alike form one slice.
+// hourly rollups the domain computes, or by whole UTC days where nothing priced changes inside a day; each hour is
+// priced by what is in effect at its start, and consecutive hours priced alike form one slice.
 
 import { DAY_MS, type DayRow, dayOf, rollupsHeldUntil } from "../domain/day-usage.js";
 import { validation } from "../domain/errors.js";
