@@ -62,13 +62,14 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
       logger.warn({ err: error }, "cannot note the server's address in the data directory; commands will need --url");
     }
   };
-  // A signal that comes while the server starts is kept and acted on once it is up, rather than killing it half-started.
+  // A signal that comes while the server starts is kept and acted on once it is up, rather than killing it
+  // half-started. The listeners stay from here on: one removed and added again can lose a signal in between.
   let early: string | null = null;
-  const keep = (signal: string) => {
+  let onSignal = (signal: string) => {
     early = signal;
   };
-  process.once("SIGINT", keep);
-  process.once("SIGTERM", keep);
+  process.once("SIGINT", (signal) => onSignal(signal));
+  process.once("SIGTERM", (signal) => onSignal(signal));
   const server = await startServer(config, logger, {
     demo: demoDir !== null,
     log,
@@ -106,13 +107,8 @@ export async function serveCommand(flags: ServeFlags): Promise<number> {
         })
         .finally(() => clearInterval(hold));
     };
-    process.off("SIGINT", keep);
-    process.off("SIGTERM", keep);
+    onSignal = stop;
     if (early !== null) stop(early);
-    else {
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
-    }
   });
   if (demoDir?.fresh) fs.rmSync(demoDir.dir, { recursive: true, force: true });
   logger.info("stopped");

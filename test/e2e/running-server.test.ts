@@ -13,6 +13,16 @@ describe("commands and the running server", () => {
     if (dir) removeDir(dir);
   });
 
+  it("stops cleanly on a SIGTERM sent as soon as it says where it listens, its note gone", async () => {
+    dir = tempDir("running-server");
+    for (let i = 0; i < 3; i++) {
+      const tally = await TallyServer.start({ dataDir: dir });
+      expect(await tally.stop()).toEqual({ code: 0, signal: null });
+      expect(tally.output).toContain('"msg":"stopped"');
+      expect(fs.existsSync(path.join(dir, "server.json"))).toBe(false);
+    }
+  });
+
   it("go through the server that holds the data directory, by themselves", async () => {
     dir = tempDir("running-server");
     const tally = await TallyServer.start({ dataDir: dir });
