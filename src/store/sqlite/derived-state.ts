@@ -11,20 +11,20 @@
 // is a pure function of the row before it, and most of the rows of a level read less often than hourly. And a
 // row is left open after the hour's latest reading (its integral stops there, at last_time): reads close it to
 // the hour's end once a later row follows, so a reading in a new hour writes one row, not two.
-// Beside the hourly rows, a row per series and UTC day (the days table), which a read closes likewise (held-day.ts):
-// counters' sums added with the same deltas as their hours, a held series' day moved with each of its readings.
+// Beside the hourly rows, a row per series and UTC day (derived-days.ts), written in the same transaction.
 
 import type Database from "better-sqlite3";
-import { DAY_MS, dayOf } from "../../domain/day-usage.js";
+import { dayOf } from "../../domain/day-usage.js";
 import { addDayReading, type HeldDay } from "../../domain/held-day.js";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
 import { appendReading, compareReadings, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { ClockCache } from "./clock-cache.js";
 import { CounterTable } from "./counter-table.js";
+import { DerivedDays } from "./derived-days.js";
 import { HeldReadings } from "./held-readings.js";
 import { fingerprint } from "./recent-keys.js";
-import { RowWriter } from "./row-writer.js";
+import { RowWriter, sortedKeys } from "./row-writer.js";
 import type { UsageSnapshots } from "./usage-snapshots.js";
 import { UsageSums } from "./usage-sums.js";
 import { big, Meta, num, toDb } from "./values.js";
@@ -93,11 +93,6 @@ export interface DerivedStateOptions {
  */
 const DEFAULT_FLUSH_EVENTS = 50_000;
 
-/** A map's numeric keys in ascending order: sorted natively, as a typed array sorts, without a comparison callback. */
-function sortedKeys(map: ReadonlyMap<number, unknown>): Float64Array {
-  return Float64Array.from(map.keys()).sort();
-}
-
 export class DerivedState {
   /**
    * Series by 30 bits of a fingerprint of their key (a small integer, the cheapest key a Map has), each hit
@@ -115,14 +110,11 @@ export class DerivedState {
    */
   private dirty = new Map<string, SeriesState>();
   private readonly counters = new CounterTable();
-  /** The counter rows' sums by day, made of `counters` as they are written. */
-  private readonly counterDays = new CounterTable();
   /** Held series' rollup rows to write, per hour, per series id: the order of the table. */
   private held = new Map<number, Map<number, HeldRow>>();
-  /** Held series' days to write, per day, per series id. */
-  private heldDays = new Map<number, Map<number, HeldDay>>();
   /** Held series' readings not written yet. */
   private readonly readings: HeldReadings;
+  private readonly days: DerivedDays;
   /** The usage table's sums on disk lag the cursor, and the changes between are lost: the next write recomputes. */
   private usageStale = false;
   private pending = 0;
@@ -189,23 +181,8 @@ export class DerivedState {
         `ON CONFLICT (hour, series_id) DO UPDATE SET count = excluded.count, last = excluded.last,
            max = excluded.max, integral = excluded.integral, last_time = excluded.last_time`,
       ),
-      addCounterDay: new RowWriter(
-        db,
-        "INSERT INTO days (day, series_id, count, sum)",
-        4,
-        `ON CONFLICT (day, series_id) DO UPDATE SET count = count + excluded.count,
-           sum = CASE WHEN typeof(sum + excluded.sum) = 'integer' THEN sum + excluded.sum
-                 ELSE tally_add(sum, excluded.sum) END`,
-      ),
-      heldDay: db.prepare("SELECT count, integral, first_time, last FROM days WHERE day = ? AND series_id = ?").raw(),
-      setHeldDay: new RowWriter(
-        db,
-        "INSERT INTO days (day, series_id, count, integral, first_time, last)",
-        6,
-        `ON CONFLICT (day, series_id) DO UPDATE SET count = excluded.count, integral = excluded.integral,
-           first_time = excluded.first_time, last = excluded.last`,
-      ),
     };
+    this.days = new DerivedDays(db);
     this.discard();
   }
 
@@ -246,17 +223,13 @@ export class DerivedState {
       this.writeSeries();
       // Each in key order, so the writes walk the tables' pages once instead of jumping between them.
       this.readings.write();
-      const { addCounter, addCounterDay, setHeld, setHeldDay } = this.sql;
+      const { addCounter, setHeld } = this.sql;
       // A sum is bound as an INTEGER (a bigint), never as the REAL a number would be.
       this.counters.forEach((hourIndex, seriesId, count, sum) => {
         addCounter.row(hourIndex * HOUR_MS, seriesId, count, toDb(BigInt(sum)));
-        this.counterDays.add(seriesId, Math.floor((hourIndex * HOUR_MS) / DAY_MS), sum, count);
+        this.days.addCounter(seriesId, hourIndex, sum, count);
       });
       addCounter.end();
-      this.counterDays.forEach((dayIndex, seriesId, count, sum) => {
-        addCounterDay.row(dayIndex * DAY_MS, seriesId, count, toDb(BigInt(sum)));
-      });
-      addCounterDay.end();
       for (const hour of sortedKeys(this.held)) {
         const rows = this.held.get(hour) as Map<number, HeldRow>;
         for (const seriesId of sortedKeys(rows)) {
@@ -265,14 +238,7 @@ export class DerivedState {
         }
       }
       setHeld.end();
-      for (const day of sortedKeys(this.heldDays)) {
-        const days = this.heldDays.get(day) as Map<number, HeldDay>;
-        for (const seriesId of sortedKeys(days)) {
-          const d = days.get(seriesId) as HeldDay;
-          setHeldDay.row(day, seriesId, d.count, toDb(d.integral), d.firstTime, toDb(d.last));
-        }
-      }
-      setHeldDay.end();
+      this.days.write();
       if (withUsage) {
         this.sums.write(this.applied);
         this.meta.set("usage_seq", this.applied);
@@ -291,9 +257,8 @@ export class DerivedState {
   private clearPending(): void {
     this.dirty = new Map();
     this.counters.clear();
-    this.counterDays.clear();
     this.held = new Map();
-    this.heldDays = new Map();
+    this.days.clear();
     this.readings.clear();
     this.pending = 0;
   }
@@ -442,9 +407,9 @@ export class DerivedState {
     this.setHeld(series.id, row);
     series.lastRow = row;
     const day = dayOf(r.time);
-    this.setHeldDay(
+    this.days.setHeldDay(
       series,
-      addDayReading(last && last.time >= day ? this.heldDayAt(series, day) : null, last, r, null),
+      addDayReading(last && last.time >= day ? this.days.heldDayAt(series, day) : null, last, r, null),
     );
     if (series.kind === "level")
       this.sums.move(series.id, series.metric, series.account, series.serverId, r.value - (series.lastValue ?? 0n));
@@ -480,24 +445,6 @@ export class DerivedState {
     else this.held.set(row.hour, new Map([[seriesId, row]]));
   }
 
-  /** A held series' day as it stands, in memory or on disk; null when it has no readings yet. */
-  private heldDayAt(series: SeriesState, day: number): HeldDay | null {
-    if (series.lastDay?.day === day) return series.lastDay;
-    const kept = this.heldDays.get(day)?.get(series.id);
-    if (kept || series.isNew) return kept ?? null;
-    const row = this.sql.heldDay.get(day, series.id) as [bigint, unknown, bigint, unknown] | undefined;
-    if (!row) return null;
-    const [count, integral, firstTime, last] = row;
-    return { day, count: num(count), integral: big(integral), firstTime: num(firstTime), last: big(last) };
-  }
-
-  private setHeldDay(series: SeriesState, d: HeldDay): void {
-    series.lastDay = d;
-    const days = this.heldDays.get(d.day);
-    if (days) days.set(series.id, d);
-    else this.heldDays.set(d.day, new Map([[series.id, d]]));
-  }
-
   /**
    * A reading arrived before the series' latest: recompute the whole hours from it to the next reading from the
    * series' readings, and move its day by it.
@@ -515,6 +462,6 @@ export class DerivedState {
       this.setHeld(series.id, row);
     const i = readings.findIndex((x) => compareReadings(x, r) === 0);
     const before = i > 0 ? (readings[i - 1] as Reading) : carry;
-    this.setHeldDay(series, addDayReading(this.heldDayAt(series, dayOf(r.time)), before, r, next));
+    this.days.setHeldDay(series, addDayReading(this.days.heldDayAt(series, dayOf(r.time)), before, r, next));
   }
 }

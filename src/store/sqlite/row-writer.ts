@@ -48,3 +48,8 @@ export class RowWriter {
     this.values.length = 0;
   }
 }
+
+/** A map's numeric keys in ascending order: sorted natively, as a typed array sorts, without a comparison callback. */
+export function sortedKeys(map: ReadonlyMap<number, unknown>): Float64Array {
+  return Float64Array.from(map.keys()).sort();
+}

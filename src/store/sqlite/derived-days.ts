@@ -1,0 +1,94 @@
+// The days table as derivation keeps it (a row per series and UTC day, which a read closes: held-day.ts): counters'
+// sums added with the same deltas as their hours, a held series' day moved with each of its readings. Held in
+// memory until the derived state writes, in key order, in its transaction.
+
+import type Database from "better-sqlite3";
+import { DAY_MS } from "../../domain/day-usage.js";
+import type { HeldDay } from "../../domain/held-day.js";
+import { HOUR_MS } from "../../domain/time.js";
+import { CounterTable } from "./counter-table.js";
+import { RowWriter, sortedKeys } from "./row-writer.js";
+import { big, num, toDb } from "./values.js";
+
+/** What the days need of a held series: its id, whether it is on disk yet, and the day it was last given. */
+export interface DaySeries {
+  readonly id: number;
+  readonly isNew: boolean;
+  /** The day it was last given a reading in, as written then. */
+  lastDay: HeldDay | null;
+}
+
+export class DerivedDays {
+  /** Counters' sums by day, added as their hourly rows are written. */
+  private readonly counters = new CounterTable();
+  /** Held series' days to write, per day, per series id. */
+  private held = new Map<number, Map<number, HeldDay>>();
+  private readonly sql;
+
+  /** `db` must already know tally_add, which adds sums beyond 64 bits exactly. */
+  constructor(db: Database.Database) {
+    this.sql = {
+      addCounter: new RowWriter(
+        db,
+        "INSERT INTO days (day, series_id, count, sum)",
+        4,
+        `ON CONFLICT (day, series_id) DO UPDATE SET count = count + excluded.count,
+           sum = CASE WHEN typeof(sum + excluded.sum) = 'integer' THEN sum + excluded.sum
+                 ELSE tally_add(sum, excluded.sum) END`,
+      ),
+      heldDay: db.prepare("SELECT count, integral, first_time, last FROM days WHERE day = ? AND series_id = ?").raw(),
+      setHeld: new RowWriter(
+        db,
+        "INSERT INTO days (day, series_id, count, integral, first_time, last)",
+        6,
+        `ON CONFLICT (day, series_id) DO UPDATE SET count = excluded.count, integral = excluded.integral,
+           first_time = excluded.first_time, last = excluded.last`,
+      ),
+    };
+  }
+
+  /** Adds a counter's hourly delta to its day. */
+  addCounter(seriesId: number, hourIndex: number, sum: number | bigint, count: number): void {
+    this.counters.add(seriesId, Math.floor((hourIndex * HOUR_MS) / DAY_MS), sum, count);
+  }
+
+  /** A held series' day as it stands, in memory or on disk; null when it has no readings yet. */
+  heldDayAt(series: DaySeries, day: number): HeldDay | null {
+    if (series.lastDay?.day === day) return series.lastDay;
+    const kept = this.held.get(day)?.get(series.id);
+    if (kept || series.isNew) return kept ?? null;
+    const row = this.sql.heldDay.get(day, series.id) as [bigint, unknown, bigint, unknown] | undefined;
+    if (!row) return null;
+    const [count, integral, firstTime, last] = row;
+    return { day, count: num(count), integral: big(integral), firstTime: num(firstTime), last: big(last) };
+  }
+
+  setHeldDay(series: DaySeries, d: HeldDay): void {
+    series.lastDay = d;
+    const days = this.held.get(d.day);
+    if (days) days.set(series.id, d);
+    else this.held.set(d.day, new Map([[series.id, d]]));
+  }
+
+  /** Writes what memory holds, in the table's key order; the caller holds the transaction. */
+  write(): void {
+    const { addCounter, setHeld } = this.sql;
+    this.counters.forEach((dayIndex, seriesId, count, sum) => {
+      addCounter.row(dayIndex * DAY_MS, seriesId, count, toDb(BigInt(sum)));
+    });
+    addCounter.end();
+    for (const day of sortedKeys(this.held)) {
+      const days = this.held.get(day) as Map<number, HeldDay>;
+      for (const seriesId of sortedKeys(days)) {
+        const d = days.get(seriesId) as HeldDay;
+        setHeld.row(day, seriesId, d.count, toDb(d.integral), d.firstTime, toDb(d.last));
+      }
+    }
+    setHeld.end();
+  }
+
+  clear(): void {
+    this.counters.clear();
+    this.held = new Map();
+  }
+}
