@@ -8,7 +8,7 @@ import type { HeldDay } from "../../domain/held-day.js";
 import { HOUR_MS } from "../../domain/time.js";
 import { CounterTable } from "./counter-table.js";
 import { RowWriter, sortedKeys } from "./row-writer.js";
-import { big, num, toDb } from "./values.js";
+import { big, num, SUM_EXACTLY, toDb } from "./values.js";
 
 /** What the days need of a held series: its id, whether it is on disk yet, and the day it was last given. */
 export interface DaySeries {
@@ -25,16 +25,14 @@ export class DerivedDays {
   private held = new Map<number, Map<number, HeldDay>>();
   private readonly sql;
 
-  /** `db` must already know tally_add, which adds sums beyond 64 bits exactly. */
+  /** `db` must already have been given addExactly. */
   constructor(db: Database.Database) {
     this.sql = {
       addCounter: new RowWriter(
         db,
         "INSERT INTO days (day, series_id, count, sum)",
         4,
-        `ON CONFLICT (day, series_id) DO UPDATE SET count = count + excluded.count,
-           sum = CASE WHEN typeof(sum + excluded.sum) = 'integer' THEN sum + excluded.sum
-                 ELSE tally_add(sum, excluded.sum) END`,
+        `ON CONFLICT (day, series_id) DO UPDATE SET count = count + excluded.count, ${SUM_EXACTLY}`,
       ),
       heldDay: db.prepare("SELECT count, integral, first_time, last FROM days WHERE day = ? AND series_id = ?").raw(),
       setHeld: new RowWriter(

@@ -27,7 +27,7 @@ import { fingerprint } from "./recent-keys.js";
 import { RowWriter, sortedKeys } from "./row-writer.js";
 import type { UsageSnapshots } from "./usage-snapshots.js";
 import { UsageSums } from "./usage-sums.js";
-import { big, Meta, num, toDb } from "./values.js";
+import { addExactly, big, Meta, num, SUM_EXACTLY, toDb } from "./values.js";
 
 /** What derivation needs of one logged event (a UsageEvent is one). */
 export interface DerivedEvent {
@@ -142,9 +142,7 @@ export class DerivedState {
     this.meta = new Meta(db);
     this.sums = new UsageSums(db, snapshots);
     this.readings = new HeldReadings(db);
-    db.function("tally_add", { safeIntegers: true, deterministic: true }, (a: unknown, b: unknown) =>
-      toDb(big(a) + big(b)),
-    );
+    addExactly(db);
     this.sql = {
       anySeries: db.prepare("SELECT 1 FROM series LIMIT 1").pluck(),
       maxSeriesId: db.prepare("SELECT coalesce(max(id), 0) FROM series").pluck(),
@@ -161,15 +159,12 @@ export class DerivedState {
            value = excluded.value`,
       ),
       insertSeries: new RowWriter(db, "INSERT INTO series (id, server_id, account, metric, instance, dims, kind)", 7),
-      // Numbers are INTEGER when they fit 64 bits and decimal TEXT beyond. A sum that leaves 64 bits (SQLite would
-      // make it a REAL), or one already beyond, is added exactly by tally_add instead.
+      // Numbers are INTEGER when they fit 64 bits and decimal TEXT beyond.
       addCounter: new RowWriter(
         db,
         "INSERT INTO counter_rollups (hour, series_id, count, sum)",
         4,
-        `ON CONFLICT (hour, series_id) DO UPDATE SET count = count + excluded.count,
-           sum = CASE WHEN typeof(sum + excluded.sum) = 'integer' THEN sum + excluded.sum
-                 ELSE tally_add(sum, excluded.sum) END`,
+        `ON CONFLICT (hour, series_id) DO UPDATE SET count = count + excluded.count, ${SUM_EXACTLY}`,
       ),
       heldRow: db
         .prepare("SELECT count, last, max, integral, last_time FROM rollups WHERE hour = ? AND series_id = ?")

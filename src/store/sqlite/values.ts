@@ -9,6 +9,20 @@ export const big = (value: unknown): bigint => (typeof value === "bigint" ? valu
 export const bigOrNull = (value: unknown): bigint | null => (value === null || value === undefined ? null : big(value));
 export const num = (value: unknown): number => Number(value);
 
+/**
+ * An upsert's `SET` of a stored sum plus `excluded.sum`, exactly: a sum that leaves 64 bits (SQLite would make it a
+ * REAL), or one already beyond, is added by tally_add, which `addExactly` gives the connection.
+ */
+export const SUM_EXACTLY = `sum = CASE WHEN typeof(sum + excluded.sum) = 'integer' THEN sum + excluded.sum
+  ELSE tally_add(sum, excluded.sum) END`;
+
+/** Gives the connection tally_add, for SUM_EXACTLY. */
+export function addExactly(db: Database.Database): void {
+  db.function("tally_add", { safeIntegers: true, deterministic: true }, (a: unknown, b: unknown) =>
+    toDb(big(a) + big(b)),
+  );
+}
+
 /** The meta table's numbers by key (cursors such as rollup_seq and dedup_seq). */
 export class Meta {
   private readonly read;
