@@ -7,9 +7,8 @@ import type { UsageEvent } from "./event.js";
 import { isHeld, type MetricKind } from "./metric.js";
 import {
   compareReadings,
-  compareUtf8,
+  compareSeriesByAccount,
   computeRollups,
-  dimsKey,
   heldRows,
   keptDims,
   type Reading,
@@ -163,15 +162,7 @@ export function fillHeldDays(
 
 /** Day rows account after account (UTF-8 order), then by server, metric, instance, dims and day. */
 export function sortDays<T extends DayRow>(rows: T[]): T[] {
-  return rows.sort(
-    (a, b) =>
-      compareUtf8(a.account, b.account) ||
-      compareUtf8(a.server, b.server) ||
-      compareUtf8(a.metric, b.metric) ||
-      compareUtf8(a.instance, b.instance) ||
-      (a.dims === b.dims ? 0 : compareUtf8(dimsKey(a.dims), dimsKey(b.dims))) ||
-      a.day - b.day,
-  );
+  return rows.sort((a, b) => compareSeriesByAccount(a, b) || a.day - b.day);
 }
 
 /** Refuses a range of days that does not start and end on a UTC day's start. */

@@ -335,7 +335,18 @@ export function sortRollups<T extends RollupRow>(rows: T[]): T[] {
   );
 }
 
+/** Series account after account (UTF-8 order), then by server, metric, instance and dims. */
+export function compareSeriesByAccount(a: SeriesKey, b: SeriesKey): number {
+  return (
+    compareUtf8(a.account, b.account) ||
+    compareUtf8(a.server, b.server) ||
+    compareUtf8(a.metric, b.metric) ||
+    compareUtf8(a.instance, b.instance) ||
+    (a.dims === b.dims ? 0 : compareUtf8(dimsKey(a.dims), dimsKey(b.dims)))
+  );
+}
+
 /** Rows of several accounts, account after account (UTF-8 order), each account's rows as sortRollups orders them. */
 export function sortRollupsByAccount<T extends RollupRow>(rows: T[]): T[] {
-  return sortRollups(rows).sort((a, b) => compareUtf8(a.account, b.account));
+  return rows.sort((a, b) => compareSeriesByAccount(a, b) || a.hour - b.hour);
 }
