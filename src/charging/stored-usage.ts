@@ -60,8 +60,9 @@ export async function usageOfAccounts(
         read.get(row.account)?.push(row);
       }
       for (const account of accounts) {
+        // concat, not push(...): a month of hours of many instances is more arguments than a call takes.
         const own = heldToEnd(read.get(account) ?? [], levels.get(account) ?? [], held, a, b);
-        rows.get(account)?.push(...own);
+        rows.set(account, (rows.get(account) ?? []).concat(own));
       }
     }
   }
