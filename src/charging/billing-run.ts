@@ -97,9 +97,17 @@ async function openBill(
   const before = b.entries.filter((e) => parsePeriod(billing, e.period).start < period.start);
   const adjustments = await lateAdjustments(store, usage, account, b, billing, period);
   const agreements = read?.agreements ?? (await accountAgreements(store, account));
-  const usages =
-    read?.usages ?? ((await usageForPricing(usage, [account], pricing, charge.until)).get(account) as AccountUsage[]);
-  return priceUsage(pricing, account, agreements, usages, { opening: sum(before), adjustments, ...charge });
+  const byHour = async () =>
+    (await usageForPricing(usage, [account], pricing, charge.until)).get(account) as AccountUsage[];
+  const price = (usages: readonly AccountUsage[]) =>
+    priceUsage(pricing, account, agreements, usages, { opening: sum(before), adjustments, ...charge });
+  try {
+    return price(read?.usages ?? (await byHour()));
+  } catch (e) {
+    if (!(e instanceof CoarseUsage)) throw e;
+    // Usage read by day where this account's price changes inside a day: read again by hour.
+    return price(await byHour());
+  }
 }
 
 /**
@@ -223,16 +231,11 @@ async function closePages(
     );
     const bills: BillJson[] = [];
     for (const { account, books: b } of open) {
-      const agreements = await accountAgreements(store, account);
-      const read = { agreements, usages: usages.get(account) as AccountUsage[] };
-      bills.push(
-        await openBill(store, usage, account, b, pricing, { read }).catch(async (e: unknown) => {
-          if (!(e instanceof CoarseUsage)) throw e;
-          // A price that changes inside a day: this account's usage read again by hour.
-          const hourly = (await usageForPricing(usage, [account], pricing)).get(account) as AccountUsage[];
-          return openBill(store, usage, account, b, pricing, { read: { agreements, usages: hourly } });
-        }),
-      );
+      const read = {
+        agreements: await accountAgreements(store, account),
+        usages: usages.get(account) as AccountUsage[],
+      };
+      bills.push(await openBill(store, usage, account, b, pricing, { read }));
     }
     const counts = await store.appendLedgers(bills.map((bill) => closingEntries(bill, period)));
     bills.forEach((bill, j) => {
