@@ -139,7 +139,8 @@ export function chargeVersions(
       m.quantity = m.quantity.add(line.quantity);
       m.amount = m.amount.add(line.amount);
       m.slices.push(...line.slices.map((slice) => ({ slice, size, version: part.version })));
-      for (const [hour, base] of line.hours) m.hours.set(hour, base);
+      // Only what explains the bill (onPriced) reads the hours.
+      if (options.onPriced) for (const [hour, base] of line.hours) m.hours.set(hour, base);
       merged.set(key, m);
     }
   });

@@ -161,8 +161,14 @@ export async function closePeriod(
   return (await closeAccounts(store, usage, [account], periodName, now))[0] as CloseOutcome;
 }
 
-/** Accounts a billing run closes together: their usage read at once, their entries written in one transaction. */
-export const RUN_PAGE_ACCOUNTS = 50;
+/**
+ * Accounts a billing run closes together, their entries written in one transaction: each transaction waits for the
+ * disk, so a run writes as few as it can hold the bills of.
+ */
+export const RUN_PAGE_ACCOUNTS = 1000;
+
+/** Accounts whose usage a billing run reads at once and prices before reading the next: few, so it stays young. */
+const USAGE_READ_ACCOUNTS = 50;
 
 /**
  * A billing run: closes the period for each account, a page of accounts at a time, each page written in one
@@ -222,20 +228,23 @@ async function closePages(
       }
       open.push({ account, books: b });
     }
-    const usages = await usageForPricing(
-      usage,
-      open.map((o) => o.account),
-      pricing,
-      undefined,
-      "day",
-    );
     const bills: BillJson[] = [];
-    for (const { account, books: b } of open) {
-      const read = {
-        agreements: await accountAgreements(store, account),
-        usages: usages.get(account) as AccountUsage[],
-      };
-      bills.push(await openBill(store, usage, account, b, pricing, { read }));
+    for (let j = 0; j < open.length; j += USAGE_READ_ACCOUNTS) {
+      const read = open.slice(j, j + USAGE_READ_ACCOUNTS);
+      const usages = await usageForPricing(
+        usage,
+        read.map((o) => o.account),
+        pricing,
+        undefined,
+        "day",
+      );
+      for (const { account, books: b } of read) {
+        const own = {
+          agreements: await accountAgreements(store, account),
+          usages: usages.get(account) as AccountUsage[],
+        };
+        bills.push(await openBill(store, usage, account, b, pricing, { read: own }));
+      }
     }
     const counts = await store.appendLedgers(bills.map((bill) => closingEntries(bill, period)));
     bills.forEach((bill, j) => {

@@ -116,6 +116,8 @@ export function priceRange(input: PriceInput, from: number, to: number, grantsFo
     wholeDays.from = Math.min(wholeDays.from, day.day);
     wholeDays.to = Math.max(wholeDays.to, day.day + DAY_MS);
   }
+  const rows = byMetric(input.usage.rows);
+  const days = byMetric(input.usage.days ?? []);
   const lines: Line[] = [];
   for (const resource of [...policy.resources.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const perLine = new Map<string, Map<number, bigint>>();
@@ -135,11 +137,11 @@ export function priceRange(input: PriceInput, from: number, to: number, grantsFo
       const base = row.kind === "counter" ? (row.sum as bigint) : (row.integral as bigint);
       buckets.set(start, (buckets.get(start) ?? 0n) + base);
     };
-    for (const row of input.usage.rows) {
-      if (row.metric === resource.metric && row.hour >= from && row.hour < to) add(row, row.hour);
+    for (const row of rows.get(resource.metric) ?? []) {
+      if (row.hour >= from && row.hour < to) add(row, row.hour);
     }
-    for (const day of input.usage.days ?? []) {
-      if (day.metric !== resource.metric || day.day + DAY_MS <= from || day.day >= to) continue;
+    for (const day of days.get(resource.metric) ?? []) {
+      if (day.day + DAY_MS <= from || day.day >= to) continue;
       if (day.day < from || day.day + DAY_MS > to) throw new CoarseUsage(`day ${isoTime(day.day)} crosses the range`);
       add(day, day.day);
     }
@@ -152,6 +154,17 @@ export function priceRange(input: PriceInput, from: number, to: number, grantsFo
   }
   const grants = grantsFor ? grantCredits(policy, grantsFor, agreements.at, windows) : [];
   return { lines, grants, agreements: agreements.spans, notes: [...input.usage.notes] };
+}
+
+/** Rows by metric, in their order. */
+function byMetric<T extends { readonly metric: string }>(rows: readonly T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const row of rows) {
+    const list = out.get(row.metric);
+    if (list) list.push(row);
+    else out.set(row.metric, [row]);
+  }
+  return out;
 }
 
 /** The usage of an account from its events alone (offline pricing, tests): rows held to `until`, notes for [from, until). */
@@ -375,7 +388,7 @@ function priceLine(
   const used = [...buckets.keys()].filter((start) => buckets.get(start) !== 0n).sort((a, b) => a - b);
   const first = Math.max(windows.from, dayOf(used[0] as number));
   const last = Math.min(windows.to, dayOf(used.at(-1) as number) + DAY_MS);
-  const open: (Resolved & { start: number; end: number; base: bigint })[] = [];
+  const open: { r: Resolved; start: number; end: number; base: bigint }[] = [];
   let next = 0;
   for (const span of agreements) {
     for (const run of runsOf(policy, resource, span.name, windows)) {
@@ -389,20 +402,21 @@ function priceLine(
         base += buckets.get(u) as bigint;
       }
       const prev = open.at(-1);
-      if (prev && prev.key === run.r.key) {
+      if (prev && prev.r.key === run.r.key) {
         prev.end = end;
         prev.base += base;
-      } else open.push({ ...run.r, start, end, base });
+      } else open.push({ r: run.r, start, end, base });
     }
   }
   const size = new Ratio(resource.unit.size);
   let amount = Ratio.ZERO;
   let quantity = Ratio.ZERO;
   const slices: Slice[] = open.map((s) => {
+    const { r } = s;
     const volume = new Ratio(s.base).div(size);
     const d = policy.billing.zone.local(s.start);
     const env: Env = {
-      price: Ratio.of(s.price),
+      price: Ratio.of(r.price),
       volume,
       unit: size,
       hour: Ratio.of(d.hour),
@@ -410,17 +424,17 @@ function priceLine(
       day: Ratio.of(d.day),
       month: Ratio.of(d.month),
     };
-    const value = evaluate(s.expr, env);
+    const value = evaluate(r.expr, env);
     amount = amount.add(value);
     quantity = quantity.add(volume);
     return {
       start: s.start,
       end: s.end,
-      agreement: s.agreement,
-      pricelist: s.pricelist,
-      price: s.price,
-      algorithm: s.algorithm?.name ?? null,
-      expression: s.source,
+      agreement: r.agreement,
+      pricelist: r.pricelist,
+      price: r.price,
+      algorithm: r.algorithm?.name ?? null,
+      expression: r.source,
       base: s.base,
       env,
       amount: value,

@@ -5,7 +5,11 @@ import { Decimal, divRound, type Rounding } from "./decimal.js";
 
 function gcd(a: bigint, b: bigint): bigint {
   if (a < 0n) a = -a;
-  while (b !== 0n) [a, b] = [b, a % b];
+  while (b !== 0n) {
+    const r = a % b;
+    a = b;
+    b = r;
+  }
   return a;
 }
 
@@ -20,7 +24,7 @@ export class Ratio {
       num = -num;
       den = -den;
     }
-    const g = gcd(num, den);
+    const g = den === 1n ? 1n : gcd(num, den);
     this.num = g > 1n ? num / g : num;
     this.den = g > 1n ? den / g : den;
   }

@@ -7,6 +7,7 @@ import { closeHeldDays, type HeldDay } from "../../domain/held-day.js";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
 import { dimsOfKey, type SeriesKey } from "../../domain/rollup.js";
 import type { AccountsRollupQuery } from "../port.js";
+import { prepared } from "./statements.js";
 import { big, num } from "./values.js";
 
 /** The days [first, to) as a table `asked`, from four values: first, first, to, to. */
@@ -14,8 +15,8 @@ const DAYS = `WITH RECURSIVE asked (day) AS (SELECT ? WHERE ? < ? UNION ALL SELE
 
 /** A series: id, server, account, metric, instance, dims, kind, and a held one's first hour and latest reading. */
 type SeriesRow = [number, string, string, string, string, string, MetricKind, number | null, number | null, unknown];
-/** A stored day: series id, day, count, sum, integral, first_time, last (numbers as doubles). */
-type StoredDay = [number, number, number, unknown, unknown, number | null, unknown];
+/** A stored day: series id, day, count, a counter's sum or a held series' integral, first_time, last (numbers as doubles). */
+type StoredDay = [number, number, number, unknown, number | null, unknown];
 
 /** A series' key and its stored days in the range, gathered: a counter's rows, or a held series' days. */
 type Gathered = { readonly key: DayKey; readonly counter: DayRow[]; readonly held: HeldDay[] };
@@ -29,43 +30,44 @@ export function selectAccountsDays(db: Database.Database, query: AccountsRollupQ
   if (query.accounts.length === 0 || from >= to) return [];
   const where = "s.account IN (SELECT value FROM json_each(?)) AND s.metric IN (SELECT value FROM json_each(?))";
   const params = [JSON.stringify(query.accounts), JSON.stringify(query.metrics)];
-  const series = db
-    .prepare(
-      `SELECT CAST(s.id AS REAL), v.name, s.account, s.metric, s.instance, s.dims, s.kind, CAST(l.first_hour AS REAL),
-         CAST(l.time AS REAL), l.value
-       FROM series s JOIN servers v ON v.id = s.server_id LEFT JOIN latest l ON l.series_id = s.id
-       WHERE ${where} ORDER BY s.account, v.name, s.metric, s.instance, s.dims`,
-    )
-    .raw()
-    .all(...params) as SeriesRow[];
+  const series = prepared(
+    db,
+    `SELECT CAST(s.id AS REAL), v.name, s.account, s.metric, s.instance, s.dims, s.kind, CAST(l.first_hour AS REAL),
+       CAST(l.time AS REAL), l.value
+     FROM series s JOIN servers v ON v.id = s.server_id LEFT JOIN latest l ON l.series_id = s.id
+     WHERE ${where} ORDER BY s.account, v.name, s.metric, s.instance, s.dims`,
+  ).all(...params) as SeriesRow[];
   const gathered = new Map<number, Gathered>();
   for (const [id, server, account, metric, instance, dims, kind] of series) {
     const key = { server, account, metric, instance, dims: dimsOfKey(dims), kind };
     gathered.set(id, { key, counter: [], held: [] });
   }
-  // Each row is turned into what is kept of it as it comes, so that the rows SQLite gives are garbage at once; the
-  // key's fields are copied, not spread, which costs several times more.
-  const stored = db
-    .prepare(
-      `${DAYS} SELECT CAST(x.series_id AS REAL), CAST(x.day AS REAL), CAST(x.count AS REAL), x.sum, x.integral,
-         CAST(x.first_time AS REAL), x.last
-       FROM series s CROSS JOIN asked a CROSS JOIN days x ON x.day = a.day AND x.series_id = s.id WHERE ${where}`,
-    )
-    .raw()
-    .iterate(from, from, to, to, ...params) as IterableIterator<StoredDay>;
+  const stored = prepared(
+    db,
+    `${DAYS} SELECT CAST(x.series_id AS REAL), CAST(x.day AS REAL), CAST(x.count AS REAL), coalesce(x.sum, x.integral),
+       CAST(x.first_time AS REAL), x.last
+     FROM series s CROSS JOIN asked a CROSS JOIN days x ON x.day = a.day AND x.series_id = s.id WHERE ${where}`,
+  ).all(from, from, to, to, ...params) as StoredDay[];
   // A series' days come one after another: its entry is looked up once for them.
   let g: Gathered | undefined;
   let gId = Number.NaN;
-  for (const [id, day, count, sum, integral, firstTime, last] of stored) {
+  for (const row of stored) {
+    const id = row[0];
     if (id !== gId) {
       g = gathered.get(id) as Gathered;
       gId = id;
     }
     if (g === undefined) continue;
     if (!isHeld(g.key.kind)) {
-      g.counter.push(dayRow(g.key, day, count, { sum: big(sum), integral: null, last: null }));
+      g.counter.push(dayRow(g.key, row[1], row[2], { sum: big(row[3]), integral: null, last: null }));
     } else {
-      g.held.push({ day, count, integral: big(integral), firstTime: firstTime as number, last: big(last) });
+      g.held.push({
+        day: row[1],
+        count: row[2],
+        integral: big(row[3]),
+        firstTime: row[4] as number,
+        last: big(row[5]),
+      });
     }
   }
   // A held series read since `from` had a value before it only if it was read before its day.
@@ -100,9 +102,10 @@ function latestDaysBefore(
   firstDays: ReadonlyMap<number, number>,
   before: number,
 ): Map<number, bigint> {
-  const daysAt = db
-    .prepare("SELECT series_id, last FROM days WHERE day = ? AND series_id IN (SELECT value FROM json_each(?))")
-    .raw();
+  const daysAt = prepared(
+    db,
+    "SELECT series_id, last FROM days WHERE day = ? AND series_id IN (SELECT value FROM json_each(?))",
+  );
   const found = new Map<number, bigint>();
   let pending = [...firstDays];
   for (let day = before - DAY_MS; ; day -= DAY_MS) {
