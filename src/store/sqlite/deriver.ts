@@ -46,6 +46,8 @@ export class Deriver {
   /** What the worker found damaged in the derived database, if it did. */
   private damageFound: string | null = null;
   private readonly clock = new LagClock();
+  /** The log's end as of the last sync that found it all derived: a read with nothing committed since asks no more. */
+  private synced = -1;
 
   private constructor(
     private readonly worker: Worker,
@@ -125,6 +127,7 @@ export class Deriver {
   /** Waits until the derived database holds every event committed before the call. */
   async sync(): Promise<void> {
     const target = this.source.end();
+    if (target === this.synced && this.stopped === null) return;
     const failures = this.failures;
     // One try from where the worker is: a failure during it fails the read, not loops.
     while (this.sent < target && this.failures === failures) await this.feed();
@@ -135,6 +138,7 @@ export class Deriver {
         `the rollups could not be brought up to date: ${this.lastFailure ?? "the derivation worker fell behind"}`,
       );
     }
+    this.synced = target;
   }
 
   /** Holds the usage table's snapshot at `seq` (usage-snapshots.ts). */
@@ -150,6 +154,7 @@ export class Deriver {
   /** Empties the derived database; the whole log is sent again. Resolves once it is derived. */
   async rebuild(): Promise<void> {
     while (this.feeding) await this.feeding;
+    this.synced = -1;
     const cursor = (await this.request({ type: "reset" })) as number;
     this.clock.back(cursor, this.source.end(), Date.now());
     this.sent = cursor;
