@@ -76,8 +76,10 @@ export class SqliteChargingStore implements ChargingStore {
       entry: db.prepare<[string], LedgerRow>(
         "SELECT key, account, kind, period, amount, at, note FROM charging_ledger WHERE key = ?",
       ),
+      // A key already written is left as it is, and the entry compared with it.
       insertEntry: db.prepare(
-        "INSERT INTO charging_ledger (key, account, kind, period, amount, at, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        `INSERT INTO charging_ledger (key, account, kind, period, amount, at, note) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (key) DO NOTHING`,
       ),
       ledger: db.prepare<[string], LedgerRow>(
         "SELECT key, account, kind, period, amount, at, note FROM charging_ledger WHERE account = ? ORDER BY seq",
@@ -146,25 +148,20 @@ export class SqliteChargingStore implements ChargingStore {
 
   async appendLedgers(batches: readonly (readonly LedgerEntry[])[]): Promise<{ written: number; existing: number }[]> {
     for (const entries of batches) checkEntries(entries);
-    return this.db.transaction(() => {
-      const written = new Map<string, LedgerEntry>();
-      return batches.map((entries) => {
+    return this.db.transaction(() =>
+      batches.map((entries) => {
         const counts = { written: 0, existing: 0 };
         for (const e of entries) {
-          const stored = this.sql.entry.get(e.key);
-          const earlier = stored ? ledgerEntryOf(stored) : written.get(e.key);
-          if (earlier) {
-            if (!sameEntry(earlier, e)) throw keyConflict(e.key);
-            counts.existing++;
+          if (this.sql.insertEntry.run(e.key, e.account, e.kind, e.period, e.amount, e.at, e.note).changes === 1) {
+            counts.written++;
             continue;
           }
-          this.sql.insertEntry.run(e.key, e.account, e.kind, e.period, e.amount, e.at, e.note);
-          written.set(e.key, e);
-          counts.written++;
+          if (!sameEntry(ledgerEntryOf(this.sql.entry.get(e.key) as LedgerRow), e)) throw keyConflict(e.key);
+          counts.existing++;
         }
         return counts;
-      });
-    })();
+      }),
+    )();
   }
 
   async ledger(account: string): Promise<LedgerEntry[]> {

@@ -82,6 +82,16 @@ export function hourOf(time: number): number {
   return time - (time % HOUR_MS);
 }
 
+/** Times shown lately: bills and records show the same few (a period's bounds, its days) over and over. */
+const shownTimes = new Map<number, string>();
+const SHOWN_TIMES = 4096;
+
 export function isoTime(time: number): string {
-  return new Date(time).toISOString();
+  let shown = shownTimes.get(time);
+  if (shown === undefined) {
+    shown = new Date(time).toISOString();
+    if (shownTimes.size >= SHOWN_TIMES) shownTimes.clear();
+    shownTimes.set(time, shown);
+  }
+  return shown;
 }
