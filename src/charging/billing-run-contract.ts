@@ -15,8 +15,8 @@ import {
   setGroup,
 } from "./charge-account.js";
 import type { ChargingStore } from "./charging-store.js";
+import { usageFromEvents } from "./event-usage.js";
 import { explainBill } from "./explain.js";
-import { usageFromEvents } from "./price.js";
 
 export const BILLING_POLICY = `resources:
   - name: storage

@@ -5,10 +5,11 @@ import { describe, expect, it } from "vitest";
 import { type UsageEvent, validateEvent } from "../domain/event.js";
 import { type BillJson, chargePeriod } from "./bill.js";
 import { Decimal } from "./decimal.js";
+import { usageFromEvents } from "./event-usage.js";
 import { type ExplainLine, explainPriced, explainText, parseStepLimit } from "./explain.js";
 import { parsePeriod } from "./period.js";
 import { parsePolicy } from "./policy.js";
-import { type AgreementSpan, type Priced, type PriceInput, usageFromEvents } from "./price.js";
+import type { AgreementSpan, Priced, PriceInput } from "./price.js";
 
 const T = (s: string) => Date.parse(s);
 let seq = 0;

@@ -8,9 +8,10 @@ import { missingKinds } from "../ingest/metric-kinds.js";
 import { parseEventBody } from "../ingest/parse-body.js";
 import { type BillJson, chargePeriod } from "./bill.js";
 import { Decimal } from "./decimal.js";
+import { usageFromEvents } from "./event-usage.js";
 import { parsePeriod } from "./period.js";
 import { parsePolicy } from "./policy.js";
-import { type AgreementSpan, usageFromEvents } from "./price.js";
+import type { AgreementSpan } from "./price.js";
 
 /** Rejected lines listed in the error when a file has bad events: enough to find the pattern. */
 const SHOWN_REJECTIONS = 20;

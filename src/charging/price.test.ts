@@ -4,6 +4,7 @@ import { daysOfHours } from "../domain/day-usage.js";
 import { type UsageEvent, validateEvent } from "../domain/event.js";
 import { chargePeriod } from "./bill.js";
 import { Decimal } from "./decimal.js";
+import { usageFromEvents } from "./event-usage.js";
 import { parsePeriod } from "./period.js";
 import { parsePolicy } from "./policy.js";
 import {
@@ -13,7 +14,6 @@ import {
   type PriceInput,
   priceRange,
   pricesWholeDays,
-  usageFromEvents,
 } from "./price.js";
 import { AQUARIUM } from "./test-policies.js";
 

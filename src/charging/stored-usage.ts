@@ -1,6 +1,6 @@
 // Accounts' usage read through the UsageReader port, in the shape pricing takes: the stored hourly rollups (or, for a
 // billing run, the whole days by day), with each level or state's latest reading held on to the end of what is
-// priced, as usageFromEvents does. One account at a time, or a page of accounts in one read; both shape it alike.
+// priced, as usageFromEvents (event-usage.ts) does. One account at a time, or a page of accounts in one read; both shape it alike.
 
 import { DAY_MS, type DayRow, dayOf } from "../domain/day-usage.js";
 import { type RollupRow, seriesId } from "../domain/rollup.js";
