@@ -195,11 +195,12 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
       expect(table.rows.map((r) => [r.account, r.total])).toEqual([["a1", 42n]]);
     });
 
-    it("sums counters per metric and hour as their rollups add up, exactly beyond 64 bits", async () => {
+    it("sums counters per metric and hour as their rollups add up, over hours and whole days, exactly beyond 64 bits", async () => {
+      // Three days of events and ranges from an hour to three days, whole days or not.
       const arbCase = fc.tuple(
-        arbitraryEvents(6),
-        fc.integer({ min: -1, max: 6 }),
-        fc.integer({ min: 0, max: 7 }),
+        arbitraryEvents(72),
+        fc.integer({ min: -2, max: 72 }),
+        fc.integer({ min: 0, max: 74 }),
         fc.boolean(),
       );
       await fc.assert(

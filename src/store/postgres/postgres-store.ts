@@ -14,6 +14,7 @@ import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
 import { dimsOfKey, type HeldRow, heldRows, type Reading, type RollupRow } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
+import { CounterSummer, counterPieces } from "../counter-sums.js";
 import type {
   AccountsRollupQuery,
   CounterSum,
@@ -180,17 +181,36 @@ export class PostgresUsageStore implements UsageStore {
     return selectRollupRange(this.reader, query);
   }
 
+  /**
+   * Each series' pieces (counter-sums.ts): its day rows of the whole days and its hourly rows before and after, as one
+   * JSON array of time, sum, time, sum… where a sum beyond a double's integers is a string; arrays of text would be
+   * parsed twice as slowly.
+   */
   async counterSums(query: CounterSumQuery): Promise<CounterSum[]> {
-    const group = query.byHour ? "s.metric, r.hour" : "s.metric";
-    const rows = await this.read<{ metric: string; hour: string | null; sum: string }>(
-      `SELECT s.metric, ${query.byHour ? "r.hour" : "NULL AS hour"}, sum(r.sum) AS sum
-       FROM series s JOIN rollups r ON r.series_id = s.id
-       WHERE s.account = $1 AND s.kind = 'counter' AND s.metric = ANY($4::text[])
-         AND ($5::text[] IS NULL OR s.server = ANY($5::text[])) AND r.hour >= $2 AND r.hour < $3
-       GROUP BY ${group} ORDER BY ${group}`,
-      [query.account, query.from, query.to, query.metrics, query.servers ?? null],
+    const { first, to, wholeFrom, wholeTo } = counterPieces(query);
+    const safe = Number.MAX_SAFE_INTEGER;
+    const rows = await this.read<{ metric: string; pieces: string | null }>(
+      `SELECT s.metric, p.pieces FROM series s CROSS JOIN LATERAL (
+         SELECT '[' || string_agg(t || ',' || CASE WHEN v BETWEEN -${safe} AND ${safe} THEN v::text ELSE '"' || v || '"' END, ',')
+           || ']' AS pieces
+         FROM (
+           SELECT d.day AS t, d.sum AS v FROM rollup_days d WHERE d.series_id = s.id AND d.day >= $4 AND d.day < $5
+           UNION ALL
+           SELECT r.hour, r.sum FROM rollups r WHERE r.series_id = s.id AND r.hour >= $2 AND r.hour < $4
+           UNION ALL
+           SELECT r.hour, r.sum FROM rollups r WHERE r.series_id = s.id AND r.hour >= $5 AND r.hour < $3
+         ) q
+       ) p
+       WHERE s.account = $1 AND s.kind = 'counter' AND s.metric = ANY($6::text[])
+         AND ($7::text[] IS NULL OR s.server = ANY($7::text[]))`,
+      [query.account, first, to, wholeFrom, wholeTo, query.metrics, query.servers ?? null],
     );
-    return rows.map((r) => ({ metric: r.metric, hour: r.hour === null ? null : Number(r.hour), sum: BigInt(r.sum) }));
+    const summer = new CounterSummer(query.byHour);
+    for (const { metric, pieces } of rows) {
+      const flat = JSON.parse(pieces ?? "[]") as (number | string)[];
+      for (let i = 0; i < flat.length; i += 2) summer.add(metric, flat[i] as number, flat[i + 1] as number | string);
+    }
+    return summer.result();
   }
 
   rollupPages(query: RollupScanQuery): AsyncIterable<RollupPage> {

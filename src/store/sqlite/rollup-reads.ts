@@ -2,6 +2,7 @@
 // current levels, one account's rollups over a range, every rollup, and their count.
 
 import type Database from "better-sqlite3";
+import { DAY_MS } from "../../domain/day-usage.js";
 import type { MetricKind } from "../../domain/metric.js";
 import {
   type Dims,
@@ -12,6 +13,7 @@ import {
   sortRollupsByAccount,
 } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
+import { CounterSummer, counterPieces } from "../counter-sums.js";
 import type {
   AccountsRollupQuery,
   CounterSum,
@@ -23,6 +25,7 @@ import type {
   RollupScanQuery,
 } from "../port.js";
 import { LATEST_READING } from "./migrations.js";
+import { prepared } from "./statements.js";
 import { big, bigOrNull, num } from "./values.js";
 
 type Row = Record<string, unknown>;
@@ -326,47 +329,54 @@ function seriesKeys(db: Database.Database, where: string, params: unknown[]): Ma
   );
 }
 
-/**
- * Counter sums of one account, summed by SQLite where they fit 64 bits: sum() refuses to overflow, and a value
- * kept as decimal text (beyond 64 bits) is added here, exactly, as are the sums when sum() overflows.
- */
+/** A stored sum as JSON that JSON.parse reads exactly: an integer a double holds, or else its decimal text. */
+const sumAsJson = (column: string) =>
+  `CASE WHEN typeof(${column}) = 'integer' AND ${column} BETWEEN -${Number.MAX_SAFE_INTEGER} AND ${Number.MAX_SAFE_INTEGER}
+     THEN ${column} ELSE CAST(${column} AS TEXT) END`;
+
+/** The days [@firstDay, @to) as `range_days`, and the hours of a day as `offsets`. */
+const RANGE_DAYS = `WITH RECURSIVE range_days (day) AS MATERIALIZED (
+    SELECT @firstDay WHERE @first < @to UNION ALL SELECT day + ${DAY_MS} FROM range_days WHERE day + ${DAY_MS} < @to),
+  offsets (hour) AS MATERIALIZED (SELECT 0 UNION ALL SELECT hour + ${HOUR_MS} FROM offsets WHERE hour + ${HOUR_MS} < ${DAY_MS})`;
+
+/** A series' hourly rows in [@first, @to) of the days in `w` that have a day row: a seek for each day, and each hour of a day with traffic. */
+const HOURS_OF_DAYS = `FROM range_days w CROSS JOIN days d ON d.day = w.day AND d.series_id = s.id CROSS JOIN offsets o
+  CROSS JOIN counter_rollups c ON c.hour = w.day + o.hour AND c.series_id = s.id
+  WHERE c.hour >= @first AND c.hour < @to`;
+
+const ACCOUNT_COUNTERS = `FROM series s JOIN servers v ON v.id = s.server_id
+  WHERE s.account = @account AND s.kind = 'counter' AND s.metric IN (SELECT value FROM json_each(@metrics))
+    AND (@servers IS NULL OR v.name IN (SELECT value FROM json_each(@servers)))`;
+
+/** Per counter series of the account, its pieces (counter-sums.ts) as a JSON array of [time, sum]: its hours. */
+const COUNTER_HOURS = `${RANGE_DAYS}
+  SELECT s.metric, (SELECT json_group_array(json_array(c.hour, ${sumAsJson("c.sum")})) ${HOURS_OF_DAYS})
+  ${ACCOUNT_COUNTERS}`;
+
+/** The same for a total: the day rows of the whole days [@wholeFrom, @wholeTo), and the hours of the other days. */
+const COUNTER_DAYS = `${RANGE_DAYS}
+  SELECT s.metric, (SELECT json_group_array(json_array(t, v)) FROM (
+      SELECT d.day AS t, ${sumAsJson("d.sum")} AS v
+      FROM range_days w CROSS JOIN days d ON d.day = w.day AND d.series_id = s.id
+      WHERE w.day >= @wholeFrom AND w.day < @wholeTo
+      UNION ALL
+      SELECT c.hour, ${sumAsJson("c.sum")} ${HOURS_OF_DAYS} AND (w.day < @wholeFrom OR w.day >= @wholeTo)))
+  ${ACCOUNT_COUNTERS}`;
+
 export function selectCounterSums(db: Database.Database, query: CounterSumQuery): CounterSum[] {
-  const where = ["s.account = ?", "s.kind = 'counter'", "s.metric IN (SELECT value FROM json_each(?))"];
-  const params: unknown[] = [query.account, JSON.stringify(query.metrics)];
-  if (query.servers) {
-    where.push("v.name IN (SELECT value FROM json_each(?))");
-    params.push(JSON.stringify(query.servers));
+  const pieces = counterPieces(query);
+  const rows = prepared(db, query.byHour ? COUNTER_HOURS : COUNTER_DAYS).all({
+    ...pieces,
+    firstDay: Math.floor(pieces.first / DAY_MS) * DAY_MS,
+    account: query.account,
+    metrics: JSON.stringify(query.metrics),
+    servers: query.servers ? JSON.stringify(query.servers) : null,
+  }) as [string, string][];
+  const summer = new CounterSummer(query.byHour);
+  for (const [metric, json] of rows) {
+    for (const [time, value] of JSON.parse(json) as [number, number | string][]) summer.add(metric, time, value);
   }
-  const first = Math.ceil(query.from / HOUR_MS) * HOUR_MS;
-  const seek = (query.to - first) / HOUR_MS <= MAX_SEEK_HOURS;
-  const rows = seek
-    ? `${HOURS} SELECT s.metric, c.hour, c.sum FROM series s JOIN servers v ON v.id = s.server_id CROSS JOIN hours h
-       CROSS JOIN counter_rollups c ON c.hour = h.hour AND c.series_id = s.id WHERE ${where.join(" AND ")}`
-    : `SELECT s.metric, c.hour, c.sum FROM counter_rollups c JOIN series s ON s.id = c.series_id
-       JOIN servers v ON v.id = s.server_id WHERE ${where.join(" AND ")} AND c.hour >= ? AND c.hour < ?`;
-  const values = seek ? [...hoursValues(first, query.to), ...params] : [...params, query.from, query.to];
-  const group = query.byHour ? "metric, hour" : "metric";
-  const summed = (sql: string) => db.prepare(sql).all(...values) as Row[];
-  let found: Row[];
-  try {
-    found = summed(
-      `SELECT metric, ${query.byHour ? "hour" : "NULL AS hour"},
-         sum(sum) FILTER (WHERE typeof(sum) = 'integer') AS small,
-         json_group_array(sum) FILTER (WHERE typeof(sum) = 'text') AS big
-       FROM (${rows}) GROUP BY ${group} ORDER BY ${group}`,
-    );
-  } catch (error) {
-    if (!String((error as Error).message).includes("integer overflow")) throw error;
-    found = summed(
-      `SELECT metric, ${query.byHour ? "hour" : "NULL AS hour"}, NULL AS small, json_group_array(CAST(sum AS TEXT)) AS big
-       FROM (${rows}) GROUP BY ${group} ORDER BY ${group}`,
-    );
-  }
-  return found.map((r) => {
-    let sum = r.small === null ? 0n : big(r.small);
-    for (const value of JSON.parse((r.big as string | null) ?? "[]") as string[]) sum += BigInt(value);
-    return { metric: r.metric as string, hour: r.hour === null ? null : num(r.hour), sum };
-  });
+  return summer.result();
 }
 
 /** How many rollup rows there are once the hours between readings are filled in, without filling them. */
