@@ -235,6 +235,28 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
       expect(await store.counterSums(query)).toEqual([{ metric: "requests.get", hour: null, sum: 3n * big }]);
     });
 
+    it("sums a series' hours of one day given in one batch and in later ones, by hour and in total", async () => {
+      const big = 2n ** 64n + 1n;
+      const at = (id: string, hours: number, value: bigint) =>
+        event({ id, account: "a", metric: "requests.get", time: T0 + hours * HOUR_MS + 60_000, value });
+      await store.insertEvents([at("h1", 1, 5n), at("h2", 2, 7n), at("h5", 5, big), at("h1b", 1, 1n), at("d2", 27, 3n)]);
+      await store.insertEvents([at("h2b", 2, 10n), at("h7", 7, 4n)]);
+      await store.insertEvents([at("h5b", 5, big)]);
+      const query = { account: "a", from: T0, to: T0 + 2 * DAY_MS, metrics: ["requests.get"], byHour: true };
+      const hour = (h: number, sum: bigint) => ({ metric: "requests.get", hour: T0 + h * HOUR_MS, sum });
+      expect(await store.counterSums(query)).toEqual([
+        hour(1, 6n),
+        hour(2, 17n),
+        hour(5, 2n * big),
+        hour(7, 4n),
+        hour(27, 3n),
+      ]);
+      const total = (from: number, to: number) =>
+        store.counterSums({ ...query, from: T0 + from * HOUR_MS, to: T0 + to * HOUR_MS, byHour: false });
+      expect(await total(0, 48)).toEqual([{ metric: "requests.get", hour: null, sum: 2n * big + 30n }]);
+      expect(await total(2, 28)).toEqual([{ metric: "requests.get", hour: null, sum: 2n * big + 24n }]);
+    });
+
     it("keeps apart the rollups of series and hours centuries apart", async () => {
       // Hours 2^21 apart (239 years) and in the year 9999, of series created one after the other: what a key
       // packing a series and an hour into one number would confuse.
