@@ -239,7 +239,13 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
       const big = 2n ** 64n + 1n;
       const at = (id: string, hours: number, value: bigint) =>
         event({ id, account: "a", metric: "requests.get", time: T0 + hours * HOUR_MS + 60_000, value });
-      await store.insertEvents([at("h1", 1, 5n), at("h2", 2, 7n), at("h5", 5, big), at("h1b", 1, 1n), at("d2", 27, 3n)]);
+      await store.insertEvents([
+        at("h1", 1, 5n),
+        at("h2", 2, 7n),
+        at("h5", 5, big),
+        at("h1b", 1, 1n),
+        at("d2", 27, 3n),
+      ]);
       await store.insertEvents([at("h2b", 2, 10n), at("h7", 7, 4n)]);
       await store.insertEvents([at("h5b", 5, big)]);
       const query = { account: "a", from: T0, to: T0 + 2 * DAY_MS, metrics: ["requests.get"], byHour: true };

@@ -44,22 +44,32 @@ function header(query: SwiftStatsQuery): Record<string, string> {
 
 function renderJson(query: SwiftStatsQuery, answer: SwiftStatsData): string {
   let data: string;
-  if (answer.method === "io_sum") data = jsonFields(answer.data, COUNTER_FIELDS);
-  else if (answer.method === "io_detail") data = jsonHours(answer.data, COUNTER_FIELDS);
-  else data = jsonHours(answer.data, SPACE_FIELDS);
+  if (answer.method === "io_sum") data = jsonFields(answer.data, COUNTER_KEYS);
+  else if (answer.method === "io_detail") data = jsonHours(answer.data, COUNTER_KEYS);
+  else data = jsonHours(answer.data, SPACE_KEYS);
   return `[${exactJson(header(query))},${data}]`;
 }
 
-/** {"field":value,…} in the order given; written directly, as a month of hours is thousands of them. */
-function jsonFields<F extends string>(values: Record<F, bigint>, fields: readonly F[]): string {
+/** Each field with the JSON text before its value: `{"a":`, `,"b":` …, for writing objects of them directly. */
+type JsonKeys<F extends string> = readonly (readonly [F, string])[];
+
+function jsonKeys<F extends string>(fields: readonly F[]): JsonKeys<F> {
+  return fields.map((f, i) => [f, `${i === 0 ? "{" : ","}${JSON.stringify(f)}:`] as const);
+}
+
+const COUNTER_KEYS = jsonKeys(COUNTER_FIELDS);
+const SPACE_KEYS = jsonKeys(SPACE_FIELDS);
+
+/** {"field":value,…} in the fields' order; written directly, as a month of hours is thousands of them. */
+function jsonFields<F extends string>(values: Record<F, bigint>, keys: JsonKeys<F>): string {
   let out = "";
-  for (const f of fields) out += `${out === "" ? "{" : ","}"${f}":${values[f]}`;
+  for (const [field, key] of keys) out += key + values[field];
   return `${out}}`;
 }
 
-function jsonHours<F extends string>(rows: readonly [number, Record<F, bigint>][], fields: readonly F[]): string {
+function jsonHours<F extends string>(rows: readonly [number, Record<F, bigint>][], keys: JsonKeys<F>): string {
   const out: string[] = [];
-  for (const [hour, values] of rows) out.push(`"${formatSwiftTime(hour)}":${jsonFields(values, fields)}`);
+  for (const [hour, values] of rows) out.push(`"${formatSwiftTime(hour)}":${jsonFields(values, keys)}`);
   return `{${out.join(",")}}`;
 }
 

@@ -348,14 +348,17 @@ const ACCOUNT_COUNTERS = `FROM series s JOIN servers v ON v.id = s.server_id
   WHERE s.account = @account AND s.kind = 'counter' AND s.metric IN (SELECT value FROM json_each(@metrics))
     AND (@servers IS NULL OR v.name IN (SELECT value FROM json_each(@servers)))`;
 
-/** Per counter series of the account, its pieces (counter-sums.ts) as a JSON array of [time, sum]: its hours. */
+/**
+ * Per counter series of the account, its pieces (counter-sums.ts) as JSON [[time, …], [sum, …]]: its hours. Two
+ * aggregates of one query see the same rows in the same order; two arrays parse faster than an array per piece.
+ */
 const COUNTER_HOURS = `${RANGE_DAYS}
-  SELECT s.metric, (SELECT json_group_array(json_array(c.hour, ${sumAsJson("c.sum")})) ${HOURS_OF_DAYS})
+  SELECT s.metric, (SELECT json_array(json_group_array(c.hour), json_group_array(${sumAsJson("c.sum")})) ${HOURS_OF_DAYS})
   ${ACCOUNT_COUNTERS}`;
 
 /** The same for a total: the day rows of the whole days [@wholeFrom, @wholeTo), and the hours of the other days. */
 const COUNTER_DAYS = `${RANGE_DAYS}
-  SELECT s.metric, (SELECT json_group_array(json_array(t, v)) FROM (
+  SELECT s.metric, (SELECT json_array(json_group_array(t), json_group_array(v)) FROM (
       SELECT d.day AS t, ${sumAsJson("d.sum")} AS v
       FROM range_days w CROSS JOIN days d ON d.day = w.day AND d.series_id = s.id
       WHERE w.day >= @wholeFrom AND w.day < @wholeTo
@@ -374,7 +377,8 @@ export function selectCounterSums(db: Database.Database, query: CounterSumQuery)
   }) as [string, string][];
   const summer = new CounterSummer(query.byHour);
   for (const [metric, json] of rows) {
-    for (const [time, value] of JSON.parse(json) as [number, number | string][]) summer.add(metric, time, value);
+    const [times, sums] = JSON.parse(json) as [number[], (number | string)[]];
+    for (let i = 0; i < times.length; i++) summer.add(metric, times[i] as number, sums[i] as number | string);
   }
   return summer.result();
 }
