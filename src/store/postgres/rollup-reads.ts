@@ -70,7 +70,9 @@ async function selectFilled(
   servers: readonly string[] | null,
 ): Promise<RollupRow[]> {
   // Part 0: the rows in the range. Part 1, per held series: its latest row before the range, and whether a row
-  // follows the range (`more`): what fillHeldGaps needs to fill the range's hours between readings.
+  // follows the range (`more`): what fillHeldGaps needs to fill the range's hours between readings. Each series'
+  // rows are found through the primary key, whatever the estimates: OFFSET 0 keeps PostgreSQL from joining them
+  // the other way, which, with statistics not yet gathered after a bulk load, it did by scanning every rollup.
   const rows = await read<RollupDbRow & { part: number; more: boolean | null }>(
     `WITH s AS (
        SELECT id, server, account, metric, instance, dims, kind FROM series
@@ -78,8 +80,9 @@ async function selectFilled(
          AND ($5::text[] IS NULL OR server = ANY($5::text[]))
      )
      SELECT 0 AS part, ${COLUMNS}, ${ROW_COLUMNS}, NULL::boolean AS more
-     FROM rollups r JOIN s ON s.id = r.series_id
-     WHERE r.hour >= $2 AND r.hour < $3
+     FROM s CROSS JOIN LATERAL (
+       SELECT * FROM rollups r WHERE r.series_id = s.id AND r.hour >= $2 AND r.hour < $3 OFFSET 0
+     ) r
      UNION ALL
      SELECT 1, ${COLUMNS}, b.hour, 0, NULL, b.last, b.last, NULL, NULL,
        EXISTS (SELECT 1 FROM rollups a WHERE a.series_id = s.id AND a.hour >= $3)
