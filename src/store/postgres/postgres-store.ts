@@ -207,7 +207,7 @@ export class PostgresUsageStore implements UsageStore {
          AND ($7::text[] IS NULL OR s.server = ANY($7::text[]))`,
       [query.account, first, to, wholeFrom, wholeTo, query.metrics, query.servers ?? null],
     );
-    const summer = new CounterSummer(query.byHour);
+    const summer = new CounterSummer(query.byHour, first);
     for (const { metric, pieces } of rows) {
       const flat = JSON.parse(pieces ?? "[]") as (number | string)[];
       for (let i = 0; i < flat.length; i += 2) summer.add(metric, flat[i] as number, flat[i + 1] as number | string);

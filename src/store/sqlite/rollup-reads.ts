@@ -375,7 +375,7 @@ export function selectCounterSums(db: Database.Database, query: CounterSumQuery)
     metrics: JSON.stringify(query.metrics),
     servers: query.servers ? JSON.stringify(query.servers) : null,
   }) as [string, string][];
-  const summer = new CounterSummer(query.byHour);
+  const summer = new CounterSummer(query.byHour, pieces.first);
   for (const [metric, json] of rows) {
     const [times, sums] = JSON.parse(json) as [number[], (number | string)[]];
     for (let i = 0; i < times.length; i++) summer.add(metric, times[i] as number, sums[i] as number | string);
