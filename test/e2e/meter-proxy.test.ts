@@ -297,8 +297,9 @@ describe("tally meter proxy", () => {
       expect(done.status).toBe(201);
       expect(upstream.received.get("large-upload")).toBe(size);
       const peak = proxy.peakRss();
-      // Had the proxy buffered while the store stalled, its memory would have grown by hundreds of MiB.
-      expect(peak - before).toBeLessThan(64 << 20);
+      // Had the proxy buffered while the store stalled, its memory would have grown by about the upload's size;
+      // streaming, it grew by 32 to 49 MiB here, and by 67 MiB on a busy machine: the bound is a quarter of it.
+      expect(peak - before).toBeLessThan(size / 4);
     } finally {
       await proxy.kill();
     }
