@@ -19,21 +19,25 @@ export async function ioDetail(
     metrics: Object.keys(COUNTER_METRICS),
     byHour: true,
   });
-  const hours = new Map<number, Counters>();
-  // Hours that have not begun are left out even so: a zero there would say they passed without traffic.
+  // By hours since the range's first (an hour boundary). Hours that have not begun are left out even with
+  // fill=zero: a zero there would say they passed without traffic.
+  const hours: Counters[] = [];
   if (query.fill === "zero") {
-    for (let hour = query.fromHour; hour < query.toHour && hour <= now; hour += HOUR_MS)
-      hours.set(hour, zeroCounters());
+    for (let i = 0; query.fromHour + i * HOUR_MS < query.toHour && query.fromHour + i * HOUR_MS <= now; i++) {
+      hours[i] = zeroCounters();
+    }
   }
   for (const s of sums) {
     const field = COUNTER_METRICS[s.metric];
     if (!field || s.hour === null) continue;
-    let counters = hours.get(s.hour);
-    if (!counters) {
-      counters = zeroCounters();
-      hours.set(s.hour, counters);
-    }
-    counters[field] += s.sum;
+    const i = (s.hour - query.fromHour) / HOUR_MS;
+    hours[i] ??= zeroCounters();
+    (hours[i] as Counters)[field] += s.sum;
   }
-  return [...hours].sort((a, b) => a[0] - b[0]);
+  const out: [number, Counters][] = [];
+  // forEach passes over the hours without a value.
+  hours.forEach((counters, i) => {
+    out.push([query.fromHour + i * HOUR_MS, counters]);
+  });
+  return out;
 }
