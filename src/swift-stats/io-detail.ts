@@ -23,16 +23,17 @@ export async function ioDetail(
   // fill=zero: a zero there would say they passed without traffic.
   const hours: Counters[] = [];
   if (query.fill === "zero") {
-    for (let i = 0; query.fromHour + i * HOUR_MS < query.toHour && query.fromHour + i * HOUR_MS <= now; i++) {
-      hours[i] = zeroCounters();
+    for (let hour = query.fromHour; hour < query.toHour && hour <= now; hour += HOUR_MS) {
+      hours[(hour - query.fromHour) / HOUR_MS] = zeroCounters();
     }
   }
   for (const s of sums) {
     const field = COUNTER_METRICS[s.metric];
     if (!field || s.hour === null) continue;
     const i = (s.hour - query.fromHour) / HOUR_MS;
-    hours[i] ??= zeroCounters();
-    (hours[i] as Counters)[field] += s.sum;
+    const counters = hours[i] ?? zeroCounters();
+    counters[field] += s.sum;
+    hours[i] = counters;
   }
   const out: [number, Counters][] = [];
   // forEach passes over the hours without a value.
