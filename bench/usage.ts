@@ -7,10 +7,11 @@
 //
 //   node dist/bench/usage.js [--accounts 1000000] [--servers 10] [--per-account 3] [--limit 1000] [--runs 50]
 //                            [--store sqlite|postgres|both] [--postgres postgres://postgres@127.0.0.1:5432/test]
-//                            [--sqlite-dir DIR]
+//                            [--sqlite-dir DIR] [--postgres-schema NAME]
 //
-// --sqlite-dir keeps the SQLite store in DIR and, run again with the same sizes, measures it without loading it
-// again (loading a million accounts takes many minutes); the expected totals come from the same seeded generator.
+// --sqlite-dir keeps the SQLite store in DIR, and --postgres-schema the PostgreSQL store in the schema NAME; run again
+// with the same sizes, each is measured without loading it again (loading a million accounts takes many minutes); the
+// expected totals come from the same seeded generator.
 
 import fs from "node:fs";
 import type { AddressInfo } from "node:net";
@@ -40,6 +41,7 @@ interface Options {
   store: "sqlite" | "postgres" | "both";
   postgres: string;
   sqliteDir: string | null;
+  postgresSchema: string | null;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -52,6 +54,7 @@ function parseArgs(argv: string[]): Options {
     store: "both",
     postgres: process.env.TALLY_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test",
     sqliteDir: null,
+    postgresSchema: null,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -64,6 +67,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === "--store") options.store = value as Options["store"];
     else if (flag === "--postgres") options.postgres = value;
     else if (flag === "--sqlite-dir") options.sqliteDir = value;
+    else if (flag === "--postgres-schema") options.postgresSchema = value;
     else throw new Error(`unknown flag ${flag}`);
   }
   options.perAccount = Math.min(options.perAccount, options.servers);
@@ -253,18 +257,17 @@ function swiftStatsCases(): UsageCase[] {
   ];
 }
 
+/** What a kept store was loaded with: run again with the same, it is measured without loading. */
+const sizesOf = (o: Options) =>
+  JSON.stringify({ accounts: o.accounts, servers: o.servers, perAccount: o.perAccount, busyDays: BUSY_DAYS });
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (o.store !== "postgres") {
     const dir = o.sqliteDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "tally-bench-usage-"));
     fs.mkdirSync(dir, { recursive: true });
     const loadedFile = path.join(dir, "bench-loaded.json");
-    const sizes = JSON.stringify({
-      accounts: o.accounts,
-      servers: o.servers,
-      perAccount: o.perAccount,
-      busyDays: BUSY_DAYS,
-    });
+    const sizes = sizesOf(o);
     const loaded = fs.existsSync(loadedFile) && fs.readFileSync(loadedFile, "utf8") === sizes;
     if (!loaded) for (const f of ["", "-wal", "-shm"]) fs.rmSync(path.join(dir, `tally.sqlite${f}`), { force: true });
     const store = await openSqliteStore({ path: path.join(dir, "tally.sqlite") });
@@ -285,10 +288,18 @@ async function main(): Promise<void> {
     }
   }
   if (o.store !== "sqlite") {
-    const schema = `tally_bench_${process.pid}`;
-    const store = await openPostgresStore({ url: o.postgres, schema, dropSchemaOnClose: true });
+    const schema = o.postgresSchema ?? `tally_bench_${process.pid}`;
+    const store = await openPostgresStore({ url: o.postgres, schema, dropSchemaOnClose: o.postgresSchema === null });
     try {
-      const totals = await load(store, o, "postgres");
+      await store.pool.query("CREATE TABLE IF NOT EXISTS bench_loaded (sizes text NOT NULL)");
+      const marks = await store.pool.query<{ sizes: string }>("SELECT sizes FROM bench_loaded");
+      const loaded = marks.rows.length === 1 && marks.rows[0]?.sizes === sizesOf(o);
+      if (!loaded && (await store.pool.query("SELECT 1 FROM series LIMIT 1")).rows.length > 0) {
+        throw new Error(`schema ${schema} holds a store of other sizes: drop it first (DROP SCHEMA ${schema} CASCADE)`);
+      }
+      const totals = await load(loaded ? null : store, o, "postgres");
+      if (!loaded) await store.pool.query("INSERT INTO bench_loaded (sizes) VALUES ($1)", [sizesOf(o)]);
+      else process.stderr.write(`postgres: measuring the store loaded before in schema ${schema}\n`);
       // The tables as autovacuum leaves them on a live database, vacuumed and with statistics. Straight after a bulk
       // load the planner takes the usage tables for empty and sorts a whole table where an index answers, a scan
       // (the search) reads every row version the load's updates left, and autovacuum, busy with the tables for

@@ -12,8 +12,8 @@ export interface Migration {
 
 /**
  * First key of the advisory lock migrations take; the second key is `hashtext` of the schema name, so that nodes
- * sharing a schema wait for each other and separate schemas do not. (The store's own locks are 0x7a11_0002 and
- * 0x7a11_0003.)
+ * sharing a schema wait for each other and separate schemas do not. (The store's own locks are 0x7a11_0002,
+ * 0x7a11_0003 and 0x7a11_0004.)
  */
 export const LOCK_MIGRATIONS = 0x7a11_0001;
 

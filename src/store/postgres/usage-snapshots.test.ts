@@ -297,6 +297,35 @@ describe("PostgreSQL usage table snapshots", () => {
     await expect(table.usageTable({ ...query, snapshot: "r.fffffff" })).rejects.toMatchObject({ code: "GONE" });
   });
 
+  it("searches by listing the matches, or by walking the table past the listing's limit, with the same pages", async () => {
+    await write(writer, [
+      ["s1", "ab", 3n],
+      ["s2", "ba", 9n],
+    ]);
+    await writer.pool.query("INSERT INTO petnames (account, name, updated_at) VALUES ('c', 'Abc Labs', 0)");
+    const listing = new PostgresUsageTable(reader.pool);
+    const walking = new PostgresUsageTable(reader.pool, { searchListed: 0 });
+    for (const sort of [{ by: "total" }, { by: "account" }, { by: "server", server: "s2" }] as UsageSort[]) {
+      for (const search of ["A", "b", "abc", "zz"]) {
+        const query = q({ sort, search, limit: 1 });
+        for (const table of [listing, walking]) {
+          const whole = await listing.usageTable({ ...query, limit: 100 });
+          expect(await walking.usageTable({ ...query, limit: 100 })).toEqual(whole);
+          const first = await table.usageTable(query);
+          const pages = await rest(table, query, first, async () => {
+            await write(writer, [["s2", "ab", BigInt(n)]]);
+          });
+          expect([first, ...pages].flatMap((p) => p.rows).map((r) => r.account)).toEqual(
+            whole.rows.map((r) => r.account),
+          );
+          expect(first.totals).toEqual(whole.totals);
+        }
+      }
+    }
+    const found = await listing.usageTable(q({ search: "abc", limit: 100 }));
+    expect(found.rows.map((r) => [r.account, r.petname])).toEqual([["c", "Abc Labs"]]);
+  });
+
   it("refuses a token it could not have given out", async () => {
     for (const token of ["s.1.2", "s.0.5.2.3", "s.0.5.2.1.1", "r.", "x", `s.${"f".repeat(17)}.1.1`]) {
       await expect(reader.usageTable(q({ snapshot: token }))).rejects.toMatchObject({ code: "VALIDATION" });

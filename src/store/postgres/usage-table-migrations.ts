@@ -9,6 +9,9 @@
 
 import type { Migration } from "../../db/postgres-migrate.js";
 
+/** The advisory lock (one key, for the whole database) under which a schema's migration creates extensions. */
+const LOCK_EXTENSIONS = 0x7a11_0004;
+
 export const USAGE_VIEW_MIGRATIONS: readonly Migration[] = [
   {
     version: 100,
@@ -225,6 +228,26 @@ export const USAGE_VIEW_MIGRATIONS: readonly Migration[] = [
                  CASE WHEN u.version > 1 THEN u.total - x.delta END
           FROM moved u JOIN x ON x.metric = u.metric AND x.server = u.server;
       $fn$;
+    `,
+  },
+  {
+    // The search finds accounts by substring through trigram indexes (pg_trgm, a trusted extension): on the ids in
+    // series, written once per series, and on petnames, not on usage_totals, which every level change rewrites.
+    // Schemas migrate under locks of their own, so the extension is created under one lock for the database, in
+    // public, where dropping a schema cannot take it and the other schemas' indexes with it.
+    version: 104,
+    sql: `
+      DO $do$
+      DECLARE
+        ns text;
+      BEGIN
+        PERFORM pg_advisory_xact_lock(${LOCK_EXTENSIONS});
+        CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;
+        SELECT extnamespace::regnamespace::text INTO ns FROM pg_extension WHERE extname = 'pg_trgm';
+        EXECUTE format('CREATE INDEX series_account_trigrams ON series USING gin (account %s.gin_trgm_ops)', ns);
+        EXECUTE format('CREATE INDEX petnames_name_trigrams ON petnames USING gin (name %s.gin_trgm_ops)', ns);
+      END
+      $do$;
     `,
   },
 ];

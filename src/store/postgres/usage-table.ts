@@ -52,12 +52,18 @@ interface Reader {
 /** UsageStore.usageTable on PostgreSQL: shares the usage store's pool. */
 export class PostgresUsageTable {
   readonly snapshots: UsageSnapshots;
+  private readonly searchListed: number;
 
   constructor(
     private readonly pool: pg.Pool,
-    options: { readonly inlineTokenLimit?: number } = {},
+    options: {
+      readonly inlineTokenLimit?: number;
+      /** Series or petnames a search lists at most before it reads the table in its order instead. */
+      readonly searchListed?: number;
+    } = {},
   ) {
     this.snapshots = new UsageSnapshots(pool, options);
+    this.searchListed = options.searchListed ?? SEARCH_LISTED;
   }
 
   async usageTable(query: UsageTableQuery): Promise<UsageTablePage> {
@@ -94,10 +100,15 @@ export class PostgresUsageTable {
   }
 
   private async page(client: pg.ClientBase, query: UsageTableQuery, at: Snapshot | null): Promise<UsageTablePage> {
+    const like = query.search === undefined ? null : likePattern(query.search);
     const filter: Filter = {
       metric: query.metric,
-      subset: query.accounts ? sortedUnique(query.accounts) : null,
-      like: query.search === undefined ? null : likePattern(query.search),
+      subset: query.accounts
+        ? sortedUnique(query.accounts)
+        : like === null
+          ? null
+          : await searchedAccounts(client, like, this.searchListed),
+      like,
     };
     const serverTotals = await this.serverTotals(client, query.metric, at);
     const columns = sortedUnique(query.servers ?? [...serverTotals.keys()]);
@@ -406,6 +417,25 @@ export class PostgresUsageTable {
         : await this.pool.query<{ account: string; name: string }>("SELECT account, name FROM petnames");
     return pageInMemory(cells, new Map(named.rows.map((r) => [r.account, r.name])), query);
   }
+}
+
+const SEARCH_LISTED = 20_000;
+
+/**
+ * The accounts whose id or petname contains the search, found by the trigram indexes, when they are few: the page
+ * then reads them as a subset, one probe each, instead of testing every account's id. Null when `listed` series or
+ * petnames match: the page walks the table in its order, testing each row, which soon finds a page of matches when
+ * there are that many, where a list would probe each one.
+ */
+async function searchedAccounts(client: pg.ClientBase, like: string, listed: number): Promise<string[] | null> {
+  const result = await client.query<{ petname: boolean; account: string }>(
+    `(SELECT false AS petname, account FROM series WHERE account ILIKE $1 LIMIT $2)
+     UNION ALL (SELECT true, account FROM petnames WHERE name ILIKE $1 LIMIT $2)`,
+    [like, listed],
+  );
+  const named = result.rows.filter((r) => r.petname).length;
+  if (named === listed || result.rows.length - named === listed) return null;
+  return sortedUnique(result.rows.map((r) => r.account));
 }
 
 /** One page row as its segment read it: the key it is ordered by, and the row (null: read once the page is known). */
