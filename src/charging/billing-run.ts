@@ -6,6 +6,7 @@ import { AppError, validation } from "../domain/errors.js";
 import { compareUtf8 } from "../domain/rollup.js";
 import { hourOf, isoTime } from "../domain/time.js";
 import type { UsageReader } from "../store/port.js";
+import { accountPages } from "../store/rollup-pages.js";
 import type { BillJson, ChargeOptions } from "./bill.js";
 import {
   accountAgreements,
@@ -13,7 +14,6 @@ import {
   type PeriodPricing,
   policyForPeriod,
   priceAccount,
-  pricedRange,
   priceUsage,
   usageForPricing,
 } from "./charge-account.js";
@@ -280,11 +280,8 @@ export async function closeAll(
 ): Promise<CloseOutcome[]> {
   const pricing = await endedPeriod(store, periodName, now);
   const metrics = new Set(pricing.parts.flatMap((p) => [...p.policy.resources.values()].map((r) => r.metric)));
-  const { from, to } = pricedRange(pricing.period);
   const accounts = new Set(await store.accounts());
-  for await (const page of usage.rollupPages({ from, to, metrics: [...metrics] })) {
-    for (const account of page.accounts) accounts.add(account);
-  }
+  for await (const page of accountPages(usage, [...metrics])) for (const account of page) accounts.add(account);
   return closePages(store, usage, [...accounts].sort(compareUtf8), pricing, pageAccounts);
 }
 

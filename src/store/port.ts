@@ -76,6 +76,13 @@ export interface RollupScanQuery {
   readonly pageAccounts?: number;
 }
 
+export interface AccountsAfterQuery {
+  readonly metrics: readonly string[];
+  /** The accounts after this one in UTF-8 order; null: from the first. */
+  readonly after: string | null;
+  readonly limit: number;
+}
+
 /** A run of accounts, next to each other in UTF-8 order, with their rollup rows. */
 export interface RollupPage {
   /** Every account with a series of the metrics after the previous page's last, up to pageAccounts, in order. */
@@ -172,9 +179,15 @@ export interface UsageReader extends MetricKindReader {
   counterSums(query: CounterSumQuery): Promise<CounterSum[]>;
   /**
    * Every account's rollups of some metrics over a range, in pages of whole accounts in UTF-8 order: one pass over
-   * the store instead of a read per account. Each page is read at one moment; pages read later may see newer events.
+   * the store instead of a read per account. Each page's rows are read at one moment; pages read later may see newer
+   * events.
    */
   rollupPages(query: RollupScanQuery): AsyncIterable<RollupPage>;
+  /**
+   * The next `limit` accounts, in UTF-8 order, with a series of the metrics (whatever its rows): the accounts
+   * rollupPages pages through, without reading their usage. For runs over every account that read each page by day.
+   */
+  accountsAfter(query: AccountsAfterQuery): Promise<string[]>;
   /**
    * The rollups of several accounts in one read: the rows `rollups` gives for each, account after account in UTF-8
    * order, as a page of rollupPages holds them. For a billing run, which reads the accounts it was given a page at a time.

@@ -16,6 +16,7 @@ import { dimsOfKey, type HeldRow, heldRows, type Reading, type RollupRow } from 
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { CounterSummer, counterPieces } from "../counter-sums.js";
 import type {
+  AccountsAfterQuery,
   AccountsRollupQuery,
   CounterSum,
   CounterSumQuery,
@@ -45,9 +46,9 @@ import { INSERT_ALL_DAYS, selectAccountsDays } from "./rollup-days.js";
 import {
   countRollups,
   type Read,
+  selectAccountsAfter,
   selectAccountsRollups,
   selectAllRollups,
-  selectRollupPage,
   selectRollupRange,
 } from "./rollup-reads.js";
 import { openUsageLog } from "./usage-snapshots.js";
@@ -216,7 +217,11 @@ export class PostgresUsageStore implements UsageStore {
   }
 
   rollupPages(query: RollupScanQuery): AsyncIterable<RollupPage> {
-    return rollupPagesOf(query, (after, limit) => selectRollupPage(this.reader, query, after, limit));
+    return rollupPagesOf(this, query);
+  }
+
+  async accountsAfter(query: AccountsAfterQuery): Promise<string[]> {
+    return selectAccountsAfter(this.reader, query);
   }
 
   async accountsRollups(query: AccountsRollupQuery): Promise<RollupRow[]> {

@@ -5,7 +5,7 @@ import type pg from "pg";
 import type { MetricKind } from "../../domain/metric.js";
 import { dimsOfKey, fillHeldGaps, type RollupRow, seriesId, sortRollupsByAccount } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
-import type { AccountsRollupQuery, RollupPage, RollupQuery, RollupScanQuery } from "../port.js";
+import type { AccountsAfterQuery, AccountsRollupQuery, RollupQuery } from "../port.js";
 
 /** Runs one read-only statement. */
 export type Read = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) => Promise<R[]>;
@@ -41,23 +41,16 @@ export async function selectAccountsRollups(read: Read, query: AccountsRollupQue
   return sortRollupsByAccount(rows);
 }
 
-/** A page of rollupPages: the next `limit` accounts after `after` with a series of the metrics, and their rows. */
-export async function selectRollupPage(
-  read: Read,
-  query: RollupScanQuery,
-  after: string | null,
-  limit: number,
-): Promise<RollupPage> {
+/** The next `limit` accounts after `after` (null: from the first) with a series of the metrics. */
+export async function selectAccountsAfter(read: Read, query: AccountsAfterQuery): Promise<string[]> {
+  const { metrics, after, limit } = query;
   // Two forms, not "$1 IS NULL OR account > $1", so that each page starts by a seek in series_account.
   const found = await read<{ account: string }>(
     `SELECT DISTINCT account FROM series WHERE ${after === null ? "" : "account > $3 AND "}metric = ANY($1::text[])
      ORDER BY account LIMIT $2`,
-    after === null ? [query.metrics, limit] : [query.metrics, limit, after],
+    after === null ? [metrics, limit] : [metrics, limit, after],
   );
-  const accounts = found.map((r) => r.account);
-  if (accounts.length === 0) return { accounts, rows: [] };
-  const rows = await selectFilled(read, accounts, query.from, query.to, query.metrics, null);
-  return { accounts, rows: sortRollupsByAccount(rows) };
+  return found.map((r) => r.account);
 }
 
 /** The accounts' rows in the hours [from, to), of the metrics and servers given (null: all), filled in. */

@@ -15,14 +15,13 @@ import {
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { CounterSummer, counterPieces } from "../counter-sums.js";
 import type {
+  AccountsAfterQuery,
   AccountsRollupQuery,
   CounterSum,
   CounterSumQuery,
   CurrentLevel,
   CurrentLevelQuery,
-  RollupPage,
   RollupQuery,
-  RollupScanQuery,
 } from "../port.js";
 import { LATEST_READING } from "./migrations.js";
 import { prepared } from "./statements.js";
@@ -103,33 +102,17 @@ export function selectAccountsRollups(db: Database.Database, query: AccountsRoll
   return sortRollupsByAccount(rows);
 }
 
-/**
- * The pages of rollupPages: the next `limit` accounts after `after` (null: from the first) with a series of the
- * metrics, and their rows, in one read.
- */
-export function selectRollupPage(
-  db: Database.Database,
-  query: RollupScanQuery,
-  after: string | null,
-  limit: number,
-): RollupPage {
+/** The next `limit` accounts after `after` (null: from the first) with a series of the metrics. */
+export function selectAccountsAfter(db: Database.Database, query: AccountsAfterQuery): string[] {
+  const { after, limit } = query;
   const metrics = JSON.stringify(query.metrics);
-  const accounts = db
-    .prepare(
-      `SELECT DISTINCT account FROM series
-       WHERE ${after === null ? "" : "account > ? AND "}metric IN (SELECT value FROM json_each(?)) ORDER BY account LIMIT ?`,
-    )
+  return prepared(
+    db,
+    `SELECT DISTINCT account FROM series
+     WHERE ${after === null ? "" : "account > ? AND "}metric IN (SELECT value FROM json_each(?)) ORDER BY account LIMIT ?`,
+  )
     .pluck()
     .all(...(after === null ? [] : [after]), metrics, limit) as string[];
-  if (accounts.length === 0) return { accounts, rows: [] };
-  const rows = selectFilled(
-    db,
-    "s.account IN (SELECT value FROM json_each(?)) AND s.metric IN (SELECT value FROM json_each(?))",
-    [JSON.stringify(accounts), metrics],
-    query.from,
-    query.to,
-  );
-  return { accounts, rows: sortRollupsByAccount(rows) };
 }
 
 /** The rows of the series `where` selects in the hours [from, to), the held rows closed and the gaps filled. */

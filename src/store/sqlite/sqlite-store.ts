@@ -24,6 +24,7 @@ import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
 import type { RollupRow } from "../../domain/rollup.js";
 import type {
+  AccountsAfterQuery,
   AccountsRollupQuery,
   CounterSum,
   CounterSumQuery,
@@ -63,11 +64,11 @@ import { PETNAME_MIGRATIONS } from "./petname-tables.js";
 import { keyFingerprint } from "./recent-keys.js";
 import {
   countRollups,
+  selectAccountsAfter,
   selectAccountsRollups,
   selectAllRollups,
   selectCounterSums,
   selectCurrentLevels,
-  selectRollupPage,
   selectRollupRange,
 } from "./rollup-reads.js";
 import { num } from "./values.js";
@@ -390,9 +391,11 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   rollupPages(query: RollupScanQuery): AsyncIterable<RollupPage> {
-    return rollupPagesOf(query, (after, limit) =>
-      this.derived.read(() => selectRollupPage(this.db, query, after, limit)),
-    );
+    return rollupPagesOf(this, query);
+  }
+
+  async accountsAfter(query: AccountsAfterQuery): Promise<string[]> {
+    return this.derived.read(() => selectAccountsAfter(this.db, query));
   }
 
   async accountsRollups(query: AccountsRollupQuery): Promise<RollupRow[]> {
