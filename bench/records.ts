@@ -2,8 +2,8 @@
 // and one storage.files reading the day before, one storage.bytes reading during the day) into a SQLite store,
 // then exports that day's records as XML, and prints records per second, the time and the time projected to
 // 1,000,000 accounts × 10 servers. Beside it, the baseline measured in the same run: the store reads export needs
-// (every account's rollups for the day in pages of accounts, and their current levels) without building any
-// record. Figures only.
+// (the accounts a page at a time, and each page's usage of the day by day) without building any record. Figures
+// only.
 //
 //   node dist/bench/records.js [--accounts 20000] [--servers 10] [--capacity end|average]
 
@@ -14,6 +14,7 @@ import type { UsageEvent } from "../src/domain/event.js";
 import { exportStarRecords, RECORD_METRICS } from "../src/records/export-star.js";
 import { DEFAULT_STAR_CONFIG } from "../src/records/star-config.js";
 import { starRecordXml } from "../src/records/write-star.js";
+import { accountPages } from "../src/store/rollup-pages.js";
 import { openSqliteStore } from "../src/store/sqlite/sqlite-store.js";
 
 const args = process.argv.slice(2);
@@ -64,16 +65,14 @@ try {
     `loaded ${n.toLocaleString("en")} events (${accounts.toLocaleString("en")} accounts × ${servers} servers) in ${loadSeconds.toFixed(1)} s\n`,
   );
 
-  // Baseline: the reads alone, as export makes them: every account's rollups of the day in pages, and the page's
-  // current levels.
+  // Baseline: the reads alone, as export makes them: the accounts a page at a time, and each page's days.
   const metrics = Object.keys(RECORD_METRICS);
   const baseStart = performance.now();
   let rows = 0;
   let accountsRead = 0;
-  for await (const page of store.rollupPages({ from, to, metrics })) {
-    rows += page.rows.length;
-    accountsRead += page.accounts.length;
-    for (const metric of metrics) await store.currentLevels({ metric, accounts: page.accounts });
+  for await (const page of accountPages(store, metrics)) {
+    rows += (await store.accountsDays({ accounts: page, from, to, metrics })).length;
+    accountsRead += page.length;
   }
   const baseSeconds = (performance.now() - baseStart) / 1000;
 
@@ -94,7 +93,7 @@ try {
   const seconds = (performance.now() - start) / 1000;
   const projected = (seconds * (1_000_000 * 10)) / (accounts * servers);
   const out = [
-    `baseline (reads only): ${rows.toLocaleString("en")} rollup rows for ${accountsRead.toLocaleString("en")} accounts in ${baseSeconds.toFixed(2)} s`,
+    `baseline (reads only): ${rows.toLocaleString("en")} day rows for ${accountsRead.toLocaleString("en")} accounts in ${baseSeconds.toFixed(2)} s`,
     `export (${capacity}): ${records.toLocaleString("en")} records, ${(bytes / 1e6).toFixed(1)} MB of XML, in ${seconds.toFixed(2)} s: ${Math.round(records / seconds).toLocaleString("en")} records/s`,
     `export / baseline: ${(seconds / baseSeconds).toFixed(2)}`,
     `projected to 1,000,000 accounts × 10 servers: ${projected.toFixed(0)} s (target 30 s)`,

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { UsageEvent } from "../domain/event.js";
 import { HOUR_MS } from "../domain/time.js";
@@ -218,6 +219,54 @@ describe.each(TEST_STORES)("StAR export over %s", (_name, open) => {
     expect(whole.filter((r) => r.subject?.localUser === "AUTH_z")).toEqual([]);
     expect(whole.find((r) => r.subject?.localUser === "AUTH_d")?.resourceCapacityAllocated).toBe(8n);
     expect(whole.filter((r) => r.storageSystem === "s2").map((r) => r.fileCount)).toEqual([2n, 2n]);
+  });
+
+  it("gives a day, read from the store's days, what its hours add up to", async () => {
+    // Readings on whole hours, so that each hour's average is exact and a day's is the mean of its hours'.
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            account: fc.constantFrom("AUTH_a", "AUTH_b"),
+            server: fc.constantFrom("s1", "s2"),
+            metric: fc.constantFrom("storage.bytes", "storage.files"),
+            hour: fc.integer({ min: -30, max: 60 }),
+            value: fc.bigInt({ min: 1n, max: 2n ** 70n }),
+          }),
+          { minLength: 1, maxLength: 12 },
+        ),
+        async (readings) => {
+          const fresh = await open();
+          try {
+            await fresh.insertEvents(
+              readings.map((r) => level(r.account, r.metric, at(0, r.hour), r.value, { server: r.server })),
+            );
+            const key = (r: StarRecord) => `${r.storageSystem} ${r.subject?.localUser}`;
+            for (const capacity of ["end", "average"] as const) {
+              const days = await all(fresh, { capacity });
+              const hours = await all(fresh, { capacity, period: "hour" });
+              const summed = new Map<string, [bigint, bigint]>();
+              for (const h of hours) {
+                const day = `${key(h)} ${h.startTime - (h.startTime % DAY)}`;
+                const [bytes, files] = summed.get(day) ?? [0n, 0n];
+                const last = (h.startTime + HOUR_MS) % DAY === 0;
+                const add = (sum: bigint, v: bigint | undefined) =>
+                  capacity === "average" ? sum + (v ?? 0n) : last ? (v ?? 0n) : sum;
+                summed.set(day, [add(bytes, h.resourceCapacityUsed), add(files, h.fileCount)]);
+              }
+              const expected = [...summed].map(([day, [bytes, files]]) =>
+                capacity === "average" ? [day, bytes / 24n, files / 24n] : [day, bytes, files],
+              );
+              const got = days.map((d) => [`${key(d)} ${d.startTime}`, d.resourceCapacityUsed, d.fileCount ?? 0n]);
+              expect(got.sort()).toEqual(expected.sort());
+            }
+          } finally {
+            await fresh.close();
+          }
+        },
+      ),
+      { numRuns: 15 },
+    );
   });
 
   it("refuses ranges off the period's boundaries", async () => {

@@ -6,6 +6,7 @@ import { validation } from "../domain/errors.js";
 import { compareUtf8, type Dims, dimsKey, type RollupRow } from "../domain/rollup.js";
 import { HOUR_MS } from "../domain/time.js";
 import type { CurrentLevel, UsageReader } from "../store/port.js";
+import { accountPages, DEFAULT_PAGE_ACCOUNTS } from "../store/rollup-pages.js";
 import type { StarRecord, SubjectIdentity } from "./star.js";
 import { placeOf, type StarConfig, subjectOf } from "./star-config.js";
 
@@ -35,9 +36,7 @@ export interface ExportOptions {
   readonly config: StarConfig;
   /** The records' createTime. */
   readonly now: number;
-  /** Mapped accounts read at once (PostgreSQL answers them in parallel). */
-  readonly concurrency?: number;
-  /** Other accounts read in one page. */
+  /** Accounts read in one page. */
   readonly pageAccounts?: number;
 }
 
@@ -51,8 +50,8 @@ export function checkExportRange(from: number, to: number, period: StarPeriod, m
   if ((to - from) / step > maxPeriods) throw validation(`the range holds more than ${maxPeriods} ${period}s`);
 }
 
-const seriesKey = (server: string, metric: string, instance: string, dims: Dims) =>
-  JSON.stringify([server, metric, instance, dimsKey(dims)]);
+const seriesKey = (account: string, server: string, metric: string, instance: string, dims: Dims) =>
+  JSON.stringify([account, server, metric, instance, dimsKey(dims)]);
 
 interface Group {
   readonly start: number;
@@ -61,19 +60,45 @@ interface Group {
   };
 }
 
+/** One series of a record metric over the range: its value in each interval it reports on. */
+interface SeriesValues {
+  readonly server: string;
+  readonly metric: RecordMetric;
+  readonly instance: string;
+  readonly dims: Dims;
+  readonly intervals: IntervalValue[];
+}
+
+interface IntervalValue {
+  readonly start: number;
+  /** Value × ms over the interval, from the series' first reading, the latest reading held to the interval's end. */
+  readonly integral: bigint;
+  /** The value at the interval's end. */
+  readonly last: bigint;
+}
+
+/** Some accounts' series over the range, by account. */
+type ReadSeries = (
+  reader: UsageReader,
+  accounts: readonly string[],
+  options: ExportOptions,
+) => Promise<Map<string, SeriesValues[]>>;
+
 /**
- * The records of [from, to), account by account. Accounts the configuration maps (whose identity others may share)
- * are read first, one by one, and their records come last, summed with any other account of the same identity; the
- * others are read in pages of accounts, and as each one's identity holds its own id, its records go out as soon
- * as its page is read.
+ * The records of [from, to), account by account, read a page of accounts at a time: by day from the days a store
+ * keeps (a day of a series is one row), by hour from the hourly rollups. Accounts the configuration maps (whose
+ * identity others may share) are read first, and their records come last, summed with any other account of the
+ * same identity; as each other account's identity holds its own id, its records go out as soon as its page is read.
  */
 export async function* exportStarRecords(reader: UsageReader, options: ExportOptions): AsyncGenerator<StarRecord> {
   checkExportRange(options.from, options.to, options.period, Number.MAX_SAFE_INTEGER);
+  const read: ReadSeries = options.period === "day" ? seriesByDay : seriesByHour;
+  const pageAccounts = options.pageAccounts ?? DEFAULT_PAGE_ACCOUNTS;
   const shared = new Map<string, Group>();
   /** Adds an account's groups to those shared, and returns the records that can go out now. */
-  const take = (account: string, levels: readonly CurrentLevel[], rows: readonly RollupRow[]): StarRecord[] => {
+  const take = (account: string, series: readonly SeriesValues[]): StarRecord[] => {
     const out: StarRecord[] = [];
-    for (const [key, group] of accountGroups(account, levels, rows, options)) {
+    for (const [key, group] of accountGroups(account, series, options)) {
       const into = shared.get(key);
       if (into) addValues(into, group);
       else if (isMapped(options, account) || !holdsAccount(group.record.subject, account)) shared.set(key, group);
@@ -82,55 +107,120 @@ export async function* exportStarRecords(reader: UsageReader, options: ExportOpt
     return out;
   };
   const mapped = Object.keys(options.config.accounts).sort(compareUtf8);
-  if (mapped.length > 0) {
-    const levels = await levelsOf(reader, mapped);
-    const present = mapped.filter((a) => levels.has(a));
-    const concurrency = options.concurrency ?? 8;
-    for (let i = 0; i < present.length; i += concurrency) {
-      const chunk = present.slice(i, i + concurrency);
-      const rows = await Promise.all(
-        chunk.map((account) => reader.rollups({ account, from: options.from, to: options.to, metrics: METRIC_NAMES })),
-      );
-      for (let j = 0; j < chunk.length; j++) {
-        const account = chunk[j] as string;
-        yield* take(account, levels.get(account) ?? [], rows[j] ?? []);
-      }
-    }
+  for (let i = 0; i < mapped.length; i += pageAccounts) {
+    const accounts = mapped.slice(i, i + pageAccounts);
+    const series = await read(reader, accounts, options);
+    for (const account of accounts) take(account, series.get(account) ?? []);
   }
-  const pages = reader.rollupPages({
-    from: options.from,
-    to: options.to,
-    metrics: METRIC_NAMES,
-    pageAccounts: options.pageAccounts,
-  });
-  for await (const page of pages) {
-    const accounts = page.accounts.filter((a) => !isMapped(options, a));
+  for await (const page of accountPages(reader, METRIC_NAMES, pageAccounts)) {
+    const accounts = page.filter((a) => !isMapped(options, a));
     if (accounts.length === 0) continue;
-    // Levels are read for the page's accounts only, so that memory stays bounded by the page, not the store.
-    const levels = await levelsOf(reader, accounts);
-    let at = 0;
-    for (const account of page.accounts) {
-      const first = at;
-      while (at < page.rows.length && (page.rows[at] as RollupRow).account === account) at++;
-      if (isMapped(options, account)) continue;
-      yield* take(account, levels.get(account) ?? [], page.rows.slice(first, at));
-    }
+    const series = await read(reader, accounts, options);
+    for (const account of accounts) yield* take(account, series.get(account) ?? []);
   }
   yield* [...shared.values()].sort((a, b) => a.start - b.start).map((g) => g.record);
 }
 
 const isMapped = (options: ExportOptions, account: string) => options.config.accounts[account] !== undefined;
 
-/** The current levels of the record metrics of some accounts, by account. */
-async function levelsOf(reader: UsageReader, accounts: readonly string[]): Promise<Map<string, CurrentLevel[]>> {
-  const levels = new Map<string, CurrentLevel[]>();
-  for (const metric of METRIC_NAMES) {
-    for (const level of await reader.currentLevels({ metric, accounts })) {
-      const list = levels.get(level.account);
-      if (list) list.push(level);
-      else levels.set(level.account, [level]);
+/** The accounts' series by day: each day row of a level is an interval. */
+async function seriesByDay(
+  reader: UsageReader,
+  accounts: readonly string[],
+  options: ExportOptions,
+): Promise<Map<string, SeriesValues[]>> {
+  const days = await reader.accountsDays({ accounts, from: options.from, to: options.to, metrics: METRIC_NAMES });
+  const out = new Map<string, SeriesValues[]>();
+  let series: SeriesValues | null = null;
+  let account = "";
+  // A series' days come one after another (sortDays): a new series starts where the key changes.
+  for (const d of days) {
+    if (d.integral === null || d.last === null) continue;
+    if (
+      series === null ||
+      d.account !== account ||
+      d.server !== series.server ||
+      d.metric !== series.metric ||
+      d.instance !== series.instance ||
+      d.dims !== series.dims
+    ) {
+      series = {
+        server: d.server,
+        metric: d.metric as RecordMetric,
+        instance: d.instance,
+        dims: d.dims,
+        intervals: [],
+      };
+      account = d.account;
+      const list = out.get(account);
+      if (list) list.push(series);
+      else out.set(account, [series]);
     }
+    series.intervals.push({ start: d.day, integral: d.integral, last: d.last });
   }
+  return out;
+}
+
+/**
+ * The accounts' series by the period's intervals, from their hourly rollups and current levels: each interval sums
+ * its hours, and an interval after the latest reading holds its value (as a level holds until the next reading).
+ */
+async function seriesByHour(
+  reader: UsageReader,
+  accounts: readonly string[],
+  options: ExportOptions,
+): Promise<Map<string, SeriesValues[]>> {
+  const levels = await levelsOf(reader, accounts);
+  const rows = await reader.accountsRollups({ accounts, from: options.from, to: options.to, metrics: METRIC_NAMES });
+  const bySeries = new Map<string, RollupRow[]>();
+  for (const r of rows) {
+    const key = seriesKey(r.account, r.server, r.metric, r.instance, r.dims);
+    const list = bySeries.get(key);
+    if (list) list.push(r);
+    else bySeries.set(key, [r]);
+  }
+  const step = PERIOD_MS[options.period];
+  const out = new Map<string, SeriesValues[]>();
+  for (const level of levels) {
+    const hours = (
+      bySeries.get(seriesKey(level.account, level.server, level.metric, level.instance, level.dims)) ?? []
+    ).sort((a, b) => a.hour - b.hour);
+    const intervals: IntervalValue[] = [];
+    let held: bigint | null = level.time < options.from ? level.value : null;
+    let next = 0;
+    for (let start = options.from; start < options.to; start += step) {
+      const end = start + step;
+      let integral = 0n;
+      let last = held;
+      let rowsIn = false;
+      for (let r = hours[next]; r && r.hour < end; r = hours[++next]) {
+        integral += r.integral ?? 0n;
+        last = r.last;
+        rowsIn = true;
+      }
+      if (last === null) continue;
+      if (!rowsIn) {
+        integral = last * BigInt(step);
+      } else if (level.time >= start && level.time < end) {
+        // After the series' latest reading its level holds, though no rollup counts that time yet.
+        integral += level.value * BigInt(end - level.time);
+      }
+      held = last;
+      intervals.push({ start, integral, last });
+    }
+    const { account, server, instance, dims } = level;
+    const series = { server, metric: level.metric as RecordMetric, instance, dims, intervals };
+    const list = out.get(account);
+    if (list) list.push(series);
+    else out.set(account, [series]);
+  }
+  return out;
+}
+
+/** The current levels of the record metrics of some accounts. */
+async function levelsOf(reader: UsageReader, accounts: readonly string[]): Promise<CurrentLevel[]> {
+  const levels: CurrentLevel[] = [];
+  for (const metric of METRIC_NAMES) levels.push(...(await reader.currentLevels({ metric, accounts })));
   return levels;
 }
 
@@ -147,60 +237,25 @@ function addValues(into: Group, from: Group): void {
 }
 
 /** One account's groups: per interval, server, place, identity and directory, the sum of its series' values. */
-function accountGroups(
-  account: string,
-  levels: readonly CurrentLevel[],
-  rows: readonly RollupRow[],
-  options: ExportOptions,
-): Map<string, Group> {
-  const bySeries = new Map<string, RollupRow[]>();
-  for (const r of rows) {
-    const key = seriesKey(r.server, r.metric, r.instance, r.dims);
-    const list = bySeries.get(key);
-    if (list) list.push(r);
-    else bySeries.set(key, [r]);
-  }
+function accountGroups(account: string, series: readonly SeriesValues[], options: ExportOptions): Map<string, Group> {
   const groups = new Map<string, Group>();
-  const step = PERIOD_MS[options.period];
-  for (const level of levels) {
-    const dims = level.dims;
-    const place = placeOf(options.config, level.server, dims);
+  const step = BigInt(PERIOD_MS[options.period]);
+  for (const { server, metric, instance, dims, intervals } of series) {
+    const place = placeOf(options.config, server, dims);
     if (options.site !== undefined && place.site !== options.site) continue;
     const subject = subjectOf(options.config, account, dims);
     if (subject === null) continue;
-    const path = level.instance.startsWith("/") ? level.instance : undefined;
-    const field = RECORD_METRICS[level.metric as RecordMetric];
-    const series = (bySeries.get(seriesKey(level.server, level.metric, level.instance, dims)) ?? []).sort(
-      (a, b) => a.hour - b.hour,
-    );
-    let held: bigint | null = level.time < options.from ? level.value : null;
-    let next = 0;
-    for (let start = options.from; start < options.to; start += step) {
-      const end = start + step;
-      let integral = 0n;
-      let last = held;
-      let rowsIn = false;
-      for (let r = series[next]; r && r.hour < end; r = series[++next]) {
-        integral += r.integral ?? 0n;
-        last = r.last;
-        rowsIn = true;
-      }
-      if (last === null) continue;
-      if (!rowsIn) {
-        if (last === 0n) continue;
-        integral = last * BigInt(step);
-      } else if (level.time >= start && level.time < end) {
-        // After the series' latest reading its level holds, though no rollup counts that time yet.
-        integral += level.value * BigInt(end - level.time);
-      }
-      held = last;
+    const path = instance.startsWith("/") ? instance : undefined;
+    const field = RECORD_METRICS[metric];
+    for (const { start, integral, last } of intervals) {
       // A series that stood at 0 all interval (a record's end, usage deleted) has nothing to report.
       if (last === 0n && integral === 0n) continue;
-      const value = options.capacity === "end" ? last : integral / BigInt(step);
-      const key = JSON.stringify([start, level.server, place, subject, path ?? null]);
+      const value = options.capacity === "end" ? last : integral / step;
+      const key = JSON.stringify([start, server, place, subject, path ?? null]);
       let group = groups.get(key);
       if (!group) {
-        group = { start, record: newRecord(start, end, level.server, place, subject, path, key, options.now) };
+        const end = start + PERIOD_MS[options.period];
+        group = { start, record: newRecord(start, end, server, place, subject, path, key, options.now) };
         groups.set(key, group);
       }
       group.record[field] = (group.record[field] ?? 0n) + value;
