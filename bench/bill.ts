@@ -1,7 +1,7 @@
 // npm run bench:bill: how fast a billing run is. Loads ACCOUNTS accounts, each with 3 resources (storage.bytes and
 // storage.files levels, a requests.put counter) read every hour of October 2026, into a SQLite store and into a
-// PostgreSQL schema of its own; then closes October for every account (price each bill from the stored rollups,
-// write its grant and charge to the ledger) and prints the time of the run, per bill, and projected to 100,000
+// PostgreSQL schema of its own; then closes October for every account, as `tally close --all` does (list the accounts,
+// price each bill from the stored usage, write its grant and charge to the ledger) and prints the time of the run, per bill, and projected to 100,000
 // accounts. Beside it, the baseline measured in the same run on the same store: the bare store reads a bill needs
 // (each account's rollups for the month and its current levels, for the first BASELINE_ACCOUNTS accounts), with no
 // pricing and no writing, per account; and the read of the month by day (accountsDays) for every account, DAY_PAGE
@@ -20,7 +20,7 @@ import Database from "better-sqlite3";
 import type { Backend } from "../src/backend/backend.js";
 import { openPostgresBackend } from "../src/backend/postgres.js";
 import { openSqliteBackend } from "../src/backend/sqlite.js";
-import { closeAccounts, RUN_PAGE_ACCOUNTS } from "../src/charging/billing-run.js";
+import { closeAll, RUN_PAGE_ACCOUNTS } from "../src/charging/billing-run.js";
 import { loadPolicy } from "../src/charging/charge-account.js";
 import type { ChargingStore } from "../src/charging/charging-store.js";
 import { SqliteChargingStore } from "../src/charging/sqlite-charging-store.js";
@@ -173,11 +173,13 @@ for (const kind of kinds) {
     const days = await dayReads(backend);
     process.stderr.write(`${kind}: billing run…\n`);
     const began = performance.now();
-    const closed = await closeAccounts(charging, backend.usage, names, "2026-10", Date.UTC(2026, 10, 2), page);
+    const closed = await closeAll(charging, backend.usage, "2026-10", Date.UTC(2026, 10, 2), page);
     const run = (performance.now() - began) / 1000;
-    if (closed.some((c) => c.written !== 2)) throw new Error("a bill did not write its grant and charge");
+    if (closed.length !== accounts || closed.some((c) => c.written !== 2)) {
+      throw new Error("a bill did not write its grant and charge");
+    }
     const replayBegan = performance.now();
-    const replay = await closeAccounts(charging, backend.usage, names, "2026-10", Date.UTC(2026, 10, 2), page);
+    const replay = await closeAll(charging, backend.usage, "2026-10", Date.UTC(2026, 10, 2), page);
     const replayed = (performance.now() - replayBegan) / 1000;
     if (replay.some((c) => c.written !== 0)) throw new Error("a replay wrote entries");
     rows.push([
