@@ -5,13 +5,13 @@
 // (the accounts a page at a time, and each page's usage of the day by day) without building any record. Figures
 // only.
 //
-//   node dist/bench/records.js [--accounts 20000] [--servers 10] [--capacity end|average]
+//   node dist/bench/records.js [--accounts 20000] [--servers 10] [--capacity end|average] [--page ACCOUNTS]
 
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { UsageEvent } from "../src/domain/event.js";
-import { exportStarRecords, RECORD_METRICS } from "../src/records/export-star.js";
+import { EXPORT_PAGE_ACCOUNTS, exportStarRecords, RECORD_METRICS } from "../src/records/export-star.js";
 import { DEFAULT_STAR_CONFIG } from "../src/records/star-config.js";
 import { starRecordXml } from "../src/records/write-star.js";
 import { accountPages } from "../src/store/rollup-pages.js";
@@ -25,6 +25,7 @@ const flag = (name: string, fallback: string) => {
 const accounts = Number(flag("accounts", "20000"));
 const servers = Number(flag("servers", "10"));
 const capacity = flag("capacity", "end") as "end" | "average";
+const pageAccounts = Number(flag("page", String(EXPORT_PAGE_ACCOUNTS)));
 const DAY = 86_400_000;
 const from = Date.UTC(2026, 10, 2);
 const to = from + DAY;
@@ -70,7 +71,7 @@ try {
   const baseStart = performance.now();
   let rows = 0;
   let accountsRead = 0;
-  for await (const page of accountPages(store, metrics)) {
+  for await (const page of accountPages(store, metrics, pageAccounts)) {
     rows += (await store.accountsDays({ accounts: page, from, to, metrics })).length;
     accountsRead += page.length;
   }
@@ -84,6 +85,7 @@ try {
     to,
     period: "day",
     capacity,
+    pageAccounts,
     config: DEFAULT_STAR_CONFIG,
     now: Date.now(),
   })) {

@@ -6,7 +6,7 @@ import { validation } from "../domain/errors.js";
 import { compareUtf8, type Dims, dimsKey, type RollupRow } from "../domain/rollup.js";
 import { HOUR_MS } from "../domain/time.js";
 import type { CurrentLevel, UsageReader } from "../store/port.js";
-import { accountPages, DEFAULT_PAGE_ACCOUNTS } from "../store/rollup-pages.js";
+import { accountPages } from "../store/rollup-pages.js";
 import type { StarRecord, SubjectIdentity } from "./star.js";
 import { placeOf, type StarConfig, subjectOf } from "./star-config.js";
 
@@ -36,9 +36,15 @@ export interface ExportOptions {
   readonly config: StarConfig;
   /** The records' createTime. */
   readonly now: number;
-  /** Accounts read in one page. */
+  /** Accounts read in one page (default EXPORT_PAGE_ACCOUNTS). */
   readonly pageAccounts?: number;
 }
+
+/**
+ * Accounts whose usage an export reads at once and turns into records before reading the next: few, so that what a
+ * read gathers stays young.
+ */
+export const EXPORT_PAGE_ACCOUNTS = 100;
 
 /** Checks an export's range: whole periods, from before to, at most `maxPeriods` of them. */
 export function checkExportRange(from: number, to: number, period: StarPeriod, maxPeriods: number): void {
@@ -93,7 +99,7 @@ type ReadSeries = (
 export async function* exportStarRecords(reader: UsageReader, options: ExportOptions): AsyncGenerator<StarRecord> {
   checkExportRange(options.from, options.to, options.period, Number.MAX_SAFE_INTEGER);
   const read: ReadSeries = options.period === "day" ? seriesByDay : seriesByHour;
-  const pageAccounts = options.pageAccounts ?? DEFAULT_PAGE_ACCOUNTS;
+  const pageAccounts = options.pageAccounts ?? EXPORT_PAGE_ACCOUNTS;
   const shared = new Map<string, Group>();
   /** Adds an account's groups to those shared, and returns the records that can go out now. */
   const take = (account: string, series: readonly SeriesValues[]): StarRecord[] => {
