@@ -3,6 +3,7 @@
 
 import { randomUUID } from "node:crypto";
 import fc from "fast-check";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { DAY_MS, daysOfHours, rollupsHeldUntil } from "../../domain/day-usage.js";
 import type { UsageEvent } from "../../domain/event.js";
@@ -358,6 +359,35 @@ describe("openPostgresStore", () => {
 
   it("refuses a schema name that is not a plain identifier", async () => {
     await expect(openPostgresStore({ url, schema: 'x"; DROP TABLE y; --' })).rejects.toThrow(/schema/);
+  });
+
+  it("says what to do when its user may not create the extension the search needs", async () => {
+    // A database of its own, where pg_trgm is not installed yet, and a user who may not create extensions (nor
+    // schemas) in it, with a schema of its own name, which its search_path starts with.
+    const name = `tally_noext_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    const at = (database: string, user = "postgres") => {
+      const u = new URL(url);
+      u.username = user;
+      u.pathname = `/${database}`;
+      return u.toString();
+    };
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE DATABASE ${name}`);
+      await admin.query(`CREATE ROLE ${name} LOGIN`);
+      const inside = new pg.Client({ connectionString: at(name) });
+      await inside.connect();
+      await inside.query(`CREATE SCHEMA ${name} AUTHORIZATION ${name}`);
+      await inside.end();
+      await expect(openPostgresStore({ url: at(name, name) })).rejects.toThrow(
+        `the usage search needs the extension pg_trgm, which ${name} cannot create here`,
+      );
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.query(`DROP ROLE IF EXISTS ${name}`);
+      await admin.end();
+    }
   });
 
   it("fails, naming where, when PostgreSQL is unreachable", async () => {

@@ -242,7 +242,12 @@ export const USAGE_VIEW_MIGRATIONS: readonly Migration[] = [
         ns text;
       BEGIN
         PERFORM pg_advisory_xact_lock(${LOCK_EXTENSIONS});
-        CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;
+        BEGIN
+          CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;
+        EXCEPTION WHEN insufficient_privilege OR undefined_file THEN
+          RAISE EXCEPTION 'the usage search needs the extension pg_trgm, which % cannot create here (%): '
+            'have the database owner or a superuser run CREATE EXTENSION pg_trgm SCHEMA public', current_user, SQLERRM;
+        END;
         SELECT extnamespace::regnamespace::text INTO ns FROM pg_extension WHERE extname = 'pg_trgm';
         EXECUTE format('CREATE INDEX series_account_trigrams ON series USING gin (account %s.gin_trgm_ops)', ns);
         EXECUTE format('CREATE INDEX petnames_name_trigrams ON petnames USING gin (name %s.gin_trgm_ops)', ns);
