@@ -306,7 +306,7 @@ describe("PostgreSQL usage table snapshots", () => {
     const listing = new PostgresUsageTable(reader.pool);
     const walking = new PostgresUsageTable(reader.pool, { searchListed: 0 });
     for (const sort of [{ by: "total" }, { by: "account" }, { by: "server", server: "s2" }] as UsageSort[]) {
-      for (const search of ["A", "b", "abc", "zz"]) {
+      for (const search of ["A", "ba", "abc", "Labs", "zzz"]) {
         const query = q({ sort, search, limit: 1 });
         for (const table of [listing, walking]) {
           const whole = await listing.usageTable({ ...query, limit: 100 });

@@ -105,9 +105,9 @@ export class PostgresUsageTable {
       metric: query.metric,
       subset: query.accounts
         ? sortedUnique(query.accounts)
-        : like === null
+        : query.search === undefined || !TRIGRAMS.test(query.search)
           ? null
-          : await searchedAccounts(client, like, this.searchListed),
+          : await searchedAccounts(client, likePattern(query.search), this.searchListed),
       like,
     };
     const serverTotals = await this.serverTotals(client, query.metric, at);
@@ -420,6 +420,12 @@ export class PostgresUsageTable {
 }
 
 const SEARCH_LISTED = 20_000;
+
+/**
+ * A search the trigram indexes can narrow: one with three letters or digits in a row. A shorter one would read
+ * every series to list its matches, more than the table's walk reads.
+ */
+const TRIGRAMS = /[\p{L}\p{N}]{3}/u;
 
 /**
  * The accounts whose id or petname contains the search, found by the trigram indexes, when they are few: the page
