@@ -137,19 +137,12 @@ async function seriesByDay(
 ): Promise<Map<string, SeriesValues[]>> {
   const days = await reader.accountsDays({ accounts, from: options.from, to: options.to, metrics: METRIC_NAMES });
   const out = new Map<string, SeriesValues[]>();
-  let series: SeriesValues | null = null;
-  let account = "";
-  // A series' days come one after another (sortDays): a new series starts where the key changes.
+  const bySeries = new Map<string, SeriesValues>();
   for (const d of days) {
     if (d.integral === null || d.last === null) continue;
-    if (
-      series === null ||
-      d.account !== account ||
-      d.server !== series.server ||
-      d.metric !== series.metric ||
-      d.instance !== series.instance ||
-      d.dims !== series.dims
-    ) {
+    const key = seriesKey(d.account, d.server, d.metric, d.instance, d.dims);
+    let series = bySeries.get(key);
+    if (!series) {
       series = {
         server: d.server,
         metric: d.metric as RecordMetric,
@@ -157,10 +150,10 @@ async function seriesByDay(
         dims: d.dims,
         intervals: [],
       };
-      account = d.account;
-      const list = out.get(account);
+      bySeries.set(key, series);
+      const list = out.get(d.account);
       if (list) list.push(series);
-      else out.set(account, [series]);
+      else out.set(d.account, [series]);
     }
     series.intervals.push({ start: d.day, integral: d.integral, last: d.last });
   }
@@ -225,8 +218,9 @@ async function seriesByHour(
 
 /** The current levels of the record metrics of some accounts. */
 async function levelsOf(reader: UsageReader, accounts: readonly string[]): Promise<CurrentLevel[]> {
-  const levels: CurrentLevel[] = [];
-  for (const metric of METRIC_NAMES) levels.push(...(await reader.currentLevels({ metric, accounts })));
+  let levels: CurrentLevel[] = [];
+  // concat, not push(...): a page of accounts with many instances is more arguments than a call takes.
+  for (const metric of METRIC_NAMES) levels = levels.concat(await reader.currentLevels({ metric, accounts }));
   return levels;
 }
 
