@@ -1,11 +1,11 @@
 // npm run bench:bill: how fast a billing run is. Loads ACCOUNTS accounts, each with 3 resources (storage.bytes and
 // storage.files levels, a requests.put counter) read every hour of October 2026, into a SQLite store and into a
-// PostgreSQL schema of its own; then closes October for every account, as `tally close --all` does (list the accounts,
-// price each bill from the stored usage, write its grant and charge to the ledger) and prints the time of the run, per bill, and projected to 100,000
-// accounts. Beside it, the baseline measured in the same run on the same store: the bare store reads a bill needs
-// (each account's rollups for the month and its current levels, for the first BASELINE_ACCOUNTS accounts), with no
-// pricing and no writing, per account; and the read of the month by day (accountsDays) for every account, DAY_PAGE
-// accounts at a time. Figures only.
+// PostgreSQL schema of its own; then closes October for every account, as `tally close --all` does (list the
+// accounts, price each bill from the stored usage, write its grant and charge to the ledger) and prints the time of
+// the run, per bill, and projected to 100,000 accounts. Beside it, the baseline measured in the same run on the same
+// store: the bare store reads a bill needs (each account's rollups for the month and its current levels, for the
+// first BASELINE_ACCOUNTS accounts), with no pricing and no writing, per account; and the read of the month by day
+// (accountsDays) for every account, DAY_PAGE accounts at a time. Figures only.
 //
 // Loading 100,000 accounts (223 million events) takes about an hour, so `--store DIR` keeps the SQLite usage store in
 // DIR: loaded there the first time, reused by later runs. A kept store's ledger goes into a fresh charging database

@@ -101,15 +101,11 @@ export class PostgresUsageTable {
 
   private async page(client: pg.ClientBase, query: UsageTableQuery, at: Snapshot | null): Promise<UsageTablePage> {
     const like = query.search === undefined ? null : likePattern(query.search);
-    const filter: Filter = {
-      metric: query.metric,
-      subset: query.accounts
-        ? sortedUnique(query.accounts)
-        : query.search === undefined || !TRIGRAMS.test(query.search)
-          ? null
-          : await searchedAccounts(client, likePattern(query.search), this.searchListed),
-      like,
-    };
+    let subset = query.accounts ? sortedUnique(query.accounts) : null;
+    if (subset === null && like !== null && TRIGRAMS.test(query.search as string)) {
+      subset = await searchedAccounts(client, like, this.searchListed);
+    }
+    const filter: Filter = { metric: query.metric, subset, like };
     const serverTotals = await this.serverTotals(client, query.metric, at);
     const columns = sortedUnique(query.servers ?? [...serverTotals.keys()]);
     const read: Reader = {

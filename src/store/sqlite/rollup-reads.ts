@@ -106,13 +106,12 @@ export function selectAccountsRollups(db: Database.Database, query: AccountsRoll
 export function selectAccountsAfter(db: Database.Database, query: AccountsAfterQuery): string[] {
   const { after, limit } = query;
   const metrics = JSON.stringify(query.metrics);
-  return prepared(
+  const rows = prepared(
     db,
     `SELECT DISTINCT account FROM series
      WHERE ${after === null ? "" : "account > ? AND "}metric IN (SELECT value FROM json_each(?)) ORDER BY account LIMIT ?`,
-  )
-    .pluck()
-    .all(...(after === null ? [] : [after]), metrics, limit) as string[];
+  ).all(...(after === null ? [] : [after]), metrics, limit) as [string][];
+  return rows.map(([account]) => account);
 }
 
 /** The rows of the series `where` selects in the hours [from, to), the held rows closed and the gaps filled. */
