@@ -10,6 +10,7 @@ import { accountPages } from "../store/rollup-pages.js";
 import type { BillJson, ChargeOptions } from "./bill.js";
 import {
   accountAgreements,
+  agreementsOfAccounts,
   billingRule,
   type PeriodPricing,
   policyForPeriod,
@@ -41,7 +42,10 @@ interface Books {
 }
 
 async function books(store: ChargingStore, account: string): Promise<Books> {
-  const entries = await store.ledger(account);
+  return booksOf(await store.ledger(account));
+}
+
+function booksOf(entries: readonly LedgerEntry[]): Books {
   const charges = new Map(entries.filter((e) => e.kind === "charge").map((e) => [e.period, e]));
   return { entries, charges };
 }
@@ -204,8 +208,9 @@ async function closePages(
     const page = accounts.slice(i, i + pageAccounts);
     const outcomes = new Map<string, CloseOutcome>();
     const open: { account: string; books: Books }[] = [];
-    for (const account of new Set(page)) {
-      const b = await books(store, account);
+    const ledgers = await store.ledgers([...new Set(page)]);
+    for (const [account, entries] of ledgers) {
+      const b = booksOf(entries);
       const closed = b.charges.get(periodName);
       if (closed) {
         const bill = JSON.parse(closed.note) as BillJson;
@@ -238,9 +243,13 @@ async function closePages(
         undefined,
         "day",
       );
+      const agreements = await agreementsOfAccounts(
+        store,
+        read.map((o) => o.account),
+      );
       for (const { account, books: b } of read) {
         const own = {
-          agreements: await accountAgreements(store, account),
+          agreements: agreements.get(account) as AgreementSpan[],
           usages: usages.get(account) as AccountUsage[],
         };
         bills.push(await openBill(store, usage, account, b, pricing, { read: own }));

@@ -6,13 +6,7 @@ import { HOUR_MS, isoTime, parseEventTime } from "../domain/time.js";
 import { validateAccount } from "../petnames/petname.js";
 import type { UsageReader } from "../store/port.js";
 import { type BillJson, type ChargeOptions, chargeVersions, type PolicyPart } from "./bill.js";
-import {
-  type AgreementRecord,
-  agreementSpans,
-  type ChargingStore,
-  groupAgreementSpans,
-  type PolicyVersion,
-} from "./charging-store.js";
+import { agreementSpans, type ChargingStore, groupAgreementSpans, type PolicyVersion } from "./charging-store.js";
 import { Decimal } from "./decimal.js";
 import { type Period, parsePeriod } from "./period.js";
 import { type Billing, type Policy, parsePolicy } from "./policy.js";
@@ -133,13 +127,26 @@ export async function accountGroup(store: ChargingStore, account: string, now: n
 }
 
 /** The agreements that may apply to an account: its own, and its groups' over the ranges it is in each. */
-export async function accountAgreements(store: ChargingStore, account: string) {
-  const memberships = await store.memberships(account);
-  const groups = new Map<string, AgreementRecord[]>();
-  for (const m of memberships) {
-    if (m.group !== null && !groups.has(m.group)) groups.set(m.group, await store.agreements(m.group, "group"));
-  }
-  return [...agreementSpans(await store.agreements(account, "account")), ...groupAgreementSpans(memberships, groups)];
+export async function accountAgreements(store: ChargingStore, account: string): Promise<AgreementSpan[]> {
+  return (await agreementsOfAccounts(store, [account])).get(account) as AgreementSpan[];
+}
+
+/** accountAgreements for several accounts, in three reads whatever their number. */
+export async function agreementsOfAccounts(
+  store: ChargingStore,
+  accounts: readonly string[],
+): Promise<Map<string, AgreementSpan[]>> {
+  const memberships = await store.membershipsOf(accounts);
+  const groupNames = new Set<string>();
+  for (const list of memberships.values()) for (const m of list) if (m.group !== null) groupNames.add(m.group);
+  const groups = groupNames.size > 0 ? await store.agreementsOf([...groupNames], "group") : new Map();
+  const own = await store.agreementsOf(accounts, "account");
+  return new Map(
+    accounts.map((a) => [
+      a,
+      [...agreementSpans(own.get(a) ?? []), ...groupAgreementSpans(memberships.get(a) ?? [], groups)],
+    ]),
+  );
 }
 
 /** The billing periods' rule: the first version's, which names the periods of every version. */

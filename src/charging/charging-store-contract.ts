@@ -152,4 +152,34 @@ export function describeChargingStoreContract(open: () => Promise<OpenedCharging
     expect((await store.ledger("B")).map((e) => e.key)).toEqual(["b1"]);
     expect(await store.appendLedgers([])).toEqual([]);
   });
+
+  it("reads several subjects' agreements, memberships and ledgers at once as it reads each alone", async () => {
+    const store = await fresh();
+    await store.setAgreement({ subject: "B", kind: "account", name: "gold", from: 5000 });
+    await store.setAgreement({ subject: "A", kind: "account", name: "std", from: 0 });
+    await store.setAgreement({ subject: "A", kind: "account", name: "gold", from: 9000 });
+    await store.setAgreement({ subject: "team", kind: "group", name: "std", from: 0 });
+    await store.setMembership({ account: "B", group: "team", from: 10 });
+    await store.setMembership({ account: "B", group: null, from: 20 });
+    await store.setMembership({ account: "A", group: "team", from: 30 });
+    await store.appendLedger([entry("b1", "1", "B"), entry("a1", "2", "A"), entry("b2", "3", "B")]);
+    const asked = ["B", "nobody", "A", "team"];
+    const agreements = await store.agreementsOf(asked, "account");
+    const groups = await store.agreementsOf(asked, "group");
+    const memberships = await store.membershipsOf(asked);
+    const ledgers = await store.ledgers(asked);
+    for (const maps of [agreements, groups, memberships, ledgers]) expect([...maps.keys()]).toEqual(asked);
+    for (const s of asked) {
+      expect(agreements.get(s)).toEqual(await store.agreements(s, "account"));
+      expect(groups.get(s)).toEqual(await store.agreements(s, "group"));
+      expect(memberships.get(s)).toEqual(await store.memberships(s));
+      expect(ledgers.get(s)).toEqual(await store.ledger(s));
+    }
+    expect(agreements.get("A")?.map((a) => a.name)).toEqual(["std", "gold"]);
+    expect(groups.get("team")?.map((a) => a.name)).toEqual(["std"]);
+    expect(memberships.get("B")?.map((m) => m.group)).toEqual(["team", null]);
+    expect(ledgers.get("B")?.map((e) => e.key)).toEqual(["b1", "b2"]);
+    expect(ledgers.get("nobody")).toEqual([]);
+    expect(await store.ledgers([])).toEqual(new Map());
+  });
 }

@@ -56,10 +56,14 @@ export interface ChargingStore {
   setAgreement(record: AgreementRecord): Promise<void>;
   /** The subject's agreements, oldest first. */
   agreements(subject: string, kind: AgreementRecord["kind"]): Promise<AgreementRecord[]>;
+  /** Several subjects' agreements in one read: each subject asked for, with its own (maybe none), oldest first. */
+  agreementsOf(subjects: readonly string[], kind: AgreementRecord["kind"]): Promise<Map<string, AgreementRecord[]>>;
   /** Puts the account in a group (or in none) from `from`; CONFLICT unless after its latest, so ranges never overlap. */
   setMembership(record: MembershipRecord): Promise<void>;
   /** The account's memberships, oldest first. */
   memberships(account: string): Promise<MembershipRecord[]>;
+  /** Several accounts' memberships in one read: each account asked for, with its own (maybe none), oldest first. */
+  membershipsOf(accounts: readonly string[]): Promise<Map<string, MembershipRecord[]>>;
   /** Every account charging knows of (an agreement of its own, a group, a ledger entry), in UTF-8 order. */
   accounts(): Promise<string[]>;
   /**
@@ -74,6 +78,15 @@ export interface ChargingStore {
   appendLedgers(batches: readonly (readonly LedgerEntry[])[]): Promise<{ written: number; existing: number }[]>;
   /** The account's entries in the order they were written. */
   ledger(account: string): Promise<LedgerEntry[]>;
+  /** Several accounts' entries in one read: each account asked for, with its own (maybe none) in written order. */
+  ledgers(accounts: readonly string[]): Promise<Map<string, LedgerEntry[]>>;
+}
+
+/** Records grouped by subject, every subject asked for present: a page read's answer. */
+export function bySubject<T>(subjects: readonly string[], records: readonly T[], subject: (r: T) => string) {
+  const out = new Map<string, T[]>(subjects.map((s) => [s, []]));
+  for (const r of records) out.get(subject(r))?.push(r);
+  return out;
 }
 
 /** A stored agreement list as spans, each until the next one's start. */

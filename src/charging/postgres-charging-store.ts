@@ -6,6 +6,7 @@ import { migrateComponent } from "../db/postgres-migrate.js";
 import { AppError, messageOf } from "../domain/errors.js";
 import {
   type AgreementRecord,
+  bySubject,
   type ChargingStore,
   checkEntries,
   keyConflict,
@@ -118,11 +119,22 @@ export class PostgresChargingStore implements ChargingStore {
   }
 
   async agreements(subject: string, kind: AgreementRecord["kind"]): Promise<AgreementRecord[]> {
+    return (await this.agreementsOf([subject], kind)).get(subject) as AgreementRecord[];
+  }
+
+  async agreementsOf(subjects: readonly string[], kind: AgreementRecord["kind"]) {
     const result = await this.query<{ subject: string; kind: "account" | "group"; from_ms: string; name: string }>(
-      "SELECT subject, kind, from_ms, name FROM charging_agreements WHERE kind = $1 AND subject = $2 ORDER BY from_ms",
-      [kind, subject],
+      `SELECT subject, kind, from_ms, name FROM charging_agreements WHERE kind = $1 AND subject = ANY($2::text[])
+       ORDER BY subject, from_ms`,
+      [kind, subjects],
     );
-    return result.rows.map((r) => ({ subject: r.subject, kind: r.kind, name: r.name, from: Number(r.from_ms) }));
+    const records = result.rows.map((r) => ({
+      subject: r.subject,
+      kind: r.kind,
+      name: r.name,
+      from: Number(r.from_ms),
+    }));
+    return bySubject(subjects, records, (r) => r.subject);
   }
 
   async setMembership(record: MembershipRecord): Promise<void> {
@@ -154,11 +166,16 @@ export class PostgresChargingStore implements ChargingStore {
   }
 
   async memberships(account: string): Promise<MembershipRecord[]> {
+    return (await this.membershipsOf([account])).get(account) as MembershipRecord[];
+  }
+
+  async membershipsOf(accounts: readonly string[]) {
     const result = await this.query<{ account: string; from_ms: string; grp: string | null }>(
-      "SELECT account, from_ms, grp FROM charging_memberships WHERE account = $1 ORDER BY from_ms",
-      [account],
+      "SELECT account, from_ms, grp FROM charging_memberships WHERE account = ANY($1::text[]) ORDER BY account, from_ms",
+      [accounts],
     );
-    return result.rows.map((r) => ({ account: r.account, group: r.grp, from: Number(r.from_ms) }));
+    const records = result.rows.map((r) => ({ account: r.account, group: r.grp, from: Number(r.from_ms) }));
+    return bySubject(accounts, records, (r) => r.account);
   }
 
   async appendLedger(entries: readonly LedgerEntry[]): Promise<{ written: number; existing: number }> {
@@ -217,11 +234,15 @@ export class PostgresChargingStore implements ChargingStore {
   }
 
   async ledger(account: string): Promise<LedgerEntry[]> {
+    return (await this.ledgers([account])).get(account) as LedgerEntry[];
+  }
+
+  async ledgers(accounts: readonly string[]) {
     const result = await this.query<LedgerRow>(
-      `SELECT ${LEDGER_COLUMNS} FROM charging_ledger WHERE account = $1 ORDER BY seq`,
-      [account],
+      `SELECT ${LEDGER_COLUMNS} FROM charging_ledger WHERE account = ANY($1::text[]) ORDER BY seq`,
+      [accounts],
     );
-    return result.rows.map(ledgerEntryOf);
+    return bySubject(accounts, result.rows.map(ledgerEntryOf), (e) => e.account);
   }
 
   private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {

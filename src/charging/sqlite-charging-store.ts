@@ -4,6 +4,7 @@ import type Database from "better-sqlite3";
 import { migrate } from "../db/sqlite-migrate.js";
 import {
   type AgreementRecord,
+  bySubject,
   type ChargingStore,
   checkEntries,
   keyConflict,
@@ -64,14 +65,19 @@ export class SqliteChargingStore implements ChargingStore {
       agreements: db.prepare<
         [string, string],
         { subject: string; kind: "account" | "group"; from_ms: number; name: string }
-      >("SELECT subject, kind, from_ms, name FROM charging_agreements WHERE kind = ? AND subject = ? ORDER BY from_ms"),
+      >(
+        `SELECT a.subject, a.kind, a.from_ms, a.name
+         FROM json_each(?) j CROSS JOIN charging_agreements a ON a.kind = ? AND a.subject = j.value
+         ORDER BY a.subject, a.from_ms`,
+      ),
       latestMembership: db.prepare<[string], { from_ms: number }>(
         "SELECT from_ms FROM charging_memberships WHERE account = ? ORDER BY from_ms DESC LIMIT 1",
       ),
       insertMembership: db.prepare("INSERT INTO charging_memberships (account, from_ms, grp) VALUES (?, ?, ?)"),
       accounts: db.prepare<[], string>(`SELECT account FROM (${ACCOUNTS}) ORDER BY account`).pluck(),
       memberships: db.prepare<[string], { account: string; from_ms: number; grp: string | null }>(
-        "SELECT account, from_ms, grp FROM charging_memberships WHERE account = ? ORDER BY from_ms",
+        `SELECT m.account, m.from_ms, m.grp FROM json_each(?) j CROSS JOIN charging_memberships m ON m.account = j.value
+         ORDER BY m.account, m.from_ms`,
       ),
       entry: db.prepare<[string], LedgerRow>(
         "SELECT key, account, kind, period, amount, at, note FROM charging_ledger WHERE key = ?",
@@ -82,7 +88,8 @@ export class SqliteChargingStore implements ChargingStore {
          ON CONFLICT (key) DO NOTHING`,
       ),
       ledger: db.prepare<[string], LedgerRow>(
-        "SELECT key, account, kind, period, amount, at, note FROM charging_ledger WHERE account = ? ORDER BY seq",
+        `SELECT l.key, l.account, l.kind, l.period, l.amount, l.at, l.note
+         FROM json_each(?) j CROSS JOIN charging_ledger l ON l.account = j.value ORDER BY l.account, l.seq`,
       ),
     };
   }
@@ -117,9 +124,13 @@ export class SqliteChargingStore implements ChargingStore {
   }
 
   async agreements(subject: string, kind: AgreementRecord["kind"]): Promise<AgreementRecord[]> {
-    return this.sql.agreements
-      .all(kind, subject)
-      .map((r) => ({ subject: r.subject, kind: r.kind, name: r.name, from: Number(r.from_ms) }));
+    return (await this.agreementsOf([subject], kind)).get(subject) as AgreementRecord[];
+  }
+
+  async agreementsOf(subjects: readonly string[], kind: AgreementRecord["kind"]) {
+    const rows = this.sql.agreements.all(JSON.stringify(subjects), kind);
+    const records = rows.map((r) => ({ subject: r.subject, kind: r.kind, name: r.name, from: Number(r.from_ms) }));
+    return bySubject(subjects, records, (r) => r.subject);
   }
 
   async setMembership(record: MembershipRecord): Promise<void> {
@@ -137,9 +148,13 @@ export class SqliteChargingStore implements ChargingStore {
   }
 
   async memberships(account: string): Promise<MembershipRecord[]> {
-    return this.sql.memberships
-      .all(account)
-      .map((r) => ({ account: r.account, group: r.grp, from: Number(r.from_ms) }));
+    return (await this.membershipsOf([account])).get(account) as MembershipRecord[];
+  }
+
+  async membershipsOf(accounts: readonly string[]) {
+    const rows = this.sql.memberships.all(JSON.stringify(accounts));
+    const records = rows.map((r) => ({ account: r.account, group: r.grp, from: Number(r.from_ms) }));
+    return bySubject(accounts, records, (r) => r.account);
   }
 
   async appendLedger(entries: readonly LedgerEntry[]): Promise<{ written: number; existing: number }> {
@@ -165,6 +180,10 @@ export class SqliteChargingStore implements ChargingStore {
   }
 
   async ledger(account: string): Promise<LedgerEntry[]> {
-    return this.sql.ledger.all(account).map(ledgerEntryOf);
+    return (await this.ledgers([account])).get(account) as LedgerEntry[];
+  }
+
+  async ledgers(accounts: readonly string[]) {
+    return bySubject(accounts, this.sql.ledger.all(JSON.stringify(accounts)).map(ledgerEntryOf), (e) => e.account);
   }
 }

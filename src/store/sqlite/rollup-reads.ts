@@ -56,22 +56,21 @@ export function selectCurrentLevels(db: Database.Database, query: CurrentLevelQu
     where.push("v.name IN (SELECT value FROM json_each(?))");
     params.push(JSON.stringify(query.servers));
   }
-  const rows = db
-    .prepare(
-      `SELECT v.name AS server, s.account, s.metric, s.instance, s.dims, r.value AS last_value, r.time AS last_time
-       FROM series s JOIN servers v ON v.id = s.server_id ${LATEST_READING}
-       WHERE ${where.join(" AND ")}
-       ORDER BY v.name, s.account, s.instance, s.dims`,
-    )
-    .all(...params) as Row[];
-  return rows.map((r) => ({
-    server: r.server as string,
-    account: r.account as string,
-    metric: r.metric as string,
-    instance: r.instance as string,
-    dims: dimsOfKey(r.dims as string),
-    value: big(r.last_value),
-    time: num(r.last_time),
+  const rows = prepared(
+    db,
+    `SELECT v.name, s.account, s.metric, s.instance, s.dims, r.value, CAST(r.time AS REAL)
+     FROM series s JOIN servers v ON v.id = s.server_id ${LATEST_READING}
+     WHERE ${where.join(" AND ")}
+     ORDER BY v.name, s.account, s.instance, s.dims`,
+  ).all(...params) as [string, string, string, string, string, unknown, number][];
+  return rows.map(([server, account, metric, instance, dims, value, time]) => ({
+    server,
+    account,
+    metric,
+    instance,
+    dims: dimsOfKey(dims),
+    value: big(value),
+    time,
   }));
 }
 
