@@ -63,4 +63,26 @@ describe("Ratio", () => {
     expect(new Ratio(15n, 10n).toDecimal(0, "half-even").toString()).toBe("2");
     expect(() => Ratio.ONE.div(Ratio.ZERO)).toThrow("division by zero");
   });
+
+  it("keeps every fraction in lowest terms, on either side of 2^53", () => {
+    // Euclid on bigints all the way: what the lowest terms must agree with.
+    const gcd = (a: bigint, b: bigint) => {
+      let [x, y] = [a < 0n ? -a : a, b];
+      while (y !== 0n) [x, y] = [y, x % y];
+      return x;
+    };
+    const factor = fc.oneof(fc.bigInt({ min: 1n, max: 2n ** 60n }), fc.constantFrom(2n ** 53n - 1n, 2n ** 53n));
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: -(2n ** 90n), max: 2n ** 90n }),
+        fc.bigInt({ min: 1n, max: 2n ** 90n }),
+        factor,
+        (num, den, k) => {
+          const r = new Ratio(num * k, den * k);
+          expect([r.num, r.den]).toEqual([num / gcd(num, den), den / gcd(num, den)]);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
 });

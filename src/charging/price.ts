@@ -134,7 +134,8 @@ export function priceRange(input: PriceInput, from: number, to: number, grantsFo
         perLine.set(instance, buckets);
       }
       const base = row.kind === "counter" ? (row.sum as bigint) : (row.integral as bigint);
-      buckets.set(start, (buckets.get(start) ?? 0n) + base);
+      const before = buckets.get(start);
+      buckets.set(start, before === undefined ? base : before + base);
     };
     for (const row of rows.get(resource.metric) ?? []) {
       if (row.hour >= from && row.hour < to) add(row, row.hour);
@@ -274,21 +275,22 @@ interface Run {
 }
 
 /**
- * Runs by policy, then range, agreement and resource: the same for every account priced over the same range, so a
+ * Runs by the policy's resource, then range and agreement: the same for every account priced over the same range, so a
  * billing run resolves each hour once and not once per account. Dropped with the policy.
  */
-const resolved = new WeakMap<Policy, Map<string, Run[]>>();
-/** Ranges, agreements and resources kept per policy before the oldest is dropped. */
+const resolved = new WeakMap<Resource, Map<string, Run[]>>();
+/** Ranges and agreements kept per resource before the oldest is dropped. */
 const KEPT_RESOLUTIONS = 256;
 
 /** The hours of the range of `windows` under an agreement, in runs resolved alike. */
 function runsOf(policy: Policy, resource: Resource, agreementName: string, windows: WindowCache): Run[] {
-  let byKey = resolved.get(policy);
+  let byKey = resolved.get(resource);
   if (!byKey) {
     byKey = new Map();
-    resolved.set(policy, byKey);
+    resolved.set(resource, byKey);
   }
-  const key = JSON.stringify([windows.from, windows.to, agreementName, resource.name]);
+  // The name last: the numbers before it hold no space, so no two keys read alike.
+  const key = `${windows.from} ${windows.to} ${agreementName}`;
   const hit = byKey.get(key);
   if (hit) return hit;
   const runs: Run[] = [];

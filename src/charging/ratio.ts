@@ -3,14 +3,26 @@
 
 import { Decimal, divRound, type Rounding } from "./decimal.js";
 
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 function gcd(a: bigint, b: bigint): bigint {
   if (a < 0n) a = -a;
-  while (b !== 0n) {
+  // Euclid's steps on bigints while a number is beyond a double's integers, then the same steps on doubles, which
+  // hold every integer below 2^53 exactly and divide far faster.
+  while (b !== 0n && (a > SAFE || b > SAFE)) {
     const r = a % b;
     a = b;
     b = r;
   }
-  return a;
+  if (b === 0n) return a;
+  let x = Number(a);
+  let y = Number(b);
+  while (y !== 0) {
+    const r = x % y;
+    x = y;
+    y = r;
+  }
+  return BigInt(x);
 }
 
 /** num/den in lowest terms, den > 0. */
