@@ -49,8 +49,15 @@ export async function usageOfAccounts(
       for (const level of await usage.currentLevels({ metric, accounts })) levels.get(level.account)?.push(level);
     }
     if (byDay) {
+      // An account's days come one after another: its list is looked up once for them.
+      let account: string | undefined;
+      let list: DayRow[] | undefined;
       for (const day of await usage.accountsDays({ accounts, from: firstDay, to: endDay, metrics })) {
-        days.get(day.account)?.push(day);
+        if (day.account !== account) {
+          account = day.account;
+          list = days.get(account);
+        }
+        list?.push(day);
       }
     }
     for (const [a, b] of hourRanges) {
