@@ -1,6 +1,6 @@
 // A damaged derived database over the real binary: `tally serve` moves it aside, says so, and serves the usage derived
 // again from the event log; `tally doctor` reports a healthy and a damaged store, repairs one, and refuses a store
-// that a running server holds.
+// that a running server holds; the derived database named as a store is refused.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -108,4 +108,18 @@ it("serve moves a damaged derived database aside and derives it again; doctor fi
   expect(await usage(tally)).toEqual(before);
   expect(tally.output).not.toMatch(/is damaged/);
   expect(await tally.stop()).toEqual({ code: 0, signal: null });
+
+  // The derived database named as the store: refused, with the event log's name, and left as it was.
+  const bytes = fs.readFileSync(derived);
+  const named = new RegExp(
+    `${derived} is a derived database, .* name the event log beside it \\(${dir}/tally\\.sqlite\\)`,
+  );
+  for (const command of [["doctor"], ["ingest", "-"]]) {
+    const refused = await runTally([...command, "--store", `sqlite:${derived}`], {
+      input: JSON.stringify(goodEvent({})),
+    });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(named);
+  }
+  expect(fs.readFileSync(derived).equals(bytes)).toBe(true);
 });

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import Database from "better-sqlite3";
 import { AppError, messageOf } from "../../domain/errors.js";
 import { moveAside } from "./derived-damage.js";
-import { derivedPath, openSqliteStore } from "./sqlite-store.js";
+import { derivedFileProblem, derivedPath, openSqliteStore } from "./sqlite-store.js";
 
 export interface FileCheck {
   readonly file: string;
@@ -54,6 +54,8 @@ export async function checkSqliteStore(file: string, options: { repair?: boolean
       // Any other failure is the file's own: the integrity check reports it.
     }
     const problem = integrityProblem(log);
+    const notLog = problem === null ? derivedFileProblem(log, file) : null;
+    if (notLog !== null) throw new AppError("VALIDATION", notLog, { path: file });
     const events = problem === null ? eventCount(log) : null;
     const derived = checkDerived(derivedPath(file), events);
     // Only from a sound event log: a damaged one could not derive it again.

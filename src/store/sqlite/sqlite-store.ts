@@ -130,6 +130,20 @@ export function derivedPath(file: string): string {
   return `${file.slice(0, file.length - ext.length)}-derived${ext}`;
 }
 
+/**
+ * Why `file`, opened as `db`, is not an event log but a derived database (null when it is not one): opened as a
+ * store, its tables would clash with the log's.
+ */
+export function derivedFileProblem(db: Database.Database, file: string): string | null {
+  const versions = db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'schema_versions'").get();
+  if (versions === undefined) return null;
+  if (db.prepare("SELECT 1 FROM schema_versions WHERE component = 'derived'").get() === undefined) return null;
+  const ext = path.extname(file);
+  const stem = file.slice(0, file.length - ext.length);
+  const log = stem.endsWith("-derived") ? ` (${stem.slice(0, -"-derived".length)}${ext})` : "";
+  return `${file} is a derived database, which Tally derives from a store's event log, not a store: name the event log beside it${log}`;
+}
+
 export class SqliteUsageStore implements UsageStore {
   readonly description: string;
   /** The connection, for the backend to build the other SQLite adapters of this process on. */
@@ -155,8 +169,10 @@ export class SqliteUsageStore implements UsageStore {
   ) {
     this.description = temporary ? "sqlite (temporary, removed on close)" : `sqlite:${file}`;
     this.memory = memoryShares(options.memoryMiB);
+    let opened: Database.Database | undefined;
     try {
-      this.db = new Database(file, { timeout: 250 }); // another process holding the file is an error, not a wait
+      opened = new Database(file, { timeout: 250 }); // another process holding the file is an error, not a wait
+      this.db = opened;
       this.db.pragma("journal_mode = WAL");
       // Checkpoint every 40 MiB of log rather than every 4 (the default): each checkpoint syncs the database file,
       // and pages written again meanwhile are copied once.
@@ -167,10 +183,13 @@ export class SqliteUsageStore implements UsageStore {
       this.db.pragma(`synchronous = ${temporary ? "OFF" : "FULL"}`);
       this.db.pragma(`cache_size = -${this.memory.logCacheMiB * 1024}`);
       this.db.pragma("temp_store = MEMORY");
+      const derived = derivedFileProblem(this.db, file);
+      if (derived !== null) throw new AppError("VALIDATION", derived, { path: file });
       migrate(this.db, "usage", USAGE_MIGRATIONS);
       migrate(this.db, "petnames", PETNAME_MIGRATIONS);
     } catch (error) {
-      throw openError(file, error);
+      opened?.close();
+      throw error instanceof AppError ? error : openError(file, error);
     }
     this.db.defaultSafeIntegers(true);
     const db = this.db;
