@@ -163,12 +163,13 @@ export function describeChargingStoreContract(open: () => Promise<OpenedCharging
     await store.setMembership({ account: "B", group: null, from: 20 });
     await store.setMembership({ account: "A", group: "team", from: 30 });
     await store.appendLedger([entry("b1", "1", "B"), entry("a1", "2", "A"), entry("b2", "3", "B")]);
-    const asked = ["B", "nobody", "A", "team"];
+    // B asked twice: its rows come once.
+    const asked = ["B", "nobody", "A", "team", "B"];
     const agreements = await store.agreementsOf(asked, "account");
     const groups = await store.agreementsOf(asked, "group");
     const memberships = await store.membershipsOf(asked);
     const ledgers = await store.ledgers(asked);
-    for (const maps of [agreements, groups, memberships, ledgers]) expect([...maps.keys()]).toEqual(asked);
+    for (const maps of [agreements, groups, memberships, ledgers]) expect([...maps.keys()]).toEqual(asked.slice(0, 4));
     for (const s of asked) {
       expect(agreements.get(s)).toEqual(await store.agreements(s, "account"));
       expect(groups.get(s)).toEqual(await store.agreements(s, "group"));

@@ -45,6 +45,9 @@ export const CHARGING_MIGRATIONS: readonly string[] = [
 const ACCOUNTS = `SELECT subject AS account FROM charging_agreements WHERE kind = 'account'
   UNION SELECT account FROM charging_memberships UNION SELECT account FROM charging_ledger`;
 
+/** A list of subjects as JSON for json_each, each once: a subject named twice must not read its rows twice. */
+const distinct = (subjects: readonly string[]) => JSON.stringify([...new Set(subjects)]);
+
 export class SqliteChargingStore implements ChargingStore {
   private readonly sql;
 
@@ -128,7 +131,7 @@ export class SqliteChargingStore implements ChargingStore {
   }
 
   async agreementsOf(subjects: readonly string[], kind: AgreementRecord["kind"]) {
-    const rows = this.sql.agreements.all(JSON.stringify(subjects), kind);
+    const rows = this.sql.agreements.all(distinct(subjects), kind);
     const records = rows.map((r) => ({ subject: r.subject, kind: r.kind, name: r.name, from: Number(r.from_ms) }));
     return bySubject(subjects, records, (r) => r.subject);
   }
@@ -152,7 +155,7 @@ export class SqliteChargingStore implements ChargingStore {
   }
 
   async membershipsOf(accounts: readonly string[]) {
-    const rows = this.sql.memberships.all(JSON.stringify(accounts));
+    const rows = this.sql.memberships.all(distinct(accounts));
     const records = rows.map((r) => ({ account: r.account, group: r.grp, from: Number(r.from_ms) }));
     return bySubject(accounts, records, (r) => r.account);
   }
@@ -184,6 +187,6 @@ export class SqliteChargingStore implements ChargingStore {
   }
 
   async ledgers(accounts: readonly string[]) {
-    return bySubject(accounts, this.sql.ledger.all(JSON.stringify(accounts)).map(ledgerEntryOf), (e) => e.account);
+    return bySubject(accounts, this.sql.ledger.all(distinct(accounts)).map(ledgerEntryOf), (e) => e.account);
   }
 }
