@@ -5,7 +5,7 @@ import path from "node:path";
 import type { Config } from "../config/config.js";
 import { validation } from "../domain/errors.js";
 import { checkSqliteStore, type StoreCheck } from "../store/sqlite/check-store.js";
-import { derivedPath } from "../store/sqlite/sqlite-store.js";
+import { derivedPath } from "../store/sqlite/store-files.js";
 import type { Backend, BackendOptions } from "./backend.js";
 import { openPostgresBackend } from "./postgres.js";
 import { openSqliteBackend } from "./sqlite.js";

@@ -6,12 +6,8 @@ import { SqliteChargingStore } from "../charging/sqlite-charging-store.js";
 import { SqliteFeedStore } from "../feeds/sqlite-feed-store.js";
 import { SqlitePetnameStore } from "../petnames/sqlite-petname-store.js";
 import { SqliteStarRecordStore } from "../records/sqlite-star-record-store.js";
-import {
-  derivedPath,
-  openSqliteStore,
-  type SqliteStoreOptions,
-  type SqliteUsageStore,
-} from "../store/sqlite/sqlite-store.js";
+import { openSqliteStore, type SqliteStoreOptions, type SqliteUsageStore } from "../store/sqlite/sqlite-store.js";
+import { derivedPath } from "../store/sqlite/store-files.js";
 import { type Backend, backendOf } from "./backend.js";
 
 export async function openSqliteBackend(options: SqliteStoreOptions): Promise<Backend> {

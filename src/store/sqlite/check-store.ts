@@ -6,7 +6,8 @@ import fs from "node:fs";
 import Database from "better-sqlite3";
 import { AppError, messageOf } from "../../domain/errors.js";
 import { moveAside } from "./derived-damage.js";
-import { derivedFileProblem, derivedPath, openSqliteStore } from "./sqlite-store.js";
+import { openSqliteStore } from "./sqlite-store.js";
+import { derivedFileProblem, derivedPath } from "./store-files.js";
 
 export interface FileCheck {
   readonly file: string;

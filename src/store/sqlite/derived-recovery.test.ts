@@ -10,7 +10,8 @@ import { HOUR_MS } from "../../domain/time.js";
 import { event } from "../contract.js";
 import type { UsageStore } from "../port.js";
 import type { StoreLog } from "./derived-database.js";
-import { derivedPath, openSqliteStore } from "./sqlite-store.js";
+import { openSqliteStore } from "./sqlite-store.js";
+import { derivedPath } from "./store-files.js";
 
 const T0 = Date.UTC(2026, 10, 1);
 const PAGE = 4096;

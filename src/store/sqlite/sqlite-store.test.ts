@@ -14,7 +14,8 @@ import { arbitraryEvents, describeUsageStoreContract, event } from "../contract.
 import type { UsageStore } from "../port.js";
 import { USAGE_MIGRATIONS } from "./migrations.js";
 import { keyFingerprint } from "./recent-keys.js";
-import { derivedPath, openSqliteStore } from "./sqlite-store.js";
+import { openSqliteStore } from "./sqlite-store.js";
+import { derivedPath } from "./store-files.js";
 
 describe("SqliteUsageStore", () => {
   describeUsageStoreContract(() => openSqliteStore({ path: ":memory:" }));

@@ -71,6 +71,7 @@ import {
   selectCurrentLevels,
   selectRollupRange,
 } from "./rollup-reads.js";
+import { derivedFileProblem, derivedPath } from "./store-files.js";
 import { num } from "./values.js";
 
 export interface SqliteStoreOptions {
@@ -122,26 +123,6 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
     if (temporary) fs.rmSync(temporary, { recursive: true, force: true });
     throw error;
   }
-}
-
-/** The derived database beside a store's file: tally.sqlite → tally-derived.sqlite. */
-export function derivedPath(file: string): string {
-  const ext = path.extname(file);
-  return `${file.slice(0, file.length - ext.length)}-derived${ext}`;
-}
-
-/**
- * Why `file`, opened as `db`, is not an event log but a derived database (null when it is not one): opened as a
- * store, its tables would clash with the log's.
- */
-export function derivedFileProblem(db: Database.Database, file: string): string | null {
-  const versions = db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'schema_versions'").get();
-  if (versions === undefined) return null;
-  if (db.prepare("SELECT 1 FROM schema_versions WHERE component = 'derived'").get() === undefined) return null;
-  const ext = path.extname(file);
-  const stem = file.slice(0, file.length - ext.length);
-  const log = stem.endsWith("-derived") ? ` (${stem.slice(0, -"-derived".length)}${ext})` : "";
-  return `${file} is a derived database, which Tally derives from a store's event log, not a store: name the event log beside it${log}`;
 }
 
 export class SqliteUsageStore implements UsageStore {
