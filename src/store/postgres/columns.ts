@@ -1,5 +1,6 @@
 // Many rows in one statement: parallel arrays, one per column, for `unnest($1, $2, …)`, in one global order.
 
+import type { MetricKind } from "../../domain/metric.js";
 import type { HeldRow } from "../../domain/rollup.js";
 
 /** Rows written by one statement: parallel arrays, one per column, passed to unnest(). */
@@ -32,4 +33,15 @@ export const INSERT_HELD_ROWS = `INSERT INTO rollups (series_id, hour, count, la
 /** A held rollup row's columns after series_id; last_time is where the row is open (fillHeldGaps closes it). */
 export function heldColumns(r: HeldRow): unknown[] {
   return [r.hour, r.count, r.last.toString(), r.max.toString(), r.integral.toString(), r.lastTime];
+}
+
+/** A series row as pg returns it: the id a bigserial's decimal string, dims their stored key. */
+export interface SeriesDbRow {
+  id: string;
+  server: string;
+  account: string;
+  metric: string;
+  instance: string;
+  dims: string;
+  kind: MetricKind;
 }

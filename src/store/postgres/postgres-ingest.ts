@@ -1,10 +1,14 @@
-// Ingest on PostgreSQL: the phases of one batch, in one transaction the store opens. Every multi-row statement
-// takes its rows in one global order and the phases always run in the same order, so concurrent batches on several
-// nodes wait for each other but never deadlock.
+// Ingest on PostgreSQL, in two transactions the store opens. Every multi-row statement takes its rows in one global
+// order and the phases always run in the same order, so concurrent batches on several nodes wait for each other but
+// never deadlock.
 //
-// 1. kinds (the first stored wins), 2. series (created if new; levels and states locked in id order), 3. events
-// (the primary key drops what any node stored before), 4. rollups (counters added; levels and states recomputed
-// for the hours their readings change), their days (rollup-days.ts) and latest readings, 5. servers.
+// prepare, a short transaction of its own: 1. kinds (the first stored wins), 2. series created if new. What it
+// creates is committed at once, so a batch on another node that needs the same new series waits for this short
+// transaction, not for this whole batch; a batch that then fails leaves its new series without events, as if
+// none had come.
+// insert, the batch's transaction: 3. series read (levels and states locked in id order), 4. events (the primary key
+// drops what any node stored before), 5. rollups (counters added; levels and states recomputed for the hours their
+// readings change), their days (rollup-days.ts) and latest readings, 6. servers.
 
 import type pg from "pg";
 import { AppError } from "../../domain/errors.js";
@@ -13,7 +17,7 @@ import { isHeld, type MetricKind } from "../../domain/metric.js";
 import { compareUtf8, dimsKey, dimsOfKey, type Reading, seriesId } from "../../domain/rollup.js";
 import { hourOf } from "../../domain/time.js";
 import type { InsertOutcome } from "../port.js";
-import { columns, compareIds } from "./columns.js";
+import { columns, compareIds, type SeriesDbRow } from "./columns.js";
 import { writeHeldRollups } from "./held-rollups.js";
 import { addCounterDays } from "./rollup-days.js";
 
@@ -30,59 +34,86 @@ export interface Learned {
   readonly series: Map<string, { readonly id: string; readonly kind: MetricKind }>;
 }
 
+/** An event of the batch to store: the first with its (server, id), of its metric's stored kind. */
+interface Candidate {
+  readonly event: UsageEvent;
+  /** seriesId(event), computed once. */
+  readonly series: string;
+  /** eventKey(event), computed once. */
+  readonly key: string;
+}
+
+/** A batch checked against the stored kinds, deduplicated within itself, its new series created. */
+export interface PreparedBatch {
+  readonly candidates: readonly Candidate[];
+  readonly duplicates: number;
+  readonly rejected: readonly { index: number; reason: string }[];
+}
+
 const SERIES_CACHE_LIMIT = 200_000;
-/** The keys of the lock between ingest (shared) and rebuildRollups (exclusive), on the schema in use. */
 
 export class PostgresIngest {
   /** Kinds never change once stored, and series are never deleted, so what a committed batch learned is kept. */
   private readonly kinds = new Map<string, MetricKind>();
   private readonly seriesIds = new Map<string, { readonly id: string; readonly kind: MetricKind }>();
 
-  /** Keeps what a committed batch learned; the series cache is emptied when it would grow past its bound. */
+  /** Keeps what a committed transaction learned; the series cache is emptied when it would grow past its bound. */
   remember(learned: Learned): void {
     for (const [name, kind] of learned.kinds) this.kinds.set(name, kind);
     if (this.seriesIds.size + learned.series.size > SERIES_CACHE_LIMIT) this.seriesIds.clear();
     for (const [key, series] of learned.series) this.seriesIds.set(key, series);
   }
 
-  /** One batch in the caller's transaction; what it learns goes in `learned`, to keep once the batch commits. */
-  /** `source`: the subscription the events came from, or null for events measured here. */
-  async insert(
-    client: pg.PoolClient,
-    events: readonly UsageEvent[],
-    learned: Learned,
-    source: string | null = null,
-  ): Promise<InsertOutcome> {
+  /** Phases 1 and 2 in the caller's short transaction; what it learns goes in `learned`, to keep once it commits. */
+  async prepare(client: pg.PoolClient, events: readonly UsageEvent[], learned: Learned): Promise<PreparedBatch> {
     // 1. Kinds: the first kind a metric was stored with wins, and within a batch the first event's.
     const kinds = await this.resolveKinds(client, events, learned.kinds);
     const rejected: { index: number; reason: string }[] = [];
-    const firstSeen = new Map<string, number>();
+    const seen = new Set<string>();
+    const candidates: Candidate[] = [];
     let duplicates = 0;
     for (const [index, e] of events.entries()) {
       const kind = kinds.get(e.metric) as MetricKind;
+      const key = eventKey(e);
       if (kind !== e.kind) {
         rejected.push({ index, reason: `kind "${e.kind}" contradicts ${e.metric}, stored as a ${kind}` });
-      } else if (firstSeen.has(eventKey(e))) {
+      } else if (seen.has(key)) {
         duplicates++;
       } else {
-        firstSeen.set(eventKey(e), index);
+        seen.add(key);
+        candidates.push({ event: e, series: seriesId(e), key });
       }
     }
-    const candidates = [...firstSeen.values()].map((i) => events[i] as UsageEvent);
+    // 2. Series: created if new, their ids learned.
+    await this.createSeries(client, candidates, learned.series);
+    return { candidates, duplicates, rejected };
+  }
+
+  /** Phases 3 to 6 in the caller's transaction, after prepare's has committed; what it learns goes in `learned`. */
+  /** `source`: the subscription the events came from, or null for events measured here. */
+  async insert(
+    client: pg.PoolClient,
+    batch: PreparedBatch,
+    learned: Learned,
+    source: string | null = null,
+  ): Promise<InsertOutcome> {
+    let { duplicates } = batch;
+    const { rejected } = batch;
+    const candidates = [...batch.candidates];
     if (candidates.length === 0) return { accepted: 0, duplicates, rejected };
 
-    // 2. Series: created if new; levels and states locked for the rest of the batch.
+    // 3. Series: levels and states locked for the rest of the batch.
     const series = await this.resolveSeries(client, candidates, learned.series);
 
-    // 3. Events: the primary key drops what any node stored before.
-    candidates.sort((a, b) => compareUtf8(a.server, b.server) || compareUtf8(a.id, b.id));
+    // 4. Events: the primary key drops what any node stored before.
+    candidates.sort((a, b) => compareUtf8(a.event.server, b.event.server) || compareUtf8(a.event.id, b.event.id));
     const inserted = await client.query<{ server: string; id: string }>(
       `INSERT INTO events (series_id, server, id, time, value, dims, source)
        SELECT *, $7::text FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::numeric[], $6::jsonb[])
        ON CONFLICT (server, id) DO NOTHING
        RETURNING server, id`,
-      columns(candidates, (e) => [
-        seriesOf(series, e).id,
+      columns(candidates, ({ event: e, series: key }) => [
+        seriesOf(series, key, e).id,
         e.server,
         e.id,
         e.time,
@@ -91,10 +122,10 @@ export class PostgresIngest {
       ]).concat([source]),
     );
     const stored = new Set(inserted.rows.map((r) => eventKey(r)));
-    const accepted = candidates.filter((e) => stored.has(eventKey(e)));
+    const accepted = candidates.filter((c) => stored.has(c.key));
     duplicates += candidates.length - accepted.length;
 
-    // 4. Rollups and the latest readings, then 5. the servers.
+    // 5. Rollups and the latest readings, then 6. the servers.
     await this.addCounters(client, series, accepted);
     await this.recomputeHeld(client, series, accepted);
     await this.touchServers(client, accepted);
@@ -131,58 +162,56 @@ export class PostgresIngest {
     return kinds;
   }
 
-  /** Series by seriesKey, creating new ones; levels and states locked, with their latest reading. */
+  /** Creates the series of the batch that are not known here, learning the ids of those it made. */
+  private async createSeries(
+    client: pg.PoolClient,
+    candidates: readonly Candidate[],
+    learned: Learned["series"],
+  ): Promise<void> {
+    const unknown = new Map<string, UsageEvent>();
+    for (const c of candidates) {
+      if (!this.seriesIds.has(c.series) && !unknown.has(c.series)) unknown.set(c.series, c.event);
+    }
+    if (unknown.size === 0) return;
+    const made = await client.query<SeriesDbRow>(
+      `INSERT INTO series (server, account, metric, instance, dims, kind)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+       ON CONFLICT (server, account, metric, instance, dims) DO NOTHING
+       RETURNING id, server, account, metric, instance, dims, kind`,
+      columns(sortedByKey([...unknown.values()]), (e) => [...seriesKeyOf(e), e.kind]),
+    );
+    for (const r of made.rows) learned.set(seriesId({ ...r, dims: dimsOfKey(r.dims) }), { id: r.id, kind: r.kind });
+  }
+
+  /** The batch's series by seriesId, all of them stored by prepare; levels and states locked, with their latest reading. */
   private async resolveSeries(
     client: pg.PoolClient,
-    events: readonly UsageEvent[],
+    candidates: readonly Candidate[],
     learned: Learned["series"],
   ): Promise<Map<string, SeriesState>> {
     const keys = new Map<string, UsageEvent>();
-    for (const e of events) if (!keys.has(seriesId(e))) keys.set(seriesId(e), e);
-    const all = [...keys.values()].sort(
-      (a, b) =>
-        compareUtf8(a.server, b.server) ||
-        compareUtf8(a.account, b.account) ||
-        compareUtf8(a.metric, b.metric) ||
-        compareUtf8(a.instance, b.instance) ||
-        compareUtf8(dimsKey(a.dims), dimsKey(b.dims)),
-    );
-    const key = (e: UsageEvent) => [e.server, e.account, e.metric, e.instance, dimsKey(e.dims)];
-    const unknown = all.filter((e) => !this.seriesIds.has(seriesId(e)));
-    if (unknown.length > 0) {
-      await client.query(
-        `INSERT INTO series (server, account, metric, instance, dims, kind)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-         ON CONFLICT (server, account, metric, instance, dims) DO NOTHING`,
-        columns(unknown, (e) => [...key(e), e.kind]),
-      );
-    }
+    for (const c of candidates) if (!keys.has(c.series)) keys.set(c.series, c.event);
     const series = new Map<string, SeriesState>();
-    for (const e of all) {
-      const known = this.seriesIds.get(seriesId(e));
-      if (known && !isHeld(known.kind)) series.set(seriesId(e), { ...known, last: null });
+    const held: UsageEvent[] = [];
+    const unknown: UsageEvent[] = [];
+    for (const [key, e] of keys) {
+      const known = this.seriesIds.get(key);
+      if (isHeld(e.kind)) held.push(e);
+      else if (known) series.set(key, { ...known, last: null });
+      else unknown.push(e);
     }
     const select = async (list: UsageEvent[], lock: boolean) => {
       if (list.length === 0) return;
-      const found = await client.query<{
-        id: string;
-        server: string;
-        account: string;
-        metric: string;
-        instance: string;
-        dims: string;
-        kind: MetricKind;
-        last_time: string | null;
-        last_id: string | null;
-        last_value: string | null;
-      }>(
+      const found = await client.query<
+        SeriesDbRow & { last_time: string | null; last_id: string | null; last_value: string | null }
+      >(
         `SELECT s.id, s.server, s.account, s.metric, s.instance, s.dims, s.kind, s.last_time, s.last_id, s.last_value
          FROM series s
          JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS k (server, account, metric, instance, dims)
            ON s.server = k.server COLLATE "C" AND s.account = k.account COLLATE "C"
           AND s.metric = k.metric COLLATE "C" AND s.instance = k.instance COLLATE "C" AND s.dims = k.dims COLLATE "C"
          ORDER BY s.id${lock ? " FOR UPDATE OF s" : ""}`,
-        columns(list, key),
+        columns(sortedByKey(list), seriesKeyOf),
       );
       for (const r of found.rows) {
         const last =
@@ -195,26 +224,20 @@ export class PostgresIngest {
       }
     };
     // Levels and states are locked, in id order; counters only add to their rollups and need no lock.
-    await select(
-      all.filter((e) => isHeld(e.kind)),
-      true,
-    );
-    await select(
-      all.filter((e) => !series.has(seriesId(e))),
-      false,
-    );
+    await select(held, true);
+    await select(unknown, false);
     return series;
   }
 
   private async addCounters(
     client: pg.PoolClient,
     series: Map<string, SeriesState>,
-    accepted: readonly UsageEvent[],
+    accepted: readonly Candidate[],
   ): Promise<void> {
     const deltas = new Map<string, { seriesId: string; hour: number; count: number; sum: bigint }>();
-    for (const e of accepted) {
+    for (const { event: e, series: key } of accepted) {
       if (isHeld(e.kind)) continue;
-      const seriesId = seriesOf(series, e).id;
+      const seriesId = seriesOf(series, key, e).id;
       const hour = hourOf(e.time);
       const k = `${seriesId}:${hour}`;
       const d = deltas.get(k);
@@ -241,12 +264,12 @@ export class PostgresIngest {
   private async recomputeHeld(
     client: pg.PoolClient,
     series: Map<string, SeriesState>,
-    accepted: readonly UsageEvent[],
+    accepted: readonly Candidate[],
   ): Promise<void> {
     const bySeries = new Map<string, { state: SeriesState; readings: Reading[] }>();
-    for (const e of accepted) {
+    for (const { event: e, series: key } of accepted) {
       if (!isHeld(e.kind)) continue;
-      const state = seriesOf(series, e);
+      const state = seriesOf(series, key, e);
       const entry = bySeries.get(state.id) ?? { state, readings: [] };
       entry.readings.push({ time: e.time, id: e.id, value: e.value });
       bySeries.set(state.id, entry);
@@ -254,9 +277,9 @@ export class PostgresIngest {
     if (bySeries.size > 0) await writeHeldRollups(client, [...bySeries.values()]);
   }
 
-  private async touchServers(client: pg.PoolClient, accepted: readonly UsageEvent[]): Promise<void> {
+  private async touchServers(client: pg.PoolClient, accepted: readonly Candidate[]): Promise<void> {
     const servers = new Map<string, { lastEventTime: number; events: number }>();
-    for (const e of accepted) {
+    for (const { event: e } of accepted) {
       const s = servers.get(e.server);
       if (s) {
         s.events++;
@@ -283,12 +306,31 @@ export class PostgresIngest {
   }
 }
 
+/** (server, id): names hold no control characters, so NUL cannot occur in either. */
 function eventKey(e: { server: string; id: string }): string {
-  return JSON.stringify([e.server, e.id]);
+  return `${e.server}\u0000${e.id}`;
 }
 
-function seriesOf(series: Map<string, SeriesState>, e: UsageEvent): SeriesState {
-  const s = series.get(seriesId(e));
+/** A series' stored key columns: server, account, metric, instance, dims. */
+function seriesKeyOf(e: UsageEvent): string[] {
+  return [e.server, e.account, e.metric, e.instance, dimsKey(e.dims)];
+}
+
+/** Events in the order of their series' stored keys, the one global order in which series rows are taken. */
+function sortedByKey(events: UsageEvent[]): UsageEvent[] {
+  const keyed = events.map((e) => ({ e, k: seriesKeyOf(e) }));
+  keyed.sort((a, b) => {
+    for (let i = 0; i < 5; i++) {
+      const order = compareUtf8(a.k[i] as string, b.k[i] as string);
+      if (order !== 0) return order;
+    }
+    return 0;
+  });
+  return keyed.map(({ e }) => e);
+}
+
+function seriesOf(series: Map<string, SeriesState>, key: string, e: UsageEvent): SeriesState {
+  const s = series.get(key);
   if (!s) throw new AppError("INTERNAL", `series of event ${e.id} from ${e.server} was not resolved`);
   return s;
 }

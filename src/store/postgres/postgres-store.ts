@@ -1,6 +1,7 @@
 // The shared store: events and hourly rollups in PostgreSQL, written by several Tally nodes at once.
 //
-// A batch is one transaction (postgres-ingest.ts has its phases). Dedup is the primary key (server, id) with ON
+// A batch's events are stored in one transaction, after a short one that creates its metrics and series
+// (postgres-ingest.ts has the phases). Dedup is the primary key (server, id) with ON
 // CONFLICT DO NOTHING, so it is exact across nodes. Counter rollups are additive upserts; level and state series
 // are locked (FOR UPDATE, in id order) while their hours are recomputed with `heldRows`, so two nodes ingesting one
 // series stay correct. Here: the pool, retries, reads, and rebuilding every rollup from the events.
@@ -133,11 +134,19 @@ export class PostgresUsageStore implements UsageStore {
     const { source } = options;
     if (events.length === 0 && !source) return { accepted: 0, duplicates: 0, rejected: [] };
     const learned: Learned = { kinds: new Map(), series: new Map() };
-    const outcome = await this.transaction(async (client) => {
+    const forget = () => {
       learned.kinds.clear();
       learned.series.clear();
+    };
+    const batch = await this.transaction(async (client) => {
+      forget();
+      return this.ingest.prepare(client, events, learned);
+    }, true);
+    this.ingest.remember(learned);
+    const outcome = await this.transaction(async (client) => {
+      forget();
       if (source) await recordSourcePosition(client, source);
-      return this.ingest.insert(client, events, learned, source?.name ?? null);
+      return this.ingest.insert(client, batch, learned, source?.name ?? null);
     }, true);
     this.ingest.remember(learned);
     this.usageView.snapshots.wrote();

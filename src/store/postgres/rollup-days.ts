@@ -8,11 +8,10 @@
 
 import type pg from "pg";
 import { checkWholeDays, DAY_MS, type DayRow, dayOf, fillHeldDays } from "../../domain/day-usage.js";
-import type { MetricKind } from "../../domain/metric.js";
 import { dimsOfKey } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
 import type { AccountsRollupQuery } from "../port.js";
-import { columns, compareIds } from "./columns.js";
+import { columns, compareIds, type SeriesDbRow } from "./columns.js";
 import { bigOrNull, type Read } from "./rollup-reads.js";
 
 export const ROLLUP_DAYS_TABLE = `
@@ -112,14 +111,7 @@ export async function deleteHeldDays(
   );
 }
 
-interface DayDbRow {
-  id: string;
-  server: string;
-  account: string;
-  metric: string;
-  instance: string;
-  dims: string;
-  kind: MetricKind;
+interface DayDbRow extends SeriesDbRow {
   day: string;
   count: number;
   sum: string | null;

@@ -2,21 +2,15 @@
 // by fillHeldGaps, as on SQLite. Each read is one statement, so it sees one snapshot of the rollups.
 
 import type pg from "pg";
-import type { MetricKind } from "../../domain/metric.js";
 import { dimsOfKey, fillHeldGaps, type RollupRow, seriesId, sortRollupsByAccount } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
 import type { AccountsAfterQuery, AccountsRollupQuery, RollupQuery } from "../port.js";
+import type { SeriesDbRow } from "./columns.js";
 
 /** Runs one read-only statement. */
 export type Read = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) => Promise<R[]>;
 
-interface RollupDbRow {
-  server: string;
-  account: string;
-  metric: string;
-  instance: string;
-  dims: string;
-  kind: MetricKind;
+interface RollupDbRow extends Omit<SeriesDbRow, "id"> {
   hour: string;
   count: number;
   sum: string | null;
