@@ -3,7 +3,7 @@
 
 import { afterEach, expect, it } from "vitest";
 import type { Backend } from "../backend/backend.js";
-import { event } from "../store/contract.js";
+import { event } from "../store/contract-events.js";
 import { accountBalance, billAccount, closeAccounts, closeAll, closePeriod } from "./billing-run.js";
 import {
   accountAgreements,

@@ -3,7 +3,7 @@
 
 import { afterEach, expect, it } from "vitest";
 import type { Backend } from "../backend/backend.js";
-import { event } from "../store/contract.js";
+import { event } from "../store/contract-events.js";
 import { accountBalance, billAccount } from "./billing-run.js";
 import { accountGroup, loadPolicy, setAgreement, setGroup } from "./charge-account.js";
 import { explainBill } from "./explain.js";

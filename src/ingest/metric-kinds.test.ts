@@ -2,7 +2,7 @@
 // PostgreSQL must be reachable (TALLY_TEST_POSTGRES): these tests fail rather than skip without it.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { event } from "../store/contract.js";
+import { event } from "../store/contract-events.js";
 import type { UsageStore } from "../store/port.js";
 import { openPostgresStore } from "../store/postgres/postgres-store.js";
 import { freshSchema, TEST_POSTGRES_URL, TEST_STORES } from "../store/test-stores.js";

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { UsageEvent } from "../domain/event.js";
 import { HOUR_MS } from "../domain/time.js";
-import { event } from "../store/contract.js";
+import { event } from "../store/contract-events.js";
 import type { UsageStore } from "../store/port.js";
 import { TEST_STORES } from "../store/test-stores.js";
 import { type ExportOptions, exportStarRecords } from "./export-star.js";

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Backend } from "../backend/backend.js";
 import { openPostgresBackend } from "../backend/postgres.js";
 import { openSqliteBackend } from "../backend/sqlite.js";
-import { event } from "../store/contract.js";
+import { event } from "../store/contract-events.js";
 import { freshSchema, TEST_POSTGRES_URL } from "../store/test-stores.js";
 import { importStarRecords } from "./import-star.js";
 import { parseStarDocument } from "./parse-star.js";

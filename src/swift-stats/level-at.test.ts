@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { computeRollups, type RollupRow } from "../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../domain/time.js";
-import { event } from "../store/contract.js";
+import { event } from "../store/contract-events.js";
 import { levelAt } from "./level-at.js";
 
 const H = (h: number, m = 0) => Date.UTC(2012, 9, 22, h, m);

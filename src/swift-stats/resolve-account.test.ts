@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { MetricKind } from "../domain/metric.js";
-import { event } from "../store/contract.js";
+import { event } from "../store/contract-events.js";
 import type { UsageStore } from "../store/port.js";
 import { TEST_STORES } from "../store/test-stores.js";
 import type { SwiftStatsQuery } from "./query.js";

@@ -7,7 +7,7 @@ import { openSqliteBackend } from "../backend/sqlite.js";
 import type { UsageEvent } from "../domain/event.js";
 import { createApp } from "../http/app.js";
 import { createLogger } from "../log/logger.js";
-import { event } from "../store/contract.js";
+import { event } from "../store/contract-events.js";
 
 let backend: Backend;
 let app: ReturnType<typeof createApp>;

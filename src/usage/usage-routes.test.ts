@@ -8,7 +8,7 @@ import { openSqliteBackend } from "../backend/sqlite.js";
 import { HOUR_MS } from "../domain/time.js";
 import { createApp } from "../http/app.js";
 import { createLogger } from "../log/logger.js";
-import { event } from "../store/contract.js";
+import { event } from "../store/contract-events.js";
 import { level } from "./usage-view-contract.js";
 
 let backend: Backend;

@@ -6,7 +6,7 @@ import type { Backend } from "../backend/backend.js";
 import { AppError } from "../domain/errors.js";
 import type { UsageEvent } from "../domain/event.js";
 import { HOUR_MS } from "../domain/time.js";
-import { event } from "../store/contract.js";
+import { event } from "../store/contract-events.js";
 import { comparePositions } from "../store/keyset.js";
 import type { UsagePosition, UsageSort, UsageTablePage, UsageTableQuery, UsageTableReader } from "../store/port.js";
 

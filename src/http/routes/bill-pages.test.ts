@@ -7,7 +7,7 @@ import { closePeriod } from "../../charging/billing-run.js";
 import { BILLING_POLICY } from "../../charging/billing-run-contract.js";
 import { loadPolicy, setAgreement } from "../../charging/charge-account.js";
 import type { ExplainJson } from "../../charging/explain.js";
-import { event } from "../../store/contract.js";
+import { event } from "../../store/contract-events.js";
 import { openTestApp, type TestApp } from "../test-app.js";
 
 const EVIL = "<img src=x onerror=alert(1)>";

@@ -5,7 +5,7 @@ import type { Backend } from "../../backend/backend.js";
 import { closePeriod } from "../../charging/billing-run.js";
 import { BILLING_POLICY } from "../../charging/billing-run-contract.js";
 import { GROUP_POLICY } from "../../charging/resolution-contract.js";
-import { event } from "../../store/contract.js";
+import { event } from "../../store/contract-events.js";
 import { openTestApp, type TestApp } from "../test-app.js";
 
 describe("charging routes", () => {

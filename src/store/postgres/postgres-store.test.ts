@@ -10,7 +10,8 @@ import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
 import { computeRollups, sortRollups } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
-import { describeUsageStoreContract, event } from "../contract.js";
+import { describeUsageStoreContract } from "../contract.js";
+import { event } from "../contract-events.js";
 import { MIGRATIONS } from "./migrations.js";
 import { describeUrl, openPostgresStore, type PostgresStoreOptions } from "./postgres-store.js";
 

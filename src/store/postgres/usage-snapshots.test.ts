@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { level, positionOf } from "../../usage/usage-view-contract.js";
-import { event } from "../contract.js";
+import { event } from "../contract-events.js";
 import { comparePositions } from "../keyset.js";
 import type { UsageSort, UsageStore, UsageTablePage, UsageTableQuery } from "../port.js";
 import { openPostgresStore, type PostgresUsageStore } from "./postgres-store.js";

@@ -7,7 +7,7 @@ import type { UsageEvent } from "../../domain/event.js";
 import type { MetricKind } from "../../domain/metric.js";
 import { computeRollups, sortRollups } from "../../domain/rollup.js";
 import { HOUR_MS } from "../../domain/time.js";
-import { event } from "../contract.js";
+import { event } from "../contract-events.js";
 import type { UsageStore } from "../port.js";
 import type { StoreLog } from "./derived-database.js";
 import { openSqliteStore } from "./sqlite-store.js";

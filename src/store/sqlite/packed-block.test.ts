@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { event } from "../contract.js";
+import { event } from "../contract-events.js";
 import { BlockBuilder, blockColumns, forWorker, KINDS, REFS, readBlock } from "./packed-block.js";
 
 describe("packed event blocks", () => {
