@@ -23,6 +23,8 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
       expect(await store.insertEvents([a, b, a])).toEqual({ accepted: 2, duplicates: 1, rejected: [] });
       expect(await store.insertEvents([a, event({ id: "e3" })])).toEqual({ accepted: 1, duplicates: 1, rejected: [] });
       expect((await store.stats()).events).toBe(3);
+      // The rollup counts what was stored, once: e1, e2 and e3, not e1 again.
+      expect((await store.allRollups()).map((r) => [r.count, r.sum])).toEqual([[3, 7n]]);
     });
 
     it("treats a re-sent id as a duplicate even when its content differs, and changes nothing", async () => {

@@ -43,6 +43,13 @@ interface Candidate {
   readonly key: string;
 }
 
+/** A candidate whose series the batch's transaction has read. */
+interface Placed {
+  readonly event: UsageEvent;
+  readonly key: string;
+  readonly state: SeriesState;
+}
+
 /** A batch checked against the stored kinds, deduplicated within itself, its new series created. */
 export interface PreparedBatch {
   readonly candidates: readonly Candidate[];
@@ -99,21 +106,20 @@ export class PostgresIngest {
   ): Promise<InsertOutcome> {
     let { duplicates } = batch;
     const { rejected } = batch;
-    const candidates = [...batch.candidates];
-    if (candidates.length === 0) return { accepted: 0, duplicates, rejected };
+    if (batch.candidates.length === 0) return { accepted: 0, duplicates, rejected };
 
     // 3. Series: levels and states locked for the rest of the batch.
-    const series = await this.resolveSeries(client, candidates, learned.series);
+    const series = await this.resolveSeries(client, batch.candidates, learned.series);
+    const candidates = batch.candidates.map((c) => placed(series, c));
 
     // 4. Events: the primary key drops what any node stored before.
     candidates.sort((a, b) => compareUtf8(a.event.server, b.event.server) || compareUtf8(a.event.id, b.event.id));
-    const inserted = await client.query<{ server: string; id: string }>(
+    const inserted = await client.query(
       `INSERT INTO events (series_id, server, id, time, value, dims, source)
        SELECT *, $7::text FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::numeric[], $6::jsonb[])
-       ON CONFLICT (server, id) DO NOTHING
-       RETURNING server, id`,
-      columns(candidates, ({ event: e, series: key }) => [
-        seriesOf(series, key, e).id,
+       ON CONFLICT (server, id) DO NOTHING`,
+      columns(candidates, ({ event: e, state }) => [
+        state.id,
         e.server,
         e.id,
         e.time,
@@ -121,15 +127,35 @@ export class PostgresIngest {
         e.dims ? JSON.stringify(e.dims) : null,
       ]).concat([source]),
     );
-    const stored = new Set(inserted.rows.map((r) => eventKey(r)));
-    const accepted = candidates.filter((c) => stored.has(c.key));
+    const accepted = await this.storedHere(client, candidates, inserted.rowCount ?? 0);
     duplicates += candidates.length - accepted.length;
 
     // 5. Rollups and the latest readings, then 6. the servers.
-    await this.addCounters(client, series, accepted);
-    await this.recomputeHeld(client, series, accepted);
+    await this.addCounters(client, accepted);
+    await this.recomputeHeld(client, accepted);
     await this.touchServers(client, accepted);
     return { accepted: accepted.length, duplicates, rejected };
+  }
+
+  /**
+   * The candidates this transaction stored, `count` of them: all or none without a read, as nearly every batch is;
+   * otherwise those whose stored row carries this transaction's id (the others were stored before).
+   */
+  private async storedHere(
+    client: pg.PoolClient,
+    candidates: readonly Placed[],
+    count: number,
+  ): Promise<readonly Placed[]> {
+    if (count === candidates.length) return candidates;
+    if (count === 0) return [];
+    const mine = await client.query<{ server: string; id: string }>(
+      `SELECT e.server, e.id FROM events e
+       JOIN unnest($1::text[], $2::text[]) AS k (server, id) ON e.server = k.server COLLATE "C" AND e.id = k.id COLLATE "C"
+       WHERE e.xid = pg_current_xact_id()`,
+      columns(candidates, ({ event: e }) => [e.server, e.id]),
+    );
+    const stored = new Set(mine.rows.map((r) => eventKey(r)));
+    return candidates.filter((c) => stored.has(c.key));
   }
 
   /** The stored kind of every metric in the batch, storing the batch's first kind for metrics new to the store. */
@@ -229,15 +255,11 @@ export class PostgresIngest {
     return series;
   }
 
-  private async addCounters(
-    client: pg.PoolClient,
-    series: Map<string, SeriesState>,
-    accepted: readonly Candidate[],
-  ): Promise<void> {
+  private async addCounters(client: pg.PoolClient, accepted: readonly Placed[]): Promise<void> {
     const deltas = new Map<string, { seriesId: string; hour: number; count: number; sum: bigint }>();
-    for (const { event: e, series: key } of accepted) {
+    for (const { event: e, state } of accepted) {
       if (isHeld(e.kind)) continue;
-      const seriesId = seriesOf(series, key, e).id;
+      const seriesId = state.id;
       const hour = hourOf(e.time);
       const k = `${seriesId}:${hour}`;
       const d = deltas.get(k);
@@ -261,15 +283,10 @@ export class PostgresIngest {
   }
 
   /** The batch's readings of each level or state series, written to its rollups (held-rollups.ts). */
-  private async recomputeHeld(
-    client: pg.PoolClient,
-    series: Map<string, SeriesState>,
-    accepted: readonly Candidate[],
-  ): Promise<void> {
+  private async recomputeHeld(client: pg.PoolClient, accepted: readonly Placed[]): Promise<void> {
     const bySeries = new Map<string, { state: SeriesState; readings: Reading[] }>();
-    for (const { event: e, series: key } of accepted) {
+    for (const { event: e, state } of accepted) {
       if (!isHeld(e.kind)) continue;
-      const state = seriesOf(series, key, e);
       const entry = bySeries.get(state.id) ?? { state, readings: [] };
       entry.readings.push({ time: e.time, id: e.id, value: e.value });
       bySeries.set(state.id, entry);
@@ -277,7 +294,7 @@ export class PostgresIngest {
     if (bySeries.size > 0) await writeHeldRollups(client, [...bySeries.values()]);
   }
 
-  private async touchServers(client: pg.PoolClient, accepted: readonly Candidate[]): Promise<void> {
+  private async touchServers(client: pg.PoolClient, accepted: readonly Placed[]): Promise<void> {
     const servers = new Map<string, { lastEventTime: number; events: number }>();
     for (const { event: e } of accepted) {
       const s = servers.get(e.server);
@@ -329,8 +346,9 @@ function sortedByKey(events: UsageEvent[]): UsageEvent[] {
   return keyed.map(({ e }) => e);
 }
 
-function seriesOf(series: Map<string, SeriesState>, key: string, e: UsageEvent): SeriesState {
-  const s = series.get(key);
-  if (!s) throw new AppError("INTERNAL", `series of event ${e.id} from ${e.server} was not resolved`);
-  return s;
+/** A candidate with its series, resolved once. */
+function placed(series: Map<string, SeriesState>, c: Candidate): Placed {
+  const state = series.get(c.series);
+  if (!state) throw new AppError("INTERNAL", `series of event ${c.event.id} from ${c.event.server} was not resolved`);
+  return { event: c.event, key: c.key, state };
 }
