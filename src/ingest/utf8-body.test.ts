@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodeUtf8, lineCount, splitJsonArray } from "./utf8-body.js";
 
@@ -9,6 +10,31 @@ describe("the bytes of a body", () => {
     for (const bad of [[0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xc0, 0xaf]]) {
       expect(decodeUtf8(Buffer.from([0x61, ...bad]))).toBeNull();
     }
+  });
+
+  it("decode ASCII, a part of a buffer and any bytes as the strict decoder does, a leading BOM dropped", () => {
+    const strict = new TextDecoder("utf-8", { fatal: true });
+    const reference = (bytes: Uint8Array) => {
+      try {
+        return strict.decode(bytes);
+      } catch {
+        return null;
+      }
+    };
+    expect(decodeUtf8(Buffer.from('{"id":"a"}\n'))).toBe('{"id":"a"}\n');
+    expect(decodeUtf8(Buffer.from("xx\u00e9ab").subarray(4))).toBe("ab");
+    expect(decodeUtf8(Buffer.from("\uFEFFab"))).toBe("ab");
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 64 }),
+      fc.uint8Array({ max: 0x7f, maxLength: 64 }),
+      fc.string({ unit: "binary", maxLength: 32 }).map((t) => new Uint8Array(Buffer.from(t))),
+    );
+    fc.assert(
+      fc.property(bytes, fc.nat(8), (all, cut) => {
+        const part = all.subarray(Math.min(cut, all.length));
+        expect(decodeUtf8(part)).toBe(reference(part));
+      }),
+    );
   });
 
   it("count lines as an editor numbers them", () => {

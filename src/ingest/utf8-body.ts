@@ -1,6 +1,7 @@
 // The bytes of a request body: strict UTF-8 decoding, line counts, and the byte ranges of a JSON array's elements,
 // so that bytes that are not UTF-8 can be refused where they stand instead of read as U+FFFD.
 
+import { isAscii } from "node:buffer";
 import { truncate } from "../domain/value.js";
 
 const strict = new TextDecoder("utf-8", { fatal: true });
@@ -8,6 +9,8 @@ const lenient = new TextDecoder("utf-8");
 
 /** The text the bytes encode, or null when they are not UTF-8. */
 export function decodeUtf8(bytes: Uint8Array): string | null {
+  // Nearly every body is ASCII, which Node turns into a string many times faster as ASCII than as UTF-8.
+  if (isAscii(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("ascii");
   try {
     return strict.decode(bytes);
   } catch {
