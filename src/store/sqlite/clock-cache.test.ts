@@ -4,9 +4,9 @@ import { ClockCache } from "./clock-cache.js";
 describe("ClockCache", () => {
   it("keeps entries until it is full, then drops one not used since the hand last passed it", () => {
     const cache = new ClockCache<string, number>(3);
-    expect([cache.add("a", 1), cache.add("b", 2), cache.add("c", 3)]).toEqual([false, false, false]);
+    expect([cache.add("a", 1), cache.add("b", 2), cache.add("c", 3)]).toEqual([undefined, undefined, undefined]);
     expect(cache.get("a")).toBe(1);
-    expect(cache.add("d", 4)).toBe(true);
+    expect(cache.add("d", 4)).toBe(2);
     // a was used: it got a second chance, and b went.
     expect([cache.get("a"), cache.get("b"), cache.get("c"), cache.get("d")]).toEqual([1, undefined, 3, 4]);
     expect(cache.size).toBe(3);

@@ -33,13 +33,13 @@ export class ClockCache<K, V> {
     this.values[slot] = value;
   }
 
-  /** Adds a key that is not in the cache; returns whether another entry had to go to make room. */
-  add(key: K, value: V): boolean {
+  /** Adds a key that is not in the cache; returns the value of the entry that had to go to make room, if one did. */
+  add(key: K, value: V): V | undefined {
     if (this.keys.length < this.capacity) {
       this.slots.set(key, this.keys.length);
       this.keys.push(key);
       this.values.push(value);
-      return false;
+      return undefined;
     }
     // Bounded: a full turn clears every used bit, so the hand stops within two turns.
     while (this.used[this.hand] === 1) {
@@ -47,12 +47,13 @@ export class ClockCache<K, V> {
       this.hand = (this.hand + 1) % this.capacity;
     }
     const slot = this.hand;
+    const gone = this.values[slot];
     this.slots.delete(this.keys[slot] as K);
     this.slots.set(key, slot);
     this.keys[slot] = key;
     this.values[slot] = value;
     this.hand = (slot + 1) % this.capacity;
-    return true;
+    return gone;
   }
 
   clear(): void {

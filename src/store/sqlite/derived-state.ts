@@ -67,8 +67,8 @@ interface SeriesState {
 }
 
 /**
- * A series' identity as one string: the key of `dirty`. Built only for a series not cached or just made dirty, and
- * not kept with the series, where it would take a third of what a cached series holds.
+ * A series' identity as one string: the key of `letGo`. Built only for a series not cached or let go while dirty,
+ * and not kept with the series, where it would take a third of what a cached series holds.
  */
 function seriesKey(serverId: number, account: string, metric: string, instance: string, dims: string): string {
   return `${serverId}\u0000${account}\u0000${metric}\u0000${dims === "" ? instance : `${instance}\u0000${dims}`}`;
@@ -98,17 +98,19 @@ export class DerivedState {
    * Series by 30 bits of a fingerprint of their key (a small integer, the cheapest key a Map has), each hit
    * confirmed against the series' fields: a string key must be built, copied and hashed for every event. A
    * series whose fingerprint a cached one shares (4 in 10,000 new series, with the cache full) takes its place;
-   * the one it displaces is in `dirty` or on disk, and is looked for there when its fingerprint is taken.
+   * the one it displaces is in `letGo` or on disk, and is looked for there when its fingerprint is taken.
    */
   private readonly series: ClockCache<number, SeriesState>;
   /** Every stored series is in the cache, so a miss is a new series and needs no lookup. */
   private complete = false;
   private nextSeriesId = 1;
+  /** Series created or moved since the last write: to be written. */
+  private dirty: SeriesState[] = [];
   /**
-   * Series created or moved since the last write, by seriesKey: found here when the cache has let them go (a
-   * moved series' latest reading is not on disk yet).
+   * Those of `dirty` that the cache has let go, by seriesKey: found here when they come back, since a moved series'
+   * latest reading is not on disk yet. Only these need the key built.
    */
-  private dirty = new Map<string, SeriesState>();
+  private letGo = new Map<string, SeriesState>();
   private readonly counters = new CounterTable();
   /** Held series' rollup rows to write, per hour, per series id: the order of the table. */
   private held = new Map<number, Map<number, HeldRow>>();
@@ -210,7 +212,7 @@ export class DerivedState {
 
   /** Writes what memory holds, the usage table's changes too if `usage` (or if there are none), and the cursors. */
   private write(usage: boolean): void {
-    if (!this.usageStale && this.pending === 0 && this.dirty.size === 0 && this.sums.size === 0) return;
+    if (!this.usageStale && this.pending === 0 && this.dirty.length === 0 && this.sums.size === 0) return;
     const withUsage = usage || this.sums.size === 0;
     this.db.transaction(() => {
       // First, before this write's readings: from the latest levels that the cursor on disk covers.
@@ -240,7 +242,7 @@ export class DerivedState {
       }
       this.meta.set("rollup_seq", this.applied);
     })();
-    for (const s of this.dirty.values()) {
+    for (const s of this.dirty) {
       s.isNew = false;
       s.dirty = false;
     }
@@ -250,7 +252,8 @@ export class DerivedState {
 
   /** Forgets what memory holds for the tables other than the usage table's. */
   private clearPending(): void {
-    this.dirty = new Map();
+    this.dirty = [];
+    this.letGo = new Map();
     this.counters.clear();
     this.held = new Map();
     this.days.clear();
@@ -311,15 +314,30 @@ export class DerivedState {
     }
     const key = seriesKey(serverId, e.account, e.metric, e.instance, e.dims);
     // A fingerprint another series holds may be one this series lost to it: only a free one proves it new.
-    const state = this.dirty.get(key) ?? this.loadSeries(key, e, serverId, cached !== undefined);
-    if (cached) this.series.replace(fp, state);
-    // Once a series has gone from the cache, a miss no longer proves a series new.
-    else if (this.series.add(fp, state)) this.complete = false;
+    const state = this.letGo.get(key) ?? this.loadSeries(e, serverId, cached !== undefined);
+    if (cached) {
+      this.series.replace(fp, state);
+      this.remember(cached);
+    } else {
+      const gone = this.series.add(fp, state);
+      if (gone) {
+        // Once a series has gone from the cache, a miss no longer proves a series new.
+        this.complete = false;
+        this.remember(gone);
+      }
+    }
     return state;
   }
 
+  /** A series the cache let go: kept by key until the next write if it is to be written. */
+  private remember(series: SeriesState): void {
+    if (series.dirty) {
+      this.letGo.set(seriesKey(series.serverId, series.account, series.metric, series.instance, series.dims), series);
+    }
+  }
+
   /** A series not in memory: as stored, or new. */
-  private loadSeries(key: string, e: DerivedEvent, serverId: number, mayBeStored: boolean): SeriesState {
+  private loadSeries(e: DerivedEvent, serverId: number, mayBeStored: boolean): SeriesState {
     // A stored held series goes on from its latest reading, on disk: everything it held in memory is written.
     const stored =
       this.complete && !mayBeStored
@@ -343,22 +361,19 @@ export class DerivedState {
       isNew: stored === undefined,
       dirty: false,
     };
-    if (state.isNew) this.markDirty(state, key);
+    if (state.isNew) this.markDirty(state);
     return state;
   }
 
   /** Puts a series in `dirty`, once per write. */
-  private markDirty(series: SeriesState, key?: string): void {
+  private markDirty(series: SeriesState): void {
     if (series.dirty) return;
     series.dirty = true;
-    this.dirty.set(
-      key ?? seriesKey(series.serverId, series.account, series.metric, series.instance, series.dims),
-      series,
-    );
+    this.dirty.push(series);
   }
 
   private writeSeries(): void {
-    const created = [...this.dirty.values()].filter((s) => s.isNew);
+    const created = this.dirty.filter((s) => s.isNew);
     // About in the order of the series' unique index, so its inserts walk it once: UTF-16 order, cheaper to compare,
     // differs from the index's UTF-8 order only for characters beyond U+FFFF, and the order is only for speed.
     created.sort((a, b) =>
@@ -373,7 +388,7 @@ export class DerivedState {
     insertSeries.end();
     // The held series that moved: their latest readings, in id order.
     const { setLatest } = this.sql;
-    const moved = [...this.dirty.values()].filter((s) => s.lastTime !== null).sort((a, b) => a.id - b.id);
+    const moved = this.dirty.filter((s) => s.lastTime !== null).sort((a, b) => a.id - b.id);
     for (const s of moved) setLatest.row(s.id, s.firstHour, s.lastTime, s.lastId, toDb(s.lastValue as bigint));
     setLatest.end();
   }
