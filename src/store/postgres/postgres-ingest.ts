@@ -204,7 +204,7 @@ export class PostgresIngest {
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
        ON CONFLICT (server, account, metric, instance, dims) DO NOTHING
        RETURNING id, server, account, metric, instance, dims, kind`,
-      columns(sortedByKey([...unknown.values()]), (e) => [...seriesKeyOf(e), e.kind]),
+      columns(sortedByKey([...unknown.values()]), ({ event, key }) => [...key, event.kind]),
     );
     for (const r of made.rows) learned.set(seriesId({ ...r, dims: dimsOfKey(r.dims) }), { id: r.id, kind: r.kind });
   }
@@ -237,7 +237,7 @@ export class PostgresIngest {
            ON s.server = k.server COLLATE "C" AND s.account = k.account COLLATE "C"
           AND s.metric = k.metric COLLATE "C" AND s.instance = k.instance COLLATE "C" AND s.dims = k.dims COLLATE "C"
          ORDER BY s.id${lock ? " FOR UPDATE OF s" : ""}`,
-        columns(sortedByKey(list), seriesKeyOf),
+        columns(sortedByKey(list), ({ key }) => key),
       );
       for (const r of found.rows) {
         const last =
@@ -333,17 +333,20 @@ function seriesKeyOf(e: UsageEvent): string[] {
   return [e.server, e.account, e.metric, e.instance, dimsKey(e.dims)];
 }
 
-/** Events in the order of their series' stored keys, the one global order in which series rows are taken. */
-function sortedByKey(events: UsageEvent[]): UsageEvent[] {
-  const keyed = events.map((e) => ({ e, k: seriesKeyOf(e) }));
+/**
+ * Events with their series' stored key columns, in the order of those keys: the one global order in which series
+ * rows are taken.
+ */
+function sortedByKey(events: UsageEvent[]): { readonly event: UsageEvent; readonly key: string[] }[] {
+  const keyed = events.map((event) => ({ event, key: seriesKeyOf(event) }));
   keyed.sort((a, b) => {
     for (let i = 0; i < 5; i++) {
-      const order = compareUtf8(a.k[i] as string, b.k[i] as string);
+      const order = compareUtf8(a.key[i] as string, b.key[i] as string);
       if (order !== 0) return order;
     }
     return 0;
   });
-  return keyed.map(({ e }) => e);
+  return keyed;
 }
 
 /** A candidate with its series, resolved once. */

@@ -1,7 +1,7 @@
 // The derivation lag: the clock's arithmetic, and a real SQLite store whose worker has not yet answered.
 
 import { describe, expect, it } from "vitest";
-import type { UsageEvent } from "../../domain/event.js";
+import { event, T0 } from "../contract-events.js";
 import { LagClock } from "./derivation-lag.js";
 import { openSqliteStore } from "./sqlite-store.js";
 
@@ -34,26 +34,16 @@ describe("LagClock", () => {
 });
 
 describe("SqliteUsageStore.derivationLag", () => {
-  const event = (i: number): UsageEvent => ({
-    id: `e${i}`,
-    server: "s1",
-    time: Date.UTC(2026, 10, 1) + i,
-    account: "a1",
-    metric: "requests.get",
-    kind: "counter",
-    value: 1n,
-    instance: "",
-    dims: null,
-  });
+  const counted = (i: number) => event({ id: `e${i}`, time: T0 + i });
 
   it("is the events committed that the worker has not said it derived, for as long as they wait", async () => {
     const store = await openSqliteStore({ path: ":memory:" });
     try {
-      await store.insertEvents(Array.from({ length: 500 }, (_, i) => event(i)));
+      await store.insertEvents(Array.from({ length: 500 }, (_, i) => counted(i)));
       await store.stats();
       expect(await store.derivationLag()).toEqual({ events: 0, seconds: 0 });
       // The worker's answer is a message, taken only when this thread is free: until then the batch is behind.
-      await store.insertEvents(Array.from({ length: 300 }, (_, i) => event(500 + i)));
+      await store.insertEvents(Array.from({ length: 300 }, (_, i) => counted(500 + i)));
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60);
       const lag = await store.derivationLag();
       expect(lag.events).toBe(300);
