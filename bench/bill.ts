@@ -26,13 +26,8 @@ import type { ChargingStore } from "../src/charging/charging-store.js";
 import { SqliteChargingStore } from "../src/charging/sqlite-charging-store.js";
 import type { UsageEvent } from "../src/domain/event.js";
 import { freshSchema, TEST_POSTGRES_URL } from "../src/store/test-stores.js";
-import { machine, table } from "./harness.js";
+import { flag, machine, table } from "./harness.js";
 
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? fallback : (args[i + 1] ?? fallback);
-};
 const accounts = Number(flag("accounts", "300"));
 const kinds = flag("stores", "sqlite,postgres").split(",");
 const page = Number(flag("page", String(RUN_PAGE_ACCOUNTS)));

@@ -18,13 +18,9 @@ import { memoryShares } from "../src/store/sqlite/memory-budget.js";
 import { DERIVED_MIGRATIONS } from "../src/store/sqlite/migrations.js";
 import { UsageSnapshots } from "../src/store/sqlite/usage-snapshots.js";
 import { Meta } from "../src/store/sqlite/values.js";
+import { flag } from "./harness.js";
 import { fmt, parseShapes, type Shape, Workload } from "./workload.js";
 
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? fallback : (args[i + 1] ?? fallback);
-};
 const shapes = parseShapes(flag("shape", "mixed,levels-ordered"));
 const EVENTS = Number(flag("events", "500000"));
 const RUNS = Number(flag("runs", "3"));

@@ -264,3 +264,10 @@ export function dirBytes(dir: string): number {
   }
   return total;
 }
+
+/** The value after `--NAME` on the command line, or `fallback` when it is not given. */
+export function flag(name: string, fallback: string): string {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? fallback : (args[i + 1] ?? fallback);
+}

@@ -16,12 +16,8 @@ import { DEFAULT_STAR_CONFIG } from "../src/records/star-config.js";
 import { starRecordXml } from "../src/records/write-star.js";
 import { accountPages } from "../src/store/rollup-pages.js";
 import { openSqliteStore } from "../src/store/sqlite/sqlite-store.js";
+import { flag } from "./harness.js";
 
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? fallback : (args[i + 1] ?? fallback);
-};
 const accounts = Number(flag("accounts", "20000"));
 const servers = Number(flag("servers", "10"));
 const capacity = flag("capacity", "end") as "end" | "average";
