@@ -73,6 +73,22 @@ describe.each(TEST_STORES)("StAR export over %s", (_name, open) => {
     expect(hours.map((r) => r.resourceCapacityUsed)).toEqual([100n, 300n, 300n]);
   });
 
+  it("gives the ids earlier releases gave: a receiver replaces by id", async () => {
+    await store.insertEvents([
+      level("AUTH_a", "storage.bytes", at(0, 1), 5n, {
+        instance: "/data",
+        dims: { site: "X", group: "cms", role: "prod" },
+      }),
+      level("AUTH_b", "storage.bytes", at(0, 1), 7n, { server: "s2" }),
+    ]);
+    const config = parseStarConfig({ accounts: { AUTH_b: { group: "atlas", local_user: "bee" } } });
+    const records = await all(store, { to: at(1, 0), config });
+    expect(records.map((r) => r.recordId)).toEqual([
+      "s1/20261101T000000Z/aa3c9cbdde31029cda61f052",
+      "s2/20261101T000000Z/22146108976232b5b34193ac",
+    ]);
+  });
+
   it("maps accounts to identities, sums accounts of one identity, and takes places from dims or the servers", async () => {
     await store.insertEvents([
       level("AUTH_c", "storage.bytes", at(0, 1), 5n),

@@ -1,14 +1,15 @@
 // Export: usage read through the UsageReader port, turned into one StAR record per interval × server × place ×
 // identity (× directory, where the series' instance is a path).
 
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
+import type { DayRow } from "../domain/day-usage.js";
 import { validation } from "../domain/errors.js";
-import { compareUtf8, type Dims, dimsKey, type RollupRow } from "../domain/rollup.js";
+import { compareSeriesByAccount, compareUtf8, type Dims, dimsKey, type RollupRow, seriesId } from "../domain/rollup.js";
 import { HOUR_MS } from "../domain/time.js";
 import type { CurrentLevel, UsageReader } from "../store/port.js";
 import { accountPages } from "../store/rollup-pages.js";
 import type { StarRecord, SubjectIdentity } from "./star.js";
-import { placeOf, type StarConfig, subjectOf } from "./star-config.js";
+import { placeOf, type StarConfig, type StarPlace, subjectOf } from "./star-config.js";
 
 export type StarPeriod = "hour" | "day";
 export type CapacityMode = "end" | "average";
@@ -56,9 +57,6 @@ export function checkExportRange(from: number, to: number, period: StarPeriod, m
   if ((to - from) / step > maxPeriods) throw validation(`the range holds more than ${maxPeriods} ${period}s`);
 }
 
-const seriesKey = (account: string, server: string, metric: string, instance: string, dims: Dims) =>
-  JSON.stringify([account, server, metric, instance, dimsKey(dims)]);
-
 interface Group {
   readonly start: number;
   readonly record: {
@@ -101,10 +99,11 @@ export async function* exportStarRecords(reader: UsageReader, options: ExportOpt
   const read: ReadSeries = options.period === "day" ? seriesByDay : seriesByHour;
   const pageAccounts = options.pageAccounts ?? EXPORT_PAGE_ACCOUNTS;
   const shared = new Map<string, Group>();
+  const places = new PlaceCache(options.config);
   /** Adds an account's groups to those shared, and returns the records that can go out now. */
   const take = (account: string, series: readonly SeriesValues[]): StarRecord[] => {
     const out: StarRecord[] = [];
-    for (const [key, group] of accountGroups(account, series, options)) {
+    for (const [key, group] of accountGroups(account, series, options, places)) {
       const into = shared.get(key);
       if (into) addValues(into, group);
       else if (isMapped(options, account) || !holdsAccount(group.record.subject, account)) shared.set(key, group);
@@ -129,7 +128,7 @@ export async function* exportStarRecords(reader: UsageReader, options: ExportOpt
 
 const isMapped = (options: ExportOptions, account: string) => options.config.accounts[account] !== undefined;
 
-/** The accounts' series by day: each day row of a level is an interval. */
+/** The accounts' series by day: each day row of a level is an interval. A series' days come one after another. */
 async function seriesByDay(
   reader: UsageReader,
   accounts: readonly string[],
@@ -137,12 +136,11 @@ async function seriesByDay(
 ): Promise<Map<string, SeriesValues[]>> {
   const days = await reader.accountsDays({ accounts, from: options.from, to: options.to, metrics: METRIC_NAMES });
   const out = new Map<string, SeriesValues[]>();
-  const bySeries = new Map<string, SeriesValues>();
+  let previous: DayRow | undefined;
+  let series: SeriesValues | undefined;
   for (const d of days) {
     if (d.integral === null || d.last === null) continue;
-    const key = seriesKey(d.account, d.server, d.metric, d.instance, d.dims);
-    let series = bySeries.get(key);
-    if (!series) {
+    if (series === undefined || previous === undefined || compareSeriesByAccount(previous, d) !== 0) {
       series = {
         server: d.server,
         metric: d.metric as RecordMetric,
@@ -150,11 +148,11 @@ async function seriesByDay(
         dims: d.dims,
         intervals: [],
       };
-      bySeries.set(key, series);
       const list = out.get(d.account);
       if (list) list.push(series);
       else out.set(d.account, [series]);
     }
+    previous = d;
     series.intervals.push({ start: d.day, integral: d.integral, last: d.last });
   }
   return out;
@@ -173,7 +171,7 @@ async function seriesByHour(
   const rows = await reader.accountsRollups({ accounts, from: options.from, to: options.to, metrics: METRIC_NAMES });
   const bySeries = new Map<string, RollupRow[]>();
   for (const r of rows) {
-    const key = seriesKey(r.account, r.server, r.metric, r.instance, r.dims);
+    const key = seriesId(r);
     const list = bySeries.get(key);
     if (list) list.push(r);
     else bySeries.set(key, [r]);
@@ -181,9 +179,7 @@ async function seriesByHour(
   const step = PERIOD_MS[options.period];
   const out = new Map<string, SeriesValues[]>();
   for (const level of levels) {
-    const hours = (
-      bySeries.get(seriesKey(level.account, level.server, level.metric, level.instance, level.dims)) ?? []
-    ).sort((a, b) => a.hour - b.hour);
+    const hours = (bySeries.get(seriesId(level)) ?? []).sort((a, b) => a.hour - b.hour);
     const intervals: IntervalValue[] = [];
     let held: bigint | null = level.time < options.from ? level.value : null;
     let next = 0;
@@ -236,26 +232,74 @@ function addValues(into: Group, from: Group): void {
   }
 }
 
+/** Where a series' records go: its place and identity, and their part of the records' key. */
+interface Where {
+  readonly place: StarPlace;
+  readonly subject: SubjectIdentity;
+  /** `server,place,identity,directory]`: the key is `[start,` and this, the JSON of those five (recordIdOf). */
+  readonly keyTail: string;
+}
+
+/**
+ * The places of an export's servers, by server and kept dims, as JSON once: an export makes a record for every account
+ * on every server, from few places. Bounded, since dims may make many.
+ */
+class PlaceCache {
+  private readonly places = new Map<string, { readonly place: StarPlace; readonly json: string }>();
+
+  constructor(private readonly config: StarConfig) {}
+
+  get(server: string, dims: Dims, dimsText: string): { readonly place: StarPlace; readonly json: string } {
+    const key = `${server}\u0000${dimsText}`;
+    let found = this.places.get(key);
+    if (found === undefined) {
+      if (this.places.size >= 10_000) this.places.clear();
+      const place = placeOf(this.config, server, dims);
+      found = { place, json: `${JSON.stringify(server)},${JSON.stringify(place)}` };
+      this.places.set(key, found);
+    }
+    return found;
+  }
+}
+
 /** One account's groups: per interval, server, place, identity and directory, the sum of its series' values. */
-function accountGroups(account: string, series: readonly SeriesValues[], options: ExportOptions): Map<string, Group> {
+function accountGroups(
+  account: string,
+  series: readonly SeriesValues[],
+  options: ExportOptions,
+  places: PlaceCache,
+): Map<string, Group> {
   const groups = new Map<string, Group>();
   const step = BigInt(PERIOD_MS[options.period]);
+  /** The account's identity and its JSON, by kept dims. */
+  const subjects = new Map<string, { readonly subject: SubjectIdentity; readonly json: string } | null>();
   for (const { server, metric, instance, dims, intervals } of series) {
-    const place = placeOf(options.config, server, dims);
+    const dimsText = dimsKey(dims);
+    const { place, json: placeJson } = places.get(server, dims, dimsText);
     if (options.site !== undefined && place.site !== options.site) continue;
-    const subject = subjectOf(options.config, account, dims);
-    if (subject === null) continue;
+    let identity = subjects.get(dimsText);
+    if (identity === undefined) {
+      const subject = subjectOf(options.config, account, dims);
+      identity = subject === null ? null : { subject, json: JSON.stringify(subject) };
+      subjects.set(dimsText, identity);
+    }
+    if (identity === null) continue;
     const path = instance.startsWith("/") ? instance : undefined;
+    const where: Where = {
+      place,
+      subject: identity.subject,
+      keyTail: `${placeJson},${identity.json},${JSON.stringify(path ?? null)}]`,
+    };
     const field = RECORD_METRICS[metric];
     for (const { start, integral, last } of intervals) {
       // A series that stood at 0 all interval (a record's end, usage deleted) has nothing to report.
       if (last === 0n && integral === 0n) continue;
       const value = options.capacity === "end" ? last : integral / step;
-      const key = JSON.stringify([start, server, place, subject, path ?? null]);
+      const key = `[${start},${where.keyTail}`;
       let group = groups.get(key);
       if (!group) {
         const end = start + PERIOD_MS[options.period];
-        group = { start, record: newRecord(start, end, server, place, subject, path, key, options.now) };
+        group = { start, record: newRecord(start, end, server, where, path, key, options.now) };
         groups.set(key, group);
       }
       group.record[field] = (group.record[field] ?? 0n) + value;
@@ -268,8 +312,7 @@ function newRecord(
   start: number,
   end: number,
   server: string,
-  place: ReturnType<typeof placeOf>,
-  subject: SubjectIdentity,
+  { place, subject }: Where,
   path: string | undefined,
   key: string,
   now: number,
@@ -291,9 +334,21 @@ function newRecord(
   return record;
 }
 
-/** Stable: the same interval, server, place, identity and directory give the same id in every export. */
+/**
+ * Stable: the same interval, server, place, identity and directory give the same id in every export. `key` is the JSON
+ * of [start, server, place, identity, directory or null].
+ */
 function recordIdOf(server: string, start: number, key: string, end: number): string {
-  const hash = createHash("sha256").update(`${key}\n${end}`).digest("hex").slice(0, 24);
-  const compact = new Date(start).toISOString().replace(/[-:]/g, "").replace(".000", "");
-  return `${server}/${compact}/${hash}`;
+  const digest = hash("sha256", `${key}\n${end}`, "hex").slice(0, 24);
+  return `${server}/${compactTime(start)}/${digest}`;
+}
+
+let compactCache = { time: Number.NaN, text: "" };
+
+/** A time as 20261102T000000Z; an export asks for few, each many times. */
+function compactTime(time: number): string {
+  if (compactCache.time !== time) {
+    compactCache = { time, text: new Date(time).toISOString().replace(/[-:]/g, "").replace(".000", "") };
+  }
+  return compactCache.text;
 }

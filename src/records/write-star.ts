@@ -8,8 +8,15 @@ const NOT_XML = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const SPECIAL = /[&<>"']/g;
 const ENTITY: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;" };
 
+/**
+ * What escapeXml must look at: a character it escapes (& < > " ') or may refuse. A surrogate pair is looked at too,
+ * and then checked in full.
+ */
+const NOT_PLAIN = /[^\t\n\r\x20\x21\x23-\x25\x28-\x3B\x3D\x3F-\uD7FF\uE000-\uFFFD]/;
+
 /** Text escaped for an element or a quoted attribute; text XML cannot hold is refused, never written broken. */
 export function escapeXml(text: string): string {
+  if (!NOT_PLAIN.test(text)) return text;
   const bad = NOT_XML.exec(text);
   if (bad) {
     const code = (bad[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0");
@@ -24,21 +31,24 @@ export function starTime(ms: number): string {
   return iso.endsWith(".000Z") ? `${iso.slice(0, -5)}Z` : iso;
 }
 
-const el = (name: string, value: string) => `<sr:${name}>${escapeXml(value)}</sr:${name}>`;
-
 /** One sr:StorageUsageRecord, in the element order of the StAR schema, indented for a document of records. */
 export function starRecordXml(r: StarFields, indent = "  "): string {
   const i2 = `${indent}  `;
-  const lines: string[] = [`${indent}<sr:StorageUsageRecord>`];
+  const i3 = `${i2}  `;
+  let out = `${indent}<sr:StorageUsageRecord>\n`;
+  /** An element on a line of its own; times and integers need no escaping. */
   const line = (name: string, value: string | number | bigint | undefined, pad = i2) => {
     if (value === undefined) return;
-    const text = typeof value === "number" ? starTime(value) : String(value);
-    lines.push(pad + el(name, text));
+    const text =
+      typeof value === "number" ? starTime(value) : typeof value === "bigint" ? String(value) : escapeXml(value);
+    out += `${pad}<sr:${name}>${text}</sr:${name}>\n`;
   };
-  const identity: string[] = [];
-  if (r.createTime !== undefined) identity.push(`sr:createTime="${starTime(r.createTime)}"`);
-  if (r.recordId !== undefined) identity.push(`sr:recordId="${escapeXml(r.recordId)}"`);
-  if (identity.length > 0) lines.push(`${i2}<sr:RecordIdentity ${identity.join(" ")}/>`);
+  if (r.createTime !== undefined || r.recordId !== undefined) {
+    out += `${i2}<sr:RecordIdentity`;
+    if (r.createTime !== undefined) out += ` sr:createTime="${starTime(r.createTime)}"`;
+    if (r.recordId !== undefined) out += ` sr:recordId="${escapeXml(r.recordId)}"`;
+    out += "/>\n";
+  }
   line("StorageSystem", r.storageSystem);
   line("Site", r.site);
   line("StorageShare", r.storageShare);
@@ -48,18 +58,15 @@ export function starRecordXml(r: StarFields, indent = "  "): string {
   line("DirectoryPath", r.directoryPath);
   const s = r.subject;
   if (s) {
-    const i3 = `${i2}  `;
-    lines.push(`${i2}<sr:SubjectIdentity>`);
+    out += `${i2}<sr:SubjectIdentity>\n`;
     line("LocalUser", s.localUser, i3);
     line("LocalGroup", s.localGroup, i3);
     line("UserIdentity", s.userIdentity, i3);
     line("Group", s.group, i3);
     for (const a of s.groupAttributes ?? []) {
-      lines.push(
-        `${i3}<sr:GroupAttribute sr:attributeType="${escapeXml(a.type)}">${escapeXml(a.value)}</sr:GroupAttribute>`,
-      );
+      out += `${i3}<sr:GroupAttribute sr:attributeType="${escapeXml(a.type)}">${escapeXml(a.value)}</sr:GroupAttribute>\n`;
     }
-    lines.push(`${i2}</sr:SubjectIdentity>`);
+    out += `${i2}</sr:SubjectIdentity>\n`;
   }
   line("StartTime", r.startTime);
   line("EndTime", r.endTime);
@@ -68,8 +75,7 @@ export function starRecordXml(r: StarFields, indent = "  "): string {
   line("ResourceCapacityUsed", r.resourceCapacityUsed);
   line("LogicalCapacityUsed", r.logicalCapacityUsed);
   line("ResourceCapacityAllocated", r.resourceCapacityAllocated);
-  lines.push(`${indent}</sr:StorageUsageRecord>`);
-  return `${lines.join("\n")}\n`;
+  return `${out}${indent}</sr:StorageUsageRecord>\n`;
 }
 
 export const STAR_XML_HEAD = `<?xml version="1.0" encoding="UTF-8"?>\n<sr:StorageUsageRecords xmlns:sr="${STAR_NS}">\n`;

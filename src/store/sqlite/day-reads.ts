@@ -5,7 +5,7 @@ import type Database from "better-sqlite3";
 import { DAY_MS, type DayRow, dayOf, dayRow } from "../../domain/day-usage.js";
 import { closeHeldDays, type HeldDay } from "../../domain/held-day.js";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
-import { dimsOfKey, type SeriesKey } from "../../domain/rollup.js";
+import { compareUtf8, dimsOfKey, type SeriesKey } from "../../domain/rollup.js";
 import type { AccountsRollupQuery } from "../port.js";
 import { prepared } from "./statements.js";
 import { big, num } from "./values.js";
@@ -13,8 +13,48 @@ import { big, num } from "./values.js";
 /** The days [first, to) as a table `asked`, from four values: first, first, to, to. */
 const DAYS = `WITH RECURSIVE asked (day) AS (SELECT ? WHERE ? < ? UNION ALL SELECT day + ${DAY_MS} FROM asked WHERE day + ${DAY_MS} < ?)`;
 
-/** A series: id, server, account, metric, instance, dims, kind, and a held one's first hour and latest reading. */
-type SeriesRow = [number, string, string, string, string, string, MetricKind, number | null, number | null, unknown];
+/** A series: id, server (its name, or its id), account, metric, instance, dims, kind, and a held one's first hour and latest reading. */
+type SeriesRow<Server = string> = [
+  number,
+  Server,
+  string,
+  string,
+  string,
+  string,
+  MetricKind,
+  number | null,
+  number | null,
+  unknown,
+];
+
+/**
+ * Series in the order of the unique index (account, server id, …) put in sortDays order: their servers named, and
+ * each account's series ordered by server name, keeping the index's order for the same server.
+ */
+function byServerName(db: Database.Database, rows: SeriesRow<number>[]): SeriesRow[] {
+  const ids = [...new Set(rows.map((r) => r[1]))];
+  const named = prepared(
+    db,
+    "SELECT CAST(id AS REAL), name FROM servers WHERE id IN (SELECT value FROM json_each(?))",
+  ).all(JSON.stringify(ids)) as [number, string][];
+  const names = new Map(named);
+  const rank = new Map(named.sort((a, b) => compareUtf8(a[1], b[1])).map(([id], i) => [id, i]));
+  const ranked = rows.map((r, i) => ({ r, account: i, rank: rank.get(r[1]) as number }));
+  let sorted = true;
+  for (let i = 1; i < ranked.length; i++) {
+    const a = ranked[i - 1] as (typeof ranked)[number];
+    const b = ranked[i] as (typeof ranked)[number];
+    b.account = a.r[2] === b.r[2] ? a.account : i;
+    if (b.account === a.account && b.rank < a.rank) sorted = false;
+  }
+  // Stable: the series of one account on one server stay in the index's order.
+  if (!sorted) ranked.sort((a, b) => a.account - b.account || a.rank - b.rank);
+  return ranked.map(({ r }) => {
+    const out = r as unknown as SeriesRow;
+    out[1] = names.get(r[1]) as string;
+    return out;
+  });
+}
 /** A stored day: series id, day, count, a counter's sum or a held series' integral, first_time, last (numbers as doubles). */
 type StoredDay = [number, number, number, unknown, number | null, unknown];
 
@@ -30,13 +70,15 @@ export function selectAccountsDays(db: Database.Database, query: AccountsRollupQ
   if (query.accounts.length === 0 || from >= to) return [];
   const where = "s.account IN (SELECT value FROM json_each(?)) AND s.metric IN (SELECT value FROM json_each(?))";
   const params = [JSON.stringify(query.accounts), JSON.stringify(query.metrics)];
-  const series = prepared(
+  // In the order of the series' unique index, which needs no sort, then by server name within each account.
+  const rows = prepared(
     db,
-    `SELECT CAST(s.id AS REAL), v.name, s.account, s.metric, s.instance, s.dims, s.kind, CAST(l.first_hour AS REAL),
-       CAST(l.time AS REAL), l.value
-     FROM series s JOIN servers v ON v.id = s.server_id LEFT JOIN latest l ON l.series_id = s.id
-     WHERE ${where} ORDER BY s.account, v.name, s.metric, s.instance, s.dims`,
-  ).all(...params) as SeriesRow[];
+    `SELECT CAST(s.id AS REAL), CAST(s.server_id AS REAL), s.account, s.metric, s.instance, s.dims, s.kind,
+       CAST(l.first_hour AS REAL), CAST(l.time AS REAL), l.value
+     FROM series s LEFT JOIN latest l ON l.series_id = s.id
+     WHERE ${where} ORDER BY s.account, s.server_id, s.metric, s.instance, s.dims`,
+  ).all(...params) as SeriesRow<number>[];
+  const series = byServerName(db, rows);
   const gathered = new Map<number, Gathered>();
   for (const [id, server, account, metric, instance, dims, kind] of series) {
     const key = { server, account, metric, instance, dims: dimsOfKey(dims), kind };
