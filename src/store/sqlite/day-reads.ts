@@ -39,22 +39,25 @@ function byServerName(db: Database.Database, rows: SeriesRow<number>[]): SeriesR
   ).all(JSON.stringify(ids)) as [number, string][];
   const names = new Map(named);
   const rank = new Map(named.sort((a, b) => compareUtf8(a[1], b[1])).map(([id], i) => [id, i]));
-  const ranked = rows.map((r, i) => ({ r, account: i, rank: rank.get(r[1]) as number }));
+  // Each row with its server's rank and the position of its account's first row.
+  const ranked = rows.map((r, i) => ({ r, block: i, rank: rank.get(r[1]) as number }));
   let sorted = true;
   for (let i = 1; i < ranked.length; i++) {
     const a = ranked[i - 1] as (typeof ranked)[number];
     const b = ranked[i] as (typeof ranked)[number];
-    b.account = a.r[2] === b.r[2] ? a.account : i;
-    if (b.account === a.account && b.rank < a.rank) sorted = false;
+    b.block = a.r[2] === b.r[2] ? a.block : i;
+    if (b.block === a.block && b.rank < a.rank) sorted = false;
   }
   // Stable: the series of one account on one server stay in the index's order.
-  if (!sorted) ranked.sort((a, b) => a.account - b.account || a.rank - b.rank);
+  if (!sorted) ranked.sort((a, b) => a.block - b.block || a.rank - b.rank);
+  // Named in place: the rows are this read's own.
   return ranked.map(({ r }) => {
-    const out = r as unknown as SeriesRow;
-    out[1] = names.get(r[1]) as string;
-    return out;
+    const row = r as unknown as SeriesRow;
+    row[1] = names.get(r[1]) as string;
+    return row;
   });
 }
+
 /** A stored day: series id, day, count, a counter's sum or a held series' integral, first_time, last (numbers as doubles). */
 type StoredDay = [number, number, number, unknown, number | null, unknown];
 
