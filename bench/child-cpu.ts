@@ -2,6 +2,7 @@
 // shared machine the CPU time says what the work costs; the wall time says how long it took there and then.
 
 import { spawnSync } from "node:child_process";
+import { NODE_ENV } from "../src/cli/node-flags.js";
 
 export interface Timed {
   readonly stdout: string;
@@ -11,7 +12,10 @@ export interface Timed {
 
 export function timedRun(command: string, args: readonly string[]): Timed {
   const started = performance.now();
-  const r = spawnSync("/usr/bin/time", ["-f", "cpu %U %S", command, ...args], { encoding: "utf8" });
+  const r = spawnSync("/usr/bin/time", ["-f", "cpu %U %S", command, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, ...NODE_ENV },
+  });
   const wallSeconds = (performance.now() - started) / 1000;
   const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
   if (r.status !== 0 || !m)

@@ -7,7 +7,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { NODE_FLAGS } from "../src/cli/node-flags.js";
+import { NODE_ENV, NODE_FLAGS } from "../src/cli/node-flags.js";
 
 /** dist/ — this file runs as dist/bench/harness.js. */
 export const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -44,7 +44,10 @@ export function startTally(options: StartOptions): Promise<RunningTally> {
   const child = spawn(
     process.execPath,
     [...NODE_FLAGS, ...(options.nodeArgs ?? []), TALLY_MAIN, "serve", "--listen", "127.0.0.1:0", ...options.args],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TALLY_LOG_LEVEL: "info", ...options.env } },
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...NODE_ENV, TALLY_LOG_LEVEL: "info", ...options.env },
+    },
   );
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   let output = "";

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { NODE_FLAGS } from "../src/cli/node-flags.js";
+import { NODE_ENV, NODE_FLAGS } from "../src/cli/node-flags.js";
 import { DIST, machine, memoryOf, mib, progress, TALLY_MAIN, table, tempDir, threadCpuOf } from "./harness.js";
 
 const SECONDS = Number(process.env.BENCH_PROXY_SECONDS ?? 4);
@@ -117,7 +117,10 @@ function spawnUntil(
   args: string[],
   match: (line: string) => string | undefined,
 ): Promise<{ child: ChildProcess; value: string }> {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, args, {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...NODE_ENV },
+  });
   return new Promise((resolve, reject) => {
     let pending = "";
     child.stdout?.on("data", (c: Buffer) => {

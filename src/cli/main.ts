@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc --initial-old-space-size=64
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --single-threaded-gc --initial-old-space-size=64
 // The tally command: one subcommand per file, each calling the same use cases as the HTTP API.
 
 import { Command } from "commander";

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { NODE_FLAGS } from "../../src/cli/node-flags.js";
+import { NODE_ENV, NODE_FLAGS } from "../../src/cli/node-flags.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const CLI = path.join(ROOT, "dist/src/cli/main.js");
@@ -47,7 +47,7 @@ const running = new Set<ChildProcess>();
 export function childEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("TALLY_")) env[k] = v;
-  return { ...env, ...extra };
+  return { ...env, ...NODE_ENV, ...extra };
 }
 
 export function tempDir(label: string): string {
