@@ -134,7 +134,7 @@ async function drive(
   return { client, peakRss: mem?.peak ?? Number.NaN, cpu, rssAt };
 }
 
-/** An hour past any event's time: the end of a range that holds them all. */
+/** Later than any event's time: the end of a range that holds them all. */
 const FAR_FUTURE = Date.UTC(2100, 0, 1);
 
 /** What the store holds, through its public contract (the tables behind it are not the benchmark's business). */
