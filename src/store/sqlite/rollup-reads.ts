@@ -310,10 +310,12 @@ function seriesKeys(db: Database.Database, where: string, params: unknown[]): Ma
   );
 }
 
-/** A stored sum as JSON that JSON.parse reads exactly: an integer a double holds, or else its decimal text. */
+/**
+ * A stored sum as JSON that JSON.parse reads exactly: an integer a double holds, or else its decimal text. A sum is
+ * an INTEGER or, beyond 64 bits, TEXT, which SQLite orders after every number: only integers fall in the range.
+ */
 const sumAsJson = (column: string) =>
-  `CASE WHEN typeof(${column}) = 'integer' AND ${column} BETWEEN -${Number.MAX_SAFE_INTEGER} AND ${Number.MAX_SAFE_INTEGER}
-     THEN ${column} ELSE CAST(${column} AS TEXT) END`;
+  `iif(${column} BETWEEN -${Number.MAX_SAFE_INTEGER} AND ${Number.MAX_SAFE_INTEGER}, ${column}, CAST(${column} AS TEXT))`;
 
 /** The days [@firstDay, @to) as `range_days`, and the hours of a day as `offsets`. */
 const RANGE_DAYS = `WITH RECURSIVE range_days (day) AS MATERIALIZED (
@@ -330,21 +332,23 @@ const ACCOUNT_COUNTERS = `FROM series s JOIN servers v ON v.id = s.server_id
     AND (@servers IS NULL OR v.name IN (SELECT value FROM json_each(@servers)))`;
 
 /**
- * Per counter series of the account, its pieces (counter-sums.ts) as JSON [[time, …], [sum, …]]: its hours. Two
- * aggregates of one query see the same rows in the same order; two arrays parse faster than an array per piece.
+ * Per counter series of the account, its pieces (counter-sums.ts) as JSON [[hour, …], [sum, …]]: its hours, each
+ * as hours since 1970 (six digits where epoch ms take thirteen, less to write and parse). Two aggregates of one query
+ * see the same rows in the same order; two arrays parse faster than an array per piece.
  */
 const COUNTER_HOURS = `${RANGE_DAYS}
-  SELECT s.metric, (SELECT json_array(json_group_array(c.hour), json_group_array(${sumAsJson("c.sum")})) ${HOURS_OF_DAYS})
+  SELECT s.metric, (SELECT json_array(json_group_array(c.hour / ${HOUR_MS}), json_group_array(${sumAsJson("c.sum")}))
+    ${HOURS_OF_DAYS})
   ${ACCOUNT_COUNTERS}`;
 
 /** The same for a total: the day rows of the whole days [@wholeFrom, @wholeTo), and the hours of the other days. */
 const COUNTER_DAYS = `${RANGE_DAYS}
   SELECT s.metric, (SELECT json_array(json_group_array(t), json_group_array(v)) FROM (
-      SELECT d.day AS t, ${sumAsJson("d.sum")} AS v
+      SELECT d.day / ${HOUR_MS} AS t, ${sumAsJson("d.sum")} AS v
       FROM range_days w CROSS JOIN days d ON d.day = w.day AND d.series_id = s.id
       WHERE w.day >= @wholeFrom AND w.day < @wholeTo
       UNION ALL
-      SELECT c.hour, ${sumAsJson("c.sum")} ${HOURS_OF_DAYS} AND (w.day < @wholeFrom OR w.day >= @wholeTo)))
+      SELECT c.hour / ${HOUR_MS}, ${sumAsJson("c.sum")} ${HOURS_OF_DAYS} AND (w.day < @wholeFrom OR w.day >= @wholeTo)))
   ${ACCOUNT_COUNTERS}`;
 
 export function selectCounterSums(db: Database.Database, query: CounterSumQuery): CounterSum[] {
@@ -358,8 +362,9 @@ export function selectCounterSums(db: Database.Database, query: CounterSumQuery)
   }) as [string, string][];
   const summer = new CounterSummer(query.byHour, pieces.first);
   for (const [metric, json] of rows) {
-    const [times, sums] = JSON.parse(json) as [number[], (number | string)[]];
-    for (let i = 0; i < times.length; i++) summer.add(metric, times[i] as number, sums[i] as number | string);
+    const [hours, sums] = JSON.parse(json) as [number[], (number | string)[]];
+    for (let i = 0; i < hours.length; i++)
+      summer.add(metric, (hours[i] as number) * HOUR_MS, sums[i] as number | string);
   }
   return summer.result();
 }
