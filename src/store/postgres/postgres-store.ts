@@ -195,15 +195,15 @@ export class PostgresUsageStore implements UsageStore {
 
   /**
    * Each series' pieces (counter-sums.ts): its day rows of the whole days and its hourly rows before and after, as one
-   * JSON array of time, sum, time, sum… where a sum beyond a double's integers is a string; arrays of text would be
-   * parsed twice as slowly.
+   * JSON array of hour, sum, hour, sum… where an hour is hours since 1970 (six digits where epoch ms take thirteen)
+   * and a sum beyond a double's integers is a string; arrays of text would be parsed twice as slowly.
    */
   async counterSums(query: CounterSumQuery): Promise<CounterSum[]> {
     const { first, to, wholeFrom, wholeTo } = counterPieces(query);
     const safe = Number.MAX_SAFE_INTEGER;
     const rows = await this.read<{ metric: string; pieces: string | null }>(
       `SELECT s.metric, p.pieces FROM series s CROSS JOIN LATERAL (
-         SELECT '[' || string_agg(t || ',' || CASE WHEN v BETWEEN -${safe} AND ${safe} THEN v::text ELSE '"' || v || '"' END, ',')
+         SELECT '[' || string_agg(t / ${HOUR_MS} || ',' || CASE WHEN v BETWEEN -${safe} AND ${safe} THEN v::text ELSE '"' || v || '"' END, ',')
            || ']' AS pieces
          FROM (
            SELECT d.day AS t, d.sum AS v FROM rollup_days d WHERE d.series_id = s.id AND d.day >= $4 AND d.day < $5
@@ -220,7 +220,9 @@ export class PostgresUsageStore implements UsageStore {
     const summer = new CounterSummer(query.byHour, first);
     for (const { metric, pieces } of rows) {
       const flat = JSON.parse(pieces ?? "[]") as (number | string)[];
-      for (let i = 0; i < flat.length; i += 2) summer.add(metric, flat[i] as number, flat[i + 1] as number | string);
+      for (let i = 0; i < flat.length; i += 2) {
+        summer.add(metric, (flat[i] as number) * HOUR_MS, flat[i + 1] as number | string);
+      }
     }
     return summer.result();
   }
