@@ -26,26 +26,32 @@ export function counterPieces(query: CounterSumQuery): CounterPieces {
 }
 
 /**
- * Adds pieces up per metric, and per hour when asked; a value is an integer, or its decimal text at any size. Sums
- * stay doubles while they are safe integers (a sum of two safe integers is exact exactly when it is one) and become
- * bigints beyond. By hour, a metric's sums sit in an array by hours since `first`: a month of them is added five
- * times faster than in a Map.
+ * Adds pieces up per metric, and per hour when asked; a piece comes at its hour (hours since 1970, as the stores read
+ * them: fewer digits than epoch ms), a value as an integer, or its decimal text at any size. Sums stay doubles while
+ * they are safe integers (a sum of two safe integers is exact exactly when it is one) and become bigints beyond. By
+ * hour, a metric's sums sit in an array by hours since `first`: a month of them is added five times faster than in a
+ * Map.
  */
 export class CounterSummer {
   private readonly sums = new Map<string, (number | bigint)[]>();
+  /** `first` as hours since 1970. */
+  private readonly firstHour: number;
 
   constructor(
     private readonly byHour: boolean,
     private readonly first: number,
-  ) {}
+  ) {
+    this.firstHour = first / HOUR_MS;
+  }
 
-  add(metric: string, time: number, value: number | string): void {
+  /** Adds `value` at `hour`, hours since 1970. */
+  add(metric: string, hour: number, value: number | string): void {
     let sums = this.sums.get(metric);
     if (sums === undefined) {
       sums = [];
       this.sums.set(metric, sums);
     }
-    const at = this.byHour ? (time - this.first) / HOUR_MS : 0;
+    const at = this.byHour ? hour - this.firstHour : 0;
     const before = sums[at] ?? 0;
     // Fifteen characters are at most fifteen digits, which a double holds.
     const v = typeof value === "string" && value.length <= 15 ? Number(value) : value;

@@ -220,9 +220,7 @@ export class PostgresUsageStore implements UsageStore {
     const summer = new CounterSummer(query.byHour, first);
     for (const { metric, pieces } of rows) {
       const flat = JSON.parse(pieces ?? "[]") as (number | string)[];
-      for (let i = 0; i < flat.length; i += 2) {
-        summer.add(metric, (flat[i] as number) * HOUR_MS, flat[i + 1] as number | string);
-      }
+      for (let i = 0; i < flat.length; i += 2) summer.add(metric, flat[i] as number, flat[i + 1] as number | string);
     }
     return summer.result();
   }

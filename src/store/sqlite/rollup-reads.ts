@@ -363,8 +363,7 @@ export function selectCounterSums(db: Database.Database, query: CounterSumQuery)
   const summer = new CounterSummer(query.byHour, pieces.first);
   for (const [metric, json] of rows) {
     const [hours, sums] = JSON.parse(json) as [number[], (number | string)[]];
-    for (let i = 0; i < hours.length; i++)
-      summer.add(metric, (hours[i] as number) * HOUR_MS, sums[i] as number | string);
+    for (let i = 0; i < hours.length; i++) summer.add(metric, hours[i] as number, sums[i] as number | string);
   }
   return summer.result();
 }
