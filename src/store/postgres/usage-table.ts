@@ -154,14 +154,27 @@ export class PostgresUsageTable {
   /** Sums over every selected account: the totals row of a subset or a search. */
   private async selectionTotals(read: Reader): Promise<UsageTablePage["totals"]> {
     const p = new Params();
-    const { from, where } = this.source(read.filter, p, "usage_totals");
-    const conditions = [where, ...unmoved(read.at, p, "t")];
-    const result = await read.client.query<{ server: string; total: string }>(
-      `SELECT c.server, sum(c.value)::text AS total FROM ${from}
-       JOIN usage_cells c ON c.metric = t.metric AND c.account = t.account
-       WHERE ${conditions.join(" AND ")} GROUP BY c.server`,
-      p.values,
-    );
+    let sql: string;
+    if (read.filter.subset !== null) {
+      const { from, where } = this.source(read.filter, p, "usage_totals");
+      const conditions = [where, ...unmoved(read.at, p, "t")];
+      sql = `SELECT c.server, sum(c.value)::text AS total FROM ${from}
+        JOIN usage_cells c ON c.metric = t.metric AND c.account = t.account
+        WHERE ${conditions.join(" AND ")} GROUP BY c.server`;
+    } else {
+      // A search that may match any number of accounts: its cells in one scan of the cells, without joining the
+      // totals, for which the planner, unable to tell how many accounts a pattern matches, picks a hash join over
+      // every cell. At a snapshot, the accounts that moved since (their totals logged since) are read from the log.
+      const m = p.add(read.filter.metric);
+      const conditions = [`c.metric = ${m}`, ...searched(read.filter, p, "c")];
+      if (read.at !== null) {
+        conditions.push(`c.account NOT IN (SELECT x.account FROM usage_totals_log x
+          WHERE ${sinceSnapshot(p, read.at, "x")} AND x.metric = ${m})`);
+      }
+      sql = `SELECT c.server, sum(c.value)::text AS total FROM usage_cells c WHERE ${conditions.join(" AND ")}
+        GROUP BY c.server`;
+    }
+    const result = await read.client.query<{ server: string; total: string }>(sql, p.values);
     const wanted = new Set(read.columns);
     const byServer: Record<string, bigint> = {};
     let total = 0n;
