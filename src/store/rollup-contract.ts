@@ -71,15 +71,16 @@ export function describeRollupContract(current: () => UsageStore, open: () => Pr
   });
 
   it("sums counters per metric and hour as their rollups add up, over hours and whole days, exactly beyond 64 bits", async () => {
-    // Three days of events and ranges from an hour to three days, whole days or not.
+    // Three days of events and ranges from an hour to three days, whole days or not, of every server or some.
     const arbCase = fc.tuple(
       arbitraryEvents(72),
       fc.integer({ min: -2, max: 72 }),
       fc.integer({ min: 0, max: 74 }),
       fc.boolean(),
+      fc.constantFrom<readonly string[] | undefined>(undefined, ["s1"], ["s2", "s3"], []),
     );
     await fc.assert(
-      fc.asyncProperty(arbCase, async ([events, fromHour, hours, byHour]) => {
+      fc.asyncProperty(arbCase, async ([events, fromHour, hours, byHour, servers]) => {
         const fresh = await open();
         try {
           await fresh.insertEvents(events);
@@ -88,10 +89,11 @@ export function describeRollupContract(current: () => UsageStore, open: () => Pr
           const expected = new Map<string, bigint>();
           for (const r of computeRollups(events)) {
             if (r.account !== "a" || r.kind !== "counter" || r.hour < from || r.hour >= to) continue;
+            if (servers !== undefined && !servers.includes(r.server)) continue;
             const key = `${r.metric} ${byHour ? r.hour : null}`;
             expected.set(key, (expected.get(key) ?? 0n) + (r.sum as bigint));
           }
-          const query = { account: "a", from, to, metrics: ["requests.put", "storage.bytes"], byHour };
+          const query = { account: "a", from, to, metrics: ["requests.put", "storage.bytes"], byHour, servers };
           const sums = await fresh.counterSums(query);
           expect(new Map(sums.map((s) => [`${s.metric} ${s.hour}`, s.sum]))).toEqual(expected);
         } finally {
@@ -130,6 +132,52 @@ export function describeRollupContract(current: () => UsageStore, open: () => Pr
       store.counterSums({ ...query, from: T0 + from * HOUR_MS, to: T0 + to * HOUR_MS, byHour: false });
     expect(await total(0, 48)).toEqual([{ metric: "requests.get", hour: null, sum: 2n * big + 30n }]);
     expect(await total(2, 28)).toEqual([{ metric: "requests.get", hour: null, sum: 2n * big + 24n }]);
+  });
+
+  it("sums only the account's series of the servers asked for, whatever series were made between them", async () => {
+    // Series made in turn for two accounts and two servers, so that each account's ids have the other's between
+    // them; traffic in the hours before and after two whole days, and on the whole days.
+    const events: UsageEvent[] = [];
+    for (const [h, value] of [
+      [5, 1n],
+      [23, 2n],
+      [30, 4n],
+      [50, 8n],
+      [73, 16n],
+    ] as const) {
+      for (const server of ["s1", "s2"]) {
+        for (const account of ["a", "b"]) {
+          for (const metric of ["requests.get", "requests.put"]) {
+            const v = account === "a" ? value : value * 1000n;
+            const id = `${metric}-${account}-${server}-${h}`;
+            events.push(
+              event({ id, account, server, metric, time: T0 + h * HOUR_MS, value: server === "s2" ? 2n * v : v }),
+            );
+          }
+        }
+      }
+    }
+    await store.insertEvents(events);
+    const query = { account: "a", metrics: ["requests.put"], from: T0 + 20 * HOUR_MS, to: T0 + 74 * HOUR_MS };
+    const hour = (h: number, sum: bigint) => ({ metric: "requests.put", hour: T0 + h * HOUR_MS, sum });
+    expect(await store.counterSums({ ...query, byHour: true })).toEqual([
+      hour(23, 6n),
+      hour(30, 12n),
+      hour(50, 24n),
+      hour(73, 48n),
+    ]);
+    expect(await store.counterSums({ ...query, byHour: true, servers: ["s2"] })).toEqual([
+      hour(23, 4n),
+      hour(30, 8n),
+      hour(50, 16n),
+      hour(73, 32n),
+    ]);
+    expect(await store.counterSums({ ...query, byHour: false })).toEqual([
+      { metric: "requests.put", hour: null, sum: 90n },
+    ]);
+    expect(await store.counterSums({ ...query, byHour: false, servers: ["s1"] })).toEqual([
+      { metric: "requests.put", hour: null, sum: 30n },
+    ]);
   });
 
   it("keeps apart the rollups of series and hours centuries apart", async () => {

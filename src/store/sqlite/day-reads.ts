@@ -133,7 +133,7 @@ export function selectAccountsDays(db: Database.Database, query: AccountsRollupQ
 const RUN_GAP = 4;
 
 /** The ids as runs [first, last] of ids at most RUN_GAP apart, in order. */
-function idRuns(ids: readonly number[]): [number, number][] {
+export function idRuns(ids: readonly number[]): [number, number][] {
   const runs: [number, number][] = [];
   for (const id of [...ids].sort((a, b) => a - b)) {
     const last = runs.at(-1);

@@ -23,6 +23,7 @@ import type {
   CurrentLevelQuery,
   RollupQuery,
 } from "../port.js";
+import { idRuns } from "./day-reads.js";
 import { LATEST_READING } from "./migrations.js";
 import { prepared } from "./statements.js";
 import { big, bigOrNull, num } from "./values.js";
@@ -317,53 +318,70 @@ function seriesKeys(db: Database.Database, where: string, params: unknown[]): Ma
 const sumAsJson = (column: string) =>
   `iif(${column} BETWEEN -${Number.MAX_SAFE_INTEGER} AND ${Number.MAX_SAFE_INTEGER}, ${column}, CAST(${column} AS TEXT))`;
 
-/** The days [@firstDay, @to) as `range_days`, and the hours of a day as `offsets`. */
-const RANGE_DAYS = `WITH RECURSIVE range_days (day) AS MATERIALIZED (
+/**
+ * The days [@firstDay, @to) as `range_days`, the hours of a day as `offsets`, the runs of nearby series ids
+ * (day-reads.ts idRuns) of @runs as `runs`, and as `traffic` each day outside the whole days [@wholeFrom, @wholeTo)
+ * with a run that has a day row on it: only those days' hours are read.
+ */
+const RANGES = `WITH RECURSIVE range_days (day) AS MATERIALIZED (
     SELECT @firstDay WHERE @first < @to UNION ALL SELECT day + ${DAY_MS} FROM range_days WHERE day + ${DAY_MS} < @to),
-  offsets (hour) AS MATERIALIZED (SELECT 0 UNION ALL SELECT hour + ${HOUR_MS} FROM offsets WHERE hour + ${HOUR_MS} < ${DAY_MS})`;
+  offsets (hour) AS MATERIALIZED (SELECT 0 UNION ALL SELECT hour + ${HOUR_MS} FROM offsets WHERE hour + ${HOUR_MS} < ${DAY_MS}),
+  runs (lo, hi) AS MATERIALIZED (SELECT value ->> 0, value ->> 1 FROM json_each(@runs)),
+  traffic (day, lo, hi) AS MATERIALIZED (
+    SELECT w.day, r.lo, r.hi FROM range_days w CROSS JOIN runs r
+    WHERE (w.day < @wholeFrom OR w.day >= @wholeTo)
+      AND EXISTS (SELECT 1 FROM days d WHERE d.day = w.day AND d.series_id BETWEEN r.lo AND r.hi))`;
 
-/** A series' hourly rows in [@first, @to) of the days in `w` that have a day row: a seek for each day, and each hour of a day with traffic. */
-const HOURS_OF_DAYS = `FROM range_days w CROSS JOIN days d ON d.day = w.day AND d.series_id = s.id CROSS JOIN offsets o
-  CROSS JOIN counter_rollups c ON c.hour = w.day + o.hour AND c.series_id = s.id
-  WHERE c.hour >= @first AND c.hour < @to`;
+/**
+ * The hourly rows in [@first, @to) of the traffic days: each hour of a run read as one range of the table (hour
+ * first, then series), the ids between the asked ones passed over. The unary plus keeps SQLite from seeking each
+ * asked id instead.
+ */
+const TRAFFIC_HOURS = `SELECT c.series_id AS i, c.hour / ${HOUR_MS} AS t, ${sumAsJson("c.sum")} AS v
+  FROM traffic a CROSS JOIN offsets o
+    CROSS JOIN counter_rollups c ON c.hour = a.day + o.hour AND c.series_id BETWEEN a.lo AND a.hi
+  WHERE +c.series_id IN (SELECT value FROM json_each(@ids)) AND c.hour >= @first AND c.hour < @to`;
 
-const ACCOUNT_COUNTERS = `FROM series s JOIN servers v ON v.id = s.server_id
+/**
+ * The pieces (counter-sums.ts) of the series @ids as JSON [[series id, …], [hour, …], [sum, …]], each hour as hours
+ * since 1970 (six digits where epoch ms take thirteen, less to write and parse); three arrays parse faster than an
+ * array per piece. By hour, every hour; for a total, the day rows of the whole days too.
+ */
+const COUNTER_HOURS = `${RANGES}
+  SELECT json_array(json_group_array(i), json_group_array(t), json_group_array(v)) FROM (${TRAFFIC_HOURS})`;
+
+const COUNTER_DAYS = `${RANGES}
+  SELECT json_array(json_group_array(i), json_group_array(t), json_group_array(v)) FROM (
+    SELECT d.series_id AS i, d.day / ${HOUR_MS} AS t, ${sumAsJson("d.sum")} AS v
+    FROM range_days w CROSS JOIN runs r CROSS JOIN days d ON d.day = w.day AND d.series_id BETWEEN r.lo AND r.hi
+    WHERE +d.series_id IN (SELECT value FROM json_each(@ids)) AND w.day >= @wholeFrom AND w.day < @wholeTo
+    UNION ALL ${TRAFFIC_HOURS})`;
+
+/** The account's counter series of the metrics (and servers) asked for: id and metric. */
+const ACCOUNT_COUNTERS = `SELECT CAST(s.id AS REAL), s.metric FROM series s JOIN servers v ON v.id = s.server_id
   WHERE s.account = @account AND s.kind = 'counter' AND s.metric IN (SELECT value FROM json_each(@metrics))
     AND (@servers IS NULL OR v.name IN (SELECT value FROM json_each(@servers)))`;
 
-/**
- * Per counter series of the account, its pieces (counter-sums.ts) as JSON [[hour, …], [sum, …]]: its hours, each
- * as hours since 1970 (six digits where epoch ms take thirteen, less to write and parse). Two aggregates of one query
- * see the same rows in the same order; two arrays parse faster than an array per piece.
- */
-const COUNTER_HOURS = `${RANGE_DAYS}
-  SELECT s.metric, (SELECT json_array(json_group_array(c.hour / ${HOUR_MS}), json_group_array(${sumAsJson("c.sum")}))
-    ${HOURS_OF_DAYS})
-  ${ACCOUNT_COUNTERS}`;
-
-/** The same for a total: the day rows of the whole days [@wholeFrom, @wholeTo), and the hours of the other days. */
-const COUNTER_DAYS = `${RANGE_DAYS}
-  SELECT s.metric, (SELECT json_array(json_group_array(t), json_group_array(v)) FROM (
-      SELECT d.day / ${HOUR_MS} AS t, ${sumAsJson("d.sum")} AS v
-      FROM range_days w CROSS JOIN days d ON d.day = w.day AND d.series_id = s.id
-      WHERE w.day >= @wholeFrom AND w.day < @wholeTo
-      UNION ALL
-      SELECT c.hour / ${HOUR_MS}, ${sumAsJson("c.sum")} ${HOURS_OF_DAYS} AND (w.day < @wholeFrom OR w.day >= @wholeTo)))
-  ${ACCOUNT_COUNTERS}`;
-
 export function selectCounterSums(db: Database.Database, query: CounterSumQuery): CounterSum[] {
   const pieces = counterPieces(query);
-  const rows = prepared(db, query.byHour ? COUNTER_HOURS : COUNTER_DAYS).all({
-    ...pieces,
-    firstDay: Math.floor(pieces.first / DAY_MS) * DAY_MS,
+  const summer = new CounterSummer(query.byHour, pieces.first);
+  const series = prepared(db, ACCOUNT_COUNTERS).all({
     account: query.account,
     metrics: JSON.stringify(query.metrics),
     servers: query.servers ? JSON.stringify(query.servers) : null,
-  }) as [string, string][];
-  const summer = new CounterSummer(query.byHour, pieces.first);
-  for (const [metric, json] of rows) {
-    const [hours, sums] = JSON.parse(json) as [number[], (number | string)[]];
-    for (let i = 0; i < hours.length; i++) summer.add(metric, hours[i] as number, sums[i] as number | string);
+  }) as [number, string][];
+  if (series.length === 0) return summer.result();
+  const metricOf = new Map(series);
+  const ids = [...metricOf.keys()];
+  const [json] = prepared(db, query.byHour ? COUNTER_HOURS : COUNTER_DAYS).get({
+    ...pieces,
+    firstDay: Math.floor(pieces.first / DAY_MS) * DAY_MS,
+    runs: JSON.stringify(idRuns(ids)),
+    ids: JSON.stringify(ids),
+  }) as [string];
+  const [seriesIds, hours, sums] = JSON.parse(json) as [number[], number[], (number | string)[]];
+  for (let i = 0; i < hours.length; i++) {
+    summer.add(metricOf.get(seriesIds[i] as number) as string, hours[i] as number, sums[i] as number | string);
   }
   return summer.result();
 }
