@@ -3,7 +3,9 @@
 import { validation } from "../domain/errors.js";
 import { parseEventTime } from "../domain/time.js";
 import type { UsageReader } from "../store/port.js";
-import { type CapacityMode, checkExportRange, exportStarRecords, PERIOD_MS, type StarPeriod } from "./export-star.js";
+import { exportThreads, startExportPool } from "./export-pool.js";
+import { type CapacityMode, checkExportRange, exportParts, PERIOD_MS, type StarPeriod } from "./export-star.js";
+import type { StarRecord } from "./star.js";
 import type { StarConfig } from "./star-config.js";
 import { STAR_XML_HEAD, STAR_XML_TAIL, starRecordJson, starRecordXml } from "./write-star.js";
 
@@ -62,29 +64,47 @@ export const STAR_CONTENT_TYPE: Record<StarFormat, string> = {
   "star-json": "application/json; charset=utf-8",
 };
 
+export interface RenderOptions {
+  /** Threads that make the records, this one counted: above 1, a large export starts the others (export-pool.ts). */
+  readonly threads?: number;
+  /** Characters in a piece of the document. */
+  readonly chunk?: number;
+  /** Accounts read at once (EXPORT_PAGE_ACCOUNTS). */
+  readonly pageAccounts?: number;
+}
+
 /** The export as a document, in pieces of about `chunk` characters, so that a large one is never held whole. */
 export async function* renderStarExport(
   reader: UsageReader,
   request: ExportRequest,
   config: StarConfig,
   now: number,
-  chunk = 1 << 16,
+  { threads = exportThreads(), chunk = 1 << 16, pageAccounts }: RenderOptions = {},
 ): AsyncGenerator<string> {
   // Whole seconds: some receivers read createTime without fractions.
-  const records = exportStarRecords(reader, { ...request, config, now: now - (now % 1000) });
+  const options = { ...request, config, now: now - (now % 1000), ...(pageAccounts ? { pageAccounts } : {}) };
+  const pool = threads > 1 ? () => startExportPool(reader, options, request.format, threads) : undefined;
+  const parts = exportParts(reader, options, pool);
   const xml = request.format === "star-xml";
   let buffer = xml ? STAR_XML_HEAD : '{"StorageUsageRecords":[';
   let first = true;
-  for await (const r of records) {
-    if (xml) buffer += starRecordXml(r);
-    else {
-      buffer += `${first ? "\n" : ",\n"}${JSON.stringify(starRecordJson(r))}`;
-      first = false;
-    }
+  for await (const part of parts) {
+    const text = typeof part === "string" ? part : renderRecords(part, request.format);
+    // JSON records each come after a comma: the first one of the document after none.
+    buffer += first && !xml ? text.slice(1) : text;
+    if (text !== "") first = false;
     if (buffer.length >= chunk) {
       yield buffer;
       buffer = "";
     }
   }
   yield buffer + (xml ? STAR_XML_TAIL : "]}\n");
+}
+
+/** Records as they go in a document of the format after others: XML elements, or JSON objects each after a comma. */
+export function renderRecords(records: readonly StarRecord[], format: StarFormat): string {
+  let text = "";
+  if (format === "star-xml") for (const r of records) text += starRecordXml(r);
+  else for (const r of records) text += `,\n${JSON.stringify(starRecordJson(r))}`;
+  return text;
 }

@@ -6,7 +6,7 @@ import type { DayRow } from "../domain/day-usage.js";
 import { validation } from "../domain/errors.js";
 import { compareSeriesByAccount, compareUtf8, type Dims, dimsKey, type RollupRow, seriesId } from "../domain/rollup.js";
 import { HOUR_MS } from "../domain/time.js";
-import type { CurrentLevel, UsageReader } from "../store/port.js";
+import type { AccountsReader, CurrentLevel, UsageReader } from "../store/port.js";
 import { accountPages } from "../store/rollup-pages.js";
 import type { StarRecord, SubjectIdentity } from "./star.js";
 import { placeOf, type StarConfig, type StarPlace, subjectOf } from "./star-config.js";
@@ -57,7 +57,7 @@ export function checkExportRange(from: number, to: number, period: StarPeriod, m
   if ((to - from) / step > maxPeriods) throw validation(`the range holds more than ${maxPeriods} ${period}s`);
 }
 
-interface Group {
+export interface Group {
   readonly start: number;
   readonly record: {
     -readonly [K in keyof StarRecord]: StarRecord[K];
@@ -83,54 +83,140 @@ interface IntervalValue {
 
 /** Some accounts' series over the range, by account. */
 type ReadSeries = (
-  reader: UsageReader,
+  reader: AccountsReader,
   accounts: readonly string[],
   options: ExportOptions,
 ) => Promise<Map<string, SeriesValues[]>>;
+
+/** Groups whose identity several accounts may share, by key: they go out last, summed. */
+export type SharedGroups = Map<string, Group>;
+
+/** What a page of accounts gives: records that can go out at once, and groups of identities others may share. */
+export interface PageRecords {
+  readonly records: StarRecord[];
+  readonly shared: [string, Group][];
+}
+
+/** Makes the records of pages of accounts in other threads: each page's records already written out as text. */
+export interface PagePool {
+  /** The page's records as text, and its shared groups, in the order pages were given. */
+  run(accounts: readonly string[]): Promise<{ readonly text: string; readonly shared: [string, Group][] }>;
+  /** Pages given and not yet answered beyond which the export waits for the oldest. */
+  readonly depth: number;
+  close(): Promise<void>;
+}
+
+/** Pages an export makes itself before it starts a pool: a small export is over before threads would start. */
+export const POOL_AFTER_PAGES = 10;
 
 /**
  * The records of [from, to), account by account, read a page of accounts at a time: by day from the days a store
  * keeps (a day of a series is one row), by hour from the hourly rollups. Accounts the configuration maps (whose
  * identity others may share) are read first, and their records come last, summed with any other account of the
- * same identity; as each other account's identity holds its own id, its records go out as soon as its page is read.
+ * same identity; every other account's records go out as soon as its page is read.
  */
 export async function* exportStarRecords(reader: UsageReader, options: ExportOptions): AsyncGenerator<StarRecord> {
+  for await (const part of exportParts(reader, options)) yield* part as StarRecord[];
+}
+
+/**
+ * The export in parts, in order: records, or, for pages a pool made, those records as text. With `startPool`, the
+ * pages after the first POOL_AFTER_PAGES go to the pool it starts, several at once.
+ */
+export async function* exportParts(
+  reader: UsageReader,
+  options: ExportOptions,
+  startPool?: () => Promise<PagePool>,
+): AsyncGenerator<StarRecord[] | string> {
   checkExportRange(options.from, options.to, options.period, Number.MAX_SAFE_INTEGER);
-  const read: ReadSeries = options.period === "day" ? seriesByDay : seriesByHour;
   const pageAccounts = options.pageAccounts ?? EXPORT_PAGE_ACCOUNTS;
-  const shared = new Map<string, Group>();
+  const shared: SharedGroups = new Map();
   const places = new PlaceCache(options.config);
-  /** Adds an account's groups to those shared, and returns the records that can go out now. */
-  const take = (account: string, series: readonly SeriesValues[]): StarRecord[] => {
-    const out: StarRecord[] = [];
-    for (const [key, group] of accountGroups(account, series, options, places)) {
-      const into = shared.get(key);
-      if (into) addValues(into, group);
-      else if (isMapped(options, account) || !holdsAccount(group.record.subject, account)) shared.set(key, group);
-      else out.push(group.record);
-    }
-    return out;
-  };
   const mapped = Object.keys(options.config.accounts).sort(compareUtf8);
   for (let i = 0; i < mapped.length; i += pageAccounts) {
     const accounts = mapped.slice(i, i + pageAccounts);
-    const series = await read(reader, accounts, options);
-    for (const account of accounts) take(account, series.get(account) ?? []);
+    addShared(shared, (await readPageRecords(reader, accounts, options, places)).shared);
   }
-  for await (const page of accountPages(reader, METRIC_NAMES, pageAccounts)) {
-    const accounts = page.filter((a) => !isMapped(options, a));
-    if (accounts.length === 0) continue;
-    const series = await read(reader, accounts, options);
-    for (const account of accounts) yield* take(account, series.get(account) ?? []);
+  let pool: PagePool | null = null;
+  const waiting: ReturnType<PagePool["run"]>[] = [];
+  try {
+    let pages = 0;
+    for await (const page of accountPages(reader, METRIC_NAMES, pageAccounts)) {
+      const accounts = page.filter((a) => !isMapped(options, a));
+      if (accounts.length === 0) continue;
+      if (pool === null && startPool !== undefined && ++pages > POOL_AFTER_PAGES) pool = await startPool();
+      if (pool === null) {
+        const { records, shared: more } = await readPageRecords(reader, accounts, options, places);
+        addShared(shared, more);
+        yield records;
+        continue;
+      }
+      waiting.push(pool.run(accounts));
+      if (waiting.length >= pool.depth) yield await answered(waiting.shift() as ReturnType<PagePool["run"]>, shared);
+    }
+    for (let next = waiting.shift(); next; next = waiting.shift()) yield await answered(next, shared);
+  } finally {
+    // Answers not taken (the export was stopped or failed) are let go: the pool is closing.
+    for (const p of waiting) p.catch(() => {});
+    await pool?.close();
   }
-  yield* [...shared.values()].sort((a, b) => a.start - b.start).map((g) => g.record);
+  yield [...shared.values()].sort((a, b) => a.start - b.start).map((g) => g.record);
+}
+
+async function answered(answer: ReturnType<PagePool["run"]>, shared: SharedGroups): Promise<string> {
+  const { text, shared: more } = await answer;
+  addShared(shared, more);
+  return text;
+}
+
+function addShared(shared: SharedGroups, groups: readonly [string, Group][]): void {
+  for (const [key, group] of groups) {
+    const into = shared.get(key);
+    if (into) addValues(into, group);
+    else shared.set(key, group);
+  }
+}
+
+/** A page of accounts' records: read, then split into those that can go out now and those others may share. */
+export async function readPageRecords(
+  reader: AccountsReader,
+  accounts: readonly string[],
+  options: ExportOptions,
+  places: PlaceCache,
+): Promise<PageRecords> {
+  const read: ReadSeries = options.period === "day" ? seriesByDay : seriesByHour;
+  const series = await read(reader, accounts, options);
+  const records: StarRecord[] = [];
+  const shared: [string, Group][] = [];
+  const localUsers = mappedLocalUsers(options.config);
+  for (const account of accounts) {
+    // An identity that names the account itself is its own, unless the configuration gives it to another account.
+    const own = !isMapped(options, account) && !localUsers.has(account);
+    for (const entry of accountGroups(account, series.get(account) ?? [], options, places)) {
+      if (own && holdsAccount(entry[1].record.subject, account)) records.push(entry[1].record);
+      else shared.push(entry);
+    }
+  }
+  return { records, shared };
+}
+
+const localUsersOf = new WeakMap<StarConfig, ReadonlySet<string>>();
+
+/** The LocalUsers the configuration gives mapped accounts. */
+function mappedLocalUsers(config: StarConfig): ReadonlySet<string> {
+  let found = localUsersOf.get(config);
+  if (found === undefined) {
+    found = new Set(Object.values(config.accounts).flatMap((m) => (m.local_user === undefined ? [] : [m.local_user])));
+    localUsersOf.set(config, found);
+  }
+  return found;
 }
 
 const isMapped = (options: ExportOptions, account: string) => options.config.accounts[account] !== undefined;
 
 /** The accounts' series by day: each day row of a level is an interval. A series' days come one after another. */
 async function seriesByDay(
-  reader: UsageReader,
+  reader: AccountsReader,
   accounts: readonly string[],
   options: ExportOptions,
 ): Promise<Map<string, SeriesValues[]>> {
@@ -163,7 +249,7 @@ async function seriesByDay(
  * its hours, and an interval after the latest reading holds its value (as a level holds until the next reading).
  */
 async function seriesByHour(
-  reader: UsageReader,
+  reader: AccountsReader,
   accounts: readonly string[],
   options: ExportOptions,
 ): Promise<Map<string, SeriesValues[]>> {
@@ -213,7 +299,7 @@ async function seriesByHour(
 }
 
 /** The current levels of the record metrics of some accounts. */
-async function levelsOf(reader: UsageReader, accounts: readonly string[]): Promise<CurrentLevel[]> {
+async function levelsOf(reader: AccountsReader, accounts: readonly string[]): Promise<CurrentLevel[]> {
   let levels: CurrentLevel[] = [];
   // concat, not push(...): a page of accounts with many instances is more arguments than a call takes.
   for (const metric of METRIC_NAMES) levels = levels.concat(await reader.currentLevels({ metric, accounts }));
@@ -244,7 +330,7 @@ interface Where {
  * The places of an export's servers, by server and kept dims, as JSON once: an export makes a record for every account
  * on every server, from few places. Bounded, since dims may make many.
  */
-class PlaceCache {
+export class PlaceCache {
   private readonly places = new Map<string, { readonly place: StarPlace; readonly json: string }>();
 
   constructor(private readonly config: StarConfig) {}

@@ -202,7 +202,26 @@ export interface UsageReader extends MetricKindReader {
   accountsDays(query: AccountsRollupQuery): Promise<DayRow[]>;
   /** Every server that has sent events, by id. */
   servers(): Promise<ServerInfo[]>;
+  /**
+   * Where another thread of this process opens this store's reads (openAccountsReader): as of now, having first
+   * derived everything acknowledged, so that the other thread sees it.
+   */
+  readerLocation(): Promise<ReaderLocation>;
 }
+
+/** The reads of pages of accounts' usage: what another thread needs to make their records. */
+export type AccountsReader = Pick<UsageReader, "currentLevels" | "accountsRollups" | "accountsDays">;
+
+/** Where a store's reads are, as plain data that can be posted to a worker thread. */
+export type ReaderLocation =
+  | {
+      readonly store: "sqlite";
+      /** The derived database's file. */
+      readonly derived: string;
+      /** The servers' names by id, which the event log holds: servers heard of since are found by a later location. */
+      readonly servers: readonly (readonly [number, string])[];
+    }
+  | { readonly store: "postgres"; readonly url: string; readonly schema: string | null };
 
 /** The usage table: maintained totals per account and cells per (account, server), paged by key. */
 export interface UsageTableReader {

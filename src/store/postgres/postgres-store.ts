@@ -28,6 +28,7 @@ import type {
   FeedPage,
   InsertOptions,
   InsertOutcome,
+  ReaderLocation,
   RollupPage,
   RollupQuery,
   RollupScanQuery,
@@ -82,16 +83,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
     throw new AppError("VALIDATION", `PostgreSQL schema "${schema}" must be lower-case letters, digits and _`);
   }
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: options.maxConnections ?? 10,
-    // Set at connection start-up, so that every pooled connection has them before its first query: the schema,
-    // and no JIT compilation, which PostgreSQL starts from cost estimates alone and which took 60–200 ms of a
-    // statement that read a few rows (a batch's day statement, a page's read before statistics were gathered).
-    options: `-c jit=off${schema === undefined ? "" : ` -c search_path=${schema}`}`,
-  });
-  // A connection that breaks while idle is dropped by the pool; the next query reports the problem.
-  pool.on("error", () => undefined);
+  const pool = poolOf(url, schema, options.maxConnections ?? 10);
   try {
     const client = await pool.connect();
     try {
@@ -107,6 +99,29 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   return new PostgresUsageStore(pool, description, options);
 }
 
+function poolOf(url: string, schema: string | undefined, max: number): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    // Set at connection start-up, so that every pooled connection has them before its first query: the schema,
+    // and no JIT compilation, which PostgreSQL starts from cost estimates alone and which took 60–200 ms of a
+    // statement that read a few rows (a batch's day statement, a page's read before statistics were gathered).
+    options: `-c jit=off${schema === undefined ? "" : ` -c search_path=${schema}`}`,
+  });
+  // A connection that breaks while idle is dropped by the pool; the next query reports the problem.
+  pool.on("error", () => undefined);
+  return pool;
+}
+
+/** The reads of a store another pool of this process opened (and migrated), on a connection of their own. */
+export function openPostgresReader(location: Extract<ReaderLocation, { store: "postgres" }>): PostgresUsageStore {
+  const schema = location.schema ?? undefined;
+  return new PostgresUsageStore(poolOf(location.url, schema, 1), describeUrl(location.url, schema), {
+    url: location.url,
+    ...(schema === undefined ? {} : { schema }),
+  });
+}
+
 export class PostgresUsageStore implements UsageStore {
   readonly description: string;
   private readonly schema: string | null;
@@ -120,7 +135,7 @@ export class PostgresUsageStore implements UsageStore {
     /** The pool, for the backend to build the other PostgreSQL adapters of this process on. */
     readonly pool: pg.Pool,
     description: string,
-    options: Pick<PostgresStoreOptions, "schema" | "dropSchemaOnClose" | "rebuildChunk"> = {},
+    private readonly options: Pick<PostgresStoreOptions, "url" | "schema" | "dropSchemaOnClose" | "rebuildChunk">,
   ) {
     this.description = description;
     this.schema = options.schema ?? null;
@@ -243,6 +258,10 @@ export class PostgresUsageStore implements UsageStore {
 
   async allRollups(): Promise<RollupRow[]> {
     return selectAllRollups(this.reader);
+  }
+
+  async readerLocation(): Promise<ReaderLocation> {
+    return { store: "postgres", url: this.options.url, schema: this.schema };
   }
 
   async servers(): Promise<ServerInfo[]> {

@@ -35,6 +35,7 @@ import type {
   FeedPage,
   InsertOptions,
   InsertOutcome,
+  ReaderLocation,
   RollupPage,
   RollupQuery,
   RollupScanQuery,
@@ -421,6 +422,14 @@ export class SqliteUsageStore implements UsageStore {
       lastHeard: num(r.last_heard),
       lastEventTime: num(r.last_event_time),
       events: num(r.events),
+    }));
+  }
+
+  async readerLocation(): Promise<ReaderLocation> {
+    return this.derived.read(() => ({
+      store: "sqlite" as const,
+      derived: derivedPath(this.file),
+      servers: this.db.prepare("SELECT CAST(id AS REAL), name FROM servers").raw().all() as [number, string][],
     }));
   }
 
