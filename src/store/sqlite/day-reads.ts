@@ -33,36 +33,43 @@ type SeriesRow<Server = string> = [
  */
 function byServerName(db: Database.Database, rows: SeriesRow<number>[]): SeriesRow[] {
   const ids = [...new Set(rows.map((r) => r[1]))];
-  const named = prepared(
+  const servers = prepared(
     db,
     "SELECT CAST(id AS REAL), name FROM servers WHERE id IN (SELECT value FROM json_each(?))",
   ).all(JSON.stringify(ids)) as [number, string][];
-  const names = new Map(named);
-  const rank = new Map(named.sort((a, b) => compareUtf8(a[1], b[1])).map(([id], i) => [id, i]));
-  // Each row with its server's rank and the position of its account's first row.
-  const ranked = rows.map((r, i) => ({ r, block: i, rank: rank.get(r[1]) as number }));
+  const names = new Map(servers);
+  const rank = new Map(servers.sort((a, b) => compareUtf8(a[1], b[1])).map(([id], i) => [id, i]));
+  const rankOf = (r: SeriesRow<number>) => rank.get(r[1]) as number;
+  let ordered = rows;
   let sorted = true;
-  for (let i = 1; i < ranked.length; i++) {
-    const a = ranked[i - 1] as (typeof ranked)[number];
-    const b = ranked[i] as (typeof ranked)[number];
-    b.block = a.r[2] === b.r[2] ? a.block : i;
-    if (b.block === a.block && b.rank < a.rank) sorted = false;
+  for (let i = 1; i < rows.length && sorted; i++) {
+    const a = rows[i - 1] as SeriesRow<number>;
+    const b = rows[i] as SeriesRow<number>;
+    if (a[2] === b[2] && rankOf(b) < rankOf(a)) sorted = false;
   }
-  // Stable: the series of one account on one server stay in the index's order.
-  if (!sorted) ranked.sort((a, b) => a.block - b.block || a.rank - b.rank);
+  if (!sorted) {
+    // Each row with its server's rank and the position of its account's first row; stable, so the series of one
+    // account on one server stay in the index's order.
+    const ranked = rows.map((r, i) => ({ r, block: i, rank: rankOf(r) }));
+    for (let i = 1; i < ranked.length; i++) {
+      const a = ranked[i - 1] as (typeof ranked)[number];
+      const b = ranked[i] as (typeof ranked)[number];
+      if (a.r[2] === b.r[2]) b.block = a.block;
+    }
+    ranked.sort((a, b) => a.block - b.block || a.rank - b.rank);
+    ordered = ranked.map(({ r }) => r);
+  }
   // Named in place: the rows are this read's own.
-  return ranked.map(({ r }) => {
-    const row = r as unknown as SeriesRow;
-    row[1] = names.get(r[1]) as string;
-    return row;
-  });
+  const named = ordered as unknown as SeriesRow[];
+  for (const row of named) row[1] = names.get(row[1] as unknown as number) as string;
+  return named;
 }
 
 /** A stored day: series id, day, count, a counter's sum or a held series' integral, first_time, last (numbers as doubles). */
 type StoredDay = [number, number, number, unknown, number | null, unknown];
 
 /** A series' key and its stored days in the range, gathered: a counter's rows, or a held series' days. */
-type Gathered = { readonly key: DayKey; readonly counter: DayRow[]; readonly held: HeldDay[] };
+type Gathered = { readonly key: DayKey; counter: DayRow[] | null; held: HeldDay[] | null };
 
 /**
  * The day rows of the accounts' series of the metrics over whole days [from, to), sorted as sortDays: the series
@@ -85,7 +92,7 @@ export function selectAccountsDays(db: Database.Database, query: AccountsRollupQ
   const gathered = new Map<number, Gathered>();
   for (const [id, server, account, metric, instance, dims, kind] of series) {
     const key = { server, account, metric, instance, dims: dimsOfKey(dims), kind };
-    gathered.set(id, { key, counter: [], held: [] });
+    gathered.set(id, { key, counter: null, held: null });
   }
   const stored = prepared(
     db,
@@ -99,8 +106,10 @@ export function selectAccountsDays(db: Database.Database, query: AccountsRollupQ
     const g = gathered.get(row[0]);
     if (g === undefined) continue;
     if (!isHeld(g.key.kind)) {
+      g.counter ??= [];
       g.counter.push(dayRow(g.key, row[1], row[2], { sum: big(row[3]), integral: null, last: null }));
     } else {
+      g.held ??= [];
       g.held.push({
         day: row[1],
         count: row[2],
@@ -120,11 +129,11 @@ export function selectAccountsDays(db: Database.Database, query: AccountsRollupQ
   for (const [id, , , , , , kind, , time, value] of series) {
     const g = gathered.get(id) as Gathered;
     if (!isHeld(kind)) {
-      for (const row of g.counter.sort(byDay)) out.push(row);
+      for (const row of g.counter?.sort(byDay) ?? []) out.push(row);
       continue;
     }
     const held = (time as number) < from ? big(value) : (lastsBefore.get(id) ?? null);
-    closeHeldDays(g.key, held, g.held.sort(byDay), from, to, out);
+    closeHeldDays(g.key, held, g.held?.sort(byDay) ?? [], from, to, out);
   }
   return out;
 }
