@@ -74,26 +74,26 @@ try {
   }
   const baseSeconds = (performance.now() - baseStart) / 1000;
 
-  /** The export as `tally records export` writes it, on `threads` threads: its records, characters and seconds. */
+  /** The export as `tally records export` writes it, on `threads` threads: its bytes and seconds. */
   const exportOn = async (threads: number) => {
     const start = performance.now();
-    let chars = 0;
+    let bytes = 0;
     const request = { from, to, period: "day" as const, capacity, format: "star-xml" as const };
     const config = { ...DEFAULT_STAR_CONFIG };
     for await (const piece of renderStarExport(store, request, config, Date.now(), { threads, pageAccounts })) {
-      chars += piece.length;
+      bytes += piece.length;
     }
-    return { chars, seconds: (performance.now() - start) / 1000 };
+    return { bytes, seconds: (performance.now() - start) / 1000 };
   };
   const records = accounts * servers;
   const out = [
     `baseline (reads only): ${rows.toLocaleString("en")} day rows for ${accountsRead.toLocaleString("en")} accounts in ${baseSeconds.toFixed(2)} s`,
   ];
   for (const threads of [...new Set([1, exportThreads()])]) {
-    const { chars, seconds } = await exportOn(threads);
+    const { bytes, seconds } = await exportOn(threads);
     const projected = (seconds * (1_000_000 * 10)) / records;
     out.push(
-      `export (${capacity}, ${threads} thread${threads === 1 ? "" : "s"}): ${records.toLocaleString("en")} records, ${(chars / 1e6).toFixed(1)} MB of XML, in ${seconds.toFixed(2)} s: ${Math.round(records / seconds).toLocaleString("en")} records/s, ${(seconds / baseSeconds).toFixed(2)} × the baseline; projected to 1,000,000 accounts × 10 servers: ${projected.toFixed(0)} s (target 30 s)`,
+      `export (${capacity}, ${threads} thread${threads === 1 ? "" : "s"}): ${records.toLocaleString("en")} records, ${(bytes / 1e6).toFixed(1)} MB of XML, in ${seconds.toFixed(2)} s: ${Math.round(records / seconds).toLocaleString("en")} records/s, ${(seconds / baseSeconds).toFixed(2)} × the baseline; projected to 1,000,000 accounts × 10 servers: ${projected.toFixed(0)} s (target 30 s)`,
     );
   }
   process.stdout.write(`${out.join("\n")}\n`);

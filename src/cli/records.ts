@@ -86,7 +86,7 @@ interface PublishFlags extends RecordFlags {
 }
 
 /** Renders one period's records: from the store, opened only for it, or from a running Tally (--url). */
-function periodRenderer(flags: PublishFlags): (from: number, to: number) => Promise<string> {
+function periodRenderer(flags: PublishFlags): (from: number, to: number) => Promise<string | Uint8Array> {
   const config = loadConfig(flags);
   const period = parseEvery(flags.every);
   if (flags.url) {
@@ -112,9 +112,9 @@ function periodRenderer(flags: PublishFlags): (from: number, to: number) => Prom
     const backend = await openBackend(config);
     try {
       const request = { from, to, period, capacity: "end" as const, format: "star-xml" as const };
-      let text = "";
-      for await (const piece of renderStarExport(backend.usage, request, starConfig, Date.now())) text += piece;
-      return text;
+      const pieces: Uint8Array[] = [];
+      for await (const piece of renderStarExport(backend.usage, request, starConfig, Date.now())) pieces.push(piece);
+      return Buffer.concat(pieces);
     } finally {
       await backend.close();
     }

@@ -16,7 +16,7 @@ export function exportThreads(): number {
 /** Pages given to each thread before the export waits for an answer: one being made, one waiting. */
 const PAGES_PER_WORKER = 2;
 
-type Answer = { readonly text: string; readonly shared: [string, Group][] };
+type Answer = { readonly bytes: Uint8Array; readonly shared: [string, Group][] };
 
 interface Pending {
   readonly accounts: readonly string[];
@@ -52,7 +52,7 @@ export async function startExportPool(
       if (p === undefined) return;
       if (m.type === "page") {
         pending.delete(m.id);
-        p.resolve({ text: m.text, shared: m.shared });
+        p.resolve({ bytes: m.bytes, shared: m.shared });
       } else if (m.type === "failed") {
         pending.delete(m.id);
         p.reject(new Error(m.message));

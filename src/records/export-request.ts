@@ -67,38 +67,49 @@ export const STAR_CONTENT_TYPE: Record<StarFormat, string> = {
 export interface RenderOptions {
   /** Threads that make the records, this one counted: above 1, a large export starts the others (export-pool.ts). */
   readonly threads?: number;
-  /** Characters in a piece of the document. */
+  /** Characters in a piece of the document this thread writes. */
   readonly chunk?: number;
   /** Accounts read at once (EXPORT_PAGE_ACCOUNTS). */
   readonly pageAccounts?: number;
 }
 
-/** The export as a document, in pieces of about `chunk` characters, so that a large one is never held whole. */
+/**
+ * The export as a document in UTF-8, in pieces of about `chunk` bytes or a page a pool wrote, so that a large one is
+ * never held whole.
+ */
 export async function* renderStarExport(
   reader: UsageReader,
   request: ExportRequest,
   config: StarConfig,
   now: number,
   { threads = exportThreads(), chunk = 1 << 16, pageAccounts }: RenderOptions = {},
-): AsyncGenerator<string> {
+): AsyncGenerator<Uint8Array> {
   // Whole seconds: some receivers read createTime without fractions.
   const options = { ...request, config, now: now - (now % 1000), ...(pageAccounts ? { pageAccounts } : {}) };
   const pool = threads > 1 ? () => startExportPool(reader, options, request.format, threads) : undefined;
-  const parts = exportParts(reader, options, pool);
   const xml = request.format === "star-xml";
+  const encoder = new TextEncoder();
   let buffer = xml ? STAR_XML_HEAD : '{"StorageUsageRecords":[';
   let first = true;
-  for await (const part of parts) {
-    const text = typeof part === "string" ? part : renderRecords(part, request.format);
-    // JSON records each come after a comma: the first one of the document after none.
+  for await (const part of exportParts(reader, options, pool)) {
+    if (part instanceof Uint8Array) {
+      if (part.length === 0) continue;
+      if (buffer !== "") yield encoder.encode(buffer);
+      buffer = "";
+      // JSON records each come after a comma: the first one of the document after none.
+      yield first && !xml ? part.subarray(1) : part;
+      first = false;
+      continue;
+    }
+    const text = renderRecords(part, request.format);
     buffer += first && !xml ? text.slice(1) : text;
     if (text !== "") first = false;
     if (buffer.length >= chunk) {
-      yield buffer;
+      yield encoder.encode(buffer);
       buffer = "";
     }
   }
-  yield buffer + (xml ? STAR_XML_TAIL : "]}\n");
+  yield encoder.encode(buffer + (xml ? STAR_XML_TAIL : "]}\n"));
 }
 
 /** Records as they go in a document of the format after others: XML elements, or JSON objects each after a comma. */

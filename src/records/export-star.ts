@@ -97,17 +97,17 @@ export interface PageRecords {
   readonly shared: [string, Group][];
 }
 
-/** Makes the records of pages of accounts in other threads: each page's records already written out as text. */
+/** Makes the records of pages of accounts in other threads: each page's records already written out, in UTF-8. */
 export interface PagePool {
-  /** The page's records as text, and its shared groups, in the order pages were given. */
-  run(accounts: readonly string[]): Promise<{ readonly text: string; readonly shared: [string, Group][] }>;
+  /** The page's records written out, and its shared groups. */
+  run(accounts: readonly string[]): Promise<{ readonly bytes: Uint8Array; readonly shared: [string, Group][] }>;
   /** Pages given and not yet answered beyond which the export waits for the oldest. */
   readonly depth: number;
   close(): Promise<void>;
 }
 
 /** Pages an export makes itself before it starts a pool: a small export is over before threads would start. */
-export const POOL_AFTER_PAGES = 10;
+export const POOL_AFTER_PAGES = 30;
 
 /**
  * The records of [from, to), account by account, read a page of accounts at a time: by day from the days a store
@@ -120,14 +120,14 @@ export async function* exportStarRecords(reader: UsageReader, options: ExportOpt
 }
 
 /**
- * The export in parts, in order: records, or, for pages a pool made, those records as text. With `startPool`, the
+ * The export in parts, in order: records, or, for pages a pool made, those records written out. With `startPool`, the
  * pages after the first POOL_AFTER_PAGES go to the pool it starts, several at once.
  */
 export async function* exportParts(
   reader: UsageReader,
   options: ExportOptions,
   startPool?: () => Promise<PagePool>,
-): AsyncGenerator<StarRecord[] | string> {
+): AsyncGenerator<StarRecord[] | Uint8Array> {
   checkExportRange(options.from, options.to, options.period, Number.MAX_SAFE_INTEGER);
   const pageAccounts = options.pageAccounts ?? EXPORT_PAGE_ACCOUNTS;
   const shared: SharedGroups = new Map();
@@ -163,10 +163,10 @@ export async function* exportParts(
   yield [...shared.values()].sort((a, b) => a.start - b.start).map((g) => g.record);
 }
 
-async function answered(answer: ReturnType<PagePool["run"]>, shared: SharedGroups): Promise<string> {
-  const { text, shared: more } = await answer;
+async function answered(answer: ReturnType<PagePool["run"]>, shared: SharedGroups): Promise<Uint8Array> {
+  const { bytes, shared: more } = await answer;
   addShared(shared, more);
-  return text;
+  return bytes;
 }
 
 function addShared(shared: SharedGroups, groups: readonly [string, Group][]): void {

@@ -23,7 +23,7 @@ export type ToExportWorker =
   | { readonly type: "close" };
 
 export type FromExportWorker =
-  | { readonly type: "page"; readonly id: number; readonly text: string; readonly shared: [string, Group][] }
+  | { readonly type: "page"; readonly id: number; readonly bytes: Uint8Array; readonly shared: [string, Group][] }
   /** The page names a server this thread has no name for: send a newer location, then the page again. */
   | { readonly type: "stale"; readonly id: number }
   | { readonly type: "failed"; readonly id: number; readonly message: string };
@@ -35,6 +35,7 @@ function run({ location, options, format }: ExportWorkerData): void {
   const out = port as NonNullable<typeof parentPort>;
   const reader = openAccountsReader(location);
   const places = new PlaceCache(options.config);
+  const encoder = new TextEncoder();
   // Pages are made one at a time, in the order they came: each waits for the one before.
   let last: Promise<void> = Promise.resolve();
   out.on("message", (m: ToExportWorker) => {
@@ -49,7 +50,9 @@ function run({ location, options, format }: ExportWorkerData): void {
     last = last.then(async () => {
       try {
         const { records, shared } = await readPageRecords(reader, m.accounts, options, places);
-        out.postMessage({ type: "page", id: m.id, text: renderRecords(records, format), shared });
+        // In UTF-8 here, where it costs this thread: what the export writes out is bytes, handed over without a copy.
+        const bytes = encoder.encode(renderRecords(records, format));
+        out.postMessage({ type: "page", id: m.id, bytes, shared }, [bytes.buffer]);
       } catch (error) {
         if (error instanceof StaleServers) out.postMessage({ type: "stale", id: m.id });
         else out.postMessage({ type: "failed", id: m.id, message: messageOf(error) });

@@ -51,7 +51,7 @@ export async function publishDue(
   dir: string,
   period: StarPeriod,
   now: number,
-  render: (from: number, to: number) => Promise<string>,
+  render: (from: number, to: number) => Promise<string | Uint8Array>,
 ): Promise<string[]> {
   fs.mkdirSync(dir, { recursive: true });
   const written: string[] = [];

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parseStarDocument } from "../../src/records/parse-star.js";
 import {
   freshStore,
+  goodEvent,
   killAll,
   removeDir,
   runTally,
@@ -165,6 +166,58 @@ describe.each(STORES)("StAR records on %s", (kind: StoreKind) => {
     const missing = await runTally(["import", "star", path.join(dir, "nope.xml"), ...args]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/nope\.xml: ENOENT/);
+  });
+});
+
+describe.each(STORES)("StAR export of many accounts on %s", (kind: StoreKind) => {
+  it("writes every account's records on several threads over HTTP and the command line, the same ids both ways", async () => {
+    const dir = tempDir("records-many");
+    dirs.push(dir);
+    const store = await freshStore(kind);
+    stores.push(store);
+    const server = await TallyServer.start({ dataDir: path.join(dir, "data"), args: store.args });
+    // More accounts than an export reads itself before it starts threads (30 pages of 100).
+    const accounts = 3_100;
+    const events = [];
+    for (let a = 0; a < accounts; a++) {
+      const account = `AUTH_${String(a).padStart(4, "0")}`;
+      for (const server of ["se-1", "se-2"]) {
+        const base = { server, account, kind: "level", time: "2026-01-01T06:00:00Z" };
+        events.push(goodEvent({ ...base, metric: "storage.bytes", value: a * 2 ** 40 + 1 }));
+        events.push(goodEvent({ ...base, metric: "storage.files", value: a }));
+      }
+    }
+    expect(await server.postNdjson(events)).toMatchObject({ accepted: events.length });
+    const res = await fetch(`${server.url}/v1/records/star?from=2026-01-02&to=2026-01-03`, {
+      headers: server.headers(),
+    });
+    expect(res.status).toBe(200);
+    const exported = parseStarDocument(Buffer.from(await res.text()));
+    expect(exported).toHaveLength(2 * accounts);
+    expect(exported.every((r) => r.problems.length === 0)).toBe(true);
+    const last = exported.filter((r) => r.record?.subject?.localUser === "AUTH_3099").map((r) => r.record);
+    expect(last.map((r) => [r?.storageSystem, r?.resourceCapacityUsed, r?.fileCount])).toEqual([
+      ["se-1", 3099n * 2n ** 40n + 1n, 3099n],
+      ["se-2", 3099n * 2n ** 40n + 1n, 3099n],
+    ]);
+    const ids = exported.map((r) => r.record?.recordId);
+    expect(new Set(ids).size).toBe(2 * accounts);
+    server.signal("SIGTERM");
+    await server.exited;
+
+    const cli = await runTally([
+      "records",
+      "export",
+      "--from",
+      "2026-01-02",
+      "--to",
+      "2026-01-03",
+      "--data",
+      path.join(dir, "data"),
+      ...store.args,
+    ]);
+    expect(cli.code).toBe(0);
+    expect(parseStarDocument(Buffer.from(cli.stdout)).map((r) => r.record?.recordId)).toEqual(ids);
   });
 });
 

@@ -27,15 +27,14 @@ export function recordRoutes(app: Hono, deps: AppDeps): void {
     const chunks = renderStarExport(deps.backend.usage, request, deps.starConfig ?? DEFAULT_STAR_CONFIG, Date.now());
     // The first piece is read before answering, so that a failure to read the store is an error status, not a cut.
     const first = await chunks.next();
-    const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
-        if (!first.done) controller.enqueue(encoder.encode(first.value));
+        if (!first.done) controller.enqueue(first.value);
       },
       async pull(controller) {
         const next = await chunks.next();
         if (next.done) controller.close();
-        else controller.enqueue(encoder.encode(next.value));
+        else controller.enqueue(next.value);
       },
       async cancel() {
         await chunks.return(undefined);

@@ -397,3 +397,38 @@ describe("openPostgresStore", () => {
     );
   });
 });
+
+describe("PostgresUsageStore reading pages of accounts", () => {
+  it("cannot look accounts up through the search's trigram index", async () => {
+    const store = await open();
+    const client = await store.pool.connect();
+    try {
+      await store.insertEvents([event({ id: "t1", account: "AUTH_0001", metric: "storage.bytes", kind: "level" })]);
+      // Every id shares the trigrams of its prefix: a lookup by trigrams reads every series of the store. With
+      // the btree indexes gone (and the transaction rolled back), the planner shows what else it could use.
+      await client.query("BEGIN");
+      await client.query("DROP INDEX series_account, series_metric");
+      await client.query("ALTER TABLE series DROP CONSTRAINT series_key");
+      await client.query("SET LOCAL enable_seqscan = off");
+      const plan = await client.query<{ "QUERY PLAN": string }>(
+        "EXPLAIN SELECT id FROM series WHERE account = ANY($1::text[])",
+        [["AUTH_0001", "AUTH_0002"]],
+      );
+      expect(plan.rows.map((r) => r["QUERY PLAN"]).join("\n")).not.toContain("trigrams");
+      await client.query("ROLLBACK");
+      // The search still finds accounts through it.
+      await client.query("BEGIN");
+      await client.query("SET LOCAL enable_seqscan = off");
+      const search = await client.query<{ "QUERY PLAN": string }>(
+        "EXPLAIN SELECT account FROM series WHERE (account || '') ILIKE $1",
+        ["%0001%"],
+      );
+      expect(search.rows.map((r) => r["QUERY PLAN"]).join("\n")).toContain("trigrams");
+      await client.query("ROLLBACK");
+    } finally {
+      await client.query("ROLLBACK");
+      client.release();
+      await store.close();
+    }
+  });
+});

@@ -444,7 +444,8 @@ const TRIGRAMS = /[\p{L}\p{N}]{3}/u;
  */
 async function searchedAccounts(client: pg.ClientBase, like: string, listed: number): Promise<string[] | null> {
   const result = await client.query<{ petname: boolean; account: string }>(
-    `(SELECT false AS petname, account FROM series WHERE account ILIKE $1 LIMIT $2)
+    // On the expression of the trigram index (usage-table-migrations.ts).
+    `(SELECT false AS petname, account FROM series WHERE (account || '') ILIKE $1 LIMIT $2)
      UNION ALL (SELECT true, account FROM petnames WHERE name ILIKE $1 LIMIT $2)`,
     [like, listed],
   );
