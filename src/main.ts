@@ -69,6 +69,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     maxBatchEvents: config.maxBatchEvents,
     localReads: config.localReads,
     maxQueryDays: config.maxQueryDays,
+    exportThreads: config.exportThreads,
     swiftResellerPrefix: config.swiftResellerPrefix,
     staleAfterMs: config.staleAfterSeconds * 1000,
     demo: options.demo ?? false,

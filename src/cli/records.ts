@@ -57,7 +57,10 @@ export async function recordsExportCommand(given: ExportFlags): Promise<number> 
   const starConfig = config.starConfig ? loadStarConfig(config.starConfig) : DEFAULT_STAR_CONFIG;
   const backend = await openBackend(config);
   try {
-    for await (const piece of renderStarExport(backend.usage, request, starConfig, Date.now())) await write(piece);
+    const threads = config.exportThreads;
+    for await (const piece of renderStarExport(backend.usage, request, starConfig, Date.now(), { threads })) {
+      await write(piece);
+    }
   } finally {
     await backend.close();
   }
@@ -113,7 +116,10 @@ function periodRenderer(flags: PublishFlags): (from: number, to: number) => Prom
     try {
       const request = { from, to, period, capacity: "end" as const, format: "star-xml" as const };
       const pieces: Uint8Array[] = [];
-      for await (const piece of renderStarExport(backend.usage, request, starConfig, Date.now())) pieces.push(piece);
+      const threads = config.exportThreads;
+      for await (const piece of renderStarExport(backend.usage, request, starConfig, Date.now(), { threads })) {
+        pieces.push(piece);
+      }
       return Buffer.concat(pieces);
     } finally {
       await backend.close();

@@ -1,3 +1,4 @@
+import os from "node:os";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "./config.js";
 
@@ -73,5 +74,14 @@ describe("the memory budget", () => {
     expect(() => loadConfig({}, { TALLY_MEMORY_MB: "1e9" })).toThrow(/at most 65536/);
     expect(() => loadConfig({}, { TALLY_MEMORY_MB: "300.5" })).toThrow(/whole number of MiB/);
     expect(() => loadConfig({}, { TALLY_MEMORY_MB: "lots" })).toThrow(/TALLY_MEMORY_MB/);
+  });
+});
+
+describe("the export's threads", () => {
+  it("are one per core, up to four, unless TALLY_EXPORT_THREADS says otherwise, which must be 1 to 64", () => {
+    expect(loadConfig({}, {}).exportThreads).toBe(Math.min(4, os.availableParallelism()));
+    expect(loadConfig({}, { TALLY_EXPORT_THREADS: "1" }).exportThreads).toBe(1);
+    expect(() => loadConfig({}, { TALLY_EXPORT_THREADS: "0" })).toThrow(/TALLY_EXPORT_THREADS\) must be at least 1/);
+    expect(() => loadConfig({}, { TALLY_EXPORT_THREADS: "2.5" })).toThrow(/whole number/);
   });
 });

@@ -4,6 +4,7 @@ import path from "node:path";
 import { z } from "zod";
 import { AppError } from "../domain/errors.js";
 import { LIMITS } from "../domain/event.js";
+import { exportThreads } from "../records/export-pool.js";
 import { DEFAULT_MEMORY_MIB, MAX_MEMORY_MIB, MIN_MEMORY_MIB } from "../store/sqlite/memory-budget.js";
 import { DEFAULT_RESELLER_PREFIX } from "../swift-stats/resolve-account.js";
 
@@ -72,6 +73,13 @@ const schema = z.object({
     .optional(),
   /** Connections beyond this many are closed as they arrive. */
   maxConnections: z.coerce.number().int().min(1, "must be at least 1").default(1024),
+  /** Threads a StAR export makes its records on, this one counted (src/records/export-pool.ts). */
+  exportThreads: z.coerce
+    .number()
+    .int("must be a whole number")
+    .min(1, "must be at least 1")
+    .max(64, "must be at most 64")
+    .default(() => exportThreads()),
   /** The StAR records configuration file: identities of accounts, places of servers (src/records/star-config.ts). */
   starConfig: z.string().min(1, "must name a file").optional(),
   /** The SQLite server's memory budget in MiB, shared out among its caches (src/store/sqlite/memory-budget.ts). */
@@ -126,6 +134,7 @@ export function loadConfig(
     keepAliveTimeoutSeconds: env.TALLY_KEEP_ALIVE_TIMEOUT_SECONDS || undefined,
     maxConnections: env.TALLY_MAX_CONNECTIONS || undefined,
     starConfig: flags.starConfig ?? (env.TALLY_STAR_CONFIG || undefined),
+    exportThreads: env.TALLY_EXPORT_THREADS || undefined,
     publicUrl: flags.publicUrl ?? (env.TALLY_PUBLIC_URL || undefined),
     memoryMb: flags.memory ?? (env.TALLY_MEMORY_MB || undefined),
   });

@@ -35,6 +35,8 @@ export interface AppDeps {
   readonly metrics?: Metrics;
   /** What keeps the node from doing all its work (a broker it cannot reach): /healthz says degraded. */
   readonly problems?: () => readonly string[];
+  /** Threads a StAR export makes its records on (default: one per core, up to four). */
+  readonly exportThreads?: number;
   /** Identities of accounts and places of servers for StAR records (default: none configured). */
   readonly starConfig?: StarConfig;
 }

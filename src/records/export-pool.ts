@@ -4,9 +4,9 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { UsageReader } from "../store/port.js";
-import type { StarFormat } from "./export-request.js";
 import type { ExportOptions, Group, PagePool } from "./export-star.js";
 import type { ExportWorkerData, FromExportWorker, ToExportWorker } from "./export-worker.js";
+import type { StarFormat } from "./write-star.js";
 
 /** Threads an export starts by default: one per core, and no more than four. */
 export function exportThreads(): number {

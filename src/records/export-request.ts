@@ -5,11 +5,8 @@ import { parseEventTime } from "../domain/time.js";
 import type { UsageReader } from "../store/port.js";
 import { exportThreads, startExportPool } from "./export-pool.js";
 import { type CapacityMode, checkExportRange, exportParts, PERIOD_MS, type StarPeriod } from "./export-star.js";
-import type { StarRecord } from "./star.js";
 import type { StarConfig } from "./star-config.js";
-import { STAR_XML_HEAD, STAR_XML_TAIL, starRecordJson, starRecordXml } from "./write-star.js";
-
-export type StarFormat = "star-xml" | "star-json";
+import { renderRecords, STAR_XML_HEAD, STAR_XML_TAIL, type StarFormat } from "./write-star.js";
 
 export interface ExportRequest {
   readonly from: number;
@@ -110,12 +107,4 @@ export async function* renderStarExport(
     }
   }
   yield encoder.encode(buffer + (xml ? STAR_XML_TAIL : "]}\n"));
-}
-
-/** Records as they go in a document of the format after others: XML elements, or JSON objects each after a comma. */
-export function renderRecords(records: readonly StarRecord[], format: StarFormat): string {
-  let text = "";
-  if (format === "star-xml") for (const r of records) text += starRecordXml(r);
-  else for (const r of records) text += `,\n${JSON.stringify(starRecordJson(r))}`;
-  return text;
 }

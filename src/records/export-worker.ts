@@ -6,8 +6,8 @@ import { openAccountsReader } from "../backend/open-reader.js";
 import { messageOf } from "../domain/errors.js";
 import type { ReaderLocation } from "../store/port.js";
 import { StaleServers } from "../store/sqlite/accounts-reader.js";
-import { renderRecords, type StarFormat } from "./export-request.js";
 import { type ExportOptions, type Group, PlaceCache, readPageRecords } from "./export-star.js";
+import { renderRecords, type StarFormat } from "./write-star.js";
 
 export interface ExportWorkerData {
   readonly location: ReaderLocation;

@@ -3,6 +3,8 @@
 import { isoTime } from "../domain/time.js";
 import { STAR_NS, type StarFields } from "./star.js";
 
+export type StarFormat = "star-xml" | "star-json";
+
 /** Characters XML 1.0 cannot carry, even escaped. */
 const NOT_XML = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const SPECIAL = /[&<>"']/g;
@@ -136,4 +138,12 @@ export function starDocumentJson(records: Iterable<StarFields>): string {
   const list: string[] = [];
   for (const r of records) list.push(JSON.stringify(starRecordJson(r)));
   return `{"StorageUsageRecords":[${list.join(",\n")}]}\n`;
+}
+
+/** Records as they go in a document of the format after others: XML elements, or JSON objects each after a comma. */
+export function renderRecords(records: readonly StarFields[], format: StarFormat): string {
+  let text = "";
+  if (format === "star-xml") for (const r of records) text += starRecordXml(r);
+  else for (const r of records) text += `,\n${JSON.stringify(starRecordJson(r))}`;
+  return text;
 }

@@ -24,7 +24,9 @@ export function recordRoutes(app: Hono, deps: AppDeps): void {
       },
       deps.maxQueryDays,
     );
-    const chunks = renderStarExport(deps.backend.usage, request, deps.starConfig ?? DEFAULT_STAR_CONFIG, Date.now());
+    const chunks = renderStarExport(deps.backend.usage, request, deps.starConfig ?? DEFAULT_STAR_CONFIG, Date.now(), {
+      ...(deps.exportThreads === undefined ? {} : { threads: deps.exportThreads }),
+    });
     // The first piece is read before answering, so that a failure to read the store is an error status, not a cut.
     const first = await chunks.next();
     const body = new ReadableStream<Uint8Array>({
