@@ -6,7 +6,7 @@ import type { UsageStore } from "../store/port.js";
 import { TEST_STORES } from "../store/test-stores.js";
 import { startExportPool } from "./export-pool.js";
 import { type ExportRequest, renderStarExport } from "./export-request.js";
-import { type ExportOptions, exportParts, POOL_AFTER_PAGES } from "./export-star.js";
+import { type ExportOptions, exportParts, type PagePool, POOL_AFTER_PAGES } from "./export-star.js";
 import { parseStarConfig } from "./star-config.js";
 
 const DAY = 24 * HOUR_MS;
@@ -78,6 +78,23 @@ describe.each(TEST_STORES)("StAR export on several threads over %s", (_name, ope
     const written = parts.filter((p) => p instanceof Uint8Array);
     expect(written).toHaveLength(3 * POOL_AFTER_PAGES - 3 - POOL_AFTER_PAGES);
     expect(Buffer.concat(written).toString("utf8")).not.toContain("AUTH_11");
+  });
+
+  it("closes a pool started for pages that never came", async () => {
+    const few = usage().filter((e) => Number(e.account.slice("AUTH_".length)) < POOL_AFTER_PAGES - 2);
+    await store.insertEvents(few);
+    const options: ExportOptions = { ...REQUEST, config: CONFIG, now: NOW, pageAccounts: 1 };
+    let started = 0;
+    let closed = 0;
+    const start = async (): Promise<PagePool> => {
+      started++;
+      const pool = await startExportPool(store, options, "star-xml", 1);
+      return { run: pool.run, depth: pool.depth, close: () => pool.close().then(() => void closed++) };
+    };
+    const parts = [];
+    for await (const part of exportParts(store, options, start)) parts.push(part);
+    expect(parts.every((p) => Array.isArray(p))).toBe(true);
+    expect([started, closed]).toEqual([1, 1]);
   });
 
   it("reads a server heard of after the pool started", async () => {

@@ -106,8 +106,11 @@ export interface PagePool {
   close(): Promise<void>;
 }
 
-/** Pages an export makes itself before it starts a pool: a small export is over before threads would start. */
-export const POOL_AFTER_PAGES = 30;
+/**
+ * Pages an export makes itself before it gives the rest to a pool: a small export is over before threads would have
+ * started. The pool starts after the first half of them, so that it is ready by then.
+ */
+export const POOL_AFTER_PAGES = 20;
 
 /**
  * The records of [from, to), account by account, read a page of accounts at a time: by day from the days a store
@@ -137,6 +140,7 @@ export async function* exportParts(
     const accounts = mapped.slice(i, i + pageAccounts);
     addShared(shared, (await readPageRecords(reader, accounts, options, places)).shared);
   }
+  let starting: Promise<PagePool> | null = null;
   let pool: PagePool | null = null;
   const waiting: ReturnType<PagePool["run"]>[] = [];
   try {
@@ -144,7 +148,13 @@ export async function* exportParts(
     for await (const page of accountPages(reader, METRIC_NAMES, pageAccounts)) {
       const accounts = page.filter((a) => !isMapped(options, a));
       if (accounts.length === 0) continue;
-      if (pool === null && startPool !== undefined && ++pages > POOL_AFTER_PAGES) pool = await startPool();
+      pages++;
+      if (startPool !== undefined && starting === null && pages > POOL_AFTER_PAGES / 2) {
+        starting = startPool();
+        // Awaited once its pages come, or when the export ends before them.
+        starting.catch(() => {});
+      }
+      if (starting !== null && pool === null && pages > POOL_AFTER_PAGES) pool = await starting;
       if (pool === null) {
         const { records, shared: more } = await readPageRecords(reader, accounts, options, places);
         addShared(shared, more);
@@ -158,7 +168,7 @@ export async function* exportParts(
   } finally {
     // Answers not taken (the export was stopped or failed) are let go: the pool is closing.
     for (const p of waiting) p.catch(() => {});
-    await pool?.close();
+    await (pool ?? (await starting?.catch(() => null)))?.close();
   }
   yield [...shared.values()].sort((a, b) => a.start - b.start).map((g) => g.record);
 }
