@@ -88,8 +88,11 @@ interface PublishFlags extends RecordFlags {
   tokenFile?: string;
 }
 
-/** Renders one period's records: from the store, opened only for it, or from a running Tally (--url). */
-function periodRenderer(flags: PublishFlags): (from: number, to: number) => Promise<string | Uint8Array> {
+/**
+ * Renders one period's records, in pieces as they are made: from the store, opened only for it, or from a running
+ * Tally (--url).
+ */
+function periodRenderer(flags: PublishFlags): (from: number, to: number) => Promise<AsyncIterable<Uint8Array>> {
   const config = loadConfig(flags);
   const period = parseEvery(flags.every);
   if (flags.url) {
@@ -105,25 +108,24 @@ function periodRenderer(flags: PublishFlags): (from: number, to: number) => Prom
       const response = await fetch(url, { headers: { "X-Auth-Token": secret } }).catch((error: Error) => {
         throw new AppError("UNAVAILABLE", `cannot reach ${url.origin}: ${error.message}`);
       });
-      const text = await response.text();
-      if (!response.ok) throw new AppError("UNAVAILABLE", `${url.origin} answered ${response.status}: ${text}`);
-      return text;
+      if (!response.ok || response.body === null) {
+        throw new AppError("UNAVAILABLE", `${url.origin} answered ${response.status}: ${await response.text()}`);
+      }
+      return response.body as unknown as AsyncIterable<Uint8Array>;
     };
   }
   const starConfig = config.starConfig ? loadStarConfig(config.starConfig) : DEFAULT_STAR_CONFIG;
   return async (from, to) => {
-    const backend = await openBackend(config);
-    try {
-      const request = { from, to, period, capacity: "end" as const, format: "star-xml" as const };
-      const pieces: Uint8Array[] = [];
-      const threads = config.exportThreads;
-      for await (const piece of renderStarExport(backend.usage, request, starConfig, Date.now(), { threads })) {
-        pieces.push(piece);
+    const request = { from, to, period, capacity: "end" as const, format: "star-xml" as const };
+    return (async function* () {
+      const backend = await openBackend(config);
+      try {
+        const threads = config.exportThreads;
+        yield* renderStarExport(backend.usage, request, starConfig, Date.now(), { threads });
+      } finally {
+        await backend.close();
       }
-      return Buffer.concat(pieces);
-    } finally {
-      await backend.close();
-    }
+    })();
   };
 }
 

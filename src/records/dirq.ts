@@ -18,28 +18,40 @@ export function dirqName(micros: bigint): string {
   return `${hex(seconds, 8)}${hex(usec, 5)}${hex(randomInt(16), 1)}`;
 }
 
-/** Adds a message to the queue at `dir` and returns its path. Readers never see it half written. */
-export function addDirqMessage(dir: string, body: string | Uint8Array, nowMs = Date.now()): string {
+/**
+ * Adds a message to the queue at `dir` and returns its path. Readers never see it half written; a body that fails
+ * part way leaves nothing behind. A body given in pieces is written as they come, never held whole.
+ */
+export async function addDirqMessage(
+  dir: string,
+  body: string | Uint8Array | AsyncIterable<Uint8Array>,
+  nowMs = Date.now(),
+): Promise<string> {
   const seconds = Math.floor(nowMs / 1000);
   const sub = path.join(dir, hex(seconds - (seconds % DIRQ_GRANULARITY_SECONDS), 8));
   fs.mkdirSync(sub, { recursive: true });
   const micros = BigInt(nowMs) * 1000n + ((process.hrtime.bigint() / 1000n) % 1000n);
   let temporary = "";
+  let file: fs.promises.FileHandle;
   for (;;) {
     temporary = path.join(sub, `${dirqName(micros)}.tmp`);
     try {
-      const fd = fs.openSync(temporary, "wx", 0o644);
-      try {
-        fs.writeFileSync(fd, body);
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
+      file = await fs.promises.open(temporary, "wx", 0o644);
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     }
   }
+  try {
+    if (typeof body === "string" || body instanceof Uint8Array) await file.writeFile(body);
+    else for await (const piece of body) await file.write(piece);
+    await file.sync();
+  } catch (error) {
+    await file.close();
+    fs.rmSync(temporary, { force: true });
+    throw error;
+  }
+  await file.close();
   for (;;) {
     const final = path.join(sub, dirqName(micros));
     try {

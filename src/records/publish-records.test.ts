@@ -26,19 +26,35 @@ const files = (dir: string) =>
     .sort();
 
 describe("the directory queue", () => {
-  it("writes QueueSimple names: a minute's 8-hex directory, a 14-hex element, no temporary file left", () => {
+  it("writes QueueSimple names: a minute's 8-hex directory, a 14-hex element, no temporary file left", async () => {
     const dir = fresh();
     const now = Date.UTC(2026, 0, 1, 12, 34, 56, 789);
-    const file = addDirqMessage(dir, "<x/>", now);
+    const file = await addDirqMessage(dir, "<x/>", now);
     const seconds = Math.floor(now / 1000);
     expect(path.relative(dir, file)).toMatch(
       new RegExp(`^${(seconds - (seconds % 60)).toString(16)}/${seconds.toString(16)}[0-9a-f]{6}$`),
     );
     expect(fs.readFileSync(file, "utf8")).toBe("<x/>");
-    addDirqMessage(dir, "<y/>", now);
+    await addDirqMessage(dir, "<y/>", now);
     expect(files(dir)).toHaveLength(2);
     expect(files(dir).every((f) => /^[0-9a-f]{8}\/[0-9a-f]{14}$/.test(f))).toBe(true);
     expect(dirqName(1_700_000_000_123_456n)).toMatch(/^6553f1001e240[0-9a-f]$/);
+  });
+
+  it("writes a body given in pieces as they come, and leaves nothing of one that fails part way", async () => {
+    const dir = fresh();
+    const encoder = new TextEncoder();
+    async function* pieces(fail: boolean) {
+      yield encoder.encode("<records>");
+      // The piece before is in the temporary file already, not held.
+      expect(files(dir).filter((f) => f.endsWith(".tmp"))).toHaveLength(1);
+      if (fail) throw new Error("store down");
+      yield encoder.encode("</records>");
+    }
+    const file = await addDirqMessage(dir, pieces(false));
+    expect(fs.readFileSync(file, "utf8")).toBe("<records></records>");
+    await expect(addDirqMessage(dir, pieces(true))).rejects.toThrow("store down");
+    expect(files(dir)).toEqual([path.relative(dir, file)]);
   });
 });
 

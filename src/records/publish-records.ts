@@ -51,12 +51,12 @@ export async function publishDue(
   dir: string,
   period: StarPeriod,
   now: number,
-  render: (from: number, to: number) => Promise<string | Uint8Array>,
+  render: (from: number, to: number) => Promise<string | AsyncIterable<Uint8Array>>,
 ): Promise<string[]> {
   fs.mkdirSync(dir, { recursive: true });
   const written: string[] = [];
   for (const [from, to] of duePeriods(period, now, lastPublished(dir))) {
-    written.push(addDirqMessage(dir, await render(from, to)));
+    written.push(await addDirqMessage(dir, await render(from, to)));
     remember(dir, to);
   }
   return written;

@@ -170,7 +170,7 @@ describe.each(STORES)("StAR records on %s", (kind: StoreKind) => {
 });
 
 describe.each(STORES)("StAR export of many accounts on %s", (kind: StoreKind) => {
-  it("writes every account's records on several threads over HTTP and the command line, the same ids both ways", async () => {
+  it("writes every account's records on several threads over HTTP, the command line and publish, the same ids", async () => {
     const dir = tempDir("records-many");
     dirs.push(dir);
     const store = await freshStore(kind);
@@ -218,6 +218,31 @@ describe.each(STORES)("StAR export of many accounts on %s", (kind: StoreKind) =>
     ]);
     expect(cli.code).toBe(0);
     expect(parseStarDocument(Buffer.from(cli.stdout)).map((r) => r.record?.recordId)).toEqual(ids);
+    // Publishing from the store itself: yesterday's records (the levels hold), written into the queue as made.
+    const queue = path.join(dir, "outgoing");
+    const publish = await runTally([
+      "records",
+      "publish",
+      "--dir",
+      queue,
+      "--every",
+      "1d",
+      "--once",
+      "--delay",
+      "0",
+      "--data",
+      path.join(dir, "data"),
+      ...store.args,
+    ]);
+    expect(publish.code).toBe(0);
+    const published = fs
+      .readdirSync(queue, { recursive: true })
+      .map(String)
+      .filter((f) => /^[0-9a-f]{8}\/[0-9a-f]{14}$/.test(f));
+    expect(published).toHaveLength(1);
+    const message = parseStarDocument(fs.readFileSync(path.join(queue, published[0] as string)));
+    expect(message).toHaveLength(2 * accounts);
+    expect(message.every((r) => r.problems.length === 0)).toBe(true);
   });
 });
 
