@@ -37,6 +37,27 @@ const record = (id: string, start: string, end: string, used: string, extra = ""
 const document = (...records: string[]) =>
   `<sr:StorageUsageRecords xmlns:sr="${NS}">${records.join("")}</sr:StorageUsageRecords>`;
 
+/** `tally records publish --once` of yesterday into `queue`, and the messages the queue then holds. */
+async function publishOnce(queue: string, args: readonly string[]) {
+  const publish = await runTally([
+    "records",
+    "publish",
+    "--dir",
+    queue,
+    "--every",
+    "1d",
+    "--once",
+    "--delay",
+    "0",
+    ...args,
+  ]);
+  const messages = fs
+    .readdirSync(queue, { recursive: true })
+    .map(String)
+    .filter((f) => /^[0-9a-f]{8}\/[0-9a-f]{14}$/.test(f));
+  return { publish, messages };
+}
+
 describe.each(STORES)("StAR records on %s", (kind: StoreKind) => {
   it("imports over HTTP, shows the usage, exports it over HTTP and the command line", async () => {
     const dir = tempDir("records");
@@ -117,26 +138,8 @@ describe.each(STORES)("StAR records on %s", (kind: StoreKind) => {
     );
     // Publishing through the running server: yesterday's records, one message in the queue.
     const queue = path.join(dir, "outgoing");
-    const publish = await runTally([
-      "records",
-      "publish",
-      "--dir",
-      queue,
-      "--every",
-      "1d",
-      "--once",
-      "--delay",
-      "0",
-      "--url",
-      server.url,
-      "--data",
-      path.join(dir, "data"),
-    ]);
+    const { publish, messages } = await publishOnce(queue, ["--url", server.url, "--data", path.join(dir, "data")]);
     expect(publish.code).toBe(0);
-    const messages = fs
-      .readdirSync(queue, { recursive: true })
-      .map(String)
-      .filter((f) => /^[0-9a-f]{8}\/[0-9a-f]{14}$/.test(f));
     expect(messages).toHaveLength(1);
     expect(publish.stdout).toBe(`published ${path.join(queue, messages[0] as string)}\n`);
     expect(parseStarDocument(fs.readFileSync(path.join(queue, messages[0] as string)))).toEqual([]);
@@ -220,25 +223,12 @@ describe.each(STORES)("StAR export of many accounts on %s", (kind: StoreKind) =>
     expect(parseStarDocument(Buffer.from(cli.stdout)).map((r) => r.record?.recordId)).toEqual(ids);
     // Publishing from the store itself: yesterday's records (the levels hold), written into the queue as made.
     const queue = path.join(dir, "outgoing");
-    const publish = await runTally([
-      "records",
-      "publish",
-      "--dir",
-      queue,
-      "--every",
-      "1d",
-      "--once",
-      "--delay",
-      "0",
+    const { publish, messages: published } = await publishOnce(queue, [
       "--data",
       path.join(dir, "data"),
       ...store.args,
     ]);
     expect(publish.code).toBe(0);
-    const published = fs
-      .readdirSync(queue, { recursive: true })
-      .map(String)
-      .filter((f) => /^[0-9a-f]{8}\/[0-9a-f]{14}$/.test(f));
     expect(published).toHaveLength(1);
     const message = parseStarDocument(fs.readFileSync(path.join(queue, published[0] as string)));
     expect(message).toHaveLength(2 * accounts);
