@@ -73,7 +73,7 @@ const schema = z.object({
     .optional(),
   /** Connections beyond this many are closed as they arrive. */
   maxConnections: z.coerce.number().int().min(1, "must be at least 1").default(1024),
-  /** Threads a StAR export makes its records on, this one counted (src/records/export-pool.ts). */
+  /** Threads a StAR export makes its records on: at 1 the main thread, above that many workers (export-pool.ts). */
   exportThreads: z.coerce
     .number()
     .int("must be a whole number")

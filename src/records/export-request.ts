@@ -62,7 +62,7 @@ export const STAR_CONTENT_TYPE: Record<StarFormat, string> = {
 };
 
 export interface RenderOptions {
-  /** Threads that make the records, this one counted: above 1, a large export starts the others (export-pool.ts). */
+  /** Threads that make the records: at 1, this one; above, a large export starts that many (export-pool.ts). */
   readonly threads?: number;
   /** Characters in a piece of the document this thread writes. */
   readonly chunk?: number;
