@@ -21,14 +21,5 @@ export function openAccountsReader(location: ReaderLocation): OpenAccountsReader
       close: () => store.close(),
     };
   }
-  const reader = new SqliteAccountsReader(location);
-  return {
-    currentLevels: (q) => reader.currentLevels(q),
-    accountsRollups: (q) => reader.accountsRollups(q),
-    accountsDays: (q) => reader.accountsDays(q),
-    locate: (l) => {
-      if (l.store === "sqlite") reader.locate(l);
-    },
-    close: () => reader.close(),
-  };
+  return new SqliteAccountsReader(location);
 }

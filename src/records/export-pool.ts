@@ -4,7 +4,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { UsageReader } from "../store/port.js";
-import type { ExportOptions, Group, PagePool } from "./export-star.js";
+import type { ExportOptions, PageAnswer, PagePool } from "./export-star.js";
 import type { ExportWorkerData, FromExportWorker, ToExportWorker } from "./export-worker.js";
 import type { StarFormat } from "./write-star.js";
 
@@ -16,13 +16,11 @@ export function exportThreads(): number {
 /** Pages given to each thread before the export waits for an answer: one being made, one waiting. */
 const PAGES_PER_WORKER = 2;
 
-type Answer = { readonly bytes: Uint8Array; readonly shared: [string, Group][] };
-
 interface Pending {
   readonly accounts: readonly string[];
   /** Times the page was sent again with a newer location. */
   located: number;
-  readonly resolve: (answer: Answer) => void;
+  readonly resolve: (answer: PageAnswer) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -78,7 +76,7 @@ export async function startExportPool(
       if (failure) return Promise.reject(failure);
       const worker = workers[turn++ % workers.length] as Worker;
       const id = nextId++;
-      return new Promise<Answer>((resolve, reject) => {
+      return new Promise<PageAnswer>((resolve, reject) => {
         pending.set(id, { accounts, located: 0, resolve, reject });
         send(worker, { type: "page", id, accounts });
       });

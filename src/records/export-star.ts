@@ -97,10 +97,15 @@ export interface PageRecords {
   readonly shared: [string, Group][];
 }
 
-/** Makes the records of pages of accounts in other threads: each page's records already written out, in UTF-8. */
+/** A page a pool made: its records written out in UTF-8, and the groups of identities others may share. */
+export interface PageAnswer {
+  readonly bytes: Uint8Array;
+  readonly shared: [string, Group][];
+}
+
+/** Makes the records of pages of accounts in other threads. */
 export interface PagePool {
-  /** The page's records written out, and its shared groups. */
-  run(accounts: readonly string[]): Promise<{ readonly bytes: Uint8Array; readonly shared: [string, Group][] }>;
+  run(accounts: readonly string[]): Promise<PageAnswer>;
   /** Pages given and not yet answered beyond which the export waits for the oldest. */
   readonly depth: number;
   close(): Promise<void>;
@@ -142,7 +147,7 @@ export async function* exportParts(
   }
   let starting: Promise<PagePool> | null = null;
   let pool: PagePool | null = null;
-  const waiting: ReturnType<PagePool["run"]>[] = [];
+  const waiting: Promise<PageAnswer>[] = [];
   try {
     let pages = 0;
     for await (const page of accountPages(reader, METRIC_NAMES, pageAccounts)) {
@@ -162,7 +167,7 @@ export async function* exportParts(
         continue;
       }
       waiting.push(pool.run(accounts));
-      if (waiting.length >= pool.depth) yield await answered(waiting.shift() as ReturnType<PagePool["run"]>, shared);
+      if (waiting.length >= pool.depth) yield await answered(waiting.shift() as Promise<PageAnswer>, shared);
     }
     for (let next = waiting.shift(); next; next = waiting.shift()) yield await answered(next, shared);
   } finally {
@@ -173,7 +178,7 @@ export async function* exportParts(
   yield [...shared.values()].sort((a, b) => a.start - b.start).map((g) => g.record);
 }
 
-async function answered(answer: ReturnType<PagePool["run"]>, shared: SharedGroups): Promise<Uint8Array> {
+async function answered(answer: Promise<PageAnswer>, shared: SharedGroups): Promise<Uint8Array> {
   const { bytes, shared: more } = await answer;
   addShared(shared, more);
   return bytes;

@@ -6,7 +6,7 @@ import { openAccountsReader } from "../backend/open-reader.js";
 import { messageOf } from "../domain/errors.js";
 import type { ReaderLocation } from "../store/port.js";
 import { StaleServers } from "../store/sqlite/accounts-reader.js";
-import { type ExportOptions, type Group, PlaceCache, readPageRecords } from "./export-star.js";
+import { type ExportOptions, type PageAnswer, PlaceCache, readPageRecords } from "./export-star.js";
 import { renderRecords, type StarFormat } from "./write-star.js";
 
 export interface ExportWorkerData {
@@ -23,7 +23,7 @@ export type ToExportWorker =
   | { readonly type: "close" };
 
 export type FromExportWorker =
-  | { readonly type: "page"; readonly id: number; readonly bytes: Uint8Array; readonly shared: [string, Group][] }
+  | ({ readonly type: "page"; readonly id: number } & PageAnswer)
   /** The page names a server this thread has no name for: send a newer location, then the page again. */
   | { readonly type: "stale"; readonly id: number }
   | { readonly type: "failed"; readonly id: number; readonly message: string };

@@ -31,7 +31,8 @@ export class SqliteAccountsReader implements AccountsReader {
   }
 
   /** Takes the servers' names of a newer location. */
-  locate(location: SqliteLocation): void {
+  locate(location: ReaderLocation): void {
+    if (location.store !== "sqlite") return;
     const insert = this.db.prepare("INSERT OR IGNORE INTO temp.servers (id, name) VALUES (?, ?)");
     this.db.transaction(() => {
       for (const [id, name] of location.servers) insert.run(id, name);
