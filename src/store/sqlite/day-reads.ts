@@ -13,7 +13,7 @@ import { big, num } from "./values.js";
 /** The days [first, to) as a table `asked`, from four values: first, first, to, to. */
 const DAYS = `WITH RECURSIVE asked (day) AS (SELECT ? WHERE ? < ? UNION ALL SELECT day + ${DAY_MS} FROM asked WHERE day + ${DAY_MS} < ?)`;
 
-/** A series: id, server (its name, or its id), account, metric, instance, dims, kind, and a held one's first hour and latest reading. */
+/** A series: id, server (its name, or its id), account, metric, instance, dims, and a held one's first hour and latest reading. */
 type SeriesRow<Server = string> = [
   number,
   Server,
@@ -21,7 +21,6 @@ type SeriesRow<Server = string> = [
   string,
   string,
   string,
-  MetricKind,
   number | null,
   number | null,
   unknown,
@@ -83,15 +82,16 @@ export function selectAccountsDays(db: Database.Database, query: AccountsRollupQ
   // In the order of the series' unique index, which needs no sort, then by server name within each account.
   const rows = prepared(
     db,
-    `SELECT CAST(s.id AS REAL), CAST(s.server_id AS REAL), s.account, s.metric, s.instance, s.dims, s.kind,
+    `SELECT CAST(s.id AS REAL), CAST(s.server_id AS REAL), s.account, s.metric, s.instance, s.dims,
        CAST(l.first_hour AS REAL), CAST(l.time AS REAL), l.value
      FROM series s LEFT JOIN latest l ON l.series_id = s.id
      WHERE ${where} ORDER BY s.account, s.server_id, s.metric, s.instance, s.dims`,
   ).all(...params) as SeriesRow<number>[];
   const series = byServerName(db, rows);
+  const kinds = metricKinds(db, series);
   const gathered = new Map<number, Gathered>();
-  for (const [id, server, account, metric, instance, dims, kind] of series) {
-    const key = { server, account, metric, instance, dims: dimsOfKey(dims), kind };
+  for (const [id, server, account, metric, instance, dims] of series) {
+    const key = { server, account, metric, instance, dims: dimsOfKey(dims), kind: kinds.get(metric) as MetricKind };
     gathered.set(id, { key, counter: null, held: null });
   }
   const stored = prepared(
@@ -121,14 +121,14 @@ export function selectAccountsDays(db: Database.Database, query: AccountsRollupQ
   }
   // A held series read since `from` had a value before it only if it was read before its day.
   const searched = new Map<number, number>();
-  for (const [id, , , , , , , firstHour, time] of series) {
+  for (const [id, , , , , , firstHour, time] of series) {
     if (firstHour !== null && (time as number) >= from && firstHour < from) searched.set(id, dayOf(firstHour));
   }
   const lastsBefore = latestDaysBefore(db, searched, from);
   const out: DayRow[] = [];
-  for (const [id, , , , , , kind, , time, value] of series) {
+  for (const [id, , , , , , , time, value] of series) {
     const g = gathered.get(id) as Gathered;
-    if (!isHeld(kind)) {
+    if (!isHeld(g.key.kind)) {
       for (const row of g.counter?.sort(byDay) ?? []) out.push(row);
       continue;
     }
@@ -136,6 +136,19 @@ export function selectAccountsDays(db: Database.Database, query: AccountsRollupQ
     closeHeldDays(g.key, held, g.held?.sort(byDay) ?? [], from, to, out);
   }
   return out;
+}
+
+/**
+ * The kind of each metric of the series, from one series of each: every series of a metric has the kind it was
+ * first stored with, so the series' own reads stay within their index.
+ */
+function metricKinds(db: Database.Database, series: readonly SeriesRow[]): Map<string, MetricKind> {
+  const kinds = new Map<string, MetricKind>();
+  const kindOf = prepared(db, "SELECT kind FROM series WHERE id = ?");
+  for (const [id, , , metric] of series) {
+    if (!kinds.has(metric)) kinds.set(metric, (kindOf.get(id) as [MetricKind])[0]);
+  }
+  return kinds;
 }
 
 /** Series ids at most this far apart are read as one range of each day: stepping over a few rows costs less than a seek. */
