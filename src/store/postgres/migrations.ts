@@ -95,6 +95,18 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 4,
     sql: `${ROLLUP_DAYS_TABLE};\n${INSERT_ALL_DAYS};`,
   },
+  {
+    // Room on each page for the new version of a row that ingest rewrites (a series' latest reading, an hour's or
+    // a day's rollup), so that the update stays on its page and adds nothing to the indexes (a HOT update): none of
+    // the columns it writes is indexed. A series is rewritten with every reading of a level, so it gets half a page.
+    // Pages written from now on are filled this way; VACUUM FULL applies it to rows stored before.
+    version: 5,
+    sql: `
+      ALTER TABLE series SET (fillfactor = 50);
+      ALTER TABLE rollups SET (fillfactor = 80);
+      ALTER TABLE rollup_days SET (fillfactor = 80);
+    `,
+  },
   // The usage table's and the petname tables it reads, numbered from 100 to stay clear of the store's own.
   ...USAGE_VIEW_MIGRATIONS,
   ...PETNAME_MIGRATIONS,

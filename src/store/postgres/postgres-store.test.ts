@@ -432,3 +432,38 @@ describe("PostgresUsageStore reading pages of accounts", () => {
     }
   });
 });
+
+describe("PostgresUsageStore rewriting a level's latest reading", () => {
+  it("keeps series rows on their pages, so that the updates add nothing to the series' indexes", async () => {
+    const store = await open();
+    try {
+      const accounts = Array.from({ length: 400 }, (_, i) => `AUTH_${String(i).padStart(4, "0")}`);
+      const round = (r: number) =>
+        store.insertEvents(
+          accounts.map((account, i) =>
+            event({ id: `r${r}-${i}`, account, metric: "storage.bytes", kind: "level", time: T0 + r * HOUR_MS }),
+          ),
+        );
+      // The page of each series row: an update that moves a row to another page adds it to every index.
+      const pages = async () => {
+        const rows = await store.pool.query<{ id: string; page: string }>(
+          "SELECT id, (ctid::text::point)[0] AS page FROM series",
+        );
+        return new Map(rows.rows.map((r) => [r.id, r.page]));
+      };
+      await round(0);
+      await round(1);
+      const before = await pages();
+      await round(2);
+      const after = await pages();
+      const moved = [...after].filter(([id, page]) => before.get(id) !== page).length;
+      expect(after.size).toBe(400);
+      expect(moved).toBeLessThan(40);
+      expect(await store.currentLevels({ metric: "storage.bytes", accounts: ["AUTH_0000"] })).toMatchObject([
+        { value: 1n, time: T0 + 2 * HOUR_MS },
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+});
