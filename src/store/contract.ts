@@ -54,6 +54,29 @@ export function describeUsageStoreContract(open: () => Promise<UsageStore>): voi
       expect(counter?.sum).toBe(2n * huge);
     });
 
+    it("keeps names exactly, whatever characters they hold", async () => {
+      const odd = ['a "quoted" \\ name', "{braces},comma", "NULL", " spaced ", "ünï"];
+      await store.insertEvents(
+        odd.map((name, i) =>
+          event({
+            id: `${name}#${i}`,
+            server: `s ${name}`,
+            account: name,
+            instance: name,
+            metric: "storage.bytes",
+            kind: "level",
+          }),
+        ),
+      );
+      const levels = await store.currentLevels({ metric: "storage.bytes", accounts: odd });
+      expect(levels.map((l) => [l.server, l.account, l.instance]).sort()).toEqual(
+        odd.map((name) => [`s ${name}`, name, name]).sort(),
+      );
+      expect(
+        await store.insertEvents(odd.map((name, i) => event({ id: `${name}#${i}`, server: `s ${name}` }))),
+      ).toEqual({ accepted: 0, duplicates: odd.length, rejected: [] });
+    });
+
     it("rejects an event whose custom metric contradicts the kind it was first stored with", async () => {
       await store.insertEvents([event({ id: "x1", metric: "custom.thing", kind: "level" })]);
       const out = await store.insertEvents([

@@ -118,14 +118,17 @@ export class PostgresIngest {
       `INSERT INTO events (series_id, server, id, time, value, dims, source)
        SELECT *, $7::text FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::numeric[], $6::jsonb[])
        ON CONFLICT (server, id) DO NOTHING`,
-      columns(candidates, ({ event: e, state }) => [
-        state.id,
-        e.server,
-        e.id,
-        e.time,
-        e.value.toString(),
-        e.dims ? JSON.stringify(e.dims) : null,
-      ]).concat([source]),
+      [
+        ...columns(candidates, ({ event: e, state }) => [
+          state.id,
+          e.server,
+          e.id,
+          e.time,
+          e.value.toString(),
+          e.dims ? JSON.stringify(e.dims) : null,
+        ]),
+        source,
+      ],
     );
     const accepted = await this.storedHere(client, candidates, inserted.rowCount ?? 0);
     duplicates += candidates.length - accepted.length;
