@@ -363,7 +363,11 @@ export class PlaceCache {
   }
 }
 
-/** One account's groups: per interval, server, place, identity and directory, the sum of its series' values. */
+/**
+ * One account's groups: per interval, server, place, identity and directory, the sum of its series' values. Series
+ * come by server, so those of one place and directory (a server's bytes and files) follow each other: each takes the
+ * one before's Where and, for the same interval, its group, without building and looking up their keys again.
+ */
 function accountGroups(
   account: string,
   series: readonly SeriesValues[],
@@ -374,35 +378,50 @@ function accountGroups(
   const step = BigInt(PERIOD_MS[options.period]);
   /** The account's identity and its JSON, by kept dims. */
   const subjects = new Map<string, { readonly subject: SubjectIdentity; readonly json: string } | null>();
-  for (const { server, metric, instance, dims, intervals } of series) {
-    const dimsText = dimsKey(dims);
+  const whereOf = (server: string, dims: Dims, dimsText: string, path: string | undefined): Where | null => {
     const { place, json: placeJson } = places.get(server, dims, dimsText);
-    if (options.site !== undefined && place.site !== options.site) continue;
+    if (options.site !== undefined && place.site !== options.site) return null;
     let identity = subjects.get(dimsText);
     if (identity === undefined) {
       const subject = subjectOf(options.config, account, dims);
       identity = subject === null ? null : { subject, json: JSON.stringify(subject) };
       subjects.set(dimsText, identity);
     }
-    if (identity === null) continue;
-    const path = instance.startsWith("/") ? instance : undefined;
-    const where: Where = {
+    if (identity === null) return null;
+    return {
       place,
       subject: identity.subject,
       keyTail: `${placeJson},${identity.json},${JSON.stringify(path ?? null)}]`,
     };
+  };
+  let previous: { server: string; dimsText: string; path: string | undefined; where: Where | null } | undefined;
+  let lastGroup: Group | undefined;
+  let lastWhere: Where | undefined;
+  for (const { server, metric, instance, dims, intervals } of series) {
+    const dimsText = dimsKey(dims);
+    const path = instance.startsWith("/") ? instance : undefined;
+    if (previous?.server !== server || previous.dimsText !== dimsText || previous.path !== path) {
+      previous = { server, dimsText, path, where: whereOf(server, dims, dimsText, path) };
+    }
+    const { where } = previous;
+    if (where === null) continue;
     const field = RECORD_METRICS[metric];
     for (const { start, integral, last } of intervals) {
       // A series that stood at 0 all interval (a record's end, usage deleted) has nothing to report.
       if (last === 0n && integral === 0n) continue;
       const value = options.capacity === "end" ? last : integral / step;
-      const key = `[${start},${where.keyTail}`;
-      let group = groups.get(key);
+      let group = where === lastWhere && start === lastGroup?.start ? lastGroup : undefined;
       if (!group) {
-        const end = start + PERIOD_MS[options.period];
-        group = { start, record: newRecord(start, end, server, where, path, key, options.now) };
-        groups.set(key, group);
+        const key = `[${start},${where.keyTail}`;
+        group = groups.get(key);
+        if (!group) {
+          const end = start + PERIOD_MS[options.period];
+          group = { start, record: newRecord(start, end, server, where, path, key, options.now) };
+          groups.set(key, group);
+        }
       }
+      lastGroup = group;
+      lastWhere = where;
       group.record[field] = (group.record[field] ?? 0n) + value;
     }
   }
