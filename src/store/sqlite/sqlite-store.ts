@@ -1,7 +1,7 @@
 // The embedded store: one SQLite file in WAL mode, owned by one Tally process at a time.
 //
 // Ingest is the hot path, and a batch commits only what cannot be derived: the events themselves, as one row per
-// batch (event_blocks), which costs a fraction of a row per event, the keys that deduplicate them (DedupKeys), and
+// batch (event_blocks, event-log.ts), which costs a fraction of a row per event, the keys that deduplicate them, and
 // the servers and metrics they name. A fingerprint match is always confirmed against the stored event, so dedup
 // is exact.
 // Everything else (series, readings, rollups, the usage table's sums) is derived from the events after the
@@ -47,22 +47,12 @@ import type {
 } from "../port.js";
 import { rollupPagesOf } from "../rollup-pages.js";
 import { selectAccountsDays } from "./day-reads.js";
-import { DedupKeys } from "./dedup-keys.js";
 import { DerivedDatabase, STDERR_LOG, type StoreLog } from "./derived-database.js";
 import { SqliteEventFeed } from "./event-feed.js";
+import { type CommittedBatch, EventLog } from "./event-log.js";
 import { describeShares, type MemoryShares, memoryShares } from "./memory-budget.js";
 import { USAGE_MIGRATIONS } from "./migrations.js";
-import {
-  BlockBuilder,
-  type BlockIds,
-  blockColumns,
-  forWorker,
-  type LogBlock,
-  REFS,
-  readBlock,
-} from "./packed-block.js";
 import { PETNAME_MIGRATIONS } from "./petname-tables.js";
-import { keyFingerprint } from "./recent-keys.js";
 import {
   countRollups,
   selectAccountsAfter,
@@ -96,22 +86,6 @@ export interface SqliteStoreOptions {
 
 type Row = Record<string, unknown>;
 
-interface ServerDelta {
-  lastEventTime: number;
-  events: number;
-}
-
-interface CommittedBatch {
-  readonly outcome: InsertOutcome;
-  readonly firstSeq: number;
-  /** The events accepted, as the log stores them. */
-  readonly block: LogBlock;
-}
-
-/** A row of event_blocks: first_seq, refs, numbers, text. */
-type BlockRow = [bigint, Buffer, Buffer, string];
-
-const toBlock = (row: BlockRow): LogBlock => readBlock(num(row[0]), row[1], row[2], row[3]);
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteUsageStore> {
   const temporary = options.path === ":memory:" ? fs.mkdtempSync(path.join(os.tmpdir(), "tally-")) : null;
   const file = temporary ? path.join(temporary, "tally.sqlite") : options.path;
@@ -132,15 +106,10 @@ export class SqliteUsageStore implements UsageStore {
   readonly db: Database.Database;
   /** Where the memory budget goes. */
   readonly memory: MemoryShares;
-  private readonly dedup: DedupKeys;
+  private readonly log: EventLog;
   private derived!: DerivedDatabase;
   private readonly feed: SqliteEventFeed;
-  private readonly serverIds = new Map<string, number>();
-  private readonly kinds = new Map<string, MetricKind>();
-  private readonly blockCache = new Map<number, LogBlock>();
-  private nextSeq = 1;
   private closed = false;
-  private readonly sql;
 
   /** Opens the event log; startDeriving, which openSqliteStore calls next, makes it a store. */
   constructor(
@@ -174,35 +143,8 @@ export class SqliteUsageStore implements UsageStore {
       throw error instanceof AppError ? error : openError(file, error);
     }
     this.db.defaultSafeIntegers(true);
-    const db = this.db;
-    this.sql = {
-      blockStarts: db
-        .prepare("SELECT first_seq FROM event_blocks WHERE first_seq + count > ? ORDER BY first_seq")
-        .pluck(),
-      block: db.prepare("SELECT first_seq, refs, numbers, text FROM event_blocks WHERE first_seq = ?").raw(),
-      eventCount: db.prepare("SELECT coalesce(sum(count), 0) FROM event_blocks").pluck(),
-      blockAt: db
-        .prepare(
-          "SELECT first_seq, refs, numbers, text FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1",
-        )
-        .raw(),
-      insertBlock: db.prepare(
-        "INSERT INTO event_blocks (first_seq, count, fps, refs, numbers, text) VALUES (?, ?, ?, ?, ?, ?)",
-      ),
-      nextSeq: db.prepare("SELECT coalesce(max(first_seq + count), 1) FROM event_blocks").pluck(),
-      serverByName: db.prepare("SELECT id FROM servers WHERE name = ?").pluck(),
-      insertServer: db
-        .prepare("INSERT INTO servers (name, last_heard, last_event_time, events) VALUES (?, 0, 0, 0) RETURNING id")
-        .pluck(),
-      touchServer: db.prepare(
-        "UPDATE servers SET last_heard = ?, last_event_time = max(last_event_time, ?), events = events + ? WHERE id = ?",
-      ),
-      metricKind: db.prepare("SELECT kind FROM metrics WHERE name = ?").pluck(),
-      insertMetric: db.prepare("INSERT INTO metrics (name, kind) VALUES (?, ?)"),
-    };
-    this.dedup = new DedupKeys(this.db, options.recentKeySlots ?? this.memory.recentKeySlots, this.memory.filterBits);
+    this.log = new EventLog(this.db, options.recentKeySlots ?? this.memory.recentKeySlots, this.memory.filterBits);
     this.feed = new SqliteEventFeed(this.db);
-    this.resetCaches();
   }
 
   /**
@@ -227,11 +169,7 @@ export class SqliteUsageStore implements UsageStore {
         },
       },
       memory.readCacheMiB,
-      {
-        end: () => this.nextSeq,
-        blockStarts: (seq) => (this.sql.blockStarts.all(seq) as bigint[]).map(num),
-        block: (first) => forWorker(toBlock(this.sql.block.get(first) as BlockRow)),
-      },
+      this.log,
       options.logger ?? STDERR_LOG,
     );
     try {
@@ -250,13 +188,13 @@ export class SqliteUsageStore implements UsageStore {
     try {
       batch = this.db.transaction(() => {
         if (source) this.feed.checkSource(source);
-        const b = this.insertBatch(events);
+        const b = this.log.append(events);
         if (source) this.feed.recordSource(source, b.firstSeq, b.block.count);
         return b;
       })();
     } catch (error) {
       // The transaction rolled back: drop what the caches learned from it.
-      this.resetCaches();
+      this.log.reset();
       if (error instanceof AppError) throw error;
       throw storeError("the store could not commit the batch", error);
     }
@@ -264,109 +202,6 @@ export class SqliteUsageStore implements UsageStore {
     // The batch is committed whatever the worker does.
     await this.derived.room();
     return batch.outcome;
-  }
-
-  private insertBatch(events: readonly UsageEvent[]): CommittedBatch {
-    const keys = events.map((e) => keyFingerprint(e.server, e.id));
-    this.dedup.begin(keys);
-    const firstSeq = this.nextSeq;
-    const block = new BlockBuilder(firstSeq, events.length);
-    const fps: number[] = [];
-    const servers = new Map<number, ServerDelta>();
-    const rejected: { index: number; reason: string }[] = [];
-    let duplicates = 0;
-    for (let index = 0; index < events.length; index++) {
-      const e = events[index] as UsageEvent;
-      const kind = this.metricKind(e.metric, e.kind);
-      if (kind !== e.kind) {
-        rejected.push({ index, reason: `kind "${e.kind}" contradicts ${e.metric}, stored as a ${kind}` });
-        continue;
-      }
-      const serverId = this.serverId(e.server);
-      const fp = keys[index] as number;
-      if (this.isDuplicate(fp, serverId, e.id, block)) {
-        duplicates++;
-        continue;
-      }
-      block.add(e, serverId);
-      fps.push(fp);
-      this.dedup.add(fp, firstSeq + block.count - 1);
-      const server = servers.get(serverId);
-      if (server) {
-        server.events++;
-        if (e.time > server.lastEventTime) server.lastEventTime = e.time;
-      } else {
-        servers.set(serverId, { lastEventTime: e.time, events: 1 });
-      }
-    }
-    const logged = block.finish();
-    if (logged.count > 0) {
-      const fpBytes = Buffer.from(new Float64Array(fps).buffer);
-      const { refs, numbers, text } = blockColumns(logged);
-      this.sql.insertBlock.run(firstSeq, logged.count, fpBytes, refs, numbers, text);
-      this.nextSeq = firstSeq + logged.count;
-    }
-    const now = Date.now();
-    for (const [id, s] of servers) this.sql.touchServer.run(now, s.lastEventTime, s.events, id);
-    this.dedup.step();
-    const outcome = { accepted: logged.count, duplicates, rejected };
-    return { outcome, firstSeq, block: logged };
-  }
-
-  /** Confirms a fingerprint match against the stored event (or one earlier in this batch): exact dedup. */
-  private isDuplicate(fp: number, serverId: number, id: string, batch: BlockIds): boolean {
-    for (const seq of this.dedup.candidates(fp)) {
-      const block = seq >= batch.firstSeq ? batch : this.storedBlock(seq);
-      const i = block ? seq - block.firstSeq : -1;
-      if (block && i < block.count && block.ids[i] === id && block.refs[i * REFS] === serverId) return true;
-    }
-    return false;
-  }
-
-  /** The stored block holding an event, through a small cache of decoded blocks (retries hit few blocks). */
-  private storedBlock(seq: number): LogBlock | undefined {
-    for (const [first, block] of this.blockCache) {
-      if (seq >= first && seq < first + block.count) return block;
-    }
-    const row = this.sql.blockAt.get(seq) as BlockRow | undefined;
-    if (!row) return undefined;
-    const block = toBlock(row);
-    if (this.blockCache.size >= 4) this.blockCache.clear();
-    this.blockCache.set(block.firstSeq, block);
-    return block;
-  }
-
-  /** The kind a metric was first stored with, or undefined for a metric not stored yet. */
-  private storedKind(metric: string): MetricKind | undefined {
-    const known = this.kinds.get(metric) ?? (this.sql.metricKind.get(metric) as MetricKind | undefined);
-    if (known) this.kinds.set(metric, known);
-    return known;
-  }
-
-  /** The kind a metric keeps: the stored one, or `kind` for a new metric, stored now. */
-  private metricKind(metric: string, kind: MetricKind): MetricKind {
-    const known = this.storedKind(metric);
-    if (known) return known;
-    this.sql.insertMetric.run(metric, kind);
-    this.kinds.set(metric, kind);
-    return kind;
-  }
-
-  private serverId(name: string): number {
-    let id = this.serverIds.get(name);
-    if (id === undefined) {
-      id = num(this.sql.serverByName.get(name) ?? this.sql.insertServer.get(name));
-      this.serverIds.set(name, id);
-    }
-    return id;
-  }
-
-  private resetCaches(): void {
-    this.nextSeq = num(this.sql.nextSeq.get());
-    this.blockCache.clear();
-    this.serverIds.clear();
-    this.kinds.clear();
-    this.dedup.load();
   }
 
   async sourcePosition(name: string): Promise<string | null> {
@@ -443,7 +278,7 @@ export class SqliteUsageStore implements UsageStore {
   async rebuildRollups(): Promise<{ events: number; rollups: number }> {
     this.assertOpen();
     await this.derived.rebuild();
-    return this.derived.read(() => ({ events: num(this.sql.eventCount.get()), rollups: countRollups(this.db) }));
+    return this.derived.read(() => ({ events: this.log.eventCount(), rollups: countRollups(this.db) }));
   }
 
   async usageTable(query: UsageTableQuery): Promise<UsageTablePage> {
@@ -458,7 +293,7 @@ export class SqliteUsageStore implements UsageStore {
   async stats(): Promise<StoreStats> {
     return this.derived.read(() => {
       const count = (table: string) => num(this.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get());
-      const events = num(this.sql.eventCount.get());
+      const events = this.log.eventCount();
       return { events, series: count("series"), rollups: countRollups(this.db) };
     });
   }
@@ -469,7 +304,7 @@ export class SqliteUsageStore implements UsageStore {
     try {
       await this.derived.close();
       // The dedup keys still in memory are all in the blocks, but the next open reads them back faster if fewer.
-      this.db.transaction(() => this.dedup.finish())();
+      this.db.transaction(() => this.log.finish())();
     } finally {
       this.db.close();
       if (this.temporary) fs.rmSync(this.temporary, { recursive: true, force: true });
