@@ -71,7 +71,7 @@ describe("held rows kept open", () => {
   const read = (rows: readonly HeldRow[]): RollupRow[] => {
     const openAt = Float64Array.from(rows, (r) => r.lastTime);
     return fillHeldGaps(
-      rows.map(({ lastTime: _, ...r }) => ({ ...key, ...r })),
+      rows.map(({ lastTime: _, lastId: __, ...r }) => ({ ...key, ...r })),
       undefined,
       openAt,
     );

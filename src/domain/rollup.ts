@@ -78,6 +78,8 @@ export interface HeldRow {
   readonly integral: bigint;
   /** The time of the hour's latest reading, or the hour's start when it has none. */
   readonly lastTime: number;
+  /** The id of the hour's latest reading, or "" when it has none. */
+  readonly lastId: string;
 }
 
 /** Orders readings by time, then by id as UTF-8 bytes (the order SQLite and PostgreSQL "C" use). */
@@ -155,7 +157,8 @@ export function heldRows(
     if (open && count === 0) continue;
     const closedAt = open ? null : (readings[i]?.time ?? nextTime);
     if (held && closedAt !== null) integral += held.value * BigInt(Math.min(end, closedAt) - cursor);
-    if (held && max !== null) rows.push({ hour, count, last: held.value, max, integral, lastTime: cursor });
+    if (held && max !== null)
+      rows.push({ hour, count, last: held.value, max, integral, lastTime: cursor, lastId: count > 0 ? held.id : "" });
   }
   return rows;
 }
@@ -168,7 +171,7 @@ export function heldRows(
  */
 export function appendReading(last: Reading | null, lastRow: HeldRow | null, r: Reading): HeldRow {
   const hour = hourOf(r.time);
-  if (!last) return { hour, count: 1, last: r.value, max: r.value, integral: 0n, lastTime: r.time };
+  if (!last) return { hour, count: 1, last: r.value, max: r.value, integral: 0n, lastTime: r.time, lastId: r.id };
   if (hourOf(last.time) === hour) {
     if (!lastRow || lastRow.hour !== hour) throw new Error("appendReading needs the row of the latest reading's hour");
     return {
@@ -178,6 +181,7 @@ export function appendReading(last: Reading | null, lastRow: HeldRow | null, r: 
       max: r.value > lastRow.max ? r.value : lastRow.max,
       integral: lastRow.integral + last.value * BigInt(r.time - last.time),
       lastTime: r.time,
+      lastId: r.id,
     };
   }
   // The level held at last.value from the start of r's hour until r: not at all when r falls on the hour's start.
@@ -188,6 +192,7 @@ export function appendReading(last: Reading | null, lastRow: HeldRow | null, r: 
     max: r.time === hour || r.value > last.value ? r.value : last.value,
     integral: last.value * BigInt(r.time - hour),
     lastTime: r.time,
+    lastId: r.id,
   };
 }
 

@@ -277,6 +277,28 @@ export function describeRollupContract(current: () => UsageStore, open: () => Pr
     );
   });
 
+  it("keeps every reading of an hour read many times, each read back before the next arrives, in any order", async () => {
+    // A read writes what the store holds: each reading then finds the hour's others on disk, the hour's latest too.
+    const minutes = [0, 5, 10, 10, 20, 30, 45, 59, 60 + 15, -20];
+    const readings = minutes.map((m, i) =>
+      event({ id: `h${i}`, metric: "storage.bytes", kind: "level", value: BigInt(100 + i), time: T0 + m * 60_000 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.shuffledSubarray(readings, { minLength: readings.length }), async (order) => {
+        const fresh = await open();
+        try {
+          for (const [i, e] of order.entries()) {
+            await fresh.insertEvents([e]);
+            expect(sortRollups(await fresh.allRollups())).toEqual(computeRollups(order.slice(0, i + 1)));
+          }
+        } finally {
+          await fresh.close();
+        }
+      }),
+      { numRuns: 10 },
+    );
+  });
+
   it("answers any range of hours with the rows computeRollups gives for it, the hours between readings too", async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -83,6 +83,7 @@ export async function writeHeldRollups(
         max: BigInt(old.max),
         integral: BigInt(old.integral),
         lastTime: last.time,
+        lastId: last.id,
       };
       const rows: HeldRow[] = [];
       for (const r of a.readings) {

@@ -169,14 +169,14 @@ export class DerivedState {
         `ON CONFLICT (hour, series_id) DO UPDATE SET count = count + excluded.count, ${SUM_EXACTLY}`,
       ),
       heldRow: db
-        .prepare("SELECT count, last, max, integral, last_time FROM rollups WHERE hour = ? AND series_id = ?")
+        .prepare("SELECT count, last, max, integral, last_time, last_id FROM rollups WHERE hour = ? AND series_id = ?")
         .raw(),
       setHeld: new RowWriter(
         db,
-        "INSERT INTO rollups (hour, series_id, count, last, max, integral, last_time)",
-        7,
+        "INSERT INTO rollups (hour, series_id, count, last, max, integral, last_time, last_id)",
+        8,
         `ON CONFLICT (hour, series_id) DO UPDATE SET count = excluded.count, last = excluded.last,
-           max = excluded.max, integral = excluded.integral, last_time = excluded.last_time`,
+           max = excluded.max, integral = excluded.integral, last_time = excluded.last_time, last_id = excluded.last_id`,
       ),
     };
     this.days = new DerivedDays(db);
@@ -219,7 +219,7 @@ export class DerivedState {
       if (this.usageStale) this.recomputeUsage();
       this.writeSeries();
       // Each in key order, so the writes walk the tables' pages once instead of jumping between them.
-      this.readings.write();
+      this.readings.write((hour, seriesId) => this.held.get(hour)?.get(seriesId));
       const { addCounter, setHeld } = this.sql;
       // A sum is bound as an INTEGER (a bigint), never as the REAL a number would be.
       this.counters.forEach((hourIndex, seriesId, count, sum) => {
@@ -231,7 +231,8 @@ export class DerivedState {
         const rows = this.held.get(hour) as Map<number, HeldRow>;
         for (const seriesId of sortedKeys(rows)) {
           const row = rows.get(seriesId) as HeldRow;
-          setHeld.row(hour, seriesId, row.count, toDb(row.last), toDb(row.max), toDb(row.integral), row.lastTime);
+          const { count, last, max, integral, lastTime, lastId } = row;
+          setHeld.row(hour, seriesId, count, toDb(last), toDb(max), toDb(integral), lastTime, lastId);
         }
       }
       setHeld.end();
@@ -411,8 +412,11 @@ export class DerivedState {
     }
     const hour = hourOf(r.time);
     let lastRow: HeldRow | null = null;
-    if (last && hourOf(last.time) === hour)
+    if (last && hourOf(last.time) === hour) {
       lastRow = series.lastRow?.hour === hour ? series.lastRow : this.heldRowAt(series.id, hour);
+      // No longer its hour's latest, which the hour's row keeps: it needs a readings row of its own.
+      this.readings.keep(series.id, last);
+    }
     const row = appendReading(last, lastRow, r);
     this.setHeld(series.id, row);
     series.lastRow = row;
@@ -432,12 +436,13 @@ export class DerivedState {
   private heldRowAt(seriesId: number, hour: number): HeldRow {
     const kept = this.held.get(hour)?.get(seriesId);
     if (kept) return kept;
-    const [count, last, max, integral, lastTime] = this.sql.heldRow.get(hour, seriesId) as [
+    const [count, last, max, integral, lastTime, lastId] = this.sql.heldRow.get(hour, seriesId) as [
       bigint,
       unknown,
       unknown,
       unknown,
       bigint,
+      string,
     ];
     return {
       hour,
@@ -446,6 +451,7 @@ export class DerivedState {
       max: big(max),
       integral: big(integral),
       lastTime: num(lastTime),
+      lastId,
     };
   }
 
@@ -472,6 +478,9 @@ export class DerivedState {
       this.setHeld(series.id, row);
     const i = readings.findIndex((x) => compareReadings(x, r) === 0);
     const before = i > 0 ? (readings[i - 1] as Reading) : carry;
+    // A reading of r's hour that r follows as the hour's latest needs a readings row of its own now.
+    const following = readings[i + 1];
+    if (i > 0 && !(following && following.time < fromHour + HOUR_MS)) this.readings.keep(series.id, before as Reading);
     this.days.setHeldDay(series, addDayReading(this.days.heldDayAt(series, dayOf(r.time)), before, r, next));
   }
 }

@@ -333,6 +333,34 @@ export const DERIVED_MIGRATIONS: readonly string[] = [
   DELETE FROM usage_server_log;
   DELETE FROM meta;
   `,
+  // A held row keeps its hour's latest reading whole (its id too), and the readings table only the hour's others: a
+  // series read at most once an hour writes no reading rows at all. Everything is derived again from the log.
+  `
+  DROP TABLE rollups;
+  CREATE TABLE rollups (
+    hour INTEGER NOT NULL,
+    series_id INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    last ANY NOT NULL,
+    max ANY NOT NULL,
+    integral ANY NOT NULL,
+    last_time INTEGER NOT NULL,
+    last_id TEXT NOT NULL,
+    PRIMARY KEY (hour, series_id)
+  ) STRICT, WITHOUT ROWID;
+  DELETE FROM readings;
+  DELETE FROM latest;
+  DELETE FROM days;
+  DELETE FROM counter_rollups;
+  DELETE FROM series;
+  DELETE FROM usage_metrics;
+  DELETE FROM usage_cells;
+  DELETE FROM usage_totals;
+  DELETE FROM usage_server_totals;
+  DELETE FROM usage_log;
+  DELETE FROM usage_server_log;
+  DELETE FROM meta;
+  `,
 ];
 
 /**
