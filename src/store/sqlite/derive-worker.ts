@@ -43,7 +43,8 @@ export type ToWorker =
   | { readonly type: "close"; readonly id: number };
 
 export type FromWorker =
-  | { readonly type: "ready"; readonly cursor: number }
+  /** `covered`: the first event that nothing on disk covers, at or past the cursor. */
+  | { readonly type: "ready"; readonly cursor: number; readonly covered: number }
   /** The database could not be opened; the worker has stopped. */
   | { readonly type: "unopened"; readonly message: string; readonly damaged: boolean }
   | { readonly type: "applied"; readonly cursor: number }
@@ -159,5 +160,5 @@ function run(options: DeriveWorkerOptions): void {
       post({ type: "failed", cursor: derived.cursor, message, damaged, ...("id" in m ? { id: m.id } : {}) });
     }
   });
-  post({ type: "ready", cursor: derived.cursor });
+  post({ type: "ready", cursor: derived.cursor, covered: derived.covered });
 }

@@ -4,9 +4,12 @@
 // memory and writes behind, in key order and in one transaction with a cursor (meta.rollup_seq, the first
 // event it does not cover yet), every so many events, before every read and on close. After a crash the events
 // after the cursor are applied again from the log, through the same code, and give exactly the same state.
-// The usage table's sums are written less often: only before a read, on close, or once the changes held for them
-// are many, so that a sum that moves often is written once for many readings. Its own cursor (meta.usage_seq) then
-// lags; should a crash lose the changes held, the sums are computed again from the latest levels on disk.
+// The usage table's sums, and the held series' latest readings (table latest) that they are the sums of, are written
+// less often: only before a read, on close, or once the changes held for them are many, so that a sum that moves
+// often is written once for many readings; a series' latest is also written when the series cache lets it go. Their
+// own cursor (meta.usage_seq) then lags. Should a crash lose what memory held, the events from it to the rollups'
+// cursor are applied again to the latest readings alone (their maximum is the same however often it was taken), and
+// the sums are computed again from them.
 // A held series keeps rollup rows only for the hours that have readings: an hour wholly between two readings
 // is a pure function of the row before it, and most of the rows of a level read less often than hourly. And a
 // row is left open after the hour's latest reading (its integral stops there, at last_time): reads close it to
@@ -64,6 +67,8 @@ interface SeriesState {
   isNew: boolean;
   /** In `dirty`: to be written. */
   dirty: boolean;
+  /** In the series cache: a series the cache let go has its latest reading written with the next write. */
+  cached: boolean;
 }
 
 /**
@@ -93,6 +98,12 @@ export interface DerivedStateOptions {
  */
 const DEFAULT_FLUSH_EVENTS = 50_000;
 
+/**
+ * Events after which the latest readings and the usage table's sums are written even with no read: bounds what a
+ * restart after a crash applies again to the latest readings.
+ */
+const MAX_USAGE_LAG = 1_000_000;
+
 export class DerivedState {
   /**
    * Series by 30 bits of a fingerprint of their key (a small integer, the cheapest key a Map has), each hit
@@ -104,7 +115,7 @@ export class DerivedState {
   /** Every stored series is in the cache, so a miss is a new series and needs no lookup. */
   private complete = false;
   private nextSeriesId = 1;
-  /** Series created or moved since the last write: to be written. */
+  /** Series created since the last write, or whose latest reading moved since the last write of the usage table. */
   private dirty: SeriesState[] = [];
   /**
    * Those of `dirty` that the cache has let go, by seriesKey: found here when they come back, since a moved series'
@@ -117,8 +128,13 @@ export class DerivedState {
   /** Held series' readings not written yet. */
   private readonly readings: HeldReadings;
   private readonly days: DerivedDays;
-  /** The usage table's sums on disk lag the cursor, and the changes between are lost: the next write recomputes. */
-  private usageStale = false;
+  /**
+   * The rollups' cursor on disk, while the latest readings on disk lag it (after a crash or a failed write): the
+   * events before it are applied to the latest readings alone, which are then written with the usage table's sums.
+   */
+  private replayUntil = 1;
+  /** The usage table's cursor on disk. */
+  private usageWritten = 1;
   private pending = 0;
   /** The first event not applied: what the cursor says once everything in memory is written. */
   private applied = 1;
@@ -188,9 +204,20 @@ export class DerivedState {
     return this.applied;
   }
 
+  /** The first event that no part of the state on disk covers: past the cursor while the latest readings catch up. */
+  get covered(): number {
+    return Math.max(this.applied, this.replayUntil);
+  }
+
   /** Applies one event, the next in sequence. */
   apply(e: DerivedEvent, serverId: number, seq: number): void {
     const series = this.seriesFor(e, serverId);
+    if (seq < this.replayUntil) {
+      if (isHeld(series.kind)) this.replayLatest(series, { time: e.time, id: e.id, value: BigInt(e.value) });
+      this.applied = seq + 1;
+      if (this.applied === this.replayUntil) this.endReplay();
+      return;
+    }
     if (isHeld(series.kind)) {
       this.addReading(series, { time: e.time, id: e.id, value: BigInt(e.value) });
     } else {
@@ -202,7 +229,9 @@ export class DerivedState {
 
   /** Writes behind once enough events are held in memory; the usage table only once its changes are many. */
   flushIfFull(): void {
-    if (this.pending >= this.flushEvents) this.write(this.sums.size >= this.usageFlushChanges);
+    if (this.pending >= this.flushEvents) {
+      this.write(this.sums.size >= this.usageFlushChanges || this.applied - this.usageWritten >= MAX_USAGE_LAG);
+    }
   }
 
   /** Writes everything held in memory and the cursors, in one transaction: before a read, and on close. */
@@ -210,14 +239,18 @@ export class DerivedState {
     this.write(true);
   }
 
-  /** Writes what memory holds, the usage table's changes too if `usage` (or if there are none), and the cursors. */
+  /**
+   * Writes what memory holds, the usage table's changes and the latest readings too if `usage` (or if there are no
+   * changes), and the cursors.
+   */
   private write(usage: boolean): void {
-    if (!this.usageStale && this.pending === 0 && this.dirty.length === 0 && this.sums.size === 0) return;
+    // Nothing to write while applying again to the latest readings (the end of which writes them), and the rollups'
+    // cursor must not go back.
+    if (this.applied < this.replayUntil) return;
+    if (this.pending === 0 && this.dirty.length === 0 && this.sums.size === 0) return;
     const withUsage = usage || this.sums.size === 0;
     this.db.transaction(() => {
-      // First, before this write's readings: from the latest levels that the cursor on disk covers.
-      if (this.usageStale) this.recomputeUsage();
-      this.writeSeries();
+      this.writeSeries(withUsage);
       // Each in key order, so the writes walk the tables' pages once instead of jumping between them.
       this.readings.write((hour, seriesId) => this.held.get(hour)?.get(seriesId));
       const { addCounter, setHeld } = this.sql;
@@ -240,21 +273,27 @@ export class DerivedState {
       if (withUsage) {
         this.sums.write(this.applied);
         this.meta.set("usage_seq", this.applied);
+        this.usageWritten = this.applied;
       }
       this.meta.set("rollup_seq", this.applied);
     })();
-    for (const s of this.dirty) {
-      s.isNew = false;
-      s.dirty = false;
-    }
+    this.seriesWritten(withUsage);
     this.clearPending();
     if (withUsage) this.sums.forget();
   }
 
-  /** Forgets what memory holds for the tables other than the usage table's. */
-  private clearPending(): void {
-    this.dirty = [];
+  /** After writeSeries: every series is on disk, and only held ones in the cache may be left to write (not `all`). */
+  private seriesWritten(all: boolean): void {
+    for (const s of this.dirty) {
+      s.isNew = false;
+      s.dirty = !all && s.cached && s.lastTime !== null;
+    }
+    this.dirty = all ? [] : this.dirty.filter((s) => s.dirty);
     this.letGo = new Map();
+  }
+
+  /** Forgets what memory holds for the tables other than the usage table's and series'. */
+  private clearPending(): void {
     this.counters.clear();
     this.held = new Map();
     this.days.clear();
@@ -276,26 +315,47 @@ export class DerivedState {
 
   /**
    * Forgets everything not written, as after a crash or a failed write (whose rows the writers still hold): the
-   * events after the cursor must be applied again. If the usage table had changes in memory from before that
-   * cursor, they are lost with it, and it is computed again.
+   * events after the usage table's cursor must be applied again, those before the rollups' cursor to the latest
+   * readings alone, after which the usage table is computed again.
    */
   discard(): void {
     for (const writer of Object.values(this.sql)) if (writer instanceof RowWriter) writer.clear();
     this.series.clear();
+    this.dirty = [];
+    this.letGo = new Map();
     this.clearPending();
     this.sums.discard();
-    this.applied = this.meta.get("rollup_seq", 1);
+    // Not written now: discarding follows a failed write, and must not fail itself.
+    this.replayUntil = this.meta.get("rollup_seq", 1);
+    this.applied = Math.min(this.meta.get("usage_seq", 1), this.replayUntil);
+    this.usageWritten = this.applied;
     this.complete = this.sql.anySeries.get() === undefined;
     this.nextSeriesId = num(this.sql.maxSeriesId.get()) + 1;
-    // Computed again by the next write, not now: discarding follows a failed write, and must not fail itself.
-    this.usageStale = this.meta.get("usage_seq", 1) < this.applied;
   }
 
-  /** The usage table again from the latest levels on disk, which the cursor covers; see UsageSums.recompute. */
-  private recomputeUsage(): void {
-    this.sums.recompute(this.applied);
-    this.meta.set("usage_seq", this.meta.get("rollup_seq", 1));
-    this.usageStale = false;
+  /** A reading applied again to its series' latest alone: its rows, and every series, are on disk already. */
+  private replayLatest(series: SeriesState, r: Reading): void {
+    if (series.firstHour === null || r.time < series.firstHour) series.firstHour = hourOf(r.time);
+    if (series.lastTime === null || compareReadings(r, this.lastReading(series) as Reading) > 0) {
+      series.lastTime = r.time;
+      series.lastId = r.id;
+      series.lastValue = r.value;
+    }
+    this.markDirty(series);
+  }
+
+  /**
+   * The latest readings caught up with the rollups' cursor: writes them, and the usage table again from them (see
+   * UsageSums.recompute), with the usage cursor.
+   */
+  private endReplay(): void {
+    this.db.transaction(() => {
+      this.writeSeries(true);
+      this.sums.recompute(this.applied);
+      this.meta.set("usage_seq", this.applied);
+      this.usageWritten = this.applied;
+    })();
+    this.seriesWritten(true);
   }
 
   private seriesFor(e: DerivedEvent, serverId: number): SeriesState {
@@ -316,6 +376,7 @@ export class DerivedState {
     const key = seriesKey(serverId, e.account, e.metric, e.instance, e.dims);
     // A fingerprint another series holds may be one this series lost to it: only a free one proves it new.
     const state = this.letGo.get(key) ?? this.loadSeries(e, serverId, cached !== undefined);
+    state.cached = true;
     if (cached) {
       this.series.replace(fp, state);
       this.remember(cached);
@@ -332,6 +393,7 @@ export class DerivedState {
 
   /** A series the cache let go: kept by key until the next write if it is to be written. */
   private remember(series: SeriesState): void {
+    series.cached = false;
     if (series.dirty) {
       this.letGo.set(seriesKey(series.serverId, series.account, series.metric, series.instance, series.dims), series);
     }
@@ -361,6 +423,7 @@ export class DerivedState {
       lastDay: null,
       isNew: stored === undefined,
       dirty: false,
+      cached: false,
     };
     if (state.isNew) this.markDirty(state);
     return state;
@@ -373,7 +436,8 @@ export class DerivedState {
     this.dirty.push(series);
   }
 
-  private writeSeries(): void {
+  /** Inserts the series created, and writes the latest readings of those that moved: all, or those let go. */
+  private writeSeries(all: boolean): void {
     const created = this.dirty.filter((s) => s.isNew);
     // About in the order of the series' unique index, so its inserts walk it once: UTF-16 order, cheaper to compare,
     // differs from the index's UTF-8 order only for characters beyond U+FFFF, and the order is only for speed.
@@ -389,7 +453,7 @@ export class DerivedState {
     insertSeries.end();
     // The held series that moved: their latest readings, in id order.
     const { setLatest } = this.sql;
-    const moved = this.dirty.filter((s) => s.lastTime !== null).sort((a, b) => a.id - b.id);
+    const moved = this.dirty.filter((s) => s.lastTime !== null && (all || !s.cached)).sort((a, b) => a.id - b.id);
     for (const s of moved) setLatest.row(s.id, s.firstHour, s.lastTime, s.lastId, toDb(s.lastValue as bigint));
     setLatest.end();
   }
@@ -401,10 +465,7 @@ export class DerivedState {
       series.firstHour = hourOf(r.time);
       this.markDirty(series);
     }
-    const last =
-      series.lastTime === null
-        ? null
-        : { time: series.lastTime, id: series.lastId as string, value: series.lastValue as bigint };
+    const last = this.lastReading(series);
     if (last && compareReadings(r, last) < 0) {
       series.lastRow = null;
       this.recomputeHeld(series, r);
@@ -431,6 +492,12 @@ export class DerivedState {
     series.lastId = r.id;
     series.lastValue = r.value;
     this.markDirty(series);
+  }
+
+  private lastReading(series: SeriesState): Reading | null {
+    return series.lastTime === null
+      ? null
+      : { time: series.lastTime, id: series.lastId as string, value: series.lastValue as bigint };
   }
 
   private heldRowAt(seriesId: number, hour: number): HeldRow {

@@ -74,14 +74,14 @@ export class Deriver {
     onDamage: (reason: string) => void = () => {},
   ): Promise<Deriver> {
     const worker = new Worker(workerUrl(), { workerData: options, resourceLimits: heapLimits(options.heapMiB) });
-    const cursor = await new Promise<number>((resolve, reject) => {
+    const { cursor, covered } = await new Promise<{ cursor: number; covered: number }>((resolve, reject) => {
       const fail = (error: unknown) => reject(error instanceof Error ? error : new Error(messageOf(error)));
       worker.once("error", fail);
       worker.once("exit", (code) => reject(new Error(`the derivation worker stopped (exit code ${code})`)));
       worker.once("message", (m: FromWorker) => {
         worker.off("error", fail);
         worker.removeAllListeners("exit");
-        if (m.type === "ready") resolve(m.cursor);
+        if (m.type === "ready") resolve(m);
         else if (m.type === "unopened") reject(m.damaged ? new DerivedDamage(m.message) : new Error(m.message));
         else reject(new Error(`the derivation worker did not start: ${JSON.stringify(m)}`));
       });
@@ -90,9 +90,9 @@ export class Deriver {
       throw error;
     });
     const end = source.end();
-    if (cursor > end) {
+    if (covered > end) {
       await worker.terminate();
-      throw new DerivedDamage(`it covers ${cursor - 1} events, and the event log holds ${end - 1}`);
+      throw new DerivedDamage(`it covers ${covered - 1} events, and the event log holds ${end - 1}`);
     }
     const deriver = new Deriver(worker, cursor, source, onDamage);
     void deriver.feed().catch(() => {});
