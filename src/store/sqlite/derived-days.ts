@@ -1,6 +1,7 @@
 // The days table as derivation keeps it (a row per series and UTC day, which a read closes: held-day.ts): counters'
 // sums added with the same deltas as their hours, a held series' day moved with each of its readings. Held in
-// memory until the derived state writes, in key order, in its transaction.
+// memory until the derived state writes, in key order, in its transaction; a held series' latest day, which its next
+// readings would move again, only when the derived state writes everything (derived-state.ts says when).
 
 import type Database from "better-sqlite3";
 import { DAY_MS } from "../../domain/day-usage.js";
@@ -23,6 +24,8 @@ export class DerivedDays {
   private readonly counters = new CounterTable();
   /** Held series' days to write, per day, per series id. */
   private held = new Map<number, Map<number, HeldDay>>();
+  /** The number of days in `held`. */
+  private heldCount = 0;
   private readonly sql;
 
   /** `db` must already have been given addExactly. */
@@ -63,30 +66,64 @@ export class DerivedDays {
 
   setHeldDay(series: DaySeries, d: HeldDay): void {
     series.lastDay = d;
-    const days = this.held.get(d.day);
-    if (days) days.set(series.id, d);
-    else this.held.set(d.day, new Map([[series.id, d]]));
+    let days = this.held.get(d.day);
+    if (!days) {
+      days = new Map();
+      this.held.set(d.day, days);
+    }
+    if (!days.has(series.id)) this.heldCount++;
+    days.set(series.id, d);
   }
 
-  /** Writes what memory holds, in the table's key order; the caller holds the transaction. */
-  write(): void {
+  /** Held series' days in memory, not written. */
+  get heldDays(): number {
+    return this.heldCount;
+  }
+
+  /**
+   * Writes what memory holds in the table's key order, but for each held series its latest day unless `all`, and
+   * forgets it; the caller holds the transaction.
+   */
+  write(all: boolean): void {
     const { addCounter, setHeld } = this.sql;
     this.counters.forEach((dayIndex, seriesId, count, sum) => {
       addCounter.row(dayIndex * DAY_MS, seriesId, count, toDb(BigInt(sum)));
     });
     addCounter.end();
+    this.counters.clear();
+    const latestDay = new Map<number, number>();
+    if (!all) {
+      for (const [day, days] of this.held) {
+        for (const seriesId of days.keys()) {
+          const known = latestDay.get(seriesId);
+          if (known === undefined || day > known) latestDay.set(seriesId, day);
+        }
+      }
+    }
+    const kept = new Map<number, Map<number, HeldDay>>();
+    this.heldCount = 0;
     for (const day of sortedKeys(this.held)) {
       const days = this.held.get(day) as Map<number, HeldDay>;
       for (const seriesId of sortedKeys(days)) {
         const d = days.get(seriesId) as HeldDay;
-        setHeld.row(day, seriesId, d.count, toDb(d.integral), d.firstTime, toDb(d.last));
+        if (latestDay.get(seriesId) === day) {
+          const keptDays = kept.get(day);
+          if (keptDays) keptDays.set(seriesId, d);
+          else kept.set(day, new Map([[seriesId, d]]));
+          this.heldCount++;
+        } else {
+          setHeld.row(day, seriesId, d.count, toDb(d.integral), d.firstTime, toDb(d.last));
+        }
       }
     }
     setHeld.end();
+    this.held = kept;
   }
 
+  /** Forgets what memory holds, written or not. */
   clear(): void {
     this.counters.clear();
     this.held = new Map();
+    this.heldCount = 0;
   }
 }

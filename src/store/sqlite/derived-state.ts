@@ -14,10 +14,12 @@
 // is a pure function of the row before it, and most of the rows of a level read less often than hourly. And a
 // row is left open after the hour's latest reading (its integral stops there, at last_time): reads close it to
 // the hour's end once a later row follows, so a reading in a new hour writes one row, not two.
-// Beside the hourly rows, a row per series and UTC day (derived-days.ts), written in the same transaction.
+// Beside the hourly rows, a row per series and UTC day (derived-days.ts), written in the same transaction; a held
+// series' latest day, which its next readings would move again, only with the usage table, and computed again from
+// the readings on disk after a crash, for the days of the readings applied again.
 
 import type Database from "better-sqlite3";
-import { dayOf } from "../../domain/day-usage.js";
+import { DAY_MS, dayOf } from "../../domain/day-usage.js";
 import { addDayReading, type HeldDay } from "../../domain/held-day.js";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
 import { appendReading, compareReadings, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
@@ -133,6 +135,8 @@ export class DerivedState {
    * events before it are applied to the latest readings alone, which are then written with the usage table's sums.
    */
   private replayUntil = 1;
+  /** The days of the readings applied again to the latest readings alone, by series. */
+  private replayDays = new Map<SeriesState, Set<number>>();
   /** The usage table's cursor on disk. */
   private usageWritten = 1;
   private pending = 0;
@@ -213,7 +217,7 @@ export class DerivedState {
   apply(e: DerivedEvent, serverId: number, seq: number): void {
     const series = this.seriesFor(e, serverId);
     if (seq < this.replayUntil) {
-      if (isHeld(series.kind)) this.replayLatest(series, { time: e.time, id: e.id, value: BigInt(e.value) });
+      if (isHeld(series.kind)) this.replayReading(series, { time: e.time, id: e.id, value: BigInt(e.value) });
       this.applied = seq + 1;
       if (this.applied === this.replayUntil) this.endReplay();
       return;
@@ -230,7 +234,8 @@ export class DerivedState {
   /** Writes behind once enough events are held in memory; the usage table only once its changes are many. */
   flushIfFull(): void {
     if (this.pending >= this.flushEvents) {
-      this.write(this.sums.size >= this.usageFlushChanges || this.applied - this.usageWritten >= MAX_USAGE_LAG);
+      const many = Math.max(this.sums.size, this.days.heldDays) >= this.usageFlushChanges;
+      this.write(many || this.applied - this.usageWritten >= MAX_USAGE_LAG);
     }
   }
 
@@ -247,7 +252,7 @@ export class DerivedState {
     // Nothing to write while applying again to the latest readings (the end of which writes them), and the rollups'
     // cursor must not go back.
     if (this.applied < this.replayUntil) return;
-    if (this.pending === 0 && this.dirty.length === 0 && this.sums.size === 0) return;
+    if (this.pending === 0 && this.dirty.length === 0 && this.sums.size === 0 && this.days.heldDays === 0) return;
     const withUsage = usage || this.sums.size === 0;
     this.db.transaction(() => {
       this.writeSeries(withUsage);
@@ -269,7 +274,7 @@ export class DerivedState {
         }
       }
       setHeld.end();
-      this.days.write();
+      this.days.write(withUsage);
       if (withUsage) {
         this.sums.write(this.applied);
         this.meta.set("usage_seq", this.applied);
@@ -292,11 +297,10 @@ export class DerivedState {
     this.letGo = new Map();
   }
 
-  /** Forgets what memory holds for the tables other than the usage table's and series'. */
+  /** Forgets what memory holds for the tables other than the usage table's, series' and days' (which write forgets). */
   private clearPending(): void {
     this.counters.clear();
     this.held = new Map();
-    this.days.clear();
     this.readings.clear();
     this.pending = 0;
   }
@@ -324,6 +328,8 @@ export class DerivedState {
     this.dirty = [];
     this.letGo = new Map();
     this.clearPending();
+    this.days.clear();
+    this.replayDays = new Map();
     this.sums.discard();
     // Not written now: discarding follows a failed write, and must not fail itself.
     this.replayUntil = this.meta.get("rollup_seq", 1);
@@ -333,8 +339,14 @@ export class DerivedState {
     this.nextSeriesId = num(this.sql.maxSeriesId.get()) + 1;
   }
 
-  /** A reading applied again to its series' latest alone: its rows, and every series, are on disk already. */
-  private replayLatest(series: SeriesState, r: Reading): void {
+  /**
+   * A reading applied again to its series' latest alone, its day to be computed again once the latest are caught
+   * up: its other rows, and every series, are on disk already.
+   */
+  private replayReading(series: SeriesState, r: Reading): void {
+    const days = this.replayDays.get(series);
+    if (days) days.add(dayOf(r.time));
+    else this.replayDays.set(series, new Set([dayOf(r.time)]));
     if (series.firstHour === null || r.time < series.firstHour) series.firstHour = hourOf(r.time);
     if (series.lastTime === null || compareReadings(r, this.lastReading(series) as Reading) > 0) {
       series.lastTime = r.time;
@@ -345,17 +357,31 @@ export class DerivedState {
   }
 
   /**
-   * The latest readings caught up with the rollups' cursor: writes them, and the usage table again from them (see
-   * UsageSums.recompute), with the usage cursor.
+   * The latest readings caught up with the rollups' cursor: writes them, the days the readings applied again are in,
+   * computed again from the readings on disk, and the usage table again from the latest (see UsageSums.recompute),
+   * with the usage cursor.
    */
   private endReplay(): void {
     this.db.transaction(() => {
       this.writeSeries(true);
+      for (const [series, days] of this.replayDays) {
+        for (const day of days) {
+          let held: HeldDay | null = null;
+          let before: Reading | null = null;
+          for (const r of this.readings.between(series, day, day + DAY_MS)) {
+            held = addDayReading(held, before, r, null);
+            before = r;
+          }
+          if (held) this.days.setHeldDay(series, held);
+        }
+      }
+      this.days.write(true);
       this.sums.recompute(this.applied);
       this.meta.set("usage_seq", this.applied);
       this.usageWritten = this.applied;
     })();
     this.seriesWritten(true);
+    this.replayDays = new Map();
   }
 
   private seriesFor(e: DerivedEvent, serverId: number): SeriesState {

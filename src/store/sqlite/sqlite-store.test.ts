@@ -185,9 +185,9 @@ describe("SqliteUsageStore after a crash", () => {
     );
   });
 
-  it("brings the latest levels up to the rollups again after a crash, whatever order the readings came in", async () => {
-    // Levels read many times, rollups written every few events, the latest readings and the usage table only on
-    // close: a crash leaves the latest readings on disk far behind the rollups, and a restart must catch them up.
+  it("brings the latest levels and the days up to the rollups again after a crash, in whatever order readings came", async () => {
+    // Levels read many times, rollups written every few events, the latest readings, the latest days and the usage
+    // table only on close: a crash leaves them on disk far behind the rollups, and a restart must catch them up.
     const levels = Array.from({ length: 90 }, (_, i) =>
       event({
         id: `l${i}`,
@@ -196,7 +196,8 @@ describe("SqliteUsageStore after a crash", () => {
         metric: "storage.bytes",
         kind: "level",
         value: BigInt(1000 + ((i * 7919) % 500)),
-        time: T0 + ((i * 37) % 90) * 60_000,
+        // Over two days, half an hour apart.
+        time: T0 + ((i * 37) % 90) * 30 * 60_000,
       }),
     );
     await fc.assert(
