@@ -1,7 +1,8 @@
 // The days table as derivation keeps it (a row per series and UTC day, which a read closes: held-day.ts): counters'
 // sums added with the same deltas as their hours, a held series' day moved with each of its readings. Held in
 // memory until the derived state writes, in key order, in its transaction; a held series' latest day, which its next
-// readings would move again, only when the derived state writes everything (derived-state.ts says when).
+// readings would move again, is kept on the series and written only when the derived state writes everything
+// (derived-state.ts says when) or lets the series go.
 
 import type Database from "better-sqlite3";
 import { DAY_MS } from "../../domain/day-usage.js";
@@ -15,17 +16,19 @@ import { big, num, SUM_EXACTLY, toDb } from "./values.js";
 export interface DaySeries {
   readonly id: number;
   readonly isNew: boolean;
-  /** The day it was last given a reading in, as written then. */
+  /** The day it was last given a reading in. */
   lastDay: HeldDay | null;
+  /** `lastDay` is not on disk yet. */
+  dayPending: boolean;
 }
 
 export class DerivedDays {
   /** Counters' sums by day, added as their hourly rows are written. */
   private readonly counters = new CounterTable();
-  /** Held series' days to write, per day, per series id. */
+  /** Held series' days to write with the next write, per day, per series id: none a series' lastDay. */
   private held = new Map<number, Map<number, HeldDay>>();
-  /** The number of days in `held`. */
-  private heldCount = 0;
+  /** Held series whose lastDay may be pending: written with a write of everything, or when the cache lets one go. */
+  private pending: DaySeries[] = [];
   private readonly sql;
 
   /** `db` must already have been given addExactly. */
@@ -64,25 +67,33 @@ export class DerivedDays {
     return { day, count: num(count), integral: big(integral), firstTime: num(firstTime), last: big(last) };
   }
 
+  /** A held series' day moved by a reading; the day it was last given before, if another, is written next time. */
   setHeldDay(series: DaySeries, d: HeldDay): void {
+    const previous = series.lastDay;
+    if (series.dayPending && previous !== null && previous.day !== d.day) this.put(series.id, previous);
+    this.held.get(d.day)?.delete(series.id);
     series.lastDay = d;
-    let days = this.held.get(d.day);
-    if (!days) {
-      days = new Map();
-      this.held.set(d.day, days);
+    if (!series.dayPending) {
+      series.dayPending = true;
+      this.pending.push(series);
     }
-    if (!days.has(series.id)) this.heldCount++;
-    days.set(series.id, d);
   }
 
-  /** Held series' days in memory, not written. */
-  get heldDays(): number {
-    return this.heldCount;
+  /** Held series whose latest day may not be written. */
+  get pendingDays(): number {
+    return this.pending.length;
+  }
+
+  /** A series the cache lets go: its pending day joins the days to write, where the series is looked for next. */
+  letGo(series: DaySeries): void {
+    if (!series.dayPending) return;
+    this.put(series.id, series.lastDay as HeldDay);
+    series.dayPending = false;
   }
 
   /**
-   * Writes what memory holds in the table's key order, but for each held series its latest day unless `all`, and
-   * forgets it; the caller holds the transaction.
+   * Writes what memory holds in the table's key order, but the held series' pending days unless `all`, and forgets
+   * it; the caller holds the transaction.
    */
   write(all: boolean): void {
     const { addCounter, setHeld } = this.sql;
@@ -91,39 +102,31 @@ export class DerivedDays {
     });
     addCounter.end();
     this.counters.clear();
-    const latestDay = new Map<number, number>();
-    if (!all) {
-      for (const [day, days] of this.held) {
-        for (const seriesId of days.keys()) {
-          const known = latestDay.get(seriesId);
-          if (known === undefined || day > known) latestDay.set(seriesId, day);
-        }
-      }
+    if (all) {
+      for (const series of this.pending) this.letGo(series);
+      this.pending = [];
     }
-    const kept = new Map<number, Map<number, HeldDay>>();
-    this.heldCount = 0;
     for (const day of sortedKeys(this.held)) {
       const days = this.held.get(day) as Map<number, HeldDay>;
       for (const seriesId of sortedKeys(days)) {
         const d = days.get(seriesId) as HeldDay;
-        if (latestDay.get(seriesId) === day) {
-          const keptDays = kept.get(day);
-          if (keptDays) keptDays.set(seriesId, d);
-          else kept.set(day, new Map([[seriesId, d]]));
-          this.heldCount++;
-        } else {
-          setHeld.row(day, seriesId, d.count, toDb(d.integral), d.firstTime, toDb(d.last));
-        }
+        setHeld.row(day, seriesId, d.count, toDb(d.integral), d.firstTime, toDb(d.last));
       }
     }
     setHeld.end();
-    this.held = kept;
+    this.held = new Map();
+  }
+
+  private put(seriesId: number, d: HeldDay): void {
+    const days = this.held.get(d.day);
+    if (days) days.set(seriesId, d);
+    else this.held.set(d.day, new Map([[seriesId, d]]));
   }
 
   /** Forgets what memory holds, written or not. */
   clear(): void {
     this.counters.clear();
     this.held = new Map();
-    this.heldCount = 0;
+    this.pending = [];
   }
 }

@@ -63,8 +63,10 @@ interface SeriesState {
   lastValue: bigint | null;
   /** The rollup row of the hour of the latest reading, as last written (held series only). */
   lastRow: HeldRow | null;
-  /** The day it was last given a reading in, as written then (held series only). */
+  /** The day it was last given a reading in (held series only). */
   lastDay: HeldDay | null;
+  /** `lastDay` is not on disk yet. */
+  dayPending: boolean;
   /** Not in the series table yet: it has no readings or rollups on disk either. */
   isNew: boolean;
   /** In `dirty`: to be written. */
@@ -234,7 +236,7 @@ export class DerivedState {
   /** Writes behind once enough events are held in memory; the usage table only once its changes are many. */
   flushIfFull(): void {
     if (this.pending >= this.flushEvents) {
-      const many = Math.max(this.sums.size, this.days.heldDays) >= this.usageFlushChanges;
+      const many = Math.max(this.sums.size, this.days.pendingDays) >= this.usageFlushChanges;
       this.write(many || this.applied - this.usageWritten >= MAX_USAGE_LAG);
     }
   }
@@ -252,7 +254,7 @@ export class DerivedState {
     // Nothing to write while applying again to the latest readings (the end of which writes them), and the rollups'
     // cursor must not go back.
     if (this.applied < this.replayUntil) return;
-    if (this.pending === 0 && this.dirty.length === 0 && this.sums.size === 0 && this.days.heldDays === 0) return;
+    if (this.pending === 0 && this.dirty.length === 0 && this.sums.size === 0 && this.days.pendingDays === 0) return;
     const withUsage = usage || this.sums.size === 0;
     this.db.transaction(() => {
       this.writeSeries(withUsage);
@@ -420,6 +422,7 @@ export class DerivedState {
   /** A series the cache let go: kept by key until the next write if it is to be written. */
   private remember(series: SeriesState): void {
     series.cached = false;
+    this.days.letGo(series);
     if (series.dirty) {
       this.letGo.set(seriesKey(series.serverId, series.account, series.metric, series.instance, series.dims), series);
     }
@@ -447,6 +450,7 @@ export class DerivedState {
       lastValue: last ? big(last.value) : null,
       lastRow: null,
       lastDay: null,
+      dayPending: false,
       isNew: stored === undefined,
       dirty: false,
       cached: false,
