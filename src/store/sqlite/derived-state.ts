@@ -10,26 +10,22 @@
 // own cursor (meta.usage_seq) then lags. Should a crash lose what memory held, the events from it to the rollups'
 // cursor are applied again to the latest readings alone (their maximum is the same however often it was taken), and
 // the sums are computed again from them.
-// A held series keeps rollup rows only for the hours that have readings: an hour wholly between two readings
-// is a pure function of the row before it, and most of the rows of a level read less often than hourly. And a
-// row is left open after the hour's latest reading (its integral stops there, at last_time): reads close it to
-// the hour's end once a later row follows, so a reading in a new hour writes one row, not two.
-// Beside the hourly rows, a row per series and UTC day (derived-days.ts), written in the same transaction; a held
+// Held series' rows and days move with each reading as held-rollups.ts says. Beside the hourly rows, a row per series and UTC day (derived-days.ts), written in the same transaction; a held
 // series' latest day, which its next readings would move again, only with the usage table, and computed again from
 // the readings on disk after a crash, for the days of the readings applied again.
 
 import type Database from "better-sqlite3";
-import { DAY_MS, dayOf } from "../../domain/day-usage.js";
-import { addDayReading, type HeldDay } from "../../domain/held-day.js";
+import { dayOf } from "../../domain/day-usage.js";
+import type { HeldDay } from "../../domain/held-day.js";
 import { isHeld, type MetricKind } from "../../domain/metric.js";
-import { appendReading, compareReadings, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
+import { compareReadings, type HeldRow, type Reading } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
 import { ClockCache } from "./clock-cache.js";
 import { CounterTable } from "./counter-table.js";
 import { DerivedDays } from "./derived-days.js";
-import { HeldReadings } from "./held-readings.js";
+import { HeldRollups } from "./held-rollups.js";
 import { fingerprint } from "./recent-keys.js";
-import { RowWriter, sortedKeys } from "./row-writer.js";
+import { RowWriter } from "./row-writer.js";
 import type { UsageSnapshots } from "./usage-snapshots.js";
 import { UsageSums } from "./usage-sums.js";
 import { addExactly, big, Meta, num, SUM_EXACTLY, toDb } from "./values.js";
@@ -127,11 +123,9 @@ export class DerivedState {
    */
   private letGo = new Map<string, SeriesState>();
   private readonly counters = new CounterTable();
-  /** Held series' rollup rows to write, per hour, per series id: the order of the table. */
-  private held = new Map<number, Map<number, HeldRow>>();
-  /** Held series' readings not written yet. */
-  private readonly readings: HeldReadings;
   private readonly days: DerivedDays;
+  /** Held series' rollup rows and readings, and their days, through `days`. */
+  private readonly held: HeldRollups;
   /**
    * The rollups' cursor on disk, while the latest readings on disk lag it (after a crash or a failed write): the
    * events before it are applied to the latest readings alone, which are then written with the usage table's sums.
@@ -165,7 +159,6 @@ export class DerivedState {
     this.series = new ClockCache(options.seriesCacheSize);
     this.meta = new Meta(db);
     this.sums = new UsageSums(db, snapshots);
-    this.readings = new HeldReadings(db);
     addExactly(db);
     this.sql = {
       anySeries: db.prepare("SELECT 1 FROM series LIMIT 1").pluck(),
@@ -190,18 +183,9 @@ export class DerivedState {
         4,
         `ON CONFLICT (hour, series_id) DO UPDATE SET count = count + excluded.count, ${SUM_EXACTLY}`,
       ),
-      heldRow: db
-        .prepare("SELECT count, last, max, integral, last_time, last_id FROM rollups WHERE hour = ? AND series_id = ?")
-        .raw(),
-      setHeld: new RowWriter(
-        db,
-        "INSERT INTO rollups (hour, series_id, count, last, max, integral, last_time, last_id)",
-        8,
-        `ON CONFLICT (hour, series_id) DO UPDATE SET count = excluded.count, last = excluded.last,
-           max = excluded.max, integral = excluded.integral, last_time = excluded.last_time, last_id = excluded.last_id`,
-      ),
     };
     this.days = new DerivedDays(db);
+    this.held = new HeldRollups(db, this.days);
     this.discard();
   }
 
@@ -259,23 +243,14 @@ export class DerivedState {
     this.db.transaction(() => {
       this.writeSeries(withUsage);
       // Each in key order, so the writes walk the tables' pages once instead of jumping between them.
-      this.readings.write((hour, seriesId) => this.held.get(hour)?.get(seriesId));
-      const { addCounter, setHeld } = this.sql;
+      this.held.write();
+      const { addCounter } = this.sql;
       // A sum is bound as an INTEGER (a bigint), never as the REAL a number would be.
       this.counters.forEach((hourIndex, seriesId, count, sum) => {
         addCounter.row(hourIndex * HOUR_MS, seriesId, count, toDb(BigInt(sum)));
         this.days.addCounter(seriesId, hourIndex, sum, count);
       });
       addCounter.end();
-      for (const hour of sortedKeys(this.held)) {
-        const rows = this.held.get(hour) as Map<number, HeldRow>;
-        for (const seriesId of sortedKeys(rows)) {
-          const row = rows.get(seriesId) as HeldRow;
-          const { count, last, max, integral, lastTime, lastId } = row;
-          setHeld.row(hour, seriesId, count, toDb(last), toDb(max), toDb(integral), lastTime, lastId);
-        }
-      }
-      setHeld.end();
       this.days.write(withUsage);
       if (withUsage) {
         this.sums.write(this.applied);
@@ -302,8 +277,7 @@ export class DerivedState {
   /** Forgets what memory holds for the tables other than the usage table's, series' and days' (which write forgets). */
   private clearPending(): void {
     this.counters.clear();
-    this.held = new Map();
-    this.readings.clear();
+    this.held.clear();
     this.pending = 0;
   }
 
@@ -366,17 +340,7 @@ export class DerivedState {
   private endReplay(): void {
     this.db.transaction(() => {
       this.writeSeries(true);
-      for (const [series, days] of this.replayDays) {
-        for (const day of days) {
-          let held: HeldDay | null = null;
-          let before: Reading | null = null;
-          for (const r of this.readings.between(series, day, day + DAY_MS)) {
-            held = addDayReading(held, before, r, null);
-            before = r;
-          }
-          if (held) this.days.setHeldDay(series, held);
-        }
-      }
+      for (const [series, days] of this.replayDays) for (const day of days) this.held.recomputeDay(series, day);
       this.days.write(true);
       this.sums.recompute(this.applied);
       this.meta.set("usage_seq", this.applied);
@@ -488,34 +452,15 @@ export class DerivedState {
     setLatest.end();
   }
 
-  /** Maintains a held series' rollups: arithmetic for a reading after the latest, recomputation otherwise. */
+  /** Moves a held series' rollups, day and latest reading, and its usage sum if a level, by a reading. */
   private addReading(series: SeriesState, r: Reading): void {
-    this.readings.keep(series.id, r);
     if (series.firstHour === null || r.time < series.firstHour) {
       series.firstHour = hourOf(r.time);
       this.markDirty(series);
     }
     const last = this.lastReading(series);
-    if (last && compareReadings(r, last) < 0) {
-      series.lastRow = null;
-      this.recomputeHeld(series, r);
-      return;
-    }
-    const hour = hourOf(r.time);
-    let lastRow: HeldRow | null = null;
-    if (last && hourOf(last.time) === hour) {
-      lastRow = series.lastRow?.hour === hour ? series.lastRow : this.heldRowAt(series.id, hour);
-      // No longer its hour's latest, which the hour's row keeps: it needs a readings row of its own.
-      this.readings.keep(series.id, last);
-    }
-    const row = appendReading(last, lastRow, r);
-    this.setHeld(series.id, row);
-    series.lastRow = row;
-    const day = dayOf(r.time);
-    this.days.setHeldDay(
-      series,
-      addDayReading(last && last.time >= day ? this.days.heldDayAt(series, day) : null, last, r, null),
-    );
+    this.held.add(series, last, r);
+    if (last && compareReadings(r, last) < 0) return;
     if (series.kind === "level")
       this.sums.move(series.id, series.metric, series.account, series.serverId, r.value - (series.lastValue ?? 0n));
     series.lastTime = r.time;
@@ -528,56 +473,5 @@ export class DerivedState {
     return series.lastTime === null
       ? null
       : { time: series.lastTime, id: series.lastId as string, value: series.lastValue as bigint };
-  }
-
-  private heldRowAt(seriesId: number, hour: number): HeldRow {
-    const kept = this.held.get(hour)?.get(seriesId);
-    if (kept) return kept;
-    const [count, last, max, integral, lastTime, lastId] = this.sql.heldRow.get(hour, seriesId) as [
-      bigint,
-      unknown,
-      unknown,
-      unknown,
-      bigint,
-      string,
-    ];
-    return {
-      hour,
-      count: num(count),
-      last: big(last),
-      max: big(max),
-      integral: big(integral),
-      lastTime: num(lastTime),
-      lastId,
-    };
-  }
-
-  private setHeld(seriesId: number, row: HeldRow): void {
-    const rows = this.held.get(row.hour);
-    if (rows) rows.set(seriesId, row);
-    else this.held.set(row.hour, new Map([[seriesId, row]]));
-  }
-
-  /**
-   * A reading arrived before the series' latest: recompute the whole hours from it to the next reading from the
-   * series' readings, and move its day by it.
-   */
-  private recomputeHeld(series: SeriesState, r: Reading): void {
-    const next = this.readings.firstAfter(series, r) as Reading;
-    const fromHour = hourOf(r.time);
-    const toHour = hourOf(next.time);
-    const endTime = toHour + HOUR_MS;
-    const carry = this.readings.lastBefore(series, fromHour);
-    const readings = this.readings.between(series, fromHour, endTime);
-    // Ids are never empty, so the first reading after (endTime, "") is the first at or after endTime.
-    const after = this.readings.firstAfter(series, { time: endTime, id: "", value: 0n });
-    for (const row of heldRows(carry, readings, fromHour, toHour, after?.time ?? null, true))
-      this.setHeld(series.id, row);
-    const i = readings.findIndex((x) => compareReadings(x, r) === 0);
-    const before = i > 0 ? (readings[i - 1] as Reading) : carry;
-    // A reading of r's hour that r follows as the hour's latest needs a readings row of its own now.
-    const following = readings[i + 1];
-    if (i > 0 && !(following && following.time < fromHour + HOUR_MS)) this.readings.keep(series.id, before as Reading);
-    this.days.setHeldDay(series, addDayReading(this.days.heldDayAt(series, dayOf(r.time)), before, r, next));
   }
 }
