@@ -10,9 +10,10 @@
 // own cursor (meta.usage_seq) then lags. Should a crash lose what memory held, the events from it to the rollups'
 // cursor are applied again to the latest readings alone (their maximum is the same however often it was taken), and
 // the sums are computed again from them.
-// Held series' rows and days move with each reading as held-rollups.ts says. Beside the hourly rows, a row per series and UTC day (derived-days.ts), written in the same transaction; a held
-// series' latest day, which its next readings would move again, only with the usage table, and computed again from
-// the readings on disk after a crash, for the days of the readings applied again.
+// A held series' hourly rows move with each reading as held-rollups.ts says. Beside the hourly rows, a row per
+// series and UTC day (derived-days.ts), written in the same transaction; a held series' latest day, which its next
+// readings would move again, only with the usage table, and computed again from the readings on disk after a crash,
+// for the days of the readings applied again.
 
 import type Database from "better-sqlite3";
 import { dayOf } from "../../domain/day-usage.js";
