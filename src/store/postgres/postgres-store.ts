@@ -39,8 +39,9 @@ import type {
   UsageTableQuery,
 } from "../port.js";
 import { rollupPagesOf } from "../rollup-pages.js";
-import { columns, heldColumns, INSERT_HELD_ROWS } from "./columns.js";
+import { columns, HELD_ROW_TYPES, heldColumns, INSERT_HELD_ROWS } from "./columns.js";
 import { recordSourcePosition, selectEventsAfter, selectSourcePosition } from "./event-feed.js";
+import { writeLatest } from "./held-rollups.js";
 import { LOCK_ROLLUPS, MIGRATIONS } from "./migrations.js";
 import { type Learned, PostgresIngest } from "./postgres-ingest.js";
 import { rekeyByDims } from "./rekey-by-dims.js";
@@ -319,18 +320,13 @@ export class PostgresUsageStore implements UsageStore {
       if (pendingRows.length === 0 || (!force && pendingRows.length < WRITE_ROWS)) return;
       await client.query(
         INSERT_HELD_ROWS,
-        columns(pendingRows, ({ seriesId, row }) => [seriesId, ...heldColumns(row)]),
+        columns(HELD_ROW_TYPES, pendingRows, ({ seriesId, row }) => [seriesId, ...heldColumns(row)]),
       );
       pendingRows.length = 0;
     };
     const flushLatest = async (force: boolean) => {
       if (latest.length === 0 || (!force && latest.length < WRITE_ROWS)) return;
-      await client.query(
-        `UPDATE series s SET last_time = u.time, last_id = u.id, last_value = u.value
-         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::numeric[]) AS u (series_id, time, id, value)
-         WHERE s.id = u.series_id`,
-        columns(latest, (l) => [l.seriesId, l.reading.time, l.reading.id, l.reading.value.toString()]),
-      );
+      await writeLatest(client, latest);
       latest.length = 0;
     };
 
