@@ -199,9 +199,9 @@ export class PostgresIngest {
     candidates: readonly Candidate[],
     learned: Learned["series"],
   ): Promise<void> {
-    const unknown = new Map<string, UsageEvent>();
+    const unknown = new Map<string, Candidate>();
     for (const c of candidates) {
-      if (!this.seriesIds.has(c.series) && !unknown.has(c.series)) unknown.set(c.series, c.event);
+      if (!this.seriesIds.has(c.series) && !unknown.has(c.series)) unknown.set(c.series, c);
     }
     if (unknown.size === 0) return;
     const made = await client.query<SeriesDbRow>(
@@ -209,7 +209,7 @@ export class PostgresIngest {
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
        ON CONFLICT (server, account, metric, instance, dims) DO NOTHING
        RETURNING id, server, account, metric, instance, dims, kind`,
-      columns(SERIES_TYPES, sortedByKey([...unknown.values()]), ({ event, key }) => [...key, event.kind]),
+      columns(SERIES_TYPES, sortedByKey([...unknown.values()]), ({ item, key }) => [...key, item.event.kind]),
     );
     for (const r of made.rows) learned.set(seriesId({ ...r, dims: dimsOfKey(r.dims) }), { id: r.id, kind: r.kind });
   }
@@ -220,38 +220,46 @@ export class PostgresIngest {
     candidates: readonly Candidate[],
     learned: Learned["series"],
   ): Promise<Map<string, SeriesState>> {
-    const keys = new Map<string, UsageEvent>();
-    for (const c of candidates) if (!keys.has(c.series)) keys.set(c.series, c.event);
+    const firsts = new Map<string, Candidate>();
+    for (const c of candidates) if (!firsts.has(c.series)) firsts.set(c.series, c);
     const series = new Map<string, SeriesState>();
-    const held: UsageEvent[] = [];
-    const unknown: UsageEvent[] = [];
-    for (const [key, e] of keys) {
+    const held: Candidate[] = [];
+    const unknown: Candidate[] = [];
+    for (const [key, c] of firsts) {
       const known = this.seriesIds.get(key);
-      if (isHeld(e.kind)) held.push(e);
+      if (isHeld(c.event.kind)) held.push(c);
       else if (known) series.set(key, { ...known, last: null });
-      else unknown.push(e);
+      else unknown.push(c);
     }
-    const select = async (list: UsageEvent[], lock: boolean) => {
+    const select = async (list: Candidate[], lock: boolean) => {
       if (list.length === 0) return;
-      const found = await client.query<
-        SeriesDbRow & { last_time: string | null; last_id: string | null; last_value: string | null }
-      >(
-        `SELECT s.id, s.server, s.account, s.metric, s.instance, s.dims, s.kind, s.last_time, s.last_id, s.last_value
+      const sorted = sortedByKey(list);
+      // Each row names its key by its place in the list: the key's five columns need not come back.
+      const found = await client.query<{
+        o: string;
+        id: string;
+        kind: MetricKind;
+        last_time: string | null;
+        last_id: string | null;
+        last_value: string | null;
+      }>(
+        `SELECT k.o, s.id, s.kind, s.last_time, s.last_id, s.last_value
          FROM series s
-         JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS k (server, account, metric, instance, dims)
+         JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+           WITH ORDINALITY AS k (server, account, metric, instance, dims, o)
            ON s.server = k.server COLLATE "C" AND s.account = k.account COLLATE "C"
           AND s.metric = k.metric COLLATE "C" AND s.instance = k.instance COLLATE "C" AND s.dims = k.dims COLLATE "C"
          ORDER BY s.id${lock ? " FOR UPDATE OF s" : ""}`,
-        columns(SERIES_TYPES.slice(0, 5), sortedByKey(list), ({ key }) => key),
+        columns(SERIES_TYPES.slice(0, 5), sorted, ({ key }) => key),
       );
       for (const r of found.rows) {
         const last =
           r.last_time === null || r.last_id === null || r.last_value === null
             ? null
             : { time: Number(r.last_time), id: r.last_id, value: BigInt(r.last_value) };
-        const stored = seriesId({ ...r, dims: dimsOfKey(r.dims) });
-        series.set(stored, { id: r.id, kind: r.kind, last });
-        learned.set(stored, { id: r.id, kind: r.kind });
+        const key = (sorted[Number(r.o) - 1] as { item: Candidate }).item.series;
+        series.set(key, { id: r.id, kind: r.kind, last });
+        learned.set(key, { id: r.id, kind: r.kind });
       }
     };
     // Levels and states are locked, in id order; counters only add to their rollups and need no lock.
@@ -339,11 +347,11 @@ function seriesKeyOf(e: UsageEvent): string[] {
 }
 
 /**
- * Events with their series' stored key columns, in the order of those keys: the one global order in which series
- * rows are taken.
+ * Candidates with their series' stored key columns, in the order of those keys: the one global order in which
+ * series rows are taken.
  */
-function sortedByKey(events: UsageEvent[]): { readonly event: UsageEvent; readonly key: string[] }[] {
-  const keyed = events.map((event) => ({ event, key: seriesKeyOf(event) }));
+function sortedByKey<T extends { readonly event: UsageEvent }>(items: readonly T[]): { item: T; key: string[] }[] {
+  const keyed = items.map((item) => ({ item, key: seriesKeyOf(item.event) }));
   keyed.sort((a, b) => {
     for (let i = 0; i < 5; i++) {
       const order = compareUtf8(a.key[i] as string, b.key[i] as string);
