@@ -1,5 +1,6 @@
 // The columns ingest writes with one statement, read back by PostgreSQL exactly as given: every element type, the
-// values at the edges of each, nulls and empty columns. PostgreSQL must be reachable (TALLY_TEST_POSTGRES).
+// values at the edges of each, the characters an array literal quotes, and nulls. PostgreSQL must be reachable
+// (TALLY_TEST_POSTGRES).
 
 import fc from "fast-check";
 import pg from "pg";
@@ -26,13 +27,7 @@ describe("columns (PostgreSQL)", () => {
   afterAll(() => client.end());
 
   async function roundTrip(rows: readonly Row[]): Promise<unknown[]> {
-    const params = columns(["bigint", "integer", "text", "jsonb", "numeric"], rows, (r) => [
-      r.big,
-      r.int,
-      r.text,
-      r.json,
-      r.num,
-    ]);
+    const params = columns(rows, (r) => [r.big, r.int, r.text, r.json, r.num]);
     return (await client.query({ text: UNNEST, values: params, rowMode: "array" })).rows;
   }
 
@@ -59,13 +54,11 @@ describe("columns (PostgreSQL)", () => {
       { big: "9223372036854775807", int: null, text: null, json: null, num: null },
       { big: -9223372036854775808n, int: 7, text: "x", json: '"s"', num: "10000" },
       { big: "1785", int: 1, text: " spaced ", json: "null", num: "00042" },
+      { big: 1, int: 2, text: "back\\slash", json: '"\\\\"', num: "3" },
+      { big: 2, int: 3, text: 'a "quote', json: '{"q":"\\""}', num: "4" },
       { big: null, int: null, text: null, json: null, num: null },
     ];
     expect(await roundTrip(rows)).toEqual(rows.map(expected));
-  });
-
-  it("reads back empty columns", async () => {
-    expect(await roundTrip([])).toEqual([]);
   });
 
   it("reads back any integers and any text", async () => {
@@ -77,12 +70,16 @@ describe("columns (PostgreSQL)", () => {
         fc.constant(null),
       ),
       int: fc.option(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
-      text: fc.option(fc.string({ unit: "grapheme" }).filter((s) => !s.includes("\u0000"))),
+      text: fc.option(
+        fc
+          .oneof(fc.string({ unit: "grapheme" }), fc.string({ unit: "grapheme-ascii" }))
+          .filter((s) => !s.includes("\u0000")),
+      ),
       json: fc.option(fc.dictionary(fc.string(), fc.string()).map((d) => JSON.stringify(d))),
       num: fc.option(fc.bigInt({ min: 0n, max: 10n ** 40n }).map(String)),
     });
     await fc.assert(
-      fc.asyncProperty(fc.array(row, { maxLength: 20 }), async (rows) => {
+      fc.asyncProperty(fc.array(row, { minLength: 1, maxLength: 20 }), async (rows) => {
         expect(await roundTrip(rows)).toEqual(rows.map(expected));
       }),
       { numRuns: 100 },

@@ -6,7 +6,7 @@
 import type pg from "pg";
 import { appendReading, compareReadings, type HeldRow, heldRows, type Reading } from "../../domain/rollup.js";
 import { HOUR_MS, hourOf } from "../../domain/time.js";
-import { columns, compareIds, HELD_ROW_TYPES, heldColumns, INSERT_HELD_ROWS } from "./columns.js";
+import { columns, compareIds, heldColumns, INSERT_HELD_ROWS } from "./columns.js";
 import { deleteHeldDays, writeHeldDays } from "./rollup-days.js";
 
 /** A level or state series, locked by the batch, with its latest reading (null: nothing stored yet). */
@@ -66,7 +66,7 @@ export async function writeHeldRollups(
       `SELECT r.series_id, r.count, r.last, r.max, r.integral, r.last_time
        FROM rollups r JOIN unnest($1::bigint[], $2::bigint[]) AS k (series_id, hour)
          ON r.series_id = k.series_id AND r.hour = k.hour`,
-      columns(["bigint", "bigint"], appended, (a) => [a.state.id, hourOf(a.state.last.time)]),
+      columns(appended, (a) => [a.state.id, hourOf(a.state.last.time)]),
     );
     const rowOf = new Map(stored.rows.map((r) => [r.series_id, r]));
     for (const a of appended) {
@@ -108,7 +108,7 @@ export async function writeHeldRollups(
        ON CONFLICT (series_id, hour) DO UPDATE
        SET count = excluded.count, last = excluded.last, max = excluded.max, integral = excluded.integral,
          last_time = excluded.last_time`,
-      columns(HELD_ROW_TYPES, rows, (r) => [r.seriesId, ...heldColumns(r)]),
+      columns(rows, (r) => [r.seriesId, ...heldColumns(r)]),
     );
     await writeHeldDays(client, rows);
   }
@@ -124,12 +124,7 @@ export async function writeLatest(
     `UPDATE series s SET last_time = u.time, last_id = u.id, last_value = u.value
      FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::numeric[]) AS u (series_id, time, id, value)
      WHERE s.id = u.series_id`,
-    columns(["bigint", "bigint", "text", "numeric"], latest, (l) => [
-      l.seriesId,
-      l.reading.time,
-      l.reading.id,
-      l.reading.value.toString(),
-    ]),
+    columns(latest, (l) => [l.seriesId, l.reading.time, l.reading.id, l.reading.value.toString()]),
   );
 }
 
@@ -147,7 +142,7 @@ async function recomputeLate(
        WHERE e.series_id = k.series_id AND (e.time, e.id) > (k.time, k.id COLLATE "C")
        ORDER BY e.time, e.id LIMIT 1
      ) n`,
-    columns(["bigint", "bigint", "text"], late, (l) => {
+    columns(late, (l) => {
       const newest = l.readings.at(-1) as Reading;
       return [l.state.id, newest.time, newest.id];
     }),
@@ -175,7 +170,7 @@ async function recomputeLate(
        SELECT e.time, e.id, e.value FROM events e WHERE e.series_id = w.series_id AND e.time >= w.to_time
        ORDER BY e.time, e.id LIMIT 1
      ) n`,
-    columns(["bigint", "bigint", "bigint"], windows, (w) => [w.seriesId, w.fromHour, w.toHour + HOUR_MS]),
+    columns(windows, (w) => [w.seriesId, w.fromHour, w.toHour + HOUR_MS]),
   );
   const parts = new Map<string, { carry: Reading | null; readings: Reading[]; next: number | null }>();
   for (const w of windows) parts.set(w.seriesId, { carry: null, readings: [], next: null });
@@ -191,7 +186,7 @@ async function recomputeLate(
   await client.query(
     `DELETE FROM rollups r USING unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS w (series_id, from_hour, to_hour)
      WHERE r.series_id = w.series_id AND r.hour >= w.from_hour AND r.hour <= w.to_hour`,
-    columns(["bigint", "bigint", "bigint"], windows, (w) => [w.seriesId, w.fromHour, w.toHour]),
+    columns(windows, (w) => [w.seriesId, w.fromHour, w.toHour]),
   );
   await deleteHeldDays(client, windows);
   return windows.map((w) => {

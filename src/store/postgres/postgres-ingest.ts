@@ -17,7 +17,7 @@ import { isHeld, type MetricKind } from "../../domain/metric.js";
 import { compareUtf8, dimsKey, dimsOfKey, type Reading, seriesId } from "../../domain/rollup.js";
 import { hourOf } from "../../domain/time.js";
 import type { InsertOutcome } from "../port.js";
-import { type ColumnType, columns, compareIds, type SeriesDbRow } from "./columns.js";
+import { columns, compareIds, type SeriesDbRow } from "./columns.js";
 import { writeHeldRollups } from "./held-rollups.js";
 import { addCounterDays } from "./rollup-days.js";
 
@@ -58,8 +58,6 @@ export interface PreparedBatch {
 }
 
 const SERIES_CACHE_LIMIT = 200_000;
-/** A series' key columns (server, account, metric, instance, dims), then its kind. */
-const SERIES_TYPES: readonly ColumnType[] = ["text", "text", "text", "text", "text", "text"];
 
 export class PostgresIngest {
   /** Kinds never change once stored, and series are never deleted, so what a committed batch learned is kept. */
@@ -121,7 +119,7 @@ export class PostgresIngest {
        SELECT *, $7::text FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::numeric[], $6::jsonb[])
        ON CONFLICT (server, id) DO NOTHING`,
       [
-        ...columns(["bigint", "text", "text", "bigint", "numeric", "jsonb"], candidates, ({ event: e, state }) => [
+        ...columns(candidates, ({ event: e, state }) => [
           state.id,
           e.server,
           e.id,
@@ -157,7 +155,7 @@ export class PostgresIngest {
       `SELECT e.server, e.id FROM events e
        JOIN unnest($1::text[], $2::text[]) AS k (server, id) ON e.server = k.server COLLATE "C" AND e.id = k.id COLLATE "C"
        WHERE e.xid = pg_current_xact_id()`,
-      columns(["text", "text"], candidates, ({ event: e }) => [e.server, e.id]),
+      columns(candidates, ({ event: e }) => [e.server, e.id]),
     );
     const stored = new Set(mine.rows.map((r) => eventKey(r)));
     return candidates.filter((c) => stored.has(c.key));
@@ -209,7 +207,7 @@ export class PostgresIngest {
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
        ON CONFLICT (server, account, metric, instance, dims) DO NOTHING
        RETURNING id, server, account, metric, instance, dims, kind`,
-      columns(SERIES_TYPES, sortedByKey([...unknown.values()]), ({ item, key }) => [...key, item.event.kind]),
+      columns(sortedByKey([...unknown.values()]), ({ item, key }) => [...key, item.event.kind]),
     );
     for (const r of made.rows) learned.set(seriesId({ ...r, dims: dimsOfKey(r.dims) }), { id: r.id, kind: r.kind });
   }
@@ -250,7 +248,7 @@ export class PostgresIngest {
            ON s.server = k.server COLLATE "C" AND s.account = k.account COLLATE "C"
           AND s.metric = k.metric COLLATE "C" AND s.instance = k.instance COLLATE "C" AND s.dims = k.dims COLLATE "C"
          ORDER BY s.id${lock ? " FOR UPDATE OF s" : ""}`,
-        columns(SERIES_TYPES.slice(0, 5), sorted, ({ key }) => key),
+        columns(sorted, ({ key }) => key),
       );
       for (const r of found.rows) {
         const last =
@@ -290,7 +288,7 @@ export class PostgresIngest {
        SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::numeric[])
        ON CONFLICT (series_id, hour) DO UPDATE
        SET count = rollups.count + excluded.count, sum = rollups.sum + excluded.sum`,
-      columns(["bigint", "bigint", "integer", "numeric"], rows, (d) => [d.seriesId, d.hour, d.count, d.sum.toString()]),
+      columns(rows, (d) => [d.seriesId, d.hour, d.count, d.sum.toString()]),
     );
     await addCounterDays(client, rows);
   }
@@ -328,7 +326,7 @@ export class PostgresIngest {
        SET last_heard = greatest(servers.last_heard, excluded.last_heard),
            last_event_time = greatest(servers.last_event_time, excluded.last_event_time),
            events = servers.events + excluded.events`,
-      columns(["text", "bigint", "bigint", "bigint"], names, (n) => {
+      columns(names, (n) => {
         const s = servers.get(n) as { lastEventTime: number; events: number };
         return [n, now, s.lastEventTime, s.events];
       }),

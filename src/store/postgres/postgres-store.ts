@@ -39,7 +39,7 @@ import type {
   UsageTableQuery,
 } from "../port.js";
 import { rollupPagesOf } from "../rollup-pages.js";
-import { columns, HELD_ROW_TYPES, heldColumns, INSERT_HELD_ROWS } from "./columns.js";
+import { columns, heldColumns, INSERT_HELD_ROWS } from "./columns.js";
 import { recordSourcePosition, selectEventsAfter, selectSourcePosition } from "./event-feed.js";
 import { writeLatest } from "./held-rollups.js";
 import { LOCK_ROLLUPS, MIGRATIONS } from "./migrations.js";
@@ -320,7 +320,7 @@ export class PostgresUsageStore implements UsageStore {
       if (pendingRows.length === 0 || (!force && pendingRows.length < WRITE_ROWS)) return;
       await client.query(
         INSERT_HELD_ROWS,
-        columns(HELD_ROW_TYPES, pendingRows, ({ seriesId, row }) => [seriesId, ...heldColumns(row)]),
+        columns(pendingRows, ({ seriesId, row }) => [seriesId, ...heldColumns(row)]),
       );
       pendingRows.length = 0;
     };

@@ -78,7 +78,7 @@ export async function addCounterDays(
      SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::numeric[])
      ON CONFLICT (series_id, day) DO UPDATE
      SET count = rollup_days.count + excluded.count, sum = rollup_days.sum + excluded.sum`,
-    columns(["bigint", "bigint", "integer", "numeric"], rows, (d) => [d.seriesId, d.day, d.count, d.sum.toString()]),
+    columns(rows, (d) => [d.seriesId, d.day, d.count, d.sum.toString()]),
   );
 }
 
@@ -92,7 +92,7 @@ export async function writeHeldDays(client: pg.PoolClient, hours: readonly { ser
      ${daysOfRollups("SELECT * FROM unnest($1::bigint[], $2::bigint[])")}
      ON CONFLICT (series_id, day) DO UPDATE
      SET count = excluded.count, integral = excluded.integral, last = excluded.last`,
-    columns(["bigint", "bigint"], days, (d) => [d.seriesId, d.day]),
+    columns(days, (d) => [d.seriesId, d.day]),
   );
 }
 
@@ -107,7 +107,7 @@ export async function deleteHeldDays(
   await client.query(
     `DELETE FROM rollup_days d USING unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS w (series_id, from_day, to_day)
      WHERE d.series_id = w.series_id AND d.day >= w.from_day AND d.day <= w.to_day`,
-    columns(["bigint", "bigint", "bigint"], windows, (w) => [w.seriesId, dayOf(w.fromHour), dayOf(w.toHour)]),
+    columns(windows, (w) => [w.seriesId, dayOf(w.fromHour), dayOf(w.toHour)]),
   );
 }
 
