@@ -39,14 +39,11 @@ interface Candidate {
   readonly event: UsageEvent;
   /** seriesId(event), computed once. */
   readonly series: string;
-  /** eventKey(event), computed once. */
-  readonly key: string;
 }
 
 /** A candidate whose series the batch's transaction has read. */
 interface Placed {
   readonly event: UsageEvent;
-  readonly key: string;
   readonly state: SeriesState;
 }
 
@@ -88,7 +85,7 @@ export class PostgresIngest {
         duplicates++;
       } else {
         seen.add(key);
-        candidates.push({ event: e, series: seriesId(e), key });
+        candidates.push({ event: e, series: seriesId(e) });
       }
     }
     // 2. Series: created if new, their ids learned.
@@ -158,7 +155,7 @@ export class PostgresIngest {
       columns(candidates, ({ event: e }) => [e.server, e.id]),
     );
     const stored = new Set(mine.rows.map((r) => eventKey(r)));
-    return candidates.filter((c) => stored.has(c.key));
+    return candidates.filter((c) => stored.has(eventKey(c.event)));
   }
 
   /** The stored kind of every metric in the batch, storing the batch's first kind for metrics new to the store. */
@@ -364,5 +361,5 @@ function sortedByKey<T extends { readonly event: UsageEvent }>(items: readonly T
 function placed(series: Map<string, SeriesState>, c: Candidate): Placed {
   const state = series.get(c.series);
   if (!state) throw new AppError("INTERNAL", `series of event ${c.event.id} from ${c.event.server} was not resolved`);
-  return { event: c.event, key: c.key, state };
+  return { event: c.event, state };
 }
