@@ -7,8 +7,7 @@
 
 import http from "node:http";
 import Database from "better-sqlite3";
-import pg from "pg";
-import { from as copyFrom } from "pg-copy-streams";
+import { copyBaseline } from "./pg-baseline.js";
 import { envInt, type IdKind, kindOf, ndjsonLine, type Shape, Workload } from "./workload.js";
 
 export interface ClientJob {
@@ -147,44 +146,6 @@ function sqliteBaseline(path: string, batches: readonly Batch[]): { rows: number
   }
 }
 
-/** COPY (text format) into a bare table in the bench schema, one COPY (one transaction) per batch. */
-async function postgresBaseline(
-  url: string,
-  schema: string,
-  batches: readonly Batch[],
-): Promise<{ rows: number; seconds: number }> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`SET search_path TO ${schema}`);
-    await client.query(
-      `CREATE TABLE raw_events (id text NOT NULL, server text NOT NULL, time bigint NOT NULL, account text NOT NULL,
-         metric text NOT NULL, kind text NOT NULL, value bigint NOT NULL, instance text NOT NULL)`,
-    );
-    let rows = 0;
-    let ns = 0n;
-    for (const batch of batches) {
-      const batchRows = rowsOf(batch);
-      const data = Buffer.from(batchRows.map((r) => `${r.join("\t")}\n`).join(""));
-      const t0 = process.hrtime.bigint();
-      await new Promise<void>((resolve, reject) => {
-        const stream = client.query(copyFrom("COPY raw_events FROM STDIN"));
-        stream.on("error", reject);
-        stream.on("finish", () => resolve());
-        stream.end(data);
-      });
-      ns += process.hrtime.bigint() - t0;
-      rows += batchRows.length;
-    }
-    const count = Number((await client.query("SELECT count(*) AS n FROM raw_events")).rows[0].n);
-    if (count !== rows) throw new Error(`the raw table holds ${count} rows, not ${rows}`);
-    await client.query("DROP TABLE raw_events");
-    return { rows, seconds: Number(ns) / 1e9 };
-  } finally {
-    await client.end();
-  }
-}
-
 function post(agent: http.Agent, url: URL, body: Buffer): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -308,7 +269,7 @@ async function main(): Promise<void> {
   const baseline =
     job.baseline.kind === "sqlite"
       ? sqliteBaseline(job.baseline.path, batches)
-      : await postgresBaseline(job.baseline.url, job.baseline.schema, batches);
+      : await copyBaseline(job.baseline.url, job.baseline.schema, batches, rowsOf);
   log(`${job.label}: raw baseline ${Math.round(baseline.rows / baseline.seconds).toLocaleString("en-US")} rows/s`);
   // Let the baseline's writes settle before the timed run.
   await new Promise((r) => setTimeout(r, envInt("BENCH_PAUSE_MS", 1000)));

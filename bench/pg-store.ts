@@ -10,10 +10,10 @@
 
 import { PerformanceObserver } from "node:perf_hooks";
 import pg from "pg";
-import { from as copyFrom } from "pg-copy-streams";
 import { type UsageEvent, validateEvent } from "../src/domain/event.js";
 import { openPostgresStore } from "../src/store/postgres/postgres-store.js";
 import { flag } from "./harness.js";
+import { copyBaseline } from "./pg-baseline.js";
 import { fmt, parseShapes, type Shape, Workload } from "./workload.js";
 
 const PG_URL = process.env.TALLY_BENCH_POSTGRES || "postgres://postgres@127.0.0.1:5432/test";
@@ -86,35 +86,14 @@ async function store(schema: string, list: readonly UsageEvent[]): Promise<Store
   }
 }
 
-/** Rows per second of COPY (text) of the same events into a bare table, one COPY (one transaction) a batch. */
+/** Rows per second of COPY of the same events into a bare table, a batch at a time (pg-baseline.ts). */
 async function raw(schema: string, list: readonly UsageEvent[]): Promise<number> {
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    await client.query(`SET search_path TO ${schema}`);
-    await client.query(
-      `CREATE TABLE raw_events (id text NOT NULL, server text NOT NULL, time bigint NOT NULL, account text NOT NULL,
-         metric text NOT NULL, kind text NOT NULL, value numeric NOT NULL, instance text NOT NULL)`,
-    );
-    let ns = 0n;
-    for (let i = 0; i < list.length; i += BATCH) {
-      const rows = list.slice(i, i + BATCH).map((e) => {
-        return `${[e.id, e.server, e.time, e.account, e.metric, e.kind, e.value, e.instance].join("\t")}\n`;
-      });
-      const data = Buffer.from(rows.join(""));
-      const t0 = process.hrtime.bigint();
-      await new Promise<void>((resolve, reject) => {
-        const stream = client.query(copyFrom("COPY raw_events FROM STDIN"));
-        stream.on("error", reject);
-        stream.on("finish", () => resolve());
-        stream.end(data);
-      });
-      ns += process.hrtime.bigint() - t0;
-    }
-    return list.length / (Number(ns) / 1e9);
-  } finally {
-    await client.end();
-  }
+  const batches: (readonly UsageEvent[])[] = [];
+  for (let i = 0; i < list.length; i += BATCH) batches.push(list.slice(i, i + BATCH));
+  const { rows, seconds } = await copyBaseline(PG_URL, schema, batches, (batch) =>
+    batch.map((e) => [e.id, e.server, e.time, e.account, e.metric, e.kind, e.value, e.instance] as const),
+  );
+  return rows / seconds;
 }
 
 const admin = new pg.Client({ connectionString: PG_URL });
