@@ -41,13 +41,7 @@ export class DerivedDays {
         `ON CONFLICT (day, series_id) DO UPDATE SET count = count + excluded.count, ${SUM_EXACTLY}`,
       ),
       heldDay: db.prepare("SELECT count, integral, first_time, last FROM days WHERE day = ? AND series_id = ?").raw(),
-      setHeld: new RowWriter(
-        db,
-        "INSERT INTO days (day, series_id, count, integral, first_time, last)",
-        6,
-        `ON CONFLICT (day, series_id) DO UPDATE SET count = excluded.count, integral = excluded.integral,
-           first_time = excluded.first_time, last = excluded.last`,
-      ),
+      setHeld: new RowWriter(db, "INSERT OR REPLACE INTO days (day, series_id, count, integral, first_time, last)", 6),
     };
   }
 

@@ -169,13 +169,7 @@ export class DerivedState {
          LEFT JOIN latest l ON l.series_id = s.id
          WHERE s.account = ? AND s.server_id = ? AND s.metric = ? AND s.instance = ? AND s.dims = ?`,
       ),
-      setLatest: new RowWriter(
-        db,
-        "INSERT INTO latest (series_id, first_hour, time, id, value)",
-        5,
-        `ON CONFLICT (series_id) DO UPDATE SET first_hour = excluded.first_hour, time = excluded.time, id = excluded.id,
-           value = excluded.value`,
-      ),
+      setLatest: new RowWriter(db, "INSERT OR REPLACE INTO latest (series_id, first_hour, time, id, value)", 5),
       insertSeries: new RowWriter(db, "INSERT INTO series (id, server_id, account, metric, instance, dims, kind)", 7),
       // Numbers are INTEGER when they fit 64 bits and decimal TEXT beyond.
       addCounter: new RowWriter(
