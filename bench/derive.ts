@@ -18,7 +18,7 @@ import { memoryShares } from "../src/store/sqlite/memory-budget.js";
 import { DERIVED_MIGRATIONS } from "../src/store/sqlite/migrations.js";
 import { UsageSnapshots } from "../src/store/sqlite/usage-snapshots.js";
 import { Meta } from "../src/store/sqlite/values.js";
-import { flag } from "./harness.js";
+import { cpuMicros, flag } from "./harness.js";
 import { fmt, parseShapes, type Shape, Workload } from "./workload.js";
 
 const shapes = parseShapes(flag("shape", "mixed,levels-ordered"));
@@ -36,11 +36,6 @@ function openDb(file: string, cacheMiB: number): Database.Database {
   db.pragma("wal_autocheckpoint = 16384");
   db.defaultSafeIntegers(true);
   return db;
-}
-
-function cpuMicros(): number {
-  const c = process.cpuUsage();
-  return c.user + c.system;
 }
 
 function events(shape: Shape): { event: DerivedEvent; server: number }[] {

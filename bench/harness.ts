@@ -231,6 +231,12 @@ export async function ingestToken(url: string, dataDir: string): Promise<string 
   return secret;
 }
 
+/** CPU this process has spent, in all its threads, µs. */
+export function cpuMicros(): number {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+}
+
 export function progress(message: string): void {
   process.stderr.write(`- ${message}\n`);
 }

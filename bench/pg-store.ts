@@ -12,7 +12,7 @@ import { PerformanceObserver } from "node:perf_hooks";
 import pg from "pg";
 import { type UsageEvent, validateEvent } from "../src/domain/event.js";
 import { openPostgresStore } from "../src/store/postgres/postgres-store.js";
-import { flag } from "./harness.js";
+import { cpuMicros, flag } from "./harness.js";
 import { copyBaseline } from "./pg-baseline.js";
 import { fmt, parseShapes, type Shape, Workload } from "./workload.js";
 
@@ -22,11 +22,6 @@ const EVENTS = Number(flag("events", "120000"));
 const RUNS = Number(flag("runs", "3"));
 const BATCH = 10_000;
 const WARM_EVENTS = 20_000;
-
-function cpuMicros(): number {
-  const c = process.cpuUsage();
-  return c.user + c.system;
-}
 
 function events(shape: Shape): UsageEvent[] {
   const workload = new Workload({ seed: 1, ids: "v4", shape });
