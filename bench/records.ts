@@ -2,9 +2,9 @@
 // and one storage.files reading the day before, one storage.bytes reading during the day) into a SQLite store,
 // then exports that day's records as XML (as `tally records export` writes them), on one thread and on one per core,
 // and prints records per second, the time, the CPU time of all threads and the time projected to 1,000,000
-// accounts × 10 servers. Beside it, the
-// baseline measured in the same run: the store reads export needs (the accounts a page at a time, and each page's
-// usage of the day by day) on one thread, without building any record. Figures only.
+// accounts × 10 servers. Beside it, the baseline measured in the same run: the store reads export needs (the
+// accounts a page at a time, and each page's usage of the day by day) on one thread, without building any record.
+// Figures only.
 //
 //   node dist/bench/records.js [--accounts 20000] [--servers 10] [--capacity end|average] [--page ACCOUNTS]
 
