@@ -41,6 +41,7 @@ export class DerivedDays {
         `ON CONFLICT (day, series_id) DO UPDATE SET count = count + excluded.count, ${SUM_EXACTLY}`,
       ),
       heldDay: db.prepare("SELECT count, integral, first_time, last FROM days WHERE day = ? AND series_id = ?").raw(),
+      // Written whole, as held rollup rows are; `sum` is left null, as a held series' day never has one.
       setHeld: new RowWriter(db, "INSERT OR REPLACE INTO days (day, series_id, count, integral, first_time, last)", 6),
     };
   }
